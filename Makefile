@@ -1,0 +1,202 @@
+# lettamx — one GNU Makefile, no generators.
+#
+#   make                      static, stripped build/<board>/lettamx
+#   make BOARD=aarch64|armhf  cross build (board/<board>.mk: toolchain, flags)
+#   make SAN=1                ASan+UBSan build (host compiler, glibc) in
+#                             build/<board>-san/
+#   make test                 everything: deps, unit tests (ASan+UBSan when
+#                             native, under qemu when cross), fuzz corpus
+#                             replay, integration tests; last line
+#                             "N passed, N failed"
+#   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
+#   make bench                benchmarks (figures the issues name)
+#   make fetch                only bring the pinned dependencies in
+#   make clean                remove build/ (downloads are kept)
+#   make distclean            also remove the fetched sources and downloads
+
+BOARD ?= x86_64
+SAN   ?= 0
+
+ifeq ($(wildcard board/$(BOARD).mk),)
+$(error unknown BOARD '$(BOARD)'; boards: $(notdir $(basename $(wildcard board/*.mk))))
+endif
+include board/$(BOARD).mk
+
+VERSION := 0.1.0
+
+ifeq ($(SAN),1)
+  B        := build/$(BOARD)-san
+  CC       := $(SAN_CC)
+  OPTFLAGS := -O1 -g -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+  LINKMODE := -fsanitize=address,undefined -pthread
+else
+  B        := build/$(BOARD)
+  OPTFLAGS := -Os -ffunction-sections -fdata-sections
+  LINKMODE := -static -Wl,--gc-sections
+endif
+
+V := vendor/src
+MBEDTLS_DIR := $(V)/mbedtls
+LMDB_DIR    := $(V)/lmdb/libraries/liblmdb
+JSMN_DIR    := $(V)/jsmn
+MD4C_DIR    := $(V)/md4c/src
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wcast-qual -Werror
+DEFS := -D_GNU_SOURCE -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"'
+DEP_INC := -Ivendor -isystem $(MBEDTLS_DIR)/include -isystem $(LMDB_DIR) \
+           -isystem $(JSMN_DIR) -isystem $(MD4C_DIR)
+
+CFLAGS_OURS   := -std=c11 $(WARN) $(DEFS) $(OPTFLAGS) $(BOARD_CFLAGS) \
+                 -iquote src -iquote $(B)/gen $(DEP_INC) -MMD -MP
+CFLAGS_VENDOR := -std=gnu11 -w $(DEFS) $(OPTFLAGS) $(BOARD_CFLAGS) \
+                 -Ivendor -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library
+LDFLAGS_ALL   := $(LINKMODE) $(BOARD_LDFLAGS)
+
+# ---------------------------------------------------------------- sources
+# The dependency sources appear only after vendor/fetch.sh ran. The stamp
+# below is an included makefile: make fetches, writes it, and restarts, so
+# the wildcards are read again with the sources present. It depends on the
+# downloads, so a tarball changed after the fact is checked again.
+NOFETCH_GOALS := clean distclean help
+ifeq ($(filter-out $(NOFETCH_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+-include build/fetched.mk
+endif
+build/fetched.mk: vendor/manifest vendor/fetch.sh $(wildcard vendor/downloads/*)
+	@vendor/fetch.sh
+	@mkdir -p build && echo '# dependencies fetched and verified' > $@
+
+MBEDTLS_SRC := $(wildcard $(MBEDTLS_DIR)/library/*.c)
+LMDB_SRC    := $(LMDB_DIR)/mdb.c $(LMDB_DIR)/midl.c
+MD4C_SRC    := $(MD4C_DIR)/md4c.c $(MD4C_DIR)/md4c-html.c $(MD4C_DIR)/entity.c
+
+SRC       := $(wildcard src/*.c)
+LIB_SRC   := $(filter-out src/main.c,$(SRC))
+TEST_SRC  := $(wildcard tests/test_*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBS := $(B)/lib/liblettamx.a $(B)/lib/libmd4c.a $(B)/lib/liblmdb.a \
+        $(B)/lib/libmbedtls.a
+BIN        := $(B)/lettamx
+TEST_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(B)/tests/%,$(FUZZ_SRC))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+
+.PHONY: all fetch test test-bins unit fuzz bench clean distclean help
+.DEFAULT_GOAL := all
+
+all: $(BIN)
+
+fetch: build/fetched.mk
+
+# ---------------------------------------------------------------- compile
+$(B)/gen/deps.h: vendor/manifest Makefile
+	@mkdir -p $(@D)
+	@tools/gen-deps-header.sh $(VERSION) $(BOARD) < vendor/manifest > $@.tmp
+	@mv $@.tmp $@
+
+$(call obj,$(SRC) $(TEST_SRC) $(FUZZ_SRC) $(BENCH_SRC) tests/harness.c \
+  tests/fuzz/replay.c): $(B)/gen/deps.h
+
+$(B)/obj/src/%.o $(B)/obj/tests/%.o: CFLAGS = $(CFLAGS_OURS)
+$(B)/obj/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(B)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -iquote tests -c $< -o $@
+
+$(B)/obj/vendor/%.o: vendor/%.c
+	@mkdir -p $(@D)
+	@$(CC) $(CFLAGS_VENDOR) -c $< -o $@
+	@echo "  CC (vendor) $<"
+
+$(B)/lib/libmbedtls.a: $(call obj,$(MBEDTLS_SRC))
+$(B)/lib/liblmdb.a:    $(call obj,$(LMDB_SRC))
+$(B)/lib/libmd4c.a:    $(call obj,$(MD4C_SRC))
+$(B)/lib/liblettamx.a: $(call obj,$(LIB_SRC))
+$(B)/lib/%.a:
+	@mkdir -p $(@D)
+	@rm -f $@
+	@$(AR) rcs $@ $^
+	@echo "  AR $@"
+
+# ---------------------------------------------------------------- link
+$(BIN): $(call obj,src/main.c) $(LIBS)
+	$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL)
+	$(STRIP) -o $@ $@.debug
+	@echo "built $@ ($$(wc -c < $@) bytes, stripped)"
+
+HARNESS := $(call obj,tests/harness.c)
+$(B)/tests/test_%: $(call obj,tests/test_%.c) $(HARNESS) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
+
+# Fuzz targets are also linked with a replay driver, so that every build
+# (sanitized, cross) runs the committed corpus and crash reproducers.
+$(B)/tests/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c tests/fuzz/replay.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
+
+$(B)/bench/bench_%: $(call obj,tests/bench/bench_%.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
+
+test-bins: $(TEST_BINS) $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- test
+# Natively the unit tests run sanitized (a second build tree); cross boards
+# run them unsanitized under qemu-user. Integration tests drive the real
+# static binary.
+ifeq ($(BOARD)-$(SAN),x86_64-0)
+test: $(BIN)
+	@$(MAKE) --no-print-directory SAN=1 test-bins
+	@tests/run.sh --unit build/$(BOARD)-san/tests --bin $(BIN) --integration
+else
+test: $(BIN) test-bins
+	@tests/run.sh --unit $(B)/tests --bin $(BIN) --run "$(RUN)" \
+	  $(if $(RUN),,--integration)
+endif
+
+# Unit tests only, of this build configuration.
+unit: test-bins
+	@tests/run.sh --unit $(B)/tests --run "$(RUN)"
+
+# ---------------------------------------------------------------- fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FB := build/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
+fuzz: build/fetched.mk
+	@$(MAKE) --no-print-directory B=$(FB) CC=$(FUZZ_CC) \
+	  OPTFLAGS="$(FUZZ_FLAGS)" LINKMODE="-fsanitize=fuzzer,address,undefined -pthread" \
+	  SAN=fuzz fuzz-bins
+	@tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS)
+
+ifeq ($(SAN),fuzz)
+fuzz-bins: $(patsubst tests/fuzz/%.c,$(FB)/fuzz/%,$(FUZZ_SRC))
+$(FB)/fuzz/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(OPTFLAGS) -o $@ $^ $(LINKMODE)
+endif
+
+# ---------------------------------------------------------------- bench
+bench: $(BIN) $(BENCH_BINS)
+	@tests/bench/run.sh $(B)
+
+# ---------------------------------------------------------------- misc
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf vendor/src vendor/downloads
+
+help:
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,97 @@
+/*
+ * main: the lettamx multi-call front end. Parses the subcommand and hands
+ * over; every subcommand returns its exit status (0 ok, 1 failed, 2 bad
+ * usage or configuration).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "version.h"
+
+struct cmd {
+	const char *name;
+	const char *args;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct cmd cmds[] = {
+	{ "help",    "",  "show this help",                          cmd_help },
+	{ "version", "",  "show the version and the dependencies compiled in",
+	  cmd_version },
+};
+
+#define NCMDS (sizeof cmds / sizeof cmds[0])
+
+static void usage(FILE *out)
+{
+	fputs("usage: lettamx <command> [options]\n\n"
+	      "lettamx bridges the agents of a Letta server into Matrix.\n\n"
+	      "commands:\n", out);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(out, "  %-9s %-14s %s\n", cmds[i].name, cmds[i].args,
+		        cmds[i].summary);
+	fputs("\nRun 'lettamx <command> --help' for a command's options.\n", out);
+}
+
+static int no_args(const char *name, int argc, char **argv)
+{
+	if (argc <= 1)
+		return 0;
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		printf("usage: lettamx %s\n", name);
+		return 1;
+	}
+	fprintf(stderr, "lettamx %s: unexpected argument '%s'\n", name, argv[1]);
+	return -1;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	int r = no_args("help", argc, argv);
+	if (r)
+		return r < 0 ? 2 : 0;
+	usage(stdout);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	int r = no_args("version", argc, argv);
+	if (r)
+		return r < 0 ? 2 : 0;
+	version_print(stdout);
+	return 0;
+}
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < NCMDS; i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cmd *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_help(1, argv + 1);
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))
+		return cmd_version(1, argv + 1);
+	c = find_cmd(argv[1]);
+	if (!c) {
+		fprintf(stderr, "lettamx: unknown command '%s' "
+		        "(run 'lettamx help' for the list)\n", argv[1]);
+		return 2;
+	}
+	return c->run(argc - 1, argv + 1);
+}

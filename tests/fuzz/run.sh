@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs every libFuzzer target built by `make fuzz` for SECONDS each.
+#   tests/fuzz/run.sh BUILD_DIR SECONDS
+# Each target starts from its committed corpus (tests/fuzz/corpus/<name>,
+# read-only) and a working corpus in BUILD_DIR/corpus/<name> that collects
+# what it finds. A crash leaves its input in BUILD_DIR/crashes/<name>/: to
+# keep it as a regression test, fix the bug and copy the file into
+# tests/fuzz/crashes/<name>/ (make test replays that folder).
+set -u
+dir=$1 secs=$2
+top=$(cd "$(dirname "$0")/../.." && pwd)
+status=0
+for t in "$dir"/fuzz/fuzz_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t"); name=${name#fuzz_}
+    work="$dir/corpus/$name" crashes="$dir/crashes/$name"
+    mkdir -p "$work" "$crashes" "$top/tests/fuzz/corpus/$name"
+    log="$dir/fuzz_$name.log"
+    "$t" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
+        -rss_limit_mb=2048 -artifact_prefix="$crashes/" \
+        "$work" "$top/tests/fuzz/corpus/$name" > "$log" 2>&1
+    rc=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    if [ "$rc" -eq 0 ]; then
+        echo "fuzz $name: ${execs:-?} executions in ${secs}s, no crash"
+    else
+        echo "fuzz $name: FAILED after ${execs:-?} executions (exit $rc); see $log and $crashes"
+        status=1
+    fi
+done
+exit $status

@@ -1,0 +1,77 @@
+#!/bin/sh
+# Runs lettamx's test suites and prints one closing line "N passed, N failed".
+#
+#   tests/run.sh --unit DIR [--run PREFIX] [--bin LETTAMX] [--integration]
+#
+# DIR holds the built unit-test programs (test_*) and fuzz replayers
+# (fuzz_*). PREFIX runs each of them (qemu-aarch64 for a cross build).
+# Each suite ends with a line "<suite>: N passed, M failed"; a program that
+# dies before printing it counts as one failure, so a crash never passes.
+set -u
+
+unit_dir= run= bin= integration=no
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --unit) unit_dir=$2; shift 2 ;;
+        --run) run=$2; shift 2 ;;
+        --bin) bin=$2; shift 2 ;;
+        --integration) integration=yes; shift ;;
+        *) echo "tests/run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+log=$(mktemp)
+trap 'rm -f "$log" "$log.one"' EXIT INT TERM
+
+# Runs one suite, shows its output, keeps its summary line.
+suite() {
+    label=$1; shift
+    "$@" > "$log.one" 2>&1
+    status=$?
+    cat "$log.one"
+    line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log.one" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "$label: 0 passed, 1 failed (exit status $status, no summary: crashed?)"
+        echo "$label: 0 passed, 1 failed" >> "$log"
+    elif [ "$status" -ne 0 ] && echo "$line" | grep -q ' 0 failed'; then
+        echo "$label: exit status $status despite no failed test"
+        echo "$label: 0 passed, 1 failed" >> "$log"
+        echo "$line" >> "$log"
+    else
+        echo "$line" >> "$log"
+    fi
+}
+
+suite lint "$top/tests/lint.sh"
+
+if [ -n "$unit_dir" ]; then
+    for t in "$unit_dir"/test_*; do
+        [ -x "$t" ] || continue
+        suite "$(basename "$t")" $run "$t"
+    done
+    for f in "$unit_dir"/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=$(basename "$f"); name=${name#fuzz_}
+        suite "fuzz_$name" $run "$f" "$top/tests/fuzz/corpus/$name" \
+            "$top/tests/fuzz/crashes/$name"
+    done
+fi
+
+# Shell-level tests of the build tooling need no target emulation.
+if [ -z "$run" ]; then
+    for s in "$top"/tests/test_*.sh; do
+        [ -x "$s" ] || continue
+        suite "$(basename "$s" .sh)" "$s"
+    done
+fi
+
+if [ "$integration" = yes ]; then
+    py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    if [ -f "$top/tests/integration/run.py" ]; then
+        suite integration "$py" "$top/tests/integration/run.py" --lettamx "$bin"
+    fi
+fi
+
+awk '{ p += $2; f += $4 } END { printf "%d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
