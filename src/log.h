@@ -1,0 +1,48 @@
+/*
+ * log: levelled, one line per event, key=value friendly.
+ *
+ *   log_msg(LOG_LEVEL_INFO, "http", "event=connect host=%s port=%u", h, p);
+ *
+ * prints (to stderr by default)
+ *
+ *   2026-11-24T00:23:48Z info http event=connect host=example.org port=443
+ *
+ * The sink and level are the one piece of process-wide state besides the
+ * signal flag: set once at start-up, read-only while the loop runs.
+ * Secrets never reach the sink: see log_add_secret().
+ */
+#ifndef LETTAMX_LOG_H
+#define LETTAMX_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN  = 1,
+	LOG_LEVEL_INFO  = 2,
+	LOG_LEVEL_DEBUG = 3,
+};
+
+/* Writes one event line if `level` is enabled. `mod` is the module name.
+ * The formatted text is redacted before it is written. */
+void log_msg(enum log_level level, const char *mod, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_vmsg(enum log_level level, const char *mod, const char *fmt,
+              va_list ap);
+
+/* Sets the most verbose level written (default LOG_LEVEL_INFO). */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Registers a secret (an access token, a password, a shared secret): every
+ * occurrence in a later log line is replaced by "***". The text is copied;
+ * secrets shorter than 4 bytes are ignored (they would redact ordinary
+ * words). Returns 0, or ERR_TOOBIG when the table of secrets is full. */
+int log_add_secret(const char *secret);
+
+#define LOG_ERROR(mod, ...) log_msg(LOG_LEVEL_ERROR, mod, __VA_ARGS__)
+#define LOG_WARN(mod, ...)  log_msg(LOG_LEVEL_WARN, mod, __VA_ARGS__)
+#define LOG_INFO(mod, ...)  log_msg(LOG_LEVEL_INFO, mod, __VA_ARGS__)
+#define LOG_DEBUG(mod, ...) log_msg(LOG_LEVEL_DEBUG, mod, __VA_ARGS__)
+
+#endif
