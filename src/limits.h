@@ -12,16 +12,33 @@
 /* ---- command line ---- */
 #define LIM_ARG_LEN            4096   /* one command-line argument */
 
-/* ---- loop (issue: network core) ---- */
+/*
+ * Each section below belongs to one module. Add a module's caps in its own
+ * section, keeping the blank comment line between sections.
+ */
+
+/* ---- loop ---- */
+
+/*  */
 
 /* ---- dns ---- */
 
+/*  */
+
 /* ---- tls / http ---- */
+
+/*  */
 
 /* ---- json ---- */
 
+/*  */
+
 /* ---- store ---- */
 
-/* ---- config / log ---- */
+/*  */
+
+/* ---- cfg / log ---- */
+
+/*  */
 
 #endif
