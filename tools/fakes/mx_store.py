@@ -1,0 +1,294 @@
+"""In-memory state of the fake homeserver: users, tokens, rooms, events.
+
+All access happens under Store.cond (a Condition around one lock): the
+server is multi-threaded, and /sync long-polls wait on the same condition
+that every state change notifies.
+"""
+
+import secrets
+import string
+import threading
+import time
+
+from .web import Response
+
+SUPPORTED_ROOM_VERSIONS = [str(v) for v in range(1, 11)]
+DEFAULT_ROOM_VERSION = "9"  # what Synapse 1.67 created (see transcript)
+
+
+class MatrixError(Exception):
+    """An error in the spec's shape: {"errcode", "error", ...extra}."""
+
+    def __init__(self, status, errcode, error, headers=None, **extra):
+        super().__init__(error)
+        self.status = status
+        self.errcode = errcode
+        self.error = error
+        self.extra = extra
+        self.headers = headers or []
+
+    def response(self):
+        body = {"errcode": self.errcode, "error": self.error}
+        body.update(self.extra)
+        return Response.json(self.status, body, self.headers)
+
+
+def forbidden(msg):
+    return MatrixError(403, "M_FORBIDDEN", msg)
+
+
+def not_found(msg="Event not found."):
+    return MatrixError(404, "M_NOT_FOUND", msg)
+
+
+def bad_json(msg):
+    return MatrixError(400, "M_BAD_JSON", msg)
+
+
+def missing_param(msg):
+    return MatrixError(400, "M_MISSING_PARAM", msg)
+
+
+def invalid_param(msg):
+    return MatrixError(400, "M_INVALID_PARAM", msg)
+
+
+def unknown(msg, status=400):
+    return MatrixError(status, "M_UNKNOWN", msg)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def random_id(n, alphabet=string.ascii_letters):
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def new_event_id():
+    # Room versions >= 4: "$" + 43 characters of url-safe base64.
+    return "$" + secrets.token_urlsafe(32)[:43]
+
+
+def default_power_levels(creator):
+    """Synapse's defaults for a new room, as in the recorded transcript."""
+    return {
+        "users": {creator: 100}, "users_default": 0,
+        "events": {"m.room.name": 50, "m.room.power_levels": 100,
+                   "m.room.history_visibility": 100,
+                   "m.room.canonical_alias": 50, "m.room.avatar": 50,
+                   "m.room.tombstone": 100, "m.room.server_acl": 100,
+                   "m.room.encryption": 100},
+        "events_default": 0, "state_default": 50, "ban": 50, "kick": 50,
+        "redact": 50, "invite": 0, "historical": 100,
+    }
+
+
+class User:
+    def __init__(self, user_id, password, admin=False):
+        self.user_id = user_id
+        self.localpart = user_id[1:].split(":", 1)[0]
+        self.password = password
+        self.admin = admin
+        self.displayname = self.localpart
+        self.avatar_url = None
+        self.deactivated = False
+        self.filters = {}
+
+
+class Room:
+    def __init__(self, room_id, version):
+        self.room_id = room_id
+        self.version = version
+        self.events = []           # every event, in stream order
+        self.by_id = {}
+        self.state = {}            # (type, state_key) -> current event
+        self.member_history = {}   # user -> [(pos, membership)]
+        self.forgotten = set()
+        self.typing = {}           # user -> expiry (monotonic seconds)
+        self.typing_pos = 0
+        self.receipts = {}         # (user, type) -> (event_id, ts, pos)
+
+    def state_content(self, etype, key=""):
+        ev = self.state.get((etype, key))
+        return ev["content"] if ev else None
+
+    def membership(self, user):
+        ev = self.state.get(("m.room.member", user))
+        return ev["content"].get("membership") if ev else None
+
+    def membership_at(self, user, pos):
+        result = None
+        for p, membership in self.member_history.get(user, []):
+            if p > pos:
+                break
+            result = membership
+        return result
+
+    def members(self, membership="join"):
+        return [k for (t, k), ev in self.state.items()
+                if t == "m.room.member"
+                and ev["content"].get("membership") == membership]
+
+    def state_at(self, pos):
+        """State as it was right after stream position `pos`."""
+        state = {}
+        for ev in self.events:
+            if ev["_pos"] > pos:
+                break
+            if "state_key" in ev:
+                state[(ev["type"], ev["state_key"])] = ev
+        return state
+
+    def power_levels(self):
+        content = self.state_content("m.room.power_levels")
+        if content is not None:
+            return content
+        create = self.state_content("m.room.create") or {}
+        # Before a power_levels event exists only the creator has power.
+        return {"users": {create.get("creator", ""): 100}, "users_default": 0,
+                "events_default": 0, "state_default": 0}
+
+    def user_level(self, user):
+        pl = self.power_levels()
+        return int(pl.get("users", {}).get(user, pl.get("users_default", 0)))
+
+    def level_for(self, etype, is_state):
+        pl = self.power_levels()
+        default = pl.get("state_default", 50) if is_state \
+            else pl.get("events_default", 0)
+        return int(pl.get("events", {}).get(etype, default))
+
+    def join_rule(self):
+        return (self.state_content("m.room.join_rules") or {}).get(
+            "join_rule", "invite")
+
+    def history_visibility(self):
+        return (self.state_content("m.room.history_visibility") or {}).get(
+            "history_visibility", "shared")
+
+    def room_type(self):
+        return (self.state_content("m.room.create") or {}).get("type")
+
+
+class Store:
+    """Everything the homeserver knows. Hold `cond` while touching it."""
+
+    def __init__(self, server_name):
+        self.server_name = server_name
+        self.cond = threading.Condition()
+        self.instance = random_id(6, string.ascii_lowercase)
+        self.reset()
+
+    def reset(self):
+        self.users = {}
+        self.tokens = {}       # access token -> (user_id, device_id)
+        self.rooms = {}
+        self.pos = 1
+        self.txns = {}         # (token, path) -> event_id
+        self.uia_sessions = {}
+        self.nonces = {}
+
+    # -- stream tokens (opaque to clients) -------------------------------
+    def next_pos(self):
+        self.pos += 1
+        return self.pos
+
+    def sync_token(self, pos=None):
+        return "s%d_%s" % (self.pos if pos is None else pos, self.instance)
+
+    def page_token(self, pos):
+        return "t%d_%s" % (pos, self.instance)
+
+    def parse_token(self, token):
+        """Position of a token we issued (s... or t...), else None."""
+        if not token or token[0] not in "st":
+            return None
+        num, _, inst = token[1:].partition("_")
+        if inst != self.instance or not num.isdigit():
+            return None
+        pos = int(num)
+        return pos if pos <= self.pos else None
+
+    # -- users and tokens ----------------------------------------------
+    def user_id(self, localpart):
+        return "@%s:%s" % (localpart, self.server_name)
+
+    def add_user(self, localpart, password, admin=False):
+        user = User(self.user_id(localpart), password, admin)
+        self.users[user.user_id] = user
+        return user
+
+    def new_token(self, user_id, device_id=None):
+        token = "syt_" + secrets.token_urlsafe(24)
+        device_id = device_id or random_id(10, string.ascii_uppercase)
+        self.tokens[token] = (user_id, device_id)
+        return token, device_id
+
+    def lookup_user(self, name):
+        """A user by full id or by localpart, or None."""
+        if name.startswith("@"):
+            return self.users.get(name)
+        return self.users.get(self.user_id(name))
+
+    # -- events --------------------------------------------------------
+    def add_event(self, room, etype, sender, content, state_key=None,
+                  txn=None, redacts=None):
+        ev = {"type": etype, "sender": sender, "content": content,
+              "origin_server_ts": now_ms(), "event_id": new_event_id(),
+              "room_id": room.room_id, "_pos": self.next_pos(), "_txn": txn}
+        if redacts:
+            ev["redacts"] = redacts
+        if state_key is not None:
+            ev["state_key"] = state_key
+            prev = room.state.get((etype, state_key))
+            ev["_prev"] = prev
+            room.state[(etype, state_key)] = ev
+            if etype == "m.room.member":
+                room.member_history.setdefault(state_key, []).append(
+                    (ev["_pos"], content.get("membership")))
+        room.events.append(ev)
+        room.by_id[ev["event_id"]] = ev
+        self.cond.notify_all()
+        return ev
+
+    def new_room(self, version):
+        room_id = "!%s:%s" % (random_id(18), self.server_name)
+        room = Room(room_id, version)
+        self.rooms[room_id] = room
+        return room
+
+
+def client_event(ev, with_room_id=True, legacy=False, token=None):
+    """An event as the client-server API shows it.
+
+    with_room_id: /messages, /state, /event (sync leaves it out).
+    legacy: the deprecated top-level user_id/age Synapse 1.67 still sent.
+    token: the access token of the reader; its own sends carry
+           unsigned.transaction_id, as on a real server.
+    """
+    age = max(0, now_ms() - ev["origin_server_ts"])
+    out = {k: v for k, v in ev.items() if not k.startswith("_")}
+    if not with_room_id:
+        out.pop("room_id", None)
+    unsigned = {"age": age}
+    prev = ev.get("_prev")
+    if prev is not None:
+        unsigned["replaces_state"] = prev["event_id"]
+        unsigned["prev_content"] = prev["content"]
+        unsigned["prev_sender"] = prev["sender"]
+    if ev.get("_redacted_because"):
+        unsigned["redacted_because"] = client_event(
+            ev["_redacted_because"], with_room_id)
+    if token is not None and ev.get("_txn") and ev["_txn"][0] == token:
+        unsigned["transaction_id"] = ev["_txn"][1]
+    out["unsigned"] = unsigned
+    if legacy:
+        out["user_id"] = ev["sender"]
+        out["age"] = age
+    return out
+
+
+def stripped(ev):
+    return {"type": ev["type"], "state_key": ev["state_key"],
+            "content": ev["content"], "sender": ev["sender"]}
