@@ -44,7 +44,7 @@ MD4C_DIR    := $(V)/md4c/src
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Werror
-DEFS := -D_GNU_SOURCE -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"'
+DEFS := -D_GNU_SOURCE -DMBEDTLS_CONFIG_FILE='"mbedtls_lettamx_config.h"'
 DEP_INC := -Ivendor -isystem $(MBEDTLS_DIR)/include -isystem $(LMDB_DIR) \
            -isystem $(JSMN_DIR) -isystem $(MD4C_DIR)
 
@@ -147,6 +147,12 @@ $(B)/bench/bench_%: $(call obj,tests/bench/bench_%.c) $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
 
+# Links every dependency as the daemon will; only its size matters.
+$(B)/bench/size_probe: $(call obj,tests/bench/size_probe.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(OPTFLAGS) -o $@.debug $^ $(LDFLAGS_ALL)
+	$(STRIP) -o $@ $@.debug
+
 test-bins: $(TEST_BINS) $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- test
@@ -186,7 +192,7 @@ $(FB)/fuzz/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIBS)
 endif
 
 # ---------------------------------------------------------------- bench
-bench: $(BIN) $(BENCH_BINS)
+bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe
 	@tests/bench/run.sh $(B)
 
 # ---------------------------------------------------------------- misc

@@ -19,7 +19,9 @@
  *   - SHA-1 stays for one non-TLS use: the HMAC-SHA1 of Synapse's
  *     shared-secret registration.
  *
- * Selected with -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' (see Makefile).
+ * Selected with -DMBEDTLS_CONFIG_FILE='"mbedtls_lettamx_config.h"' (see Makefile);
+ * the name must differ from mbedTLS's own include/mbedtls/mbedtls_config.h,
+ * which a quoted include from build_info.h would find first.
  */
 #ifndef LETTAMX_MBEDTLS_CONFIG_H
 #define LETTAMX_MBEDTLS_CONFIG_H
