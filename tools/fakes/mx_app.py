@@ -141,6 +141,7 @@ class Ctx:
 
 class HomeserverApp(App):
     name = "fake_homeserver"
+    server_header = "Synapse/1.67.0 (fake)"
 
     def __init__(self, server_name, config=None):
         self.store = Store(server_name)

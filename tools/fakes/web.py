@@ -105,6 +105,7 @@ class App:
     """Interface the fakes implement (documented here, overridden there)."""
 
     name = "fake"
+    server_header = "fake"
 
     def handle(self, req):
         raise NotImplementedError
@@ -151,6 +152,9 @@ class Handler(BaseHTTPRequestHandler):
             self.request.settimeout(10)
             self.request = ctx.wrap_socket(self.request, server_side=True)
         super().setup()
+
+    def version_string(self):
+        return self.server.app.server_header
 
     def log_message(self, fmt, *args):
         if self.server.verbose:

@@ -1,0 +1,426 @@
+"""The fake Letta REST server (shared/reference/letta-api.md, 0.16.8).
+
+Answers as FastAPI/uvicorn do: trailing-slash collection routes with 307
+redirects from the other form, {"detail": ...} errors, 422 with a
+*string* detail for validation, 404 {"detail": "Not Found"} for unknown
+paths, 405 for a wrong method, optional password (Bearer or
+X-BARE-PASSWORD) with the health route exempt, bare JSON arrays for
+lists, and the cursor quirk: an unknown `after`/`before` id silently gives
+the first page again.
+"""
+
+import datetime
+import json
+import re
+import threading
+import time
+import uuid
+
+from . import letta_script as script_mod
+from .web import App, NoRoute, Response, Router
+
+AGENT_ID_RE = re.compile(r"agent-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
+                         r"[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+USER_ID_RE = re.compile(r"user-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                        r"[0-9a-f]{4}-[0-9a-f]{12}")
+EXEMPT = {"/v1/health", "/v1/health/", "/v1/ready", "/v1/ready/"}
+A = r"/v1/agents/([^/]+)"
+
+
+class HTTPError(Exception):
+    def __init__(self, status, body, headers=None):
+        super().__init__(str(body))
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+def validation_error(loc, msg, value, examples=False):
+    """Letta's 422: the pydantic error list as a Python repr STRING."""
+    detail = "[{'type': 'value_error', 'loc': %r, 'msg': %r, 'input': %r}]" \
+        % (loc, msg, value)
+    body = {"trace_id": "", "detail": detail}
+    if examples:
+        body["examples"] = ["agent-123e4567-e89b-42d3-8456-426614174000"]
+    return HTTPError(422, body)
+
+
+def iso_now(offset_s=0.0):
+    t = datetime.datetime.now(datetime.timezone.utc) + \
+        datetime.timedelta(seconds=offset_s)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Agent:
+    def __init__(self, agent_id, name, created_at, **kw):
+        self.id = agent_id
+        self.name = name
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.description = kw.get("description")
+        self.tags = list(kw.get("tags", []))
+        self.agent_type = kw.get("agent_type", "letta_v1_agent")
+        self.metadata = kw.get("metadata")
+        self.script = kw.get("script") or {"mode": "echo"}
+        self.history = []
+        self.sends = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.pending_approval = None
+        self.last_stop_reason = None
+
+    def json(self, with_tags, legacy):
+        out = {"id": self.id, "name": self.name,
+               "description": self.description,
+               "agent_type": self.agent_type,
+               "tags": list(self.tags) if with_tags else [],
+               "model": "openai/gpt-4.1", "metadata": self.metadata,
+               "hidden": None, "last_stop_reason": self.last_stop_reason,
+               "created_at": self.created_at, "updated_at": self.updated_at,
+               "system": "You are a helpful agent.", "blocks": [],
+               "tools": [], "identities": [],
+               "llm_config": {"model": "gpt-4.1", "model_endpoint_type":
+                              "openai", "context_window": 128000}}
+        if legacy:
+            # Legacy mode loads every relationship: big objects, as real.
+            out["memory"] = {"blocks": [{"label": "persona", "value":
+                                         "I am %s. " % self.name * 20}]}
+            out["tools"] = [{"name": "send_message", "source_code":
+                             "def send_message(message):\n    return None\n"
+                             * 10}]
+        return out
+
+
+def is_sdk_1_0(req):
+    """letta-api.md §2: 1.0 mode if the Stainless header is present, the
+    User-Agent is absent, or it is a 1.x letta client."""
+    if req.header("X-Stainless-Package-Version"):
+        return True
+    ua = req.header("User-Agent")
+    return ua is None or bool(re.match(r"(@letta-ai/)?letta-client/1\.", ua))
+
+
+class LettaApp(App):
+    name = "fake_letta"
+    server_header = "uvicorn"
+
+    def __init__(self, password=None, version="0.16.8"):
+        self.lock = threading.Lock()
+        self.base = {"password": password, "version": version}
+        self.router = Router()
+        for method, pattern, func in (
+                ("GET", r"/v1/health/", self.health),
+                ("GET", r"/v1/agents/", self.list_agents),
+                ("GET", r"/v1/agents/count", self.count_agents),
+                ("GET", A, self.get_agent),
+                ("GET", A + r"/messages", self.list_messages),
+                ("POST", A + r"/messages", self.send_message),
+                ("POST", A + r"/messages/stream", self.stream_message)):
+            self.router.add(method, pattern, func)
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.agents = {}
+            self.config = dict(self.base)
+            self.clock = 0
+
+    # -- plumbing --------------------------------------------------------
+    def handle(self, req):
+        try:
+            self._check_auth(req)
+            self._check_user_header(req)
+            try:
+                func, args = self.router.resolve(req.method, req.path)
+            except NoRoute as nr:
+                return self._no_route(req, nr)
+            return func(req, *args)
+        except HTTPError as err:
+            return Response.json(err.status, err.body, err.headers)
+
+    def _no_route(self, req, nr):
+        if nr.path_known:
+            return Response.json(405, {"detail": "Method Not Allowed"},
+                                 [("Allow", ", ".join(nr.allowed))])
+        other = req.path[:-1] if req.path.endswith("/") else req.path + "/"
+        try:
+            self.router.resolve(req.method, other)
+        except NoRoute:
+            return Response.json(404, {"detail": "Not Found"})
+        # FastAPI's redirect_slashes: 307 to the other spelling.
+        host = req.header("Host", "127.0.0.1")
+        query = "&".join("%s=%s" % (k, v) for k, vs in req.query.items()
+                         for v in vs)
+        location = "http://%s%s%s" % (host, other, "?" + query if query
+                                      else "")
+        return Response(307, b"", [("Location", location)])
+
+    def _check_auth(self, req):
+        pw = self.config["password"]
+        if not pw or req.path in EXEMPT:
+            return
+        if req.header("Authorization", "") == "Bearer " + pw or \
+                req.header("X-BARE-PASSWORD", "") == "password " + pw:
+            return
+        raise HTTPError(401, {"detail": "Unauthorized"})
+
+    def _check_user_header(self, req):
+        uid = req.header("user_id")
+        if uid is not None and not USER_ID_RE.fullmatch(uid):
+            raise HTTPError(400, {"detail": "INVALID_ARGUMENT: Invalid user "
+                                  "ID format: %s" % uid})
+
+    def fault_response(self, rule):
+        headers = list((rule.get("headers") or {}).items())
+        body = rule.get("body", {"detail": "Injected fault"})
+        if "retry_after_ms" in rule:
+            headers.append(("Retry-After",
+                            str(-(-int(rule["retry_after_ms"]) // 1000))))
+        return Response.json(rule["status"], body, headers)
+
+    def _agent(self, agent_id):
+        """The agent (caller holds self.lock), or Letta's 422/404."""
+        if not AGENT_ID_RE.fullmatch(agent_id):
+            raise validation_error(("path", "agent_id"), "String should match "
+                                   "pattern '%s'" % AGENT_ID_RE.pattern,
+                                   agent_id, examples=True)
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise HTTPError(404, {"detail": "Agent with ID %s not found"
+                                  % agent_id})
+        return agent
+
+    # -- health and agents -----------------------------------------------
+    def health(self, req):
+        return Response.json(200, {"version": self.config["version"],
+                                   "status": "ok"})
+
+    def _int_arg(self, req, name, default, minimum=None):
+        raw = req.arg(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise validation_error(("query", name), "Input should be a valid "
+                                   "integer", raw)
+        if minimum is not None and value < minimum:
+            raise validation_error(("query", name), "Input should be greater "
+                                   "than or equal to %d" % minimum, raw)
+        return value
+
+    def _filtered(self, req):
+        order = req.arg("order", "desc")
+        if order not in ("asc", "desc"):
+            raise validation_error(("query", "order"), "Input should be "
+                                   "'asc' or 'desc'", order)
+        order_by = req.arg("order_by", "created_at")
+        if order_by not in ("created_at", "updated_at",
+                            "last_run_completion"):
+            raise validation_error(("query", "order_by"), "bad order_by",
+                                   order_by)
+        key = "updated_at" if order_by == "updated_at" else "created_at"
+        agents = sorted(self.agents.values(),
+                        key=lambda a: (getattr(a, key), a.id),
+                        reverse=(order == "desc"))
+        name, text = req.arg("name"), req.arg("query_text")
+        tags = req.query.get("tags", [])
+        match_all = req.arg("match_all_tags", "false") == "true"
+        return [a for a in agents
+                if (name is None or a.name == name)
+                and (text is None or text.lower() in a.name.lower())
+                and (not tags or (all if match_all else any)(
+                    t in a.tags for t in tags))]
+
+    def _wants_tags(self, req):
+        return (not is_sdk_1_0(req)
+                or "agent.tags" in req.query.get("include", [])
+                or "tags" in req.query.get("include_relationships", []))
+
+    def list_agents(self, req):
+        limit = self._int_arg(req, "limit", 50, 1)
+        with self.lock:
+            agents = self._filtered(req)
+            ids = [a.id for a in agents]
+            after, before = req.arg("after"), req.arg("before")
+            # Unknown cursor ids are dropped silently: page 1 again.
+            if after in ids:
+                agents = agents[ids.index(after) + 1:][:limit]
+            elif before in ids:
+                agents = agents[:ids.index(before)][-limit:]
+            else:
+                agents = agents[:limit]
+            legacy = not is_sdk_1_0(req) and \
+                "include_relationships" not in req.query
+            body = [a.json(self._wants_tags(req), legacy) for a in agents]
+        return Response.json(200, body)
+
+    def count_agents(self, req):
+        with self.lock:
+            return Response.json(200, len(self._filtered(req)))
+
+    def get_agent(self, req, agent_id):
+        with self.lock:
+            agent = self._agent(agent_id)
+            legacy = not is_sdk_1_0(req) and \
+                "include_relationships" not in req.query
+            return Response.json(200, agent.json(self._wants_tags(req),
+                                                 legacy))
+
+    def list_messages(self, req, agent_id):
+        limit = self._int_arg(req, "limit", 100, 1)
+        order = req.arg("order", "desc")
+        if order not in ("asc", "desc"):
+            raise validation_error(("query", "order"), "Input should be "
+                                   "'asc' or 'desc'", order)
+        with self.lock:
+            msgs = list(self._agent(agent_id).history)
+        if order == "desc":
+            msgs.reverse()
+        after = req.arg("after")
+        keys = [m["id"] for m in msgs]
+        if after in keys:
+            # Reasoning and reply of one step share an id: skip them all.
+            msgs = msgs[len(keys) - keys[::-1].index(after):]
+        return Response.json(200, msgs[:limit])
+
+    # -- sending -----------------------------------------------------------------
+    def _parse_send(self, req, forced_stream):
+        try:
+            body = json.loads(req.body)
+        except ValueError:
+            raise validation_error(("body",), "JSON decode error",
+                                   req.body.decode("utf-8", "replace")[:80])
+        if not isinstance(body, dict):
+            raise validation_error(("body",), "Input should be a valid "
+                                   "dictionary", body)
+        has_msgs, has_input = "messages" in body, "input" in body
+        if has_msgs == has_input:
+            raise HTTPError(422, {"detail": "Exactly one of 'messages' or "
+                                  "'input' must be provided"})
+        msgs = body["messages"] if has_msgs else \
+            [{"role": "user", "content": body["input"]}]
+        self._validate_messages(msgs)
+        streaming = forced_stream or bool(body.get("streaming"))
+        if not streaming and (body.get("stream_tokens") or
+                              body.get("include_pings") is False or
+                              body.get("background")):
+            raise HTTPError(422, {"detail": "stream_tokens, include_pings "
+                                  "and background need streaming=true"})
+        if body.get("streaming") and not forced_stream and \
+                not is_sdk_1_0(req):
+            raise HTTPError(422, {"detail": "streaming=true is only "
+                                  "supported by the 1.0 SDK; use "
+                                  "/messages/stream"})
+        return body, msgs, streaming
+
+    def _validate_messages(self, msgs):
+        if not isinstance(msgs, list) or not msgs:
+            raise validation_error(("body", "messages"), "Input should be a "
+                                   "non-empty list", msgs)
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict):
+                raise validation_error(("body", "messages", i), "Input should"
+                                       " be a valid dictionary", m)
+            if m.get("type") in ("approval", "tool_return"):
+                continue
+            if m.get("role") not in ("user", "system", "assistant"):
+                raise validation_error(("body", "messages", i, "role"),
+                                       "Input should be 'user', 'system' or "
+                                       "'assistant'", m.get("role"))
+            content = m.get("content")
+            if content is None:
+                raise validation_error(("body", "messages", i, "content"),
+                                       "Field required", None)
+            if content in ("", []):
+                raise HTTPError(400, {"detail": "Message content is empty or "
+                                      "invalid"})
+
+    def _begin_turn(self, agent_id, msgs):
+        """Record the user's input; return the script for this turn."""
+        with self.lock:
+            agent = self._agent(agent_id)
+            if agent.pending_approval and not any(
+                    m.get("type") == "approval" for m in msgs):
+                raise HTTPError(409, {"detail": {
+                    "code": "PENDING_APPROVAL",
+                    "message": "CONFLICT: Cannot send a new message: The "
+                               "agent is waiting for approval on a tool call.",
+                    "pending_request_id": agent.pending_approval}})
+            agent.pending_approval = None
+            turn = script_mod.pick_turn(agent.script, agent.sends)
+            agent.sends += 1
+            agent.in_flight += 1
+            agent.max_in_flight = max(agent.max_in_flight, agent.in_flight)
+            for m in msgs:
+                if m.get("type") in ("approval", "tool_return"):
+                    continue
+                agent.history.append(self._user_message(m))
+            return turn
+
+    def _user_message(self, m):
+        content = m.get("content")
+        return {"id": script_mod.new_id("message"),
+                "date": script_mod.now_iso(), "name": m.get("name"),
+                "message_type": "%s_message" % m.get("role", "user"),
+                "otid": m.get("otid") or str(uuid.uuid4()),
+                "sender_id": m.get("sender_id"), "step_id": None,
+                "is_err": None, "seq_id": None, "run_id": None,
+                "content": content}
+
+    def _end_turn(self, agent_id, messages, stop):
+        with self.lock:
+            agent = self.agents.get(agent_id)
+            if agent is None:   # deleted while it was thinking
+                return
+            agent.in_flight -= 1
+            agent.history.extend(messages)
+            agent.last_stop_reason = stop
+            for m in messages:
+                if m["message_type"] == "approval_request_message":
+                    agent.pending_approval = m["id"]
+
+    def _run_turn(self, req, agent_id, forced_stream):
+        body, msgs, streaming = self._parse_send(req, forced_stream)
+        turn = self._begin_turn(agent_id, msgs)
+        try:
+            if turn.get("delay_ms"):
+                time.sleep(turn["delay_ms"] / 1000.0)
+            if turn.get("mode") == "error":
+                raise HTTPError(turn.get("status", 500), turn.get(
+                    "body", {"detail": "An unknown error occurred"}))
+            text = script_mod.user_text(
+                [m for m in msgs if m.get("role") == "user"])
+            messages, stop, run_id = script_mod.build_reply(turn, text)
+        except BaseException:
+            self._end_turn(agent_id, [], "error")
+            raise
+        self._end_turn(agent_id, messages, stop)
+        return body, turn, messages, stop, run_id, streaming
+
+    def send_message(self, req, agent_id):
+        body, turn, messages, stop, run_id, streaming = self._run_turn(
+            req, agent_id, False)
+        if streaming:
+            return self._sse(body, turn, messages, stop, run_id)
+        return Response.json(200, {
+            "messages": messages,
+            "stop_reason": {"message_type": "stop_reason",
+                            "stop_reason": stop},
+            "usage": script_mod.usage(), "logprobs": None, "turns": None})
+
+    def stream_message(self, req, agent_id):
+        body, turn, messages, stop, run_id, _ = self._run_turn(
+            req, agent_id, True)
+        return self._sse(body, turn, messages, stop, run_id)
+
+    def _sse(self, body, turn, messages, stop, run_id):
+        pieces = script_mod.stream_pieces(messages, stop, run_id, turn, body)
+        return Response(200, headers=[
+            ("Content-Type", "text/event-stream; charset=utf-8"),
+            ("Cache-Control", "no-cache")], stream=pieces)
+
+    # -- control -------------------------------------------------------------------
+    def control(self, req, sub):
+        from . import letta_control
+        return letta_control.dispatch(self, req, sub)
