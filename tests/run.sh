@@ -22,7 +22,10 @@ done
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp)
-trap 'rm -f "$log" "$log.one"' EXIT INT TERM
+trap 'rm -f "$log" "$log.one" "$log.all"' EXIT INT TERM
+# Test secrets use this marker; it must never appear in any output.
+secret_marker='s3cr3t-TEST-TOKEN'
+: > "$log.all"
 
 # Runs one suite, shows its output, keeps its summary line.
 suite() {
@@ -30,6 +33,7 @@ suite() {
     "$@" > "$log.one" 2>&1
     status=$?
     cat "$log.one"
+    cat "$log.one" >> "$log.all"
     line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log.one" | tail -n 1)
     if [ -z "$line" ]; then
         echo "$label: 0 passed, 1 failed (exit status $status, no summary: crashed?)"
@@ -44,6 +48,17 @@ suite() {
 }
 
 suite lint "$top/tests/lint.sh"
+
+# The binary itself starts (under qemu for a cross build) and names its
+# dependencies.
+smoke() {
+    out=$($run "$bin" version 2>&1) || { echo "smoke: version failed: $out"; echo "smoke: 0 passed, 1 failed"; return 1; }
+    for dep in mbedTLS LMDB jsmn md4c; do
+        echo "$out" | grep -q "$dep" || { echo "smoke: no $dep in: $out"; echo "smoke: 0 passed, 1 failed"; return 1; }
+    done
+    echo "smoke: 1 passed, 0 failed"
+}
+[ -n "$bin" ] && suite smoke smoke
 
 if [ -n "$unit_dir" ]; then
     for t in "$unit_dir"/test_*; do
@@ -72,6 +87,14 @@ if [ "$integration" = yes ]; then
     if [ -f "$top/tests/integration/run.py" ]; then
         suite integration "$py" "$top/tests/integration/run.py" --lettamx "$bin"
     fi
+fi
+
+if grep -q "$secret_marker" "$log.all"; then
+    echo "secrets: a test secret reached the output:"
+    grep -n "$secret_marker" "$log.all" | head -n 5
+    echo "secrets: 0 passed, 1 failed" >> "$log"
+else
+    echo "secrets: 1 passed, 0 failed" >> "$log"
 fi
 
 awk '{ p += $2; f += $4 } END { printf "%d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
