@@ -1,12 +1,12 @@
 /*
  * dns: an asynchronous stub resolver driven by the loop.
  *
- * getaddrinfo() blocks and needs NSS, which a static binary in an empty
- * root does not have. This resolver reads /etc/hosts first, then asks the
- * nameservers of /etc/resolv.conf over UDP (A and AAAA), retries, times
- * out, and caches answers for their TTL. IP literals never leave the
- * process. Hostile answers (wrong id, truncation, compression loops,
- * oversized names) are rejected.
+ * The libc resolver (getaddrinfo) blocks and needs NSS, which a static
+ * binary in an empty root does not have. This resolver reads /etc/hosts
+ * first, then asks the nameservers of /etc/resolv.conf over UDP (A and
+ * AAAA), retries, times out, and caches answers for their TTL. IP
+ * literals never leave the process. Hostile answers (wrong id,
+ * truncation, compression loops, oversized names) are rejected.
  *
  * Callbacks are never run from inside dns_resolve(): even a literal or a
  * cache hit is delivered from the loop, so callers need not guard against

@@ -18,6 +18,12 @@
  */
 
 /* ---- loop ---- */
+/* Watched fds: HTTP connections (a few per origin), resolver sockets and
+ * the signal pipe. 1,024 is also the usual RLIMIT_NOFILE soft limit. */
+#define LIM_LOOP_FDS           1024
+/* Armed timers: a few per connection, request and agent (1,000 agents with
+ * retries and deadlines each stay far below this); 24 bytes each. */
+#define LIM_LOOP_TIMERS        65536
 
 /*  */
 

@@ -27,6 +27,8 @@ enum {
 	LOOP_WRITE = 1u << 1,
 	LOOP_ERROR = 1u << 2,   /* POLLERR/POLLHUP/POLLNVAL; always reported */
 };
+/* An error or hang-up is reported as LOOP_ERROR together with the watched
+ * direction(s), so a reader finds its EOF or error in read() itself. */
 
 typedef void (*loop_fd_cb)(void *arg, int fd, unsigned revents);
 typedef void (*loop_cb)(void *arg);
@@ -35,7 +37,9 @@ typedef void (*loop_cb)(void *arg);
  * before first use. Fields are private. */
 struct loop_timer {
 	uint64_t deadline;      /* absolute monotonic ms */
-	size_t heap_idx;        /* position in the loop's heap, or SIZE_MAX */
+	size_t heap_idx;        /* position + 1 in the loop's heap; 0 or
+	                         * SIZE_MAX when not armed (so zeroed memory
+	                         * is an unarmed timer) */
 	loop_cb cb;
 	void *arg;
 };
@@ -66,7 +70,8 @@ void loop_free(struct loop *l);
 
 /* Watches `fd` for `events` (LOOP_READ|LOOP_WRITE); `cb` gets the ready
  * bits. One watcher per fd. Returns 0, ERR_EXISTS if fd is watched,
- * ERR_NOMEM. */
+ * ERR_NOMEM, ERR_TOOBIG past LIM_LOOP_FDS, ERR_INVAL for fd < 0 or no cb.
+ * A watcher added inside a callback is first polled in the next pass. */
 int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb cb,
                 void *arg);
 
@@ -78,8 +83,8 @@ int loop_fd_set(struct loop *l, int fd, unsigned events);
  * after this returns. The fd itself is not closed. */
 void loop_fd_del(struct loop *l, int fd);
 
-/* Monotonic milliseconds, read at the start of the current pass (cheap,
- * consistent within one pass). */
+/* Monotonic milliseconds, read when the current pass's poll() returned
+ * (cheap, consistent within one pass). */
 uint64_t loop_now(const struct loop *l);
 
 /* Monotonic milliseconds, read now. */
@@ -88,7 +93,9 @@ uint64_t loop_clock_ms(void);
 void loop_timer_init(struct loop_timer *t, loop_cb cb, void *arg);
 
 /* Arms (or re-arms) `t` to fire once at absolute time `deadline_ms`.
- * Returns 0 or ERR_NOMEM. */
+ * Timers with equal deadlines fire in arming order; a timer armed from a
+ * timer callback fires in the next pass at the earliest. Returns 0,
+ * ERR_NOMEM, or ERR_TOOBIG past LIM_LOOP_TIMERS. */
 int loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t deadline_ms);
 
 /* Disarms `t`; harmless if not armed. */
@@ -100,6 +107,9 @@ int loop_timer_armed(const struct loop_timer *t);
  * pass if called outside one). Queuing an already queued entry is a no-op.
  */
 void loop_defer(struct loop *l, struct loop_defer *d, loop_cb cb, void *arg);
+
+/* Unqueues `d` (no call follows); harmless if not queued. */
+void loop_defer_cancel(struct loop *l, struct loop_defer *d);
 
 /* Installs the signal handling of the daemon: SIGPIPE ignored; SIGTERM,
  * SIGINT and SIGHUP caught through a self-pipe and delivered as
