@@ -1,0 +1,57 @@
+/*
+ * secret: the master secret and what is derived from it.
+ *
+ * Every agent user's Matrix password is derived from one master secret and
+ * the agent id, so losing the store costs a re-login, never an account.
+ * The master secret lives in a file named by the configuration, created
+ * 0600 from the CTR-DRBG at first start. Nothing here is ever logged.
+ */
+#ifndef LETTAMX_SECRET_H
+#define LETTAMX_SECRET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SECRET_MASTER_LEN   32  /* bytes of randomness in a new master */
+#define SECRET_MASTER_MIN   32  /* shortest master secret accepted */
+#define SECRET_MASTER_MAX  256  /* longest master secret file read */
+#define SECRET_PASSWORD_LEN 43  /* base64url of 32 bytes, no padding */
+#define SECRET_SHA1_HEX     40
+
+struct secret_master {
+	uint8_t key[SECRET_MASTER_MAX];
+	size_t len;
+};
+
+/* Reads the master secret from `path`, creating it (mode 0600, exclusive,
+ * fsynced, 32 random bytes written as 64 hex digits) if it does not exist.
+ * A file readable by group or others is refused (ERR_CONFIG) with the
+ * reason in `why`. `*created` tells whether a new one was written.
+ * Returns 0, ERR_IO, ERR_CONFIG (too short, too long, wrong mode),
+ * ERR_TLS (no randomness). */
+int secret_master_load(struct secret_master *m, const char *path,
+                       int *created, char *why, size_t whylen);
+
+/* Wipes the key from memory. */
+void secret_master_reset(struct secret_master *m);
+
+/* Writes the password of agent `agent_id` into `out` (NUL-terminated,
+ * SECRET_PASSWORD_LEN characters of base64url: HMAC-SHA256 of the master
+ * over a domain-separated agent id). `outlen` must be > 43.
+ * Returns 0, ERR_TOOBIG (buffer), ERR_INVAL (empty id). */
+int secret_agent_password(const struct secret_master *m, const char *agent_id,
+                          char *out, size_t outlen);
+
+/* Synapse shared-secret registration MAC: hex HMAC-SHA1 keyed with the
+ * shared secret over nonce NUL user NUL password NUL ("admin"|"notadmin").
+ * `out` gets 40 hex digits and a NUL (outlen > 40). Returns 0, ERR_TOOBIG,
+ * ERR_TLS. */
+int secret_synapse_mac(const char *shared_secret, const char *nonce,
+                       const char *user, const char *password, int admin,
+                       char *out, size_t outlen);
+
+/* Fills `buf` with `len` bytes from a CTR-DRBG seeded by getrandom().
+ * Returns 0 or ERR_TLS. */
+int secret_random(uint8_t *buf, size_t len);
+
+#endif
