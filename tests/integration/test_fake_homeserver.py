@@ -7,12 +7,15 @@ and errcode.
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import tempfile
 import threading
 import time
 import unittest
 
-from fakes import q
+from fakes import FakeHomeserver, make_cert, q
 from hs_case import C, SHARED_SECRET, HomeserverCase
 
 
@@ -570,6 +573,178 @@ class RateLimit(HomeserverCase):
         self.assertGreaterEqual(int(res.headers["retry-after"]), 1)
         # Retrying an accepted transaction is not a new action.
         self.assertEqual(self.send(tok, room, "1", "a").status, 200)
+
+
+class Faults(HomeserverCase):
+    def setUp(self):
+        super().setUp()
+        self.me, self.tok = self.register("f")
+        self.room = self.create_room(self.tok)
+        self.send_path = "/rooms/.*/send/"
+
+    def bodies(self):
+        return [e["content"]["body"] for e in
+                self.messages(self.tok, self.room)["chunk"]
+                if e["type"] == "m.room.message"]
+
+    def test_status_for_next_n_matching(self):
+        self.hs.inject_fault("GET", "/account/whoami$", count=2, status=503)
+        self.assertEqual(self.hs.faults()[0]["count"], 2)
+        for _ in range(2):
+            res = self.call("GET", C + "/account/whoami", token=self.tok)
+            self.assertEqual(res.status, 503)
+        self.ok("GET", C + "/joined_rooms", token=self.tok)  # not matching
+        self.ok("GET", C + "/account/whoami", token=self.tok)
+        self.assertEqual(self.hs.faults(), [])
+        log = self.hs.requests("GET", "/account/whoami$")
+        self.assertEqual([e["status"] for e in log], [503, 503, 200])
+        self.assertIsNotNone(log[0]["fault"])
+        self.assertIsNone(log[2]["fault"])
+
+    def test_429_has_retry_after_both_ways(self):
+        self.hs.inject_fault("PUT", self.send_path, status=429,
+                             retry_after_ms=1500)
+        res = self.send(self.tok, self.room, "x", "t1")
+        self.assertError(res, 429, "M_LIMIT_EXCEEDED")
+        self.assertEqual(res.body["retry_after_ms"], 1500)
+        self.assertEqual(res.headers["retry-after"], "2")
+        self.assertEqual(self.bodies(), [])     # refused: nothing sent
+        self.assertEqual(self.send(self.tok, self.room, "x", "t1").status,
+                         200)
+
+    def test_custom_status_body(self):
+        self.hs.inject_fault("*", "/joined_rooms", status=502,
+                             body={"oops": True})
+        res = self.call("GET", C + "/joined_rooms", token=self.tok)
+        self.assertEqual((res.status, res.body), (502, {"oops": True}))
+
+    def test_delay(self):
+        self.hs.inject_fault("GET", "/joined_rooms", delay_ms=300)
+        start = time.monotonic()
+        self.ok("GET", C + "/joined_rooms", token=self.tok)
+        self.assertGreaterEqual(time.monotonic() - start, 0.29)
+
+    def test_drop_before_head_does_nothing(self):
+        self.hs.inject_fault("PUT", self.send_path, drop="before_head")
+        with self.assertRaises((http.client.RemoteDisconnected,
+                                ConnectionResetError)):
+            self.send(self.tok, self.room, "lost", "d1")
+        self.assertEqual(self.bodies(), [])
+        self.assertIsNone(self.hs.requests("PUT")[0]["status"])
+
+    def test_drop_after_head_did_the_work(self):
+        self.hs.inject_fault("PUT", self.send_path, drop="after_head")
+        with self.assertRaises(http.client.IncompleteRead):
+            self.send(self.tok, self.room, "done", "d2")
+        self.assertEqual(self.bodies(), ["done"])
+        # The client's retry with the same txn id must not duplicate.
+        self.assertEqual(self.send(self.tok, self.room, "done", "d2").status,
+                         200)
+        self.assertEqual(self.bodies(), ["done"])
+
+    def test_truncated_body(self):
+        self.hs.inject_fault("GET", "/versions", truncate=True)
+        with self.assertRaises(http.client.IncompleteRead):
+            self.call("GET", "/_matrix/client/versions")
+        self.ok("GET", "/_matrix/client/versions")
+
+    def test_forever_and_clear(self):
+        self.hs.inject_fault("GET", "/versions", count=-1, status=500)
+        for _ in range(3):
+            self.assertEqual(self.call("GET", "/_matrix/client/versions")
+                             .status, 500)
+        self.hs.clear_faults()
+        self.ok("GET", "/_matrix/client/versions")
+
+    def test_bad_fault_rule_rejected(self):
+        from fakes import ControlError
+        with self.assertRaises(ControlError):
+            self.hs.inject_fault("GET", "(", status=500)
+        with self.assertRaises(ControlError):
+            self.hs.inject_fault("GET", "x")          # no action
+        with self.assertRaises(ControlError):
+            self.hs.inject_fault("GET", "x", drop="sideways")
+
+
+class RequestLog(HomeserverCase):
+    def test_log_masks_secrets_and_records_calls(self):
+        self.hs.clear_requests()
+        self.call("POST", C + "/register", {"username": "z",
+                                            "password": "hunter2"})
+        self.call("GET", C + "/account/whoami?access_token=abc")
+        self.call("GET", C + "/account/whoami", token="syt_secret")
+        self.hs.rooms()                               # control: not logged
+        log = self.hs.requests()
+        self.assertEqual([(e["method"], e["path"], e["status"]) for e in log],
+                         [("POST", C + "/register", 401),
+                          ("GET", C + "/account/whoami", 401),
+                          ("GET", C + "/account/whoami", 401)])
+        text = json.dumps(log)
+        for secret in ("hunter2", "syt_secret", "abc\""):
+            self.assertNotIn(secret, text)
+        self.assertTrue(log[2]["headers"]["Authorization"]
+                        .startswith("Bearer ***"))
+        self.assertTrue(log[0]["body"]["password"].startswith("***"))
+        self.assertLessEqual(log[0]["time"], log[1]["time"])
+        self.assertEqual(len(self.hs.requests(since=log[1]["seq"])), 1)
+        self.hs.clear_requests()
+        self.assertEqual(self.hs.requests(), [])
+
+    def test_log_names_the_user(self):
+        me, tok = self.register("who")
+        self.ok("GET", C + "/joined_rooms", token=tok)
+        self.assertEqual(self.hs.requests("GET", "joined_rooms")[0]["user"],
+                         me)
+
+
+class Connections(HomeserverCase):
+    fake_kwargs = {"keepalive_idle": 0.3}
+
+    def test_keep_alive_reuses_the_connection(self):
+        conn = self.hs.connection()
+        from fakes import send_on
+        a = send_on(conn, "GET", "/_matrix/client/versions")
+        sock = conn.sock
+        b = send_on(conn, "GET", "/_matrix/client/versions")
+        self.assertEqual((a.status, b.status), (200, 200))
+        self.assertIs(conn.sock, sock)
+        conn.close()
+
+    def test_idle_connection_closed(self):
+        sock = socket.create_connection((self.hs.host, self.hs.port), 5)
+        sock.sendall(b"GET /_matrix/client/versions HTTP/1.1\r\n"
+                     b"Host: x\r\n\r\n")
+        first = read_response(sock)
+        self.assertTrue(first.startswith(b"HTTP/1.1 200"))
+        time.sleep(0.7)
+        sock.settimeout(2)
+        self.assertEqual(sock.recv(100), b"")      # server closed: EOF
+        sock.close()
+
+
+def read_response(sock):
+    """One whole Content-Length response from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int([line.split(b":")[1] for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length")][0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+class TLS(unittest.TestCase):
+    def test_https_with_a_test_certificate(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = make_cert(tmp)
+            with FakeHomeserver(tls=(cert, key)) as hs:
+                self.assertTrue(hs.url.startswith("https://"))
+                res = hs.http("GET", "/_matrix/client/versions")
+                self.assertEqual(res.status, 200)
+                hs.reset()                    # control works over TLS too
+                self.assertEqual(len(hs.requests()), 0)
 
 
 if __name__ == "__main__":
