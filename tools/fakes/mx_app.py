@@ -67,6 +67,7 @@ ROUTES = [
     ("PUT", ROOM + r"/typing/([^/]+)", mx_rooms.typing, True, None),
     ("POST", ROOM + r"/receipt/([^/]+)/([^/]+)", mx_rooms.receipt, True,
      None),
+    ("POST", ROOM + r"/read_markers", mx_rooms.read_markers, True, None),
     ("GET", r"/_matrix/client/v1/rooms/([^/]+)/hierarchy",
      mx_rooms.hierarchy, True, None),
     ("GET", C + r"/sync", mx_sync.sync, True, None),

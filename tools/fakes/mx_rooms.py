@@ -421,7 +421,9 @@ def _pagination(ctx, upto):
     except ValueError:
         raise invalid_param("Query parameter \"limit\" must be an integer")
     start = ctx.req.arg("from")
-    if start is None:
+    if not start or start == "END":
+        # Synapse treats an empty `from` (what matrix-nio sends for "the
+        # newest") and the legacy "END" as absent.
         pos = upto if direction == "b" else 0
     else:
         pos = ctx.store.parse_token(start)
@@ -488,10 +490,26 @@ def receipt(ctx, room_id, rtype, event_id):
         raise invalid_param("Receipt type must be 'm.read', 'm.read.private' "
                             "or 'm.fully_read'")
     room = joined_room(ctx, room_id)
+    _set_receipt(ctx, room, rtype, event_id)
+    return 200, {}
+
+
+def read_markers(ctx, room_id):
+    """POST /read_markers: the fully-read marker and receipts at once."""
+    body = ctx.json()
+    room = joined_room(ctx, room_id)
+    for rtype in RECEIPT_TYPES:
+        if rtype in body:
+            if not isinstance(body[rtype], str):
+                raise bad_json("%s must be an event id" % rtype)
+            _set_receipt(ctx, room, rtype, body[rtype])
+    return 200, {}
+
+
+def _set_receipt(ctx, room, rtype, event_id):
     room.receipts[(ctx.user_id, rtype)] = (event_id, now_ms(),
                                            ctx.store.next_pos())
     ctx.store.cond.notify_all()
-    return 200, {}
 
 
 # -- spaces -------------------------------------------------------------------------------------
