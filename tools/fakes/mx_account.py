@@ -18,9 +18,21 @@ from .mx_store import (MatrixError, bad_json, forbidden, missing_param,
 VERSIONS = {
     "versions": ["r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0",
                  "r0.6.0", "r0.6.1", "v1.1", "v1.2"],
-    "unstable_features": {"org.matrix.msc3827.stable": True,
-                          "org.matrix.msc2285.stable": True,
-                          "org.matrix.msc3440.stable": True},
+    "unstable_features": {
+        "org.matrix.label_based_filtering": True,
+        "org.matrix.e2e_cross_signing": True,
+        "org.matrix.msc2432": True,
+        "uk.half-shot.msc2666.mutual_rooms": True,
+        "io.element.e2ee_forced.public": False,
+        "io.element.e2ee_forced.private": False,
+        "io.element.e2ee_forced.trusted_private": False,
+        "org.matrix.msc3026.busy_presence": False,
+        "org.matrix.msc2285.stable": True,
+        "org.matrix.msc3827.stable": True,
+        "org.matrix.msc2716": False,
+        "org.matrix.msc3030": False,
+        "org.matrix.msc3440.stable": True,
+        "fi.mau.msc2815": False},
 }
 LOCALPART_RE = re.compile(r"[a-z0-9._=\-/]+")
 
@@ -64,8 +76,12 @@ def login(ctx):
         raise forbidden("Invalid username or password")
     token, device = ctx.store.new_token(user.user_id, body.get("device_id"))
     ctx.req.log_extra["user"] = user.user_id
+    tls = getattr(getattr(ctx.app, "server", None), "ssl_context", None)
+    base = "%s://%s/" % ("https" if tls else "http",
+                         ctx.req.header("Host", "localhost"))
     return 200, {"user_id": user.user_id, "access_token": token,
-                 "home_server": ctx.store.server_name, "device_id": device}
+                 "home_server": ctx.store.server_name, "device_id": device,
+                 "well_known": {"m.homeserver": {"base_url": base}}}
 
 
 def logout(ctx):

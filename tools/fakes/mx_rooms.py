@@ -287,7 +287,8 @@ def get_event(ctx, room_id, event_id):
     ev = room.by_id.get(event_id)
     if ev is None or ev["_pos"] > upto or not visible(room, ctx.user_id, ev):
         raise not_found("Could not find event %s" % event_id)
-    return 200, client_event(ev, legacy=True, token=ctx.token)
+    return 200, client_event(ev, legacy=True, token=ctx.token,
+                             reader=ctx.user_id)
 
 
 # -- membership --------------------------------------------------------------------------
@@ -448,7 +449,8 @@ def messages(ctx, room_id):
         evs = [e for e in evs if e["_pos"] > pos
                and (end_pos is None or e["_pos"] <= end_pos)]
     page, more = evs[:limit], len(evs) > limit
-    out = {"chunk": [client_event(e, legacy=True, token=ctx.token)
+    out = {"chunk": [client_event(e, legacy=True, token=ctx.token,
+                                  reader=ctx.user_id)
                      for e in page],
            "start": ctx.store.page_token(pos)}
     if page and more:

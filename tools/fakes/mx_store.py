@@ -249,6 +249,7 @@ class Store:
                     (ev["_pos"], content.get("membership")))
         room.events.append(ev)
         room.by_id[ev["event_id"]] = ev
+        note_relation(room, ev)
         self.cond.notify_all()
         return ev
 
@@ -259,13 +260,16 @@ class Store:
         return room
 
 
-def client_event(ev, with_room_id=True, legacy=False, token=None):
+def client_event(ev, with_room_id=True, legacy=False, token=None,
+                 reader=None):
     """An event as the client-server API shows it.
 
     with_room_id: /messages, /state, /event (sync leaves it out).
-    legacy: the deprecated top-level user_id/age Synapse 1.67 still sent.
+    legacy: the deprecated top-level user_id/age (and, for state events,
+           prev_content/replaces_state) Synapse 1.67 still sent.
     token: the access token of the reader; its own sends carry
            unsigned.transaction_id, as on a real server.
+    reader: user id of the reader, for the thread aggregation.
     """
     age = max(0, now_ms() - ev["origin_server_ts"])
     out = {k: v for k, v in ev.items() if not k.startswith("_")}
@@ -282,10 +286,60 @@ def client_event(ev, with_room_id=True, legacy=False, token=None):
             ev["_redacted_because"], with_room_id)
     if token is not None and ev.get("_txn") and ev["_txn"][0] == token:
         unsigned["transaction_id"] = ev["_txn"][1]
+    relations = _bundled_relations(ev, with_room_id, reader)
+    if relations:
+        unsigned["m.relations"] = relations
+        edit = ev["_relations"]["m.replace"][-1:] if "m.replace" in \
+            ev["_relations"] else []
+        if edit and isinstance(edit[0]["content"].get("m.new_content"),
+                               dict):
+            # Synapse 1.67 served the edited content in place of the
+            # original (server-side edit application, dropped later).
+            out["content"] = dict(edit[0]["content"]["m.new_content"])
     out["unsigned"] = unsigned
     if legacy:
         out["user_id"] = ev["sender"]
         out["age"] = age
+        for key in ("replaces_state", "prev_content"):
+            if key in unsigned:
+                out[key] = unsigned[key]
+    return out
+
+
+def note_relation(room, ev):
+    """Index m.replace / m.thread relations on their target event."""
+    rel = ev["content"].get("m.relates_to")
+    if not isinstance(rel, dict) or rel.get("rel_type") not in (
+            "m.replace", "m.thread"):
+        return
+    target = room.by_id.get(rel.get("event_id"))
+    if target is None:
+        return
+    if rel["rel_type"] == "m.replace" and target["sender"] != ev["sender"]:
+        return  # only the original sender may edit
+    target.setdefault("_relations", {}).setdefault(
+        rel["rel_type"], []).append(ev)
+
+
+def _bundled_relations(ev, with_room_id, reader):
+    rels = ev.get("_relations")
+    if not rels:
+        return None
+    out = {}
+    if rels.get("m.replace"):
+        last = rels["m.replace"][-1]
+        out["m.replace"] = {"event_id": last["event_id"],
+                            "origin_server_ts": last["origin_server_ts"],
+                            "sender": last["sender"]}
+    if rels.get("m.thread"):
+        thread = rels["m.thread"]
+        out["m.thread"] = {
+            "latest_event": client_event(thread[-1], with_room_id,
+                                         legacy=with_room_id),
+            "count": len(thread),
+            "current_user_participated": reader is not None and (
+                reader == ev["sender"] or
+                any(t["sender"] == reader for t in thread))}
     return out
 
 
