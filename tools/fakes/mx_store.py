@@ -188,6 +188,7 @@ class Store:
         self.txns = {}         # (token, path) -> event_id
         self.uia_sessions = {}
         self.nonces = {}
+        self.last_sync = {}    # user -> monotonic time of the last /sync
 
     # -- stream tokens (opaque to clients) -------------------------------
     def next_pos(self):

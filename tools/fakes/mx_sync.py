@@ -33,6 +33,7 @@ def sync(ctx):
     except ValueError:
         raise invalid_param("Query parameter \"timeout\" must be an integer")
     deadline = time.monotonic() + timeout / 1000.0
+    ctx.store.last_sync[ctx.user_id] = time.monotonic()
     while True:
         body, has_data = build(ctx, f, since, full_state)
         left = deadline - time.monotonic()
@@ -209,10 +210,20 @@ def _add_presence_and_devices(ctx, f, out, joins, since):
                     ev["state_key"] != ctx.user_id:
                 joiners.add(ev["state_key"])
     if speakers and f.presence_ok():
-        out["presence"] = {"events": [
-            {"type": "m.presence", "sender": u,
-             "content": {"presence": "online", "last_active_ago": 10,
-                         "currently_active": True}}
-            for u in sorted(speakers)]}
+        out["presence"] = {"events": [_presence(ctx.store, u)
+                                      for u in sorted(speakers)]}
     if joiners:
         out["device_lists"] = {"changed": sorted(joiners), "left": []}
+
+
+def _presence(store, user):
+    """Online while the user syncs (within a minute), else offline: people
+    acted by tests never sync, as in the transcript."""
+    last = store.last_sync.get(user)
+    now = time.monotonic()
+    if last is not None and now - last < 60:
+        return {"type": "m.presence", "sender": user,
+                "content": {"presence": "online", "currently_active": True,
+                            "last_active_ago": int((now - last) * 1000)}}
+    return {"type": "m.presence", "sender": user,
+            "content": {"presence": "offline", "last_active_ago": 13}}
