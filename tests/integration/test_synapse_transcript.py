@@ -44,7 +44,6 @@ VOLATILE_KEYS = {"access_token", "device_id", "error", "base_url",
                  "session"}
 ID_RE = re.compile(r"^(![A-Za-z]+:|\$[A-Za-z0-9_\-]{43}$|s\d+_|t\d+-)")
 NONCE_RE = re.compile(r"^[0-9a-f]{128}$")
-STATE_LIST_KEYS = ("state", "chunk-state")
 
 
 def is_id(value):
