@@ -191,7 +191,9 @@ class Handler(BaseHTTPRequestHandler):
     def _is_control(self, req):
         token = req.header("X-Fake-Control")
         return (req.path.startswith(CONTROL_PREFIX) and token is not None
-                and secrets.compare_digest(token, self.server.control_token))
+                and secrets.compare_digest(
+                    token.encode("utf-8", "replace"),
+                    self.server.control_token.encode()))
 
     def _serve_logged(self, req):
         entry = self._log_entry(req)
