@@ -36,6 +36,15 @@
 /*  */
 
 /* ---- json ---- */
+/* An initial /sync of 1,000 rooms is a few MiB; larger is refused. */
+#define LIM_JSON_DOC        (8u << 20)
+/* Tokens of one document (24 bytes each with the skip table): real bodies
+ * carry ~1 token per 8-10 bytes, so 1 M tokens cover LIM_JSON_DOC of
+ * ordinary JSON (at most 24 MiB, transient); a denser one is refused. */
+#define LIM_JSON_TOKENS     (1u << 20)
+/* Matrix event content and Letta bodies nest < 20 deep; 64 is generous
+ * and keeps the recursive validation's stack small. */
+#define LIM_JSON_DEPTH      64
 
 /*  */
 
