@@ -49,6 +49,21 @@
 /*  */
 
 /* ---- store ---- */
+/* Matrix ids are at most 255 bytes (spec: "Identifier Grammar"); Letta
+ * ids are ~42. One more for the NUL. */
+#define LIM_STORE_ID         256
+#define LIM_STORE_NAME       256   /* an agent's display name */
+#define LIM_STORE_SECRET     512   /* a password or access token */
+#define LIM_STORE_PATH      1024   /* the store or snapshot directory */
+#define LIM_STORE_WHY        512   /* one explanation of a failure */
+#define LIM_STORE_META      4096   /* one meta value (a sync token ~100 B) */
+/* One queued message: a Matrix event body is at most 64 KiB. */
+#define LIM_STORE_QVALUE   (64u << 10)
+/* The map starts small (the file grows with it) and doubles when full,
+ * up to a cap that fits a 32-bit address space next to everything else. */
+#define LIM_STORE_MAP_INITIAL (1u << 20)
+#define LIM_STORE_MAP_MAX     (512u << 20)
+#define LIM_STORE_SNAPSHOTS  1000  /* snapshots listed in one directory */
 
 /*  */
 

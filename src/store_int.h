@@ -1,0 +1,52 @@
+/*
+ * store_int: what the store's files share and nobody else sees.
+ */
+#ifndef LETTAMX_STORE_INT_H
+#define LETTAMX_STORE_INT_H
+
+#include <lmdb.h>
+#include <stdarg.h>
+
+#include "store.h"
+
+#define STORE_REC_VERSION 1     /* agent record format this build writes */
+#define STORE_REC_MAX     (16 + 8 * 3 + 6 * 2 + 4 * LIM_STORE_ID + \
+                           LIM_STORE_NAME + 2 * LIM_STORE_SECRET)
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[STORE_NDB];
+	char dir[LIM_STORE_PATH];
+	char instance[24];          /* random id of this store, hex */
+	int lock_fd;
+	bool read_only;
+	int ntxn;                   /* open transactions (map growth needs 0) */
+	size_t map_size;
+	int64_t (*clock)(void);
+	char why[LIM_STORE_WHY];
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+	bool write;
+	bool full;                  /* met MDB_MAP_FULL: only abort is left */
+};
+
+/* Records an explanation on s (printf-style); returns err. */
+int store_fail(struct store *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Converts an LMDB code met while doing `what` into an err code. */
+int store_mdb_err(struct store_txn *t, int rc, const char *what);
+
+/* Encodes agent a into buf[0..cap); returns its length or ERR_TOOBIG. */
+int store_rec_encode(const struct store_agent *a, unsigned char *buf,
+                     size_t cap);
+
+/* Decodes a record; returns 0, ERR_VERSION (newer format; `ver` gets the
+ * version found), ERR_CORRUPT. */
+int store_rec_decode(const void *p, size_t n, struct store_agent *a,
+                     unsigned *ver);
+
+#endif

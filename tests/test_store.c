@@ -1,0 +1,613 @@
+#include <fcntl.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "harness.h"
+#include "store.h"
+
+static int64_t fake_now = 1763900000000;
+static int64_t fake_clock(void) { return fake_now; }
+
+/* A fresh store directory for one test. */
+static const char *newdir(const char *name)
+{
+	static char path[512];
+
+	snprintf(path, sizeof path, "%s/%s", harness_tmpdir(), name);
+	return path;
+}
+
+static struct store *open_at(const char *dir, size_t map)
+{
+	struct store_opts o = { .map_size = map, .clock = fake_clock };
+	struct store *s = NULL;
+	char why[512];
+	int r = store_open(&s, dir, &o, why, sizeof why);
+
+	if (r)
+		harness_fail(__FILE__, __LINE__, "store_open %s: %d %s", dir, r,
+		             why);
+	return s;
+}
+
+static void agent(struct store_agent *a, const char *id, const char *user,
+                  const char *room)
+{
+	memset(a, 0, sizeof *a);
+	snprintf(a->agent_id, sizeof a->agent_id, "%s", id);
+	snprintf(a->name, sizeof a->name, "Agent %s", id);
+	snprintf(a->user_id, sizeof a->user_id, "%s", user);
+	snprintf(a->room_id, sizeof a->room_id, "%s", room);
+	snprintf(a->password, sizeof a->password, "pw-%s", id);
+	snprintf(a->access_token, sizeof a->access_token, "s3cr3t-TEST-TOKEN");
+	a->flags = room[0] ? STORE_AGENT_ROOM_CREATED : 0;
+}
+
+static int put_fn(struct store_txn *t, void *arg)
+{
+	return store_agent_put(t, arg);
+}
+
+static int put1(struct store *s, const char *id, const char *user,
+                const char *room)
+{
+	struct store_agent a;
+
+	agent(&a, id, user, room);
+	return store_update(s, put_fn, &a);
+}
+
+struct get { const char *key; int how; struct store_agent a; };
+
+static int get_fn(struct store_txn *t, void *arg)
+{
+	struct get *g = arg;
+
+	if (g->how == 0)
+		return store_agent_get(t, g->key, &g->a);
+	if (g->how == 1)
+		return store_agent_by_room(t, g->key, &g->a);
+	return store_agent_by_user(t, g->key, &g->a);
+}
+
+static int get1(struct store *s, int how, const char *key, char *agent_id)
+{
+	struct get g = { .key = key, .how = how };
+	int r = store_view(s, get_fn, &g);
+
+	if (agent_id)
+		snprintf(agent_id, LIM_STORE_ID, "%s", r ? "" : g.a.agent_id);
+	return r;
+}
+
+static int count_fn(struct store_txn *t, void *arg)
+{
+	uint64_t *n = arg;
+	int r = 0;
+
+	for (int db = 0; db < STORE_NDB && !r; db++)
+		r = store_count(t, db, &n[db]);
+	return r;
+}
+
+static void test_open_modes(void)
+{
+	const char *dir = newdir("modes");
+	char path[600];
+	struct stat st;
+	struct store *s = open_at(dir, 0);
+
+	CHECK(s != NULL);
+	CHECK_EQ(stat(dir, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	store_close(s);
+
+	/* a wider mode is reported, naming the path and the mode */
+	chmod(dir, 0755);
+	fflush(stderr);
+	snprintf(path, sizeof path, "%s/stderr.txt", harness_tmpdir());
+	int saved = dup(2), fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	s = open_at(dir, 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	char out[2048] = "";
+	ssize_t n = pread(fd, out, sizeof out - 1, 0);
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+	CHECK(strstr(out, "event=wide_mode") != NULL);
+	CHECK(strstr(out, "mode=0755") != NULL);
+	CHECK(strstr(out, dir) != NULL);
+	store_close(s);
+}
+
+static void test_writer_lock(void)
+{
+	const char *dir = newdir("lock");
+	struct store *s = open_at(dir, 0), *s2 = NULL;
+	char why[512] = "";
+
+	CHECK_EQ(store_open(&s2, dir, NULL, why, sizeof why), ERR_EXISTS);
+	CHECK(s2 == NULL);
+	CHECK(strstr(why, "another lettamx process") != NULL);
+	store_close(s);
+	CHECK_EQ(store_open(&s2, dir, NULL, why, sizeof why), 0);
+	store_close(s2);
+	/* a reader needs no lock */
+	s = open_at(dir, 0);
+	struct store_opts ro = { .read_only = true };
+	CHECK_EQ(store_open(&s2, dir, &ro, why, sizeof why), 0);
+	CHECK_EQ(put1(s2, "a", "@a:x", "!r:x"), ERR_INVAL);
+	store_close(s2);
+	store_close(s);
+}
+
+static void test_put_get_indexes(void)
+{
+	struct store *s = open_at(newdir("put"), 0);
+	char id[LIM_STORE_ID];
+	struct get g = { .key = "agent-1" };
+
+	CHECK_EQ(put1(s, "agent-1", "@letta_1:x", "!room1:x"), 0);
+	CHECK_EQ(put1(s, "agent-2", "@letta_2:x", ""), 0);
+	CHECK_EQ(store_view(s, get_fn, &g), 0);
+	CHECK_STR(g.a.name, "Agent agent-1");
+	CHECK_STR(g.a.password, "pw-agent-1");
+	CHECK(g.a.created_at == fake_now && g.a.updated_at == fake_now);
+	CHECK_EQ(get1(s, 1, "!room1:x", id), 0);
+	CHECK_STR(id, "agent-1");
+	CHECK_EQ(get1(s, 2, "@letta_2:x", id), 0);
+	CHECK_STR(id, "agent-2");
+	CHECK_EQ(get1(s, 1, "!nope:x", id), ERR_NOTFOUND);
+	CHECK_EQ(get1(s, 0, "agent-9", id), ERR_NOTFOUND);
+
+	/* moving agent-1 to another room frees the old one; created_at kept */
+	fake_now += 5000;
+	CHECK_EQ(put1(s, "agent-1", "@letta_1:x", "!room9:x"), 0);
+	CHECK_EQ(get1(s, 1, "!room1:x", id), ERR_NOTFOUND);
+	CHECK_EQ(get1(s, 1, "!room9:x", id), 0);
+	CHECK_EQ(store_view(s, get_fn, &g), 0);
+	CHECK(g.a.created_at == fake_now - 5000 && g.a.updated_at == fake_now);
+	/* the freed room can go to agent-2 */
+	CHECK_EQ(put1(s, "agent-2", "@letta_2:x", "!room1:x"), 0);
+
+	uint64_t n[STORE_NDB];
+	CHECK_EQ(store_view(s, count_fn, n), 0);
+	CHECK_EQ(n[STORE_AGENTS], 2);
+	CHECK_EQ(n[STORE_BY_ROOM], 2);
+	CHECK_EQ(n[STORE_BY_USER], 2);
+	store_close(s);
+}
+
+struct dump { char text[8192]; size_t len; };
+
+static int dump_agent(const struct store_agent *a, void *arg)
+{
+	struct dump *d = arg;
+	int n = snprintf(d->text + d->len, sizeof d->text - d->len,
+	                 "%s|%s|%s|%lld;", a->agent_id, a->user_id, a->room_id,
+	                 (long long)a->updated_at);
+	d->len += (size_t)n;
+	return 0;
+}
+
+static int dump_fn(struct store_txn *t, void *arg)
+{
+	return store_agent_each(t, dump_agent, arg);
+}
+
+static void test_uniqueness_changes_nothing(void)
+{
+	struct store *s = open_at(newdir("uniq"), 0);
+	struct dump before = { "", 0 }, after = { "", 0 };
+	uint64_t n1[STORE_NDB], n2[STORE_NDB];
+
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
+	CHECK_EQ(put1(s, "agent-b", "@b:x", "!rb:x"), 0);
+	CHECK_EQ(store_view(s, dump_fn, &before), 0);
+	CHECK_EQ(store_view(s, count_fn, n1), 0);
+	fake_now += 1000;
+	/* b takes a's room: refused, naming a */
+	CHECK_EQ(put1(s, "agent-b", "@b:x", "!ra:x"), ERR_EXISTS);
+	CHECK(strstr(store_why(s), "agent-a") != NULL);
+	CHECK(strstr(store_why(s), "!ra:x") != NULL);
+	/* a new agent with b's user: refused */
+	CHECK_EQ(put1(s, "agent-c", "@b:x", "!rc:x"), ERR_EXISTS);
+	CHECK(strstr(store_why(s), "agent-b") != NULL);
+	CHECK_EQ(store_view(s, dump_fn, &after), 0);
+	CHECK_EQ(store_view(s, count_fn, n2), 0);
+	CHECK_STR(before.text, after.text);
+	CHECK_EQ(memcmp(n1, n2, sizeof n1), 0);
+	CHECK_EQ(get1(s, 1, "!rc:x", NULL), ERR_NOTFOUND);
+	store_close(s);
+}
+
+struct two { int step; };
+
+/* One logical change of two writes where the second fails: nothing of
+ * the first may remain. */
+static int two_fn(struct store_txn *t, void *arg)
+{
+	struct store_agent a;
+	int r;
+
+	(void)arg;
+	agent(&a, "agent-new", "@new:x", "!new:x");
+	if ((r = store_agent_put(t, &a)) < 0)
+		return r;
+	agent(&a, "agent-new2", "@a:x", "!other:x");   /* @a:x is taken */
+	return store_agent_put(t, &a);
+}
+
+static void test_txn_all_or_nothing(void)
+{
+	struct store *s = open_at(newdir("atomic"), 0);
+
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
+	CHECK_EQ(store_update(s, two_fn, NULL), ERR_EXISTS);
+	CHECK_EQ(get1(s, 0, "agent-new", NULL), ERR_NOTFOUND);
+	CHECK_EQ(get1(s, 1, "!new:x", NULL), ERR_NOTFOUND);
+	store_close(s);
+}
+
+static void test_delete(void)
+{
+	struct store *s = open_at(newdir("del"), 0);
+	struct store_txn *t;
+
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
+	CHECK_EQ(store_txn_begin(s, true, &t), 0);
+	CHECK_EQ(store_agent_del(t, "agent-a"), 0);
+	CHECK_EQ(store_agent_del(t, "agent-a"), ERR_NOTFOUND);
+	CHECK_EQ(store_txn_commit(t), 0);
+	CHECK_EQ(get1(s, 1, "!ra:x", NULL), ERR_NOTFOUND);
+	CHECK_EQ(get1(s, 2, "@a:x", NULL), ERR_NOTFOUND);
+	/* room and user are free again */
+	CHECK_EQ(put1(s, "agent-b", "@a:x", "!ra:x"), 0);
+	store_close(s);
+}
+
+static int many_fn(struct store_txn *t, void *arg)
+{
+	struct store_agent a;
+	char id[32], u[32], r[32];
+	int n = *(int *)arg, rc;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof id, "agent-%05d", i);
+		snprintf(u, sizeof u, "@u%05d:x", i);
+		snprintf(r, sizeof r, "!r%05d:x", i);
+		agent(&a, id, u, r);
+		if ((rc = store_agent_put(t, &a)) < 0)
+			return rc;
+	}
+	return n;
+}
+
+static void test_map_growth(void)
+{
+	struct store *s = open_at(newdir("grow"), 32 << 10);
+	struct store_txn *t;
+	struct store_agent a;
+	int n = 3000, r;
+	uint64_t cnt[STORE_NDB];
+
+	/* explicit transactions: a full map says "again" */
+	CHECK_EQ(store_txn_begin(s, true, &t), 0);
+	r = 0;
+	for (int i = 0; i < 500 && r == 0; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "x-%d", i);
+		agent(&a, id, "", "");
+		r = store_agent_put(t, &a);
+	}
+	CHECK_EQ(r, ERR_AGAIN);
+	CHECK_EQ(store_txn_commit(t), ERR_AGAIN);
+	/* the callback form retries on its own, with the map grown */
+	CHECK_EQ(store_update(s, many_fn, &n), n);
+	CHECK_EQ(store_view(s, count_fn, cnt), 0);
+	CHECK_EQ(cnt[STORE_AGENTS], n);
+	CHECK_EQ(cnt[STORE_BY_ROOM], n);
+	CHECK_EQ(get1(s, 1, "!r02999:x", NULL), 0);
+	store_close(s);
+}
+
+static int schema_fn(struct store_txn *t, void *arg)
+{
+	return store_meta_put(t, "schema", arg);
+}
+
+static void test_schema_version(void)
+{
+	const char *dir = newdir("schema");
+	struct store *s = open_at(dir, 0);
+	char why[512];
+
+	CHECK_EQ(store_update(s, schema_fn, "7"), 0);
+	store_close(s);
+	CHECK_EQ(store_open(&s, dir, NULL, why, sizeof why), ERR_VERSION);
+	CHECK(strstr(why, "schema version 7") != NULL);
+	CHECK(strstr(why, "(1)") != NULL);
+	CHECK(s == NULL);
+}
+
+/* Writes a record of format version 9 straight through LMDB. */
+static void test_record_version(void)
+{
+	const char *dir = newdir("recver");
+	struct store *s = open_at(dir, 0);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	unsigned char rec[64] = { 9 };
+	MDB_val k = { 7, "agent-z" }, v = { sizeof rec, rec };
+
+	store_close(s);
+	CHECK_EQ(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK_EQ(mdb_env_open(env, dir, 0, 0600), 0);
+	CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ(mdb_dbi_open(txn, "agents", 0, &dbi), 0);
+	CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	s = open_at(dir, 0);
+	CHECK_EQ(get1(s, 0, "agent-z", NULL), ERR_VERSION);
+	CHECK(strstr(store_why(s), "version 9") != NULL);
+	CHECK(strstr(store_why(s), "(1)") != NULL);
+	store_close(s);
+}
+
+static int qpush_fn(struct store_txn *t, void *arg)
+{
+	static const char *rooms[] = { "!a:x", "!b:x", "!a:x", "!ab:x",
+	                               "!b:x", "!a:x" };
+	char data[16];
+	int r;
+
+	(void)arg;
+	for (int i = 0; i < 6; i++) {
+		snprintf(data, sizeof data, "m%d", i);
+		if ((r = store_q_push(t, STORE_Q_INBOX, rooms[i], data,
+		                      strlen(data), NULL)) < 0)
+			return r;
+	}
+	return store_q_push(t, STORE_Q_OUTBOX, "!a:x", "reply", 5, NULL);
+}
+
+static int collect(const char *room, uint64_t seq, const void *data,
+                   size_t n, void *arg)
+{
+	char *out = arg;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 256 - len, "%s=%.*s@%llu ", room, (int)n,
+	         (const char *)data, (unsigned long long)seq);
+	return 0;
+}
+
+static int qcheck_fn(struct store_txn *t, void *arg)
+{
+	char *out = arg, buf[16], id[64];
+	uint64_t seq;
+	size_t n;
+	int r;
+
+	out[0] = 0;
+	if ((r = store_q_each(t, STORE_Q_INBOX, "!a:x", collect, out)) < 0)
+		return r;
+	CHECK_STR(out, "!a:x=m0@1 !a:x=m2@3 !a:x=m5@6 ");
+	out[0] = 0;
+	store_q_each(t, STORE_Q_INBOX, NULL, collect, out);
+	CHECK_STR(out, "!a:x=m0@1 !a:x=m2@3 !a:x=m5@6 !ab:x=m3@4 "
+	               "!b:x=m1@2 !b:x=m4@5 ");
+	CHECK_EQ(store_q_first(t, STORE_Q_INBOX, "!b:x", &seq, buf,
+	                       sizeof buf, &n), 0);
+	CHECK_MEM(buf, n, "m1");
+	CHECK_EQ(store_q_del(t, STORE_Q_INBOX, "!b:x", seq), 0);
+	CHECK_EQ(store_q_del(t, STORE_Q_INBOX, "!b:x", seq), ERR_NOTFOUND);
+	CHECK_EQ(store_q_first(t, STORE_Q_INBOX, "!b:x", &seq, buf,
+	                       sizeof buf, &n), 0);
+	CHECK_MEM(buf, n, "m4");
+	CHECK_EQ(store_q_first(t, STORE_Q_INBOX, "!b:x", &seq, buf, 1, &n),
+	         ERR_TOOBIG);
+	CHECK_EQ(store_q_first(t, STORE_Q_INBOX, "!c:x", &seq, buf,
+	                       sizeof buf, &n), ERR_NOTFOUND);
+	CHECK_EQ(store_q_first(t, STORE_Q_OUTBOX, "!a:x", &seq, buf,
+	                       sizeof buf, &n), 0);
+	CHECK_EQ(seq, 7);
+	CHECK_EQ(store_txnid(t, seq, id, sizeof id), 0);
+	CHECK(strncmp(id, "lmx.", 4) == 0 && strlen(id) == 4 + 16 + 2);
+	CHECK_EQ(store_txnid(t, seq, id, 8), ERR_TOOBIG);
+	return 0;
+}
+
+static void test_queues_ordered_per_room(void)
+{
+	struct store *s = open_at(newdir("queue"), 0);
+	char out[256];
+
+	CHECK_EQ(store_update(s, qpush_fn, NULL), 0);
+	CHECK_EQ(store_update(s, qcheck_fn, out), 0);
+	store_close(s);
+}
+
+static int meta_fn(struct store_txn *t, void *arg)
+{
+	char buf[8];
+	int r;
+
+	(void)arg;
+	CHECK_EQ(store_meta_put(t, "sync_token", "s72594_4483_1934"), 0);
+	CHECK_EQ(store_meta_get(t, "sync_token", buf, sizeof buf), ERR_TOOBIG);
+	CHECK_EQ(store_meta_get(t, "nope", buf, sizeof buf), ERR_NOTFOUND);
+	CHECK_EQ(store_meta_del(t, "sync_token"), 0);
+	r = store_meta_del(t, "sync_token");
+	CHECK_EQ(r, ERR_NOTFOUND);
+	return 0;
+}
+
+static void test_meta(void)
+{
+	struct store *s = open_at(newdir("meta"), 0);
+
+	CHECK_EQ(store_update(s, meta_fn, NULL), 0);
+	store_close(s);
+}
+
+/* ---- crash consistency ---- */
+
+/* Each transaction moves agent k to room !r<i>, user @u<i> and pushes
+ * inbox entry i, and records i in meta "last": four writes, one change. */
+static int crash_step(struct store_txn *t, void *arg)
+{
+	int i = *(int *)arg, r;
+	char id[32], u[32], room[32], num[32];
+	struct store_agent a;
+
+	snprintf(id, sizeof id, "agent-%02d", i % 20);
+	snprintf(u, sizeof u, "@u%d:x", i);
+	snprintf(room, sizeof room, "!r%d:x", i);
+	snprintf(num, sizeof num, "%d", i);
+	agent(&a, id, u, room);
+	if ((r = store_agent_put(t, &a)) < 0 ||
+	    (r = store_q_push(t, STORE_Q_INBOX, "!q:x", num, strlen(num),
+	                      NULL)) < 0)
+		return r;
+	return store_meta_put(t, "last", num);
+}
+
+static void crash_child(const char *dir, int start)
+{
+	struct store *s = NULL;
+
+	if (store_open(&s, dir, NULL, NULL, 0) != 0)
+		_exit(3);
+	for (int i = start;; i++)
+		if (store_update(s, crash_step, &i) < 0)
+			_exit(4);
+}
+
+struct inv { struct store_txn *t; long max_room, last_msg; int agents, bad; };
+
+static int inv_agent(const struct store_agent *a, void *arg)
+{
+	struct inv *v = arg;
+	struct store_agent b;
+	long n = strtol(a->room_id + 2, NULL, 10);
+
+	v->agents++;
+	if (n > v->max_room)
+		v->max_room = n;
+	if (strtol(a->user_id + 2, NULL, 10) != n)
+		v->bad++;
+	if (store_agent_by_room(v->t, a->room_id, &b) ||
+	    strcmp(b.agent_id, a->agent_id))
+		v->bad++;
+	if (store_agent_by_user(v->t, a->user_id, &b) ||
+	    strcmp(b.agent_id, a->agent_id))
+		v->bad++;
+	return 0;
+}
+
+static int inv_msg(const char *room, uint64_t seq, const void *data,
+                   size_t n, void *arg)
+{
+	struct inv *v = arg;
+	char num[32];
+
+	(void)room, (void)seq;
+	snprintf(num, sizeof num, "%.*s", (int)n, (const char *)data);
+	v->last_msg = strtol(num, NULL, 10);
+	return 0;
+}
+
+/* Checks the invariants; returns meta "last" (-1 when nothing yet). */
+static long check_invariants(struct store *s)
+{
+	struct inv v = { NULL, -1, -1, 0, 0 };
+	struct store_txn *t;
+	uint64_t n[STORE_NDB];
+	char last[32];
+	long lastv = -1;
+
+	if (store_txn_begin(s, false, &t))
+		return -2;
+	v.t = t;
+	CHECK_EQ(store_agent_each(t, inv_agent, &v), 0);
+	CHECK_EQ(store_q_each(t, STORE_Q_INBOX, NULL, inv_msg, &v), 0);
+	CHECK_EQ(count_fn(t, n), 0);
+	if (store_meta_get(t, "last", last, sizeof last) == 0)
+		lastv = strtol(last, NULL, 10);
+	store_txn_abort(t);
+	CHECK_EQ(v.bad, 0);
+	CHECK_EQ(n[STORE_BY_ROOM], v.agents);
+	CHECK_EQ(n[STORE_BY_USER], v.agents);
+	/* all four writes of a change are there, or none */
+	CHECK_EQ(v.max_room, lastv);
+	CHECK_EQ(v.last_msg, lastv);
+	CHECK_EQ((long)n[STORE_INBOX], lastv + 1);
+	return lastv;
+}
+
+static void test_crash_all_or_nothing(void)
+{
+	const char *dir = newdir("crash");
+	struct timespec ts;
+	long last = -1, progressed = 0;
+	struct store *s;
+	pid_t pid;
+
+	srand((unsigned)time(NULL));
+	for (int round = 0; round < 200; round++) {
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0)
+			crash_child(dir, (int)last + 1);
+		ts.tv_sec = 0;
+		ts.tv_nsec = (rand() % 15000) * 1000L;
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		s = open_at(dir, 0);
+		if (!s)
+			return;
+		long now = check_invariants(s);
+		if (now > last)
+			progressed++;
+		CHECK_INT(now, >=, last);
+		last = now;
+		store_close(s);
+	}
+	CHECK_INT(progressed, >, 20);     /* the kills fell mid-run */
+	printf("crash: 200 kills, %ld changes committed\n", last + 1);
+}
+
+int main(void)
+{
+	RUN(test_open_modes);
+	RUN(test_writer_lock);
+	RUN(test_put_get_indexes);
+	RUN(test_uniqueness_changes_nothing);
+	RUN(test_txn_all_or_nothing);
+	RUN(test_delete);
+	RUN(test_map_growth);
+	RUN(test_schema_version);
+	RUN(test_record_version);
+	RUN(test_queues_ordered_per_room);
+	RUN(test_meta);
+	RUN(test_crash_all_or_nothing);
+	return harness_done("store");
+}
