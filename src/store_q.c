@@ -70,7 +70,7 @@ int store_q_push(struct store_txn *t, enum store_queue q, const char *room,
 {
 	unsigned char kb[Q_KEY_MAX];
 	MDB_val k, v = { n, (void *)(uintptr_t)data };
-	uint64_t s;
+	uint64_t s = 0;
 	int r, kn;
 
 	if (n > LIM_STORE_QVALUE)
