@@ -25,6 +25,45 @@
  * retries and deadlines each stay far below this); 24 bytes each. */
 #define LIM_LOOP_TIMERS        65536
 
+/* ---- proto / letta / matrix / provision ---- */
+/* A request path with its query: the longest is a state PUT naming a room
+ * id, an event type and a state key (each <= 255 bytes, up to 3x longer
+ * when percent-encoded). */
+#define LIM_PROTO_PATH         2048
+/* A request body we build: createRoom with the topic (a description cut
+ * to LIM_LETTA_DESC), initial state and invites is the biggest. */
+#define LIM_PROTO_BODY         16384
+/* A JSON response we parse: an agents page of 50 legacy (fully loaded)
+ * agents can reach megabytes; joined_rooms of 1,000 rooms is ~40 KiB. */
+#define LIM_PROTO_JSON_BYTES   (8 * 1024 * 1024)
+#define LIM_PROTO_JSON_TOKENS  (512 * 1024)
+/* Nesting of a JSON document (the checker recurses once per level). */
+#define LIM_PROTO_JSON_DEPTH   64
+/* Agents per listing page we ask for (the server's default). */
+#define LIM_LETTA_PAGE         50
+/* Agents one listing may return in all: a bound on memory and on a server
+ * that pages forever. */
+#define LIM_LETTA_AGENTS       10000
+/* An agent name (the room name and display name); Matrix caps a display
+ * name at 256 bytes in practice. */
+#define LIM_LETTA_NAME         256
+/* A description, used as the room topic; longer ones are cut on a UTF-8
+ * character boundary (a topic is display text, not an identifier). */
+#define LIM_LETTA_DESC         1024
+/* Tags of one agent, NUL-separated, for include/exclude filters. */
+#define LIM_LETTA_TAGS         512
+/* The longest Letta error detail we keep for a message. */
+#define LIM_PROTO_DETAIL       256
+/* Matrix: an access token, a device id, a nonce, an errcode. */
+#define LIM_MX_TOKEN           512
+#define LIM_MX_NONCE           256
+#define LIM_MX_ERRCODE         64
+/* Backoff when a server says nothing better: first wait, and the cap on
+ * any wait, even one the server asked for (a hostile Retry-After must not
+ * park a room for a day). */
+#define LIM_MX_BACKOFF_MS      500
+#define LIM_MX_BACKOFF_MAX_MS  (5 * 60 * 1000)
+
 /*  */
 
 /* ---- dns ---- */
