@@ -1,0 +1,776 @@
+/*
+ * matrix: request builders and response parsers for the Matrix
+ * client-server API (v3) and the two Synapse admin calls provisioning may
+ * use. No I/O here.
+ */
+#include "matrix.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+
+#define CS "/_matrix/client/v3"
+
+static const char *const reg_names[] = {
+	[MX_REG_TOKEN] = "token",
+	[MX_REG_SHARED_SECRET] = "shared-secret",
+	[MX_REG_ADMIN_API] = "admin-api",
+	[MX_REG_DUMMY] = "dummy",
+};
+
+int mx_reg_parse(const char *s)
+{
+	for (int i = 0; i < (int)(sizeof reg_names / sizeof reg_names[0]); i++)
+		if (s && !strcmp(s, reg_names[i]))
+			return i;
+	return ERR_CONFIG;
+}
+
+const char *mx_reg_name(int reg)
+{
+	if (reg < 0 || reg >= (int)(sizeof reg_names / sizeof reg_names[0]))
+		return "?";
+	return reg_names[reg];
+}
+
+/* ---- building ---- */
+
+/* Starts a request: method, bearer and a path writer. */
+static void start(struct proto_req *r, int method, const char *token,
+                  struct proto_buf *path)
+{
+	proto_req_init(r, method);
+	r->bearer = token;
+	proto_buf_init(path, r->path, sizeof r->path);
+}
+
+/* Starts the JSON body of `r`. */
+static void body(struct proto_req *r, struct proto_buf *b)
+{
+	proto_buf_init(b, r->body, sizeof r->body);
+	r->has_body = 1;
+}
+
+/* Ends a request: the first error of either writer, else 0. */
+static int finish(struct proto_req *r, const struct proto_buf *path,
+                  const struct proto_buf *b)
+{
+	if (path->err)
+		return path->err;
+	if (b) {
+		if (b->err)
+			return b->err;
+		r->body_len = b->len;
+	}
+	return 0;
+}
+
+/* `"key":` then the JSON string `val`. */
+static void kv(struct proto_buf *b, const char *key, const char *val)
+{
+	proto_buf_jstr(b, key);
+	proto_buf_add(b, ":", 1);
+	proto_buf_jstr(b, val);
+}
+
+static int empty_body(struct proto_req *r, struct proto_buf *path)
+{
+	struct proto_buf b;
+
+	body(r, &b);
+	proto_buf_str(&b, "{}");
+	return finish(r, path, &b);
+}
+
+int mx_req_login(struct proto_req *r, const char *user, const char *password)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_POST, NULL, &p);
+	proto_buf_str(&p, CS "/login");
+	body(r, &b);
+	proto_buf_str(&b, "{\"type\":\"m.login.password\",\"identifier\":"
+	              "{\"type\":\"m.id.user\",");
+	kv(&b, "user", user);
+	proto_buf_str(&b, "},");
+	kv(&b, "password", password);
+	proto_buf_str(&b, ",");
+	kv(&b, "device_id", MX_DEVICE_ID);
+	proto_buf_str(&b, ",\"initial_device_display_name\":\"lettamx\"}");
+	return finish(r, &p, &b);
+}
+
+int mx_req_whoami(struct proto_req *r, const char *token)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_GET, token, &p);
+	proto_buf_str(&p, CS "/account/whoami");
+	return finish(r, &p, NULL);
+}
+
+int mx_req_register(struct proto_req *r, int reg, const char *localpart,
+                    const char *password, const char *regtoken,
+                    const char *session)
+{
+	struct proto_buf p, b;
+
+	if (reg != MX_REG_DUMMY && reg != MX_REG_TOKEN)
+		return ERR_INVAL;
+	start(r, PROTO_POST, NULL, &p);
+	proto_buf_str(&p, CS "/register?kind=user");
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "username", localpart);
+	proto_buf_add(&b, ",", 1);
+	kv(&b, "password", password);
+	proto_buf_add(&b, ",", 1);
+	kv(&b, "device_id", MX_DEVICE_ID);
+	proto_buf_str(&b, ",\"initial_device_display_name\":\"lettamx\","
+	              "\"auth\":{");
+	if (reg == MX_REG_TOKEN) {
+		kv(&b, "type", "m.login.registration_token");
+		proto_buf_add(&b, ",", 1);
+		kv(&b, "token", regtoken ? regtoken : "");
+	} else {
+		kv(&b, "type", "m.login.dummy");
+	}
+	if (session && *session) {
+		proto_buf_add(&b, ",", 1);
+		kv(&b, "session", session);
+	}
+	proto_buf_str(&b, "}}");
+	return finish(r, &p, &b);
+}
+
+int mx_req_ss_nonce(struct proto_req *r)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_GET, NULL, &p);
+	proto_buf_str(&p, "/_synapse/admin/v1/register");
+	return finish(r, &p, NULL);
+}
+
+int mx_req_ss_register(struct proto_req *r, const char *nonce,
+                       const char *localpart, const char *password,
+                       const char *mac)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_POST, NULL, &p);
+	proto_buf_str(&p, "/_synapse/admin/v1/register");
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "nonce", nonce);
+	proto_buf_add(&b, ",", 1);
+	kv(&b, "username", localpart);
+	proto_buf_add(&b, ",", 1);
+	kv(&b, "password", password);
+	proto_buf_str(&b, ",\"admin\":false,");
+	kv(&b, "mac", mac);
+	proto_buf_add(&b, "}", 1);
+	return finish(r, &p, &b);
+}
+
+/* Path prefix + one percent-encoded id, checked first: an id from the
+ * network or the store must never reshape a path. */
+static int path_id(struct proto_buf *p, const char *pre, const char *id,
+                   char sigil)
+{
+	if (!ident_matrix_id_valid(id, sigil))
+		return ERR_INVAL;
+	proto_buf_str(p, pre);
+	proto_buf_urlenc(p, id);
+	return 0;
+}
+
+int mx_req_admin_user(struct proto_req *r, const char *token,
+                      const char *user_id, const char *password,
+                      const char *displayname)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_PUT, token, &p);
+	if (path_id(&p, "/_synapse/admin/v2/users/", user_id, '@'))
+		return ERR_INVAL;
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "password", password);
+	proto_buf_add(&b, ",", 1);
+	kv(&b, "displayname", displayname);
+	proto_buf_str(&b, ",\"admin\":false,\"deactivated\":false}");
+	return finish(r, &p, &b);
+}
+
+int mx_req_displayname(struct proto_req *r, const char *token,
+                       const char *user_id, const char *name)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_PUT, token, &p);
+	if (path_id(&p, CS "/profile/", user_id, '@'))
+		return ERR_INVAL;
+	proto_buf_str(&p, "/displayname");
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "displayname", name);
+	proto_buf_add(&b, "}", 1);
+	return finish(r, &p, &b);
+}
+
+int mx_req_joined_rooms(struct proto_req *r, const char *token)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_GET, token, &p);
+	proto_buf_str(&p, CS "/joined_rooms");
+	return finish(r, &p, NULL);
+}
+
+/* /rooms/<room>/state/<type>/<key>; an empty key keeps the final '/'. */
+static int state_path(struct proto_buf *p, const char *room_id,
+                      const char *type, const char *key)
+{
+	if (!*type || path_id(p, CS "/rooms/", room_id, '!'))
+		return ERR_INVAL;
+	proto_buf_str(p, "/state/");
+	proto_buf_urlenc(p, type);
+	proto_buf_add(p, "/", 1);
+	proto_buf_urlenc(p, key);
+	return 0;
+}
+
+int mx_req_state_get(struct proto_req *r, const char *token,
+                     const char *room_id, const char *type, const char *key)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_GET, token, &p);
+	if (state_path(&p, room_id, type, key))
+		return ERR_INVAL;
+	return finish(r, &p, NULL);
+}
+
+int mx_req_state_put(struct proto_req *r, const char *token,
+                     const char *room_id, const char *type, const char *key,
+                     const char *content)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_PUT, token, &p);
+	if (state_path(&p, room_id, type, key))
+		return ERR_INVAL;
+	body(r, &b);
+	proto_buf_str(&b, content);
+	return finish(r, &p, &b);
+}
+
+int mx_space_child_content(char *out, size_t cap, const char *via, int link)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b, out, cap);
+	if (!link) {
+		proto_buf_str(&b, "{}");
+		return b.err;
+	}
+	proto_buf_str(&b, "{\"via\":[");
+	proto_buf_jstr(&b, via);
+	proto_buf_str(&b, "],\"suggested\":true}");
+	return b.err;
+}
+
+int mx_req_invite(struct proto_req *r, const char *token, const char *room_id,
+                  const char *user_id)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_POST, token, &p);
+	if (path_id(&p, CS "/rooms/", room_id, '!') ||
+	    !ident_matrix_id_valid(user_id, '@'))
+		return ERR_INVAL;
+	proto_buf_str(&p, "/invite");
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "user_id", user_id);
+	proto_buf_add(&b, "}", 1);
+	return finish(r, &p, &b);
+}
+
+int mx_req_join(struct proto_req *r, const char *token, const char *room_id)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_POST, token, &p);
+	if (path_id(&p, CS "/join/", room_id, '!'))
+		return ERR_INVAL;
+	return empty_body(r, &p);
+}
+
+int mx_req_leave(struct proto_req *r, const char *token, const char *room_id)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_POST, token, &p);
+	if (path_id(&p, CS "/rooms/", room_id, '!'))
+		return ERR_INVAL;
+	proto_buf_str(&p, "/leave");
+	return empty_body(r, &p);
+}
+
+/* The i-th of first, more[0], more[1]... */
+static const char *nth(const char *first, const char *const *more, size_t i)
+{
+	return i ? more[i - 1] : first;
+}
+
+/* "invite":[...] of valid, distinct user ids other than `self`. */
+static int invites(struct proto_buf *b, const char *self, const char *first,
+                   const char *const *more, size_t nmore)
+{
+	int n = 0;
+
+	proto_buf_str(b, "\"invite\":[");
+	for (size_t i = 0; i <= nmore; i++) {
+		const char *u = nth(first, more, i);
+		int dup = 0;
+
+		if (!u)
+			continue;
+		if (!ident_matrix_id_valid(u, '@'))
+			return ERR_INVAL;
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = nth(first, more, k) &&
+			      !strcmp(nth(first, more, k), u);
+		if (dup || (self && !strcmp(u, self)))
+			continue;
+		if (n++)
+			proto_buf_add(b, ",", 1);
+		proto_buf_jstr(b, u);
+	}
+	proto_buf_add(b, "]", 1);
+	return 0;
+}
+
+/* State every room and the Space share: no guests, history shared. */
+static void common_state(struct proto_buf *b)
+{
+	proto_buf_str(b, "{\"type\":\"m.room.guest_access\",\"state_key\":\"\","
+	              "\"content\":{\"guest_access\":\"forbidden\"}},"
+	              "{\"type\":\"m.room.history_visibility\","
+	              "\"state_key\":\"\",\"content\":"
+	              "{\"history_visibility\":\"shared\"}}");
+}
+
+int mx_req_create_space(struct proto_req *r, const char *token,
+                        const char *name, const char *const *invite,
+                        size_t ninvite)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_POST, token, &p);
+	proto_buf_str(&p, CS "/createRoom");
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "name", name);
+	proto_buf_str(&b, ",\"preset\":\"private_chat\","
+	              "\"visibility\":\"private\","
+	              "\"creation_content\":{\"type\":\"m.space\"},");
+	if (invites(&b, NULL, NULL, invite, ninvite))
+		return ERR_INVAL;
+	proto_buf_fmt(&b, ",\"initial_state\":[{\"type\":\"" MX_SPACE_TYPE
+	              "\",\"state_key\":\"\",\"content\":{\"v\":%d}},",
+	              MX_MARKER_V);
+	common_state(&b);
+	/* Only the bot (creator, 100) arranges the Space's children. */
+	proto_buf_str(&b, "],\"power_level_content_override\":"
+	              "{\"events_default\":100}}");
+	return finish(r, &p, &b);
+}
+
+static void room_state(struct proto_buf *b, const struct mx_room_spec *s)
+{
+	proto_buf_str(b, ",\"initial_state\":[{\"type\":\"" MX_MARKER_TYPE
+	              "\",\"state_key\":\"\",\"content\":{");
+	kv(b, "agent_id", s->agent_id);
+	proto_buf_fmt(b, ",\"v\":%d}},", MX_MARKER_V);
+	if (s->space_id) {
+		proto_buf_str(b, "{\"type\":\"m.space.parent\",\"state_key\":");
+		proto_buf_jstr(b, s->space_id);
+		proto_buf_str(b, ",\"content\":{\"via\":[");
+		proto_buf_jstr(b, s->via);
+		proto_buf_str(b, "],\"canonical\":true}},");
+	}
+	common_state(b);
+	proto_buf_str(b, "]");
+}
+
+int mx_req_create_room(struct proto_req *r, const char *token,
+                       const struct mx_room_spec *s)
+{
+	struct proto_buf p, b;
+
+	start(r, PROTO_POST, token, &p);
+	if (!ident_agent_id_valid(s->agent_id) ||
+	    !ident_matrix_id_valid(s->agent_user, '@') ||
+	    !ident_matrix_id_valid(s->bot_user, '@') ||
+	    (s->space_id && !ident_matrix_id_valid(s->space_id, '!')))
+		return ERR_INVAL;
+	proto_buf_str(&p, CS "/createRoom");
+	body(r, &b);
+	proto_buf_add(&b, "{", 1);
+	kv(&b, "name", s->name);
+	if (s->topic && *s->topic) {
+		proto_buf_add(&b, ",", 1);
+		kv(&b, "topic", s->topic);
+	}
+	proto_buf_str(&b, ",\"preset\":\"private_chat\","
+	              "\"visibility\":\"private\",");
+	if (invites(&b, s->agent_user, s->bot_user, s->invite, s->ninvite))
+		return ERR_INVAL;
+	room_state(&b, s);
+	proto_buf_str(&b, ",\"power_level_content_override\":{\"users\":{");
+	proto_buf_jstr(&b, s->agent_user);
+	proto_buf_str(&b, ":100,");
+	proto_buf_jstr(&b, s->bot_user);
+	proto_buf_str(&b, ":100}}}");
+	return finish(r, &p, &b);
+}
+
+/* ---- parsing ---- */
+
+int mx_ok(const struct proto_resp *resp)
+{
+	return resp->status >= 200 && resp->status < 300;
+}
+
+/* Parses resp's body as a JSON object. Returns 0 or ERR_PROTO. */
+static int parse_obj(struct proto_json *j, const struct proto_resp *resp)
+{
+	if (proto_json_parse(j, resp->body, resp->len))
+		return ERR_PROTO;
+	if (j->tok[0].type != PROTO_J_OBJECT) {
+		proto_json_free(j);
+		return ERR_PROTO;
+	}
+	return 0;
+}
+
+int mx_error_parse(const struct proto_resp *resp, struct mx_error *e)
+{
+	struct proto_json j;
+	int64_t ms;
+	int cut;
+
+	memset(e, 0, sizeof *e);
+	e->status = resp->status;
+	e->retry_after_ms = resp->retry_after_ms;
+	if (resp->status == 0)
+		return ERR_CLOSED;
+	if (!parse_obj(&j, resp)) {
+		if (proto_json_str(&j, proto_json_get(&j, 0, "errcode"),
+		                   e->errcode, sizeof e->errcode) < 0)
+			e->errcode[0] = '\0';
+		if (proto_json_str_cut(&j, proto_json_get(&j, 0, "error"),
+		                       e->error, sizeof e->error, &cut) < 0)
+			e->error[0] = '\0';
+		if (!proto_json_int(&j, proto_json_get(&j, 0, "retry_after_ms"),
+		                    &ms) && ms >= 0)
+			e->retry_after_ms = ms;
+		proto_json_free(&j);
+	}
+	if (resp->status == 404 || mx_error_is(e, "M_NOT_FOUND"))
+		return ERR_NOTFOUND;
+	return ERR_HTTP;
+}
+
+int mx_error_is(const struct mx_error *e, const char *code)
+{
+	return !strcmp(e->errcode, code);
+}
+
+int64_t mx_retry_delay_ms(const struct mx_error *e, int attempt)
+{
+	int64_t d = LIM_MX_BACKOFF_MS;
+
+	if (e->status == 429 && e->retry_after_ms >= 0)
+		d = e->retry_after_ms;
+	else if (e->status == 429 || e->status == 0 || e->status >= 500)
+		for (int i = 0; i < attempt && d < LIM_MX_BACKOFF_MAX_MS; i++)
+			d *= 2;
+	else
+		return -1;
+	return d > LIM_MX_BACKOFF_MAX_MS ? LIM_MX_BACKOFF_MAX_MS : d;
+}
+
+void mx_error_msg(const struct mx_error *e, char *out, size_t cap)
+{
+	if (e->status == 0)
+		snprintf(out, cap, "no answer from the homeserver");
+	else if (e->errcode[0])
+		snprintf(out, cap, "HTTP %d %s: %s", e->status, e->errcode,
+		         e->error);
+	else
+		snprintf(out, cap, "HTTP %d", e->status);
+}
+
+/* Reads the string at `key` of object 0 into out; an id must pass
+ * ident_matrix_id_valid with `sigil` (0: any string). */
+static int get_str(const struct proto_json *j, const char *key, char *out,
+                   size_t cap, char sigil)
+{
+	if (proto_json_str(j, proto_json_get(j, 0, key), out, cap) < 0)
+		return ERR_PROTO;
+	if (sigil && !ident_matrix_id_valid(out, sigil))
+		return ERR_PROTO;
+	return 0;
+}
+
+/* Common head of the parsers: an error status fills `e`; a 2xx body is
+ * parsed into `j`. */
+static int ok_obj(const struct proto_resp *resp, struct proto_json *j,
+                  struct mx_error *e)
+{
+	if (!mx_ok(resp))
+		return mx_error_parse(resp, e);
+	memset(e, 0, sizeof *e);
+	e->status = resp->status;
+	e->retry_after_ms = -1;
+	return parse_obj(j, resp);
+}
+
+int mx_login_parse(const struct proto_resp *resp, struct mx_login *out,
+                   struct mx_error *e)
+{
+	struct proto_json j;
+	int r = ok_obj(resp, &j, e);
+
+	memset(out, 0, sizeof *out);
+	if (r)
+		return r;
+	r = get_str(&j, "user_id", out->user_id, sizeof out->user_id, '@');
+	if (!r && get_str(&j, "access_token", out->access_token,
+	                  sizeof out->access_token, 0))
+		out->access_token[0] = '\0';
+	if (!r && get_str(&j, "device_id", out->device_id,
+	                  sizeof out->device_id, 0))
+		out->device_id[0] = '\0';
+	proto_json_free(&j);
+	return r;
+}
+
+int mx_whoami_parse(const struct proto_resp *resp, char *user_id,
+                    struct mx_error *e)
+{
+	struct proto_json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (r)
+		return r;
+	r = get_str(&j, "user_id", user_id, IDENT_MXID_MAX + 1, '@');
+	proto_json_free(&j);
+	return r;
+}
+
+static unsigned flow_stages(const struct proto_json *j, int flow)
+{
+	int st = proto_json_get(j, flow, "stages");
+
+	if (st < 0 || j->tok[st].type != PROTO_J_ARRAY || j->tok[st].size != 1)
+		return MX_STAGE_OTHER;
+	if (proto_json_is(j, proto_json_at(j, st, 0), "m.login.dummy"))
+		return MX_STAGE_DUMMY;
+	if (proto_json_is(j, proto_json_at(j, st, 0),
+	                  "m.login.registration_token"))
+		return MX_STAGE_TOKEN;
+	return MX_STAGE_OTHER;
+}
+
+int mx_uia_parse(const struct proto_resp *resp, struct mx_uia *u)
+{
+	struct proto_json j;
+	int flows, n;
+
+	memset(u, 0, sizeof *u);
+	if (resp->status != 401 || parse_obj(&j, resp))
+		return ERR_PROTO;
+	flows = proto_json_get(&j, 0, "flows");
+	if (flows < 0 || j.tok[flows].type != PROTO_J_ARRAY) {
+		proto_json_free(&j);
+		return ERR_PROTO;
+	}
+	n = j.tok[flows].size;
+	for (int k = 0; k < n; k++)
+		u->stages |= flow_stages(&j, proto_json_at(&j, flows, k));
+	if (get_str(&j, "session", u->session, sizeof u->session, 0))
+		u->session[0] = '\0';
+	proto_json_free(&j);
+	return 0;
+}
+
+int mx_nonce_parse(const struct proto_resp *resp, char *nonce,
+                   struct mx_error *e)
+{
+	struct proto_json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (r)
+		return r;
+	r = get_str(&j, "nonce", nonce, LIM_MX_NONCE, 0);
+	proto_json_free(&j);
+	return r;
+}
+
+int mx_joined_rooms_parse(const struct proto_resp *resp,
+                          int (*fn)(void *arg, const char *room_id),
+                          void *arg, struct mx_error *e)
+{
+	struct proto_json j;
+	char id[IDENT_MXID_MAX + 1];
+	int r = ok_obj(resp, &j, e), arr;
+
+	if (r)
+		return r;
+	arr = proto_json_get(&j, 0, "joined_rooms");
+	if (arr < 0 || j.tok[arr].type != PROTO_J_ARRAY) {
+		proto_json_free(&j);
+		return ERR_PROTO;
+	}
+	for (int k = 0, i = arr + 1; k < j.tok[arr].size && !r; k++, i++) {
+		/* an element we cannot use is skipped, never guessed at */
+		if (proto_json_str(&j, i, id, sizeof id) < 0 ||
+		    !ident_matrix_id_valid(id, '!'))
+			continue;
+		r = fn(arg, id);
+	}
+	proto_json_free(&j);
+	return r;
+}
+
+int mx_room_id_parse(const struct proto_resp *resp, char *room_id,
+                     struct mx_error *e)
+{
+	struct proto_json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (r)
+		return r;
+	r = get_str(&j, "room_id", room_id, IDENT_MXID_MAX + 1, '!');
+	proto_json_free(&j);
+	return r;
+}
+
+int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
+                    struct mx_error *e)
+{
+	struct proto_json j;
+	int64_t v = MX_MARKER_V;
+	int r = ok_obj(resp, &j, e), vi;
+
+	if (r)
+		return r;
+	vi = proto_json_get(&j, 0, "v");
+	if (vi >= 0 && proto_json_int(&j, vi, &v))
+		r = ERR_PROTO;
+	else if (v > MX_MARKER_V)
+		r = ERR_VERSION;
+	else if (proto_json_get(&j, 0, "agent_id") < 0)
+		r = ERR_NOTFOUND;       /* content cleared: no marker */
+	else if (get_str(&j, "agent_id", agent_id, IDENT_AGENT_ID_LEN + 1, 0) ||
+	         !ident_agent_id_valid(agent_id))
+		r = ERR_PROTO;
+	proto_json_free(&j);
+	return r;
+}
+
+static const char *stage_name(int reg)
+{
+	return reg == MX_REG_TOKEN ? "m.login.registration_token"
+	                           : "m.login.dummy";
+}
+
+/* The one-stage registration modes (token, dummy). */
+static int diag_register(int reg, const struct mx_error *e,
+                         const struct mx_uia *u, char *out, size_t cap)
+{
+	unsigned want = reg == MX_REG_TOKEN ? MX_STAGE_TOKEN : MX_STAGE_DUMMY;
+
+	if (e->status == 403 || (e->status == 401 && !u)) {
+		snprintf(out, cap, "the homeserver does not allow registration "
+		         "(%s); enable it, or set registration = shared-secret "
+		         "or admin-api", e->error);
+		return MX_DIAG_MODE;
+	}
+	if (e->status == 401 && !(u->stages & want)) {
+		snprintf(out, cap, "the homeserver does not offer %s for "
+		         "registration%s; set registration to a mode it "
+		         "supports", stage_name(reg),
+		         (u->stages & MX_STAGE_TOKEN) ? " (it wants a "
+		         "registration token: registration = token)" :
+		         (u->stages & MX_STAGE_DUMMY) ? " (it offers "
+		         "registration = dummy)" : "");
+		return MX_DIAG_MODE;
+	}
+	if (e->status == 401) {
+		snprintf(out, cap, "the homeserver refused our registration "
+		         "token; check registration_token_file");
+		return MX_DIAG_MODE;
+	}
+	return -1;
+}
+
+static int diag_synapse(int reg, const struct mx_error *e, char *out,
+                        size_t cap)
+{
+	if (mx_error_is(e, "M_UNRECOGNIZED") || e->status == 404) {
+		snprintf(out, cap, "the homeserver has no Synapse admin API "
+		         "(%s); registration = %s needs Synapse", e->error,
+		         mx_reg_name(reg));
+		return MX_DIAG_MODE;
+	}
+	if (reg == MX_REG_SHARED_SECRET &&
+	    (e->status == 400 || e->status == 403)) {
+		snprintf(out, cap, "shared-secret registration failed (%s): "
+		         "enable registration_shared_secret in Synapse and "
+		         "give lettamx the same secret", e->error);
+		return MX_DIAG_MODE;
+	}
+	if (reg == MX_REG_ADMIN_API && e->status == 403) {
+		snprintf(out, cap, "the bot is not a server admin (%s); "
+		         "registration = admin-api needs an admin bot",
+		         e->error);
+		return MX_DIAG_MODE;
+	}
+	return -1;
+}
+
+int mx_reg_diagnose(int reg, const struct mx_error *e, const struct mx_uia *u,
+                    char *out, size_t cap)
+{
+	char msg[LIM_PROTO_DETAIL + 64];
+	int r = -1;
+
+	if (mx_error_is(e, "M_USER_IN_USE")) {
+		snprintf(out, cap, "the user exists but our derived password "
+		         "does not open it: restore the master secret file it "
+		         "was made with, or reset its password (registration "
+		         "= admin-api does that), or remove the account");
+		return MX_DIAG_AGENT;
+	}
+	if (mx_error_is(e, "M_INVALID_USERNAME")) {
+		snprintf(out, cap, "the homeserver refuses the user name (%s); "
+		         "check user_prefix", e->error);
+		return MX_DIAG_MODE;
+	}
+	if (reg == MX_REG_TOKEN || reg == MX_REG_DUMMY)
+		r = diag_register(reg, e, u, out, cap);
+	else
+		r = diag_synapse(reg, e, out, cap);
+	if (r >= 0)
+		return r;
+	mx_error_msg(e, msg, sizeof msg);
+	snprintf(out, cap, "creating the user failed: %s", msg);
+	return MX_DIAG_RETRY;
+}
