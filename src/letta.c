@@ -10,6 +10,7 @@
 
 #include "deps.h"
 #include "err.h"
+#include "json.h"
 #include "log.h"
 
 const char *letta_user_agent(void)
@@ -55,87 +56,83 @@ int letta_req_get(struct proto_req *r, const char *agent_id,
 	return b.err;
 }
 
-static int is_sleeptime(const struct proto_json *j, int obj, const char *name)
+static int is_sleeptime(const struct json *j, int obj, const char *name)
 {
-	int t = proto_json_get(j, obj, "agent_type");
+	int t = json_get(j, obj, "agent_type");
 	size_t n = strlen(name);
 	static const char sfx[] = "-sleeptime";
 
-	if (proto_json_is(j, t, "sleeptime_agent") ||
-	    proto_json_is(j, t, "voice_sleeptime_agent"))
+	if (json_str_eq(j, t, "sleeptime_agent") ||
+	    json_str_eq(j, t, "voice_sleeptime_agent"))
 		return 1;
 	return n >= sizeof sfx - 1 && !strcmp(name + n - (sizeof sfx - 1), sfx);
 }
 
-static int parse_tags(const struct proto_json *j, int arr,
-                      struct letta_agent *a)
+static int parse_tags(const struct json *j, int arr, struct letta_agent *a)
 {
 	size_t used = 0;
-	int k, n;
 
 	a->ntags = 0;
-	if (proto_json_null(j, arr))
+	if (arr < 0 || json_type(j, arr) == JSON_NULL)
 		return 0;
-	if (j->tok[arr].type != PROTO_J_ARRAY)
+	if (json_type(j, arr) != JSON_ARR)
 		return ERR_PROTO;
-	n = j->tok[arr].size;
-	for (k = 0; k < n; k++) {
-		int len = proto_json_str(j, proto_json_at(j, arr, k),
-		                         a->tags + used, sizeof a->tags - used);
-		if (len == ERR_INVAL)
-			continue;       /* not a string: not a tag */
-		if (len < 0)
-			return len == ERR_TOOBIG ? ERR_TOOBIG : ERR_PROTO;
-		used += (size_t)len + 1;
+	for (int e = json_arr_first(j, arr); e >= 0;
+	     e = json_arr_next(j, arr, e)) {
+		int r;
+
+		if (json_type(j, e) != JSON_STR)
+			continue;       /* not a tag */
+		r = json_str(j, e, a->tags + used, sizeof a->tags - used);
+		if (r == ERR_TOOBIG)
+			return ERR_TOOBIG;
+		if (r)
+			continue;       /* an embedded NUL: matches no filter */
+		used += strlen(a->tags + used) + 1;
 		a->ntags++;
 	}
 	return 0;
 }
 
-int letta_agent_parse(const struct proto_json *j, int obj,
-                      struct letta_agent *a)
+int letta_agent_parse(const struct json *j, int obj, struct letta_agent *a)
 {
-	int id = proto_json_get(j, obj, "id");
-	int name = proto_json_get(j, obj, "name");
-	int desc = proto_json_get(j, obj, "description");
+	int id = json_get(j, obj, "id");
+	int name = json_get(j, obj, "name");
+	int desc = json_get(j, obj, "description");
 	int cut = 0, r;
 
 	memset(a, 0, sizeof *a);
-	if (id < 0 || name < 0)
+	if (json_type(j, id) != JSON_STR || json_type(j, name) != JSON_STR)
 		return ERR_PROTO;
-	r = proto_json_str(j, id, a->id, sizeof a->id);
-	if (r == ERR_TOOBIG || (r >= 0 && !ident_agent_id_valid(a->id)))
+	r = json_str(j, id, a->id, sizeof a->id);
+	if (r || !ident_agent_id_valid(a->id))
 		return ERR_INVAL;
-	if (r < 0)
-		return ERR_PROTO;
 	/* Names and descriptions are display text: a long one is cut, so an
 	 * agent is never dropped (and then thought deleted) for its name. */
-	if (proto_json_str_cut(j, name, a->name, sizeof a->name, &cut) < 0)
+	if (proto_str_cut(j, name, a->name, sizeof a->name, &cut) < 0)
 		return ERR_PROTO;
-	if (!proto_json_null(j, desc) &&
-	    proto_json_str_cut(j, desc, a->desc, sizeof a->desc,
-	                       &a->desc_cut) < 0)
+	if (json_type(j, desc) == JSON_STR &&
+	    proto_str_cut(j, desc, a->desc, sizeof a->desc, &a->desc_cut) < 0)
 		return ERR_PROTO;
 	a->sleeptime = is_sleeptime(j, obj, a->name);
-	return parse_tags(j, proto_json_get(j, obj, "tags"), a);
+	return parse_tags(j, json_get(j, obj, "tags"), a);
 }
 
 static void detail_of(const struct proto_resp *resp, struct letta_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int d, cut;
 
 	e->detail[0] = '\0';
-	if (!resp->len || proto_json_parse(&j, resp->body, resp->len))
-		return;
-	d = proto_json_get(&j, 0, "detail");
-	if (d < 0) {
-		/* LLM-provider shape: {"error": {"type", "message"}} */
-		d = proto_json_get(&j, proto_json_get(&j, 0, "error"), "message");
+	json_init(&j);
+	if (resp->len && !json_parse(&j, resp->body, resp->len)) {
+		d = json_get(&j, 0, "detail");
+		if (d < 0)      /* LLM-provider shape: {"error": {"message"}} */
+			d = json_get(&j, json_get(&j, 0, "error"), "message");
+		if (proto_str_cut(&j, d, e->detail, sizeof e->detail, &cut) < 0)
+			e->detail[0] = '\0';
 	}
-	if (proto_json_str_cut(&j, d, e->detail, sizeof e->detail, &cut) < 0)
-		e->detail[0] = '\0';
-	proto_json_free(&j);
+	json_free(&j);
 }
 
 int letta_error_parse(const struct proto_resp *resp, struct letta_error *e)
@@ -182,18 +179,20 @@ void letta_error_msg(const struct letta_error *e, char *out, size_t cap)
 int letta_get_parse(const struct proto_resp *resp, struct letta_agent *a,
                     struct letta_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int r;
 
 	if (resp->status != 200)
 		return letta_error_parse(resp, e);
 	e->status = resp->status;
 	e->detail[0] = '\0';
-	r = proto_json_parse(&j, resp->body, resp->len);
+	json_init(&j);
+	r = json_parse(&j, resp->body, resp->len);
 	if (r)
-		return r == ERR_TOOBIG || r == ERR_NOMEM ? r : ERR_PROTO;
-	r = letta_agent_parse(&j, 0, a);
-	proto_json_free(&j);
+		r = r == ERR_TOOBIG || r == ERR_NOMEM ? r : ERR_PROTO;
+	else
+		r = letta_agent_parse(&j, 0, a);
+	json_free(&j);
 	return r;
 }
 
@@ -281,14 +280,14 @@ static int push(struct letta_list *l, const struct letta_agent *a)
  * error. A repeated id means the server dropped our cursor and started
  * over (letta-api.md §3): stop, and do not call the listing complete.
  * `*last` gets the index of the page's last agent read, or -1. */
-static int take_page(struct letta_list *l, const struct proto_json *j,
+static int take_page(struct letta_list *l, const struct json *j,
                      int *repeated, long *last)
 {
-	int n = j->tok[0].size, i = 1;
+	int n = json_count(j, 0);
 	struct letta_agent a;
 
 	*last = -1;
-	for (int k = 0; k < n; k++, i = proto_json_skip(j, i)) {
+	for (int i = json_arr_first(j, 0); i >= 0; i = json_arr_next(j, 0, i)) {
 		int r = letta_agent_parse(j, i, &a);
 
 		if (r) {
@@ -320,7 +319,7 @@ static int list_fail(struct letta_list *l, int r)
 int letta_list_feed(struct letta_list *l, const struct proto_resp *resp,
                     struct letta_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int r, repeated = 0;
 	long last;
 
@@ -328,16 +327,15 @@ int letta_list_feed(struct letta_list *l, const struct proto_resp *resp,
 		return list_fail(l, letta_error_parse(resp, e));
 	e->status = 200;
 	e->detail[0] = '\0';
-	r = proto_json_parse(&j, resp->body, resp->len);
-	if (r)
+	json_init(&j);
+	r = json_parse(&j, resp->body, resp->len);
+	if (r || json_type(&j, 0) != JSON_ARR) {
+		json_free(&j);
 		return list_fail(l, r == ERR_TOOBIG || r == ERR_NOMEM ?
 		                 r : ERR_PROTO);
-	if (j.tok[0].type != PROTO_J_ARRAY) {
-		proto_json_free(&j);
-		return list_fail(l, ERR_PROTO);
 	}
 	r = take_page(l, &j, &repeated, &last);
-	proto_json_free(&j);
+	json_free(&j);
 	if (r < 0)
 		return list_fail(l, r);
 	l->pages++;

@@ -15,6 +15,8 @@
 #include "limits.h"
 #include "proto.h"
 
+struct json;
+
 /* Sent on every request: a missing User-Agent crashes 0.13.x servers, and
  * any non-SDK value selects the "legacy" mode our query is written for. */
 const char *letta_user_agent(void);
@@ -48,8 +50,7 @@ int letta_req_get(struct proto_req *r, const char *agent_id,
 /* Reads one AgentState object (token `obj` of `j`) into `a`. Returns 0,
  * ERR_PROTO (not an object, no id or name), ERR_INVAL (malformed id),
  * ERR_TOOBIG (name too long or too many tags). */
-int letta_agent_parse(const struct proto_json *j, int obj,
-                      struct letta_agent *a);
+int letta_agent_parse(const struct json *j, int obj, struct letta_agent *a);
 
 /* Classifies a non-2xx (or unreadable) response: fills `e` and returns
  * ERR_NOTFOUND (404), ERR_CONFIG (401/403: our token is wrong), ERR_HTTP

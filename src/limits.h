@@ -33,12 +33,6 @@
 /* A request body we build: createRoom with the topic (a description cut
  * to LIM_LETTA_DESC), initial state and invites is the biggest. */
 #define LIM_PROTO_BODY         16384
-/* A JSON response we parse: an agents page of 50 legacy (fully loaded)
- * agents can reach megabytes; joined_rooms of 1,000 rooms is ~40 KiB. */
-#define LIM_PROTO_JSON_BYTES   (8 * 1024 * 1024)
-#define LIM_PROTO_JSON_TOKENS  (512 * 1024)
-/* Nesting of a JSON document (the checker recurses once per level). */
-#define LIM_PROTO_JSON_DEPTH   64
 /* Agents per listing page we ask for (the server's default). */
 #define LIM_LETTA_PAGE         50
 /* Agents one listing may return in all: a bound on memory and on a server

@@ -5,10 +5,12 @@
  */
 #include "matrix.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "err.h"
+#include "json.h"
 
 #define CS "/_matrix/client/v3"
 
@@ -45,60 +47,54 @@ static void start(struct proto_req *r, int method, const char *token,
 	proto_buf_init(path, r->path, sizeof r->path);
 }
 
-/* Starts the JSON body of `r`. */
-static void body(struct proto_req *r, struct proto_buf *b)
+/* Starts the JSON body of `r` and opens its object. */
+static void body(struct proto_req *r, struct json_w *w)
 {
-	proto_buf_init(b, r->body, sizeof r->body);
+	json_w_init(w, r->body, sizeof r->body);
 	r->has_body = 1;
+	json_w_obj(w);
 }
 
-/* Ends a request: the first error of either writer, else 0. */
+/* Ends a request: closes the body object (if any) and returns the first
+ * error of either writer, else 0. */
 static int finish(struct proto_req *r, const struct proto_buf *path,
-                  const struct proto_buf *b)
+                  struct json_w *w)
 {
 	if (path->err)
 		return path->err;
-	if (b) {
-		if (b->err)
-			return b->err;
-		r->body_len = b->len;
+	if (w) {
+		json_w_obj_end(w);
+		return json_w_finish(w, &r->body_len);
 	}
 	return 0;
 }
 
-/* `"key":` then the JSON string `val`. */
-static void kv(struct proto_buf *b, const char *key, const char *val)
-{
-	proto_buf_jstr(b, key);
-	proto_buf_add(b, ":", 1);
-	proto_buf_jstr(b, val);
-}
-
 static int empty_body(struct proto_req *r, struct proto_buf *path)
 {
-	struct proto_buf b;
+	struct json_w w;
 
-	body(r, &b);
-	proto_buf_str(&b, "{}");
-	return finish(r, path, &b);
+	body(r, &w);
+	return finish(r, path, &w);
 }
 
 int mx_req_login(struct proto_req *r, const char *user, const char *password)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_POST, NULL, &p);
 	proto_buf_str(&p, CS "/login");
-	body(r, &b);
-	proto_buf_str(&b, "{\"type\":\"m.login.password\",\"identifier\":"
-	              "{\"type\":\"m.id.user\",");
-	kv(&b, "user", user);
-	proto_buf_str(&b, "},");
-	kv(&b, "password", password);
-	proto_buf_str(&b, ",");
-	kv(&b, "device_id", MX_DEVICE_ID);
-	proto_buf_str(&b, ",\"initial_device_display_name\":\"lettamx\"}");
-	return finish(r, &p, &b);
+	body(r, &w);
+	json_w_kstr(&w, "type", "m.login.password");
+	json_w_key(&w, "identifier");
+	json_w_obj(&w);
+	json_w_kstr(&w, "type", "m.id.user");
+	json_w_kstr(&w, "user", user);
+	json_w_obj_end(&w);
+	json_w_kstr(&w, "password", password);
+	json_w_kstr(&w, "device_id", MX_DEVICE_ID);
+	json_w_kstr(&w, "initial_device_display_name", "lettamx");
+	return finish(r, &p, &w);
 }
 
 int mx_req_whoami(struct proto_req *r, const char *token)
@@ -114,34 +110,30 @@ int mx_req_register(struct proto_req *r, int reg, const char *localpart,
                     const char *password, const char *regtoken,
                     const char *session)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	if (reg != MX_REG_DUMMY && reg != MX_REG_TOKEN)
 		return ERR_INVAL;
 	start(r, PROTO_POST, NULL, &p);
 	proto_buf_str(&p, CS "/register?kind=user");
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "username", localpart);
-	proto_buf_add(&b, ",", 1);
-	kv(&b, "password", password);
-	proto_buf_add(&b, ",", 1);
-	kv(&b, "device_id", MX_DEVICE_ID);
-	proto_buf_str(&b, ",\"initial_device_display_name\":\"lettamx\","
-	              "\"auth\":{");
+	body(r, &w);
+	json_w_kstr(&w, "username", localpart);
+	json_w_kstr(&w, "password", password);
+	json_w_kstr(&w, "device_id", MX_DEVICE_ID);
+	json_w_kstr(&w, "initial_device_display_name", "lettamx");
+	json_w_key(&w, "auth");
+	json_w_obj(&w);
 	if (reg == MX_REG_TOKEN) {
-		kv(&b, "type", "m.login.registration_token");
-		proto_buf_add(&b, ",", 1);
-		kv(&b, "token", regtoken ? regtoken : "");
+		json_w_kstr(&w, "type", "m.login.registration_token");
+		json_w_kstr(&w, "token", regtoken ? regtoken : "");
 	} else {
-		kv(&b, "type", "m.login.dummy");
+		json_w_kstr(&w, "type", "m.login.dummy");
 	}
-	if (session && *session) {
-		proto_buf_add(&b, ",", 1);
-		kv(&b, "session", session);
-	}
-	proto_buf_str(&b, "}}");
-	return finish(r, &p, &b);
+	if (session && *session)
+		json_w_kstr(&w, "session", session);
+	json_w_obj_end(&w);
+	return finish(r, &p, &w);
 }
 
 int mx_req_ss_nonce(struct proto_req *r)
@@ -157,21 +149,18 @@ int mx_req_ss_register(struct proto_req *r, const char *nonce,
                        const char *localpart, const char *password,
                        const char *mac)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_POST, NULL, &p);
 	proto_buf_str(&p, "/_synapse/admin/v1/register");
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "nonce", nonce);
-	proto_buf_add(&b, ",", 1);
-	kv(&b, "username", localpart);
-	proto_buf_add(&b, ",", 1);
-	kv(&b, "password", password);
-	proto_buf_str(&b, ",\"admin\":false,");
-	kv(&b, "mac", mac);
-	proto_buf_add(&b, "}", 1);
-	return finish(r, &p, &b);
+	body(r, &w);
+	json_w_kstr(&w, "nonce", nonce);
+	json_w_kstr(&w, "username", localpart);
+	json_w_kstr(&w, "password", password);
+	json_w_kbool(&w, "admin", false);
+	json_w_kstr(&w, "mac", mac);
+	return finish(r, &p, &w);
 }
 
 /* Path prefix + one percent-encoded id, checked first: an id from the
@@ -190,34 +179,33 @@ int mx_req_admin_user(struct proto_req *r, const char *token,
                       const char *user_id, const char *password,
                       const char *displayname)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_PUT, token, &p);
 	if (path_id(&p, "/_synapse/admin/v2/users/", user_id, '@'))
 		return ERR_INVAL;
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "password", password);
-	proto_buf_add(&b, ",", 1);
-	kv(&b, "displayname", displayname);
-	proto_buf_str(&b, ",\"admin\":false,\"deactivated\":false}");
-	return finish(r, &p, &b);
+	body(r, &w);
+	json_w_kstr(&w, "password", password);
+	json_w_kstr(&w, "displayname", displayname);
+	json_w_kbool(&w, "admin", false);
+	json_w_kbool(&w, "deactivated", false);
+	return finish(r, &p, &w);
 }
 
 int mx_req_displayname(struct proto_req *r, const char *token,
                        const char *user_id, const char *name)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_PUT, token, &p);
 	if (path_id(&p, CS "/profile/", user_id, '@'))
 		return ERR_INVAL;
 	proto_buf_str(&p, "/displayname");
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "displayname", name);
-	proto_buf_add(&b, "}", 1);
-	return finish(r, &p, &b);
+	body(r, &w);
+	json_w_kstr(&w, "displayname", name);
+	return finish(r, &p, &w);
 }
 
 int mx_req_joined_rooms(struct proto_req *r, const char *token)
@@ -262,41 +250,44 @@ int mx_req_state_put(struct proto_req *r, const char *token,
 	start(r, PROTO_PUT, token, &p);
 	if (state_path(&p, room_id, type, key))
 		return ERR_INVAL;
-	body(r, &b);
+	proto_buf_init(&b, r->body, sizeof r->body);
 	proto_buf_str(&b, content);
-	return finish(r, &p, &b);
+	r->has_body = 1;
+	r->body_len = b.len;
+	return p.err ? p.err : b.err;
 }
 
 int mx_space_child_content(char *out, size_t cap, const char *via, int link)
 {
-	struct proto_buf b;
+	struct json_w w;
 
-	proto_buf_init(&b, out, cap);
-	if (!link) {
-		proto_buf_str(&b, "{}");
-		return b.err;
+	json_w_init(&w, out, cap);
+	json_w_obj(&w);
+	if (link) {
+		json_w_key(&w, "via");
+		json_w_arr(&w);
+		json_w_str(&w, via);
+		json_w_arr_end(&w);
+		json_w_kbool(&w, "suggested", true);
 	}
-	proto_buf_str(&b, "{\"via\":[");
-	proto_buf_jstr(&b, via);
-	proto_buf_str(&b, "],\"suggested\":true}");
-	return b.err;
+	json_w_obj_end(&w);
+	return json_w_finish(&w, NULL);
 }
 
 int mx_req_invite(struct proto_req *r, const char *token, const char *room_id,
                   const char *user_id)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_POST, token, &p);
 	if (path_id(&p, CS "/rooms/", room_id, '!') ||
 	    !ident_matrix_id_valid(user_id, '@'))
 		return ERR_INVAL;
 	proto_buf_str(&p, "/invite");
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "user_id", user_id);
-	proto_buf_add(&b, "}", 1);
-	return finish(r, &p, &b);
+	body(r, &w);
+	json_w_kstr(&w, "user_id", user_id);
+	return finish(r, &p, &w);
 }
 
 int mx_req_join(struct proto_req *r, const char *token, const char *room_id)
@@ -327,12 +318,11 @@ static const char *nth(const char *first, const char *const *more, size_t i)
 }
 
 /* "invite":[...] of valid, distinct user ids other than `self`. */
-static int invites(struct proto_buf *b, const char *self, const char *first,
+static int invites(struct json_w *w, const char *self, const char *first,
                    const char *const *more, size_t nmore)
 {
-	int n = 0;
-
-	proto_buf_str(b, "\"invite\":[");
+	json_w_key(w, "invite");
+	json_w_arr(w);
 	for (size_t i = 0; i <= nmore; i++) {
 		const char *u = nth(first, more, i);
 		int dup = 0;
@@ -344,73 +334,105 @@ static int invites(struct proto_buf *b, const char *self, const char *first,
 		for (size_t k = 0; k < i && !dup; k++)
 			dup = nth(first, more, k) &&
 			      !strcmp(nth(first, more, k), u);
-		if (dup || (self && !strcmp(u, self)))
-			continue;
-		if (n++)
-			proto_buf_add(b, ",", 1);
-		proto_buf_jstr(b, u);
+		if (!dup && !(self && !strcmp(u, self)))
+			json_w_str(w, u);
 	}
-	proto_buf_add(b, "]", 1);
+	json_w_arr_end(w);
 	return 0;
 }
 
-/* State every room and the Space share: no guests, history shared. */
-static void common_state(struct proto_buf *b)
+/* One state event of an initial_state list with content {key: val}. */
+static void state1(struct json_w *w, const char *type, const char *key,
+                   const char *val)
 {
-	proto_buf_str(b, "{\"type\":\"m.room.guest_access\",\"state_key\":\"\","
-	              "\"content\":{\"guest_access\":\"forbidden\"}},"
-	              "{\"type\":\"m.room.history_visibility\","
-	              "\"state_key\":\"\",\"content\":"
-	              "{\"history_visibility\":\"shared\"}}");
+	json_w_obj(w);
+	json_w_kstr(w, "type", type);
+	json_w_kstr(w, "state_key", "");
+	json_w_key(w, "content");
+	json_w_obj(w);
+	json_w_kstr(w, key, val);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
+}
+
+/* State every room and the Space share: no guests, history shared. */
+static void common_state(struct json_w *w)
+{
+	state1(w, "m.room.guest_access", "guest_access", "forbidden");
+	state1(w, "m.room.history_visibility", "history_visibility", "shared");
 }
 
 int mx_req_create_space(struct proto_req *r, const char *token,
                         const char *name, const char *const *invite,
                         size_t ninvite)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_POST, token, &p);
 	proto_buf_str(&p, CS "/createRoom");
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "name", name);
-	proto_buf_str(&b, ",\"preset\":\"private_chat\","
-	              "\"visibility\":\"private\","
-	              "\"creation_content\":{\"type\":\"m.space\"},");
-	if (invites(&b, NULL, NULL, invite, ninvite))
+	body(r, &w);
+	json_w_kstr(&w, "name", name);
+	json_w_kstr(&w, "preset", "private_chat");
+	json_w_kstr(&w, "visibility", "private");
+	json_w_key(&w, "creation_content");
+	json_w_obj(&w);
+	json_w_kstr(&w, "type", "m.space");
+	json_w_obj_end(&w);
+	if (invites(&w, NULL, NULL, invite, ninvite))
 		return ERR_INVAL;
-	proto_buf_fmt(&b, ",\"initial_state\":[{\"type\":\"" MX_SPACE_TYPE
-	              "\",\"state_key\":\"\",\"content\":{\"v\":%d}},",
-	              MX_MARKER_V);
-	common_state(&b);
+	json_w_key(&w, "initial_state");
+	json_w_arr(&w);
+	json_w_obj(&w);
+	json_w_kstr(&w, "type", MX_SPACE_TYPE);
+	json_w_kstr(&w, "state_key", "");
+	json_w_key(&w, "content");
+	json_w_obj(&w);
+	json_w_kint(&w, "v", MX_MARKER_V);
+	json_w_obj_end(&w);
+	json_w_obj_end(&w);
+	common_state(&w);
+	json_w_arr_end(&w);
 	/* Only the bot (creator, 100) arranges the Space's children. */
-	proto_buf_str(&b, "],\"power_level_content_override\":"
-	              "{\"events_default\":100}}");
-	return finish(r, &p, &b);
+	json_w_key(&w, "power_level_content_override");
+	json_w_obj(&w);
+	json_w_kint(&w, "events_default", 100);
+	json_w_obj_end(&w);
+	return finish(r, &p, &w);
 }
 
-static void room_state(struct proto_buf *b, const struct mx_room_spec *s)
+static void marker_and_parent(struct json_w *w, const struct mx_room_spec *s)
 {
-	proto_buf_str(b, ",\"initial_state\":[{\"type\":\"" MX_MARKER_TYPE
-	              "\",\"state_key\":\"\",\"content\":{");
-	kv(b, "agent_id", s->agent_id);
-	proto_buf_fmt(b, ",\"v\":%d}},", MX_MARKER_V);
-	if (s->space_id) {
-		proto_buf_str(b, "{\"type\":\"m.space.parent\",\"state_key\":");
-		proto_buf_jstr(b, s->space_id);
-		proto_buf_str(b, ",\"content\":{\"via\":[");
-		proto_buf_jstr(b, s->via);
-		proto_buf_str(b, "],\"canonical\":true}},");
-	}
-	common_state(b);
-	proto_buf_str(b, "]");
+	json_w_obj(w);
+	json_w_kstr(w, "type", MX_MARKER_TYPE);
+	json_w_kstr(w, "state_key", "");
+	json_w_key(w, "content");
+	json_w_obj(w);
+	json_w_kstr(w, "agent_id", s->agent_id);
+	json_w_kint(w, "v", MX_MARKER_V);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
+	if (!s->space_id)
+		return;
+	json_w_obj(w);
+	json_w_kstr(w, "type", "m.space.parent");
+	json_w_kstr(w, "state_key", s->space_id);
+	json_w_key(w, "content");
+	json_w_obj(w);
+	json_w_key(w, "via");
+	json_w_arr(w);
+	json_w_str(w, s->via);
+	json_w_arr_end(w);
+	json_w_kbool(w, "canonical", true);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
 }
 
 int mx_req_create_room(struct proto_req *r, const char *token,
                        const struct mx_room_spec *s)
 {
-	struct proto_buf p, b;
+	struct proto_buf p;
+	struct json_w w;
 
 	start(r, PROTO_POST, token, &p);
 	if (!ident_agent_id_valid(s->agent_id) ||
@@ -419,24 +441,28 @@ int mx_req_create_room(struct proto_req *r, const char *token,
 	    (s->space_id && !ident_matrix_id_valid(s->space_id, '!')))
 		return ERR_INVAL;
 	proto_buf_str(&p, CS "/createRoom");
-	body(r, &b);
-	proto_buf_add(&b, "{", 1);
-	kv(&b, "name", s->name);
-	if (s->topic && *s->topic) {
-		proto_buf_add(&b, ",", 1);
-		kv(&b, "topic", s->topic);
-	}
-	proto_buf_str(&b, ",\"preset\":\"private_chat\","
-	              "\"visibility\":\"private\",");
-	if (invites(&b, s->agent_user, s->bot_user, s->invite, s->ninvite))
+	body(r, &w);
+	json_w_kstr(&w, "name", s->name);
+	if (s->topic && *s->topic)
+		json_w_kstr(&w, "topic", s->topic);
+	json_w_kstr(&w, "preset", "private_chat");
+	json_w_kstr(&w, "visibility", "private");
+	if (invites(&w, s->agent_user, s->bot_user, s->invite, s->ninvite))
 		return ERR_INVAL;
-	room_state(&b, s);
-	proto_buf_str(&b, ",\"power_level_content_override\":{\"users\":{");
-	proto_buf_jstr(&b, s->agent_user);
-	proto_buf_str(&b, ":100,");
-	proto_buf_jstr(&b, s->bot_user);
-	proto_buf_str(&b, ":100}}}");
-	return finish(r, &p, &b);
+	json_w_key(&w, "initial_state");
+	json_w_arr(&w);
+	marker_and_parent(&w, s);
+	common_state(&w);
+	json_w_arr_end(&w);
+	json_w_key(&w, "power_level_content_override");
+	json_w_obj(&w);
+	json_w_key(&w, "users");
+	json_w_obj(&w);
+	json_w_kint(&w, s->agent_user, 100);
+	json_w_kint(&w, s->bot_user, 100);
+	json_w_obj_end(&w);
+	json_w_obj_end(&w);
+	return finish(r, &p, &w);
 }
 
 /* ---- parsing ---- */
@@ -446,21 +472,22 @@ int mx_ok(const struct proto_resp *resp)
 	return resp->status >= 200 && resp->status < 300;
 }
 
-/* Parses resp's body as a JSON object. Returns 0 or ERR_PROTO. */
-static int parse_obj(struct proto_json *j, const struct proto_resp *resp)
+/* Parses resp's body as a JSON object into `j` (set up here; the caller
+ * frees it whatever this returns). Returns 0, ERR_PROTO, ERR_NOMEM. */
+static int parse_obj(struct json *j, const struct proto_resp *resp)
 {
-	if (proto_json_parse(j, resp->body, resp->len))
-		return ERR_PROTO;
-	if (j->tok[0].type != PROTO_J_OBJECT) {
-		proto_json_free(j);
-		return ERR_PROTO;
-	}
-	return 0;
+	int r;
+
+	json_init(j);
+	r = json_parse(j, resp->body, resp->len);
+	if (r == ERR_NOMEM)
+		return r;
+	return r || json_type(j, 0) != JSON_OBJ ? ERR_PROTO : 0;
 }
 
 int mx_error_parse(const struct proto_resp *resp, struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int64_t ms;
 	int cut;
 
@@ -470,17 +497,16 @@ int mx_error_parse(const struct proto_resp *resp, struct mx_error *e)
 	if (resp->status == 0)
 		return ERR_CLOSED;
 	if (!parse_obj(&j, resp)) {
-		if (proto_json_str(&j, proto_json_get(&j, 0, "errcode"),
-		                   e->errcode, sizeof e->errcode) < 0)
+		if (json_get_str(&j, 0, "errcode", e->errcode,
+		                 sizeof e->errcode))
 			e->errcode[0] = '\0';
-		if (proto_json_str_cut(&j, proto_json_get(&j, 0, "error"),
-		                       e->error, sizeof e->error, &cut) < 0)
+		if (proto_str_cut(&j, json_get(&j, 0, "error"), e->error,
+		                  sizeof e->error, &cut) < 0)
 			e->error[0] = '\0';
-		if (!proto_json_int(&j, proto_json_get(&j, 0, "retry_after_ms"),
-		                    &ms) && ms >= 0)
+		if (!json_get_int(&j, 0, "retry_after_ms", 0, INT64_MAX, &ms))
 			e->retry_after_ms = ms;
-		proto_json_free(&j);
 	}
+	json_free(&j);
 	if (resp->status == 404 || mx_error_is(e, "M_NOT_FOUND"))
 		return ERR_NOTFOUND;
 	return ERR_HTTP;
@@ -518,10 +544,10 @@ void mx_error_msg(const struct mx_error *e, char *out, size_t cap)
 
 /* Reads the string at `key` of object 0 into out; an id must pass
  * ident_matrix_id_valid with `sigil` (0: any string). */
-static int get_str(const struct proto_json *j, const char *key, char *out,
+static int get_str(const struct json *j, const char *key, char *out,
                    size_t cap, char sigil)
 {
-	if (proto_json_str(j, proto_json_get(j, 0, key), out, cap) < 0)
+	if (json_get_str(j, 0, key, out, cap))
 		return ERR_PROTO;
 	if (sigil && !ident_matrix_id_valid(out, sigil))
 		return ERR_PROTO;
@@ -530,21 +556,27 @@ static int get_str(const struct proto_json *j, const char *key, char *out,
 
 /* Common head of the parsers: an error status fills `e`; a 2xx body is
  * parsed into `j`. */
-static int ok_obj(const struct proto_resp *resp, struct proto_json *j,
+static int ok_obj(const struct proto_resp *resp, struct json *j,
                   struct mx_error *e)
 {
+	int r;
+
+	json_init(j);
 	if (!mx_ok(resp))
 		return mx_error_parse(resp, e);
 	memset(e, 0, sizeof *e);
 	e->status = resp->status;
 	e->retry_after_ms = -1;
-	return parse_obj(j, resp);
+	r = parse_obj(j, resp);
+	if (r)
+		json_free(j);
+	return r;
 }
 
 int mx_login_parse(const struct proto_resp *resp, struct mx_login *out,
                    struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int r = ok_obj(resp, &j, e);
 
 	memset(out, 0, sizeof *out);
@@ -557,69 +589,66 @@ int mx_login_parse(const struct proto_resp *resp, struct mx_login *out,
 	if (!r && get_str(&j, "device_id", out->device_id,
 	                  sizeof out->device_id, 0))
 		out->device_id[0] = '\0';
-	proto_json_free(&j);
+	json_free(&j);
 	return r;
 }
 
 int mx_whoami_parse(const struct proto_resp *resp, char *user_id,
                     struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int r = ok_obj(resp, &j, e);
 
 	if (r)
 		return r;
 	r = get_str(&j, "user_id", user_id, IDENT_MXID_MAX + 1, '@');
-	proto_json_free(&j);
+	json_free(&j);
 	return r;
 }
 
-static unsigned flow_stages(const struct proto_json *j, int flow)
+static unsigned flow_stages(const struct json *j, int flow)
 {
-	int st = proto_json_get(j, flow, "stages");
+	int st = json_get(j, flow, "stages");
 
-	if (st < 0 || j->tok[st].type != PROTO_J_ARRAY || j->tok[st].size != 1)
+	if (json_type(j, st) != JSON_ARR || json_count(j, st) != 1)
 		return MX_STAGE_OTHER;
-	if (proto_json_is(j, proto_json_at(j, st, 0), "m.login.dummy"))
+	if (json_str_eq(j, st + 1, "m.login.dummy"))
 		return MX_STAGE_DUMMY;
-	if (proto_json_is(j, proto_json_at(j, st, 0),
-	                  "m.login.registration_token"))
+	if (json_str_eq(j, st + 1, "m.login.registration_token"))
 		return MX_STAGE_TOKEN;
 	return MX_STAGE_OTHER;
 }
 
 int mx_uia_parse(const struct proto_resp *resp, struct mx_uia *u)
 {
-	struct proto_json j;
-	int flows, n;
+	struct json j;
+	int flows, r = ERR_PROTO;
 
 	memset(u, 0, sizeof *u);
-	if (resp->status != 401 || parse_obj(&j, resp))
-		return ERR_PROTO;
-	flows = proto_json_get(&j, 0, "flows");
-	if (flows < 0 || j.tok[flows].type != PROTO_J_ARRAY) {
-		proto_json_free(&j);
-		return ERR_PROTO;
+	json_init(&j);
+	if (resp->status == 401 && !parse_obj(&j, resp) &&
+	    json_type(&j, flows = json_get(&j, 0, "flows")) == JSON_ARR) {
+		for (int f = json_arr_first(&j, flows); f >= 0;
+		     f = json_arr_next(&j, flows, f))
+			u->stages |= flow_stages(&j, f);
+		if (get_str(&j, "session", u->session, sizeof u->session, 0))
+			u->session[0] = '\0';
+		r = 0;
 	}
-	n = j.tok[flows].size;
-	for (int k = 0; k < n; k++)
-		u->stages |= flow_stages(&j, proto_json_at(&j, flows, k));
-	if (get_str(&j, "session", u->session, sizeof u->session, 0))
-		u->session[0] = '\0';
-	proto_json_free(&j);
-	return 0;
+	json_free(&j);
+	return r;
 }
 
 int mx_nonce_parse(const struct proto_resp *resp, char *nonce,
                    struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int r = ok_obj(resp, &j, e);
 
 	if (r)
 		return r;
 	r = get_str(&j, "nonce", nonce, LIM_MX_NONCE, 0);
-	proto_json_free(&j);
+	json_free(&j);
 	return r;
 }
 
@@ -627,61 +656,62 @@ int mx_joined_rooms_parse(const struct proto_resp *resp,
                           int (*fn)(void *arg, const char *room_id),
                           void *arg, struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	char id[IDENT_MXID_MAX + 1];
 	int r = ok_obj(resp, &j, e), arr;
 
 	if (r)
 		return r;
-	arr = proto_json_get(&j, 0, "joined_rooms");
-	if (arr < 0 || j.tok[arr].type != PROTO_J_ARRAY) {
-		proto_json_free(&j);
+	arr = json_get(&j, 0, "joined_rooms");
+	if (json_type(&j, arr) != JSON_ARR) {
+		json_free(&j);
 		return ERR_PROTO;
 	}
-	for (int k = 0, i = arr + 1; k < j.tok[arr].size && !r; k++, i++) {
+	for (int i = json_arr_first(&j, arr); i >= 0 && !r;
+	     i = json_arr_next(&j, arr, i)) {
 		/* an element we cannot use is skipped, never guessed at */
-		if (proto_json_str(&j, i, id, sizeof id) < 0 ||
+		if (json_str(&j, i, id, sizeof id) ||
 		    !ident_matrix_id_valid(id, '!'))
 			continue;
 		r = fn(arg, id);
 	}
-	proto_json_free(&j);
+	json_free(&j);
 	return r;
 }
 
 int mx_room_id_parse(const struct proto_resp *resp, char *room_id,
                      struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int r = ok_obj(resp, &j, e);
 
 	if (r)
 		return r;
 	r = get_str(&j, "room_id", room_id, IDENT_MXID_MAX + 1, '!');
-	proto_json_free(&j);
+	json_free(&j);
 	return r;
 }
 
 int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
                     struct mx_error *e)
 {
-	struct proto_json j;
+	struct json j;
 	int64_t v = MX_MARKER_V;
 	int r = ok_obj(resp, &j, e), vi;
 
 	if (r)
 		return r;
-	vi = proto_json_get(&j, 0, "v");
-	if (vi >= 0 && proto_json_int(&j, vi, &v))
+	vi = json_get(&j, 0, "v");
+	if (vi >= 0 && json_int(&j, vi, 0, INT32_MAX, &v))
 		r = ERR_PROTO;
 	else if (v > MX_MARKER_V)
 		r = ERR_VERSION;
-	else if (proto_json_get(&j, 0, "agent_id") < 0)
+	else if (json_get(&j, 0, "agent_id") < 0)
 		r = ERR_NOTFOUND;       /* content cleared: no marker */
 	else if (get_str(&j, "agent_id", agent_id, IDENT_AGENT_ID_LEN + 1, 0) ||
 	         !ident_agent_id_valid(agent_id))
 		r = ERR_PROTO;
-	proto_json_free(&j);
+	json_free(&j);
 	return r;
 }
 

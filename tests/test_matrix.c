@@ -3,6 +3,7 @@
 
 #include "err.h"
 #include "harness.h"
+#include "json.h"
 #include "matrix.h"
 
 #define AG "agent-6f1c2b9e-0d4a-4c1e-9a57-2f3b8c0d1e2a"
@@ -20,12 +21,14 @@ static struct proto_resp resp(int status, const char *body)
 /* The request's body must be one well-formed JSON object. */
 static int body_is_json(const struct proto_req *r)
 {
-	struct proto_json j;
-	int ok = r->has_body && !proto_json_parse(&j, r->body, r->body_len) &&
-	         j.tok[0].type == PROTO_J_OBJECT;
+	struct json j;
+	int ok;
 
-	if (ok)
-		proto_json_free(&j);
+	json_init(&j);
+	ok = r->has_body && strlen(r->body) == r->body_len &&
+	     !json_parse(&j, r->body, r->body_len) &&
+	     json_type(&j, 0) == JSON_OBJ;
+	json_free(&j);
 	return ok;
 }
 
@@ -122,38 +125,39 @@ static void test_create_room_body(void)
 		.via = "localhost", .invite = people, .ninvite = 4,
 	};
 	struct proto_req r;
-	struct proto_json j;
-	int st, inv, pl;
+	struct json j;
+	int st, inv, pl, ev;
 	char agent[64];
 
 	CHECK_EQ(mx_req_create_room(&r, "t", &s), 0);
 	CHECK_STR(r.path, "/_matrix/client/v3/createRoom");
-	CHECK_EQ(proto_json_parse(&j, r.body, r.body_len), 0);
-	CHECK(proto_json_is(&j, proto_json_get(&j, 0, "name"), "Help \"desk\""));
-	CHECK(proto_json_is(&j, proto_json_get(&j, 0, "topic"), "IT"));
-	CHECK(proto_json_is(&j, proto_json_get(&j, 0, "preset"), "private_chat"));
-	inv = proto_json_get(&j, 0, "invite");
-	CHECK_EQ(j.tok[inv].size, 2);   /* the bot, alice; no dups, not self */
-	CHECK(proto_json_is(&j, proto_json_at(&j, inv, 0), BOT));
-	CHECK(proto_json_is(&j, proto_json_at(&j, inv, 1), "@alice:localhost"));
-	st = proto_json_get(&j, 0, "initial_state");
-	CHECK_EQ(j.tok[st].size, 4);
-	CHECK(proto_json_is(&j, proto_json_get(&j, proto_json_at(&j, st, 0), "type"),
-	                    MX_MARKER_TYPE));
-	CHECK_EQ(proto_json_str(&j, proto_json_get(&j, proto_json_get(&j,
-	         proto_json_at(&j, st, 0), "content"), "agent_id"), agent,
-	         sizeof agent), 42);
+	json_init(&j);
+	CHECK_EQ(json_parse(&j, r.body, r.body_len), 0);
+	CHECK(json_str_eq(&j, json_get(&j, 0, "name"), "Help \"desk\""));
+	CHECK(json_str_eq(&j, json_get(&j, 0, "topic"), "IT"));
+	CHECK(json_str_eq(&j, json_get(&j, 0, "preset"), "private_chat"));
+	inv = json_get(&j, 0, "invite");
+	CHECK_EQ(json_count(&j, inv), 2);   /* the bot, alice; no dups, not self */
+	CHECK(json_str_eq(&j, json_arr_first(&j, inv), BOT));
+	CHECK(json_str_eq(&j, json_arr_next(&j, inv, json_arr_first(&j, inv)),
+	                  "@alice:localhost"));
+	st = json_get(&j, 0, "initial_state");
+	CHECK_EQ(json_count(&j, st), 4);
+	ev = json_arr_first(&j, st);
+	CHECK(json_str_eq(&j, json_get(&j, ev, "type"), MX_MARKER_TYPE));
+	CHECK_EQ(json_get_str(&j, json_get(&j, ev, "content"), "agent_id",
+	                      agent, sizeof agent), 0);
 	CHECK_STR(agent, AG);
-	CHECK(proto_json_is(&j, proto_json_get(&j, proto_json_at(&j, st, 1),
-	                    "state_key"), SPACE));
-	pl = proto_json_get(&j, proto_json_get(&j, 0,
-	                    "power_level_content_override"), "users");
-	CHECK_EQ(j.tok[pl].size, 2);
-	CHECK(proto_json_get(&j, pl, AU) > 0);
-	CHECK(proto_json_get(&j, 0, "initial_state") > 0);
+	ev = json_arr_next(&j, st, ev);
+	CHECK(json_str_eq(&j, json_get(&j, ev, "type"), "m.space.parent"));
+	CHECK(json_str_eq(&j, json_get(&j, ev, "state_key"), SPACE));
+	pl = json_get(&j, json_get(&j, 0, "power_level_content_override"),
+	              "users");
+	CHECK_EQ(json_count(&j, pl), 2);
+	CHECK(json_get(&j, pl, AU) > 0);
 	/* never asks for encryption */
 	CHECK(strstr(r.body, "m.room.encryption") == NULL);
-	proto_json_free(&j);
+	json_free(&j);
 
 	s.space_id = NULL;
 	s.topic = "";
