@@ -65,6 +65,34 @@
 /*  */
 
 /* ---- tls / http ---- */
+/* Response head (status line + headers). Synapse and Letta send < 2 KiB;
+ * 8 KiB is what nginx allows per request head by default. */
+#define LIM_HTTP_HEAD          8192
+/* Header lines in one response head (picohttpparser's tests use 100). */
+#define LIM_HTTP_HEADERS       64
+/* Receive window per connection after the head: one TLS record fits. */
+#define LIM_HTTP_RBUF          16384
+/* Default cap on a collected response body. An initial /sync of an
+ * account in a few hundred rooms is a few MiB; callers may raise it. */
+#define LIM_HTTP_BODY          (8u << 20)
+/* A chunk-size line with extensions, and the whole trailer section. */
+#define LIM_HTTP_CHUNK_LINE    1024
+#define LIM_HTTP_TRAILER       8192
+/* URLs we build: Matrix room ids, event ids and query strings. */
+#define LIM_HTTP_URL           4096
+/* Host name in a URL (DNS_NAME_MAX; an IPv6 literal is shorter). */
+#define LIM_HTTP_HOST          253
+/* Serialised request head (request line + caller headers). */
+#define LIM_HTTP_REQ_HEAD      8192
+/* Connections open at once to one origin: enough that a /sync long-poll
+ * and several slow Letta calls never hold up short calls. */
+#define LIM_HTTP_PER_ORIGIN    8
+/* Distinct origins (homeserver, Letta, a media host...). */
+#define LIM_HTTP_ORIGINS       32
+/* Retry-After beyond a day is treated as a day. */
+#define LIM_HTTP_RETRY_AFTER_MS (24ll * 3600 * 1000)
+/* Reason kept on a connection for logs (TLS and socket errors). */
+#define LIM_TLS_REASON         96
 
 /*  */
 
