@@ -438,6 +438,26 @@ int store_open(struct store **out, const char *dir,
 	return 0;
 }
 
+void store_env_shut(struct store *s)
+{
+	if (s->env)
+		mdb_env_close(s->env);
+	s->env = NULL;
+}
+
+int store_env_reopen(struct store *s)
+{
+	int r;
+
+	store_env_shut(s);
+	r = env_open(s);
+	if (!r)
+		r = open_dbs(s);
+	if (!r)
+		r = store_view(s, check_schema, NULL);
+	return r;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)

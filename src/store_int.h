@@ -49,4 +49,9 @@ int store_rec_encode(const struct store_agent *a, unsigned char *buf,
 int store_rec_decode(const void *p, size_t n, struct store_agent *a,
                      unsigned *ver);
 
+/* Closes the environment of s (keeping the writer lock), and opens it
+ * again (databases, schema check). Used by restore. */
+void store_env_shut(struct store *s);
+int store_env_reopen(struct store *s);
+
 #endif
