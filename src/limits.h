@@ -61,6 +61,28 @@
 /*  */
 
 /* ---- dns ---- */
+/* Receive buffer for one UDP answer. We send no EDNS0, so servers answer
+ * in 512 bytes; 1232 (the DNS flag day 2020 size) tolerates servers that
+ * send more anyway. Larger datagrams are cut by recv() and rejected. */
+#define LIM_DNS_PACKET         1232
+/* Answer records kept from one packet for CNAME chasing: 1232 bytes hold
+ * at most ~110 minimal records. */
+#define LIM_DNS_ANSWERS        128
+/* CNAME links followed from the asked name (glibc follows about 16;
+ * real chains are 1-3 long, longer ones are loops or abuse). */
+#define LIM_DNS_CNAME_DEPTH    8
+/* Nameservers read from resolv.conf (MAXNS of the libc resolvers). */
+#define LIM_DNS_SERVERS        3
+/* Cached answers: lettamx talks to a handful of hosts (homeserver, Letta,
+ * a media host); the oldest entry is evicted when full. ~250 B each. */
+#define LIM_DNS_CACHE          32
+/* TTLs above this are clamped, so a moved service is found within it. */
+#define LIM_DNS_TTL_MAX        3600
+/* Distinct names being asked at once (queries for a name already in
+ * flight join it and cost nothing). One UDP socket each. */
+#define LIM_DNS_INFLIGHT       32
+/* Longest line read from resolv.conf or hosts; longer lines are skipped. */
+#define LIM_DNS_CONF_LINE      1024
 
 /*  */
 
