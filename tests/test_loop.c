@@ -532,7 +532,7 @@ static void test_idle_is_quiet_and_timers_are_punctual(void)
 	CHECK_EQ(loop_run(l), 0);
 	woke = loop_clock_ms();
 	CHECK_INT(woke, >=, due);
-	CHECK_INT(woke, <, due + 50);
+	CHECK_INT(woke, <, due + 100);   /* scheduling slack */
 	/* one pass for the wait (two if poll's rounding woke us a hair
 	 * early), never a spin */
 	CHECK_INT(loop_stats(l)->passes, <=, 3);
