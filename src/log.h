@@ -9,7 +9,9 @@
  *
  * The sink and level are the one piece of process-wide state besides the
  * signal flag: set once at start-up, read-only while the loop runs.
- * Secrets never reach the sink: see log_add_secret().
+ * Secrets never reach the sink: see log_add_secret(); besides, the value
+ * of any key naming a secret (access_token=, password=, "token":,
+ * Authorization:) is replaced by "***" even if it was never registered.
  */
 #ifndef LETTAMX_LOG_H
 #define LETTAMX_LOG_H
@@ -30,6 +32,19 @@ void log_msg(enum log_level level, const char *mod, const char *fmt, ...)
 void log_vmsg(enum log_level level, const char *mod, const char *fmt,
               va_list ap);
 
+enum log_target {
+	LOG_TARGET_STDERR = 0,      /* "2026-11-24T00:23:48Z info mod text" */
+	LOG_TARGET_SYSLOG,          /* datagrams to /dev/log, facility daemon */
+};
+
+/* Chooses where events go. For syslog, socket_path NULL means /dev/log.
+ * Returns 0; ERR_IO when the syslog socket cannot be reached (events then
+ * go to stderr), ERR_TOOBIG for a path too long. */
+int log_set_target(enum log_target target, const char *socket_path);
+
+/* Parses "error", "warn", "info", "debug". Returns 0 or ERR_INVAL. */
+int log_parse_level(const char *s, enum log_level *out);
+
 /* Sets the most verbose level written (default LOG_LEVEL_INFO). */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
@@ -39,6 +54,9 @@ enum log_level log_get_level(void);
  * secrets shorter than 4 bytes are ignored (they would redact ordinary
  * words). Returns 0, or ERR_TOOBIG when the table of secrets is full. */
 int log_add_secret(const char *secret);
+
+/* Forgets every registered secret (tests). */
+void log_reset_secrets(void);
 
 #define LOG_ERROR(mod, ...) log_msg(LOG_LEVEL_ERROR, mod, __VA_ARGS__)
 #define LOG_WARN(mod, ...)  log_msg(LOG_LEVEL_WARN, mod, __VA_ARGS__)
