@@ -57,6 +57,12 @@
  * park a room for a day). */
 #define LIM_MX_BACKOFF_MS      500
 #define LIM_MX_BACKOFF_MAX_MS  (5 * 60 * 1000)
+/* Tries of one provisioning step (429s and 5xx) before the agent is
+ * reported failed for this run; the next run starts again. */
+#define LIM_PROV_ATTEMPTS      8
+/* Joined rooms examined for a marker (the bot is in every agent room, so
+ * finding the Space again after a lost store may look at all of them). */
+#define LIM_PROV_CANDIDATES    20000
 
 /*  */
 

@@ -311,6 +311,24 @@ int mx_req_leave(struct proto_req *r, const char *token, const char *room_id)
 	return empty_body(r, &p);
 }
 
+int mx_req_send_notice(struct proto_req *r, const char *token,
+                       const char *room_id, const char *txn_id,
+                       const char *text)
+{
+	struct proto_buf p;
+	struct json_w w;
+
+	start(r, PROTO_PUT, token, &p);
+	if (!*txn_id || path_id(&p, CS "/rooms/", room_id, '!'))
+		return ERR_INVAL;
+	proto_buf_str(&p, "/send/m.room.notice/");
+	proto_buf_urlenc(&p, txn_id);
+	body(r, &w);
+	json_w_kstr(&w, "msgtype", "m.notice");
+	json_w_kstr(&w, "body", text);
+	return finish(r, &p, &w);
+}
+
 /* The i-th of first, more[0], more[1]... */
 static const char *nth(const char *first, const char *const *more, size_t i)
 {

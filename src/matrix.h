@@ -175,6 +175,12 @@ int mx_req_invite(struct proto_req *r, const char *token, const char *room_id,
 int mx_req_join(struct proto_req *r, const char *token, const char *room_id);
 int mx_req_leave(struct proto_req *r, const char *token, const char *room_id);
 
+/* PUT /rooms/<room>/send/m.room.notice/<txn_id> with plain `text`. The
+ * transaction id makes a retried send land once. */
+int mx_req_send_notice(struct proto_req *r, const char *token,
+                       const char *room_id, const char *txn_id,
+                       const char *text);
+
 /* The Space: private, marked with MX_SPACE_TYPE, only admins post. */
 int mx_req_create_space(struct proto_req *r, const char *token,
                         const char *name, const char *const *invite,

@@ -1,0 +1,95 @@
+/*
+ * prov_int: what provision.c (the run: listing, bot, Space, deletions)
+ * and prov_agent.c (one agent's step machine) share. Not for other
+ * modules.
+ */
+#ifndef LETTAMX_PROV_INT_H
+#define LETTAMX_PROV_INT_H
+
+#include <stdarg.h>
+
+#include "provision.h"
+#include "secret.h"
+
+enum phase { PH_LIST, PH_BOT, PH_SPACE, PH_AGENTS, PH_DELETE, PH_DONE };
+
+enum step {
+	S_START, S_REGISTER, S_SS_NONCE, S_SS_REGISTER, S_ADMIN_PUT, S_LOGIN,
+	S_DISPLAYNAME, S_ROOM_NAME, S_ROOM, S_JOINED, S_MARKER, S_CREATE,
+	S_LINK, S_JOIN, S_INVITE_BOT, S_FINISH,
+	SP_START, SP_JOINED, SP_MARKER, SP_CREATE,
+	B_LOGIN,
+	D_START, D_UNLINK, D_NOTICE,
+};
+
+struct prov {
+	const struct prov_conf *c;
+	void (*on_agent)(void *arg, const struct prov_report *);
+	void *arg;
+	int phase, step, resume;
+	int attempt, relogged, fresh_user, invite_tried;
+	int fatal;
+	char why[512];
+	struct letta_list list;
+	size_t ai;                      /* current agent in list.agents */
+	struct letta_agent *a;
+	struct store_agent rec;
+	char localpart[IDENT_MXID_MAX + 1];
+	char password[SECRET_PASSWORD_LEN + 1];
+	char nonce[LIM_MX_NONCE];
+	char bot_token[LIM_STORE_SECRET];
+	char space_id[LIM_STORE_ID];
+	char (*cand)[IDENT_MXID_MAX + 1];   /* rooms to check for a marker */
+	size_t ncand, ci, cand_cap;
+	int cand_full;                  /* more rooms than LIM_PROV_CANDIDATES */
+	size_t wanted_seen;
+	char (*del)[LIM_STORE_ID];          /* agents to unlink */
+	size_t ndel, di;
+	int64_t wait_ms;
+	int target;                     /* of the request in flight */
+	struct prov_report rep;
+	struct prov_summary sum;
+};
+
+/* Ends the run with `err` and a sentence (the first one wins). */
+void prov_fatal(struct prov *p, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Saves p->rec in one transaction. Returns 0 or the store's error (then
+ * the run is over). */
+int prov_save(struct prov *p);
+
+/* A failed Matrix answer to the current step: one re-login on
+ * M_UNKNOWN_TOKEN for the agent's own calls (`as_agent`), a wait and a
+ * retry for 429 and 5xx, else the agent (or, outside an agent, the run)
+ * fails. Returns 0. */
+int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent);
+
+/* Moves to step `s` with a fresh retry budget. */
+void prov_go(struct prov *p, int s);
+
+/* The agent cannot be finished in this run: report `why`, go on. */
+void prov_agent_fail(struct prov *p, const char *why);
+
+/* joined_rooms callback: appends a room to p->cand (growing it). */
+int prov_keep_candidate(void *arg, const char *room);
+
+/* Calls the progress callback and moves to the next agent. */
+void prov_agent_done(struct prov *p);
+
+/* Loads or makes the record of p->a and picks its first step. Returns 0
+ * or a fatal error. */
+int prov_agent_start(struct prov *p);
+
+/* Dry run: reports what would happen to p->a. */
+void prov_agent_plan(struct prov *p);
+
+/* Builds the current agent's next request into `req`. Returns 0 (built),
+ * 1 (the agent is finished), or an error of the builders. */
+int prov_agent_build(struct prov *p, struct proto_req *req);
+
+/* Takes the answer to the current agent's request. Returns 0 or
+ * ERR_STORE. */
+int prov_agent_feed(struct prov *p, const struct proto_resp *resp);
+
+#endif

@@ -1,0 +1,585 @@
+/*
+ * provision: one provisioning run (see provision.h): list the agents, get
+ * the bot's token, find or create the Space, hand each wanted agent to
+ * the step machine of prov_agent.c, then handle deletions.
+ */
+#include "prov_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+
+struct prov *prov_new(const struct prov_conf *conf,
+                      void (*on_agent)(void *arg, const struct prov_report *),
+                      void *arg)
+{
+	struct prov *p = calloc(1, sizeof *p);
+
+	if (!p)
+		return NULL;
+	p->c = conf;
+	p->on_agent = on_agent;
+	p->arg = arg;
+	p->resume = -1;
+	letta_list_init(&p->list);
+	p->phase = PH_LIST;
+	return p;
+}
+
+void prov_free(struct prov *p)
+{
+	if (!p)
+		return;
+	letta_list_reset(&p->list);
+	free(p->cand);
+	free(p->del);
+	free(p);
+}
+
+const struct prov_summary *prov_summary(const struct prov *p)
+{
+	return &p->sum;
+}
+
+int prov_result(const struct prov *p, char *why, size_t cap)
+{
+	if (p->fatal) {
+		snprintf(why, cap, "%s", p->why);
+		return p->fatal;
+	}
+	if (p->sum.failed) {
+		snprintf(why, cap, "%zu agent(s) could not be provisioned; a "
+		         "later run tries again", p->sum.failed);
+		return ERR_AGAIN;
+	}
+	snprintf(why, cap, "ok");
+	return 0;
+}
+
+/* ---- listing ---- */
+
+static int feed_list(struct prov *p, const struct proto_resp *resp)
+{
+	struct letta_error e;
+	char msg[LIM_PROTO_DETAIL + 128];
+	int r = letta_list_feed(&p->list, resp, &e);
+
+	if (r < 0) {
+		if (r == ERR_HTTP || r == ERR_CONFIG || r == ERR_NOTFOUND ||
+		    r == ERR_CLOSED)
+			letta_error_msg(&e, msg, sizeof msg);
+		else
+			snprintf(msg, sizeof msg, "%s", err_str(r));
+		prov_fatal(p, r, "listing the Letta agents failed: %s", msg);
+		return 0;
+	}
+	if (r == 0)
+		return 0;
+	p->sum.listing_complete = p->list.complete;
+	for (size_t i = 0; i < p->list.n; i++)
+		p->sum.agents += letta_agent_wanted(&p->list.agents[i],
+		                                    p->c->include_tags,
+		                                    p->c->exclude_tags);
+	LOG_INFO("provision", "event=listed agents=%zu wanted=%zu pages=%d "
+	         "complete=%d", p->list.n, p->sum.agents, p->list.pages,
+	         p->list.complete);
+	p->phase = p->c->dry_run ? PH_SPACE : PH_BOT;
+	p->step = p->c->dry_run ? SP_START : B_LOGIN;
+	return 0;
+}
+
+/* ---- the bot ---- */
+
+static int meta_get(struct prov *p, const char *key, char *out, size_t cap);
+
+static int bot_next(struct prov *p, struct proto_req *req)
+{
+	const struct prov_conf *c = p->c;
+	char local[IDENT_MXID_MAX + 1];
+
+	if (c->bot_token && *c->bot_token)
+		snprintf(p->bot_token, sizeof p->bot_token, "%s", c->bot_token);
+	else if (meta_get(p, PROV_META_BOT_TOKEN, p->bot_token,
+	                  sizeof p->bot_token) < 0)
+		p->bot_token[0] = '\0';
+	if (p->fatal)
+		return 1;
+	if (p->bot_token[0]) {
+		p->phase = PH_SPACE;
+		p->step = SP_START;
+		return 1;
+	}
+	if (!c->bot_password || !*c->bot_password) {
+		prov_fatal(p, ERR_CONFIG, "no credentials for the bot %s: give "
+		           "it an access token file or a password file",
+		           c->bot_user);
+		return 1;
+	}
+	snprintf(local, sizeof local, "%.*s",
+	         (int)strcspn(c->bot_user + 1, ":"), c->bot_user + 1);
+	return mx_req_login(req, local, c->bot_password);
+}
+
+struct meta_arg {
+	const char *key;
+	char *val;
+	size_t cap;
+};
+
+static int meta_get_fn(struct store_txn *t, void *arg)
+{
+	struct meta_arg *m = arg;
+
+	return store_meta_get(t, m->key, m->val, m->cap);
+}
+
+static int meta_put_fn(struct store_txn *t, void *arg)
+{
+	struct meta_arg *m = arg;
+
+	return store_meta_put(t, m->key, m->val);
+}
+
+/* Reads meta `key`: 0, ERR_NOTFOUND, or another error (then fatal). */
+static int meta_get(struct prov *p, const char *key, char *out, size_t cap)
+{
+	struct meta_arg m = { key, out, cap };
+	int r = store_view(p->c->store, meta_get_fn, &m);
+
+	if (r < 0 && r != ERR_NOTFOUND)
+		prov_fatal(p, r, "store: %s", store_why(p->c->store));
+	return r;
+}
+
+static int meta_put(struct prov *p, const char *key, char *val)
+{
+	struct meta_arg m = { key, val, 0 };
+	int r = store_update(p->c->store, meta_put_fn, &m);
+
+	if (r < 0)
+		prov_fatal(p, r, "store: %s", store_why(p->c->store));
+	return r;
+}
+
+static int feed_bot(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_login l;
+	struct mx_error e;
+	char msg[LIM_PROTO_DETAIL + 64];
+	int r = mx_login_parse(resp, &l, &e);
+
+	if (r == 0 && l.access_token[0]) {
+		snprintf(p->bot_token, sizeof p->bot_token, "%s",
+		         l.access_token);
+		log_add_secret(p->bot_token);
+		if (meta_put(p, PROV_META_BOT_TOKEN, p->bot_token) < 0)
+			return ERR_STORE;
+		p->phase = PH_SPACE;
+		p->step = SP_START;
+		return 0;
+	}
+	if (r == 0 || r == ERR_PROTO) {
+		prov_fatal(p, ERR_PROTO, "the bot's login answer is malformed");
+		return 0;
+	}
+	if (e.status == 429 || e.status >= 500 || e.status == 0)
+		return prov_on_mx_error(p, &e, 0);
+	mx_error_msg(&e, msg, sizeof msg);
+	prov_fatal(p, ERR_CONFIG, "the bot %s cannot log in: %s",
+	           p->c->bot_user, msg);
+	return 0;
+}
+
+/* ---- the Space ---- */
+
+static void space_have(struct prov *p)
+{
+	p->phase = PH_AGENTS;
+	p->step = S_START;
+	p->ai = 0;
+}
+
+static int space_next(struct prov *p, struct proto_req *req)
+{
+	const struct prov_conf *c = p->c;
+
+	switch (p->step) {
+	case SP_START:
+		if (!meta_get(p, PROV_META_SPACE, p->space_id,
+		              sizeof p->space_id) || p->fatal) {
+			space_have(p);
+			return 1;
+		}
+		if (c->dry_run) {
+			p->sum.space_made = 1;
+			space_have(p);
+			return 1;
+		}
+		/* Not in the store: the bot may have made it in a run whose
+		 * answer we lost. Look before creating. */
+		prov_go(p, SP_JOINED);
+		return mx_req_joined_rooms(req, p->bot_token);
+	case SP_JOINED:
+		return mx_req_joined_rooms(req, p->bot_token);
+	case SP_MARKER:
+		return mx_req_state_get(req, p->bot_token, p->cand[p->ci],
+		                        MX_SPACE_TYPE, "");
+	default:
+		return mx_req_create_space(req, p->bot_token,
+		                           c->space_name ? c->space_name
+		                                         : "Letta Agents",
+		                           c->invite, c->ninvite);
+	}
+}
+
+static int space_found(struct prov *p, const char *room, int made)
+{
+	snprintf(p->space_id, sizeof p->space_id, "%s", room);
+	LOG_INFO("provision", "event=%s room=%s", made ? "space_created"
+	         : "space_found", room);
+	p->sum.space_made = made;
+	if (meta_put(p, PROV_META_SPACE, p->space_id) < 0)
+		return ERR_STORE;
+	space_have(p);
+	return 0;
+}
+
+static int feed_space(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_error e;
+	char room[IDENT_MXID_MAX + 1];
+	int r;
+
+	switch (p->step) {
+	case SP_JOINED:
+		p->ncand = p->ci = 0;
+		p->cand_full = 0;
+		r = mx_joined_rooms_parse(resp, prov_keep_candidate, p, &e);
+		if (r == ERR_PROTO || p->cand_full)
+			prov_fatal(p, ERR_PROTO, "cannot list the bot's rooms "
+			           "to find the Space");
+		else if (r < 0)
+			return prov_on_mx_error(p, &e, 0);
+		else
+			prov_go(p, p->ncand ? SP_MARKER : SP_CREATE);
+		return 0;
+	case SP_MARKER:
+		if (mx_ok(resp))
+			return space_found(p, p->cand[p->ci], 0);
+		mx_error_parse(resp, &e);
+		if (e.status == 429 || e.status >= 500 || e.status == 0)
+			return prov_on_mx_error(p, &e, 0);
+		prov_go(p, ++p->ci < p->ncand ? SP_MARKER : SP_CREATE);
+		return 0;
+	default:
+		r = mx_room_id_parse(resp, room, &e);
+		if (r == 0)
+			return space_found(p, room, 1);
+		if (r == ERR_PROTO)
+			prov_fatal(p, r, "malformed createRoom answer");
+		else
+			prov_on_mx_error(p, &e, 0);
+		return 0;
+	}
+}
+
+/* ---- agents ---- */
+
+static int agents_next(struct prov *p, struct proto_req *req)
+{
+	const struct prov_conf *c = p->c;
+	int r;
+
+	while (p->ai < p->list.n && !p->fatal) {
+		if (!p->a) {
+			struct letta_agent *a = &p->list.agents[p->ai];
+
+			if (!letta_agent_wanted(a, c->include_tags,
+			                        c->exclude_tags)) {
+				p->ai++;
+				continue;
+			}
+			p->a = a;
+			if (prov_agent_start(p) < 0)
+				return 1;
+			p->rep.index = ++p->wanted_seen;
+			p->rep.total = p->sum.agents;
+			if (c->dry_run) {
+				prov_agent_plan(p);
+				continue;
+			}
+		}
+		r = prov_agent_build(p, req);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			prov_agent_fail(p, err_str(r));
+		prov_agent_done(p);
+	}
+	p->phase = PH_DELETE;
+	p->step = D_START;
+	return 1;
+}
+
+/* ---- deletions ---- */
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+typedef char idbuf[LIM_STORE_ID];
+
+struct scan {
+	struct prov *p;
+	const char **ids;               /* listed agent ids, sorted */
+	size_t nids;
+	int64_t now;
+	idbuf *mark;                    /* to mark deleted now */
+	size_t nmark;
+};
+
+static int listed(const struct scan *s, const char *id)
+{
+	return bsearch(&id, s->ids, s->nids, sizeof *s->ids, cmp_id) != NULL;
+}
+
+static int push_id(idbuf **arr, size_t *n, const char *id)
+{
+	if (*n % 64 == 0) {
+		void *m = realloc(*arr, (*n + 64) * sizeof **arr);
+		if (!m)
+			return ERR_NOMEM;
+		*arr = m;
+	}
+	snprintf((*arr)[(*n)++], sizeof **arr, "%s", id);
+	return 0;
+}
+
+/* Sorts out the stored agents missing from the listing: newly missing
+ * ones are marked deleted; ones past their grace period still linked are
+ * queued for unlinking. */
+static int scan_one(const struct store_agent *a, void *arg)
+{
+	struct scan *s = arg;
+	struct prov *p = s->p;
+
+	if (listed(s, a->agent_id))
+		return 0;
+	if (!a->deleted_at)
+		return push_id(&s->mark, &s->nmark, a->agent_id);
+	if (s->now - a->deleted_at < p->c->grace_ms ||
+	    (a->flags & PROV_F_UNLINKED) || !a->room_id[0] ||
+	    !(a->flags & PROV_F_LINKED) || !p->space_id[0])
+		return 0;
+	return push_id(&p->del, &p->ndel, a->agent_id);
+}
+
+static int scan_fn(struct store_txn *t, void *arg)
+{
+	return store_agent_each(t, scan_one, arg);
+}
+
+/* All newly missing agents are marked in one transaction. */
+static int mark_fn(struct store_txn *t, void *arg)
+{
+	struct scan *s = arg;
+	struct store_agent a;
+
+	for (size_t i = 0; i < s->nmark; i++) {
+		int r = store_agent_get(t, s->mark[i], &a);
+		if (r < 0)
+			return r;
+		a.deleted_at = s->now;
+		r = store_agent_put(t, &a);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Only a complete, successful, non-empty listing may say an agent is
+ * gone; anything less deletes nothing. */
+static void deletions_start(struct prov *p)
+{
+	struct scan s = { .p = p, .now = store_now(p->c->store) };
+	int r;
+
+	p->step = D_UNLINK;
+	p->ndel = p->di = 0;
+	if (!p->list.complete || p->list.n == 0) {
+		LOG_INFO("provision", "event=no_deletions reason=%s",
+		         p->list.n ? "incomplete_listing" : "empty_listing");
+		p->phase = PH_DONE;
+		return;
+	}
+	s.ids = malloc(p->list.n * sizeof *s.ids);
+	if (!s.ids) {
+		prov_fatal(p, ERR_NOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < p->list.n; i++)
+		s.ids[i] = p->list.agents[i].id;
+	s.nids = p->list.n;
+	qsort(s.ids, s.nids, sizeof *s.ids, cmp_id);
+	r = store_view(p->c->store, scan_fn, &s);
+	p->sum.marked_deleted = s.nmark;
+	if (r >= 0 && s.nmark && !p->c->dry_run)
+		r = store_update(p->c->store, mark_fn, &s);
+	if (r < 0)
+		prov_fatal(p, r, "store: %s", store_why(p->c->store));
+	free(s.ids);
+	free(s.mark);
+	if (p->c->dry_run) {
+		p->sum.unlinked = p->ndel;
+		p->phase = PH_DONE;
+	}
+}
+
+struct get_one {
+	const char *id;
+	struct store_agent *a;
+};
+
+static int get_one_fn(struct store_txn *t, void *arg)
+{
+	struct get_one *g = arg;
+
+	return store_agent_get(t, g->id, g->a);
+}
+
+static int delete_next(struct prov *p, struct proto_req *req)
+{
+	struct get_one g = { NULL, &p->rec };
+	char content[8], txn[LIM_STORE_ID + 64], text[LIM_STORE_NAME + 128];
+
+	if (p->step == D_START)
+		deletions_start(p);
+	if (p->phase != PH_DELETE || p->fatal)
+		return 1;
+	if (p->di >= p->ndel) {
+		p->phase = PH_DONE;
+		return 1;
+	}
+	g.id = p->del[p->di];
+	if (store_view(p->c->store, get_one_fn, &g) < 0) {
+		prov_fatal(p, ERR_STORE, "store: %s", store_why(p->c->store));
+		return 1;
+	}
+	if (p->step == D_UNLINK) {
+		mx_space_child_content(content, sizeof content, "", 0);
+		return mx_req_state_put(req, p->bot_token, p->space_id,
+		                        "m.space.child", p->rec.room_id,
+		                        content);
+	}
+	/* The transaction id names this deletion, so a retried notice
+	 * lands once. */
+	snprintf(txn, sizeof txn, "lettamx-deleted-%s-%lld",
+	         p->rec.agent_id, (long long)p->rec.deleted_at);
+	snprintf(text, sizeof text, "The Letta agent \"%s\" was deleted. "
+	         "This room is no longer in the Space; it answers no more.",
+	         p->rec.name);
+	return mx_req_send_notice(req, p->bot_token, p->rec.room_id, txn,
+	                          text);
+}
+
+static int feed_delete(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_error e;
+
+	if (!mx_ok(resp)) {
+		mx_error_parse(resp, &e);
+		if (e.status == 429 || e.status >= 500 || e.status == 0)
+			return prov_on_mx_error(p, &e, 0);
+		LOG_WARN("provision", "event=unlink_failed agent=%s status=%d "
+		         "errcode=%s", p->rec.agent_id, e.status, e.errcode);
+		p->sum.failed++;
+		p->di++;
+		p->step = D_UNLINK;
+		return 0;
+	}
+	if (p->step == D_UNLINK) {
+		p->step = D_NOTICE;
+		return 0;
+	}
+	p->rec.flags |= PROV_F_UNLINKED;
+	p->rec.flags &= ~PROV_F_LINKED;
+	if (prov_save(p) < 0)
+		return ERR_STORE;
+	LOG_INFO("provision", "event=unlinked agent=%s room=%s",
+	         p->rec.agent_id, p->rec.room_id);
+	p->sum.unlinked++;
+	p->di++;
+	prov_go(p, D_UNLINK);
+	return 0;
+}
+
+/* ---- the driver interface ---- */
+
+/* Returns 0 with a request built, or 1 when the phase moved on. */
+static int phase_next(struct prov *p, struct proto_req *req, int *target)
+{
+	int r;
+
+	*target = PROV_MATRIX;
+	switch (p->phase) {
+	case PH_LIST:
+		*target = PROV_LETTA;
+		r = letta_list_next(&p->list, req, p->c->letta_token);
+		break;
+	case PH_BOT:
+		r = bot_next(p, req);
+		break;
+	case PH_SPACE:
+		r = space_next(p, req);
+		break;
+	case PH_AGENTS:
+		return agents_next(p, req);
+	default:
+		r = delete_next(p, req);
+		break;
+	}
+	if (r < 0)
+		prov_fatal(p, r, "cannot build a request: %s", err_str(r));
+	return r;
+}
+
+int prov_next(struct prov *p, struct proto_req *req, int *target,
+              int64_t *wait_ms)
+{
+	while (p->phase != PH_DONE) {
+		if (p->wait_ms > 0) {
+			*wait_ms = p->wait_ms;
+			p->wait_ms = 0;
+			return PROV_WAIT;
+		}
+		if (phase_next(p, req, target) == 0) {
+			p->target = *target;
+			if (*target == PROV_MATRIX)
+				p->sum.requests++;
+			return PROV_SEND;
+		}
+	}
+	return PROV_DONE;
+}
+
+int prov_feed(struct prov *p, const struct proto_resp *resp)
+{
+	switch (p->phase) {
+	case PH_LIST:
+		return feed_list(p, resp);
+	case PH_BOT:
+		return feed_bot(p, resp);
+	case PH_SPACE:
+		return feed_space(p, resp);
+	case PH_AGENTS:
+		return prov_agent_feed(p, resp);
+	case PH_DELETE:
+		return feed_delete(p, resp);
+	default:
+		return 0;
+	}
+}

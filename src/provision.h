@@ -1,0 +1,127 @@
+/*
+ * provision: every wanted Letta agent gets a Matrix user and a room in the
+ * Space, and stays right as agents appear, get renamed and disappear.
+ *
+ * The engine is sans-I/O and sequential: prov_next() says what to do next
+ * (send this request to Letta or to the homeserver, wait, or stop) and
+ * prov_feed() takes the response. A driver (the CLI or the daemon) moves
+ * the requests over the HTTP client. One request is in flight at a time,
+ * so the store always holds what the last answer taught us.
+ *
+ * Crash safety: before a remote call that creates something, the intent
+ * is in the store; after it, the result, each in one transaction. Before
+ * creating a room we look for the agent's existing room by its marker
+ * among the agent user's joined rooms, so a run killed at any point and
+ * run again never makes a second room or user. In steady state a run
+ * makes no Matrix request at all: stored access tokens are reused, and
+ * M_UNKNOWN_TOKEN leads to exactly one login with the derived password.
+ */
+#ifndef LETTAMX_PROVISION_H
+#define LETTAMX_PROVISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "letta.h"
+#include "matrix.h"
+#include "proto.h"
+#include "store.h"
+
+struct secret_master;
+
+/* Agent record flags of this module (store.h owns the low byte). */
+#define PROV_F_ROOM_INTENT  0x0100u  /* createRoom may have been sent */
+#define PROV_F_LINKED       0x0200u  /* m.space.child is in the Space */
+#define PROV_F_BOT_JOINED   0x0400u  /* the bot is in the room */
+#define PROV_F_UNLINKED     0x0800u  /* deleted: unlinked after the grace */
+#define PROV_F_NAMED        0x1000u  /* display name and room name = name */
+
+/* Meta keys. */
+#define PROV_META_SPACE     "space_id"
+#define PROV_META_BOT_TOKEN "bot_token"
+
+struct prov_conf {
+	const char *server_name;        /* user ids and `via` */
+	const char *user_prefix;        /* localpart prefix, "" allowed */
+	int reg;                        /* enum mx_reg */
+	const char *reg_token;          /* registration = token */
+	const char *shared_secret;      /* registration = shared-secret */
+	const char *bot_user;           /* @bot:server */
+	const char *bot_token;          /* NULL: meta, else bot_password */
+	const char *bot_password;       /* NULL: none */
+	const char *space_name;         /* default "Letta Agents" */
+	const char *const *invite;      /* people invited to every room */
+	size_t ninvite;
+	const char *include_tags;       /* comma-separated; NULL = all */
+	const char *exclude_tags;
+	const char *letta_token;        /* NULL: no Authorization */
+	int64_t grace_ms;               /* deleted agent -> unlink */
+	int dry_run;                    /* plan only, no Matrix request */
+	const struct secret_master *master;
+	struct store *store;
+};
+
+/* Where a request of the engine goes. */
+enum prov_target { PROV_LETTA = 1, PROV_MATRIX = 2 };
+
+/* What prov_next() asks for. */
+enum prov_action {
+	PROV_DONE = 0,          /* the run is over (see prov_result) */
+	PROV_SEND = 1,          /* send *req to *target, then prov_feed() */
+	PROV_WAIT = 2,          /* wait *wait_ms, then prov_next() again */
+};
+
+/* Per-agent outcome, for progress lines and the summary. */
+struct prov_report {
+	const char *agent_id;
+	const char *name;
+	size_t index;                   /* 1-based among wanted agents */
+	size_t total;
+	int user;                       /* PROV_R_* for the user */
+	int room;
+	int space;
+	int renamed;
+	const char *why;                /* a failure's explanation, or "" */
+};
+
+enum { PROV_R_KEPT, PROV_R_MADE, PROV_R_FAILED, PROV_R_SKIPPED };
+
+struct prov_summary {
+	size_t agents;                  /* wanted agents listed */
+	size_t users_made, rooms_made, rooms_found, linked, renamed;
+	size_t failed, marked_deleted, unlinked, returned;
+	size_t requests;                /* Matrix requests sent */
+	int listing_complete;
+	int space_made;                 /* the Space was created (or would
+	                                 * be, in a dry run) */
+};
+
+struct prov;
+
+/* Creates an engine for one run. `conf` and everything it points to must
+ * outlive it. `on_agent` (may be NULL) is called once per agent when it
+ * is finished. Returns NULL on allocation failure. */
+struct prov *prov_new(const struct prov_conf *conf,
+                      void (*on_agent)(void *arg, const struct prov_report *),
+                      void *arg);
+
+void prov_free(struct prov *p);
+
+/* The next action: PROV_SEND fills `req` and `*target`; PROV_WAIT sets
+ * `*wait_ms`; PROV_DONE ends the run. */
+int prov_next(struct prov *p, struct proto_req *req, int *target,
+              int64_t *wait_ms);
+
+/* Feeds the response to the request of the last PROV_SEND (status 0 when
+ * none came). Returns 0, or a store error (the run then ends). */
+int prov_feed(struct prov *p, const struct proto_resp *resp);
+
+/* The run's outcome: 0 if every wanted agent is provisioned, else the
+ * first fatal error (ERR_CONFIG for a registration mode the server does
+ * not support, the listing's error, ERR_STORE), or ERR_AGAIN when some
+ * agents failed and a later run should retry. `why` gets a sentence. */
+int prov_result(const struct prov *p, char *why, size_t cap);
+
+const struct prov_summary *prov_summary(const struct prov *p);
+
+#endif

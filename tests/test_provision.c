@@ -1,0 +1,623 @@
+/*
+ * The provisioning engine driven against a small stateful homeserver and
+ * Letta written here (users, tokens, rooms with state and members, an
+ * agent list), answering by method and path, failing on anything else.
+ * The Python fakes in tools/ cover the same ground through the binary.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "harness.h"
+#include "json.h"
+#include "provision.h"
+#include "secret.h"
+
+#define MAXU 64
+#define MAXR 64
+#define MAXA 64
+#define SRV "localhost"
+#define BOT "@bot:localhost"
+
+struct user { char local[300]; char pw[64]; char tok[64]; };
+struct room {
+	char id[64];
+	char marker[64];        /* agent id of org.lettamx.agent, or "" */
+	int space;
+	char members[8][300];
+	int nmem;
+	char invited[8][300];
+	int ninv;
+	char children[MAXR][64];
+	int nchild;
+};
+struct agent { char id[64]; char name[64]; };
+
+static struct fake {
+	struct user u[MAXU];
+	int nu;
+	struct room r[MAXR];
+	int nr;
+	struct agent a[MAXA];
+	int na;
+	int reqs, writes, logins, registers, creates, notices, names;
+	int fail_create_429;    /* next createRoom answers 429 */
+	int list_fail;          /* the listing answers 500 */
+	int reg_offers_token;   /* /register wants a registration token */
+	int crash_after;        /* stop the run after this many Matrix
+	                         * requests, dropping the last answer */
+	char body[65536];
+	int64_t now;
+} F;
+
+static int64_t fake_clock(void)
+{
+	return F.now;
+}
+
+static const char *agent_id(int i)
+{
+	static char buf[8][64];
+	char *b = buf[i % 8];
+
+	snprintf(b, 64, "agent-00000000-0000-4000-8000-%012d", i);
+	return b;
+}
+
+static void add_agent(int i, const char *name)
+{
+	snprintf(F.a[F.na].id, 64, "%s", agent_id(i));
+	snprintf(F.a[F.na].name, 64, "%s", name);
+	F.na++;
+}
+
+static struct user *by_token(const char *tok)
+{
+	for (int i = 0; tok && i < F.nu; i++)
+		if (!strcmp(F.u[i].tok, tok))
+			return &F.u[i];
+	return NULL;
+}
+
+static struct user *by_local(const char *l)
+{
+	for (int i = 0; i < F.nu; i++)
+		if (!strcmp(F.u[i].local, l))
+			return &F.u[i];
+	return NULL;
+}
+
+static struct room *room_of(const char *path, const char *pre)
+{
+	char id[64];
+	size_t n = strlen(pre);
+
+	if (strncmp(path, pre, n))
+		return NULL;
+	/* "%21rN%3Alocalhost" */
+	if (sscanf(path + n, "%%21%63[^%%]", id) != 1)
+		return NULL;
+	for (int i = 0; i < F.nr; i++)
+		if (!strncmp(F.r[i].id + 1, id, strlen(id)) &&
+		    F.r[i].id[1 + strlen(id)] == ':')
+			return &F.r[i];
+	return NULL;
+}
+
+static int member(const struct room *r, const char *uid)
+{
+	for (int i = 0; i < r->nmem; i++)
+		if (!strcmp(r->members[i], uid))
+			return 1;
+	return 0;
+}
+
+static void uid_of(const struct user *u, char *out)
+{
+	snprintf(out, 300, "@%s:" SRV, u->local);
+}
+
+static int reply(struct proto_resp *resp, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int reply(struct proto_resp *resp, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(F.body, sizeof F.body, fmt, ap);
+	va_end(ap);
+	resp->status = status;
+	resp->body = F.body;
+	resp->len = strlen(F.body);
+	resp->retry_after_ms = -1;
+	return 0;
+}
+
+static int letta(const struct proto_req *q, struct proto_resp *resp)
+{
+	const char *after = strstr(q->path, "&after=");
+	size_t n = 1;
+	int start = 0, k = 0;
+
+	if (F.list_fail)
+		return reply(resp, 500, "{\"detail\":\"boom\"}");
+	if (after) {
+		for (start = 0; start < F.na; start++)
+			if (!strcmp(F.a[start].id, after + 7))
+				break;
+		start++;
+	}
+	F.body[0] = '[';
+	for (int i = start; i < F.na && k < LIM_LETTA_PAGE; i++, k++)
+		n += (size_t)snprintf(F.body + n, sizeof F.body - n,
+		       "%s{\"id\":\"%s\",\"name\":\"%s\",\"tags\":[]}",
+		       k ? "," : "", F.a[i].id, F.a[i].name);
+	snprintf(F.body + n, sizeof F.body - n, "]");
+	resp->status = 200;
+	resp->body = F.body;
+	resp->len = strlen(F.body);
+	resp->retry_after_ms = -1;
+	return 0;
+}
+
+static int do_register(const struct proto_req *q, struct proto_resp *resp)
+{
+	struct json j;
+	char local[300], pw[64];
+	struct user *u;
+
+	F.registers++;
+	if (F.reg_offers_token)
+		return reply(resp, 401, "{\"session\":\"s\",\"flows\":[{\"stages\":"
+		             "[\"m.login.registration_token\"]}],\"params\":{}}");
+	json_init(&j);
+	json_parse(&j, q->body, q->body_len);
+	json_get_str(&j, 0, "username", local, sizeof local);
+	json_get_str(&j, 0, "password", pw, sizeof pw);
+	json_free(&j);
+	if (by_local(local))
+		return reply(resp, 400, "{\"errcode\":\"M_USER_IN_USE\","
+		             "\"error\":\"User ID already taken.\"}");
+	u = &F.u[F.nu++];
+	snprintf(u->local, sizeof u->local, "%s", local);
+	snprintf(u->pw, sizeof u->pw, "%s", pw);
+	snprintf(u->tok, sizeof u->tok, "tok%d", F.reqs);
+	return reply(resp, 200, "{\"user_id\":\"@%s:" SRV "\",\"access_token\":"
+	             "\"%s\",\"device_id\":\"D\"}", u->local, u->tok);
+}
+
+static int do_login(const struct proto_req *q, struct proto_resp *resp)
+{
+	struct json j;
+	char local[300], pw[64];
+	struct user *u;
+
+	F.logins++;
+	json_init(&j);
+	json_parse(&j, q->body, q->body_len);
+	json_get_str(&j, json_get(&j, 0, "identifier"), "user", local,
+	             sizeof local);
+	json_get_str(&j, 0, "password", pw, sizeof pw);
+	json_free(&j);
+	u = by_local(local);
+	if (!u || strcmp(u->pw, pw))
+		return reply(resp, 403, "{\"errcode\":\"M_FORBIDDEN\",\"error\":"
+		             "\"Invalid username or password\"}");
+	snprintf(u->tok, sizeof u->tok, "tok%d", F.reqs);
+	return reply(resp, 200, "{\"user_id\":\"@%s:" SRV "\",\"access_token\":"
+	             "\"%s\"}", u->local, u->tok);
+}
+
+static int do_create(const struct proto_req *q, struct proto_resp *resp,
+                     const char *uid)
+{
+	struct json j;
+	struct room *r;
+	int st, inv;
+
+	F.creates++;
+	if (F.fail_create_429) {
+		F.fail_create_429--;
+		reply(resp, 429, "{\"errcode\":\"M_LIMIT_EXCEEDED\","
+		      "\"retry_after_ms\":1234}");
+		return 0;
+	}
+	r = &F.r[F.nr];
+	memset(r, 0, sizeof *r);
+	snprintf(r->id, sizeof r->id, "!r%d:" SRV, F.nr);
+	F.nr++;
+	snprintf(r->members[r->nmem++], 300, "%s", uid);
+	json_init(&j);
+	CHECK_EQ(json_parse(&j, q->body, q->body_len), 0);
+	r->space = json_get(&j, 0, "creation_content") >= 0;
+	st = json_get(&j, 0, "initial_state");
+	for (int e = json_arr_first(&j, st); e >= 0; e = json_arr_next(&j, st, e))
+		if (json_str_eq(&j, json_get(&j, e, "type"), "org.lettamx.agent"))
+			json_get_str(&j, json_get(&j, e, "content"), "agent_id",
+			             r->marker, sizeof r->marker);
+	inv = json_get(&j, 0, "invite");
+	for (int e = json_arr_first(&j, inv); e >= 0; e = json_arr_next(&j, inv, e))
+		json_str(&j, e, r->invited[r->ninv++], 300);
+	json_free(&j);
+	return reply(resp, 200, "{\"room_id\":\"%s\"}", r->id);
+}
+
+static int do_joined(struct proto_resp *resp, const char *uid)
+{
+	size_t n = (size_t)snprintf(F.body, sizeof F.body, "{\"joined_rooms\":[");
+	int k = 0;
+
+	for (int i = 0; i < F.nr; i++)
+		if (member(&F.r[i], uid))
+			n += (size_t)snprintf(F.body + n, sizeof F.body - n,
+			                      "%s\"%s\"", k++ ? "," : "", F.r[i].id);
+	snprintf(F.body + n, sizeof F.body - n, "]}");
+	resp->status = 200;
+	resp->body = F.body;
+	resp->len = strlen(F.body);
+	resp->retry_after_ms = -1;
+	return 0;
+}
+
+static int do_state(const struct proto_req *q, struct proto_resp *resp,
+                    const char *uid)
+{
+	struct room *r = room_of(q->path, "/_matrix/client/v3/rooms/");
+
+	if (!r || !member(r, uid))
+		return reply(resp, 403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	if (q->method == PROTO_GET) {
+		if (strstr(q->path, "/state/org.lettamx.agent/") && r->marker[0])
+			return reply(resp, 200, "{\"agent_id\":\"%s\",\"v\":1}",
+			             r->marker);
+		if (strstr(q->path, "/state/org.lettamx.space/") && r->space)
+			return reply(resp, 200, "{\"v\":1}");
+		return reply(resp, 404, "{\"errcode\":\"M_NOT_FOUND\"}");
+	}
+	F.writes++;
+	if (strstr(q->path, "/state/m.room.name/"))
+		F.names++;
+	if (strstr(q->path, "/state/m.space.child/")) {
+		const char *child = strstr(q->path, "m.space.child/") + 14;
+		if (!strcmp(q->body, "{}")) {
+			for (int i = 0; i < r->nchild; i++)
+				if (!strcmp(r->children[i], child))
+					r->children[i][0] = '\0';
+		} else {
+			snprintf(r->children[r->nchild++], 64, "%s", child);
+		}
+	}
+	return reply(resp, 200, "{\"event_id\":\"$e%d\"}", F.reqs);
+}
+
+static int do_join(const struct proto_req *q, struct proto_resp *resp,
+                   const char *uid)
+{
+	struct room *r = room_of(q->path, "/_matrix/client/v3/join/");
+	int inv = 0;
+
+	if (!r)
+		return reply(resp, 404, "{\"errcode\":\"M_NOT_FOUND\"}");
+	for (int i = 0; i < r->ninv; i++)
+		inv |= !strcmp(r->invited[i], uid);
+	if (!inv && !member(r, uid))
+		return reply(resp, 403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	if (!member(r, uid))
+		snprintf(r->members[r->nmem++], 300, "%s", uid);
+	return reply(resp, 200, "{\"room_id\":\"%s\"}", r->id);
+}
+
+/* One Matrix request: route by method and path; unknown ones fail the
+ * test (a fake that answers anything proves nothing). */
+static int matrix(const struct proto_req *q, struct proto_resp *resp)
+{
+	struct user *u = by_token(q->bearer);
+	char uid[300] = "";
+
+	if (u)
+		uid_of(u, uid);
+	if (q->method != PROTO_GET)
+		F.writes++;
+	if (!strcmp(q->path, "/_matrix/client/v3/register?kind=user"))
+		return do_register(q, resp);
+	if (!strcmp(q->path, "/_matrix/client/v3/login"))
+		return do_login(q, resp);
+	if (q->bearer && !u)
+		return reply(resp, 401, "{\"errcode\":\"M_UNKNOWN_TOKEN\"}");
+	if (!u)
+		return reply(resp, 401, "{\"errcode\":\"M_MISSING_TOKEN\"}");
+	if (strstr(q->path, "/displayname")) {
+		F.names++;
+		return reply(resp, 200, "{}");
+	}
+	if (!strcmp(q->path, "/_matrix/client/v3/createRoom"))
+		return do_create(q, resp, uid);
+	if (!strcmp(q->path, "/_matrix/client/v3/joined_rooms"))
+		return do_joined(resp, uid);
+	if (strstr(q->path, "/state/")) {
+		if (q->method != PROTO_GET)
+			F.writes--;     /* counted in do_state */
+		return do_state(q, resp, uid);
+	}
+	if (strstr(q->path, "/join/"))
+		return do_join(q, resp, uid);
+	if (strstr(q->path, "/send/m.room.notice/")) {
+		F.notices++;
+		return reply(resp, 200, "{\"event_id\":\"$n\"}");
+	}
+	harness_fail(__FILE__, __LINE__, "unexpected %s %s",
+	             proto_method_str(q->method), q->path);
+	return reply(resp, 400, "{\"errcode\":\"M_UNRECOGNIZED\"}");
+}
+
+static struct store *S;
+static struct secret_master M;
+static struct prov_conf C;
+static int64_t waited;
+static int reports;
+
+static void on_agent(void *arg, const struct prov_report *r)
+{
+	(void)arg;
+	(void)r;
+	reports++;
+}
+
+/* Runs the engine to its end (or to F.crash_after Matrix requests).
+ * Returns prov_result's code. */
+static int run(char *why, size_t cap)
+{
+	static struct proto_req q;
+	struct prov *p = prov_new(&C, on_agent, NULL);
+	struct proto_resp resp;
+	int target, a, r, n = 0;
+	int64_t w;
+
+	while ((a = prov_next(p, &q, &target, &w)) != PROV_DONE) {
+		if (a == PROV_WAIT) {
+			waited += w;
+			continue;
+		}
+		F.reqs++;
+		if (target == PROV_LETTA) {
+			letta(&q, &resp);
+		} else {
+			matrix(&q, &resp);
+			if (F.crash_after && ++n == F.crash_after) {
+				prov_free(p);   /* killed: the answer is lost */
+				return ERR_CANCELLED;
+			}
+		}
+		prov_feed(p, &resp);
+	}
+	r = prov_result(p, why, cap);
+	prov_free(p);
+	return r;
+}
+
+static void setup(const char *name, int nagents)
+{
+	struct store_opts o = { .clock = fake_clock };
+	char dir[512], why[512];
+
+	memset(&F, 0, sizeof F);
+	F.now = 1763900000000;
+	/* the bot exists already, with a token from its file */
+	snprintf(F.u[0].local, 300, "bot");
+	snprintf(F.u[0].tok, 64, "bottok");
+	F.nu = 1;
+	for (int i = 0; i < nagents; i++) {
+		char nm[32];
+		snprintf(nm, sizeof nm, "agent %d", i);
+		add_agent(i, nm);
+	}
+	snprintf(dir, sizeof dir, "%s/%s", harness_tmpdir(), name);
+	store_close(S);
+	S = NULL;
+	CHECK_EQ(store_open(&S, dir, &o, why, sizeof why), 0);
+	memset(&M, 0, sizeof M);
+	memcpy(M.key, "0123456789abcdef0123456789abcdef", 32);
+	M.len = 32;
+	memset(&C, 0, sizeof C);
+	C.server_name = SRV;
+	C.user_prefix = "letta_";
+	C.reg = MX_REG_DUMMY;
+	C.bot_user = BOT;
+	C.bot_token = "bottok";
+	C.grace_ms = 2 * 3600 * 1000;
+	C.master = &M;
+	C.store = S;
+	waited = 0;
+	reports = 0;
+}
+
+/* Rooms carrying each agent's marker, users per agent. */
+static void check_one_each(int nagents)
+{
+	for (int i = 0; i < nagents; i++) {
+		int rooms = 0, users = 0;
+		char local[300];
+
+		snprintf(local, sizeof local, "letta_%s", agent_id(i));
+		for (int k = 0; k < F.nr; k++)
+			rooms += !strcmp(F.r[k].marker, agent_id(i));
+		for (int k = 0; k < F.nu; k++)
+			users += !strcmp(F.u[k].local, local);
+		if (rooms != 1 || users != 1)
+			harness_fail(__FILE__, __LINE__, "agent %d: %d rooms, "
+			             "%d users", i, rooms, users);
+	}
+}
+
+static void test_fresh_then_steady_state(void)
+{
+	char why[512];
+	int spaces = 0, children;
+
+	setup("fresh", 3);
+	CHECK_EQ(run(why, sizeof why), 0);
+	check_one_each(3);
+	for (int k = 0; k < F.nr; k++)
+		spaces += F.r[k].space;
+	CHECK_EQ(spaces, 1);
+	CHECK_EQ(F.nr, 4);
+	children = F.r[0].space ? F.r[0].nchild : -1;
+	CHECK_EQ(children, 3);
+	CHECK_EQ(F.logins, 0);
+	CHECK_EQ(reports, 3);
+	for (int k = 1; k < F.nr; k++) {
+		CHECK(member(&F.r[k], BOT));
+		CHECK(F.r[k].marker[0]);
+	}
+
+	/* the second run: no Matrix request at all */
+	F.reqs = F.writes = F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.writes, 0);
+	CHECK_EQ(F.logins, 0);
+	CHECK_EQ(F.reqs, 1);    /* the listing */
+}
+
+/* Kill the run after each Matrix request of one agent (its answer lost),
+ * run again: one user and one room every time. */
+static void test_crash_at_every_point(void)
+{
+	char why[512];
+
+	for (int k = 1; k <= 9; k++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "crash%d", k);
+		setup(name, 1);
+		F.crash_after = k;
+		run(why, sizeof why);
+		F.crash_after = 0;
+		CHECK_EQ(run(why, sizeof why), 0);
+		check_one_each(1);
+		CHECK_EQ(F.nr, 2);
+		CHECK(member(&F.r[1], BOT));
+		/* and a third run is quiet */
+		F.writes = 0;
+		CHECK_EQ(run(why, sizeof why), 0);
+		CHECK_EQ(F.writes, 0);
+	}
+}
+
+static void test_429_waits_as_told(void)
+{
+	char why[512];
+
+	setup("429", 1);
+	F.fail_create_429 = 2;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(waited, 2 * 1234);
+	check_one_each(1);
+}
+
+static void test_rename_and_relogin(void)
+{
+	char why[512];
+	int names;
+
+	setup("rename", 2);
+	CHECK_EQ(run(why, sizeof why), 0);
+	snprintf(F.a[1].name, 64, "helpdesk");
+	snprintf(F.u[2].tok, 64, "revoked");    /* agent 1's token is gone */
+	names = F.names;
+	F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.names - names, 2);   /* display name, room name */
+	CHECK_EQ(F.logins, 1);
+	F.writes = F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.writes, 0);
+	CHECK_EQ(F.logins, 0);
+}
+
+static void test_delete_grace_and_return(void)
+{
+	char why[512];
+	struct agent gone;
+	struct room *space;
+
+	setup("delete", 3);
+	CHECK_EQ(run(why, sizeof why), 0);
+	space = &F.r[0];
+	gone = F.a[2];
+	F.na = 2;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.notices, 0);         /* marked only */
+	F.now += 3 * 3600 * 1000;       /* past the grace period */
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.notices, 1);
+	CHECK(space->children[2][0] == '\0');
+	F.writes = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.writes, 0);          /* unlinked once */
+	F.a[F.na++] = gone;             /* it comes back */
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.nr, 4);              /* no new room */
+	CHECK_EQ(space->nchild, 4);     /* linked again */
+	CHECK_STR(space->children[3], "%21r3%3Alocalhost");
+}
+
+static void test_empty_or_failed_listing_deletes_nothing(void)
+{
+	char why[512];
+
+	setup("empty", 2);
+	CHECK_EQ(run(why, sizeof why), 0);
+	F.na = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	F.now += 3 * 3600 * 1000;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.notices, 0);
+	F.na = 2;
+	F.list_fail = 1;
+	CHECK_EQ(run(why, sizeof why), ERR_HTTP);
+	CHECK(strstr(why, "Letta") != NULL);
+	F.na = 1;
+	F.list_fail = 0;
+	CHECK_EQ(run(why, sizeof why), 0);      /* marks agent 1 now */
+	CHECK_EQ(F.notices, 0);
+}
+
+static void test_unsupported_mode_is_clear(void)
+{
+	char why[512];
+
+	setup("mode", 3);
+	F.reg_offers_token = 1;
+	CHECK_EQ(run(why, sizeof why), ERR_CONFIG);
+	CHECK(strstr(why, "registration = token") != NULL);
+	CHECK_EQ(F.registers, 1);       /* stopped at once, no loop */
+}
+
+static void test_dry_run_sends_nothing_to_matrix(void)
+{
+	char why[512];
+
+	setup("dry", 4);
+	C.dry_run = 1;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 1);
+	CHECK_EQ(F.nr, 0);
+	CHECK_EQ(reports, 4);
+}
+
+int main(void)
+{
+	RUN(test_fresh_then_steady_state);
+	RUN(test_crash_at_every_point);
+	RUN(test_429_waits_as_told);
+	RUN(test_rename_and_relogin);
+	RUN(test_delete_grace_and_return);
+	RUN(test_empty_or_failed_listing_deletes_nothing);
+	RUN(test_unsupported_mode_is_clear);
+	RUN(test_dry_run_sends_nothing_to_matrix);
+	store_close(S);
+	return harness_done("provision");
+}
