@@ -130,6 +130,23 @@ static int parse_header(struct httpp_header *f, const char *s, size_t n)
 	return 0;
 }
 
+/* Whether buf[0..n) holds an empty line (the end of a head). A memchr
+ * scan is much cheaper than a full parse, and heads arriving in many
+ * small reads would otherwise be parsed again and again. */
+static int has_end(const char *buf, size_t n)
+{
+	const char *p = buf, *e = buf + n;
+
+	while ((p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		p++;
+		if (p < e && *p == '\n')
+			return 1;
+		if (e - p >= 2 && p[0] == '\r' && p[1] == '\n')
+			return 1;
+	}
+	return 0;
+}
+
 int httpp_head_parse(struct httpp_head *h, const char *buf, size_t len,
                      size_t cap)
 {
@@ -140,6 +157,8 @@ int httpp_head_parse(struct httpp_head *h, const char *buf, size_t len,
 	/* Reject garbage early instead of waiting for a full head of it. */
 	if (memcmp(buf, "HTTP/1.", n < 7 ? n : 7) != 0)
 		return ERR_PROTO;
+	if (!has_end(buf, n))
+		return len >= lim ? ERR_TOOBIG : ERR_AGAIN;
 	h->nhdr = 0;
 	r = next_line(buf, n, &pos, &ls, &ll);
 	if (r == 1 && parse_status(h, buf + ls, ll) != 0)

@@ -300,14 +300,19 @@ TESTSRV_FN void srv_request(struct srv_conn *c)
 
 	if (!end || c->out)
 		return;
+	char h[sizeof c->in];
+
 	head = (size_t)(end - c->in) + 4;
-	c->in[head - 1] = '\0';
-	cl = strcasestr(c->in, "\r\nContent-Length:");
+	memcpy(h, c->in, head);
+	h[head - 1] = '\0';
+	cl = strcasestr(h, "\r\nContent-Length:");
 	if (cl)
 		body = (size_t)strtoul(cl + 17, NULL, 10);
+	if (body > sizeof c->in / 2)
+		body = 0;       /* the tests send small bodies */
 	if (c->inlen < head + body)
 		return;
-	sscanf(c->in, "%*s %255s", path);
+	sscanf(h, "%*s %255s", path);
 	srv_route(c, path, c->in, head + body);
 	memmove(c->in, c->in + head + body, c->inlen - head - body);
 	c->inlen -= head + body;
@@ -461,3 +466,40 @@ TESTSRV_FN pid_t testsrv_http(int *port, int idle_close_ms)
 }
 
 #endif
+
+/* ---------------------------------------------------------------- DNS */
+
+/* Forks a UDP DNS server on 127.0.0.1 that answers every question with
+ * NXDOMAIN (`nx`) or never answers at all (!nx). Returns its pid. */
+TESTSRV_FN pid_t testsrv_dns(int *port, int nx)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof a;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	pid_t pid;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) != 0)
+		exit(2);
+	*port = ntohs(a.sin_port);
+	pid = fork();
+	if (pid == 0) {
+		for (;;) {
+			unsigned char p[512];
+			struct sockaddr_storage from;
+			socklen_t fl = sizeof from;
+			ssize_t n = recvfrom(fd, p, sizeof p, 0,
+			                     (struct sockaddr *)&from, &fl);
+
+			if (n < 12 || !nx)
+				continue;
+			p[2] = 0x81;    /* QR, RD */
+			p[3] = 0x83;    /* RA, rcode 3 (NXDOMAIN) */
+			memset(p + 6, 0, 6);
+			sendto(fd, p, (size_t)n, 0, (struct sockaddr *)&from, fl);
+		}
+	}
+	close(fd);
+	return pid;
+}

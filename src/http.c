@@ -1,0 +1,382 @@
+/*
+ * http: requests, the per-origin pool and the public API (the connection
+ * state machine is in http_conn.c).
+ *
+ * Ownership: the client owns origins and connections; callers own their
+ * requests. A connection is never freed inside one of its callbacks: a
+ * closed connection is unlinked from its origin at once (it stops counting
+ * against the cap) and freed by a deferred call at the end of the pass.
+ * A response's head slices point into the connection's receive buffer,
+ * which stays untouched until the completion callback has returned.
+ */
+#include "http_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "err.h"
+#include "limits.h"
+#include "log.h"
+#include "tls.h"
+
+/* ---------------------------------------------------------------- requests */
+
+static void queue_unlink(struct http_req *r)
+{
+	struct http_origin *o = r->p.origin;
+	struct http_req **pp = &o->qhead, *prev = NULL;
+
+	while (*pp && *pp != r) {
+		prev = *pp;
+		pp = &(*pp)->p.next;
+	}
+	if (!*pp)
+		return;
+	*pp = r->p.next;
+	if (o->qtail == r)
+		o->qtail = prev;
+	r->p.next = NULL;
+}
+
+void http_queue_push(struct http_origin *o, struct http_req *r, int front)
+{
+	r->p.next = NULL;
+	if (front) {
+		r->p.next = o->qhead;
+		o->qhead = r;
+		if (!o->qtail)
+			o->qtail = r;
+	} else {
+		if (o->qtail)
+			o->qtail->p.next = r;
+		else
+			o->qhead = r;
+		o->qtail = r;
+	}
+}
+
+/* Detaches the request from its queue or connection and drops its state;
+ * a connection it was using is closed unless `keep` is it. */
+static void req_detach(struct http_req *r, struct http_conn *keep)
+{
+	struct http_conn *c = r->p.conn;
+
+	loop_timer_cancel(r->p.cl->l, &r->p.total);
+	if (c) {
+		c->req = NULL;
+		r->p.conn = NULL;
+		if (c != keep)
+			http_conn_close(c);
+	} else {
+		queue_unlink(r);
+	}
+	r->p.active = 0;
+	free(r->p.wbuf);
+	r->p.wbuf = NULL;
+}
+
+static void fill_resp(struct http_resp *resp, struct http_req *r,
+                      struct http_conn *c)
+{
+	const struct httpp_header *ra;
+
+	memset(resp, 0, sizeof *resp);
+	resp->retry_after_ms = -1;
+	resp->body = r->p.body ? r->p.body : "";
+	resp->body_len = r->p.body_len;
+	resp->reason = r->p.reason;
+	if (!c || c->head_len == 0)
+		return;
+	resp->status = c->head.status;
+	resp->head = &c->head;
+	ra = httpp_head_find(&c->head, "retry-after");
+	if (ra)
+		resp->retry_after_ms = httpp_retry_after_ms(
+			ra->value, ra->value_len, (int64_t)time(NULL));
+	if (resp->retry_after_ms < 0)
+		resp->retry_after_ms = -1;
+}
+
+static void log_done(const struct http_req *r, const struct http_resp *resp,
+                     int err)
+{
+	uint64_t ms = http_now(r->p.cl) - r->p.started;
+
+	if (err && err != ERR_HTTP)
+		LOG_INFO("http", "event=failed method=%s host=%s err=\"%s\" "
+		         "reason=\"%s\" ms=%llu", r->method, r->p.url.host,
+		         err_str(err), r->p.reason, (unsigned long long)ms);
+	else
+		LOG_DEBUG("http", "event=done method=%s host=%s status=%d "
+		          "bytes=%zu ms=%llu", r->method, r->p.url.host,
+		          resp->status, resp->body_len, (unsigned long long)ms);
+}
+
+/* Completes `r` (0 / ERR_HTTP by status when err is 0). `c` is the
+ * connection holding its head, or NULL. The callback runs last: it may
+ * free `r`. */
+void http_req_finish(struct http_req *r, int err, const char *why,
+                       struct http_conn *c)
+{
+	struct http_resp resp;
+	char *body = r->p.body;
+
+	if (why && !r->p.reason[0])
+		snprintf(r->p.reason, sizeof r->p.reason, "%s", why);
+	req_detach(r, c);
+	fill_resp(&resp, r, c);
+	if (!err && (resp.status < 200 || resp.status > 299))
+		err = ERR_HTTP;
+	r->p.cl->stats.requests_done++;
+	log_done(r, &resp, err);
+	r->p.body = NULL;
+	r->on_done(r->arg, &resp, err);
+	free(body);
+}
+
+static void total_expired(void *arg)
+{
+	struct http_req *r = arg;
+
+	http_req_finish(r, ERR_TIMEOUT, "total deadline passed", NULL);
+}
+
+static struct http_conn *idle_conn(struct http_origin *o)
+{
+	for (struct http_conn *c = o->conns; c; c = c->next)
+		if (c->state == C_IDLE && !c->delivering)
+			return c;
+	return NULL;
+}
+
+/* Gives waiting requests a connection while the cap allows. */
+void http_origin_pump(struct http_origin *o)
+{
+	struct http_req *r;
+	struct http_conn *c;
+
+	while ((r = o->qhead)) {
+		c = r->p.retried ? NULL : idle_conn(o);
+		if (!c && o->nconns >= r->p.cl->per_origin)
+			return;
+		queue_unlink(r);
+		if (c) {
+			r->p.cl->stats.conns_reused++;
+			http_conn_attach(c, r);
+			continue;
+		}
+		c = http_conn_new(o, r->p.cl);
+		if (!c) {
+			http_req_finish(r, ERR_NOMEM, "out of memory", NULL);
+			continue;
+		}
+		http_conn_attach(c, r);
+		http_conn_start(c);
+	}
+}
+
+static struct http_origin *origin_get(struct http_client *cl,
+                                      const struct httpp_url *u)
+{
+	struct http_origin *o;
+
+	for (size_t i = 0; i < cl->norigins; i++) {
+		o = cl->origins[i];
+		if (o->tls == u->tls && o->port == u->port &&
+		    !strcmp(o->host, u->host))
+			return o;
+	}
+	if (cl->norigins == LIM_HTTP_ORIGINS)
+		return NULL;
+	o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	o->tls = u->tls;
+	o->port = u->port;
+	memcpy(o->host, u->host, sizeof o->host);
+	cl->origins[cl->norigins++] = o;
+	return o;
+}
+
+/* ---------------------------------------------------------------- API */
+
+struct http_client *http_client_new(struct loop *l, struct dns *d,
+                                    struct tls_ctx *t,
+                                    const struct http_conf *conf)
+{
+	struct http_client *cl = calloc(1, sizeof *cl);
+	static const struct http_conf defaults;
+
+	if (!cl)
+		return NULL;
+	conf = conf ? conf : &defaults;
+	cl->l = l;
+	cl->dns = d;
+	cl->tls = t;
+	cl->io = conf->io ? conf->io : &http_io_sockets;
+	cl->per_origin = conf->per_origin > 0 ? conf->per_origin :
+	                 LIM_HTTP_PER_ORIGIN;
+	cl->keepalive_ms = conf->keepalive_ms > 0 ? conf->keepalive_ms :
+	                   HTTP_KEEPALIVE_MS;
+	return cl;
+}
+
+void http_client_free(struct http_client *cl)
+{
+	if (!cl)
+		return;
+	for (size_t i = 0; i < cl->norigins; i++) {
+		struct http_origin *o = cl->origins[i];
+
+		while (o->qhead)
+			http_cancel(cl, o->qhead);
+		while (o->conns) {
+			struct http_conn *c = o->conns;
+
+			if (c->req)
+				http_cancel(cl, c->req);
+			else
+				http_conn_close(c);
+		}
+		tls_session_free(o->session);
+		free(o);
+	}
+	/* Closed connections wait for the deferred reap: run it now. */
+	loop_run_once(cl->l, 0);
+	free(cl);
+}
+
+/* Registers the bearer token of an Authorization header with the log, so
+ * no log line can ever show it. */
+static int secret_header(const char *name)
+{
+	return !strcasecmp(name, "authorization") ||
+	       !strcasecmp(name, "proxy-authorization") ||
+	       !strcasecmp(name, "cookie") || !strcasecmp(name, "x-api-key");
+}
+
+/* Debug log of a request. Secret headers show as "***"; the query string
+ * is left out (it may carry an access_token). */
+static void log_request(const struct http_req *r)
+{
+	const char *path = r->p.url.path;
+	char name[32];
+
+	if (log_get_level() < LOG_LEVEL_DEBUG)
+		return;
+	LOG_DEBUG("http", "event=request method=%s host=%s port=%u path=%.*s",
+	          r->method, r->p.url.host, r->p.url.port,
+	          (int)strcspn(path, "?"), path);
+	for (size_t i = 0; i < r->nhdrs; i++) {
+		size_t k = 0;
+
+		for (; r->hdrs[i].name[k] && k < sizeof name - 1; k++)
+			name[k] = (char)tolower((unsigned char)r->hdrs[i].name[k]);
+		name[k] = '\0';
+		LOG_DEBUG("http", "event=request_header %s=%s", name,
+		          secret_header(name) ? "***" : r->hdrs[i].value);
+	}
+}
+
+static void hide_secrets(const struct http_req *r)
+{
+	for (size_t i = 0; i < r->nhdrs; i++) {
+		const char *v = r->hdrs[i].value;
+
+		if (strcasecmp(r->hdrs[i].name, "authorization") != 0)
+			continue;
+		if (!strncasecmp(v, "Bearer ", 7))
+			v += 7;
+		log_add_secret(v);
+	}
+}
+
+/* Checks the request and serialises it (head and body in one buffer, so
+ * it usually leaves in one segment or TLS record). */
+static int req_prepare(struct http_client *cl, struct http_req *r)
+{
+	char tmp[LIM_HTTP_REQ_HEAD];
+	int n;
+
+	if (!r->method || !r->url || !r->on_done || (r->body_len && !r->body))
+		return ERR_INVAL;
+	n = httpp_url_parse(&r->p.url, r->url);
+	if (n)
+		return n;
+	if (r->p.url.tls && !cl->tls)
+		return ERR_TLS;
+	n = httpp_req_write(tmp, sizeof tmp, r->method, &r->p.url, r->hdrs,
+	                    r->nhdrs, r->body_len);
+	if (n < 0)
+		return n;
+	if (r->body_len > SIZE_MAX - (size_t)n)
+		return ERR_TOOBIG;
+	r->p.wbuf = malloc((size_t)n + r->body_len);
+	if (!r->p.wbuf)
+		return ERR_NOMEM;
+	memcpy(r->p.wbuf, tmp, (size_t)n);
+	if (r->body_len)
+		memcpy(r->p.wbuf + n, r->body, r->body_len);
+	r->p.wlen = (size_t)n + r->body_len;
+	return 0;
+}
+
+int http_request(struct http_client *cl, struct http_req *r)
+{
+	struct http_origin *o;
+	int err;
+
+	memset(&r->p, 0, sizeof r->p);
+	err = req_prepare(cl, r);
+	o = err ? NULL : origin_get(cl, &r->p.url);
+	if (!o) {
+		free(r->p.wbuf);
+		r->p.wbuf = NULL;
+		return err ? err : ERR_TOOBIG;
+	}
+	hide_secrets(r);
+	log_request(r);
+	r->p.cl = cl;
+	r->p.origin = o;
+	r->p.active = 1;
+	r->p.started = http_now(cl);
+	loop_timer_init(&r->p.total, total_expired, r);
+	loop_timer_arm(cl->l, &r->p.total, r->p.started +
+	               (uint64_t)http_deadline_ms(r->total_ms, HTTP_TOTAL_MS));
+	http_queue_push(o, r, 0);
+	http_origin_pump(o);
+	return 0;
+}
+
+void http_cancel(struct http_client *cl, struct http_req *r)
+{
+	(void)cl;
+	if (!r->p.active)
+		return;
+	req_detach(r, NULL);
+	free(r->p.body);
+	r->p.body = NULL;
+}
+
+const char *http_resp_header(const struct http_resp *r, const char *name,
+                             size_t *len)
+{
+	const struct httpp_header *h;
+
+	if (!r->head)
+		return NULL;
+	h = httpp_head_find(r->head, name);
+	if (!h)
+		return NULL;
+	*len = h->value_len;
+	return h->value;
+}
+
+const struct http_stats *http_stats(const struct http_client *cl)
+{
+	return &cl->stats;
+}

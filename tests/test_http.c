@@ -1,0 +1,838 @@
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "err.h"
+#include "harness.h"
+#include "limits.h"
+#include "log.h"
+#include "loop.h"
+#include "tls.h"
+#include "testsrv.h"
+
+/* ---------------------------------------------------------------- fixture */
+
+struct got {
+	int done;
+	int err;
+	int status;
+	int64_t retry_after;
+	char body[4096];
+	size_t len;
+	char streamed[4096];
+	size_t slen;
+	char reason[128];
+	uint64_t at;            /* completion time */
+};
+
+struct fx {
+	struct loop *l;
+	struct dns *d;
+	struct tls_ctx *t;
+	struct http_client *c;
+	pid_t srv;
+	int port;
+	char url[256];
+};
+
+static void on_done(void *arg, struct http_resp *resp, int err)
+{
+	struct got *g = arg;
+
+	g->done++;
+	g->err = err;
+	g->status = resp->status;
+	g->retry_after = resp->retry_after_ms;
+	g->len = resp->body_len < sizeof g->body ? resp->body_len :
+	         sizeof g->body - 1;
+	memcpy(g->body, resp->body, g->len);
+	g->body[g->len] = '\0';
+	snprintf(g->reason, sizeof g->reason, "%s", resp->reason);
+	g->at = loop_clock_ms();
+}
+
+static int on_body(void *arg, const char *d, size_t n)
+{
+	struct got *g = arg;
+
+	if (n > sizeof g->streamed - 1 - g->slen)
+		return ERR_TOOBIG;
+	memcpy(g->streamed + g->slen, d, n);
+	g->slen += n;
+	return 0;
+}
+
+/* Writes a hosts file naming 127.0.0.1 "testhost" and "localhost" and a
+ * resolv.conf pointing at a DNS port (for the host names not in it). */
+static struct dns *make_dns(struct loop *l, int dns_port)
+{
+	static char hosts[512], resolv[512];
+	struct dns_conf dc = { .hosts = hosts, .resolv_conf = resolv,
+	                       .timeout_ms = 200, .attempts = 1,
+	                       .port = dns_port };
+	FILE *f;
+
+	snprintf(hosts, sizeof hosts, "%s/hosts", harness_tmpdir());
+	snprintf(resolv, sizeof resolv, "%s/resolv.conf", harness_tmpdir());
+	f = fopen(hosts, "w");
+	fputs("127.0.0.1 testhost localhost\n", f);
+	fclose(f);
+	f = fopen(resolv, "w");
+	fputs("nameserver 127.0.0.1\n", f);
+	fclose(f);
+	return dns_new(l, &dc);
+}
+
+static void fx_init(struct fx *f, const struct http_conf *conf, int idle)
+{
+	memset(f, 0, sizeof *f);
+	f->l = loop_new();
+	f->d = make_dns(f->l, testsrv_dead_port());
+	f->c = http_client_new(f->l, f->d, NULL, conf);
+	f->srv = testsrv_http(&f->port, idle);
+}
+
+static void fx_free(struct fx *f)
+{
+	http_client_free(f->c);
+	dns_free(f->d);
+	tls_ctx_free(f->t);
+	loop_free(f->l);
+	testsrv_stop(f->srv);
+}
+
+static const char *url(struct fx *f, const char *path)
+{
+	snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d%s", f->port, path);
+	return f->url;
+}
+
+/* Runs the loop until `*done` reaches `n` or `ms` pass. */
+static void run(struct fx *f, const int *done, int n, int ms)
+{
+	uint64_t end = loop_clock_ms() + (uint64_t)ms;
+
+	while (*done < n && loop_clock_ms() < end)
+		loop_run_once(f->l, 50);
+}
+
+static void run_for(struct fx *f, int ms)
+{
+	uint64_t end = loop_clock_ms() + (uint64_t)ms;
+
+	while (loop_clock_ms() < end)
+		loop_run_once(f->l, (int)(end - loop_clock_ms()));
+}
+
+/* Starts a GET of `path` reporting into `g`. */
+static void get(struct fx *f, struct http_req *r, struct got *g,
+                const char *path)
+{
+	memset(g, 0, sizeof *g);
+	*r = (struct http_req){ .method = "GET", .url = url(f, path),
+	                        .on_done = on_done, .arg = g };
+	CHECK_EQ(http_request(f->c, r), 0);
+}
+
+/* One GET, run to completion. */
+static struct got fetch(struct fx *f, const char *path,
+                        void (*tweak)(struct http_req *))
+{
+	struct http_req r;
+	struct got g = { 0 };
+
+	r = (struct http_req){ .method = "GET", .url = url(f, path),
+	                       .on_done = on_done, .arg = &g };
+	if (tweak)
+		tweak(&r);
+	CHECK_EQ(http_request(f->c, &r), 0);
+	run(f, &g.done, 1, 5000);
+	CHECK_EQ(g.done, 1);
+	return g;
+}
+
+/* ---------------------------------------------------------------- basics */
+
+static void test_get_and_keepalive_reuse(void)
+{
+	struct fx f;
+	struct got a, b;
+
+	fx_init(&f, NULL, 0);
+	a = fetch(&f, "/ok", NULL);
+	CHECK_EQ(a.err, 0);
+	CHECK_EQ(a.status, 200);
+	CHECK_STR(a.body, "c=1 r=0");
+	b = fetch(&f, "/ok", NULL);
+	CHECK_STR(b.body, "c=1 r=1");       /* same connection */
+	CHECK_EQ(http_stats(f.c)->conns_opened, 1);
+	CHECK_EQ(http_stats(f.c)->conns_reused, 1);
+	fx_free(&f);
+}
+
+static void test_host_name_through_dns(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g;
+	char u[128];
+
+	fx_init(&f, NULL, 0);
+	snprintf(u, sizeof u, "http://testhost:%d/ok", f.port);
+	memset(&g, 0, sizeof g);
+	r = (struct http_req){ .method = "GET", .url = u, .on_done = on_done,
+	                       .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "c=1 r=0");
+	fx_free(&f);
+}
+
+static void test_chunked_and_interim(void)
+{
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, NULL, 0);
+	g = fetch(&f, "/chunked", NULL);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "hello world");
+	g = fetch(&f, "/1xx", NULL);
+	CHECK_EQ(g.status, 200);
+	CHECK_STR(g.body, "ok");
+	/* Both left the connection reusable. */
+	CHECK_EQ(http_stats(f.c)->conns_opened, 1);
+	fx_free(&f);
+}
+
+static void stream(struct http_req *r)
+{
+	r->on_body = on_body;
+}
+
+static void test_streamed_body(void)
+{
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, NULL, 0);
+	g = fetch(&f, "/chunked", stream);
+	CHECK_EQ(g.err, 0);
+	CHECK_EQ(g.len, 0);
+	CHECK_MEM(g.streamed, g.slen, "hello world");
+	fx_free(&f);
+}
+
+static void test_close_delimited_and_connection_close(void)
+{
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, NULL, 0);
+	g = fetch(&f, "/eof-body", NULL);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "until close");
+	g = fetch(&f, "/close", NULL);
+	CHECK_STR(g.body, "c=2 r=0");
+	g = fetch(&f, "/ok", NULL);
+	CHECK_STR(g.body, "c=3 r=0");       /* "Connection: close" honoured */
+	fx_free(&f);
+}
+
+static void test_retry_after_and_status(void)
+{
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, NULL, 0);
+	g = fetch(&f, "/retry-after", NULL);
+	CHECK_EQ(g.err, ERR_HTTP);
+	CHECK_EQ(g.status, 429);
+	CHECK_EQ(g.retry_after, 3000);
+	g = fetch(&f, "/ok", NULL);
+	CHECK_EQ(g.retry_after, -1);
+	fx_free(&f);
+}
+
+static void test_post_body_and_headers(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g = { 0 };
+	struct httpp_field h[] = {
+		{ "Authorization", "Bearer s3cr3t-TEST-TOKEN" },
+		{ "Content-Type", "application/json" },
+	};
+
+	fx_init(&f, NULL, 0);
+	r = (struct http_req){ .method = "POST", .url = url(&f, "/echo"),
+	                       .hdrs = h, .nhdrs = 2, .body = "{\"a\":1}",
+	                       .body_len = 7, .on_done = on_done, .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, 0);
+	CHECK(strstr(g.body, "POST /echo HTTP/1.1\r\n") == g.body);
+	CHECK(strstr(g.body, "\r\nContent-Length: 7\r\n") != NULL);
+	CHECK(strstr(g.body, "Authorization: Bearer s3cr3t") != NULL);
+	CHECK(strstr(g.body, "{\"a\":1}") != NULL);
+	fx_free(&f);
+}
+
+/* Debug logs of a request with a bearer token never show the token. */
+static void test_secrets_never_logged(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g = { 0 };
+	struct httpp_field h[] = { { "Authorization",
+	                             "Bearer s3cr3t-TEST-TOKEN-2" } };
+	char path[512], text[8192];
+	int saved = dup(2), fd;
+	size_t n;
+	FILE *lf;
+
+	snprintf(path, sizeof path, "%s/log", harness_tmpdir());
+	fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	fx_init(&f, NULL, 0);
+	log_set_level(LOG_LEVEL_DEBUG);
+	dup2(fd, 2);
+	r = (struct http_req){ .method = "GET", .url = url(&f, "/ok"),
+	                       .hdrs = h, .nhdrs = 1, .on_done = on_done,
+	                       .arg = &g };
+	http_request(f.c, &r);
+	run(&f, &g.done, 1, 3000);
+	/* Even a module that would print the token verbatim is redacted. */
+	LOG_INFO("test", "token=%s", h[0].value + 7);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	log_set_level(LOG_LEVEL_INFO);
+	lf = fopen(path, "r");
+	n = fread(text, 1, sizeof text - 1, lf);
+	fclose(lf);
+	text[n] = '\0';
+	CHECK_EQ(g.err, 0);
+	CHECK(strstr(text, "s3cr3t") == NULL);
+	CHECK(strstr(text, "authorization=***") != NULL);
+	CHECK(strstr(text, "token=***") != NULL);
+	fx_free(&f);
+}
+
+static void test_bad_requests_refused_at_once(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g = { 0 };
+	struct httpp_field inj[] = { { "X", "a\r\nHost: evil" } };
+
+	fx_init(&f, NULL, 0);
+	r = (struct http_req){ .method = "GET", .url = "ftp://x/",
+	                       .on_done = on_done, .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), ERR_INVAL);
+	r.url = "https://example.org/";     /* no TLS context */
+	CHECK_EQ(http_request(f.c, &r), ERR_TLS);
+	r.url = url(&f, "/ok");
+	r.hdrs = inj;
+	r.nhdrs = 1;
+	CHECK_EQ(http_request(f.c, &r), ERR_INVAL);
+	run_for(&f, 50);
+	CHECK_EQ(g.done, 0);
+	fx_free(&f);
+}
+
+/* ---------------------------------------------------------------- failures */
+
+static void test_refused(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g;
+	char u[64];
+
+	fx_init(&f, NULL, 0);
+	snprintf(u, sizeof u, "http://127.0.0.1:%d/", testsrv_dead_port());
+	memset(&g, 0, sizeof g);
+	r = (struct http_req){ .method = "GET", .url = u, .on_done = on_done,
+	                       .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), 0);
+	CHECK_EQ(g.done, 0);        /* never from inside http_request */
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, ERR_REFUSED);
+	CHECK_STR(g.reason, "connection refused");
+	fx_free(&f);
+}
+
+static void test_server_closes_early(void)
+{
+	static const struct { const char *path; int err; const char *why; }
+	cases[] = {
+		{ "/cut-head", ERR_CLOSED, "closed mid-head" },
+		{ "/cut-chunk", ERR_CLOSED, "closed mid-chunk" },
+		{ "/cut-size", ERR_CLOSED, "closed mid-chunk" },
+		{ "/cut-body", ERR_CLOSED, "closed mid-body" },
+	};
+	struct fx f;
+
+	fx_init(&f, NULL, 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct got g = fetch(&f, cases[i].path, NULL);
+
+		CHECK_EQ(g.err, cases[i].err);
+		CHECK_STR(g.reason, cases[i].why);
+	}
+	/* A fresh connection that fails is not retried. */
+	CHECK_EQ(http_stats(f.c)->retries, 0);
+	fx_free(&f);
+}
+
+static void small_cap(struct http_req *r)
+{
+	r->body_cap = 1000;
+}
+
+static void test_oversized_head_and_body(void)
+{
+	struct fx f;
+	struct got g;
+	char path[64];
+
+	fx_init(&f, NULL, 0);
+	snprintf(path, sizeof path, "/big-head/%d", LIM_HTTP_HEAD);
+	g = fetch(&f, path, NULL);
+	CHECK_EQ(g.err, ERR_TOOBIG);
+	CHECK_STR(g.reason, "response head too big");
+	g = fetch(&f, "/big/1001", small_cap);
+	CHECK_EQ(g.err, ERR_TOOBIG);
+	g = fetch(&f, "/big/1000", small_cap);
+	CHECK_EQ(g.err, 0);
+	CHECK_EQ(g.len, 1000);
+	/* Bigger than the receive window: read in several pieces. */
+	g = fetch(&f, "/big/100000", NULL);
+	CHECK_EQ(g.err, 0);
+	fx_free(&f);
+}
+
+static void first_byte_300(struct http_req *r)
+{
+	r->first_byte_ms = 300;
+}
+
+static void idle_300(struct http_req *r)
+{
+	r->idle_ms = 300;
+}
+
+static void total_300(struct http_req *r)
+{
+	r->total_ms = 300;
+}
+
+static void test_deadlines(void)
+{
+	struct fx f;
+	struct got g;
+	uint64_t t0;
+
+	fx_init(&f, NULL, 0);
+	t0 = loop_clock_ms();
+	g = fetch(&f, "/never", first_byte_300);
+	CHECK_EQ(g.err, ERR_TIMEOUT);
+	CHECK_STR(g.reason, "first byte deadline passed");
+	CHECK_INT(g.at - t0, >=, 290);
+	CHECK_INT(g.at - t0, <, 1000);
+	g = fetch(&f, "/stall-body", idle_300);
+	CHECK_EQ(g.err, ERR_TIMEOUT);
+	CHECK_STR(g.reason, "idle deadline passed");
+	/* Bytes keep coming every 100 ms, but the whole takes too long. */
+	g = fetch(&f, "/trickle/100", total_300);
+	CHECK_EQ(g.err, ERR_TIMEOUT);
+	CHECK_STR(g.reason, "total deadline passed");
+	g = fetch(&f, "/trickle/20", idle_300);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "slow!");
+	fx_free(&f);
+}
+
+static void connect_300(struct http_req *r)
+{
+	r->connect_ms = 300;
+}
+
+static void test_connect_deadline(void)
+{
+	struct fx f;
+	struct got g;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int port, lfd = testsrv_listen(&port, 0), filler[4];
+	char u[64];
+	struct http_req r;
+
+	/* A listener that never accepts, its queue filled: further SYNs
+	 * are dropped and connect() hangs. */
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	for (int i = 0; i < 4; i++) {
+		filler[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(filler[i], (struct sockaddr *)&a, sizeof a);
+	}
+	usleep(50000);
+	fx_init(&f, NULL, 0);
+	snprintf(u, sizeof u, "http://127.0.0.1:%d/", port);
+	memset(&g, 0, sizeof g);
+	r = (struct http_req){ .method = "GET", .url = u, .on_done = on_done,
+	                       .arg = &g };
+	connect_300(&r);
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, ERR_TIMEOUT);
+	CHECK_STR(g.reason, "connect deadline passed");
+	fx_free(&f);
+	for (int i = 0; i < 4; i++)
+		close(filler[i]);
+	close(lfd);
+}
+
+static void test_dns_failures(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g;
+	int nxport, silent;
+	pid_t nx = testsrv_dns(&nxport, 1), quiet = testsrv_dns(&silent, 0);
+
+	fx_init(&f, NULL, 0);
+	dns_free(f.d);
+	f.d = make_dns(f.l, nxport);
+	http_client_free(f.c);
+	f.c = http_client_new(f.l, f.d, NULL, NULL);
+	memset(&g, 0, sizeof g);
+	r = (struct http_req){ .method = "GET", .url = "http://nx.invalid/",
+	                       .on_done = on_done, .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, ERR_DNS);
+
+	http_client_free(f.c);
+	dns_free(f.d);
+	f.d = make_dns(f.l, silent);
+	f.c = http_client_new(f.l, f.d, NULL, NULL);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, ERR_TIMEOUT);
+	CHECK(strstr(g.reason, "dns") == g.reason);
+	fx_free(&f);
+	testsrv_stop(nx);
+	testsrv_stop(quiet);
+}
+
+/* ---------------------------------------------------------------- pool */
+
+static void test_reuse_after_server_closed_idle(void)
+{
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, NULL, 100);     /* the server drops idle conns at 100 ms */
+	g = fetch(&f, "/ok", NULL);
+	CHECK_STR(g.body, "c=1 r=0");
+	run_for(&f, 300);           /* we see its FIN while idle */
+	g = fetch(&f, "/ok", NULL);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "c=2 r=0");
+	CHECK_EQ(http_stats(f.c)->retries, 0);
+	fx_free(&f);
+}
+
+static void test_retry_when_reused_conn_dies(void)
+{
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, NULL, 0);
+	g = fetch(&f, "/ok", NULL);
+	CHECK_STR(g.body, "c=1 r=0");
+	/* The server hangs up on the second request of a connection,
+	 * before answering: sent again on a fresh connection. */
+	g = fetch(&f, "/drop-if-reused", NULL);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "c=2 r=0");
+	CHECK_EQ(http_stats(f.c)->retries, 1);
+	fx_free(&f);
+}
+
+static void test_keepalive_timeout_closes_idle(void)
+{
+	struct http_conf conf = { .keepalive_ms = 100 };
+	struct fx f;
+	struct got g;
+
+	fx_init(&f, &conf, 0);
+	fetch(&f, "/ok", NULL);
+	run_for(&f, 250);
+	g = fetch(&f, "/ok", NULL);
+	CHECK_STR(g.body, "c=2 r=0");
+	CHECK_EQ(http_stats(f.c)->conns_opened, 2);
+	fx_free(&f);
+}
+
+static void test_slow_request_does_not_block_others(void)
+{
+	struct fx f;
+	struct http_req slow, quick;
+	struct got gs, gq;
+	uint64_t t0 = loop_clock_ms();
+
+	fx_init(&f, NULL, 0);
+	get(&f, &slow, &gs, "/delay/1000");
+	get(&f, &quick, &gq, "/ok");
+	run(&f, &gq.done, 1, 3000);
+	CHECK_EQ(gq.err, 0);
+	CHECK_INT(gq.at - t0, <, 500);
+	CHECK_EQ(gs.done, 0);
+	run(&f, &gs.done, 1, 3000);
+	CHECK_EQ(gs.err, 0);
+	fx_free(&f);
+}
+
+static void test_cap_queues(void)
+{
+	struct http_conf conf = { .per_origin = 2 };
+	struct fx f;
+	struct http_req r[4];
+	struct got g[4];
+	int done = 0;
+	uint64_t t0 = loop_clock_ms();
+
+	fx_init(&f, &conf, 0);
+	for (int i = 0; i < 4; i++)
+		get(&f, &r[i], &g[i], "/delay/300");
+	while (done < 4 && loop_clock_ms() < t0 + 3000) {
+		loop_run_once(f.l, 50);
+		done = g[0].done + g[1].done + g[2].done + g[3].done;
+	}
+	CHECK_EQ(done, 4);
+	CHECK_EQ(http_stats(f.c)->conns_opened, 2);
+	CHECK_INT(g[1].at - t0, <, 550);
+	CHECK_INT(g[3].at - t0, >=, 590);   /* waited for a free conn */
+	fx_free(&f);
+}
+
+static void test_cancel(void)
+{
+	struct fx f;
+	struct http_req a, b;
+	struct got ga, gb;
+	struct http_conf conf = { .per_origin = 1 };
+
+	fx_init(&f, &conf, 0);
+	get(&f, &a, &ga, "/delay/300");
+	get(&f, &b, &gb, "/ok");            /* queued behind a */
+	run_for(&f, 100);
+	http_cancel(f.c, &b);               /* from the queue */
+	http_cancel(f.c, &a);               /* in flight: conn closed */
+	http_cancel(f.c, &a);               /* harmless twice */
+	run_for(&f, 500);
+	CHECK_EQ(ga.done, 0);
+	CHECK_EQ(gb.done, 0);
+	get(&f, &a, &ga, "/ok");
+	run(&f, &ga.done, 1, 3000);
+	CHECK_STR(ga.body, "c=2 r=0");
+	fx_free(&f);
+}
+
+/* ---------------------------------------------------------------- scale */
+
+static void test_200_concurrent_in_about_2s(void)
+{
+	enum { N = 200 };
+	struct http_conf conf = { .per_origin = N };
+	struct fx f;
+	static struct http_req r[N];
+	static struct got g[N];
+	int done = 0, ok = 0;
+	uint64_t t0, t1;
+
+	fx_init(&f, &conf, 0);
+	t0 = loop_clock_ms();
+	for (int i = 0; i < N; i++)
+		get(&f, &r[i], &g[i], "/delay/2000");
+	while (done < N && loop_clock_ms() < t0 + 6000) {
+		loop_run_once(f.l, 100);
+		done = 0;
+		for (int i = 0; i < N; i++)
+			done += g[i].done;
+	}
+	t1 = loop_clock_ms();
+	for (int i = 0; i < N; i++)
+		ok += g[i].done && g[i].err == 0;
+	CHECK_EQ(ok, N);
+	CHECK_INT(t1 - t0, <, 2600);
+	printf("bench http_200_concurrent_2s: %llu ms\n",
+	       (unsigned long long)(t1 - t0));
+	fx_free(&f);
+}
+
+static void test_long_poll_keeps_loop_idle(void)
+{
+	struct fx f;
+	struct http_req r;
+	struct got g;
+	uint64_t passes;
+
+	fx_init(&f, NULL, 0);
+	fetch(&f, "/ok", NULL);     /* connection ready and idle */
+	passes = loop_stats(f.l)->passes;
+	get(&f, &r, &g, "/delay/1500");
+	while (!g.done)
+		loop_run_once(f.l, -1);
+	CHECK_EQ(g.err, 0);
+	passes = loop_stats(f.l)->passes - passes;
+	/* send, answer, end of pass; not a wake-up per tick */
+	CHECK_INT(passes, <=, 6);
+	printf("bench http_longpoll_1500ms_loop_passes: %llu\n",
+	       (unsigned long long)passes);
+	fx_free(&f);
+}
+
+/* ---------------------------------------------------------------- TLS */
+
+static void test_https_verified_and_untrusted(void)
+{
+	const char *certs = testsrv_certs();
+	char ca[512], u[128];
+	struct tls_conf tc = { .ca_file = ca };
+	int pgood, pself;
+	pid_t good = testsrv_openssl(certs, "good", &pgood);
+	pid_t self = testsrv_openssl(certs, "self", &pself);
+	struct fx f;
+	struct http_req r;
+	struct got g;
+
+	snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+	fx_init(&f, NULL, 0);
+	CHECK_EQ(tls_ctx_new(&f.t, &tc), 0);
+	http_client_free(f.c);
+	f.c = http_client_new(f.l, f.d, f.t, NULL);
+	snprintf(u, sizeof u, "https://localhost:%d/", pgood);
+	memset(&g, 0, sizeof g);
+	r = (struct http_req){ .method = "GET", .url = u, .on_done = on_done,
+	                       .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 5000);
+	CHECK_EQ(g.err, 0);
+	CHECK_EQ(g.status, 200);
+	CHECK(strstr(g.body, "<HTML>") || strstr(g.body, "<html>") ||
+	      strstr(g.body, "BODY"));
+	snprintf(u, sizeof u, "https://localhost:%d/", pself);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 5000);
+	CHECK_EQ(g.err, ERR_TLS);
+	CHECK_STR(g.reason, "tls: not trusted (self-signed or unknown CA)");
+	fx_free(&f);
+	testsrv_stop(good);
+	testsrv_stop(self);
+}
+
+/* ---------------------------------------------------------------- I/O seam */
+
+struct faulty {
+	int fail_write_at;      /* fail the Nth write (1-based) */
+	int writes;
+};
+
+static struct faulty fault;
+
+static int faulty_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	(void)ctx;
+	if (++fault.writes == fault.fail_write_at)
+		return ERR_IO;
+	return http_io_sockets.write(NULL, fd, buf, len);
+}
+
+static int faulty_connect(void *ctx, const struct dns_addr *a, uint16_t port)
+{
+	(void)ctx;
+	return http_io_sockets.connect(NULL, a, port);
+}
+
+static int faulty_connected(void *ctx, int fd)
+{
+	(void)ctx;
+	return http_io_sockets.connected(NULL, fd);
+}
+
+static int faulty_read(void *ctx, int fd, void *buf, size_t len)
+{
+	(void)ctx;
+	return http_io_sockets.read(NULL, fd, buf, len);
+}
+
+static void faulty_close(void *ctx, int fd)
+{
+	(void)ctx;
+	http_io_sockets.close(NULL, fd);
+}
+
+static void test_injected_write_failure(void)
+{
+	static const struct http_io io = {
+		faulty_connect, faulty_connected, faulty_read, faulty_write,
+		faulty_close, NULL,
+	};
+	struct http_conf conf = { .io = &io };
+	struct fx f;
+	struct got g;
+
+	fault = (struct faulty){ .fail_write_at = 1 };
+	fx_init(&f, &conf, 0);
+	g = fetch(&f, "/ok", NULL);
+	CHECK_EQ(g.err, ERR_IO);
+	CHECK_STR(g.reason, "send failed");
+	/* On a reused connection the same failure is retried once: write
+	 * 1 opens connection 2, write 2 reuses it and fails. */
+	fault = (struct faulty){ .fail_write_at = 2 };
+	g = fetch(&f, "/ok", NULL);
+	CHECK_EQ(g.err, 0);
+	g = fetch(&f, "/ok", NULL);
+	CHECK_EQ(g.err, 0);
+	CHECK_EQ(http_stats(f.c)->retries, 1);
+	fx_free(&f);
+}
+
+int main(void)
+{
+	RUN(test_get_and_keepalive_reuse);
+	RUN(test_host_name_through_dns);
+	RUN(test_chunked_and_interim);
+	RUN(test_streamed_body);
+	RUN(test_close_delimited_and_connection_close);
+	RUN(test_retry_after_and_status);
+	RUN(test_post_body_and_headers);
+	RUN(test_secrets_never_logged);
+	RUN(test_bad_requests_refused_at_once);
+	RUN(test_refused);
+	RUN(test_server_closes_early);
+	RUN(test_oversized_head_and_body);
+	RUN(test_deadlines);
+	RUN(test_connect_deadline);
+	RUN(test_dns_failures);
+	RUN(test_reuse_after_server_closed_idle);
+	RUN(test_retry_when_reused_conn_dies);
+	RUN(test_keepalive_timeout_closes_idle);
+	RUN(test_slow_request_does_not_block_others);
+	RUN(test_cap_queues);
+	RUN(test_cancel);
+	RUN(test_200_concurrent_in_about_2s);
+	RUN(test_long_poll_keeps_loop_idle);
+	RUN(test_https_verified_and_untrusted);
+	RUN(test_injected_write_failure);
+	return harness_done("http");
+}
