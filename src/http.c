@@ -141,8 +141,10 @@ void http_req_finish(struct http_req *r, int err, const char *why,
 static void total_expired(void *arg)
 {
 	struct http_req *r = arg;
+	struct http_origin *o = r->p.origin;
 
 	http_req_finish(r, ERR_TIMEOUT, "total deadline passed", NULL);
+	http_origin_pump(o);    /* its connection, if any, was closed */
 }
 
 static struct http_conn *idle_conn(struct http_origin *o)
@@ -159,7 +161,7 @@ void http_origin_pump(struct http_origin *o)
 	struct http_req *r;
 	struct http_conn *c;
 
-	while ((r = o->qhead)) {
+	while ((r = o->qhead) && !r->p.cl->closing) {
 		c = r->p.retried ? NULL : idle_conn(o);
 		if (!c && o->nconns >= r->p.cl->per_origin)
 			return;
@@ -171,8 +173,10 @@ void http_origin_pump(struct http_origin *o)
 		}
 		c = http_conn_new(o, r->p.cl);
 		if (!c) {
-			http_req_finish(r, ERR_NOMEM, "out of memory", NULL);
-			continue;
+			/* Waits for a later pump or its total deadline: no
+			 * callback from in here. */
+			http_queue_push(o, r, 1);
+			return;
 		}
 		http_conn_attach(c, r);
 		http_conn_start(c);
@@ -229,6 +233,7 @@ void http_client_free(struct http_client *cl)
 {
 	if (!cl)
 		return;
+	cl->closing = 1;
 	for (size_t i = 0; i < cl->norigins; i++) {
 		struct http_origin *o = cl->origins[i];
 
@@ -245,13 +250,11 @@ void http_client_free(struct http_client *cl)
 		tls_session_free(o->session);
 		free(o);
 	}
-	/* Closed connections wait for the deferred reap: run it now. */
-	loop_run_once(cl->l, 0);
+	loop_defer_cancel(cl->l, &cl->reap);
+	http_conn_reap(cl);
 	free(cl);
 }
 
-/* Registers the bearer token of an Authorization header with the log, so
- * no log line can ever show it. */
 static int secret_header(const char *name)
 {
 	return !strcasecmp(name, "authorization") ||
@@ -282,6 +285,8 @@ static void log_request(const struct http_req *r)
 	}
 }
 
+/* Registers the bearer token of an Authorization header with the log, so
+ * no log line can ever show it. */
 static void hide_secrets(const struct http_req *r)
 {
 	for (size_t i = 0; i < r->nhdrs; i++) {
@@ -360,6 +365,9 @@ void http_cancel(struct http_client *cl, struct http_req *r)
 	req_detach(r, NULL);
 	free(r->p.body);
 	r->p.body = NULL;
+	/* A closed connection frees a slot for a queued request. Pumping
+	 * never runs callbacks synchronously, so this is safe anywhere. */
+	http_origin_pump(r->p.origin);
 }
 
 const char *http_resp_header(const struct http_resp *r, const char *name,

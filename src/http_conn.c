@@ -78,12 +78,18 @@ static void log_state(const struct http_conn *c, enum conn_state s)
 
 /* ---------------------------------------------------------------- closing */
 
-static void conn_reap(void *arg)
+/* Frees the connections closed during the pass (deferred: one of them
+ * may be the connection whose callback closed it). */
+void http_conn_reap(void *arg)
 {
-	struct http_conn *c = arg;
+	struct http_client *cl = arg;
 
-	free(c->wbuf);
-	free(c);
+	while (cl->dead) {
+		struct http_conn *c = cl->dead;
+
+		cl->dead = c->next;
+		free(c);
+	}
 }
 
 static void origin_unlink(struct http_conn *c)
@@ -119,7 +125,9 @@ void http_conn_close(struct http_conn *c)
 	tls_conn_free(c->tls);
 	c->tls = NULL;
 	origin_unlink(c);
-	loop_defer(cl->l, &c->reap, conn_reap, c);
+	c->next = cl->dead;
+	cl->dead = c;
+	loop_defer(cl->l, &cl->reap, http_conn_reap, cl);
 }
 
 /* ---------------------------------------------------------------- failing */

@@ -42,9 +42,7 @@ struct http_conn {
 	int pending_err;                /* reported by the timer */
 	struct loop_timer timer;
 	const char *timer_name;
-	struct loop_defer reap;
-	char *wbuf;                     /* request head + body */
-	size_t wlen, wpos;
+	size_t wpos;                    /* of the request being sent */
 	struct httpp_head head;
 	struct httpp_body body;
 	int keepalive;
@@ -62,6 +60,9 @@ struct http_client {
 	struct http_origin *origins[LIM_HTTP_ORIGINS];
 	size_t norigins;
 	struct http_stats stats;
+	struct http_conn *dead;         /* closed, freed at end of pass */
+	int closing;                    /* http_client_free() running */
+	struct loop_defer reap;
 };
 
 static inline int64_t http_deadline_ms(int v, int dflt)
@@ -84,6 +85,8 @@ void http_conn_attach(struct http_conn *c, struct http_req *r);
 void http_conn_start(struct http_conn *c);
 /* Closes now, frees at the end of the pass. */
 void http_conn_close(struct http_conn *c);
+/* Frees closed connections; `arg` is the client. */
+void http_conn_reap(void *arg);
 
 /* http.c */
 /* Completes `r` and runs its callback last; `c` holds its head or is
