@@ -646,6 +646,65 @@ static void test_cancel(void)
 	fx_free(&f);
 }
 
+struct canceller {
+	struct got g;
+	struct http_client *c;
+	struct http_req *victim;
+};
+
+static void cancel_other(void *arg, struct http_resp *resp, int err)
+{
+	struct canceller *k = arg;
+
+	on_done(&k->g, resp, err);
+	http_cancel(k->c, k->victim);
+}
+
+static void test_cancel_from_a_callback(void)
+{
+	struct fx f;
+	struct http_req a, b;
+	struct canceller k = { 0 };
+	struct got gb;
+
+	fx_init(&f, NULL, 0);
+	get(&f, &b, &gb, "/delay/300");
+	k.c = f.c;
+	k.victim = &b;
+	a = (struct http_req){ .method = "GET", .url = url(&f, "/ok"),
+	                       .on_done = cancel_other, .arg = &k };
+	CHECK_EQ(http_request(f.c, &a), 0);
+	run(&f, &k.g.done, 1, 3000);
+	CHECK_EQ(k.g.err, 0);
+	run_for(&f, 500);
+	CHECK_EQ(gb.done, 0);
+	fx_free(&f);
+}
+
+static void test_total_deadline_while_queued(void)
+{
+	struct http_conf conf = { .per_origin = 1 };
+	struct fx f;
+	struct http_req a, b;
+	struct got ga, gb;
+	uint64_t t0 = loop_clock_ms();
+
+	fx_init(&f, &conf, 0);
+	get(&f, &a, &ga, "/delay/500");
+	memset(&gb, 0, sizeof gb);
+	b = (struct http_req){ .method = "GET", .url = url(&f, "/ok"),
+	                       .total_ms = 200, .on_done = on_done,
+	                       .arg = &gb };
+	CHECK_EQ(http_request(f.c, &b), 0);
+	run(&f, &gb.done, 1, 3000);
+	CHECK_EQ(gb.err, ERR_TIMEOUT);
+	CHECK_STR(gb.reason, "total deadline passed");
+	CHECK_INT(gb.at - t0, <, 450);
+	run(&f, &ga.done, 1, 3000);
+	CHECK_EQ(ga.err, 0);
+	fx_free(&f);
+}
+
 /* ---------------------------------------------------------------- scale */
 
 static void test_200_concurrent_in_about_2s(void)
@@ -710,6 +769,8 @@ static void test_https_verified_and_untrusted(void)
 	int pgood, pself;
 	pid_t good = testsrv_openssl(certs, "good", &pgood);
 	pid_t self = testsrv_openssl(certs, "self", &pself);
+	int pexp;
+	pid_t expired = testsrv_openssl(certs, "expired", &pexp);
 	struct fx f;
 	struct http_req r;
 	struct got g;
@@ -735,9 +796,23 @@ static void test_https_verified_and_untrusted(void)
 	run(&f, &g.done, 1, 5000);
 	CHECK_EQ(g.err, ERR_TLS);
 	CHECK_STR(g.reason, "tls: not trusted (self-signed or unknown CA)");
+	/* testhost is 127.0.0.1 too, but the certificate names localhost */
+	snprintf(u, sizeof u, "https://testhost:%d/", pgood);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 5000);
+	CHECK_EQ(g.err, ERR_TLS);
+	CHECK_STR(g.reason, "tls: hostname mismatch");
+	snprintf(u, sizeof u, "https://localhost:%d/", pexp);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 5000);
+	CHECK_EQ(g.err, ERR_TLS);
+	CHECK_STR(g.reason, "tls: certificate expired");
 	fx_free(&f);
 	testsrv_stop(good);
 	testsrv_stop(self);
+	testsrv_stop(expired);
 }
 
 /* ---------------------------------------------------------------- I/O seam */
@@ -830,6 +905,8 @@ int main(void)
 	RUN(test_slow_request_does_not_block_others);
 	RUN(test_cap_queues);
 	RUN(test_cancel);
+	RUN(test_cancel_from_a_callback);
+	RUN(test_total_deadline_while_queued);
 	RUN(test_200_concurrent_in_about_2s);
 	RUN(test_long_poll_keeps_loop_idle);
 	RUN(test_https_verified_and_untrusted);
