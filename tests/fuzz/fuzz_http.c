@@ -2,7 +2,9 @@
  * fuzz_http: the response parser (head and body framing, chunked with
  * trailers) on arbitrary bytes at arbitrary split points.
  *
- * Input: byte 0 seeds the split sizes, the rest is the server's stream.
+ * Input: byte 0 seeds the split sizes (its top bit also shrinks the head
+ * cap to 300 bytes, so inputs of libFuzzer's usual sizes reach the
+ * "head too big" path), the rest is the server's stream.
  * The stream is parsed twice, whole and in pieces; both runs must agree
  * on the result and on every body byte (the parser is meant to give the
  * same answer however the bytes arrive), and every slice must lie inside
@@ -43,6 +45,8 @@ static size_t piece(uint32_t *seed, size_t left)
 	return n < left ? n : left;
 }
 
+static size_t head_cap;
+
 static int head(struct httpp_head *h, const uint8_t *in, size_t len,
                 uint32_t *seed)
 {
@@ -51,7 +55,7 @@ static int head(struct httpp_head *h, const uint8_t *in, size_t len,
 
 	while (r == ERR_AGAIN && vis < len) {
 		vis += piece(seed, len - vis);
-		r = httpp_head_parse(h, (const char *)in, vis, LIM_HTTP_HEAD);
+		r = httpp_head_parse(h, (const char *)in, vis, head_cap);
 	}
 	return r;
 }
@@ -122,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	head_cap = (data[0] & 0x80) ? 300 : LIM_HTTP_HEAD;
 	whole = parse(data + 1, size - 1, 0);
 	split = parse(data + 1, size - 1, data[0] | 1u);
 	if (whole.err != split.err || whole.status != split.status ||
