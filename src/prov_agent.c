@@ -16,6 +16,7 @@
 #include "ident.h"
 #include "json.h"
 #include "log.h"
+#include "store_snap.h"
 
 /* ---- small helpers ---- */
 
@@ -39,9 +40,31 @@ static int put_rec(struct store_txn *t, void *arg)
 	return store_agent_put(t, arg);
 }
 
+int prov_before_change(struct prov *p)
+{
+	struct store_snap snap;
+	int r;
+
+	if (p->snapped || !p->c->snapdir)
+		return 0;
+	r = store_snapshot(p->c->store, p->c->snapdir, "provision", &snap);
+	if (r < 0) {
+		prov_fatal(p, r, "no change without a backup: the snapshot "
+		           "failed: %s", store_why(p->c->store));
+		return r;
+	}
+	p->snapped = 1;
+	LOG_INFO("provision", "event=snapshot name=%s", snap.name);
+	return 0;
+}
+
 int prov_save(struct prov *p)
 {
-	int r = store_update(p->c->store, put_rec, &p->rec);
+	int r = prov_before_change(p);
+
+	if (r < 0)
+		return r;
+	r = store_update(p->c->store, put_rec, &p->rec);
 
 	if (r < 0)
 		prov_fatal(p, r, "store: %s", store_why(p->c->store));

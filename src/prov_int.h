@@ -43,6 +43,7 @@ struct prov {
 	size_t ncand, ci, cand_cap;
 	int cand_full;                  /* more rooms than LIM_PROV_CANDIDATES */
 	size_t wanted_seen;
+	int snapped;                    /* this run took its snapshot */
 	char (*del)[LIM_STORE_ID];          /* agents to unlink */
 	size_t ndel, di;
 	int64_t wait_ms;
@@ -54,6 +55,11 @@ struct prov {
 /* Ends the run with `err` and a sentence (the first one wins). */
 void prov_fatal(struct prov *p, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Before the first change of a run: a verified snapshot of the store
+ * (seed 000: back up before modifying). Returns 0 or the error (then the
+ * run is over and nothing was changed). */
+int prov_before_change(struct prov *p);
 
 /* Saves p->rec in one transaction. Returns 0 or the store's error (then
  * the run is over). */

@@ -157,7 +157,11 @@ static int meta_get(struct prov *p, const char *key, char *out, size_t cap)
 static int meta_put(struct prov *p, const char *key, char *val)
 {
 	struct meta_arg m = { key, val, 0 };
-	int r = store_update(p->c->store, meta_put_fn, &m);
+	int r = prov_before_change(p);
+
+	if (r < 0)
+		return r;
+	r = store_update(p->c->store, meta_put_fn, &m);
 
 	if (r < 0)
 		prov_fatal(p, r, "store: %s", store_why(p->c->store));
@@ -427,6 +431,8 @@ static void deletions_start(struct prov *p)
 	qsort(s.ids, s.nids, sizeof *s.ids, cmp_id);
 	r = store_view(p->c->store, scan_fn, &s);
 	p->sum.marked_deleted = s.nmark;
+	if (r >= 0 && s.nmark && !p->c->dry_run)
+		r = prov_before_change(p);
 	if (r >= 0 && s.nmark && !p->c->dry_run)
 		r = store_update(p->c->store, mark_fn, &s);
 	if (r < 0)

@@ -59,6 +59,8 @@ struct prov_conf {
 	int dry_run;                    /* plan only, no Matrix request */
 	const struct secret_master *master;
 	struct store *store;
+	const char *snapdir;            /* snapshot before the first change of
+	                                 * a run; NULL: none (tests) */
 };
 
 /* Where a request of the engine goes. */

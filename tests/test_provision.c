@@ -14,6 +14,7 @@
 #include "json.h"
 #include "provision.h"
 #include "secret.h"
+#include "store_snap.h"
 
 #define MAXU 64
 #define MAXR 64
@@ -457,8 +458,15 @@ static void test_fresh_then_steady_state(void)
 	char why[512];
 	int spaces = 0, children;
 
+	struct store_snap snaps[4];
+	char snapdir[512];
+
 	setup("fresh", 3);
+	snprintf(snapdir, sizeof snapdir, "%s/fresh-snaps", harness_tmpdir());
+	C.snapdir = snapdir;
 	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(store_snap_list(snapdir, snaps, 4), 1);    /* before changing */
+	CHECK_EQ(snaps[0].counts[STORE_AGENTS], 0);
 	check_one_each(3);
 	for (int k = 0; k < F.nr; k++)
 		spaces += F.r[k].space;
@@ -479,6 +487,7 @@ static void test_fresh_then_steady_state(void)
 	CHECK_EQ(F.writes, 0);
 	CHECK_EQ(F.logins, 0);
 	CHECK_EQ(F.reqs, 1);    /* the listing */
+	CHECK_EQ(store_snap_list(snapdir, snaps, 4), 1);    /* nothing changed */
 }
 
 /* Kill the run after each Matrix request of one agent (its answer lost),
