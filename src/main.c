@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "version.h"
 
 struct cmd {
@@ -22,6 +23,8 @@ static const struct cmd cmds[] = {
 	{ "help",    "",  "show this help",                          cmd_help },
 	{ "version", "",  "show the version and the dependencies compiled in",
 	  cmd_version },
+	{ "config",  "check [-c FILE]",
+	  "validate the configuration and print it", cfg_cmd },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])
@@ -75,9 +78,37 @@ static const struct cmd *find_cmd(const char *name)
 	return NULL;
 }
 
+#define MAX_ARGS 64
+
+/* `lettamx -c FILE cmd args` is `lettamx cmd -c FILE args`: commands that
+ * read the configuration take -c themselves. */
+static int global_config(int *argc, char ***argv, char **buf)
+{
+	char **a = *argv;
+
+	if (*argc < 4 || (strcmp(a[1], "-c") && strcmp(a[1], "--config")))
+		return 0;
+	if (*argc > MAX_ARGS)
+		return -1;
+	buf[0] = a[0];
+	buf[1] = a[3];
+	buf[2] = a[1];
+	buf[3] = a[2];
+	for (int i = 4; i <= *argc; i++)
+		buf[i] = a[i];
+	*argv = buf;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cmd *c;
+	char *buf[MAX_ARGS + 1];
+
+	if (global_config(&argc, &argv, buf) < 0) {
+		fputs("lettamx: too many arguments\n", stderr);
+		return 2;
+	}
 
 	if (argc < 2) {
 		usage(stderr);

@@ -1,0 +1,417 @@
+/*
+ * cfg: the schema table, the file and environment readers, validation.
+ * Printing and the `config check` command are in cfg_cmd.c.
+ */
+#include "cfg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg_int.h"
+#include "err.h"
+#include "httpp.h"
+#include "log.h"
+
+#define MS_S   1000LL
+#define MS_MIN (60 * MS_S)
+#define MS_H   (60 * MS_MIN)
+#define MS_D   (24 * MS_H)
+
+/* The one table of settings. Defaults are text, parsed like file values;
+ * "{store.path}" in a default stands for that value. */
+const struct cfg_key cfg_keys[] = {
+	{ "matrix", "homeserver_url", CFG_URL, NULL, 0, 0, NULL, CFG_REQUIRED,
+	  "base URL of the homeserver's client-server API" },
+	{ "matrix", "server_name", CFG_STR, NULL, 0, 0, NULL, 0,
+	  "the server name in Matrix ids (default: from the bot's login)" },
+	{ "matrix", "bot_user", CFG_USER, "lettamx", 0, 0, NULL, 0,
+	  "the bot's localpart or full Matrix id" },
+	{ "matrix", "bot_password_file", CFG_PATH, NULL, 0, 0, NULL,
+	  CFG_SECRET, "file holding the bot's password" },
+	{ "matrix", "bot_token_file", CFG_PATH, NULL, 0, 0, NULL, CFG_SECRET,
+	  "file holding an access token of the bot" },
+	{ "matrix", "registration", CFG_ENUM, NULL, 0, 0,
+	  "token|shared-secret|admin-api|dummy", 0,
+	  "how agent users are created" },
+	{ "matrix", "registration_token_file", CFG_PATH, NULL, 0, 0, NULL,
+	  CFG_SECRET, "file holding the registration token" },
+	{ "matrix", "shared_secret_file", CFG_PATH, NULL, 0, 0, NULL,
+	  CFG_SECRET, "file holding Synapse's registration_shared_secret" },
+	{ "matrix", "user_prefix", CFG_STR, "letta_", 0, 0, NULL, 0,
+	  "localpart prefix of agent users" },
+	{ "matrix", "space_name", CFG_STR, "Letta Agents", 0, 0, NULL, 0,
+	  "name of the Space holding the agent rooms" },
+	{ "matrix", "invite", CFG_USERS, NULL, 0, 0, NULL, 0,
+	  "Matrix users invited to every agent room (comma-separated)" },
+	{ "matrix", "tls_verify", CFG_BOOL, "true", 0, 0, NULL, 0,
+	  "verify the homeserver's certificate" },
+	{ "matrix", "ca_file", CFG_PATH, NULL, 0, 0, NULL, 0,
+	  "CA certificates (PEM) instead of the system's" },
+	{ "letta", "base_url", CFG_URL, NULL, 0, 0, NULL, CFG_REQUIRED,
+	  "base URL of the Letta server" },
+	{ "letta", "token_file", CFG_PATH, NULL, 0, 0, NULL, CFG_SECRET,
+	  "file holding the Letta API token" },
+	{ "letta", "tags_include", CFG_LIST, NULL, 0, 0, NULL, 0,
+	  "bridge only agents with one of these tags" },
+	{ "letta", "tags_exclude", CFG_LIST, NULL, 0, 0, NULL, 0,
+	  "never bridge agents with one of these tags" },
+	{ "letta", "discovery_interval", CFG_DURATION, "60s", 10 * MS_S,
+	  MS_D, NULL, 0, "how often the agent list is read" },
+	{ "letta", "delete_grace", CFG_DURATION, "2h", 0, 30 * MS_D, NULL, 0,
+	  "how long a vanished agent keeps its room" },
+	{ "store", "path", CFG_PATH, "/var/lib/lettamx", 0, 0, NULL, 0,
+	  "directory of the LMDB store" },
+	{ "store", "snapshot_dir", CFG_PATH, "{store.path}/snapshots", 0, 0,
+	  NULL, 0, "directory of the snapshots" },
+	{ "store", "snapshot_keep", CFG_INT, "20", 1, 1000, NULL, 0,
+	  "snapshots always kept (the newest)" },
+	{ "store", "snapshot_days", CFG_INT, "14", 0, 3650, NULL, 0,
+	  "days for which the first snapshot of the day is kept" },
+	{ "store", "master_secret_file", CFG_PATH,
+	  "{store.path}/master.secret", 0, 0, NULL, CFG_SECRET | CFG_CREATED,
+	  "file of the master secret (created at first start)" },
+	{ "log", "level", CFG_ENUM, "info", 0, 0, "error|warn|info|debug", 0,
+	  "most verbose level written" },
+	{ "log", "target", CFG_ENUM, "stderr", 0, 0, "stderr|syslog", 0,
+	  "where events go" },
+};
+
+const int cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];
+
+_Static_assert(sizeof cfg_keys / sizeof cfg_keys[0] <= LIM_CFG_KEYS,
+               "raise LIM_CFG_KEYS");
+
+int cfg_find(const char *section, size_t slen, const char *key, size_t klen)
+{
+	for (int i = 0; i < cfg_nkeys; i++)
+		if (strlen(cfg_keys[i].section) == slen &&
+		    !strncmp(cfg_keys[i].section, section, slen) &&
+		    strlen(cfg_keys[i].key) == klen &&
+		    !strncmp(cfg_keys[i].key, key, klen))
+			return i;
+	return -1;
+}
+
+static bool section_known(const char *s, size_t n)
+{
+	for (int i = 0; i < cfg_nkeys; i++)
+		if (strlen(cfg_keys[i].section) == n &&
+		    !strncmp(cfg_keys[i].section, s, n))
+			return true;
+	return false;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ERR_CONFIG;
+}
+
+/* Where value i came from, for messages: "FILE:LINE", "environment
+ * LETTAMX_X" or "default". */
+void cfg_origin(const struct cfg *c, int i, char *out, size_t cap)
+{
+	const struct cfg_val *v = &c->val[i];
+	char env[128];
+
+	switch (v->src) {
+	case CFG_SRC_FILE:
+		snprintf(out, cap, "%s:%d", c->path, v->line);
+		break;
+	case CFG_SRC_ENV:
+		cfg_env_name(i, env, sizeof env);
+		snprintf(out, cap, "environment %s", env);
+		break;
+	default:
+		snprintf(out, cap, "default");
+	}
+}
+
+void cfg_env_name(int i, char *out, size_t cap)
+{
+	size_t o;
+
+	snprintf(out, cap, "LETTAMX_%s_%s", cfg_keys[i].section,
+	         cfg_keys[i].key);
+	for (o = 0; out[o]; o++)
+		if (out[o] >= 'a' && out[o] <= 'z')
+			out[o] = (char)(out[o] - 'a' + 'A');
+}
+
+/* ---- values ---- */
+
+static int set_value(struct cfg *c, int i, const char *v, size_t n,
+                     enum cfg_src src, int line)
+{
+	if (n >= sizeof c->val[i].text)
+		return ERR_TOOBIG;
+	memcpy(c->val[i].text, v, n);
+	c->val[i].text[n] = 0;
+	c->val[i].src = src;
+	c->val[i].line = line;
+	return 0;
+}
+
+/* Expands "{store.path}" in a default. */
+static void defaults(struct cfg *c)
+{
+	for (int i = 0; i < cfg_nkeys; i++) {
+		const char *d = cfg_keys[i].def;
+		if (d && strncmp(d, "{store.path}", 12))
+			set_value(c, i, d, strlen(d), CFG_SRC_DEFAULT, 0);
+	}
+}
+
+static void derived_defaults(struct cfg *c)
+{
+	const char *base = cfg_get(c, "store", "path");
+	char buf[LIM_CFG_VALUE];
+
+	for (int i = 0; i < cfg_nkeys; i++) {
+		const char *d = cfg_keys[i].def;
+		if (!d || strncmp(d, "{store.path}", 12) || c->val[i].src)
+			continue;
+		int n = snprintf(buf, sizeof buf, "%s%s", base ? base : "",
+		                 d + 12);
+		if (n > 0)
+			set_value(c, i, buf, (size_t)n, CFG_SRC_DEFAULT, 0);
+	}
+}
+
+/* ---- the file ---- */
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* Trims s[0..*n) in place; strips one pair of double quotes. */
+static const char *trim(const char *s, size_t *n)
+{
+	while (*n && is_space(*s))
+		s++, (*n)--;
+	while (*n && is_space(s[*n - 1]))
+		(*n)--;
+	if (*n >= 2 && s[0] == '"' && s[*n - 1] == '"')
+		s++, *n -= 2;
+	return s;
+}
+
+struct parse {
+	struct cfg *c;
+	int line;
+	char section[64];
+	char *err;
+	size_t errlen;
+};
+
+static int parse_section(struct parse *p, const char *s, size_t n)
+{
+	const char *name;
+	size_t len;
+
+	if (s[n - 1] != ']')
+		return fail(p->err, p->errlen, "%s:%d: a section header is "
+		            "'[name]'", p->c->path, p->line);
+	len = n - 2;
+	name = trim(s + 1, &len);
+	if (!section_known(name, len) || len >= sizeof p->section)
+		return fail(p->err, p->errlen, "%s:%d: unknown section [%.*s] "
+		            "(known: matrix, letta, store, log)", p->c->path,
+		            p->line, (int)len, name);
+	memcpy(p->section, name, len);
+	p->section[len] = 0;
+	return 0;
+}
+
+static int parse_pair(struct parse *p, const char *s, size_t n)
+{
+	const char *eq = memchr(s, '=', n), *key, *val;
+	size_t kn, vn;
+	int i;
+
+	if (!eq)
+		return fail(p->err, p->errlen, "%s:%d: expected 'key = value' "
+		            "or '[section]'", p->c->path, p->line);
+	kn = (size_t)(eq - s);
+	key = trim(s, &kn);
+	vn = n - (size_t)(eq - s) - 1;
+	val = trim(eq + 1, &vn);
+	if (!p->section[0])
+		return fail(p->err, p->errlen, "%s:%d: key '%.*s' before any "
+		            "[section]", p->c->path, p->line, (int)kn, key);
+	i = cfg_find(p->section, strlen(p->section), key, kn);
+	if (i < 0)
+		return fail(p->err, p->errlen, "%s:%d: unknown key '%.*s' in "
+		            "[%s]", p->c->path, p->line, (int)kn, key,
+		            p->section);
+	if (p->c->val[i].src == CFG_SRC_FILE)
+		return fail(p->err, p->errlen, "%s:%d: [%s] %s is set twice "
+		            "(first on line %d)", p->c->path, p->line,
+		            p->section, cfg_keys[i].key, p->c->val[i].line);
+	if (set_value(p->c, i, val, vn, CFG_SRC_FILE, p->line) < 0)
+		return fail(p->err, p->errlen, "%s:%d: [%s] %s: value longer "
+		            "than %d bytes", p->c->path, p->line, p->section,
+		            cfg_keys[i].key, LIM_CFG_VALUE - 1);
+	return 0;
+}
+
+static int parse_line(struct parse *p, const char *s, size_t n)
+{
+	s = trim(s, &n);
+	if (n == 0 || s[0] == '#' || s[0] == ';')
+		return 0;
+	if (s[0] == '[')
+		return parse_section(p, s, n);
+	return parse_pair(p, s, n);
+}
+
+static int read_file(struct cfg *c, char *err, size_t errlen)
+{
+	struct parse p = { c, 0, "", err, errlen };
+	char line[LIM_CFG_LINE];
+	FILE *f = fopen(c->path, "re");
+	int r = 0;
+
+	if (!f)
+		return fail(err, errlen, "cannot read %s: %s", c->path,
+		            strerror(errno));
+	while (r == 0 && fgets(line, sizeof line, f)) {
+		size_t n = strlen(line);
+		p.line++;
+		if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f))
+			r = fail(err, errlen, "%s:%d: line longer than %d "
+			         "bytes", c->path, p.line, LIM_CFG_LINE - 2);
+		else if (memchr(line, 0, n) != NULL || strlen(line) != n)
+			r = fail(err, errlen, "%s:%d: NUL byte", c->path, p.line);
+		else
+			r = parse_line(&p, line, n);
+	}
+	if (r == 0 && ferror(f))
+		r = fail(err, errlen, "cannot read %s: %s", c->path,
+		         strerror(errno));
+	fclose(f);
+	return r;
+}
+
+/* ---- the environment ---- */
+
+static int read_env(struct cfg *c, char *const *envp, char *err,
+                    size_t errlen)
+{
+	char name[128];
+
+	for (; envp && *envp; envp++) {
+		const char *e = *envp, *eq = strchr(e, '=');
+		bool known = false;
+		if (strncmp(e, "LETTAMX_", 8) || !eq)
+			continue;
+		for (int i = 0; i < cfg_nkeys && !known; i++) {
+			cfg_env_name(i, name, sizeof name);
+			if (strlen(name) != (size_t)(eq - e) ||
+			    strncmp(name, e, (size_t)(eq - e)))
+				continue;
+			known = true;
+			if (set_value(c, i, eq + 1, strlen(eq + 1), CFG_SRC_ENV,
+			              0) < 0)
+				return fail(err, errlen, "environment %s: value "
+				            "too long", name);
+		}
+		/* a typo in a variable of a known section must not pass
+		 * silently; other LETTAMX_ variables are not ours */
+		for (int i = 0; i < cfg_nkeys && !known; i++) {
+			cfg_env_name(i, name, sizeof name);
+			size_t pre = strlen("LETTAMX_") +
+			             strlen(cfg_keys[i].section) + 1;
+			if (!strncmp(name, e, pre) && (size_t)(eq - e) > pre)
+				return fail(err, errlen, "environment %.*s: "
+				            "unknown key in [%s]", (int)(eq - e),
+				            e, cfg_keys[i].section);
+		}
+	}
+	return 0;
+}
+
+/* ---- loading ---- */
+
+int cfg_load(struct cfg *c, const char *path, char *const *envp,
+             char *err, size_t errlen)
+{
+	int r;
+
+	memset(c, 0, sizeof *c);
+	path = path ? path : CFG_DEFAULT_PATH;
+	if (strlen(path) >= sizeof c->path)
+		return fail(err, errlen, "config path too long");
+	memcpy(c->path, path, strlen(path) + 1);
+	defaults(c);
+	if ((r = read_file(c, err, errlen)) < 0)
+		return r;
+	if ((r = read_env(c, envp, err, errlen)) < 0)
+		return r;
+	derived_defaults(c);
+	return cfg_validate(c, err, errlen);
+}
+
+const char *cfg_get(const struct cfg *c, const char *section,
+                    const char *key)
+{
+	int i = cfg_find(section, strlen(section), key, strlen(key));
+
+	return i < 0 || !c->val[i].src || !c->val[i].text[0] ? NULL :
+	       c->val[i].text;
+}
+
+int64_t cfg_num(const struct cfg *c, const char *section, const char *key)
+{
+	int i = cfg_find(section, strlen(section), key, strlen(key));
+
+	return i < 0 || !c->val[i].src ? 0 : c->val[i].num;
+}
+
+int cfg_list_item(const char *list, int i, char *out, size_t cap)
+{
+	const char *p = list, *end;
+	size_t n;
+
+	for (; p; i--) {
+		end = strchr(p, ',');
+		n = end ? (size_t)(end - p) : strlen(p);
+		if (i == 0) {
+			const char *t = trim(p, &n);
+			if (n >= cap)
+				return ERR_TOOBIG;
+			memcpy(out, t, n);
+			out[n] = 0;
+			return 0;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return ERR_NOTFOUND;
+}
+
+int cfg_secret(const struct cfg *c, const char *section, const char *key,
+               char *out, size_t cap, char *err, size_t errlen)
+{
+	const char *path = cfg_get(c, section, key);
+	int r;
+
+	if (!path)
+		return ERR_NOTFOUND;
+	r = cfg_read_secret(path, out, cap, err, errlen);
+	if (r == 0)
+		log_add_secret(out);
+	return r;
+}
