@@ -51,8 +51,18 @@ DEP_INC := -Ivendor -isystem $(MBEDTLS_DIR)/include -isystem $(LMDB_DIR) \
 CFLAGS_OURS   := -std=c11 $(WARN) $(DEFS) $(OPTFLAGS) $(BOARD_CFLAGS) \
                  -iquote src -iquote $(B)/gen $(DEP_INC) -MMD -MP
 CFLAGS_VENDOR := -std=gnu11 -w $(DEFS) $(OPTFLAGS) $(BOARD_CFLAGS) \
-                 -Ivendor -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library
+                 -Ivendor -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
+                 -MMD -MP
 LDFLAGS_ALL   := $(LINKMODE) $(BOARD_LDFLAGS)
+
+# Every object depends on the flags it was built with: a change of
+# compiler, defines or configuration rebuilds everything (objects built
+# against another mbedTLS configuration would disagree on struct layouts).
+FLAGS_NOW := $(CC) | $(CFLAGS_OURS) | $(CFLAGS_VENDOR) | $(LDFLAGS_ALL)
+ifneq ($(FLAGS_NOW),$(file < $(B)/.flags))
+$(shell mkdir -p $(B))
+$(file > $(B)/.flags,$(FLAGS_NOW))
+endif
 
 # ---------------------------------------------------------------- sources
 # The dependency sources appear only after vendor/fetch.sh ran. The stamp
@@ -104,14 +114,14 @@ $(call obj,$(SRC) $(TEST_SRC) $(FUZZ_SRC) $(BENCH_SRC) tests/harness.c \
   tests/fuzz/replay.c): $(B)/gen/deps.h
 
 $(B)/obj/src/%.o $(B)/obj/tests/%.o: CFLAGS = $(CFLAGS_OURS)
-$(B)/obj/src/%.o: src/%.c
+$(B)/obj/src/%.o: src/%.c $(B)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
-$(B)/obj/tests/%.o: tests/%.c
+$(B)/obj/tests/%.o: tests/%.c $(B)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -iquote tests -c $< -o $@
 
-$(B)/obj/vendor/%.o: vendor/%.c
+$(B)/obj/vendor/%.o: vendor/%.c $(B)/.flags
 	@mkdir -p $(@D)
 	@$(CC) $(CFLAGS_VENDOR) -c $< -o $@
 	@echo "  CC (vendor) $<"
