@@ -36,11 +36,11 @@ else
   LINKMODE := -static -Wl,--gc-sections
 endif
 
-V := vendor/src
-MBEDTLS_DIR := $(V)/mbedtls
-LMDB_DIR    := $(V)/lmdb/libraries/liblmdb
-JSMN_DIR    := $(V)/jsmn
-MD4C_DIR    := $(V)/md4c/src
+VSRC := vendor/src
+MBEDTLS_DIR := $(VSRC)/mbedtls
+LMDB_DIR    := $(VSRC)/lmdb/libraries/liblmdb
+JSMN_DIR    := $(VSRC)/jsmn
+MD4C_DIR    := $(VSRC)/md4c/src
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Werror
@@ -114,17 +114,21 @@ $(call obj,$(SRC) $(TEST_SRC) $(FUZZ_SRC) $(BENCH_SRC) tests/harness.c \
   tests/fuzz/replay.c): $(B)/gen/deps.h
 
 $(B)/obj/src/%.o $(B)/obj/tests/%.o: CFLAGS = $(CFLAGS_OURS)
+# Quiet by default; `make V=1` shows every command.
+Q := $(if $(V),,@)
 $(B)/obj/src/%.o: src/%.c $(B)/.flags
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(if $(Q),@echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 $(B)/obj/tests/%.o: tests/%.c $(B)/.flags
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -iquote tests -c $< -o $@
+	$(if $(Q),@echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS) -iquote tests -c $< -o $@
 
 $(B)/obj/vendor/%.o: vendor/%.c $(B)/.flags
 	@mkdir -p $(@D)
-	@$(CC) $(CFLAGS_VENDOR) -c $< -o $@
-	@echo "  CC (vendor) $<"
+	$(if $(Q),@echo "  CC (vendor) $<")
+	$(Q)$(CC) $(CFLAGS_VENDOR) -c $< -o $@
 
 $(B)/lib/libmbedtls.a: $(call obj,$(MBEDTLS_SRC))
 $(B)/lib/liblmdb.a:    $(call obj,$(LMDB_SRC))
@@ -138,30 +142,35 @@ $(B)/lib/%.a:
 
 # ---------------------------------------------------------------- link
 $(BIN): $(call obj,src/main.c) $(LIBS)
-	$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL)
-	$(STRIP) -o $@ $@.debug
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL)
+	$(Q)$(STRIP) -o $@ $@.debug
 	@echo "built $@ ($$(wc -c < $@) bytes, stripped)"
 
 HARNESS := $(call obj,tests/harness.c)
 $(B)/tests/test_%: $(call obj,tests/test_%.c) $(HARNESS) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
 
 # Fuzz targets are also linked with a replay driver, so that every build
 # (sanitized, cross) runs the committed corpus and crash reproducers.
 $(B)/tests/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c tests/fuzz/replay.c) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
 
 $(B)/bench/bench_%: $(call obj,tests/bench/bench_%.c) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) $(OPTFLAGS) -o $@ $^ $(LDFLAGS_ALL)
 
 # Links every dependency as the daemon will; only its size matters.
 $(B)/bench/size_probe: $(call obj,tests/bench/size_probe.c) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(OPTFLAGS) -o $@.debug $^ $(LDFLAGS_ALL)
-	$(STRIP) -o $@ $@.debug
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $^ $(LDFLAGS_ALL)
+	$(Q)$(STRIP) -o $@ $@.debug
 
 test-bins: $(TEST_BINS) $(FUZZ_BINS)
 
