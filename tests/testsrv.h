@@ -45,23 +45,32 @@ TESTSRV_FN uint64_t srv_now(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* A listening TCP socket on 127.0.0.1 with a kernel-chosen port. */
-TESTSRV_FN int testsrv_listen(int *port, int backlog)
+/* A listening TCP socket on 127.0.0.1 (or ::1) with a kernel-chosen
+ * port. */
+TESTSRV_FN int testsrv_listen_on(int *port, int backlog, int v6)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t al = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+	struct sockaddr *sa = v6 ? (struct sockaddr *)&a6 :
+	                           (struct sockaddr *)&a;
+	socklen_t al = v6 ? sizeof a6 : sizeof a;
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0), one = 1;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a6.sin6_addr = in6addr_loopback;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    listen(fd, backlog) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
+	if (fd < 0 || bind(fd, sa, al) != 0 || listen(fd, backlog) != 0 ||
+	    getsockname(fd, sa, &al) != 0) {
 		perror("testsrv_listen");
 		exit(2);
 	}
-	*port = ntohs(a.sin_port);
+	*port = ntohs(v6 ? a6.sin6_port : a.sin_port);
 	return fd;
+}
+
+TESTSRV_FN int testsrv_listen(int *port, int backlog)
+{
+	return testsrv_listen_on(port, backlog, 0);
 }
 
 /* A port nobody listens on (bound then closed: refused connections). */
@@ -446,9 +455,9 @@ TESTSRV_FN void srv_pass(struct srv *s)
 /* Forks the HTTP test server; returns its pid, `*port` its port.
  * `idle_close_ms` > 0 makes it close keep-alive connections idle that
  * long (as Letta does after ~5 s). */
-TESTSRV_FN pid_t testsrv_http(int *port, int idle_close_ms)
+TESTSRV_FN pid_t testsrv_http_on(int *port, int idle_close_ms, int v6)
 {
-	int lfd = testsrv_listen(port, 512);
+	int lfd = testsrv_listen_on(port, 512, v6);
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -462,6 +471,42 @@ TESTSRV_FN pid_t testsrv_http(int *port, int idle_close_ms)
 			srv_pass(&s);
 	}
 	close(lfd);
+	return pid;
+}
+
+TESTSRV_FN pid_t testsrv_http(int *port, int idle_close_ms)
+{
+	return testsrv_http_on(port, idle_close_ms, 0);
+}
+
+/* Starts tests/tls_server.py (keep-alive HTTPS) with DIR/NAME.pem. */
+TESTSRV_FN pid_t testsrv_https_py(const char *dir, const char *name,
+                                  int *port)
+{
+	char cert[512], key[512], pf[512];
+	pid_t pid;
+	FILE *f = NULL;
+	uint64_t end = srv_now() + 10000;
+
+	snprintf(cert, sizeof cert, "%s/%s.pem", dir, name);
+	snprintf(key, sizeof key, "%s/%s.key", dir, name);
+	snprintf(pf, sizeof pf, "%s/%s.port", dir, name);
+	unlink(pf);
+	pid = fork();
+	if (pid == 0) {
+		execlp("python3", "python3", "tests/tls_server.py", cert, key,
+		       pf, (char *)NULL);
+		_exit(127);
+	}
+	while (!f && srv_now() < end) {
+		usleep(20000);
+		f = fopen(pf, "r");
+	}
+	if (!f || fscanf(f, "%d", port) != 1) {
+		fprintf(stderr, "testsrv: tls_server.py did not start\n");
+		exit(2);
+	}
+	fclose(f);
 	return pid;
 }
 
