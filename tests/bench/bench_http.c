@@ -5,6 +5,8 @@
  *   bench http_head_parse: N heads/s        (a Synapse-like head)
  *   bench http_chunked_framing: N MB/s      (8 KiB chunks, 1 MiB body)
  *   bench http_head_parse_1byte: N heads/s  (head arriving a byte a read)
+ *   bench http_conn_bytes: N                 (memory of one connection,
+ *                                             without mbedTLS's buffers)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "http_int.h"
 #include "httpp.h"
 
 static double secs(void)
@@ -102,5 +105,7 @@ int main(void)
 {
 	bench_head();
 	bench_chunked();
+	printf("bench http_conn_bytes: %zu (+ ~21 KiB mbedTLS records for "
+	       "https)\n", sizeof(struct http_conn));
 	return 0;
 }
