@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "prov_cmd.h"
 #include "version.h"
 
 struct cmd {
@@ -25,6 +26,10 @@ static const struct cmd cmds[] = {
 	  cmd_version },
 	{ "config",  "check [-c FILE]",
 	  "validate the configuration and print it", cfg_cmd },
+	{ "provision", "[--dry-run]",
+	  "give every Letta agent a Matrix user and a room", prov_cmd_provision },
+	{ "status",  "[--json]",  "agents, their users, rooms and state",
+	  prov_cmd_status },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])

@@ -65,6 +65,8 @@ int prov_save(struct prov *p)
 	if (r < 0)
 		return r;
 	r = store_update(p->c->store, put_rec, &p->rec);
+	if (r >= 0)
+		p->dirty = 0;
 
 	if (r < 0)
 		prov_fatal(p, r, "store: %s", store_why(p->c->store));
@@ -102,6 +104,10 @@ static const char *agent_tok(const struct prov *p)
 
 void prov_agent_done(struct prov *p)
 {
+	/* Steps that only repeat harmlessly after a crash (display name,
+	 * link, join, a new token) are committed once, here. */
+	if (p->dirty && !p->c->dry_run)
+		prov_save(p);
 	p->rep.agent_id = p->a->id;
 	p->rep.name = p->a->name;
 	if (p->rep.user == PROV_R_FAILED || p->rep.room == PROV_R_FAILED ||
@@ -218,7 +224,7 @@ int prov_agent_start(struct prov *p)
 		if (p->rec.flags & PROV_F_UNLINKED)
 			p->rec.flags &= ~(PROV_F_UNLINKED | PROV_F_LINKED);
 		p->sum.returned++;
-		return prov_save(p);
+		p->dirty = 1;
 	}
 	return 0;
 }
@@ -394,8 +400,7 @@ static int got_token(struct prov *p, const struct mx_login *l, int made)
 		p->rep.user = PROV_R_MADE;
 		p->sum.users_made++;
 	}
-	if (prov_save(p) < 0)
-		return ERR_STORE;
+	p->dirty = 1;
 	if (p->resume >= 0) {
 		prov_go(p, p->resume);
 		p->resume = -1;
@@ -591,7 +596,12 @@ static int feed_create(struct prov *p, const struct proto_resp *resp)
 	}
 	if (r < 0) {
 		p->rec.room_id[0] = '\0';
-		return prov_on_mx_error(p, &e, 1);
+		prov_on_mx_error(p, &e, 1);
+		/* Without an answer (or with a 5xx) the room may exist: look
+		 * for it by its marker before any second createRoom. */
+		if (p->step == S_CREATE && e.status != 429)
+			p->step = S_JOINED;
+		return 0;
 	}
 	p->rec.flags |= STORE_AGENT_ROOM_CREATED | PROV_F_NAMED;
 	copy(p->rec.name, sizeof p->rec.name, p->a->name);
@@ -620,8 +630,7 @@ static int feed_named(struct prov *p, const struct proto_resp *resp)
 	copy(p->rec.name, sizeof p->rec.name, p->a->name);
 	p->rec.flags |= PROV_F_NAMED;
 	p->sum.renamed += p->rep.renamed;
-	if (prov_save(p) < 0)
-		return ERR_STORE;
+	p->dirty = 1;
 	prov_go(p, S_ROOM);
 	return 0;
 }
@@ -653,8 +662,7 @@ static int feed_bot_step(struct prov *p, const struct proto_resp *resp)
 	} else {
 		p->rec.flags |= PROV_F_BOT_JOINED;
 	}
-	if (prov_save(p) < 0)
-		return ERR_STORE;
+	p->dirty = 1;
 	prov_go(p, step == S_LINK ? S_JOIN : S_FINISH);
 	return 0;
 }

@@ -44,6 +44,7 @@ struct prov {
 	int cand_full;                  /* more rooms than LIM_PROV_CANDIDATES */
 	size_t wanted_seen;
 	int snapped;                    /* this run took its snapshot */
+	int dirty;                      /* p->rec has uncommitted changes */
 	char (*del)[LIM_STORE_ID];          /* agents to unlink */
 	size_t ndel, di;
 	int64_t wait_ms;
@@ -61,7 +62,7 @@ void prov_fatal(struct prov *p, int err, const char *fmt, ...)
  * run is over and nothing was changed). */
 int prov_before_change(struct prov *p);
 
-/* Saves p->rec in one transaction. Returns 0 or the store's error (then
+/* Saves p->rec in one transaction (with everything marked dirty). Returns 0 or the store's error (then
  * the run is over). */
 int prov_save(struct prov *p);
 

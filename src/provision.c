@@ -282,10 +282,15 @@ static int feed_space(struct prov *p, const struct proto_resp *resp)
 		r = mx_room_id_parse(resp, room, &e);
 		if (r == 0)
 			return space_found(p, room, 1);
-		if (r == ERR_PROTO)
+		if (r == ERR_PROTO) {
 			prov_fatal(p, r, "malformed createRoom answer");
-		else
-			prov_on_mx_error(p, &e, 0);
+			return 0;
+		}
+		prov_on_mx_error(p, &e, 0);
+		/* The Space may exist though the answer was lost: look
+		 * again before creating another. */
+		if (p->step == SP_CREATE && e.status != 429)
+			p->step = SP_JOINED;
 		return 0;
 	}
 }

@@ -49,6 +49,7 @@ static struct fake {
 	int reg_offers_token;   /* /register wants a registration token */
 	int crash_after;        /* stop the run after this many Matrix
 	                         * requests, dropping the last answer */
+	int lose_creates;       /* createRoom works, its answer is lost */
 	char body[65536];
 	int64_t now;
 } F;
@@ -387,6 +388,11 @@ static int run(char *why, size_t cap)
 			letta(&q, &resp);
 		} else {
 			matrix(&q, &resp);
+			if (F.lose_creates && strstr(q.path, "createRoom")) {
+				F.lose_creates--;
+				resp.status = 0;        /* done, answer lost */
+				resp.len = 0;
+			}
 			if (F.crash_after && ++n == F.crash_after) {
 				prov_free(p);   /* killed: the answer is lost */
 				return ERR_CANCELLED;
@@ -515,6 +521,20 @@ static void test_crash_at_every_point(void)
 	}
 }
 
+/* The server made the room (or the Space) but the answer never came:
+ * the retry looks for it by its marker instead of making another. */
+static void test_lost_answer_never_duplicates(void)
+{
+	char why[512];
+
+	setup("lost", 2);
+	F.lose_creates = 3;     /* the Space, then both agent rooms */
+	CHECK_EQ(run(why, sizeof why), 0);
+	check_one_each(2);
+	CHECK_EQ(F.nr, 3);
+	CHECK_EQ(F.r[0].nchild, 2);
+}
+
 static void test_429_waits_as_told(void)
 {
 	char why[512];
@@ -621,6 +641,7 @@ int main(void)
 {
 	RUN(test_fresh_then_steady_state);
 	RUN(test_crash_at_every_point);
+	RUN(test_lost_answer_never_duplicates);
 	RUN(test_429_waits_as_told);
 	RUN(test_rename_and_relogin);
 	RUN(test_delete_grace_and_return);

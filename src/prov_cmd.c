@@ -1,0 +1,461 @@
+/*
+ * prov_cmd: `lettamx provision [--dry-run]` and `lettamx status [--json]`.
+ *
+ * provision: reads the configuration, opens the store, prints what a run
+ * would create, rename and delete (a dry pass: Letta and the store only),
+ * then does it, with a progress line per agent and a summary.
+ */
+#include "prov_cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "dns.h"
+#include "err.h"
+#include "http.h"
+#include "ident.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "secret.h"
+#include "tls.h"
+
+/* Everything one command needs, owned here. */
+struct ctx {
+	struct cfg cfg;
+	struct store *store;
+	struct secret_master master;
+	struct prov_conf pc;
+	char bot_user[2 * IDENT_MXID_MAX + 4];
+	char server[IDENT_MXID_MAX + 1];
+	char bot_token[LIM_STORE_SECRET];
+	char bot_password[LIM_STORE_SECRET];
+	char reg_token[LIM_STORE_SECRET];
+	char shared_secret[LIM_STORE_SECRET];
+	char letta_token[LIM_STORE_SECRET];
+	char invite_buf[16][IDENT_MXID_MAX + 1];
+	const char *invite[16];
+	int tty;
+	int dry;
+};
+
+static void usage(const char *cmd, const char *opts)
+{
+	fprintf(stderr, "usage: lettamx %s [-c FILE] %s\n", cmd, opts);
+}
+
+/* -c FILE / --config FILE and one flag. Returns 0, or -1 (usage). */
+static int parse_args(int argc, char **argv, const char *flag,
+                      const char **path, int *set)
+{
+	*path = NULL;
+	*set = 0;
+	for (int i = 1; i < argc; i++) {
+		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
+		    i + 1 < argc)
+			*path = argv[++i];
+		else if (flag && !strcmp(argv[i], flag))
+			*set = 1;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* An optional secret file: "" when the key is unset. */
+static int secret_of(struct ctx *c, const char *sec, const char *key,
+                     char *out, size_t cap)
+{
+	char err[512];
+	int r = cfg_secret(&c->cfg, sec, key, out, cap, err, sizeof err);
+
+	if (r == ERR_NOTFOUND) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (r)
+		fprintf(stderr, "lettamx: %s\n", err);
+	return r;
+}
+
+/* The server name: configured, else the bot's, else the homeserver's
+ * host. */
+static void server_name(struct ctx *c)
+{
+	const char *s = cfg_get(&c->cfg, "matrix", "server_name");
+	const char *bot = cfg_get(&c->cfg, "matrix", "bot_user");
+	const char *url = cfg_get(&c->cfg, "matrix", "homeserver_url");
+	const char *colon = bot ? strchr(bot, ':') : NULL;
+
+	if (s)
+		snprintf(c->server, sizeof c->server, "%s", s);
+	else if (bot && bot[0] == '@' && colon)
+		snprintf(c->server, sizeof c->server, "%s", colon + 1);
+	else if (url && strstr(url, "://"))
+		snprintf(c->server, sizeof c->server, "%.*s",
+		         (int)strcspn(strstr(url, "://") + 3, "/"),
+		         strstr(url, "://") + 3);
+	if (bot && bot[0] == '@')
+		snprintf(c->bot_user, sizeof c->bot_user, "%s", bot);
+	else
+		snprintf(c->bot_user, sizeof c->bot_user, "@%s:%s",
+		         bot ? bot : "lettamx", c->server);
+}
+
+static int load_invites(struct ctx *c)
+{
+	const char *list = cfg_get(&c->cfg, "matrix", "invite");
+	int n = 0;
+
+	while (list && n < 16 &&
+	       !cfg_list_item(list, n, c->invite_buf[n],
+	                      sizeof c->invite_buf[n])) {
+		c->invite[n] = c->invite_buf[n];
+		n++;
+	}
+	c->pc.invite = c->invite;
+	c->pc.ninvite = (size_t)n;
+	return 0;
+}
+
+static int open_all(struct ctx *c, const char *path, int read_only)
+{
+	struct store_opts so = { .read_only = read_only };
+	char why[512];
+	int created, r;
+
+	if (cfg_load(&c->cfg, path, NULL, why, sizeof why)) {
+		fprintf(stderr, "lettamx: %s\n", why);
+		return 2;
+	}
+	r = store_open(&c->store, cfg_get(&c->cfg, "store", "path"), &so,
+	               why, sizeof why);
+	if (r) {
+		fprintf(stderr, "lettamx: store: %s\n", why);
+		return 1;
+	}
+	if (read_only)
+		return 0;
+	r = secret_master_load(&c->master, cfg_get(&c->cfg, "store",
+	                       "master_secret_file"), &created, why,
+	                       sizeof why);
+	if (r) {
+		fprintf(stderr, "lettamx: master secret: %s\n", why);
+		return r == ERR_CONFIG ? 2 : 1;
+	}
+	return 0;
+}
+
+static int fill_conf(struct ctx *c)
+{
+	struct prov_conf *pc = &c->pc;
+	const char *reg = cfg_get(&c->cfg, "matrix", "registration");
+
+	server_name(c);
+	if (!ident_matrix_id_valid(c->bot_user, '@')) {
+		fprintf(stderr, "lettamx: [matrix] bot_user: '%s' is not a "
+		        "Matrix user id (set server_name?)\n", c->bot_user);
+		return 2;
+	}
+	pc->reg = mx_reg_parse(reg);
+	if (pc->reg < 0) {
+		fprintf(stderr, "lettamx: set [matrix] registration (token, "
+		        "shared-secret, admin-api or dummy): how agent users "
+		        "are created\n");
+		return 2;
+	}
+	if (secret_of(c, "matrix", "bot_token_file", c->bot_token,
+	              sizeof c->bot_token) ||
+	    secret_of(c, "matrix", "bot_password_file", c->bot_password,
+	              sizeof c->bot_password) ||
+	    secret_of(c, "matrix", "registration_token_file", c->reg_token,
+	              sizeof c->reg_token) ||
+	    secret_of(c, "matrix", "shared_secret_file", c->shared_secret,
+	              sizeof c->shared_secret) ||
+	    secret_of(c, "letta", "token_file", c->letta_token,
+	              sizeof c->letta_token))
+		return 2;
+	pc->server_name = c->server;
+	pc->user_prefix = cfg_get(&c->cfg, "matrix", "user_prefix");
+	pc->reg_token = c->reg_token;
+	pc->shared_secret = c->shared_secret;
+	pc->bot_user = c->bot_user;
+	pc->bot_token = c->bot_token[0] ? c->bot_token : NULL;
+	pc->bot_password = c->bot_password[0] ? c->bot_password : NULL;
+	pc->space_name = cfg_get(&c->cfg, "matrix", "space_name");
+	pc->include_tags = cfg_get(&c->cfg, "letta", "tags_include");
+	pc->exclude_tags = cfg_get(&c->cfg, "letta", "tags_exclude");
+	pc->letta_token = c->letta_token[0] ? c->letta_token : NULL;
+	pc->grace_ms = cfg_num(&c->cfg, "letta", "delete_grace");
+	pc->snapdir = cfg_get(&c->cfg, "store", "snapshot_dir");
+	pc->master = &c->master;
+	pc->store = c->store;
+	return load_invites(c);
+}
+
+static const char *mark(int r, int tty)
+{
+	switch (r) {
+	case PROV_R_MADE:   return "new";
+	case PROV_R_FAILED: return tty ? "\xe2\x9c\x97" : "failed";
+	case PROV_R_KEPT:   return tty ? "\xe2\x9c\x93" : "ok";
+	default:            return "-";
+	}
+}
+
+static void on_agent(void *arg, const struct prov_report *r)
+{
+	struct ctx *c = arg;
+
+	if (c->dry) {
+		if (r->user == PROV_R_MADE || r->room == PROV_R_MADE ||
+		    r->space == PROV_R_MADE || r->renamed)
+			printf("  would %s%s%s%s%s (%s)\n", r->name,
+			       r->user == PROV_R_MADE ? ": create user" : ":",
+			       r->room == PROV_R_MADE ? ", create room" : "",
+			       r->space == PROV_R_MADE ? ", link in Space" : "",
+			       r->renamed ? ", rename" : "", r->agent_id);
+		return;
+	}
+	printf("[%zu/%zu] %s: user %s room %s space %s%s%s%s\n", r->index,
+	       r->total, r->name, mark(r->user, c->tty), mark(r->room, c->tty),
+	       mark(r->space, c->tty), r->renamed ? " renamed" : "",
+	       r->why[0] ? " - " : "", r->why);
+	fflush(stdout);
+}
+
+/* ---- running the engine on the loop ---- */
+
+struct net {
+	struct loop *loop;
+	struct dns *dns;
+	struct tls_ctx *tls;
+	struct http_client *http;
+};
+
+static void net_free(struct net *n)
+{
+	http_client_free(n->http);
+	tls_ctx_free(n->tls);
+	dns_free(n->dns);
+	loop_free(n->loop);
+}
+
+static int net_new(struct net *n, const struct cfg *cfg)
+{
+	struct tls_conf tc = {
+		.ca_file = cfg_get(cfg, "matrix", "ca_file"),
+		.no_verify = !cfg_num(cfg, "matrix", "tls_verify"),
+	};
+	int r;
+
+	memset(n, 0, sizeof *n);
+	n->loop = loop_new();
+	n->dns = n->loop ? dns_new(n->loop, NULL) : NULL;
+	if (!n->dns)
+		return ERR_NOMEM;
+	/* Plain http needs no TLS: a missing CA bundle only matters to an
+	 * https URL, which then fails with ERR_TLS and says so. */
+	r = tls_ctx_new(&n->tls, &tc);
+	if (r)
+		n->tls = NULL;
+	n->http = http_client_new(n->loop, n->dns, n->tls, NULL);
+	return n->http ? 0 : ERR_NOMEM;
+}
+
+static void run_done(void *arg, struct prov_driver *d)
+{
+	(void)d;
+	loop_stop(arg);
+}
+
+/* One engine run to its end. Returns prov_result's code; *ms the wall
+ * time. */
+static int run_once(struct ctx *c, struct net *n, int dry,
+                    struct prov_summary *sum, uint64_t *ms, char *why,
+                    size_t cap)
+{
+	struct prov_urls urls = {
+		cfg_get(&c->cfg, "matrix", "homeserver_url"),
+		cfg_get(&c->cfg, "letta", "base_url"),
+	};
+	struct prov_driver *d;
+	struct prov *p;
+	int r;
+
+	c->pc.dry_run = dry;
+	c->dry = dry;
+	p = prov_new(&c->pc, on_agent, c);
+	d = p ? prov_driver_start(n->loop, n->http, p, &urls, run_done,
+	                          n->loop) : NULL;
+	if (!d) {
+		prov_free(p);
+		snprintf(why, cap, "out of memory");
+		return ERR_NOMEM;
+	}
+	loop_run(n->loop);
+	*ms = prov_driver_elapsed_ms(d);
+	prov_driver_free(d);
+	r = prov_result(p, why, cap);
+	*sum = *prov_summary(p);
+	prov_free(p);
+	return r;
+}
+
+static void print_plan(const struct prov_summary *s)
+{
+	printf("plan: %zu agents listed%s; would create %zu users and %zu "
+	       "rooms, link %zu, rename %zu, mark %zu deleted, unlink %zu%s\n",
+	       s->agents, s->listing_complete ? "" : " (listing incomplete)",
+	       s->users_made, s->rooms_made, s->linked, s->renamed,
+	       s->marked_deleted, s->unlinked,
+	       s->space_made ? "; create the Space" : "");
+}
+
+static void print_summary(const struct prov_summary *s, uint64_t ms)
+{
+	printf("done: %zu agents; %zu users created, %zu rooms created, "
+	       "%zu rooms found, %zu linked, %zu renamed, %zu failed; "
+	       "%zu marked deleted, %zu unlinked, %zu returned; "
+	       "%zu Matrix requests in %llu ms\n", s->agents, s->users_made,
+	       s->rooms_made, s->rooms_found, s->linked, s->renamed, s->failed,
+	       s->marked_deleted, s->unlinked, s->returned, s->requests,
+	       (unsigned long long)ms);
+}
+
+int prov_cmd_provision(int argc, char **argv)
+{
+	static struct ctx c;
+	struct prov_summary sum;
+	struct net n;
+	const char *path;
+	char why[512];
+	uint64_t ms;
+	int dry, r;
+
+	if (parse_args(argc, argv, "--dry-run", &path, &dry)) {
+		usage("provision", "[--dry-run]");
+		return 2;
+	}
+	memset(&c, 0, sizeof c);
+	c.tty = isatty(1);
+	r = open_all(&c, path, 0);
+	if (!r)
+		r = fill_conf(&c);
+	if (!r && net_new(&n, &c.cfg)) {
+		fprintf(stderr, "lettamx: out of memory\n");
+		r = 1;
+	}
+	if (r) {
+		store_close(c.store);
+		return r;
+	}
+	r = run_once(&c, &n, 1, &sum, &ms, why, sizeof why);
+	if (!r)
+		print_plan(&sum);
+	if (!r && !dry) {
+		r = run_once(&c, &n, 0, &sum, &ms, why, sizeof why);
+		print_summary(&sum, ms);
+	}
+	if (r)
+		fprintf(stderr, "lettamx provision: %s\n", why);
+	net_free(&n);
+	secret_master_reset(&c.master);
+	store_close(c.store);
+	return r == 0 ? 0 : r == ERR_CONFIG ? 2 : 1;
+}
+
+/* ---- status ---- */
+
+static const char *state_of(const struct store_agent *a)
+{
+	if (a->flags & PROV_F_UNLINKED)
+		return "deleted, unlinked";
+	if (a->deleted_at)
+		return "deleted (grace)";
+	if (!a->access_token[0])
+		return "no user";
+	if (!(a->flags & STORE_AGENT_ROOM_CREATED))
+		return "no room";
+	if (!(a->flags & PROV_F_LINKED) || !(a->flags & PROV_F_BOT_JOINED))
+		return "partial";
+	return "ok";
+}
+
+struct status_arg {
+	int json;
+	size_t n;
+	struct json_w *w;
+};
+
+static int status_row(const struct store_agent *a, void *arg)
+{
+	struct status_arg *s = arg;
+
+	s->n++;
+	if (!s->json) {
+		printf("%-24.24s %-42s %-40s %-28s %s\n", a->name, a->agent_id,
+		       a->user_id, a->room_id[0] ? a->room_id : "-",
+		       state_of(a));
+		return 0;
+	}
+	json_w_obj(s->w);
+	json_w_kstr(s->w, "agent", a->name);
+	json_w_kstr(s->w, "agent_id", a->agent_id);
+	json_w_kstr(s->w, "matrix_user", a->user_id);
+	json_w_kstr(s->w, "room", a->room_id);
+	json_w_kstr(s->w, "state", state_of(a));
+	json_w_kbool(s->w, "linked", (a->flags & PROV_F_LINKED) != 0);
+	json_w_kint(s->w, "deleted_at", a->deleted_at);
+	json_w_obj_end(s->w);
+	return 0;
+}
+
+static int status_fn(struct store_txn *t, void *arg)
+{
+	return store_agent_each(t, status_row, arg);
+}
+
+int prov_cmd_status(int argc, char **argv)
+{
+	static struct ctx c;
+	char *out = malloc(LIM_STATUS_JSON);
+	struct json_w w;
+	struct status_arg s = { 0, 0, &w };
+	const char *path;
+	size_t len;
+	int r;
+
+	if (!out || parse_args(argc, argv, "--json", &path, &s.json)) {
+		usage("status", "[--json]");
+		free(out);
+		return 2;
+	}
+	memset(&c, 0, sizeof c);
+	r = open_all(&c, path, 1);
+	if (r) {
+		free(out);
+		return r;
+	}
+	json_w_init(&w, out, LIM_STATUS_JSON);
+	json_w_arr(&w);
+	if (!s.json)
+		printf("%-24s %-42s %-40s %-28s %s\n", "AGENT", "AGENT ID",
+		       "MATRIX USER", "ROOM", "STATE");
+	r = store_view(c.store, status_fn, &s);
+	json_w_arr_end(&w);
+	if (r >= 0 && s.json) {
+		r = json_w_finish(&w, &len);
+		if (!r)
+			printf("%s\n", out);
+	}
+	if (r < 0)
+		fprintf(stderr, "lettamx status: %s\n", r == ERR_TOOBIG ?
+		        "too many agents for --json" : store_why(c.store));
+	store_close(c.store);
+	free(out);
+	return r < 0 ? 1 : 0;
+}
