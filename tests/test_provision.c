@@ -70,7 +70,8 @@ static const char *agent_id(int i)
 
 static void add_agent(int i, const char *name)
 {
-	snprintf(F.a[F.na].id, 64, "%s", agent_id(i));
+	if (snprintf(F.a[F.na].id, 64, "%s", agent_id(i)) >= 64)
+		harness_fail(__FILE__, __LINE__, "agent id too long");
 	snprintf(F.a[F.na].name, 64, "%s", name);
 	F.na++;
 }
@@ -405,7 +406,8 @@ static int run(char *why, size_t cap)
 	return r;
 }
 
-static void setup(const char *name, int nagents)
+/* Returns 0, or -1 when the store cannot be opened (the test stops). */
+static int setup(const char *name, int nagents)
 {
 	struct store_opts o = { .clock = fake_clock };
 	char dir[512], why[512];
@@ -424,7 +426,10 @@ static void setup(const char *name, int nagents)
 	snprintf(dir, sizeof dir, "%s/%s", harness_tmpdir(), name);
 	store_close(S);
 	S = NULL;
-	CHECK_EQ(store_open(&S, dir, &o, why, sizeof why), 0);
+	if (store_open(&S, dir, &o, why, sizeof why)) {
+		harness_fail(__FILE__, __LINE__, "store_open: %s", why);
+		return -1;
+	}
 	memset(&M, 0, sizeof M);
 	memcpy(M.key, "0123456789abcdef0123456789abcdef", 32);
 	M.len = 32;
@@ -439,6 +444,7 @@ static void setup(const char *name, int nagents)
 	C.store = S;
 	waited = 0;
 	reports = 0;
+	return 0;
 }
 
 /* Rooms carrying each agent's marker, users per agent. */
@@ -448,7 +454,9 @@ static void check_one_each(int nagents)
 		int rooms = 0, users = 0;
 		char local[300];
 
-		snprintf(local, sizeof local, "letta_%s", agent_id(i));
+		if (snprintf(local, sizeof local, "letta_%s", agent_id(i)) >=
+		    (int)sizeof local)
+			harness_fail(__FILE__, __LINE__, "localpart too long");
 		for (int k = 0; k < F.nr; k++)
 			rooms += !strcmp(F.r[k].marker, agent_id(i));
 		for (int k = 0; k < F.nu; k++)
@@ -467,7 +475,8 @@ static void test_fresh_then_steady_state(void)
 	struct store_snap snaps[4];
 	char snapdir[512];
 
-	setup("fresh", 3);
+	if (setup("fresh", 3))
+		return;
 	snprintf(snapdir, sizeof snapdir, "%s/fresh-snaps", harness_tmpdir());
 	C.snapdir = snapdir;
 	CHECK_EQ(run(why, sizeof why), 0);
@@ -506,7 +515,8 @@ static void test_crash_at_every_point(void)
 		char name[32];
 
 		snprintf(name, sizeof name, "crash%d", k);
-		setup(name, 1);
+		if (setup(name, 1))
+			return;
 		F.crash_after = k;
 		run(why, sizeof why);
 		F.crash_after = 0;
@@ -527,7 +537,8 @@ static void test_lost_answer_never_duplicates(void)
 {
 	char why[512];
 
-	setup("lost", 2);
+	if (setup("lost", 2))
+		return;
 	F.lose_creates = 3;     /* the Space, then both agent rooms */
 	CHECK_EQ(run(why, sizeof why), 0);
 	check_one_each(2);
@@ -539,7 +550,8 @@ static void test_429_waits_as_told(void)
 {
 	char why[512];
 
-	setup("429", 1);
+	if (setup("429", 1))
+		return;
 	F.fail_create_429 = 2;
 	CHECK_EQ(run(why, sizeof why), 0);
 	CHECK_EQ(waited, 2 * 1234);
@@ -551,7 +563,8 @@ static void test_rename_and_relogin(void)
 	char why[512];
 	int names;
 
-	setup("rename", 2);
+	if (setup("rename", 2))
+		return;
 	CHECK_EQ(run(why, sizeof why), 0);
 	snprintf(F.a[1].name, 64, "helpdesk");
 	snprintf(F.u[2].tok, 64, "revoked");    /* agent 1's token is gone */
@@ -572,7 +585,8 @@ static void test_delete_grace_and_return(void)
 	struct agent gone;
 	struct room *space;
 
-	setup("delete", 3);
+	if (setup("delete", 3))
+		return;
 	CHECK_EQ(run(why, sizeof why), 0);
 	space = &F.r[0];
 	gone = F.a[2];
@@ -597,7 +611,8 @@ static void test_empty_or_failed_listing_deletes_nothing(void)
 {
 	char why[512];
 
-	setup("empty", 2);
+	if (setup("empty", 2))
+		return;
 	CHECK_EQ(run(why, sizeof why), 0);
 	F.na = 0;
 	CHECK_EQ(run(why, sizeof why), 0);
@@ -618,7 +633,8 @@ static void test_unsupported_mode_is_clear(void)
 {
 	char why[512];
 
-	setup("mode", 3);
+	if (setup("mode", 3))
+		return;
 	F.reg_offers_token = 1;
 	CHECK_EQ(run(why, sizeof why), ERR_CONFIG);
 	CHECK(strstr(why, "registration = token") != NULL);
@@ -629,7 +645,8 @@ static void test_dry_run_sends_nothing_to_matrix(void)
 {
 	char why[512];
 
-	setup("dry", 4);
+	if (setup("dry", 4))
+		return;
 	C.dry_run = 1;
 	CHECK_EQ(run(why, sizeof why), 0);
 	CHECK_EQ(F.reqs, 1);
