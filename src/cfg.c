@@ -415,3 +415,16 @@ int cfg_secret(const struct cfg *c, const char *section, const char *key,
 		log_add_secret(out);
 	return r;
 }
+
+int cfg_apply_log(const struct cfg *c)
+{
+	const char *level = cfg_get(c, "log", "level");
+	const char *target = cfg_get(c, "log", "target");
+	enum log_level l;
+
+	if (level && log_parse_level(level, &l) == 0)
+		log_set_level(l);
+	if (target && !strcmp(target, "syslog"))
+		return log_set_target(LOG_TARGET_SYSLOG, NULL);
+	return log_set_target(LOG_TARGET_STDERR, NULL);
+}

@@ -72,6 +72,10 @@ int cfg_list_item(const char *list, int i, char *out, size_t cap);
 int cfg_secret(const struct cfg *c, const char *section, const char *key,
                char *out, size_t cap, char *err, size_t errlen);
 
+/* Applies [log] level and target to the log. Returns 0, or ERR_IO when
+ * syslog cannot be reached (events then go to stderr; worth a warning). */
+int cfg_apply_log(const struct cfg *c);
+
 /* Writes the effective configuration, each value with where it came from
  * (default, file:line, env); secret files are named, never read out. */
 void cfg_print(const struct cfg *c, FILE *out);

@@ -81,6 +81,9 @@ static void test_valid_and_defaults(void)
 	CHECK_EQ(cfg_num(&c, "store", "snapshot_keep"), 20);
 	CHECK(cfg_get(&c, "matrix", "ca_file") == NULL);
 	CHECK(cfg_get(&c, "nope", "x") == NULL);
+	CHECK_EQ(cfg_apply_log(&c), 0);
+	CHECK_EQ(log_get_level(), LOG_LEVEL_DEBUG);
+	log_set_level(LOG_LEVEL_INFO);
 }
 
 static void test_environment(void)

@@ -361,12 +361,17 @@ static void test_record_version(void)
 	CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	CHECK_EQ(mdb_dbi_open(txn, "agents", 0, &dbi), 0);
 	CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+	unsigned char shorter[10] = { 1 };          /* version 1, truncated */
+	MDB_val k2 = { 7, "agent-y" }, v2 = { sizeof shorter, shorter };
+	CHECK_EQ(mdb_put(txn, dbi, &k2, &v2, 0), 0);
 	CHECK_EQ(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	s = open_at(dir, 0);
 	CHECK_EQ(get1(s, 0, "agent-z", NULL), ERR_VERSION);
 	CHECK(strstr(store_why(s), "version 9") != NULL);
 	CHECK(strstr(store_why(s), "(1)") != NULL);
+	CHECK_EQ(get1(s, 0, "agent-y", NULL), ERR_CORRUPT);
+	CHECK(strstr(store_why(s), "agent-y is corrupt") != NULL);
 	store_close(s);
 }
 
@@ -595,6 +600,43 @@ static void test_crash_all_or_nothing(void)
 	printf("crash: 200 kills, %ld changes committed\n", last + 1);
 }
 
+/* Every field survives a write and a read, at its longest. */
+static void test_record_round_trip(void)
+{
+	struct store *s = open_at(newdir("rec"), 0);
+	struct store_agent a, b;
+	struct get g = { .key = NULL };
+
+	memset(&a, 0, sizeof a);
+	memset(a.agent_id, 'i', sizeof a.agent_id - 1);
+	memset(a.name, 'n', sizeof a.name - 1);
+	memcpy(a.user_id, "@", 1);
+	memset(a.user_id + 1, 'u', sizeof a.user_id - 2);
+	memset(a.room_id, 'r', sizeof a.room_id - 1);
+	memset(a.password, 'p', sizeof a.password - 1);
+	memset(a.access_token, 't', sizeof a.access_token - 1);
+	a.flags = 0xa5a5a5a5u;
+	a.deleted_at = -1;
+	fake_now = INT64_MAX - 5;
+	CHECK_EQ(store_update(s, put_fn, &a), 0);
+	g.key = a.agent_id;
+	CHECK_EQ(store_view(s, get_fn, &g), 0);
+	b = g.a;
+	CHECK_STR(b.name, a.name);
+	CHECK_STR(b.user_id, a.user_id);
+	CHECK_STR(b.room_id, a.room_id);
+	CHECK(strcmp(b.password, a.password) == 0);
+	CHECK(strcmp(b.access_token, a.access_token) == 0);
+	CHECK(b.flags == a.flags);
+	CHECK(b.deleted_at == -1);
+	CHECK(b.created_at == INT64_MAX - 5 && b.updated_at == INT64_MAX - 5);
+	/* a field without its NUL is refused, nothing written */
+	a.name[sizeof a.name - 1] = 'x';
+	CHECK_EQ(store_update(s, put_fn, &a), ERR_INVAL);
+	fake_now = 1763900000000;
+	store_close(s);
+}
+
 int main(void)
 {
 	RUN(test_open_modes);
@@ -608,6 +650,7 @@ int main(void)
 	RUN(test_record_version);
 	RUN(test_queues_ordered_per_room);
 	RUN(test_meta);
+	RUN(test_record_round_trip);
 	RUN(test_crash_all_or_nothing);
 	return harness_done("store");
 }

@@ -284,6 +284,21 @@ static void test_retention(void)
 	CHECK_EQ(store_snap_prune(snaps, 5, 14, now), 0);
 }
 
+/* No snapshot, no change. */
+static void test_no_snapshot_no_change(void)
+{
+	struct store *s = open_at(path("s6"));
+	char bad[600];
+
+	snprintf(bad, sizeof bad, "%s/no/such/dir", harness_tmpdir());
+	CHECK_EQ(store_snapshot(s, bad, "x", NULL), ERR_IO);
+	CHECK(strstr(store_why(s), bad) != NULL);
+	CHECK_EQ(store_update_snap(s, bad, "x", put_fn, "agent-a", NULL),
+	         ERR_IO);
+	CHECK_EQ(store_view(s, has_fn, "agent-a"), ERR_NOTFOUND);
+	store_close(s);
+}
+
 int main(void)
 {
 	RUN(test_snapshot_holds_state_before);
@@ -291,5 +306,6 @@ int main(void)
 	RUN(test_restore);
 	RUN(test_corrupt_refused);
 	RUN(test_retention);
+	RUN(test_no_snapshot_no_change);
 	return harness_done("store_snap");
 }
