@@ -640,6 +640,20 @@ static struct dns_lookup *lookup_start(struct dns *d, const char *name)
 
 /* ---------------------------------------------------------------- api */
 
+/* RFC 6761 6.3: localhost and *.localhost are the loopback, even in an
+ * empty root without /etc/hosts (Letta often runs on localhost). */
+static size_t localhost(const char *name, struct dns_addr *out)
+{
+	size_t n = strlen(name);
+
+	if (strcmp(name, "localhost") != 0 &&
+	    (n < 10 || strcmp(name + n - 10, ".localhost") != 0))
+		return 0;
+	dns_parse_literal("127.0.0.1", &out[0]);
+	dns_parse_literal("::1", &out[1]);
+	return 2;
+}
+
 static int resolve_locally(struct dns *d, struct dns_query *q,
                            const char *name)
 {
@@ -650,7 +664,8 @@ static int resolve_locally(struct dns *d, struct dns_query *q,
 		make_ready(d, q, 0, addrs, 1);
 		return 1;
 	}
-	if ((n = hosts_lookup(d, q->name, addrs)) > 0) {
+	if ((n = hosts_lookup(d, q->name, addrs)) > 0 ||
+	    (n = localhost(q->name, addrs)) > 0) {
 		make_ready(d, q, 0, addrs, n);
 		return 1;
 	}

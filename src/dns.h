@@ -45,7 +45,9 @@ typedef void (*dns_cb)(void *arg, int err, const struct dns_addr *addrs,
  * LIM_DNS_SERVERS; none means 127.0.0.1) and `options timeout:N
  * attempts:N rotate`. `search`, `domain` and `ndots` are ignored: names
  * are always asked as given (absolute). A non-zero timeout_ms/attempts
- * here overrides resolv.conf. */
+ * here overrides resolv.conf. The hosts file is read on each lookup that
+ * is not an IP literal; without an entry there, "localhost" and
+ * "*.localhost" are 127.0.0.1 and ::1 (RFC 6761). */
 struct dns_conf {
 	const char *resolv_conf;   /* default /etc/resolv.conf */
 	const char *hosts;         /* default /etc/hosts */
