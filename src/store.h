@@ -149,6 +149,19 @@ int store_agent_each(struct store_txn *t,
                      int (*fn)(const struct store_agent *a, void *arg),
                      void *arg);
 
+/* Checks the indexes against the agent records both ways (every room and
+ * user of an agent indexed to it; every index entry naming an agent whose
+ * record agrees). Calls report (may be NULL) once per problem with a
+ * sentence naming ids. Returns the number of problems (0: consistent) or
+ * an err code. */
+int store_check(struct store_txn *t,
+                void (*report)(const char *problem, void *arg), void *arg);
+
+/* Rebuilds by_room and by_user from the agent records. Fails with
+ * ERR_EXISTS (store_why() names both agents) when two records claim one
+ * room or user; run it in store_update() so that then nothing changes. */
+int store_reindex(struct store_txn *t);
+
 /* ---- meta ---- */
 
 /* Reads meta value `key` as a C string into out[0..cap). Returns 0,

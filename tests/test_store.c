@@ -637,6 +637,114 @@ static void test_record_round_trip(void)
 	store_close(s);
 }
 
+/* A record in the documented version 1 format, built by hand. */
+static size_t rec_v1(unsigned char *b, const char *id, const char *user,
+                     const char *room)
+{
+	const char *f[6] = { id, "name", user, room, "", "" };
+	size_t pos = 30;
+
+	memset(b, 0, 30);
+	b[0] = 1;
+	for (int i = 0; i < 6; i++) {
+		size_t n = strlen(f[i]);
+		b[pos] = (unsigned char)(n >> 8);
+		b[pos + 1] = (unsigned char)n;
+		memcpy(b + pos + 2, f[i], n);
+		pos += n + 2;
+	}
+	return pos;
+}
+
+/* Raw LMDB surgery on a closed store: op 'd' deletes, 'p' puts. */
+static void raw(const char *dir, const char *db, char op, const char *key,
+                const void *val, size_t n)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { strlen(key), (void *)(uintptr_t)key };
+	MDB_val v = { n, (void *)(uintptr_t)val };
+
+	CHECK_EQ(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK_EQ(mdb_env_open(env, dir, 0, 0600), 0);
+	CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	if (op == 'd')
+		CHECK_EQ(mdb_del(txn, dbi, &k, NULL), 0);
+	else
+		CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void collect_problem(const char *p, void *arg)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 2048 - n, "%s\n", p);
+}
+
+struct chk { char text[2048]; int n; };
+
+static int check_fn(struct store_txn *t, void *arg)
+{
+	struct chk *c = arg;
+
+	c->text[0] = 0;
+	c->n = store_check(t, collect_problem, c->text);
+	return 0;
+}
+
+static int reindex_fn(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return store_reindex(t);
+}
+
+static void test_check_and_reindex(void)
+{
+	const char *dir = newdir("check");
+	struct store *s = open_at(dir, 0);
+	struct chk c;
+	unsigned char rec[512];
+
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
+	CHECK_EQ(put1(s, "agent-b", "@b:x", "!rb:x"), 0);
+	CHECK_EQ(store_view(s, check_fn, &c), 0);
+	CHECK_EQ(c.n, 0);
+	store_close(s);
+	raw(dir, "by_room", 'd', "!ra:x", NULL, 0);       /* lost entry */
+	raw(dir, "by_user", 'p', "@ghost:x", "agent-z", 7); /* stale entry */
+	s = open_at(dir, 0);
+	CHECK_EQ(store_view(s, check_fn, &c), 0);
+	CHECK_EQ(c.n, 2);
+	CHECK(strstr(c.text, "agent agent-a has room !ra:x, which by_room "
+	                     "gives to ''") != NULL);
+	CHECK(strstr(c.text, "by_user entry @ghost:x names agent agent-z, "
+	                     "which does not exist") != NULL);
+	CHECK_EQ(store_update(s, reindex_fn, NULL), 0);
+	CHECK_EQ(store_view(s, check_fn, &c), 0);
+	CHECK_EQ(c.n, 0);
+	CHECK_EQ(get1(s, 1, "!ra:x", NULL), 0);
+	store_close(s);
+	/* two records claiming one room: reindex refuses, changes nothing */
+	raw(dir, "agents", 'p', "agent-c", rec,
+	    rec_v1(rec, "agent-c", "@c:x", "!ra:x"));
+	s = open_at(dir, 0);
+	CHECK_EQ(store_view(s, check_fn, &c), 0);
+	CHECK_EQ(c.n, 2);           /* its room is agent-a's, its user unindexed */
+	CHECK(strstr(c.text, "agent agent-c has room !ra:x, which by_room "
+	                     "gives to 'agent-a'") != NULL);
+	CHECK_EQ(store_update(s, reindex_fn, NULL), ERR_EXISTS);
+	CHECK(strstr(store_why(s), "room !ra:x is claimed by agents agent-a "
+	                          "and agent-c") != NULL);
+	CHECK_EQ(get1(s, 1, "!ra:x", NULL), 0);            /* still agent-a */
+	store_close(s);
+}
+
 int main(void)
 {
 	RUN(test_open_modes);
@@ -651,6 +759,7 @@ int main(void)
 	RUN(test_queues_ordered_per_room);
 	RUN(test_meta);
 	RUN(test_record_round_trip);
+	RUN(test_check_and_reindex);
 	RUN(test_crash_all_or_nothing);
 	return harness_done("store");
 }
