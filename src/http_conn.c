@@ -546,6 +546,11 @@ static void head_done(struct http_conn *c, size_t len)
 		return;
 	}
 	c->keepalive = httpp_head_keepalive(&c->head);
+	/* Both framings at once: read as chunked (RFC 9112 6.3), but the
+	 * stream can no longer be trusted (request smuggling). */
+	if (httpp_head_find(&c->head, "transfer-encoding") &&
+	    httpp_head_find(&c->head, "content-length"))
+		c->keepalive = 0;
 	if (!r->on_body && c->body.framing == HTTPP_LENGTH &&
 	    c->body.left > cap) {
 		conn_fail(c, ERR_TOOBIG, "response body over its cap");

@@ -64,6 +64,12 @@ static void test_chunked_and_interim(void)
 	CHECK_STR(g.body, "ok");
 	/* Both left the connection reusable. */
 	CHECK_EQ(http_stats(f.c)->conns_opened, 1);
+	/* Chunked and Content-Length at once: chunked wins, and the
+	 * connection is not trusted again. */
+	g = fetch(&f, "/te-and-cl", NULL);
+	CHECK_STR(g.body, "ab");
+	g = fetch(&f, "/ok", NULL);
+	CHECK_STR(g.body, "c=2 r=0");
 	fx_free(&f);
 }
 

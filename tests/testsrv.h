@@ -242,6 +242,10 @@ TESTSRV_FN void srv_route(struct srv_conn *c, const char *path, const char *req,
 		SRV_CANNED(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
 		           "\r\n\r\n6\r\nhello \r\n5;x=1\r\nworld\r\n0\r\n"
 		           "X-Trailer: t\r\n\r\n");
+	} else if (!strcmp(path, "/te-and-cl")) {
+		SRV_CANNED(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+		           "Transfer-Encoding: chunked\r\n\r\n"
+		           "2\r\nab\r\n0\r\n\r\n");
 	} else if (!strcmp(path, "/eof-body")) {
 		SRV_CANNED(c, "HTTP/1.1 200 OK\r\n\r\nuntil close");
 		c->close_after = 1;
