@@ -36,6 +36,9 @@ struct http_client;
 #define HTTP_FIRST_BYTE_MS  60000   /* request sent -> first byte */
 #define HTTP_IDLE_MS        60000   /* between two received bytes */
 #define HTTP_TOTAL_MS      120000   /* http_request() -> completion */
+#define HTTP_ADDR_ATTEMPT_MS 2500   /* one of several addresses: at most
+                                     * this (or half the connect deadline)
+                                     * before the next is tried */
 #define HTTP_KEEPALIVE_MS    4000   /* idle connection kept (Letta
                                      * closes its own after ~5 s) */
 

@@ -31,6 +31,7 @@ static const char *const state_names[] = {
 
 static void conn_set(struct http_conn *c, enum conn_state s);
 static void conn_fail(struct http_conn *c, int err, const char *why);
+static void next_address(struct http_conn *c, int err);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -180,6 +181,11 @@ static void timer_fired(void *arg)
 		conn_fail(c, c->pending_err, "dns: invalid name");
 		return;
 	}
+	if (c->state == C_CONNECT && c->ai < c->naddrs &&
+	    http_now(c->cl) < c->connect_deadline) {
+		next_address(c, ERR_TIMEOUT);
+		return;
+	}
 	snprintf(why, sizeof why, "%s deadline passed", c->timer_name);
 	conn_fail(c, ERR_TIMEOUT, why);
 }
@@ -313,6 +319,21 @@ static void conn_io(void *arg, int fd, unsigned revents);
 
 /* Tries the addresses from c->ai on; fails the connection when none
  * accepts. */
+/* With more addresses left, one address gets only a slice of the connect
+ * deadline: an AAAA record on a host whose IPv6 route is a black hole
+ * must not eat the whole budget before IPv4 is tried. */
+static void arm_attempt(struct http_conn *c)
+{
+	uint64_t t = http_now(c->cl), slice = (uint64_t)req_ms(c, 0) / 2;
+
+	if (slice > HTTP_ADDR_ATTEMPT_MS)
+		slice = HTTP_ADDR_ATTEMPT_MS;
+	if (c->ai < c->naddrs && t + slice < c->connect_deadline)
+		conn_arm(c, "connect attempt", t + slice);
+	else
+		conn_arm(c, "connect", c->connect_deadline);
+}
+
 static void try_connect(struct http_conn *c, int err)
 {
 	struct http_client *cl = c->cl;
@@ -334,10 +355,22 @@ static void try_connect(struct http_conn *c, int err)
 		c->interest = LOOP_WRITE;
 		if (c->state != C_CONNECT)
 			conn_set(c, C_CONNECT);
+		arm_attempt(c);
 		return;
 	}
 	conn_fail(c, err, err == ERR_REFUSED ? "connection refused" :
 	          err == ERR_TIMEOUT ? "connect timed out" : "connect failed");
+}
+
+/* Gives up on the address being tried and goes on with the next. */
+static void next_address(struct http_conn *c, int err)
+{
+	struct http_client *cl = c->cl;
+
+	loop_fd_del(cl->l, c->fd);
+	cl->io->close(cl->io->ctx, c->fd);
+	c->fd = -1;
+	try_connect(c, err);
 }
 
 static void st_connect(struct http_conn *c)
@@ -345,14 +378,10 @@ static void st_connect(struct http_conn *c)
 	struct http_client *cl = c->cl;
 	int r = cl->io->connected(cl->io->ctx, c->fd);
 
-	if (r == 0) {
+	if (r == 0)
 		connected(c);
-		return;
-	}
-	loop_fd_del(cl->l, c->fd);
-	cl->io->close(cl->io->ctx, c->fd);
-	c->fd = -1;
-	try_connect(c, r);
+	else
+		next_address(c, r);
 }
 
 static void dns_done(void *arg, int err, const struct dns_addr *addrs,

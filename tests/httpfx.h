@@ -79,7 +79,8 @@ HTTPFX_FN int on_body(void *arg, const char *d, size_t n)
 
 /* Writes a hosts file naming 127.0.0.1 "testhost" and "localhost" and a
  * resolv.conf pointing at a DNS port (for the host names not in it). */
-HTTPFX_FN struct dns *make_dns(struct loop *l, int dns_port)
+HTTPFX_FN struct dns *make_dns_with(struct loop *l, int dns_port,
+                                    const char *hosts_text)
 {
 	static char hosts[512], resolv[512];
 	struct dns_conf dc = { .hosts = hosts, .resolv_conf = resolv,
@@ -90,12 +91,17 @@ HTTPFX_FN struct dns *make_dns(struct loop *l, int dns_port)
 	snprintf(hosts, sizeof hosts, "%s/hosts", harness_tmpdir());
 	snprintf(resolv, sizeof resolv, "%s/resolv.conf", harness_tmpdir());
 	f = fopen(hosts, "w");
-	fputs("127.0.0.1 testhost localhost\n", f);
+	fputs(hosts_text, f);
 	fclose(f);
 	f = fopen(resolv, "w");
 	fputs("nameserver 127.0.0.1\n", f);
 	fclose(f);
 	return dns_new(l, &dc);
+}
+
+HTTPFX_FN struct dns *make_dns(struct loop *l, int dns_port)
+{
+	return make_dns_with(l, dns_port, "127.0.0.1 testhost localhost\n");
 }
 
 HTTPFX_FN void fx_init(struct fx *f, const struct http_conf *conf, int idle)

@@ -360,6 +360,49 @@ static void test_connect_deadline(void)
 	close(lfd);
 }
 
+/* The first address of a name never answers (a black-holed IPv6 route):
+ * the second is tried after a slice of the connect deadline. */
+static void test_blackholed_address_skipped(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
+	int lfd = socket(AF_INET6, SOCK_STREAM, 0), filler[4];
+	struct fx f;
+	struct http_req r;
+	struct got g = { 0 };
+	char u[64];
+	uint64_t t0;
+
+	fx_init(&f, NULL, 0);
+	a.sin6_addr = in6addr_loopback;
+	a.sin6_port = htons((uint16_t)f.port);      /* same port, on ::1 */
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	CHECK_EQ(listen(lfd, 0), 0);
+	for (int i = 0; i < 4; i++) {
+		filler[i] = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(filler[i], (struct sockaddr *)&a, sizeof a);
+	}
+	usleep(50000);
+	dns_free(f.d);
+	f.d = make_dns_with(f.l, testsrv_dead_port(),
+	                    "::1 dual\n127.0.0.1 dual\n");
+	http_client_free(f.c);
+	f.c = http_client_new(f.l, f.d, NULL, NULL);
+	snprintf(u, sizeof u, "http://dual:%d/ok", f.port);
+	r = (struct http_req){ .method = "GET", .url = u, .connect_ms = 1000,
+	                       .on_done = on_done, .arg = &g };
+	t0 = loop_clock_ms();
+	CHECK_EQ(http_request(f.c, &r), 0);
+	run(&f, &g.done, 1, 3000);
+	CHECK_EQ(g.err, 0);
+	CHECK_STR(g.body, "c=1 r=0");
+	CHECK_INT(g.at - t0, >=, 450);      /* half of connect_ms on ::1 */
+	CHECK_INT(g.at - t0, <, 900);
+	fx_free(&f);
+	for (int i = 0; i < 4; i++)
+		close(filler[i]);
+	close(lfd);
+}
+
 static void test_dns_failures(void)
 {
 	struct fx f;
@@ -706,6 +749,7 @@ int main(void)
 	RUN(test_deadlines);
 	RUN(test_connect_deadline);
 	RUN(test_dns_failures);
+	RUN(test_blackholed_address_skipped);
 	RUN(test_reuse_after_server_closed_idle);
 	RUN(test_retry_when_reused_conn_dies);
 	RUN(test_keepalive_timeout_closes_idle);
