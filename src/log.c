@@ -10,7 +10,8 @@
  *     (a fresh token in a response being logged by mistake).
  * Control characters are escaped so that one event stays one line.
  *
- * Syslog is written as datagrams to /dev/log ourselves: musl's syslog()
+ * Syslog is written as datagrams to /dev/log ourselves (reconnecting when
+ * syslogd restarts): musl's syslog()
  * would do the same, but <syslog.h>'s LOG_INFO etc. collide with ours.
  */
 #include "log.h"
@@ -40,9 +41,12 @@ static struct {
 	enum log_level level;
 	enum log_target target;
 	int fd;                         /* the syslog socket, -1 if none */
+	char path[108];                 /* its address (sun_path) */
 	int nsecrets;
 	char secrets[LOG_SECRETS_MAX][LOG_SECRET_LEN];
 } lg = { .level = LOG_LEVEL_INFO, .target = LOG_TARGET_STDERR, .fd = -1 };
+
+static bool syslog_connect(void);
 
 void log_set_level(enum log_level level) { lg.level = level; }
 enum log_level log_get_level(void) { return lg.level; }
@@ -57,31 +61,44 @@ int log_parse_level(const char *s, enum log_level *out)
 	return ERR_INVAL;
 }
 
-int log_set_target(enum log_target target, const char *socket_path)
+/* Connects the syslog socket to lg.path; false if it cannot. */
+static bool syslog_connect(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *p = socket_path ? socket_path : "/dev/log";
 	int fd;
 
 	if (lg.fd >= 0)
 		close(lg.fd);
 	lg.fd = -1;
-	lg.target = target;
-	if (target != LOG_TARGET_SYSLOG)
-		return 0;
-	if (strlen(p) >= sizeof sa.sun_path)
-		return ERR_TOOBIG;
-	memcpy(sa.sun_path, p, strlen(p) + 1);
+	memcpy(sa.sun_path, lg.path, sizeof lg.path);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return ERR_IO;
+		return false;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
 		close(fd);
-		lg.target = LOG_TARGET_STDERR;  /* keep the events somewhere */
-		return ERR_IO;
+		return false;
 	}
 	lg.fd = fd;
-	return 0;
+	return true;
+}
+
+int log_set_target(enum log_target target, const char *socket_path)
+{
+	const char *p = socket_path ? socket_path : "/dev/log";
+
+	if (lg.fd >= 0)
+		close(lg.fd);
+	lg.fd = -1;
+	lg.target = LOG_TARGET_STDERR;
+	if (target != LOG_TARGET_SYSLOG)
+		return 0;
+	if (strlen(p) >= sizeof lg.path)
+		return ERR_TOOBIG;
+	memcpy(lg.path, p, strlen(p) + 1);
+	lg.target = LOG_TARGET_SYSLOG;
+	/* unreachable now: events go to stderr, and each event tries again
+	 * (a syslogd started or restarted later is picked up) */
+	return syslog_connect() ? 0 : ERR_IO;
 }
 
 int log_add_secret(const char *secret)
@@ -228,14 +245,17 @@ static void emit(enum log_level level, const char *mod, const char *line)
 	struct tm tm;
 	int n;
 
-	if (lg.target == LOG_TARGET_SYSLOG && lg.fd >= 0) {
+	if (lg.target == LOG_TARGET_SYSLOG) {
 		n = snprintf(msg, sizeof msg, "<%d>lettamx[%ld]: %s %s %s",
 		             LOG_FACILITY | level_sev[level], (long)getpid(),
 		             level_name[level], mod, line);
-		if (n > 0 && send(lg.fd, msg, (size_t)n < sizeof msg ?
-		                  (size_t)n : sizeof msg - 1, 0) >= 0)
+		size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+		/* syslogd restarted: reconnect once; full: drop to stderr */
+		errno = 0;
+		if ((lg.fd >= 0 && send(lg.fd, msg, len, 0) >= 0) ||
+		    (errno != EAGAIN && syslog_connect() &&
+		     send(lg.fd, msg, len, 0) >= 0))
 			return;
-		/* syslog gone or full: fall through to stderr */
 	}
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -148,6 +148,15 @@ static void test_syslog(void)
 	LOG_ERROR("store", "event=after");
 	captured();
 	CHECK(has("error store event=after"));
+	/* syslogd comes back: the next event reconnects */
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	LOG_ERROR("store", "event=back");
+	n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = 0;
+	CHECK(strstr(buf, "error store event=back") != NULL);
+	close(fd);
+	unlink(sa.sun_path);
 	CHECK_EQ(log_set_target(LOG_TARGET_SYSLOG, "/nonexistent/log"), ERR_IO);
 	capture();
 	LOG_ERROR("store", "event=stderr_again");
