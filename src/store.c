@@ -458,10 +458,17 @@ int store_env_reopen(struct store *s)
 	return r;
 }
 
+void store_set_key(struct store *s, const uint8_t key[32])
+{
+	memcpy(s->key, key, sizeof s->key);
+	s->has_key = true;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	memset(s->key, 0, sizeof s->key);
 	if (s->env)
 		mdb_env_close(s->env);
 	if (s->lock_fd >= 0)

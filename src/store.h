@@ -105,6 +105,16 @@ uint64_t store_txn_id(struct store_txn *t);
 /* Number of entries of database db. */
 int store_count(struct store_txn *t, enum store_db db, uint64_t *n);
 
+/* Derives the key that seals record secrets from the master secret
+ * (HKDF-SHA256, its own label). Returns 0 or ERR_INVAL. */
+int store_key_derive(const uint8_t *master, size_t n, uint8_t key[32]);
+
+/* From now on, the password and access token of every record written are
+ * sealed (AES-256-GCM, bound to the agent id) with key, and sealed records
+ * are opened with it; records in clear stay readable and are sealed when
+ * next written. The key is copied. */
+void store_set_key(struct store *s, const uint8_t key[32]);
+
 /* ---- agents ---- */
 
 #define STORE_AGENT_ROOM_CREATED 0x1u   /* the room exists in Matrix */

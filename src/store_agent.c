@@ -2,9 +2,11 @@
  * store_agent: agent records and their two unique indexes.
  *
  * Record format (version 1), all integers big-endian:
- *   u8 version, u8 0, u32 flags, i64 created_at, i64 updated_at,
+ *   u8 version, u8 form, u32 flags, i64 created_at, i64 updated_at,
  *   i64 deleted_at, then six strings each as u16 length + bytes:
  *   agent_id, name, user_id, room_id, password, access_token.
+ * form 0x01 (sealed, see store_seal.c): string 4 is an AES-GCM box of
+ * (u16 length + password, u16 length + access_token), string 5 empty.
  * A newer version is refused (ERR_VERSION), never guessed at; a later
  * version adds fields at the end and bumps the number.
  */
@@ -31,6 +33,10 @@ static uint64_t get_be(const unsigned char *p, int n)
 	return v;
 }
 
+#define REC_SEALED 0x01           /* byte 1: strings 4-5 are one box */
+#define SECRETS_MAX (4 + 2 * LIM_STORE_SECRET)
+#define BOX_MAX     (SECRETS_MAX + 28)
+
 /* The six strings of a record, in record order. */
 static void fields(const struct store_agent *a, const char *f[6],
                    size_t cap[6])
@@ -43,67 +49,151 @@ static void fields(const struct store_agent *a, const char *f[6],
 	f[5] = a->access_token, cap[5] = sizeof a->access_token;
 }
 
-int store_rec_encode(const struct store_agent *a, unsigned char *buf,
-                     size_t cap)
+/* Appends a u16 length and n bytes at *pos. */
+static int put_str(unsigned char *buf, size_t cap, size_t *pos,
+                   const void *s, size_t n)
+{
+	if (n > 0xffff || n + 2 > cap - *pos)
+		return ERR_TOOBIG;
+	put_be(buf + *pos, n, 2);
+	memcpy(buf + *pos + 2, s, n);
+	*pos += n + 2;
+	return 0;
+}
+
+/* Reads a u16-length slice at *pos of b[0..n). */
+static int get_str(const unsigned char *b, size_t n, size_t *pos,
+                   const unsigned char **s, size_t *len)
+{
+	if (n - *pos < 2)
+		return ERR_CORRUPT;
+	*len = (size_t)get_be(b + *pos, 2);
+	if (*len > n - *pos - 2)
+		return ERR_CORRUPT;
+	*s = b + *pos + 2;
+	*pos += *len + 2;
+	return 0;
+}
+
+/* Seals password and token into one box appended as string 4 (string 5
+ * stays empty). */
+static int put_sealed(const struct store_agent *a, const uint8_t *key,
+                      unsigned char *buf, size_t cap, size_t *pos)
+{
+	unsigned char plain[SECRETS_MAX], box[BOX_MAX];
+	size_t pn = 0;
+	int r, bn;
+
+	if ((r = put_str(plain, sizeof plain, &pn, a->password,
+	                 strlen(a->password))) < 0 ||
+	    (r = put_str(plain, sizeof plain, &pn, a->access_token,
+	                 strlen(a->access_token))) < 0)
+		return r;
+	bn = store_seal(key, a->agent_id, plain, pn, box, sizeof box);
+	memset(plain, 0, sizeof plain);
+	if (bn < 0)
+		return bn;
+	if ((r = put_str(buf, cap, pos, box, (size_t)bn)) < 0)
+		return r;
+	return put_str(buf, cap, pos, "", 0);
+}
+
+int store_rec_encode(const struct store_agent *a, const uint8_t *key,
+                     unsigned char *buf, size_t cap)
 {
 	const char *f[6];
 	size_t fc[6], pos = REC_HEAD;
+	int r;
 
 	if (cap < REC_HEAD)
 		return ERR_TOOBIG;
 	buf[0] = STORE_REC_VERSION;
-	buf[1] = 0;
+	buf[1] = key ? REC_SEALED : 0;
 	put_be(buf + 2, a->flags, 4);
 	put_be(buf + 6, (uint64_t)a->created_at, 8);
 	put_be(buf + 14, (uint64_t)a->updated_at, 8);
 	put_be(buf + 22, (uint64_t)a->deleted_at, 8);
 	fields(a, f, fc);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < (key ? 4 : 6); i++) {
 		const char *nul = memchr(f[i], 0, fc[i]);
-		size_t n;
 		if (!nul)
 			return ERR_TOOBIG;
-		n = (size_t)(nul - f[i]);
-		if (n + 2 > cap - pos)
-			return ERR_TOOBIG;
-		put_be(buf + pos, n, 2);
-		memcpy(buf + pos + 2, f[i], n);
-		pos += n + 2;
+		if ((r = put_str(buf, cap, &pos, f[i],
+		                 (size_t)(nul - f[i]))) < 0)
+			return r;
 	}
+	if (key && (r = put_sealed(a, key, buf, cap, &pos)) < 0)
+		return r;
 	return (int)pos;
 }
 
-int store_rec_decode(const void *p, size_t n, struct store_agent *a,
-                     unsigned *ver)
+/* Copies slice s[0..n) into a field of capacity cap as a C string. */
+static int set_field(char *field, size_t cap, const unsigned char *s,
+                     size_t n)
 {
-	const unsigned char *b = p;
+	if (n >= cap || memchr(s, 0, n))
+		return ERR_CORRUPT;
+	memcpy(field, s, n);
+	field[n] = 0;
+	return 0;
+}
+
+static int open_sealed(const unsigned char *box, size_t n,
+                       const uint8_t *key, struct store_agent *a)
+{
+	unsigned char plain[SECRETS_MAX];
+	const unsigned char *s;
+	size_t pos = 0, len;
+	int pn, r;
+
+	if (!key)
+		return ERR_CORRUPT;
+	pn = store_unseal(key, a->agent_id, box, n, plain, sizeof plain);
+	if (pn < 0)
+		return pn;
+	r = get_str(plain, (size_t)pn, &pos, &s, &len);
+	if (r == 0)
+		r = set_field(a->password, sizeof a->password, s, len);
+	if (r == 0)
+		r = get_str(plain, (size_t)pn, &pos, &s, &len);
+	if (r == 0)
+		r = set_field(a->access_token, sizeof a->access_token, s, len);
+	memset(plain, 0, sizeof plain);
+	return r == 0 && pos == (size_t)pn ? 0 : ERR_CORRUPT;
+}
+
+int store_rec_decode(const void *p, size_t n, const uint8_t *key,
+                     struct store_agent *a, unsigned *ver, bool *sealed)
+{
+	const unsigned char *b = p, *s[6];
 	const char *f[6];
-	size_t fc[6], pos = REC_HEAD;
+	size_t fc[6], len[6], pos = REC_HEAD;
+	int r = 0;
 
 	memset(a, 0, sizeof *a);
+	*sealed = false;
 	if (n < 1)
 		return ERR_CORRUPT;
 	*ver = b[0];
 	if (b[0] > STORE_REC_VERSION)
 		return ERR_VERSION;
-	if (b[0] == 0 || n < REC_HEAD)
+	if (b[0] == 0 || n < REC_HEAD || (b[1] & ~REC_SEALED))
 		return ERR_CORRUPT;
+	*sealed = b[1] & REC_SEALED;
 	a->flags = (uint32_t)get_be(b + 2, 4);
 	a->created_at = (int64_t)get_be(b + 6, 8);
 	a->updated_at = (int64_t)get_be(b + 14, 8);
 	a->deleted_at = (int64_t)get_be(b + 22, 8);
 	fields(a, f, fc);
-	for (int i = 0; i < 6; i++) {
-		size_t len;
-		if (n - pos < 2)
-			return ERR_CORRUPT;
-		len = (size_t)get_be(b + pos, 2);
-		if (len >= fc[i] || len > n - pos - 2)
-			return ERR_CORRUPT;
-		memcpy((char *)(uintptr_t)f[i], b + pos + 2, len);
-		pos += len + 2;
-	}
-	return pos == n ? 0 : ERR_CORRUPT;
+	for (int i = 0; i < 6 && r == 0; i++)
+		r = get_str(b, n, &pos, &s[i], &len[i]);
+	if (r < 0 || pos != n)
+		return ERR_CORRUPT;
+	for (int i = 0; i < (*sealed ? 4 : 6) && r == 0; i++)
+		r = set_field((char *)(uintptr_t)f[i], fc[i], s[i], len[i]);
+	if (r == 0 && *sealed)
+		r = len[5] ? ERR_CORRUPT : open_sealed(s[4], len[4], key, a);
+	return r;
 }
 
 static MDB_val sval(const char *s)
@@ -117,8 +207,11 @@ static MDB_val sval(const char *s)
 static int load(struct store_txn *t, const MDB_val *k, const MDB_val *v,
                 struct store_agent *a)
 {
+	const uint8_t *key = t->s->has_key ? t->s->key : NULL;
 	unsigned ver = 0;
-	int r = store_rec_decode(v->mv_data, v->mv_size, a, &ver);
+	bool sealed;
+	int r = store_rec_decode(v->mv_data, v->mv_size, key, a, &ver,
+	                         &sealed);
 
 	if (r == ERR_VERSION)
 		return store_fail(t->s, r, "agent record %.*s has format "
@@ -129,6 +222,11 @@ static int load(struct store_txn *t, const MDB_val *k, const MDB_val *v,
 	if (r == 0 && (strlen(a->agent_id) != k->mv_size ||
 	               memcmp(a->agent_id, k->mv_data, k->mv_size)))
 		r = ERR_CORRUPT;
+	if (r < 0 && sealed)
+		return store_fail(t->s, r, "the secrets of agent record %.*s "
+		                  "cannot be unsealed (%s)", (int)k->mv_size,
+		                  (const char *)k->mv_data, key ? "damaged, or "
+		                  "another master secret" : "no key set");
 	if (r < 0)
 		return store_fail(t->s, r, "agent record %.*s is corrupt",
 		                  (int)k->mv_size, (const char *)k->mv_data);
@@ -285,8 +383,11 @@ int store_agent_put(struct store_txn *t, const struct store_agent *a)
 	rec.created_at = old.agent_id[0] ? old.created_at :
 	                 a->created_at ? a->created_at : store_now(t->s);
 	rec.updated_at = store_now(t->s);
-	if ((n = store_rec_encode(&rec, buf, sizeof buf)) < 0)
-		return store_fail(t->s, n, "agent record too big");
+	n = store_rec_encode(&rec, t->s->has_key ? t->s->key : NULL, buf,
+	                     sizeof buf);
+	memset(&rec, 0, sizeof rec);
+	if (n < 0)
+		return store_fail(t->s, n, "agent record too big or unsealable");
 	if ((r = reindex(t, STORE_BY_ROOM, old.room_id, a->room_id,
 	                 a->agent_id)) < 0 ||
 	    (r = reindex(t, STORE_BY_USER, old.user_id, a->user_id,

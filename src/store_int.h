@@ -23,6 +23,8 @@ struct store {
 	int ntxn;                   /* open transactions (map growth needs 0) */
 	size_t map_size;
 	int64_t (*clock)(void);
+	bool has_key;               /* seal the secrets of records */
+	uint8_t key[32];
 	char why[LIM_STORE_WHY];
 };
 
@@ -40,14 +42,25 @@ int store_fail(struct store *s, int err, const char *fmt, ...)
 /* Converts an LMDB code met while doing `what` into an err code. */
 int store_mdb_err(struct store_txn *t, int rc, const char *what);
 
-/* Encodes agent a into buf[0..cap); returns its length or ERR_TOOBIG. */
-int store_rec_encode(const struct store_agent *a, unsigned char *buf,
-                     size_t cap);
+/* Encodes agent a into buf[0..cap), sealing its secrets when key is not
+ * NULL; returns its length, ERR_TOOBIG or ERR_IO. */
+int store_rec_encode(const struct store_agent *a, const uint8_t *key,
+                     unsigned char *buf, size_t cap);
 
-/* Decodes a record; returns 0, ERR_VERSION (newer format; `ver` gets the
- * version found), ERR_CORRUPT. */
-int store_rec_decode(const void *p, size_t n, struct store_agent *a,
-                     unsigned *ver);
+/* Decodes a record (unsealing with key); returns 0, ERR_VERSION (newer
+ * format; `ver` gets the version found), ERR_CORRUPT (damaged, or sealed
+ * and key NULL or wrong: *sealed tells). */
+int store_rec_decode(const void *p, size_t n, const uint8_t *key,
+                     struct store_agent *a, unsigned *ver, bool *sealed);
+
+/* AES-256-GCM box of pt[0..n) bound to aad: nonce | ciphertext | tag into
+ * out[0..cap). Returns its length, ERR_TOOBIG, ERR_IO. */
+int store_seal(const uint8_t key[32], const char *aad, const uint8_t *pt,
+               size_t n, uint8_t *out, size_t cap);
+
+/* Opens a box; returns the plaintext length or ERR_CORRUPT. */
+int store_unseal(const uint8_t key[32], const char *aad, const uint8_t *in,
+                 size_t n, uint8_t *out, size_t cap);
 
 /* Closes the environment of s (keeping the writer lock), and opens it
  * again (databases, schema check). Used by restore. */

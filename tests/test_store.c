@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "err.h"
 #include "harness.h"
 #include "store.h"
+#include "store_snap.h"
 
 static int64_t fake_now = 1763900000000;
 static int64_t fake_clock(void) { return fake_now; }
@@ -745,6 +747,70 @@ static void test_check_and_reindex(void)
 	store_close(s);
 }
 
+/* True when the bytes of file path contain s. */
+static bool file_has(const char *path, const char *s)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+
+	if (f)
+		fclose(f);
+	return memmem(buf, n, s, strlen(s)) != NULL;
+}
+
+static void test_sealed_secrets(void)
+{
+	const char *dir = newdir("seal");
+	struct store *s = open_at(dir, 0);
+	uint8_t key[32], other[32];
+	struct get g = { .key = "agent-a" };
+	char data[600];
+
+	snprintf(data, sizeof data, "%s/data.mdb", dir);
+	CHECK_EQ(store_key_derive((const uint8_t *)"master-secret-0123456789"
+	                          "abcdefghij", 34, key), 0);
+	CHECK_EQ(store_key_derive((const uint8_t *)"another-master-secret-0"
+	                          "123456789", 33, other), 0);
+	CHECK(memcmp(key, other, 32) != 0);
+	/* in clear without a key */
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!a:x"), 0);
+	store_close(s);
+	CHECK(file_has(data, "pw-agent-a"));
+	/* with the key: readable, sealed on the next write */
+	s = open_at(dir, 0);
+	store_set_key(s, key);
+	CHECK_EQ(store_view(s, get_fn, &g), 0);
+	CHECK_STR(g.a.password, "pw-agent-a");
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!a:x"), 0);
+	CHECK_EQ(put1(s, "agent-b", "@b:x", "!b:x"), 0);
+	g.a.password[0] = 0;
+	CHECK_EQ(store_view(s, get_fn, &g), 0);
+	CHECK_STR(g.a.password, "pw-agent-a");
+	CHECK(strcmp(g.a.access_token, "s3cr3t-TEST-TOKEN") == 0);
+	CHECK_STR(g.a.room_id, "!a:x");
+	store_close(s);
+	/* the file (and so every snapshot) no longer holds them; LMDB may
+	 * keep the freed page of the clear record, so check live pages via
+	 * a compacted copy */
+	s = open_at(dir, 0);
+	struct store_snap m;
+	CHECK_EQ(store_snapshot(s, newdir("sealsnap"), "t", &m), 0);
+	char snapfile[700];
+	snprintf(snapfile, sizeof snapfile, "%s/%s.mdb", newdir("sealsnap"),
+	         m.name);
+	CHECK(!file_has(snapfile, "pw-agent-"));
+	CHECK(!file_has(snapfile, "s3cr3t-TEST"));
+	CHECK(file_has(snapfile, "!b:x"));
+	/* no key, or another one: refused with the reason */
+	CHECK_EQ(store_view(s, get_fn, &g), ERR_CORRUPT);
+	CHECK(strstr(store_why(s), "no key set") != NULL);
+	store_set_key(s, other);
+	CHECK_EQ(store_view(s, get_fn, &g), ERR_CORRUPT);
+	CHECK(strstr(store_why(s), "another master secret") != NULL);
+	store_close(s);
+}
+
 int main(void)
 {
 	RUN(test_open_modes);
@@ -760,6 +826,7 @@ int main(void)
 	RUN(test_meta);
 	RUN(test_record_round_trip);
 	RUN(test_check_and_reindex);
+	RUN(test_sealed_secrets);
 	RUN(test_crash_all_or_nothing);
 	return harness_done("store");
 }
