@@ -58,7 +58,8 @@ LDFLAGS_ALL   := $(LINKMODE) $(BOARD_LDFLAGS)
 # Every object depends on the flags it was built with: a change of
 # compiler, defines or configuration rebuilds everything (objects built
 # against another mbedTLS configuration would disagree on struct layouts).
-FLAGS_NOW := $(CC) | $(CFLAGS_OURS) | $(CFLAGS_VENDOR) | $(LDFLAGS_ALL)
+LMDB_DEFS := -DMDB_USE_ROBUST=0
+FLAGS_NOW := $(CC) | $(CFLAGS_OURS) | $(CFLAGS_VENDOR) | $(LMDB_DEFS) | $(LDFLAGS_ALL)
 ifneq ($(FLAGS_NOW),$(file < $(B)/.flags))
 $(shell mkdir -p $(B))
 $(file > $(B)/.flags,$(FLAGS_NOW))
@@ -135,7 +136,7 @@ $(B)/obj/vendor/%.o: vendor/%.c $(B)/.flags
 # them: one process writes (the store's lock file), and LMDB re-initialises
 # its lock region when a process opens it alone, so a writer killed inside
 # a transaction leaves no mutex held (tests/test_store.c kills 200).
-$(call obj,$(LMDB_SRC)): CFLAGS_VENDOR += -DMDB_USE_ROBUST=0
+$(call obj,$(LMDB_SRC)): CFLAGS_VENDOR += $(LMDB_DEFS)
 
 $(B)/lib/libmbedtls.a: $(call obj,$(MBEDTLS_SRC))
 $(B)/lib/liblmdb.a:    $(call obj,$(LMDB_SRC))
