@@ -457,8 +457,9 @@ static int open_socket(const struct server *s)
 static void lookup_readable(void *arg, int fd, unsigned revents);
 static void lookup_timeout(void *arg);
 
-/* Sends the unanswered questions to the next server. Returns 0 when a try
- * is under way, or -1 when the lookup finished (and is freed). */
+/* Sends the unanswered questions to the next server. Returns 0 when the
+ * try is under way, or < 0 when it could not start (the caller cleans up
+ * and moves on to the next try). */
 static int try_send(struct dns_lookup *lk)
 {
 	struct dns *d = lk->d;
