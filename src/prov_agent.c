@@ -146,6 +146,12 @@ int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent)
 		p->step = S_LOGIN;
 		return 0;
 	}
+	if (!as_agent && mx_error_is(e, "M_UNKNOWN_TOKEN") &&
+	    p->step != S_LOGIN && p->step != S_REGISTER &&
+	    p->step != S_SS_REGISTER) {
+		prov_bot_refused(p);
+		return 0;
+	}
 	d = mx_retry_delay_ms(e, p->attempt);
 	if (d >= 0 && p->attempt < LIM_PROV_ATTEMPTS) {
 		p->attempt++;

@@ -18,7 +18,7 @@ enum step {
 	S_DISPLAYNAME, S_ROOM_NAME, S_ROOM, S_JOINED, S_MARKER, S_CREATE,
 	S_LINK, S_JOIN, S_INVITE_BOT, S_FINISH,
 	SP_START, SP_JOINED, SP_MARKER, SP_CREATE,
-	B_LOGIN,
+	B_START, B_LOGIN, B_SS_NONCE, B_SS_REGISTER,
 	D_START, D_UNLINK, D_NOTICE,
 };
 
@@ -38,6 +38,9 @@ struct prov {
 	char password[SECRET_PASSWORD_LEN + 1];
 	char nonce[LIM_MX_NONCE];
 	char bot_token[LIM_STORE_SECRET];
+	char bot_pw[LIM_STORE_SECRET];  /* configured, or derived (made by
+	                                 * shared-secret registration) */
+	int bot_from_meta;              /* bot_token came from the store */
 	char space_id[LIM_STORE_ID];
 	char (*cand)[IDENT_MXID_MAX + 1];   /* rooms to check for a marker */
 	size_t ncand, ci, cand_cap;
@@ -71,6 +74,10 @@ int prov_save(struct prov *p);
  * retry for 429 and 5xx, else the agent (or, outside an agent, the run)
  * fails. Returns 0. */
 int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent);
+
+/* The homeserver refused the bot's access token: forget a stored one
+ * (the next run logs in once) and end the run with an explanation. */
+void prov_bot_refused(struct prov *p);
 
 /* Moves to step `s` with a fresh retry budget. */
 void prov_go(struct prov *p, int s);

@@ -5,12 +5,14 @@
  */
 #include "prov_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
 #include "log.h"
+#include "secret.h"
 
 struct prov *prov_new(const struct prov_conf *conf,
                       void (*on_agent)(void *arg, const struct prov_report *),
@@ -87,7 +89,7 @@ static int feed_list(struct prov *p, const struct proto_resp *resp)
 	         "complete=%d", p->list.n, p->sum.agents, p->list.pages,
 	         p->list.complete);
 	p->phase = p->c->dry_run ? PH_SPACE : PH_BOT;
-	p->step = p->c->dry_run ? SP_START : B_LOGIN;
+	p->step = p->c->dry_run ? SP_START : B_START;
 	return 0;
 }
 
@@ -95,15 +97,28 @@ static int feed_list(struct prov *p, const struct proto_resp *resp)
 
 static int meta_get(struct prov *p, const char *key, char *out, size_t cap);
 
-static int bot_next(struct prov *p, struct proto_req *req)
+/* The bot's localpart, from its user id. */
+static void bot_local(const struct prov *p, char *out, size_t cap)
+{
+	const char *u = p->c->bot_user;
+
+	snprintf(out, cap, "%.*s", (int)strcspn(u + 1, ":"), u + 1);
+}
+
+/* Picks the bot's token: configured, stored, or from a login (configured
+ * password), or a shared-secret registration with a password derived
+ * from the master secret (so a lost store costs a login, not the bot). */
+static int bot_start(struct prov *p, struct proto_req *req)
 {
 	const struct prov_conf *c = p->c;
 	char local[IDENT_MXID_MAX + 1];
 
 	if (c->bot_token && *c->bot_token)
 		snprintf(p->bot_token, sizeof p->bot_token, "%s", c->bot_token);
-	else if (meta_get(p, PROV_META_BOT_TOKEN, p->bot_token,
-	                  sizeof p->bot_token) < 0)
+	else if (!meta_get(p, PROV_META_BOT_TOKEN, p->bot_token,
+	                   sizeof p->bot_token))
+		p->bot_from_meta = 1;
+	else
 		p->bot_token[0] = '\0';
 	if (p->fatal)
 		return 1;
@@ -112,15 +127,43 @@ static int bot_next(struct prov *p, struct proto_req *req)
 		p->step = SP_START;
 		return 1;
 	}
-	if (!c->bot_password || !*c->bot_password) {
-		prov_fatal(p, ERR_CONFIG, "no credentials for the bot %s: give "
-		           "it an access token file or a password file",
-		           c->bot_user);
-		return 1;
+	bot_local(p, local, sizeof local);
+	if (c->bot_password && *c->bot_password) {
+		snprintf(p->bot_pw, sizeof p->bot_pw, "%s", c->bot_password);
+		prov_go(p, B_LOGIN);
+		return mx_req_login(req, local, p->bot_pw);
 	}
-	snprintf(local, sizeof local, "%.*s",
-	         (int)strcspn(c->bot_user + 1, ":"), c->bot_user + 1);
-	return mx_req_login(req, local, c->bot_password);
+	if (c->reg == MX_REG_SHARED_SECRET && c->shared_secret &&
+	    *c->shared_secret && !secret_agent_password(c->master,
+	    c->bot_user, p->bot_pw, sizeof p->bot_pw)) {
+		prov_go(p, B_SS_NONCE);
+		return mx_req_ss_nonce(req);
+	}
+	prov_fatal(p, ERR_CONFIG, "no credentials for the bot %s: give it an "
+	           "access token file or a password file (or use "
+	           "registration = shared-secret to create it)", c->bot_user);
+	return 1;
+}
+
+static int bot_next(struct prov *p, struct proto_req *req)
+{
+	char local[IDENT_MXID_MAX + 1], mac[SECRET_SHA1_HEX + 1];
+
+	bot_local(p, local, sizeof local);
+	switch (p->step) {
+	case B_LOGIN:
+		return mx_req_login(req, local, p->bot_pw);
+	case B_SS_NONCE:
+		return mx_req_ss_nonce(req);
+	case B_SS_REGISTER:
+		if (secret_synapse_mac(p->c->shared_secret, p->nonce, local,
+		                       p->bot_pw, 0, mac, sizeof mac))
+			return ERR_TLS;
+		return mx_req_ss_register(req, p->nonce, local, p->bot_pw,
+		                          mac);
+	default:
+		return bot_start(p, req);
+	}
 }
 
 struct meta_arg {
@@ -168,33 +211,76 @@ static int meta_put(struct prov *p, const char *key, char *val)
 	return r;
 }
 
+static int bot_token_got(struct prov *p, const struct mx_login *l)
+{
+	snprintf(p->bot_token, sizeof p->bot_token, "%s", l->access_token);
+	log_add_secret(p->bot_token);
+	if (meta_put(p, PROV_META_BOT_TOKEN, p->bot_token) < 0)
+		return ERR_STORE;
+	p->bot_from_meta = 1;
+	p->phase = PH_SPACE;
+	p->step = SP_START;
+	return 0;
+}
+
 static int feed_bot(struct prov *p, const struct proto_resp *resp)
 {
 	struct mx_login l;
 	struct mx_error e;
 	char msg[LIM_PROTO_DETAIL + 64];
-	int r = mx_login_parse(resp, &l, &e);
+	int r;
 
-	if (r == 0 && l.access_token[0]) {
-		snprintf(p->bot_token, sizeof p->bot_token, "%s",
-		         l.access_token);
-		log_add_secret(p->bot_token);
-		if (meta_put(p, PROV_META_BOT_TOKEN, p->bot_token) < 0)
-			return ERR_STORE;
-		p->phase = PH_SPACE;
-		p->step = SP_START;
-		return 0;
+	if (p->step == B_SS_NONCE) {
+		r = mx_nonce_parse(resp, p->nonce, &e);
+		if (r == 0) {
+			p->step = B_SS_REGISTER;
+			return 0;
+		}
+	} else {
+		r = mx_login_parse(resp, &l, &e);
+		if (r == 0 && l.access_token[0])
+			return bot_token_got(p, &l);
+		if (p->step == B_SS_REGISTER && mx_error_is(&e, "M_USER_IN_USE")) {
+			prov_go(p, B_LOGIN);    /* made by an earlier run */
+			return 0;
+		}
 	}
 	if (r == 0 || r == ERR_PROTO) {
-		prov_fatal(p, ERR_PROTO, "the bot's login answer is malformed");
+		prov_fatal(p, ERR_PROTO, "the homeserver's answer about the bot "
+		           "is malformed");
 		return 0;
 	}
-	if (e.status == 429 || e.status >= 500 || e.status == 0)
-		return prov_on_mx_error(p, &e, 0);
+	if (e.status == 429 || e.status >= 500 || e.status == 0) {
+		prov_on_mx_error(p, &e, 0);
+		if (p->step == B_SS_REGISTER)
+			p->step = B_SS_NONCE;
+		return 0;
+	}
 	mx_error_msg(&e, msg, sizeof msg);
-	prov_fatal(p, ERR_CONFIG, "the bot %s cannot log in: %s",
-	           p->c->bot_user, msg);
+	prov_fatal(p, ERR_CONFIG, "the bot %s: %s %s", p->c->bot_user,
+	           p->step == B_LOGIN ? "cannot log in:" :
+	           "shared-secret registration failed:", msg);
 	return 0;
+}
+
+static int meta_del_fn(struct store_txn *t, void *arg)
+{
+	int r = store_meta_del(t, arg);
+
+	return r == ERR_NOTFOUND ? 0 : r;
+}
+
+void prov_bot_refused(struct prov *p)
+{
+	if (p->bot_from_meta &&
+	    store_update(p->c->store, meta_del_fn,
+	                 (void *)(uintptr_t)PROV_META_BOT_TOKEN) < 0) {
+		prov_fatal(p, ERR_STORE, "store: %s", store_why(p->c->store));
+		return;
+	}
+	prov_fatal(p, ERR_CONFIG, "the homeserver refused the bot's access "
+	           "token%s", p->bot_from_meta ? "; the next run logs in "
+	           "again" : " from bot_token_file: replace it");
 }
 
 /* ---- the Space ---- */

@@ -32,19 +32,25 @@ class Env:
     """Fakes, a bot, a work directory and a config for one test."""
 
     def __init__(self, test, registration="dummy", hs_kw=None, conf=None,
-                 bot_admin=False):
+                 bot_admin=False, bot_cred="token"):
         self.test = test
         self.hs = FakeHomeserver(**(hs_kw or {})).start()
         self.letta = FakeLetta().start()
         self._work = lettamx.Workdir()
         self.work = self._work.__enter__()
-        bot = self.hs.human_register("lettamx", admin=bot_admin)
-        self.bot = bot["user_id"]
+        self.bot = self.hs.user_id("lettamx")
         sections = lettamx.default_config(self.work, self.hs, self.letta)
-        sections["matrix"].update({
-            "bot_user": self.bot, "registration": registration,
-            "bot_token_file": write_secret(self.work, "bot.token",
-                                           bot["access_token"])})
+        sections["matrix"].update({"bot_user": self.bot,
+                                   "registration": registration})
+        # outside the store: a test may lose the store, not the secret
+        sections["store"]["master_secret_file"] = os.path.join(
+            self.work, "master.secret")
+        if bot_cred:
+            bot = self.hs.human_register("lettamx", password="bot-pw",
+                                         admin=bot_admin)
+            key = "bot_%s_file" % bot_cred
+            value = bot["access_token"] if bot_cred == "token" else "bot-pw"
+            sections["matrix"][key] = write_secret(self.work, key, value)
         for section, values in (conf or {}).items():
             sections.setdefault(section, {}).update(values)
         self.conf = lettamx.write_config(self.work, sections)
@@ -313,6 +319,49 @@ class Deletion(ProvisionTest):
         status = json.loads(lettamx.run(["status", "--json"], env.conf,
                                         test=self).stdout)
         self.assertEqual([a["state"] for a in status], ["ok", "ok"])
+
+
+class Bot(ProvisionTest):
+    def test_password_login_once_then_the_stored_token(self):
+        env = self.env(bot_cred="password")
+        ids = env.agents(2)
+        env.provision()
+        self.check_one_each(env, ids)
+        self.assertEqual(len(env.hs.requests("POST", "/login$")), 1)
+        seq = env.last_seq()
+        env.letta.rename_agent(ids[0], "x")
+        env.provision()
+        self.assertEqual(env.hs.requests("POST", "/login$", since=seq), [])
+        env.hs.revoke_tokens(env.bot)
+        env.letta.add_agent("late")
+        res = env.provision(ok=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("refused the bot's access token", res.stderr)
+        seq = env.last_seq()
+        env.provision()
+        self.assertEqual(len(env.hs.requests("POST", "/login$", since=seq)),
+                         1)
+
+    def test_shared_secret_creates_the_bot(self):
+        work = lettamx.Workdir()
+        path = write_secret(work.__enter__(), "shared", "s3cret-shared")
+        self.addCleanup(work.__exit__, None, None, None)
+        env = self.env(registration="shared-secret", bot_cred=None,
+                       hs_kw={"shared_secret": "s3cret-shared"},
+                       conf={"matrix": {"shared_secret_file": path}})
+        ids = env.agents(2)
+        env.provision()
+        self.check_one_each(env, ids)
+        self.assertIn(env.bot, env.users())
+        # a lost store costs a login, not the bot
+        seq = env.last_seq()
+        import shutil
+        shutil.rmtree(os.path.join(env.work, "store"))
+        os.makedirs(os.path.join(env.work, "store"))
+        env.provision()
+        self.assertEqual(len(env.hs.requests("POST", "/login$", since=seq)),
+                         3)     # the bot and both agents
+        self.check_one_each(env, ids)
 
 
 class Modes(ProvisionTest):
