@@ -124,6 +124,8 @@ static int load_invites(struct ctx *c)
 static int open_all(struct ctx *c, const char *path, int read_only)
 {
 	struct store_opts so = { .read_only = read_only };
+	const char *master;
+	uint8_t key[32];
 	char why[512];
 	int created, r;
 
@@ -131,21 +133,30 @@ static int open_all(struct ctx *c, const char *path, int read_only)
 		fprintf(stderr, "lettamx: %s\n", why);
 		return 2;
 	}
+	master = cfg_get(&c->cfg, "store", "master_secret_file");
 	r = store_open(&c->store, cfg_get(&c->cfg, "store", "path"), &so,
 	               why, sizeof why);
 	if (r) {
 		fprintf(stderr, "lettamx: store: %s\n", why);
 		return 1;
 	}
-	if (read_only)
+	/* status only reads: it never creates a master secret, and without
+	 * one there is nothing sealed to open. */
+	if (read_only && access(master, F_OK) != 0)
 		return 0;
-	r = secret_master_load(&c->master, cfg_get(&c->cfg, "store",
-	                       "master_secret_file"), &created, why,
-	                       sizeof why);
+	r = secret_master_load(&c->master, master, &created, why, sizeof why);
 	if (r) {
 		fprintf(stderr, "lettamx: master secret: %s\n", why);
 		return r == ERR_CONFIG ? 2 : 1;
 	}
+	/* Agent passwords and tokens are sealed at rest with a key derived
+	 * from the master secret. */
+	if (store_key_derive(c->master.key, c->master.len, key)) {
+		fprintf(stderr, "lettamx: cannot derive the store key\n");
+		return 1;
+	}
+	store_set_key(c->store, key);
+	memset(key, 0, sizeof key);
 	return 0;
 }
 
@@ -350,6 +361,7 @@ int prov_cmd_provision(int argc, char **argv)
 		r = 1;
 	}
 	if (r) {
+		secret_master_reset(&c.master);
 		store_close(c.store);
 		return r;
 	}
@@ -455,6 +467,7 @@ int prov_cmd_status(int argc, char **argv)
 	if (r < 0)
 		fprintf(stderr, "lettamx status: %s\n", r == ERR_TOOBIG ?
 		        "too many agents for --json" : store_why(c.store));
+	secret_master_reset(&c.master);
 	store_close(c.store);
 	free(out);
 	return r < 0 ? 1 : 0;
