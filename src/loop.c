@@ -130,6 +130,8 @@ static short to_poll(unsigned events)
 	               ((events & LOOP_WRITE) ? POLLOUT : 0));
 }
 
+static void reap_watchers(struct loop *l);
+
 static int grow_fdmap(struct loop *l, int fd)
 {
 	size_t cap = l->capfdmap ? l->capfdmap : 64;
@@ -175,6 +177,8 @@ int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb cb,
 		return ERR_INVAL;
 	if (watcher_find(l, fd))
 		return ERR_EXISTS;
+	if (l->nw == l->capw)
+		reap_watchers(l);       /* outside a dispatch, free slots now */
 	if (l->nw == l->capw) {
 		if (l->nw >= LIM_LOOP_FDS)
 			return ERR_TOOBIG;
