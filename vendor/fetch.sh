@@ -80,9 +80,15 @@ apt_prepare() {
     [ -r "$keyring" ] && signed="[signed-by=$keyring] "
     printf 'deb-src %s%s %s main\n' "$signed" "$mirror" "$suite" > "$apt_dir/sources.list"
     say "reading the $suite source index (private apt state in $apt_dir)"
-    # shellcheck disable=SC2046
-    apt-get $(apt_opts) -q update > "$apt_dir/update.log" 2>&1 ||
-        die "apt-get update failed; see $apt_dir/update.log"
+    # A mirror caught mid-sync can fail one index and still serve the
+    # sources index we need: retry, then go on; the tarball's checksum is
+    # the verdict either way.
+    for try in 1 2 3; do
+        # shellcheck disable=SC2046
+        apt-get $(apt_opts) -q update > "$apt_dir/update.log" 2>&1 && break
+        say "apt-get update failed (try $try; see $apt_dir/update.log)"
+        sleep "$try"
+    done
     apt_ready=yes
 }
 
