@@ -26,8 +26,9 @@ static const struct cmd cmds[] = {
 	  cmd_version },
 	{ "config",  "check [-c FILE]",
 	  "validate the configuration and print it", cfg_cmd },
-	{ "provision", "[--dry-run]",
-	  "give every Letta agent a Matrix user and a room", prov_cmd_provision },
+	{ "provision", "[options]",
+	  "give every Letta agent a Matrix user and a room (--dry-run, "
+	  "--watch)", prov_cmd_provision },
 	{ "status",  "[--json]",  "agents, their users, rooms and state",
 	  prov_cmd_status },
 };

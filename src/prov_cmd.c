@@ -40,6 +40,10 @@ struct ctx {
 	const char *invite[16];
 	int tty;
 	int dry;
+	int quiet;              /* --watch: only agents where something
+	                         * happened get a line */
+	int stop;               /* a signal asked us to stop */
+	struct loop *loop;
 };
 
 static void usage(const char *cmd, const char *opts)
@@ -47,20 +51,27 @@ static void usage(const char *cmd, const char *opts)
 	fprintf(stderr, "usage: lettamx %s [-c FILE] %s\n", cmd, opts);
 }
 
-/* -c FILE / --config FILE and one flag. Returns 0, or -1 (usage). */
-static int parse_args(int argc, char **argv, const char *flag,
+/* -c FILE / --config FILE and flags (a NULL-terminated list; set[i]
+ * tells whether flag i was given). Returns 0, or -1 (usage). */
+static int parse_args(int argc, char **argv, const char *const *flags,
                       const char **path, int *set)
 {
 	*path = NULL;
-	*set = 0;
+	for (int k = 0; flags[k]; k++)
+		set[k] = 0;
 	for (int i = 1; i < argc; i++) {
+		int k = 0;
+
 		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
-		    i + 1 < argc)
+		    i + 1 < argc) {
 			*path = argv[++i];
-		else if (flag && !strcmp(argv[i], flag))
-			*set = 1;
-		else
+			continue;
+		}
+		while (flags[k] && strcmp(argv[i], flags[k]))
+			k++;
+		if (!flags[k])
 			return -1;
+		set[k] = 1;
 	}
 	return 0;
 }
@@ -231,6 +242,9 @@ static void on_agent(void *arg, const struct prov_report *r)
 			       r->renamed ? ", rename" : "", r->agent_id);
 		return;
 	}
+	if (c->quiet && r->user == PROV_R_KEPT && r->room == PROV_R_KEPT &&
+	    r->space == PROV_R_KEPT && !r->renamed && !r->why[0])
+		return;
 	printf("[%zu/%zu] %s: user %s room %s space %s%s%s%s\n", r->index,
 	       r->total, r->name, mark(r->user, c->tty), mark(r->room, c->tty),
 	       mark(r->space, c->tty), r->renamed ? " renamed" : "",
@@ -337,18 +351,61 @@ static void print_summary(const struct prov_summary *s, uint64_t ms)
 	       (unsigned long long)ms);
 }
 
+static void on_signal(void *arg, int signo)
+{
+	struct ctx *c = arg;
+
+	(void)signo;
+	c->stop = 1;
+	loop_stop(c->loop);     /* a run cut short is safe to run again */
+}
+
+static void tick(void *arg)
+{
+	loop_stop(arg);
+}
+
+/* --watch: a run every [letta] discovery_interval until a signal. */
+static int watch(struct ctx *c, struct net *n, char *why, size_t cap)
+{
+	struct loop_timer t;
+	struct prov_summary sum;
+	uint64_t every = (uint64_t)cfg_num(&c->cfg, "letta",
+	                                   "discovery_interval"), ms;
+	int r = 0;
+
+	loop_timer_init(&t, tick, n->loop);
+	c->quiet = 1;
+	while (!c->stop) {
+		loop_timer_arm(n->loop, &t, loop_now(n->loop) + every);
+		loop_run(n->loop);
+		if (c->stop)
+			break;
+		r = run_once(c, n, 0, &sum, &ms, why, cap);
+		if (r)
+			fprintf(stderr, "lettamx provision: %s\n", why);
+		else if (sum.users_made || sum.rooms_made || sum.renamed ||
+		         sum.marked_deleted || sum.unlinked || sum.failed)
+			print_summary(&sum, ms);
+		fflush(stdout);
+	}
+	loop_timer_cancel(n->loop, &t);
+	return r;
+}
+
 int prov_cmd_provision(int argc, char **argv)
 {
+	static const char *const flags[] = { "--dry-run", "--watch", NULL };
 	static struct ctx c;
 	struct prov_summary sum;
 	struct net n;
 	const char *path;
 	char why[512];
 	uint64_t ms;
-	int dry, r;
+	int set[2], r;
 
-	if (parse_args(argc, argv, "--dry-run", &path, &dry)) {
-		usage("provision", "[--dry-run]");
+	if (parse_args(argc, argv, flags, &path, set) || (set[0] && set[1])) {
+		usage("provision", "[--dry-run | --watch]");
 		return 2;
 	}
 	memset(&c, 0, sizeof c);
@@ -365,15 +422,20 @@ int prov_cmd_provision(int argc, char **argv)
 		store_close(c.store);
 		return r;
 	}
+	c.loop = n.loop;
+	loop_signals(n.loop, on_signal, &c);
 	r = run_once(&c, &n, 1, &sum, &ms, why, sizeof why);
 	if (!r)
 		print_plan(&sum);
-	if (!r && !dry) {
+	if (!r && !set[0] && !c.stop) {
 		r = run_once(&c, &n, 0, &sum, &ms, why, sizeof why);
 		print_summary(&sum, ms);
 	}
+	fflush(stdout);
 	if (r)
 		fprintf(stderr, "lettamx provision: %s\n", why);
+	if (set[1] && (!r || r == ERR_AGAIN))
+		r = watch(&c, &n, why, sizeof why) ? ERR_AGAIN : 0;
 	net_free(&n);
 	secret_master_reset(&c.master);
 	store_close(c.store);
@@ -433,6 +495,7 @@ static int status_fn(struct store_txn *t, void *arg)
 
 int prov_cmd_status(int argc, char **argv)
 {
+	static const char *const flags[] = { "--json", NULL };
 	static struct ctx c;
 	char *out = malloc(LIM_STATUS_JSON);
 	struct json_w w;
@@ -441,7 +504,7 @@ int prov_cmd_status(int argc, char **argv)
 	size_t len;
 	int r;
 
-	if (!out || parse_args(argc, argv, "--json", &path, &s.json)) {
+	if (!out || parse_args(argc, argv, flags, &path, &s.json)) {
 		usage("status", "[--json]");
 		free(out);
 		return 2;

@@ -32,14 +32,16 @@ class Env:
     """Fakes, a bot, a work directory and a config for one test."""
 
     def __init__(self, test, registration="dummy", hs_kw=None, conf=None,
-                 bot_admin=False, bot_cred="token"):
+                 bot_admin=False, bot_cred="token", letta_password=None,
+                 letta_token=None):
         self.test = test
         self.hs = FakeHomeserver(**(hs_kw or {})).start()
-        self.letta = FakeLetta().start()
+        self.letta = FakeLetta(password=letta_password).start()
         self._work = lettamx.Workdir()
         self.work = self._work.__enter__()
         self.bot = self.hs.user_id("lettamx")
-        sections = lettamx.default_config(self.work, self.hs, self.letta)
+        sections = lettamx.default_config(self.work, self.hs, self.letta,
+                                          letta_token=letta_token)
         sections["matrix"].update({"bot_user": self.bot,
                                    "registration": registration})
         # outside the store: a test may lose the store, not the secret
@@ -319,6 +321,62 @@ class Deletion(ProvisionTest):
         status = json.loads(lettamx.run(["status", "--json"], env.conf,
                                         test=self).stdout)
         self.assertEqual([a["state"] for a in status], ["ok", "ok"])
+
+
+class Watch(ProvisionTest):
+    def wait_for(self, what, d, timeout=25):
+        deadline = time.monotonic() + timeout
+        while not what():
+            self.assertLess(time.monotonic(), deadline, d.output())
+            time.sleep(0.1)
+
+    def test_periodic_discovery(self):
+        env = self.env(conf={"letta": {"discovery_interval": "10s"}})
+        ids = env.agents(2)
+        d = env.daemon("--watch")
+        self.addCleanup(d.stop)
+        self.wait_for(lambda: len(env.markers()) == 2, d)
+        time.sleep(0.5)
+        seq = env.last_seq()
+        env.letta.rename_agent(ids[0], "renamed")
+        late = env.letta.add_agent("late")["id"]
+        uid = "@letta_%s:%s" % (ids[0], env.hs.server_name)
+        self.wait_for(lambda: late in env.markers() and
+                      env.displaynames()[uid] == "renamed", d)
+        self.assertLess(len(env.hs.requests(since=seq)), 12)
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.output())
+        self.check_one_each(env, ids + [late])
+
+
+class Letta(ProvisionTest):
+    def test_bearer_token_and_a_wrong_one(self):
+        env = self.env(letta_password="letta-pw", letta_token="letta-pw")
+        ids = env.agents(2)
+        env.provision()
+        self.check_one_each(env, ids)
+        lists = env.letta.requests("GET", "/v1/agents/$")
+        self.assertTrue(lists)
+        for e in lists:
+            self.assertTrue(e["headers"].get("User-Agent"))
+            self.assertTrue(e["headers"]["Authorization"].startswith(
+                "Bearer ***"))
+        env.letta.configure(password="changed")
+        res = env.provision(ok=False)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("refused our credentials", res.stderr)
+
+    def test_sleeptime_and_tags(self):
+        env = self.env(conf={"letta": {"tags_include": "matrix, chat",
+                                       "tags_exclude": "private"}})
+        a = env.letta.add_agent("a", tags=["matrix"])["id"]
+        b = env.letta.add_agent("b", tags=["chat", "other"])["id"]
+        env.letta.add_agent("c", tags=["matrix", "private"])
+        env.letta.add_agent("d", tags=[])
+        env.letta.add_agent("a-sleeptime", tags=["matrix"],
+                            agent_type="sleeptime_agent")
+        env.provision()
+        self.assertEqual(sorted(env.markers()), sorted([a, b]))
+        self.check_one_each(env, [a, b])
 
 
 class Bot(ProvisionTest):
