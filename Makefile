@@ -219,7 +219,7 @@ $(FB)/fuzz/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIBS)
 endif
 
 # ---------------------------------------------------------------- bench
-bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe
+bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe $(B)/tests/test_http
 	@tests/bench/run.sh $(B)
 
 # ---------------------------------------------------------------- misc
