@@ -755,8 +755,8 @@ static int diag_register(int reg, const struct mx_error *e,
 		snprintf(out, cap, "the homeserver does not offer %s for "
 		         "registration%s; set registration to a mode it "
 		         "supports", stage_name(reg),
-		         (u->stages & MX_STAGE_TOKEN) ? " (it wants a "
-		         "registration token: registration = token)" :
+		         (u->stages & MX_STAGE_TOKEN) ? " (it asks for a "
+		         "registration token, so use registration = token)" :
 		         (u->stages & MX_STAGE_DUMMY) ? " (it offers "
 		         "registration = dummy)" : "");
 		return MX_DIAG_MODE;

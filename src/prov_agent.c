@@ -581,7 +581,8 @@ static int feed_marker(struct prov *p, const struct proto_resp *resp)
 		         p->a->id, p->rec.room_id);
 		if (prov_save(p) < 0)
 			return ERR_STORE;
-		prov_go(p, S_LINK);
+		/* Its name may be from before a rename we did not see. */
+		prov_go(p, S_ROOM_NAME);
 		return 0;
 	}
 	p->attempt = 0;

@@ -546,6 +546,33 @@ static void test_lost_answer_never_duplicates(void)
 	CHECK_EQ(F.r[0].nchild, 2);
 }
 
+/* The store is lost and the agent renamed meanwhile: the room is found
+ * by its marker (not made again) and takes the new name. */
+static void test_lost_store_finds_rooms_and_renames(void)
+{
+	struct store_opts o = { .clock = fake_clock };
+	char why[512], dir[512];
+	int names;
+
+	if (setup("lost-store", 2))
+		return;
+	CHECK_EQ(run(why, sizeof why), 0);
+	store_close(S);
+	snprintf(dir, sizeof dir, "%s/lost-store-2", harness_tmpdir());
+	CHECK_EQ(store_open(&S, dir, &o, why, sizeof why), 0);
+	C.store = S;
+	snprintf(F.a[0].name, 64, "helpdesk");
+	names = F.names;
+	F.creates = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.creates, 0);
+	check_one_each(2);
+	CHECK_EQ(F.names - names, 4);   /* display name and room name, each */
+	F.writes = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.writes, 0);
+}
+
 static void test_429_waits_as_told(void)
 {
 	char why[512];
@@ -659,6 +686,7 @@ int main(void)
 	RUN(test_fresh_then_steady_state);
 	RUN(test_crash_at_every_point);
 	RUN(test_lost_answer_never_duplicates);
+	RUN(test_lost_store_finds_rooms_and_renames);
 	RUN(test_429_waits_as_told);
 	RUN(test_rename_and_relogin);
 	RUN(test_delete_grace_and_return);
