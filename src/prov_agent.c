@@ -570,9 +570,16 @@ static int feed_marker(struct prov *p, const struct proto_resp *resp)
 	struct mx_error e;
 	int r = mx_marker_parse(resp, agent, &e);
 
-	if (r == ERR_HTTP && (mx_error_is(&e, "M_UNKNOWN_TOKEN") ||
-	                      e.status == 429 || e.status >= 500))
+	/* A candidate we could not read is never skipped: it may be ours,
+	 * and skipping it could make a second room. */
+	if (r == ERR_CLOSED || (r == ERR_HTTP && (mx_error_is(&e,
+	    "M_UNKNOWN_TOKEN") || e.status == 429 || e.status >= 500)))
 		return prov_on_mx_error(p, &e, 1);
+	if (r == ERR_VERSION) {
+		prov_agent_fail(p, "a room of this agent carries a marker of a "
+		                "newer lettamx; not touching it");
+		return 0;
+	}
 	if (r == 0 && !strcmp(agent, p->a->id)) {
 		copy(p->rec.room_id, sizeof p->rec.room_id, p->cand[p->ci]);
 		p->rec.flags |= STORE_AGENT_ROOM_CREATED;

@@ -360,7 +360,8 @@ static int feed_space(struct prov *p, const struct proto_resp *resp)
 		if (mx_ok(resp))
 			return space_found(p, p->cand[p->ci], 0);
 		mx_error_parse(resp, &e);
-		if (e.status == 429 || e.status >= 500 || e.status == 0)
+		if (e.status == 429 || e.status >= 500 || e.status == 0 ||
+		    mx_error_is(&e, "M_UNKNOWN_TOKEN"))
 			return prov_on_mx_error(p, &e, 0);
 		prov_go(p, ++p->ci < p->ncand ? SP_MARKER : SP_CREATE);
 		return 0;
@@ -589,16 +590,19 @@ static int feed_delete(struct prov *p, const struct proto_resp *resp)
 
 	if (!mx_ok(resp)) {
 		mx_error_parse(resp, &e);
-		if (e.status == 429 || e.status >= 500 || e.status == 0)
+		if (e.status == 429 || e.status >= 500 || e.status == 0 ||
+		    mx_error_is(&e, "M_UNKNOWN_TOKEN"))
 			return prov_on_mx_error(p, &e, 0);
-		LOG_WARN("provision", "event=unlink_failed agent=%s status=%d "
-		         "errcode=%s", p->rec.agent_id, e.status, e.errcode);
-		p->sum.failed++;
-		p->di++;
-		p->step = D_UNLINK;
-		return 0;
-	}
-	if (p->step == D_UNLINK) {
+		LOG_WARN("provision", "event=%s_failed agent=%s status=%d "
+		         "errcode=%s", p->step == D_UNLINK ? "unlink" : "notice",
+		         p->rec.agent_id, e.status, e.errcode);
+		if (p->step == D_UNLINK) {
+			p->sum.failed++;
+			p->di++;
+			return 0;
+		}
+		/* Unlinked without its notice: not worth a retry every run. */
+	} else if (p->step == D_UNLINK) {
 		p->step = D_NOTICE;
 		return 0;
 	}
