@@ -17,6 +17,8 @@
 #include "httpp.h"
 #include "log.h"
 
+extern char **environ;
+
 #define MS_S   1000LL
 #define MS_MIN (60 * MS_S)
 #define MS_H   (60 * MS_MIN)
@@ -359,7 +361,7 @@ int cfg_load(struct cfg *c, const char *path, char *const *envp,
 	defaults(c);
 	if ((r = read_file(c, err, errlen)) < 0)
 		return r;
-	if ((r = read_env(c, envp, err, errlen)) < 0)
+	if ((r = read_env(c, envp ? envp : environ, err, errlen)) < 0)
 		return r;
 	derived_defaults(c);
 	return cfg_validate(c, err, errlen);

@@ -47,7 +47,7 @@ struct cfg {
 
 /* Loads defaults, then the file at `path` (NULL: CFG_DEFAULT_PATH), then
  * the environment `envp` (NULL-terminated "NAME=value" strings; NULL for
- * none), and validates everything. Returns 0, or ERR_CONFIG with one
+ * the process's own environment), and validates everything. Returns 0, or ERR_CONFIG with one
  * message in err naming file:line or variable, and key. */
 int cfg_load(struct cfg *c, const char *path, char *const *envp,
              char *err, size_t errlen);

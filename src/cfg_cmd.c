@@ -15,8 +15,6 @@
 #include "err.h"
 #include "httpp.h"
 
-extern char **environ;
-
 /* Prefixes a value's origin and key to a reason. */
 static int bad(const struct cfg *c, int i, char *err, size_t errlen,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -332,7 +330,7 @@ int cfg_cmd(int argc, char **argv)
 	}
 	if (!check)
 		return usage(stderr);
-	if (cfg_load(&c, path, environ, err, sizeof err) < 0) {
+	if (cfg_load(&c, path, NULL, err, sizeof err) < 0) {
 		fprintf(stderr, "lettamx: %s\n", err);
 		return 2;
 	}

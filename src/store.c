@@ -410,6 +410,8 @@ int store_open(struct store **out, const char *dir,
 	s->lock_fd = -1;
 	s->read_only = opts && opts->read_only;
 	s->clock = opts ? opts->clock : NULL;
+	s->snap_keep = opts ? opts->snap_keep : 0;
+	s->snap_days = opts ? opts->snap_days : 0;
 	s->map_size = opts && opts->map_size ? opts->map_size :
 	              LIM_STORE_MAP_INITIAL;
 	if (strlen(dir) >= sizeof s->dir)

@@ -56,6 +56,11 @@ struct store_opts {
 	size_t map_size;        /* initial map size; 0: LIM_STORE_MAP_INITIAL */
 	bool read_only;         /* no lock file, no writes (operator reads) */
 	int64_t (*clock)(void); /* wall clock in ms (tests inject); NULL: real */
+	/* Retention applied after every snapshot (store_snap_prune): keep
+	 * the newest snap_keep and the first of each day for snap_days days;
+	 * snap_keep 0: no automatic pruning. From [store] snapshot_keep and
+	 * snapshot_days. */
+	int snap_keep, snap_days;
 };
 
 /* Opens (creating if needed, dir 0700, files 0600) the store in `dir`.

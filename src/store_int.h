@@ -23,6 +23,7 @@ struct store {
 	int ntxn;                   /* open transactions (map growth needs 0) */
 	size_t map_size;
 	int64_t (*clock)(void);
+	int snap_keep, snap_days;   /* retention after each snapshot */
 	bool has_key;               /* seal the secrets of records */
 	uint8_t key[32];
 	char why[LIM_STORE_WHY];

@@ -485,6 +485,12 @@ int store_snapshot(struct store *s, const char *snapdir, const char *reason,
 	LOG_INFO("store", "event=snapshot name=%s txnid=%" PRIu64 " agents=%"
 	         PRIu64 " bytes=%" PRIu64, m.name, m.txnid,
 	         m.counts[STORE_AGENTS], m.size);
+	/* retention never removes the snapshot just taken: it is the newest
+	 * and snap_keep >= 1 */
+	if (s->snap_keep > 0 &&
+	    store_snap_prune(snapdir, s->snap_keep, s->snap_days,
+	                     m.created) < 0)
+		LOG_WARN("store", "event=prune_failed dir=%s", snapdir);
 	if (snap)
 		*snap = m;
 	return 0;

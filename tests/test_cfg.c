@@ -13,6 +13,7 @@
 #define SECRET "s3cr3t-TEST-TOKEN"
 
 static struct cfg c;
+static char *no_env[] = { NULL };
 static char err[LIM_CFG_ERR];
 
 static const char *tmp(const char *name)
@@ -48,7 +49,7 @@ static int load(const char *text, char *const *env)
 	const char *p = write_file("lettamx.conf", text, 0600);
 
 	err[0] = 0;
-	return cfg_load(&c, p, env, err, sizeof err);
+	return cfg_load(&c, p, env ? env : no_env, err, sizeof err);
 }
 
 /* Expects a failure whose message contains every needle. */
@@ -120,7 +121,7 @@ static void test_file_errors(void)
 	char big[LIM_CFG_LINE + 64];
 	const char *p = tmp("missing.conf");
 
-	CHECK_EQ(cfg_load(&c, p, NULL, err, sizeof err), ERR_CONFIG);
+	CHECK_EQ(cfg_load(&c, p, no_env, err, sizeof err), ERR_CONFIG);
 	CHECK(strstr(err, "cannot read") && strstr(err, "missing.conf"));
 	expect(__LINE__, BASE "[matirx]\n", NULL, "lettamx.conf:5: unknown "
 	       "section [matirx]", NULL);
@@ -230,6 +231,16 @@ static void test_secret_files(void)
 	CHECK_EQ(load(text, NULL), 0);
 }
 
+/* NULL means the process's own environment. */
+static void test_process_environment(void)
+{
+	setenv("LETTAMX_STORE_SNAPSHOT_KEEP", "7", 1);
+	CHECK_EQ(cfg_load(&c, write_file("env.conf", BASE, 0600), NULL, err,
+	                  sizeof err), 0);
+	CHECK_EQ(cfg_num(&c, "store", "snapshot_keep"), 7);
+	unsetenv("LETTAMX_STORE_SNAPSHOT_KEEP");
+}
+
 static void test_list_items(void)
 {
 	char item[16];
@@ -286,6 +297,7 @@ int main(void)
 	RUN(test_file_errors);
 	RUN(test_value_errors);
 	RUN(test_secret_files);
+	RUN(test_process_environment);
 	RUN(test_list_items);
 	RUN(test_command);
 	return harness_done("cfg");

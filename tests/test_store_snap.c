@@ -284,6 +284,30 @@ static void test_retention(void)
 	CHECK_EQ(store_snap_prune(snaps, 5, 14, now), 0);
 }
 
+/* Retention from the store's options runs after each snapshot. */
+static void test_automatic_retention(void)
+{
+	const struct store_opts o = { .clock = fake_clock, .snap_keep = 3,
+	                              .snap_days = 2 };
+	const char *snaps = path("s7snap");
+	struct store *s = NULL;
+	struct store_snap list[16];
+	char why[512];
+	int64_t day0 = (fake_now / DAY) * DAY;
+
+	CHECK_EQ(store_open(&s, path("s7"), &o, why, sizeof why), 0);
+	for (int i = 0; i < 8; i++) {
+		fake_now = day0 + i * 3600000LL;           /* all on one day */
+		CHECK_EQ(store_snapshot(s, snaps, "auto", NULL), 0);
+	}
+	int n = store_snap_list(snaps, list, 16);
+	CHECK_EQ(n, 4);     /* the first of the day and the newest three */
+	CHECK_EQ(list[0].seq, 1);
+	CHECK_EQ(list[1].seq, 6);
+	CHECK_EQ(list[3].seq, 8);
+	store_close(s);
+}
+
 /* No snapshot, no change. */
 static void test_no_snapshot_no_change(void)
 {
@@ -307,5 +331,6 @@ int main(void)
 	RUN(test_corrupt_refused);
 	RUN(test_retention);
 	RUN(test_no_snapshot_no_change);
+	RUN(test_automatic_retention);
 	return harness_done("store_snap");
 }
