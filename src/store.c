@@ -72,7 +72,7 @@ int64_t store_now(const struct store *s)
 
 /* Warns when path is readable or writable by group or others: the store
  * holds access tokens. */
-static void check_mode(const char *path)
+void store_check_mode(const char *path)
 {
 	struct stat st;
 
@@ -87,7 +87,7 @@ static int make_dir(struct store *s, const char *dir)
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return store_fail(s, ERR_IO, "cannot create store directory "
 		                  "%s: %s", dir, strerror(errno));
-	check_mode(dir);
+	store_check_mode(dir);
 	return 0;
 }
 
@@ -394,7 +394,7 @@ static int env_open(struct store *s)
 		                  s->dir, mdb_strerror(rc));
 	adopt_map(s);
 	snprintf(path, sizeof path, "%s/data.mdb", s->dir);
-	check_mode(path);
+	store_check_mode(path);
 	return 0;
 }
 

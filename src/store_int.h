@@ -40,6 +40,10 @@ struct store_txn {
 int store_fail(struct store *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Warns (LOG_WARN, naming path and mode) when path is open to group or
+ * others: the store and its snapshots hold secrets. */
+void store_check_mode(const char *path);
+
 /* Converts an LMDB code met while doing `what` into an err code. */
 int store_mdb_err(struct store_txn *t, int rc, const char *what);
 

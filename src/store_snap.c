@@ -467,6 +467,7 @@ int store_snapshot(struct store *s, const char *snapdir, const char *reason,
 	if (mkdir(snapdir, 0700) != 0 && errno != EEXIST)
 		return store_fail(s, ERR_IO, "cannot create snapshot directory "
 		                  "%s: %s", snapdir, strerror(errno));
+	store_check_mode(snapdir);
 	m.seq = max_seq(snapdir) + 1;
 	m.created = store_now(s);
 	snap_name(&m, reason);

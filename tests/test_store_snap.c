@@ -308,6 +308,35 @@ static void test_automatic_retention(void)
 	store_close(s);
 }
 
+/* A snapshot directory open to others is reported. */
+static void test_wide_snapshot_dir(void)
+{
+	const char *snaps = path("s8snap");
+	struct store *s = open_at(path("s8"));
+	char out[4096] = "", cap[600];
+	int saved, fd;
+	ssize_t n;
+
+	mkdir(snaps, 0755);
+	chmod(snaps, 0755);
+	snprintf(cap, sizeof cap, "%s/stderr.txt", harness_tmpdir());
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(cap, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	CHECK_EQ(store_snapshot(s, snaps, "x", NULL), 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, sizeof out - 1, 0);
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+	CHECK(strstr(out, "event=wide_mode") != NULL);
+	CHECK(strstr(out, snaps) != NULL);
+	CHECK(strstr(out, "mode=0755") != NULL);
+	store_close(s);
+}
+
 /* No snapshot, no change. */
 static void test_no_snapshot_no_change(void)
 {
@@ -332,5 +361,6 @@ int main(void)
 	RUN(test_retention);
 	RUN(test_no_snapshot_no_change);
 	RUN(test_automatic_retention);
+	RUN(test_wide_snapshot_dir);
 	return harness_done("store_snap");
 }
