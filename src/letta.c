@@ -26,7 +26,8 @@ int letta_req_list(struct proto_req *r, const char *after, const char *token)
 	struct proto_buf b;
 
 	proto_req_init(r, PROTO_GET);
-	r->bearer = token;
+	if (proto_req_bearer(r, token))
+		return ERR_TOOBIG;
 	proto_buf_init(&b, r->path, sizeof r->path);
 	proto_buf_fmt(&b, "/v1/agents/?limit=%d&order=asc"
 	              "&include_relationships=tags&include=agent.tags",
@@ -46,7 +47,8 @@ int letta_req_get(struct proto_req *r, const char *agent_id,
 	struct proto_buf b;
 
 	proto_req_init(r, PROTO_GET);
-	r->bearer = token;
+	if (proto_req_bearer(r, token))
+		return ERR_TOOBIG;
 	if (!ident_agent_id_valid(agent_id))
 		return ERR_INVAL;
 	proto_buf_init(&b, r->path, sizeof r->path);

@@ -63,6 +63,9 @@
 /* Joined rooms examined for a marker (the bot is in every agent room, so
  * finding the Space again after a lost store may look at all of them). */
 #define LIM_PROV_CANDIDATES    20000
+/* Agents provisioned at once (one request in flight each): enough to
+ * hide a homeserver's latency, few enough for its rate limits. */
+#define LIM_PROV_LANES         4
 /* `lettamx status --json` output: ~400 bytes per agent, 10,000 agents. */
 #define LIM_STATUS_JSON        (4 * 1024 * 1024)
 

@@ -43,8 +43,10 @@ static void start(struct proto_req *r, int method, const char *token,
                   struct proto_buf *path)
 {
 	proto_req_init(r, method);
-	r->bearer = token;
 	proto_buf_init(path, r->path, sizeof r->path);
+	/* a token too long for any server: the path error reports it */
+	if (proto_req_bearer(r, token))
+		path->err = ERR_TOOBIG;
 }
 
 /* Starts the JSON body of `r` and opens its object. */

@@ -93,10 +93,22 @@ void proto_req_init(struct proto_req *r, int method)
 {
 	r->method = method;
 	r->path[0] = '\0';
-	r->bearer = NULL;
+	r->bearer[0] = '\0';
 	r->body[0] = '\0';
 	r->body_len = 0;
 	r->has_body = 0;
+}
+
+int proto_req_bearer(struct proto_req *r, const char *token)
+{
+	size_t n = token ? strlen(token) : 0;
+
+	if (n >= sizeof r->bearer) {
+		r->bearer[0] = '\0';
+		return ERR_TOOBIG;
+	}
+	memcpy(r->bearer, token ? token : "", n + 1);
+	return 0;
 }
 
 /* ---- JSON helpers ---- */

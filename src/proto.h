@@ -2,7 +2,7 @@
  * proto: what the protocol clients (letta, matrix) share, sans-I/O.
  *
  *   - struct proto_req: one HTTP request as data (method, URL-encoded path
- *     with query, borrowed bearer token, JSON body). The matrix and letta
+ *     with query, bearer token, JSON body). The matrix and letta
  *     builders fill it; the async layer hands it to the HTTP client.
  *   - struct proto_resp: what came back (status, Retry-After, body bytes
  *     owned by the caller), given to the parsers.
@@ -50,7 +50,9 @@ enum proto_method { PROTO_GET, PROTO_POST, PROTO_PUT, PROTO_DELETE };
 struct proto_req {
 	int method;                     /* enum proto_method */
 	char path[LIM_PROTO_PATH];      /* "/..." with "?query", encoded */
-	const char *bearer;             /* borrowed; NULL = no Authorization */
+	char bearer[LIM_MX_TOKEN];      /* a copy; "" = no Authorization (a
+	                                 * request may outlive whatever the
+	                                 * token was read from) */
 	char body[LIM_PROTO_BODY];      /* JSON; empty when body_len == 0 */
 	size_t body_len;
 	int has_body;                   /* send body (even "{}") */
@@ -58,6 +60,10 @@ struct proto_req {
 
 /* Returns "GET", "POST", "PUT" or "DELETE". */
 const char *proto_method_str(int method);
+
+/* Sets the bearer token of `r` (NULL or "": none). Returns 0 or
+ * ERR_TOOBIG. */
+int proto_req_bearer(struct proto_req *r, const char *token);
 
 /* Clears `r` for a new request with `method`. */
 void proto_req_init(struct proto_req *r, int method);

@@ -110,19 +110,20 @@ void prov_agent_done(struct prov *p)
 		prov_save(p);
 	p->rep.agent_id = p->a->id;
 	p->rep.name = p->a->name;
+	p->rep.why = p->awhy;
+	p->rep.index = ++p->finished;
+	p->rep.total = p->sum.agents;
 	if (p->rep.user == PROV_R_FAILED || p->rep.room == PROV_R_FAILED ||
 	    p->rep.space == PROV_R_FAILED)
 		p->sum.failed++;
 	if (p->on_agent)
 		p->on_agent(p->arg, &p->rep);
 	p->a = NULL;
-	p->ai++;
 }
 
 void prov_agent_fail(struct prov *p, const char *why)
 {
-	copy(p->why, sizeof p->why, why);
-	p->rep.why = p->why;
+	copy(p->awhy, sizeof p->awhy, why);
 	LOG_WARN("provision", "event=agent_failed agent=%s why=\"%s\"",
 	         p->a->id, why);
 	if (p->rep.user != PROV_R_MADE && !p->rec.access_token[0])
@@ -193,7 +194,7 @@ int prov_agent_start(struct prov *p)
 	int r;
 
 	memset(&p->rep, 0, sizeof p->rep);
-	p->rep.why = "";
+	p->awhy[0] = '\0';
 	p->relogged = p->fresh_user = p->invite_tried = 0;
 	p->resume = -1;
 	p->ncand = p->ci = 0;

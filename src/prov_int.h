@@ -22,38 +22,57 @@ enum step {
 	D_START, D_UNLINK, D_NOTICE,
 };
 
+/* What one lane works on: an agent's step machine, or (lane 0 only) the
+ * run's own phases. prov_next() and prov_feed() swap a lane in and out
+ * of struct prov, so the step code reads p->rec, p->step... unchanged. */
+#define PROV_LANE_FIELDS \
+	int step, resume; \
+	int attempt, relogged, fresh_user, invite_tried; \
+	struct letta_agent *a;          /* the lane's agent, NULL: idle */ \
+	struct store_agent rec; \
+	char localpart[IDENT_MXID_MAX + 1]; \
+	char password[SECRET_PASSWORD_LEN + 1]; \
+	char nonce[LIM_MX_NONCE]; \
+	char (*cand)[IDENT_MXID_MAX + 1];   /* rooms to check for a marker */ \
+	size_t ncand, ci, cand_cap; \
+	int cand_full;                  /* more than LIM_PROV_CANDIDATES */ \
+	int dirty;                      /* rec has uncommitted changes */ \
+	int64_t wait_ms;                /* asked for, not yet handed out */ \
+	char awhy[256];                 /* why the agent failed */ \
+	struct prov_report rep;
+
+struct prov_lane {
+	PROV_LANE_FIELDS
+};
+
+enum { LANE_IDLE, LANE_SENT, LANE_WAITING };
+
 struct prov {
 	const struct prov_conf *c;
 	void (*on_agent)(void *arg, const struct prov_report *);
 	void *arg;
-	int phase, step, resume;
-	int attempt, relogged, fresh_user, invite_tried;
+	int phase;
 	int fatal;
 	char why[512];
 	struct letta_list list;
-	size_t ai;                      /* current agent in list.agents */
-	struct letta_agent *a;
-	struct store_agent rec;
-	char localpart[IDENT_MXID_MAX + 1];
-	char password[SECRET_PASSWORD_LEN + 1];
-	char nonce[LIM_MX_NONCE];
+	size_t ai;                      /* next agent of list.agents */
 	char bot_token[LIM_STORE_SECRET];
 	char bot_pw[LIM_STORE_SECRET];  /* configured, or derived (made by
 	                                 * shared-secret registration) */
 	int bot_from_meta;              /* bot_token came from the store */
 	char space_id[LIM_STORE_ID];
-	char (*cand)[IDENT_MXID_MAX + 1];   /* rooms to check for a marker */
-	size_t ncand, ci, cand_cap;
-	int cand_full;                  /* more rooms than LIM_PROV_CANDIDATES */
-	size_t wanted_seen;
+	size_t finished;                /* agents reported */
 	int snapped;                    /* this run took its snapshot */
-	int dirty;                      /* p->rec has uncommitted changes */
-	char (*del)[LIM_STORE_ID];          /* agents to unlink */
+	char (*del)[LIM_STORE_ID];      /* agents to unlink */
 	size_t ndel, di;
-	int64_t wait_ms;
-	int target;                     /* of the request in flight */
-	struct prov_report rep;
 	struct prov_summary sum;
+	int nlanes;                     /* lanes in use for agents */
+	int state[LIM_PROV_LANES];      /* LANE_* */
+	struct prov_lane lane[LIM_PROV_LANES];  /* parked lanes */
+	union {                         /* the lane being worked on */
+		struct { PROV_LANE_FIELDS };
+		struct prov_lane cur;
+	};
 };
 
 /* Ends the run with `err` and a sentence (the first one wins). */

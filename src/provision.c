@@ -25,7 +25,10 @@ struct prov *prov_new(const struct prov_conf *conf,
 	p->c = conf;
 	p->on_agent = on_agent;
 	p->arg = arg;
-	p->resume = -1;
+	p->nlanes = LIM_PROV_LANES;
+	for (int i = 0; i < LIM_PROV_LANES; i++)
+		p->lane[i].resume = -1;
+	p->cur = p->lane[0];
 	letta_list_init(&p->list);
 	p->phase = PH_LIST;
 	return p;
@@ -36,7 +39,8 @@ void prov_free(struct prov *p)
 	if (!p)
 		return;
 	letta_list_reset(&p->list);
-	free(p->cand);
+	for (int i = 0; i < LIM_PROV_LANES; i++)
+		free(p->lane[i].cand);
 	free(p->del);
 	free(p);
 }
@@ -382,42 +386,98 @@ static int feed_space(struct prov *p, const struct proto_resp *resp)
 	}
 }
 
-/* ---- agents ---- */
+/* ---- agents, in lanes ---- */
 
-static int agents_next(struct prov *p, struct proto_req *req)
+/* Gives the current lane the next wanted agent. Returns 1, or 0 when
+ * none is left (or the run ended). */
+static int take_agent(struct prov *p)
 {
 	const struct prov_conf *c = p->c;
-	int r;
 
 	while (p->ai < p->list.n && !p->fatal) {
-		if (!p->a) {
-			struct letta_agent *a = &p->list.agents[p->ai];
+		struct letta_agent *a = &p->list.agents[p->ai++];
 
-			if (!letta_agent_wanted(a, c->include_tags,
-			                        c->exclude_tags)) {
-				p->ai++;
-				continue;
-			}
-			p->a = a;
-			if (prov_agent_start(p) < 0)
-				return 1;
-			p->rep.index = ++p->wanted_seen;
-			p->rep.total = p->sum.agents;
-			if (c->dry_run) {
-				prov_agent_plan(p);
-				continue;
-			}
-		}
-		r = prov_agent_build(p, req);
-		if (r == 0)
+		if (!letta_agent_wanted(a, c->include_tags, c->exclude_tags))
+			continue;
+		p->a = a;
+		if (prov_agent_start(p) < 0)
 			return 0;
+		if (!c->dry_run)
+			return 1;
+		prov_agent_plan(p);
+	}
+	return 0;
+}
+
+/* The current lane's next request: PROV_SEND, PROV_WAIT, or 0 when it
+ * has nothing left to do. */
+static int lane_next(struct prov *p, struct proto_req *req, int *target,
+                     int64_t *wait_ms)
+{
+	int r;
+
+	while (!p->fatal) {
+		if (p->wait_ms > 0) {
+			*wait_ms = p->wait_ms;
+			p->wait_ms = 0;
+			return PROV_WAIT;
+		}
+		if (!p->a && !take_agent(p))
+			return 0;
+		if (!p->a)
+			continue;
+		r = prov_agent_build(p, req);
+		if (r == 0) {
+			*target = PROV_MATRIX;
+			p->sum.requests++;
+			return PROV_SEND;
+		}
 		if (r < 0)
 			prov_agent_fail(p, err_str(r));
 		prov_agent_done(p);
 	}
+	return 0;
+}
+
+static void swap_in(struct prov *p, int i)
+{
+	p->cur = p->lane[i];
+}
+
+static void swap_out(struct prov *p, int i)
+{
+	p->lane[i] = p->cur;
+}
+
+/* Agents run in lanes, one request in flight per lane. Returns what
+ * prov_next() returns, or -1 when the phase is over. */
+static int agents_next(struct prov *p, struct proto_req *req, int *target,
+                       int64_t *wait_ms, int *slot)
+{
+	int busy = 0, r;
+
+	for (int i = 0; i < p->nlanes && !p->fatal; i++) {
+		if (p->state[i] != LANE_IDLE) {
+			busy = 1;
+			continue;
+		}
+		swap_in(p, i);
+		r = lane_next(p, req, target, wait_ms);
+		swap_out(p, i);
+		if (r) {
+			*slot = i;
+			p->state[i] = r == PROV_SEND ? LANE_SENT : LANE_WAITING;
+			return r;
+		}
+	}
+	if (p->fatal)
+		return -1;
+	if (busy)
+		return PROV_IDLE;
 	p->phase = PH_DELETE;
-	p->step = D_START;
-	return 1;
+	p->lane[0].step = D_START;
+	p->lane[0].attempt = 0;
+	return -1;
 }
 
 /* ---- deletions ---- */
@@ -637,8 +697,6 @@ static int phase_next(struct prov *p, struct proto_req *req, int *target)
 	case PH_SPACE:
 		r = space_next(p, req);
 		break;
-	case PH_AGENTS:
-		return agents_next(p, req);
 	default:
 		r = delete_next(p, req);
 		break;
@@ -648,26 +706,60 @@ static int phase_next(struct prov *p, struct proto_req *req, int *target)
 	return r;
 }
 
-int prov_next(struct prov *p, struct proto_req *req, int *target,
-              int64_t *wait_ms)
+/* The run's own phases, on lane 0 (swapped in). Returns PROV_SEND,
+ * PROV_WAIT, or -1 when the phase became PH_AGENTS or PH_DONE. */
+static int single_next(struct prov *p, struct proto_req *req, int *target,
+                       int64_t *wait_ms)
 {
-	while (p->phase != PH_DONE) {
+	while (p->phase != PH_DONE && p->phase != PH_AGENTS) {
 		if (p->wait_ms > 0) {
 			*wait_ms = p->wait_ms;
 			p->wait_ms = 0;
 			return PROV_WAIT;
 		}
 		if (phase_next(p, req, target) == 0) {
-			p->target = *target;
 			if (*target == PROV_MATRIX)
 				p->sum.requests++;
 			return PROV_SEND;
 		}
 	}
-	return PROV_DONE;
+	return -1;
 }
 
-int prov_feed(struct prov *p, const struct proto_resp *resp)
+int prov_next(struct prov *p, struct proto_req *req, int *target,
+              int64_t *wait_ms, int *slot)
+{
+	int r;
+
+	for (;;) {
+		if (p->phase == PH_DONE)
+			return PROV_DONE;
+		if (p->phase == PH_AGENTS) {
+			r = agents_next(p, req, target, wait_ms, slot);
+			if (r >= 0)
+				return r;
+			continue;
+		}
+		if (p->state[0] != LANE_IDLE)
+			return PROV_IDLE;
+		swap_in(p, 0);
+		r = single_next(p, req, target, wait_ms);
+		swap_out(p, 0);
+		if (r >= 0) {
+			*slot = 0;
+			p->state[0] = r == PROV_SEND ? LANE_SENT : LANE_WAITING;
+			return r;
+		}
+	}
+}
+
+void prov_wake(struct prov *p, int slot)
+{
+	if (slot >= 0 && slot < LIM_PROV_LANES)
+		p->state[slot] = LANE_IDLE;
+}
+
+static int feed_phase(struct prov *p, const struct proto_resp *resp)
 {
 	switch (p->phase) {
 	case PH_LIST:
@@ -681,6 +773,19 @@ int prov_feed(struct prov *p, const struct proto_resp *resp)
 	case PH_DELETE:
 		return feed_delete(p, resp);
 	default:
-		return 0;
+		return 0;       /* the run ended meanwhile */
 	}
+}
+
+int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
+{
+	int r;
+
+	if (slot < 0 || slot >= LIM_PROV_LANES)
+		return ERR_INVAL;
+	p->state[slot] = LANE_IDLE;
+	swap_in(p, slot);
+	r = feed_phase(p, resp);
+	swap_out(p, slot);
+	return r;
 }

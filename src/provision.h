@@ -2,11 +2,12 @@
  * provision: every wanted Letta agent gets a Matrix user and a room in the
  * Space, and stays right as agents appear, get renamed and disappear.
  *
- * The engine is sans-I/O and sequential: prov_next() says what to do next
- * (send this request to Letta or to the homeserver, wait, or stop) and
+ * The engine is sans-I/O: prov_next() says what to do next (send this
+ * request to Letta or to the homeserver, wait, or nothing for now) and
  * prov_feed() takes the response. A driver (the CLI or the daemon) moves
- * the requests over the HTTP client. One request is in flight at a time,
- * so the store always holds what the last answer taught us.
+ * the requests over the HTTP client. Agents go through a few lanes at
+ * once, one request in flight per lane; every answer is applied to the
+ * store before the lane goes on.
  *
  * Crash safety: before a remote call that creates something, the intent
  * is in the store; after it, the result, each in one transaction. Before
@@ -69,8 +70,11 @@ enum prov_target { PROV_LETTA = 1, PROV_MATRIX = 2 };
 /* What prov_next() asks for. */
 enum prov_action {
 	PROV_DONE = 0,          /* the run is over (see prov_result) */
-	PROV_SEND = 1,          /* send *req to *target, then prov_feed() */
-	PROV_WAIT = 2,          /* wait *wait_ms, then prov_next() again */
+	PROV_SEND = 1,          /* send *req to *target on lane *slot, then
+	                         * prov_feed(slot) */
+	PROV_WAIT = 2,          /* wait *wait_ms, then prov_wake(slot) */
+	PROV_IDLE = 3,          /* nothing to start: wait for an answer or
+	                         * a wake-up */
 };
 
 /* Per-agent outcome, for progress lines and the summary. */
@@ -109,14 +113,21 @@ struct prov *prov_new(const struct prov_conf *conf,
 
 void prov_free(struct prov *p);
 
-/* The next action: PROV_SEND fills `req` and `*target`; PROV_WAIT sets
- * `*wait_ms`; PROV_DONE ends the run. */
+/* The next action. Agents are provisioned in up to LIM_PROV_LANES lanes
+ * at once, one request in flight per lane; everything else runs on lane
+ * 0 alone. PROV_SEND fills `req`, `*target` and `*slot`; PROV_WAIT sets
+ * `*wait_ms` and `*slot`. Call again after each PROV_SEND or PROV_WAIT
+ * until PROV_IDLE or PROV_DONE. `req` is copied by the caller's HTTP
+ * layer or kept until the answer: it is not reused by the engine. */
 int prov_next(struct prov *p, struct proto_req *req, int *target,
-              int64_t *wait_ms);
+              int64_t *wait_ms, int *slot);
 
-/* Feeds the response to the request of the last PROV_SEND (status 0 when
- * none came). Returns 0, or a store error (the run then ends). */
-int prov_feed(struct prov *p, const struct proto_resp *resp);
+/* Feeds the answer to lane `slot`'s request (status 0 when none came).
+ * Returns 0, or a store error (the run then ends). */
+int prov_feed(struct prov *p, int slot, const struct proto_resp *resp);
+
+/* Ends lane `slot`'s wait. */
+void prov_wake(struct prov *p, int slot);
 
 /* The run's outcome: 0 if every wanted agent is provisioned, else the
  * first fatal error (ERR_CONFIG for a registration mode the server does

@@ -22,7 +22,7 @@ static void test_list_request(void)
 	CHECK_STR(proto_method_str(r.method), "GET");
 	CHECK_STR(r.path, "/v1/agents/?limit=50&order=asc"
 	          "&include_relationships=tags&include=agent.tags");
-	CHECK(r.bearer == NULL);
+	CHECK_STR(r.bearer, "");
 	CHECK_EQ(r.has_body, 0);
 	CHECK_EQ(letta_req_list(&r, A1, "tok"), 0);
 	CHECK(strstr(r.path, "&after=" A1) != NULL);

@@ -50,7 +50,7 @@ static void test_login_and_register_requests(void)
 	CHECK_EQ(mx_req_login(&r, "letta_x", "p\"w"), 0);
 	CHECK_STR(proto_method_str(r.method), "POST");
 	CHECK_STR(r.path, "/_matrix/client/v3/login");
-	CHECK(r.bearer == NULL);
+	CHECK_STR(r.bearer, "");
 	CHECK(body_is_json(&r));
 	CHECK(strstr(r.body, "\"password\":\"p\\\"w\"") != NULL);
 	CHECK(strstr(r.body, "\"device_id\":\"LETTAMX\"") != NULL);

@@ -73,7 +73,7 @@ static void test_req_init(void)
 	CHECK_STR(proto_method_str(PROTO_DELETE), "DELETE");
 	CHECK_EQ(r.body_len, 0);
 	CHECK_EQ(r.has_body, 0);
-	CHECK(r.bearer == NULL);
+	CHECK_STR(r.bearer, "");
 }
 
 int main(void)

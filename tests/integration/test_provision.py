@@ -475,13 +475,14 @@ class Modes(ProvisionTest):
             with self.subTest(mode=mode):
                 env = self.env(registration=mode, hs_kw=hs_kw,
                                conf={"matrix": conf})
-                env.agents(3)
+                env.agents(8)
                 res = env.provision(ok=False)
                 self.assertEqual(res.returncode, 2, res.stderr)
                 self.assertIn(text, res.stderr)
-                # stopped at the first refusal: no loop, no other agent
+                # stopped at the first refusal: at most one try in each
+                # of the 4 lanes already under way, no retry, no loop
                 creates = env.hs.requests(path="register|/users/")
-                self.assertLessEqual(len(creates), 2, creates)
+                self.assertLessEqual(len(creates), 4, creates)
 
 if __name__ == "__main__":
     unittest.main()
