@@ -220,7 +220,7 @@ endif
 
 # ---------------------------------------------------------------- bench
 bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe $(B)/tests/test_http
-	@tests/bench/run.sh $(B)
+	@tests/bench/run.sh $(B) "$(RUN)"
 
 # ---------------------------------------------------------------- misc
 clean:
