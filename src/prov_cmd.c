@@ -145,6 +145,9 @@ static int open_all(struct ctx *c, const char *path, int read_only)
 		return 2;
 	}
 	master = cfg_get(&c->cfg, "store", "master_secret_file");
+	/* retention after each snapshot a run takes */
+	so.snap_keep = (int)cfg_num(&c->cfg, "store", "snapshot_keep");
+	so.snap_days = (int)cfg_num(&c->cfg, "store", "snapshot_days");
 	r = store_open(&c->store, cfg_get(&c->cfg, "store", "path"), &so,
 	               why, sizeof why);
 	if (r) {
@@ -233,13 +236,21 @@ static void on_agent(void *arg, const struct prov_report *r)
 	struct ctx *c = arg;
 
 	if (c->dry) {
-		if (r->user == PROV_R_MADE || r->room == PROV_R_MADE ||
-		    r->space == PROV_R_MADE || r->renamed)
-			printf("  would %s%s%s%s%s (%s)\n", r->name,
-			       r->user == PROV_R_MADE ? ": create user" : ":",
-			       r->room == PROV_R_MADE ? ", create room" : "",
-			       r->space == PROV_R_MADE ? ", link in Space" : "",
-			       r->renamed ? ", rename" : "", r->agent_id);
+		char what[128] = "";
+		struct proto_buf b;
+
+		proto_buf_init(&b, what, sizeof what);
+		if (r->user == PROV_R_MADE)
+			proto_buf_str(&b, ", create its user");
+		if (r->room == PROV_R_MADE)
+			proto_buf_str(&b, ", create its room");
+		if (r->space == PROV_R_MADE)
+			proto_buf_str(&b, ", link it in the Space");
+		if (r->renamed)
+			proto_buf_str(&b, ", rename user and room");
+		if (what[0])
+			printf("  %s (%s): would %s\n", r->name, r->agent_id,
+			       what + 2);
 		return;
 	}
 	if (c->quiet && r->user == PROV_R_KEPT && r->room == PROV_R_KEPT &&
@@ -461,19 +472,35 @@ static const char *state_of(const struct store_agent *a)
 
 struct status_arg {
 	int json;
+	int measure;            /* first pass: column widths only */
+	int wname, wuser, wroom;
 	size_t n;
 	struct json_w *w;
 };
 
+static int width(int w, const char *s, int cap)
+{
+	int n = (int)strlen(s);
+
+	return n > w ? (n > cap ? cap : n) : w;
+}
+
 static int status_row(const struct store_agent *a, void *arg)
 {
 	struct status_arg *s = arg;
+	const char *room = a->room_id[0] ? a->room_id : "-";
 
+	if (s->measure) {
+		s->wname = width(s->wname, a->name, 32);
+		s->wuser = width(s->wuser, a->user_id, 80);
+		s->wroom = width(s->wroom, room, 60);
+		return 0;
+	}
 	s->n++;
 	if (!s->json) {
-		printf("%-24.24s %-42s %-40s %-28s %s\n", a->name, a->agent_id,
-		       a->user_id, a->room_id[0] ? a->room_id : "-",
-		       state_of(a));
+		printf("%-*.*s  %-42s  %-*s  %-*s  %s\n", s->wname, s->wname,
+		       a->name, a->agent_id, s->wuser, a->user_id, s->wroom,
+		       room, state_of(a));
 		return 0;
 	}
 	json_w_obj(s->w);
@@ -499,7 +526,7 @@ int prov_cmd_status(int argc, char **argv)
 	static struct ctx c;
 	char *out = malloc(LIM_STATUS_JSON);
 	struct json_w w;
-	struct status_arg s = { 0, 0, &w };
+	struct status_arg s = { .w = &w };
 	const char *path;
 	size_t len;
 	int r;
@@ -517,10 +544,18 @@ int prov_cmd_status(int argc, char **argv)
 	}
 	json_w_init(&w, out, LIM_STATUS_JSON);
 	json_w_arr(&w);
-	if (!s.json)
-		printf("%-24s %-42s %-40s %-28s %s\n", "AGENT", "AGENT ID",
-		       "MATRIX USER", "ROOM", "STATE");
-	r = store_view(c.store, status_fn, &s);
+	s.wname = 5;
+	s.wuser = 11;
+	s.wroom = 4;
+	s.measure = 1;
+	r = s.json ? 0 : store_view(c.store, status_fn, &s);
+	s.measure = 0;
+	if (!s.json && r >= 0)
+		printf("%-*s  %-42s  %-*s  %-*s  %s\n", s.wname, "AGENT",
+		       "AGENT ID", s.wuser, "MATRIX USER", s.wroom, "ROOM",
+		       "STATE");
+	if (r >= 0)
+		r = store_view(c.store, status_fn, &s);
 	json_w_arr_end(&w);
 	if (r >= 0 && s.json) {
 		r = json_w_finish(&w, &len);
