@@ -520,6 +520,11 @@ static int status_fn(struct store_txn *t, void *arg)
 	return store_agent_each(t, status_row, arg);
 }
 
+static int space_fn(struct store_txn *t, void *arg)
+{
+	return store_meta_get(t, PROV_META_SPACE, arg, LIM_STORE_ID);
+}
+
 int prov_cmd_status(int argc, char **argv)
 {
 	static const char *const flags[] = { "--json", NULL };
@@ -544,6 +549,13 @@ int prov_cmd_status(int argc, char **argv)
 	}
 	json_w_init(&w, out, LIM_STATUS_JSON);
 	json_w_arr(&w);
+	if (!s.json) {
+		char space[LIM_STORE_ID];
+
+		if (store_view(c.store, space_fn, space) < 0)
+			snprintf(space, sizeof space, "none yet");
+		printf("Space: %s\n", space);
+	}
 	s.wname = 5;
 	s.wuser = 11;
 	s.wroom = 4;
