@@ -436,17 +436,24 @@ int prov_cmd_provision(int argc, char **argv)
 	c.loop = n.loop;
 	loop_signals(n.loop, on_signal, &c);
 	r = run_once(&c, &n, 1, &sum, &ms, why, sizeof why);
-	if (!r)
+	if (!r && !c.stop)
 		print_plan(&sum);
 	if (!r && !set[0] && !c.stop) {
 		r = run_once(&c, &n, 0, &sum, &ms, why, sizeof why);
 		print_summary(&sum, ms);
 	}
+	if (c.stop && !set[1]) {
+		/* cut short by a signal: safe to run again, but not done */
+		snprintf(why, sizeof why, "interrupted; run it again");
+		r = ERR_CANCELLED;
+	}
 	fflush(stdout);
 	if (r)
 		fprintf(stderr, "lettamx provision: %s\n", why);
-	if (set[1] && (!r || r == ERR_AGAIN))
+	if (set[1] && !c.stop && (!r || r == ERR_AGAIN))
 		r = watch(&c, &n, why, sizeof why) ? ERR_AGAIN : 0;
+	else if (set[1] && c.stop)
+		r = 0;                  /* --watch ends on a signal */
 	net_free(&n);
 	secret_master_reset(&c.master);
 	store_close(c.store);

@@ -254,6 +254,23 @@ class CrashSafety(ProvisionTest):
                 env.provision()
                 self.assertEqual(env.writes(since=seq), [])
 
+    def test_sigterm_stops_at_once_and_says_so(self):
+        env = self.env()
+        ids = env.agents(2)
+        env.hs.inject_fault("PUT", "/displayname$", count=-1, delay_ms=5000)
+        d = env.daemon()
+        deadline = time.monotonic() + 30
+        while not env.hs.requests("POST", "/register"):
+            self.assertLess(time.monotonic(), deadline, d.output())
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 1, d.output())
+        self.assertLess(time.monotonic() - t0, 3)
+        self.assertIn("interrupted", d.output())
+        env.hs.clear_faults()
+        env.provision()
+        self.check_one_each(env, ids)
+
     def test_lost_create_answer(self):
         env = self.env()
         ids = env.agents(2)
