@@ -124,6 +124,10 @@ int mx_req_register(struct proto_req *r, int reg, const char *localpart,
 	json_w_kstr(&w, "password", password);
 	json_w_kstr(&w, "device_id", MX_DEVICE_ID);
 	json_w_kstr(&w, "initial_device_display_name", "lettamx");
+	/* Synapse checks a registration token against a UIA session: the
+	 * first request (no auth) only asks for one. */
+	if (reg == MX_REG_TOKEN && (!session || !*session))
+		return finish(r, &p, &w);
 	json_w_key(&w, "auth");
 	json_w_obj(&w);
 	if (reg == MX_REG_TOKEN) {

@@ -71,9 +71,11 @@ int mx_req_login(struct proto_req *r, const char *user, const char *password);
 /* GET /account/whoami with `token`. */
 int mx_req_whoami(struct proto_req *r, const char *token);
 
-/* POST /register for `localpart` with one-step user-interactive auth:
- * `reg` MX_REG_DUMMY or MX_REG_TOKEN (then `regtoken`), `session` from a
- * 401 challenge or NULL. Returns 0, ERR_INVAL (another reg), ERR_TOOBIG. */
+/* POST /register for `localpart`. MX_REG_DUMMY: one step, auth
+ * m.login.dummy (`session` from a 401 challenge, or NULL). MX_REG_TOKEN:
+ * without a `session`, no auth at all (the 401 answer gives the session);
+ * with one, m.login.registration_token with `regtoken`. Returns 0,
+ * ERR_INVAL (another reg), ERR_TOOBIG. */
 int mx_req_register(struct proto_req *r, int reg, const char *localpart,
                     const char *password, const char *regtoken,
                     const char *session);

@@ -196,6 +196,7 @@ int prov_agent_start(struct prov *p)
 	memset(&p->rep, 0, sizeof p->rep);
 	p->awhy[0] = '\0';
 	p->relogged = p->fresh_user = p->invite_tried = 0;
+	p->nonce[0] = '\0';
 	p->resume = -1;
 	p->ncand = p->ci = 0;
 	r = store_view(c->store, get_rec, &g);
@@ -351,7 +352,7 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 	switch (settle(p)) {
 	case S_REGISTER:
 		return mx_req_register(req, c->reg, p->localpart, p->password,
-		                       c->reg_token, NULL);
+		                       c->reg_token, p->nonce);
 	case S_SS_NONCE:
 		return mx_req_ss_nonce(req);
 	case S_SS_REGISTER:
@@ -437,6 +438,12 @@ static int feed_register(struct prov *p, const struct proto_resp *resp)
 		return 0;
 	}
 	have_u = resp->status == 401 && !mx_uia_parse(resp, &u);
+	if (have_u && p->c->reg == MX_REG_TOKEN && !p->nonce[0] &&
+	    u.session[0] && (u.stages & MX_STAGE_TOKEN)) {
+		/* the session to present the token in: go on at once */
+		copy(p->nonce, sizeof p->nonce, u.session);
+		return 0;
+	}
 	d = mx_reg_diagnose(p->c->reg, &e, have_u ? &u : NULL, msg,
 	                    sizeof msg);
 	if (d == MX_DIAG_MODE)
@@ -446,6 +453,9 @@ static int feed_register(struct prov *p, const struct proto_resp *resp)
 		prov_agent_fail(p, msg);
 	else if (!prov_on_mx_error(p, &e, 0) && p->step == S_SS_REGISTER)
 		p->step = S_SS_NONCE;   /* a nonce is good for one try */
+	else if (p->step == S_REGISTER)
+		p->nonce[0] = '\0';    /* start the UIA again: a finished
+		                         * session is gone */
 	return 0;
 }
 

@@ -32,7 +32,7 @@ enum step {
 	struct store_agent rec; \
 	char localpart[IDENT_MXID_MAX + 1]; \
 	char password[SECRET_PASSWORD_LEN + 1]; \
-	char nonce[LIM_MX_NONCE]; \
+	char nonce[LIM_MX_NONCE];       /* Synapse nonce, or UIA session */ \
 	char (*cand)[IDENT_MXID_MAX + 1];   /* rooms to check for a marker */ \
 	size_t ncand, ci, cand_cap; \
 	int cand_full;                  /* more than LIM_PROV_CANDIDATES */ \

@@ -60,6 +60,9 @@ static void test_login_and_register_requests(void)
 	CHECK_STR(r.path, "/_matrix/client/v3/register?kind=user");
 	CHECK(body_is_json(&r));
 	CHECK(strstr(r.body, "\"auth\":{\"type\":\"m.login.dummy\"}") != NULL);
+	CHECK_EQ(mx_req_register(&r, MX_REG_TOKEN, "u", "pw", "T", NULL), 0);
+	CHECK(body_is_json(&r));
+	CHECK(strstr(r.body, "\"auth\"") == NULL);    /* asks for a session */
 	CHECK_EQ(mx_req_register(&r, MX_REG_TOKEN, "u", "pw", "T", "S"), 0);
 	CHECK(body_is_json(&r));
 	CHECK(strstr(r.body, "\"auth\":{\"type\":\"m.login.registration_token\","

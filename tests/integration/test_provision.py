@@ -463,9 +463,22 @@ class Modes(ProvisionTest):
 
     def test_token(self):
         path = self.secret_file("let-me-in")
-        self.run_mode("token", hs_config={"registration": "token",
-                                          "registration_token": "let-me-in"},
-                      conf={"matrix": {"registration_token_file": path}})
+        env = self.run_mode("token",
+                            hs_config={"registration": "token",
+                                       "registration_token": "let-me-in"},
+                            conf={"matrix": {"registration_token_file":
+                                             path}})
+        # as Synapse wants it: a session first, then the token in it
+        by_user = {}
+        for e in env.hs.requests("POST", "/register$"):
+            by_user.setdefault(e["body"]["username"], []).append(e)
+        self.assertEqual(len(by_user), 3)
+        for first, second in by_user.values():
+            self.assertEqual((first["status"], second["status"]), (401, 200))
+            self.assertNotIn("auth", first["body"])
+            self.assertEqual(second["body"]["auth"]["type"],
+                             "m.login.registration_token")
+            self.assertTrue(second["body"]["auth"]["session"])
 
     def test_shared_secret(self):
         path = self.secret_file("s3cret-shared")
