@@ -524,14 +524,16 @@ bool json_str_eq(const struct json *j, int v, const char *s)
 
 int json_get(const struct json *j, int o, const char *key)
 {
-	int k = json_obj_first(j, o);
+	int k = json_obj_first(j, o), found = ERR_NOTFOUND;
 
 	if (k == ERR_INVAL)
 		return ERR_INVAL;
+	/* the last of repeated keys, as Python's json (Synapse, Letta) reads
+	 * it: we must not see another value than the server that sent it */
 	for (; k >= 0; k = json_obj_next(j, o, k))
 		if (json_str_eq(j, k, key))
-			return k + 1;
-	return ERR_NOTFOUND;
+			found = k + 1;
+	return found;
 }
 
 int json_strn(const struct json *j, int v, char *out, size_t cap, size_t *n)

@@ -86,8 +86,8 @@ int json_obj_next(const struct json *j, int o, int key);
 int json_arr_first(const struct json *j, int a);
 int json_arr_next(const struct json *j, int a, int elem);
 
-/* Value of member `key` (compared after unescaping) of object o; the first
- * one if the key repeats. Returns its index, ERR_NOTFOUND, or ERR_INVAL if
+/* Value of member `key` (compared after unescaping) of object o; the last
+ * one if the key repeats (as Python's json, which the servers use). Returns its index, ERR_NOTFOUND, or ERR_INVAL if
  * o is not an object. */
 int json_get(const struct json *j, int o, const char *key);
 

@@ -148,6 +148,10 @@ static void test_unescape(void)
 	json_init(&j);
 	CHECK_EQ(parse(&j, "{\"\\u0061b\":7}"), 0);    /* escaped key */
 	CHECK_EQ(json_type(&j, json_get(&j, 0, "ab")), JSON_NUM);
+	/* a repeated key reads as its last value, as the servers read it */
+	CHECK_EQ(parse(&j, "{\"sender\":\"@a:x\",\"s\\u0065nder\":"
+	                   "\"@b:x\"}"), 0);
+	CHECK(json_str_eq(&j, json_get(&j, 0, "sender"), "@b:x"));
 	json_free(&j);
 }
 
