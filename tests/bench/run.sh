@@ -27,4 +27,11 @@ for b in "$dir"/bench/bench_*; do
     [ -x "$b" ] || continue
     $run "$b" || status=1
 done
+# Provisioning against the fakes (native builds only: it drives the real
+# binary; the fakes are Python).
+if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
+    top=$(cd "$(dirname "$0")/../.." && pwd)
+    LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
+        "$top/tests/integration/bench_provision.py" 100 | grep '^bench ' || status=1
+fi
 exit $status
