@@ -41,7 +41,7 @@ static void usage(FILE *out)
 	      "lettamx bridges the agents of a Letta server into Matrix.\n\n"
 	      "commands:\n", out);
 	for (size_t i = 0; i < NCMDS; i++)
-		fprintf(out, "  %-9s %-14s %s\n", cmds[i].name, cmds[i].args,
+		fprintf(out, "  %-9s %-16s %s\n", cmds[i].name, cmds[i].args,
 		        cmds[i].summary);
 	fputs("\nRun 'lettamx <command> --help' for a command's options.\n", out);
 }

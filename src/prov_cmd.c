@@ -148,6 +148,12 @@ static int open_all(struct ctx *c, const char *path, int read_only)
 	/* retention after each snapshot a run takes */
 	so.snap_keep = (int)cfg_num(&c->cfg, "store", "snapshot_keep");
 	so.snap_days = (int)cfg_num(&c->cfg, "store", "snapshot_days");
+	if (read_only && access(cfg_get(&c->cfg, "store", "path"), F_OK) != 0) {
+		fprintf(stderr, "lettamx: nothing provisioned yet: no store at "
+		        "%s (run 'lettamx provision')\n",
+		        cfg_get(&c->cfg, "store", "path"));
+		return 1;
+	}
 	r = store_open(&c->store, cfg_get(&c->cfg, "store", "path"), &so,
 	               why, sizeof why);
 	if (r) {

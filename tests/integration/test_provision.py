@@ -214,6 +214,15 @@ class Provision(ProvisionTest):
         env.provision()
         self.assertEqual(env.hs.requests("POST", "/login$", since=seq), [])
 
+    def test_status_before_any_run_says_what_to_do(self):
+        env = self.env()
+        env.agents(1)
+        res = lettamx.run(["status"], env.conf, test=self)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("nothing provisioned yet", res.stderr)
+        self.assertIn("lettamx provision", res.stderr)
+        self.assertEqual(env.hs.requests(), [])
+
     def test_dry_run_changes_nothing(self):
         env = self.env()
         env.agents(3)
