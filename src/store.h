@@ -187,6 +187,22 @@ int store_meta_get(struct store_txn *t, const char *key, char *out,
 /* Sets meta `key` to the C string `val`. Returns 0 or an err code. */
 int store_meta_put(struct store_txn *t, const char *key, const char *val);
 
+/* Sets meta `key` to the secret C string `val`, sealed (AES-256-GCM, as
+ * the secrets of agent records, bound to the name) when a key is set
+ * (store_set_key), in clear without one. val is shorter than
+ * LIM_STORE_SECRET. Returns 0 or an err code. */
+int store_meta_put_sealed(struct store_txn *t, const char *key,
+                          const char *val);
+
+/* Reads meta `key` written by store_meta_put_sealed into out[0..cap) as
+ * a C string. A value in clear (no key set when written, or an older
+ * store) is returned as is with *clear set, for the caller to rewrite it
+ * sealed. Returns 0, ERR_NOTFOUND, ERR_TOOBIG, ERR_CORRUPT (sealed and
+ * no key set, another key, or damaged: store_why() says which; out is
+ * then ""). */
+int store_meta_get_sealed(struct store_txn *t, const char *key, char *out,
+                          size_t cap, bool *clear);
+
 /* Deletes meta `key`. Returns 0 or ERR_NOTFOUND. */
 int store_meta_del(struct store_txn *t, const char *key);
 

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "harness.h"
 #include "store.h"
+#include "store_int.h"
 #include "store_snap.h"
 
 static int64_t fake_now = 1763900000000;
@@ -811,6 +812,91 @@ static void test_sealed_secrets(void)
 	store_close(s);
 }
 
+struct msealed {
+	const char *val;        /* to write, or NULL to read */
+	char out[LIM_STORE_SECRET];
+	bool clear;
+	char raw[LIM_STORE_META];
+	size_t nraw;
+};
+
+static int msealed_fn(struct store_txn *t, void *arg)
+{
+	struct msealed *m = arg;
+	MDB_val k = { 9, (void *)(uintptr_t)"bot_token" }, v;
+	int r;
+
+	if (m->val)
+		return store_meta_put_sealed(t, "bot_token", m->val);
+	r = store_meta_get_sealed(t, "bot_token", m->out, sizeof m->out,
+	                          &m->clear);
+	if (mdb_get(t->txn, t->s->dbi[STORE_META], &k, &v) == 0 &&
+	    v.mv_size <= sizeof m->raw) {
+		memcpy(m->raw, v.mv_data, v.mv_size);
+		m->nraw = v.mv_size;
+	}
+	return r;
+}
+
+static int mclear_fn(struct store_txn *t, void *arg)
+{
+	return store_meta_put(t, "bot_token", arg);
+}
+
+static void test_meta_sealed(void)
+{
+	const char *dir = newdir("metaseal");
+	const char *tok = "syt_Ym90_SECRETbotTOKEN_0123";
+	struct store *s = open_at(dir, 0);
+	struct msealed m = { 0 };
+	uint8_t key[32], other[32];
+
+	CHECK_EQ(store_key_derive((const uint8_t *)"master-secret-0123456789"
+	                          "abcdefghij", 34, key), 0);
+	CHECK_EQ(store_key_derive((const uint8_t *)"another-master-secret-0"
+	                          "123456789", 33, other), 0);
+	CHECK_EQ(store_view(s, msealed_fn, &m), ERR_NOTFOUND);
+	/* an older store: in clear, read as is and flagged */
+	CHECK_EQ(store_update(s, mclear_fn, (void *)(uintptr_t)tok), 0);
+	store_set_key(s, key);
+	CHECK_EQ(store_view(s, msealed_fn, &m), 0);
+	CHECK_STR(m.out, tok);
+	CHECK(m.clear);
+	/* rewritten sealed: the raw value no longer holds it */
+	m.val = tok;
+	CHECK_EQ(store_update(s, msealed_fn, &m), 0);
+	m.val = NULL;
+	memset(m.out, 0, sizeof m.out);
+	CHECK_EQ(store_view(s, msealed_fn, &m), 0);
+	CHECK_STR(m.out, tok);
+	CHECK(!m.clear);
+	CHECK(m.nraw > strlen(tok));
+	CHECK(memmem(m.raw, m.nraw, tok, strlen(tok)) == NULL);
+	CHECK(memmem(m.raw, m.nraw, "SECRET", 6) == NULL);
+	store_close(s);
+	/* round trip across a reopen */
+	s = open_at(dir, 0);
+	store_set_key(s, key);
+	memset(m.out, 0, sizeof m.out);
+	CHECK_EQ(store_view(s, msealed_fn, &m), 0);
+	CHECK_STR(m.out, tok);
+	CHECK(!m.clear);
+	/* another key: a clear error and nothing that looks like a token */
+	store_set_key(s, other);
+	CHECK_EQ(store_view(s, msealed_fn, &m), ERR_CORRUPT);
+	CHECK_STR(m.out, "");
+	CHECK(!m.clear);
+	CHECK(strstr(store_why(s), "meta bot_token cannot be unsealed") != NULL);
+	CHECK(strstr(store_why(s), "another master secret") != NULL);
+	store_close(s);
+	/* no key: refused too */
+	s = open_at(dir, 0);
+	CHECK_EQ(store_view(s, msealed_fn, &m), ERR_CORRUPT);
+	CHECK_STR(m.out, "");
+	CHECK(strstr(store_why(s), "no key set") != NULL);
+	store_close(s);
+}
+
 int main(void)
 {
 	RUN(test_open_modes);
@@ -827,6 +913,7 @@ int main(void)
 	RUN(test_record_round_trip);
 	RUN(test_check_and_reindex);
 	RUN(test_sealed_secrets);
+	RUN(test_meta_sealed);
 	RUN(test_crash_all_or_nothing);
 	return harness_done("store");
 }
