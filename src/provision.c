@@ -100,6 +100,7 @@ static int feed_list(struct prov *p, const struct proto_resp *resp)
 /* ---- the bot ---- */
 
 static int meta_get(struct prov *p, const char *key, char *out, size_t cap);
+static int bot_token_load(struct prov *p);
 
 /* The bot's localpart, from its user id. */
 static void bot_local(const struct prov *p, char *out, size_t cap)
@@ -119,8 +120,7 @@ static int bot_start(struct prov *p, struct proto_req *req)
 
 	if (c->bot_token && *c->bot_token)
 		snprintf(p->bot_token, sizeof p->bot_token, "%s", c->bot_token);
-	else if (!meta_get(p, PROV_META_BOT_TOKEN, p->bot_token,
-	                   sizeof p->bot_token))
+	else if (!bot_token_load(p))
 		p->bot_from_meta = 1;
 	else
 		p->bot_token[0] = '\0';
@@ -174,12 +174,17 @@ struct meta_arg {
 	const char *key;
 	char *val;
 	size_t cap;
+	bool sealed;            /* a secret: sealed at rest */
+	bool clear;             /* read: a secret found in clear */
 };
 
 static int meta_get_fn(struct store_txn *t, void *arg)
 {
 	struct meta_arg *m = arg;
 
+	if (m->sealed)
+		return store_meta_get_sealed(t, m->key, m->val, m->cap,
+		                             &m->clear);
 	return store_meta_get(t, m->key, m->val, m->cap);
 }
 
@@ -187,39 +192,78 @@ static int meta_put_fn(struct store_txn *t, void *arg)
 {
 	struct meta_arg *m = arg;
 
+	if (m->sealed)
+		return store_meta_put_sealed(t, m->key, m->val);
 	return store_meta_put(t, m->key, m->val);
 }
 
-/* Reads meta `key`: 0, ERR_NOTFOUND, or another error (then fatal). */
-static int meta_get(struct prov *p, const char *key, char *out, size_t cap)
+/* Reads meta m->key: 0, ERR_NOTFOUND, or another error (then fatal). */
+static int meta_read(struct prov *p, struct meta_arg *m)
 {
-	struct meta_arg m = { key, out, cap };
-	int r = store_view(p->c->store, meta_get_fn, &m);
+	int r = store_view(p->c->store, meta_get_fn, m);
 
 	if (r < 0 && r != ERR_NOTFOUND)
 		prov_fatal(p, r, "store: %s", store_why(p->c->store));
 	return r;
 }
 
-static int meta_put(struct prov *p, const char *key, char *val)
+static int meta_get(struct prov *p, const char *key, char *out, size_t cap)
 {
-	struct meta_arg m = { key, val, 0 };
+	struct meta_arg m = { key, out, cap, false, false };
+
+	return meta_read(p, &m);
+}
+
+static int meta_write(struct prov *p, struct meta_arg *m)
+{
 	int r = prov_before_change(p);
 
 	if (r < 0)
 		return r;
-	r = store_update(p->c->store, meta_put_fn, &m);
+	r = store_update(p->c->store, meta_put_fn, m);
 
 	if (r < 0)
 		prov_fatal(p, r, "store: %s", store_why(p->c->store));
 	return r;
 }
 
+static int meta_put(struct prov *p, const char *key, char *val)
+{
+	struct meta_arg m = { key, val, 0, false, false };
+
+	return meta_write(p, &m);
+}
+
+/* Reads the stored bot token (sealed at rest). One left in clear by an
+ * older lettamx is rewritten sealed (not in a dry run, which changes
+ * nothing). Returns 0, ERR_NOTFOUND, or another error (then fatal). */
+static int bot_token_load(struct prov *p)
+{
+	struct meta_arg m = { PROV_META_BOT_TOKEN, p->bot_token,
+	                      sizeof p->bot_token, true, false };
+	int r = meta_read(p, &m);
+
+	if (r < 0 || !m.clear || p->c->dry_run)
+		return r;
+	r = meta_write(p, &m);
+	if (r == 0)
+		LOG_INFO("provision", "event=bot_token_sealed");
+	return r;
+}
+
+static int bot_token_save(struct prov *p)
+{
+	struct meta_arg m = { PROV_META_BOT_TOKEN, p->bot_token, 0, true,
+	                      false };
+
+	return meta_write(p, &m);
+}
+
 static int bot_token_got(struct prov *p, const struct mx_login *l)
 {
 	snprintf(p->bot_token, sizeof p->bot_token, "%s", l->access_token);
 	log_add_secret(p->bot_token);
-	if (meta_put(p, PROV_META_BOT_TOKEN, p->bot_token) < 0)
+	if (bot_token_save(p) < 0)
 		return ERR_STORE;
 	p->bot_from_meta = 1;
 	p->phase = PH_SPACE;
