@@ -101,6 +101,13 @@ int log_set_target(enum log_target target, const char *socket_path)
 	return syslog_connect() ? 0 : ERR_IO;
 }
 
+int log_reopen(void)
+{
+	if (lg.target != LOG_TARGET_SYSLOG)
+		return 0;
+	return syslog_connect() ? 0 : ERR_IO;
+}
+
 int log_add_secret(const char *secret)
 {
 	size_t n = strlen(secret);

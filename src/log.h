@@ -8,7 +8,8 @@
  *   2026-11-24T00:23:48Z info http event=connect host=example.org port=443
  *
  * The sink and level are the one piece of process-wide state besides the
- * signal flag: set once at start-up, read-only while the loop runs.
+ * signal flag: set once at start-up, read-only while the loop runs (but
+ * for log_reopen() on SIGHUP).
  * Secrets never reach the sink: see log_add_secret(); besides, the value
  * of any key naming a secret (access_token=, password=, "token":,
  * Authorization:) is replaced by "***" even if it was never registered.
@@ -41,6 +42,13 @@ enum log_target {
  * Returns 0; ERR_IO when the syslog socket cannot be reached (events then
  * go to stderr), ERR_TOOBIG for a path too long. */
 int log_set_target(enum log_target target, const char *socket_path);
+
+/* Reopens the sink (on SIGHUP, after syslogd or a log rotation moved
+ * things): reconnects the syslog socket; nothing to do for stderr. Call
+ * it from the loop, never from a signal handler. Returns 0, or ERR_IO
+ * when the syslog socket cannot be reached (events then go to stderr
+ * and each one tries again). */
+int log_reopen(void);
 
 /* Parses "error", "warn", "info", "debug". Returns 0 or ERR_INVAL. */
 int log_parse_level(const char *s, enum log_level *out);

@@ -165,6 +165,41 @@ static void test_syslog(void)
 	log_set_target(LOG_TARGET_STDERR, NULL);
 }
 
+/* log_reopen: nothing for stderr; reconnects a syslog socket moved by a
+ * restarted syslogd; ERR_IO (stderr meanwhile) when there is none. */
+static void test_reopen(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[2048];
+	int fd;
+	ssize_t n;
+
+	CHECK_EQ(log_reopen(), 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/reopen.sock",
+	         harness_tmpdir());
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	CHECK_EQ(log_set_target(LOG_TARGET_SYSLOG, sa.sun_path), 0);
+	close(fd);
+	unlink(sa.sun_path);
+	CHECK_EQ(log_reopen(), ERR_IO);
+	capture();
+	LOG_INFO("log", "event=meanwhile");
+	captured();
+	CHECK(has("info log event=meanwhile"));
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	CHECK_EQ(log_reopen(), 0);
+	LOG_INFO("log", "event=log_reopened");
+	n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = 0;
+	CHECK(strstr(buf, "info log event=log_reopened") != NULL);
+	close(fd);
+	unlink(sa.sun_path);
+	log_set_target(LOG_TARGET_STDERR, NULL);
+	CHECK_EQ(log_reopen(), 0);
+}
+
 int main(void)
 {
 	RUN(test_levels_and_format);
@@ -173,5 +208,6 @@ int main(void)
 	RUN(test_one_line);
 	RUN(test_long_line_secret_at_the_cut);
 	RUN(test_syslog);
+	RUN(test_reopen);
 	return harness_done("log");
 }
