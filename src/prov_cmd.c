@@ -7,6 +7,7 @@
  */
 #include "prov_cmd.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ struct ctx {
 	int quiet;              /* --watch: only agents where something
 	                         * happened get a line */
 	int stop;               /* a signal asked us to stop */
+	int watch;              /* --watch: SIGHUP reopens the log */
 	struct loop *loop;
 };
 
@@ -368,11 +370,20 @@ static void print_summary(const struct prov_summary *s, uint64_t ms)
 	       (unsigned long long)ms);
 }
 
+/* SIGTERM and SIGINT stop; so does SIGHUP of a one-off run (its terminal
+ * hung up), while the --watch daemon takes it as "reopen the log" (after
+ * a log rotation or a syslogd restart) and goes on. */
 static void on_signal(void *arg, int signo)
 {
 	struct ctx *c = arg;
 
-	(void)signo;
+	if (signo == SIGHUP && c->watch) {
+		int r = log_reopen();
+
+		LOG_INFO("provision", "event=log_reopened%s",
+		         r ? " syslog=unreachable" : "");
+		return;
+	}
 	c->stop = 1;
 	loop_stop(c->loop);     /* a run cut short is safe to run again */
 }
@@ -440,6 +451,7 @@ int prov_cmd_provision(int argc, char **argv)
 		return r;
 	}
 	c.loop = n.loop;
+	c.watch = set[1];
 	loop_signals(n.loop, on_signal, &c);
 	r = run_once(&c, &n, 1, &sum, &ms, why, sizeof why);
 	if (!r && !c.stop)

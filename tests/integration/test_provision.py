@@ -373,6 +373,25 @@ class Watch(ProvisionTest):
         self.assertEqual(d.stop(signal.SIGTERM), 0, d.output())
         self.check_one_each(env, ids + [late])
 
+    def test_sighup_reopens_the_log_and_goes_on(self):
+        env = self.env(conf={"letta": {"discovery_interval": "10s"}})
+        ids = env.agents(1)
+        d = env.daemon("--watch")
+        self.addCleanup(d.stop)
+        self.wait_for(lambda: len(env.markers()) == 1, d)
+        for _ in range(2):
+            d.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+        self.wait_for(lambda: d.output().count("event=log_reopened") == 2,
+                      d)
+        self.assertIsNone(d.proc.poll(), d.output())
+        # still watching: a new agent is picked up after the SIGHUPs
+        late = env.letta.add_agent("late")["id"]
+        self.wait_for(lambda: late in env.markers(), d)
+        self.assertIsNone(d.proc.poll(), d.output())
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.output())
+        self.check_one_each(env, ids + [late])
+
 
 class Letta(ProvisionTest):
     def test_bearer_token_and_a_wrong_one(self):
