@@ -431,6 +431,10 @@ class Bot(ProvisionTest):
         env.provision()
         self.check_one_each(env, ids)
         self.assertEqual(len(env.hs.requests("POST", "/login$")), 1)
+        # the bot's token (as every agent's) is sealed at rest
+        with open(os.path.join(env.work, "store", "data.mdb"), "rb") as f:
+            self.assertFalse(b"syt_" in f.read(),
+                             "a Matrix token in clear in the store file")
         seq = env.last_seq()
         env.letta.rename_agent(ids[0], "x")
         env.provision()
