@@ -311,7 +311,7 @@ static int usage(FILE *f)
 
 int cfg_cmd(int argc, char **argv)
 {
-	static struct cfg c;
+	static struct cfg c;   /* the process's one context; too big for a stack */
 	const char *path = NULL;
 	char err[LIM_CFG_ERR];
 

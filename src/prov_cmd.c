@@ -424,6 +424,8 @@ static int watch(struct ctx *c, struct net *n, char *why, size_t cap)
 int prov_cmd_provision(int argc, char **argv)
 {
 	static const char *const flags[] = { "--dry-run", "--watch", NULL };
+	/* The command's context is the process's one context (main runs one
+	 * command); static because it is too big for a small stack. */
 	static struct ctx c;
 	struct prov_summary sum;
 	struct net n;
@@ -553,7 +555,7 @@ static int space_fn(struct store_txn *t, void *arg)
 int prov_cmd_status(int argc, char **argv)
 {
 	static const char *const flags[] = { "--json", NULL };
-	static struct ctx c;
+	static struct ctx c;   /* the process's one context, as in provision */
 	char *out = malloc(LIM_STATUS_JSON);
 	struct json_w w;
 	struct status_arg s = { .w = &w };
