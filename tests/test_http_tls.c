@@ -10,6 +10,24 @@
 #include "httpfx.h"
 #include "tls.h"
 
+/* An https GET to host:port that the TLS layer must refuse with `reason`.
+ * `u` is the caller's URL buffer: the request borrows it. */
+static void refused(struct fx *f, char *u, size_t ulen, const char *host,
+                    int port, const char *reason)
+{
+	struct http_req r;
+	struct got g;
+
+	snprintf(u, ulen, "https://%s:%d/", host, port);
+	memset(&g, 0, sizeof g);
+	r = (struct http_req){ .method = "GET", .url = u, .on_done = on_done,
+	                       .arg = &g };
+	CHECK_EQ(http_request(f->c, &r), 0);
+	run(f, &g.done, 1, 5000);
+	CHECK_EQ(g.err, ERR_TLS);
+	CHECK_STR(g.reason, reason);
+}
+
 static void test_https_verified_and_untrusted(void)
 {
 	const char *certs = testsrv_certs();
@@ -39,25 +57,11 @@ static void test_https_verified_and_untrusted(void)
 	CHECK_EQ(g.status, 200);
 	CHECK(strstr(g.body, "<HTML>") || strstr(g.body, "<html>") ||
 	      strstr(g.body, "BODY"));
-	snprintf(u, sizeof u, "https://localhost:%d/", pself);
-	memset(&g, 0, sizeof g);
-	CHECK_EQ(http_request(f.c, &r), 0);
-	run(&f, &g.done, 1, 5000);
-	CHECK_EQ(g.err, ERR_TLS);
-	CHECK_STR(g.reason, "tls: not trusted (self-signed or unknown CA)");
+	refused(&f, u, sizeof u, "localhost", pself,
+	        "tls: not trusted (self-signed or unknown CA)");
 	/* testhost is 127.0.0.1 too, but the certificate names localhost */
-	snprintf(u, sizeof u, "https://testhost:%d/", pgood);
-	memset(&g, 0, sizeof g);
-	CHECK_EQ(http_request(f.c, &r), 0);
-	run(&f, &g.done, 1, 5000);
-	CHECK_EQ(g.err, ERR_TLS);
-	CHECK_STR(g.reason, "tls: hostname mismatch");
-	snprintf(u, sizeof u, "https://localhost:%d/", pexp);
-	memset(&g, 0, sizeof g);
-	CHECK_EQ(http_request(f.c, &r), 0);
-	run(&f, &g.done, 1, 5000);
-	CHECK_EQ(g.err, ERR_TLS);
-	CHECK_STR(g.reason, "tls: certificate expired");
+	refused(&f, u, sizeof u, "testhost", pgood, "tls: hostname mismatch");
+	refused(&f, u, sizeof u, "localhost", pexp, "tls: certificate expired");
 	fx_free(&f);
 	testsrv_stop(good);
 	testsrv_stop(self);
