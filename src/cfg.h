@@ -72,6 +72,13 @@ int cfg_list_item(const char *list, int i, char *out, size_t cap);
 int cfg_secret(const struct cfg *c, const char *section, const char *key,
                char *out, size_t cap, char *err, size_t errlen);
 
+/* Reads a secret file named by path: a regular file not readable by
+ * group or others, one line of 1 to cap-2 bytes (a trailing newline is
+ * dropped), into out[0..cap) with a NUL. Not registered with the log.
+ * Returns 0 or ERR_CONFIG with the reason in err. */
+int cfg_read_secret(const char *path, char *out, size_t cap, char *err,
+                    size_t errlen);
+
 /* Applies [log] level and target to the log. Returns 0, or ERR_IO when
  * syslog cannot be reached (events then go to stderr; worth a warning). */
 int cfg_apply_log(const struct cfg *c);

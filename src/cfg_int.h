@@ -49,10 +49,4 @@ void cfg_origin(const struct cfg *c, int i, char *out, size_t cap);
  * numeric values. Returns 0 or ERR_CONFIG with the message in err. */
 int cfg_validate(struct cfg *c, char *err, size_t errlen);
 
-/* Reads a secret file: regular, not readable by group or others,
- * non-empty, at most LIM_CFG_SECRET bytes; one trailing newline dropped.
- * Returns 0 or ERR_CONFIG with the reason in err. */
-int cfg_read_secret(const char *path, char *out, size_t cap, char *err,
-                    size_t errlen);
-
 #endif

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -12,6 +11,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 
+#include "cfg.h"
 #include "err.h"
 
 /* Changing this string changes every agent password: never do it without
@@ -77,42 +77,20 @@ static int master_create(const char *path, char *why, size_t whylen)
 	return r;
 }
 
-/* Reads and trims the file; the trimmed text is the key. */
+/* The file's one line is the key; the mode and shape rules are those of
+ * every secret file (cfg_read_secret), plus a minimum length. */
 static int master_read(struct secret_master *m, const char *path, char *why,
                        size_t whylen)
 {
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char *text = (char *)m->key;
+	int r = cfg_read_secret(path, text, sizeof m->key, why, whylen);
 
-	if (fd < 0) {
-		snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
-		return ERR_IO;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "%s is not a regular file", path);
-		close(fd);
-		return ERR_CONFIG;
-	}
-	if (st.st_mode & 077) {
-		snprintf(why, whylen, "%s is readable by others (mode %03o); "
-		         "run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
-		close(fd);
-		return ERR_CONFIG;
-	}
-	n = read(fd, m->key, sizeof m->key);
-	close(fd);
-	if (n < 0) {
-		snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
-		return ERR_IO;
-	}
-	while (n > 0 && (m->key[n - 1] == '\n' || m->key[n - 1] == '\r' ||
-	                 m->key[n - 1] == ' '))
-		n--;
-	m->len = (size_t)n;
-	if (m->len == sizeof m->key || m->len < SECRET_MASTER_MIN) {
+	if (r)
+		return r;
+	m->len = strlen(text);
+	if (m->len < SECRET_MASTER_MIN) {
 		snprintf(why, whylen, "%s must hold %d to %d bytes of secret",
-		         path, SECRET_MASTER_MIN, SECRET_MASTER_MAX - 1);
+		         path, SECRET_MASTER_MIN, SECRET_MASTER_MAX - 2);
 		secret_master_reset(m);
 		return ERR_CONFIG;
 	}

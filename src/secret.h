@@ -25,10 +25,11 @@ struct secret_master {
 
 /* Reads the master secret from `path`, creating it (mode 0600, exclusive,
  * fsynced, 32 random bytes written as 64 hex digits) if it does not exist.
- * A file readable by group or others is refused (ERR_CONFIG) with the
- * reason in `why`. `*created` tells whether a new one was written.
- * Returns 0, ERR_IO, ERR_CONFIG (too short, too long, wrong mode),
- * ERR_TLS (no randomness). */
+ * It is read like every secret file (cfg_read_secret: one line, mode 0600)
+ * and must hold at least SECRET_MASTER_MIN bytes. `*created` tells whether
+ * a new one was written. Returns 0, ERR_IO (cannot create), ERR_CONFIG
+ * (unreadable, too short, too long, wrong mode; reason in `why`), ERR_TLS
+ * (no randomness). */
 int secret_master_load(struct secret_master *m, const char *path,
                        int *created, char *why, size_t whylen);
 
