@@ -491,7 +491,13 @@ class Modes(ProvisionTest):
         return env
 
     def test_dummy(self):
-        self.run_mode("dummy")
+        env = self.run_mode("dummy")
+        regs = [e for e in env.hs.requests("POST", "/register$")
+                if e["status"] == 200]
+        self.assertEqual(len(regs), 3)
+        for e in regs:
+            self.assertEqual(e["body"]["auth"]["type"], "m.login.dummy")
+        self.assertEqual(env.hs.requests(path="/_synapse/"), [])
 
     def test_token(self):
         path = self.secret_file("let-me-in")
@@ -514,9 +520,15 @@ class Modes(ProvisionTest):
 
     def test_shared_secret(self):
         path = self.secret_file("s3cret-shared")
-        self.run_mode("shared-secret",
-                      hs_kw={"shared_secret": "s3cret-shared"},
-                      conf={"matrix": {"shared_secret_file": path}})
+        env = self.run_mode("shared-secret",
+                            hs_kw={"shared_secret": "s3cret-shared"},
+                            conf={"matrix": {"shared_secret_file": path}})
+        made = [e for e in env.hs.requests("POST",
+                                           "/_synapse/admin/v1/register$")
+                if e["status"] == 200]
+        self.assertEqual(len(made), 3)
+        self.assertEqual(
+            env.hs.requests("POST", "/_matrix/client/.*/register$"), [])
 
     def test_admin_api(self):
         env = self.run_mode("admin-api", bot_admin=True)
