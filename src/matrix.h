@@ -19,8 +19,16 @@
 /* The namespaced state events that identify what lettamx made. Room
  * names are never used to recognise anything. */
 #define MX_MARKER_TYPE  "org.lettamx.agent"     /* {"agent_id", "v": 1} */
-#define MX_SPACE_TYPE   "org.lettamx.space"     /* {"v": 1} */
+#define MX_SPACE_TYPE   "org.lettamx.space"     /* see below */
 #define MX_MARKER_V     1
+/* The Space's marker names this installation:
+ *   {"v": 1, "install": "<secret_install_id()>", "bot": "@bot:server"}
+ * Our Space is the one whose marker our bot sent naming our install id,
+ * never one found by its name, so two installations on one homeserver
+ * never adopt each other's Space. Spaces made by versions before the
+ * install id carry {"v": 1} only and get the two fields on the next run. */
+#define MX_SPACE_K_INSTALL "install"
+#define MX_SPACE_K_BOT     "bot"
 /* Every login of an agent user names this device, so re-logins reuse one
  * device instead of piling up new ones. */
 #define MX_DEVICE_ID    "LETTAMX"
