@@ -1,0 +1,882 @@
+/*
+ * bridge: rooms, the bridge's HTTP calls, and the turn of each room: the
+ * oldest question of its inbox goes to its agent once, the answer to its
+ * outbox (see bridge.h for the whole flow).
+ */
+#include "bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "err.h"
+#include "letta.h"
+#include "letta_msg.h"
+#include "log.h"
+#include "provision.h"
+#include "secret.h"
+
+#define NHASH 1024
+#define HIST_POLL_MS 5000       /* a turn seen running: look again */
+#define TYPING_MS 30000         /* typing timeout we ask for */
+#define TYPING_REFRESH_MS 25000 /* re-sent before it lapses */
+
+static void turn_run(struct broom *r);
+
+/* ---- calls ---- */
+
+static void call_unlink(struct bcall *c)
+{
+	struct bridge *b = c->b;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+static void call_free(struct bcall *c)
+{
+	free(c->url);
+	free(c->body);
+	free(c);
+}
+
+static void call_done(void *arg, struct http_resp *hr, int err)
+{
+	struct bcall *c = arg;
+	int st = (err == 0 || err == ERR_HTTP) ? hr->status : 0;
+
+	call_unlink(c);
+	c->done(c, st, st ? hr->body : "", st ? hr->body_len : 0,
+	        st ? hr->retry_after_ms : -1, err);
+	call_free(c);
+}
+
+struct bcall *bridge_call(struct bridge *b, struct broom *room,
+                          const char *method, int base, const char *path,
+                          const char *token, char *body, size_t body_len,
+                          int total_ms,
+                          void (*done)(struct bcall *, int, const char *,
+                                       size_t, int64_t, int))
+{
+	const char *bs = base == BASE_LETTA ? b->letta : b->hs;
+	struct bcall *c = calloc(1, sizeof *c);
+	size_t ul = strlen(bs) + strlen(path) + 1, n = 0;
+
+	if (!c || !(c->url = malloc(ul)) || b->stopping) {
+		free(body);
+		if (c)
+			free(c->url);
+		free(c);
+		return NULL;
+	}
+	snprintf(c->url, ul, "%s%s", bs, path);
+	c->b = b;
+	c->room = room;
+	c->done = done;
+	c->body = body;
+	c->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
+	c->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
+	if (token && *token) {
+		snprintf(c->auth, sizeof c->auth, "Bearer %s", token);
+		c->hdr[n++] = (struct httpp_field){ "Authorization", c->auth };
+	}
+	if (body)
+		c->hdr[n++] = (struct httpp_field){ "Content-Type",
+		                                    "application/json" };
+	c->h.method = method;
+	c->h.url = c->url;
+	c->h.hdrs = c->hdr;
+	c->h.nhdrs = n;
+	c->h.body = body;
+	c->h.body_len = body ? body_len : 0;
+	c->h.total_ms = total_ms;
+	c->h.first_byte_ms = total_ms;
+	c->h.idle_ms = total_ms;
+	c->h.body_cap = base == BASE_LETTA ? LIM_BRIDGE_LETTA_RESP
+	                                   : LIM_SYNC_RESP;
+	c->h.on_done = call_done;
+	c->h.arg = c;
+	if (http_request(b->http, &c->h)) {
+		LOG_WARN("bridge", "event=request_refused url_path=%.80s", path);
+		call_free(c);
+		return NULL;
+	}
+	c->next = b->calls;
+	if (b->calls)
+		b->calls->prev = c;
+	b->calls = c;
+	return c;
+}
+
+int64_t bridge_backoff(int64_t base_ms, int tries)
+{
+	int64_t d = base_ms;
+	uint8_t rnd[2] = { 0, 0 };
+
+	for (int i = 0; i < tries && d < LIM_BRIDGE_BACKOFF_MAX_MS; i++)
+		d *= 2;
+	if (d > LIM_BRIDGE_BACKOFF_MAX_MS)
+		d = LIM_BRIDGE_BACKOFF_MAX_MS;
+	secret_random(rnd, sizeof rnd);
+	/* +-25 %: many rooms failing at once do not retry in step */
+	return d * 3 / 4 + (d / 2) * (rnd[0] << 8 | rnd[1]) / 65535;
+}
+
+void bridge_arm(struct bridge *b, struct loop_timer *t, int64_t ms)
+{
+	loop_timer_arm(b->loop, t, loop_now(b->loop) + (uint64_t)(ms > 0 ? ms
+	                                                             : 0));
+}
+
+/* ---- rooms ---- */
+
+static size_t hash_of(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static void on_kick(void *arg)
+{
+	struct broom *r = arg;
+
+	if (r->b->stopping)
+		return;
+	turn_run(r);
+	bridge_out_run(r);
+}
+
+static void on_turn_timer(void *arg)
+{
+	struct broom *r = arg;
+
+	if (r->turn == T_WAIT)
+		r->turn = T_IDLE;
+	turn_run(r);
+}
+
+static void on_typing_timer(void *arg);
+static void on_wait_timer(void *arg);
+
+static void on_out_timer(void *arg)
+{
+	struct broom *r = arg;
+
+	if (r->out == O_WAIT)
+		r->out = O_IDLE;
+	bridge_out_run(r);
+}
+
+static void on_login_timer(void *arg)
+{
+	bridge_kick(arg);
+}
+
+struct broom *bridge_room(struct bridge *b, const char *id)
+{
+	size_t h = hash_of(id) % b->nhash;
+	struct broom *r;
+
+	for (r = b->hash[h]; r; r = r->hnext)
+		if (!strcmp(r->id, id))
+			return r;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	snprintf(r->id, sizeof r->id, "%s", id);
+	r->b = b;
+	loop_timer_init(&r->t_turn, on_turn_timer, r);
+	loop_timer_init(&r->t_typing, on_typing_timer, r);
+	loop_timer_init(&r->t_wait, on_wait_timer, r);
+	loop_timer_init(&r->t_out, on_out_timer, r);
+	loop_timer_init(&r->t_login, on_login_timer, r);
+	r->hnext = b->hash[h];
+	b->hash[h] = r;
+	return r;
+}
+
+void bridge_kick(struct broom *r)
+{
+	if (!r->b->stopping)
+		loop_defer(r->b->loop, &r->kick, on_kick, r);
+}
+
+/* ---- global cap on turns ---- */
+
+static void slot_release(struct broom *r)
+{
+	struct bridge *b = r->b;
+	struct broom *n;
+
+	if (!r->has_slot)
+		return;
+	r->has_slot = 0;
+	b->turns--;
+	if ((n = b->slotq)) {
+		b->slotq = n->slot_next;
+		if (!b->slotq)
+			b->slotq_tail = NULL;
+		n->slot_next = NULL;
+		n->has_slot = 1;
+		b->turns++;
+		n->turn = n->next_step;
+		bridge_kick(n);
+	}
+}
+
+/* 1 if r holds a slot now; else it waits in line for step `step`. */
+static int slot_take(struct broom *r, int step)
+{
+	struct bridge *b = r->b;
+
+	if (r->has_slot)
+		return 1;
+	if (b->turns < b->max_turns) {
+		b->turns++;
+		r->has_slot = 1;
+		return 1;
+	}
+	r->turn = T_SLOT;
+	r->next_step = step;
+	if (b->slotq_tail)
+		b->slotq_tail->slot_next = r;
+	else
+		b->slotq = r;
+	b->slotq_tail = r;
+	return 0;
+}
+
+/* ---- the head of the inbox ---- */
+
+struct head {
+	uint64_t seq;
+	struct bridge_in m;
+	struct store_agent ag;
+	size_t n;
+};
+
+struct head_ctx {
+	struct broom *r;
+	struct head *h;
+	uint8_t *buf;
+	int got;                        /* an entry was read */
+};
+
+static int head_read(struct store_txn *t, void *arg)
+{
+	struct head_ctx *c = arg;
+	int e;
+
+	e = store_q_first(t, STORE_Q_INBOX, c->r->id, &c->h->seq, c->buf,
+	                  LIM_STORE_QVALUE, &c->h->n);
+	if (e)
+		return e;
+	c->got = 1;
+	if (bridge_in_decode(c->buf, c->h->n, &c->h->m))
+		return ERR_CORRUPT;
+	return store_agent_by_room(t, c->r->id, &c->h->ag);
+}
+
+/* Drops an inbox entry that cannot be worked on (one log line). */
+static int drop_seq(struct store_txn *t, void *arg)
+{
+	struct head_ctx *c = arg;
+
+	return store_q_del(t, STORE_Q_INBOX, c->r->id, c->h->seq);
+}
+
+/* Reads the head into h (h->m.text points into b->rec). Returns 0,
+ * ERR_NOTFOUND (empty), or another error after dropping the entry. */
+static int load_head(struct broom *r, struct head *h)
+{
+	struct head_ctx c = { r, h, r->b->rec, 0 };
+	int e;
+
+	memset(h, 0, sizeof *h);
+	e = store_view(r->b->store, head_read, &c);
+	if (e == ERR_NOTFOUND && !c.got)
+		return e;
+	if (e == ERR_CORRUPT || e == ERR_NOTFOUND) {
+		LOG_WARN("bridge", "event=question_dropped room=%s seq=%llu "
+		         "reason=\"%s\"", r->id, (unsigned long long)h->seq,
+		         e == ERR_CORRUPT ? "unreadable inbox record"
+		                          : "room no longer mapped");
+		store_update(r->b->store, drop_seq, &c);
+		if (r->nin > 0)
+			r->nin--;
+		return ERR_AGAIN;
+	}
+	return e;
+}
+
+/* ---- finishing a turn ---- */
+
+struct fin {
+	struct broom *r;
+	uint64_t seq;
+	const struct bridge_out *o;
+	uint8_t *buf;
+	const char *agent_id;           /* set: flag the agent as gone */
+};
+
+static int fin_txn(struct store_txn *t, void *arg)
+{
+	struct fin *f = arg;
+	size_t n;
+	int e;
+
+	if (f->o) {
+		e = bridge_out_encode(f->o, f->buf, LIM_STORE_QVALUE, &n);
+		if (!e)
+			e = store_q_push(t, STORE_Q_OUTBOX, f->r->id, f->buf, n,
+			                 NULL);
+		if (e)
+			return e;
+	}
+	if (f->agent_id) {
+		struct store_agent a;
+
+		if (!store_agent_get(t, f->agent_id, &a)) {
+			a.flags |= BRIDGE_F_AGENT_GONE;
+			if ((e = store_agent_put(t, &a)))
+				return e;
+		}
+	}
+	e = store_q_del(t, STORE_Q_INBOX, f->r->id, f->seq);
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
+static void turn_end(struct broom *r, const char *user)
+{
+	char tok[LIM_STORE_SECRET];
+
+	slot_release(r);
+	loop_timer_cancel(r->b->loop, &r->t_wait);
+	loop_timer_cancel(r->b->loop, &r->t_typing);
+	if (r->typing && user && *user &&
+	    !bridge_agent_token(r, user, tok, sizeof tok))
+		bridge_typing(r, user, tok, 0);
+	r->typing = 0;
+	r->turn = T_IDLE;
+	r->tries = 0;
+	r->check_first = 0;
+	r->first_sent = 0;
+	r->wait_noticed = 0;
+	bridge_kick(r);
+}
+
+/* The question h is answered with `text` (kind BRIDGE_OUT_*). */
+static void finish(struct broom *r, struct head *h, int kind,
+                   const char *text, size_t len, int gone)
+{
+	struct bridge_out o = { .kind = kind, .body = text, .body_len = len };
+	struct fin f = { r, h->seq, &o, NULL, gone ? h->ag.agent_id : NULL };
+	uint8_t *buf = malloc(LIM_STORE_QVALUE);
+	int e;
+
+	snprintf(o.sender, sizeof o.sender, "%s", h->ag.user_id);
+	snprintf(o.reply_to, sizeof o.reply_to, "%s", h->m.event_id);
+	f.buf = buf;
+	e = buf ? store_update(r->b->store, fin_txn, &f) : ERR_NOMEM;
+	free(buf);
+	if (e) {
+		/* Nothing changed: the question stays; try again later. */
+		LOG_ERROR("bridge", "event=answer_not_stored room=%s err=%s",
+		          r->id, err_str(e));
+		r->turn = T_WAIT;
+		bridge_arm(r->b, &r->t_turn, bridge_backoff(1000, r->tries++));
+		return;
+	}
+	if (r->nin > 0)
+		r->nin--;
+	LOG_INFO("bridge", "event=answered room=%s event_id=%s kind=%s "
+	         "bytes=%zu", r->id, h->m.event_id,
+	         kind == BRIDGE_OUT_TEXT ? "answer" : "notice", len);
+	turn_end(r, h->ag.user_id);
+}
+
+static void finish_notice(struct broom *r, struct head *h, const char *text,
+                          int gone)
+{
+	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
+}
+
+/* A failed try: wait and go again, or tell the person after the last. */
+static void retry_or_give_up(struct broom *r, struct head *h,
+                             const char *why)
+{
+	slot_release(r);
+	if (++r->tries >= LIM_BRIDGE_TRIES) {
+		char msg[512];
+
+		snprintf(msg, sizeof msg, "The agent could not be reached "
+		         "(%s). Please try again later.", why);
+		LOG_WARN("bridge", "event=turn_failed room=%s event_id=%s "
+		         "reason=\"%s\"", r->id, h->m.event_id, why);
+		finish_notice(r, h, msg, 0);
+		return;
+	}
+	r->turn = T_WAIT;
+	bridge_arm(r->b, &r->t_turn,
+	           bridge_backoff(LIM_BRIDGE_BACKOFF_MS, r->tries - 1));
+}
+
+/* ---- Letta answers ---- */
+
+static void reply_done(struct broom *r, struct head *h,
+                       const struct letta_reply *rep)
+{
+	if (rep->n > 0)
+		finish(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0);
+	else
+		finish_notice(r, h, letta_msg_stop_text(rep), 0);
+}
+
+static void on_send(struct bcall *c, int st, const char *body, size_t len,
+                    int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep;
+	struct head h;
+	char detail[256], msg[512];
+	int f;
+
+	(void)ra;
+	r->turn_call = NULL;
+	if (load_head(r, &h) || h.seq != r->head) {
+		turn_end(r, h.ag.user_id);
+		return;
+	}
+	if (st >= 200 && st < 300 && (rep = malloc(sizeof *rep))) {
+		if (letta_reply_parse(body, len, rep)) {
+			free(rep);
+			r->check_first = 1;
+			retry_or_give_up(r, &h, "unreadable answer");
+			return;
+		}
+		reply_done(r, &h, rep);
+		free(rep);
+		return;
+	}
+	f = letta_msg_fail(st, body, len, detail, sizeof detail);
+	LOG_WARN("bridge", "event=letta_failed room=%s agent=%s status=%d "
+	         "err=%s detail=\"%.120s\"", r->id, h.ag.agent_id, st,
+	         err_str(err), detail);
+	switch (f) {
+	case LETTA_F_GONE:
+		finish_notice(r, &h, "This agent no longer exists in Letta, so "
+		              "it cannot answer.", 1);
+		return;
+	case LETTA_F_APPROVAL:
+		finish_notice(r, &h, "The agent is waiting for approval of a "
+		              "tool call and cannot answer until then.", 0);
+		return;
+	case LETTA_F_REFUSED:
+		snprintf(msg, sizeof msg, "Letta refused this message (HTTP %d%s"
+		         "%s).", st, detail[0] ? ": " : "", detail);
+		finish_notice(r, &h, msg, 0);
+		return;
+	default:
+		/* The turn may have run (a lost answer): look before re-sending */
+		r->check_first = 1;
+		retry_or_give_up(r, &h, f == LETTA_F_BUSY ? "busy" :
+		                 st ? "server error" : err_str(err));
+	}
+}
+
+static void on_hist(struct bcall *c, int st, const char *body, size_t len,
+                    int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep = NULL;
+	char otid[37];
+	struct head h;
+	int found;
+
+	(void)ra;
+	(void)err;
+	r->turn_call = NULL;
+	if (load_head(r, &h) || h.seq != r->head) {
+		turn_end(r, h.ag.user_id);
+		return;
+	}
+	if (st != 200 || !(rep = malloc(sizeof *rep))) {
+		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
+		                 "history unreadable");
+		return;
+	}
+	bridge_otid(r->id, h.m.event_id, otid);
+	found = letta_hist_find(body, len, otid, rep);
+	slot_release(r);
+	if (found == 1 && rep->n > 0) {
+		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,
+		         otid);
+		reply_done(r, &h, rep);
+	} else if (found == 1) {
+		/* It ran or runs: never again. Wait for its answer. */
+		if (!r->first_sent)
+			r->first_sent = loop_now(r->b->loop);
+		if (loop_now(r->b->loop) - r->first_sent >
+		    (uint64_t)r->b->letta_timeout)
+			finish_notice(r, &h, "The agent took the message but no "
+			              "answer could be read back.", 0);
+		else {
+			r->turn = T_WAIT;
+			bridge_arm(r->b, &r->t_turn, HIST_POLL_MS);
+		}
+	} else if (found == 0) {
+		r->check_first = 0;
+		r->turn = T_IDLE;
+		bridge_kick(r);
+	} else {
+		retry_or_give_up(r, &h, "history unreadable");
+	}
+	free(rep);
+}
+
+/* ---- the turn ---- */
+
+static void start_hist(struct broom *r, struct head *h)
+{
+	char path[256];
+
+	if (letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
+	                        LIM_BRIDGE_HISTORY)) {
+		finish_notice(r, h, "This room's agent id is not valid.", 0);
+		return;
+	}
+	r->turn = T_HIST;
+	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
+	                           r->b->letta_token, NULL, 0, 60000, on_hist);
+	if (!r->turn_call)
+		retry_or_give_up(r, h, "request refused");
+}
+
+static void start_send(struct broom *r, struct head *h)
+{
+	char path[256], otid[37], name[64];
+	struct letta_send s = {
+		.agent_id = h->ag.agent_id, .text = h->m.text,
+		.text_len = h->m.text_len, .name = name,
+		.sender_id = h->m.sender, .otid = otid,
+		.max_steps = r->b->max_steps,
+	};
+	char *body;
+	size_t len;
+
+	bridge_otid(r->id, h->m.event_id, otid);
+	bridge_letta_name(h->m.sender, name, sizeof name);
+	if (letta_msg_path(path, sizeof path, h->ag.agent_id) ||
+	    letta_msg_body(&s, &body, &len)) {
+		finish_notice(r, h, "This message could not be passed on to "
+		              "the agent.", 0);
+		return;
+	}
+	r->turn = T_SEND;
+	if (!r->first_sent)
+		r->first_sent = loop_now(r->b->loop);
+	r->turn_call = bridge_call(r->b, r, "POST", BASE_LETTA, path,
+	                           r->b->letta_token, body, len,
+	                           (int)r->b->letta_timeout, on_send);
+	if (!r->turn_call)
+		retry_or_give_up(r, h, "request refused");
+}
+
+/* Receipt and typing when the question is taken up. */
+static void taken_up(struct broom *r, struct head *h)
+{
+	char tok[LIM_STORE_SECRET];
+
+	if (bridge_agent_token(r, h->ag.user_id, tok, sizeof tok))
+		return;
+	if (r->receipt_for != h->seq) {
+		r->receipt_for = h->seq;
+		bridge_receipt(r, tok, h->m.event_id);
+	}
+	if (!r->typing) {
+		r->typing = 1;
+		bridge_typing(r, h->ag.user_id, tok, 1);
+		bridge_arm(r->b, &r->t_typing, TYPING_REFRESH_MS);
+	}
+	if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
+	    !loop_timer_armed(&r->t_wait))
+		bridge_arm(r->b, &r->t_wait, r->b->wait_notice);
+}
+
+static void turn_run(struct broom *r)
+{
+	struct head h;
+	int e;
+
+	if (r->b->stopping || (r->turn != T_IDLE && r->turn != T_LOGIN))
+		return;
+	e = load_head(r, &h);
+	if (e == ERR_AGAIN) {
+		bridge_kick(r);
+		return;
+	}
+	if (e) {
+		r->turn = T_IDLE;
+		if (e != ERR_NOTFOUND)
+			LOG_ERROR("bridge", "event=inbox_unreadable room=%s err=%s",
+			          r->id, err_str(e));
+		return;
+	}
+	if (h.seq != r->head) {
+		r->head = h.seq;
+		r->tries = 0;
+		r->first_sent = 0;
+		r->wait_noticed = 0;
+	}
+	if (h.ag.flags & BRIDGE_F_AGENT_GONE) {
+		finish_notice(r, &h, "This agent no longer exists in Letta, "
+		              "so it cannot answer.", 0);
+		return;
+	}
+	r->turn = T_IDLE;
+	taken_up(r, &h);
+	if (!slot_take(r, T_IDLE))
+		return;
+	if (r->check_first)
+		start_hist(r, &h);
+	else
+		start_send(r, &h);
+}
+
+static void on_typing_timer(void *arg)
+{
+	struct broom *r = arg;
+	char tok[LIM_STORE_SECRET];
+	struct head h;
+
+	if (!r->typing || load_head(r, &h))
+		return;
+	if (!bridge_agent_token(r, h.ag.user_id, tok, sizeof tok))
+		bridge_typing(r, h.ag.user_id, tok, 1);
+	bridge_arm(r->b, &r->t_typing, TYPING_REFRESH_MS);
+}
+
+/* The second question of the queue: its event id into out. */
+static int second_cb(const char *room, uint64_t seq, const void *data,
+                     size_t n, void *arg)
+{
+	char **out = arg;
+	struct bridge_in m;
+
+	(void)room;
+	(void)seq;
+	if (!out[1]) {
+		out[1] = (char *)1;     /* skip the head */
+		return 0;
+	}
+	if (bridge_in_decode(data, n, &m))
+		return 1;
+	snprintf(out[0], LIM_STORE_ID, "%s", m.event_id);
+	return 1;
+}
+
+struct second { struct broom *r; char *ev; };
+
+static int second_view(struct store_txn *t, void *arg)
+{
+	struct second *s = arg;
+	char *out[2] = { s->ev, NULL };
+
+	return store_q_each(t, STORE_Q_INBOX, s->r->id, second_cb, out);
+}
+
+/* A message has waited behind another for wait_notice: one notice. */
+static void on_wait_timer(void *arg)
+{
+	struct broom *r = arg;
+	char ev[LIM_STORE_ID] = "";
+	struct second s = { r, ev };
+	struct head h;
+
+	if (r->wait_noticed || r->turn == T_IDLE || load_head(r, &h))
+		return;
+	store_view(r->b->store, second_view, &s);
+	if (!ev[0])
+		return;
+	r->wait_noticed = 1;
+	bridge_notice(r, h.ag.user_id, ev, "Your message is queued: the agent "
+	              "is still answering an earlier one.");
+}
+
+/* ---- start and stop ---- */
+
+struct resume { struct bridge *b; enum store_queue q; };
+
+static int resume_cb(const char *room, uint64_t seq, const void *data,
+                     size_t n, void *arg)
+{
+	struct resume *rs = arg;
+	struct broom *r = bridge_room(rs->b, room);
+
+	(void)seq;
+	(void)data;
+	(void)n;
+	if (!r)
+		return ERR_NOMEM;
+	if (rs->q == STORE_Q_INBOX) {
+		r->nin++;
+		/* A turn may have run before the restart: look first. */
+		r->check_first = 1;
+	} else {
+		/* Sent with a token of another process, maybe: look first. */
+		r->out_check = 1;
+	}
+	bridge_kick(r);
+	return 0;
+}
+
+static int resume_view(struct store_txn *t, void *arg)
+{
+	struct resume *rs = arg;
+	int e;
+
+	rs->q = STORE_Q_INBOX;
+	e = store_q_each(t, STORE_Q_INBOX, NULL, resume_cb, rs);
+	if (e)
+		return e;
+	rs->q = STORE_Q_OUTBOX;
+	return store_q_each(t, STORE_Q_OUTBOX, NULL, resume_cb, rs);
+}
+
+static void copy_base(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	snprintf(dst, cap, "%s", src ? src : "");
+	n = strlen(dst);
+	while (n && dst[n - 1] == '/')
+		dst[--n] = '\0';
+}
+
+static int bot_token_view(struct store_txn *t, void *arg)
+{
+	struct bridge *b = arg;
+	bool clear = false;
+
+	return store_meta_get_sealed(t, PROV_META_BOT_TOKEN, b->bot_token,
+	                             sizeof b->bot_token, &clear);
+}
+
+static void configure(struct bridge *b, struct app *a)
+{
+	const struct cfg *c = &a->cfg;
+	const char *inv = cfg_get(c, "bridge", "invites");
+
+	b->pol.bot = a->bot_user;
+	b->pol.server = a->server;
+	b->pol.allow = cfg_get(c, "bridge", "allow");
+	b->pol.sender_format = cfg_get(c, "bridge", "sender_format");
+	b->max_steps = (int)cfg_num(c, "bridge", "max_steps");
+	b->queue_limit = (int)cfg_num(c, "bridge", "queue_limit");
+	b->max_turns = (int)cfg_num(c, "bridge", "max_turns");
+	b->letta_timeout = cfg_num(c, "bridge", "letta_timeout");
+	b->wait_notice = cfg_num(c, "bridge", "wait_notice");
+	b->decline_invites = !inv || !strcmp(inv, "decline");
+	if (b->max_turns < 1)
+		b->max_turns = 1;
+	if (b->queue_limit < 1)
+		b->queue_limit = 20;
+	if (b->letta_timeout <= 0)
+		b->letta_timeout = 300000;
+	if (b->max_steps < 1)
+		b->max_steps = 20;
+	copy_base(b->hs, sizeof b->hs, cfg_get(c, "matrix", "homeserver_url"));
+	copy_base(b->letta, sizeof b->letta, cfg_get(c, "letta", "base_url"));
+	b->letta_token = a->letta_token[0] ? a->letta_token : NULL;
+	if (a->bot_token[0])
+		snprintf(b->bot_token, sizeof b->bot_token, "%s", a->bot_token);
+	else if (store_view(a->store, bot_token_view, b))
+		b->bot_token[0] = '\0';
+}
+
+struct bridge *bridge_start(struct app *a)
+{
+	struct bridge *b = calloc(1, sizeof *b);
+	struct resume rs;
+
+	if (!b || !(b->hash = calloc(NHASH, sizeof *b->hash)) ||
+	    !(b->rec = malloc(LIM_STORE_QVALUE)) ||
+	    !(b->text = malloc(LIM_BRIDGE_TEXT))) {
+		LOG_ERROR("bridge", "event=start_failed err=%s",
+		          err_str(ERR_NOMEM));
+		bridge_free(b);
+		return NULL;
+	}
+	b->a = a;
+	b->loop = a->net.loop;
+	b->http = a->net.http;
+	b->store = a->store;
+	b->nhash = NHASH;
+	configure(b, a);
+	if (!b->bot_token[0])
+		LOG_WARN("bridge", "event=no_bot_token msg=\"the bot has no "
+		         "access token yet; /sync waits for provisioning\"");
+	rs.b = b;
+	if (store_view(b->store, resume_view, &rs))
+		LOG_ERROR("bridge", "event=resume_failed why=\"%s\"",
+		          store_why(b->store));
+	b->sync = bridge_sync_start(b);
+	LOG_INFO("bridge", "event=started max_turns=%d queue_limit=%d "
+	         "letta_timeout_ms=%lld", b->max_turns, b->queue_limit,
+	         (long long)b->letta_timeout);
+	return b;
+}
+
+void bridge_stop(struct bridge *b)
+{
+	if (!b || b->stopping)
+		return;
+	b->stopping = 1;
+	bridge_sync_stop(b->sync);
+	while (b->calls) {
+		struct bcall *c = b->calls;
+
+		http_cancel(b->http, &c->h);
+		call_unlink(c);
+		call_free(c);
+	}
+	for (size_t i = 0; i < b->nhash; i++)
+		for (struct broom *r = b->hash[i]; r; r = r->hnext) {
+			loop_timer_cancel(b->loop, &r->t_turn);
+			loop_timer_cancel(b->loop, &r->t_typing);
+			loop_timer_cancel(b->loop, &r->t_wait);
+			loop_timer_cancel(b->loop, &r->t_out);
+			loop_timer_cancel(b->loop, &r->t_login);
+			loop_defer_cancel(b->loop, &r->kick);
+			r->turn_call = r->out_call = r->login_call = NULL;
+		}
+	LOG_INFO("bridge", "event=stopped");
+}
+
+void bridge_free(struct bridge *b)
+{
+	if (!b)
+		return;
+	bridge_stop(b);
+	bridge_sync_free(b->sync);
+	for (size_t i = 0; b->hash && i < b->nhash; i++) {
+		struct broom *r = b->hash[i], *n;
+
+		for (; r; r = n) {
+			n = r->hnext;
+			free(r);
+		}
+	}
+	free(b->hash);
+	free(b->rec);
+	free(b->text);
+	free(b);
+}
