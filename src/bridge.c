@@ -802,7 +802,7 @@ static void configure(struct bridge *b, struct app *a)
 		b->bot_token[0] = '\0';
 }
 
-struct bridge *bridge_start(struct app *a)
+struct bridge *bridge_start(struct app *a, const char *bot_token)
 {
 	struct bridge *b = calloc(1, sizeof *b);
 	struct resume rs;
@@ -821,6 +821,8 @@ struct bridge *bridge_start(struct app *a)
 	b->store = a->store;
 	b->nhash = NHASH;
 	configure(b, a);
+	if (bot_token && *bot_token)
+		snprintf(b->bot_token, sizeof b->bot_token, "%s", bot_token);
 	if (!b->bot_token[0])
 		LOG_WARN("bridge", "event=no_bot_token msg=\"the bot has no "
 		         "access token yet; /sync waits for provisioning\"");

@@ -33,10 +33,11 @@ struct bridge;
  * kept, provisioning decides its fate). */
 #define BRIDGE_F_AGENT_GONE 0x10000u
 
-/* Starts the bridge on the app's loop and HTTP client: resumes the inbox
+/* Starts the bridge on the app's loop and HTTP client with the bot's
+ * access token (copied; NULL or "": from the store): resumes the inbox
  * and outbox left by a previous run, then syncs. Returns NULL on
  * allocation failure (logged). */
-struct bridge *bridge_start(struct app *a);
+struct bridge *bridge_start(struct app *a, const char *bot_token);
 
 /* Stops taking new work: the long-poll and every request in flight are
  * cancelled (what they were doing is in the store and is finished after

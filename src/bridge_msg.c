@@ -353,13 +353,20 @@ static void r_id(struct rd *r, char *out, char sigil)
 	}
 	memcpy(out, s, n);
 	out[n] = '\0';
-	if (!ident_matrix_id_valid(out, sigil))
+	if (sigil == '$' ? !sync_event_id_valid(out)
+	                 : !ident_matrix_id_valid(out, sigil))
 		r->err = ERR_CORRUPT;
+}
+
+static int id_ok(const char *id, char sigil)
+{
+	return sigil == '$' ? sync_event_id_valid(id)
+	                    : ident_matrix_id_valid(id, sigil);
 }
 
 static int ids_ok(const char *a, char sa, const char *b, char sb)
 {
-	return ident_matrix_id_valid(a, sa) && ident_matrix_id_valid(b, sb);
+	return id_ok(a, sa) && id_ok(b, sb);
 }
 
 int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,

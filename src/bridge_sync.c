@@ -341,7 +341,7 @@ static void commit(struct bsync *s)
 		bridge_arm(s->b, &s->t, bridge_backoff(1000, s->tries++));
 		return;
 	}
-	if (s->history)
+	if (!s->since[0])
 		LOG_INFO("bridge", "event=first_sync history_not_answered=%zu",
 		         s->history);
 	s->history = 0;

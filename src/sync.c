@@ -170,6 +170,18 @@ int sync_req_messages(struct proto_req *r, const char *token,
 
 /* ---- the reader ---- */
 
+int sync_event_id_valid(const char *id)
+{
+	size_t n = 0;
+
+	if (!id || id[0] != '$')
+		return 0;
+	for (const char *p = id + 1; *p; p++, n++)
+		if (*p <= ' ' || *p > '~' || n >= LIM_STORE_ID - 2)
+			return 0;
+	return n > 0;
+}
+
 struct sync_reader *sync_reader_new(void)
 {
 	struct sync_reader *sr = calloc(1, sizeof *sr);
@@ -305,7 +317,7 @@ static const char *read_event(struct sync_reader *sr, int e, int names,
 	if (json_type(j, e) != JSON_OBJ)
 		return "not an object";
 	if (json_get_str(j, e, "event_id", ev->event_id, sizeof ev->event_id) ||
-	    !ident_matrix_id_valid(ev->event_id, '$'))
+	    !sync_event_id_valid(ev->event_id))
 		return "no valid event_id";
 	if (json_get_str(j, e, "sender", ev->sender, sizeof ev->sender) ||
 	    !ident_matrix_id_valid(ev->sender, '@'))

@@ -94,6 +94,10 @@ int sync_req_messages(struct proto_req *r, const char *token,
                       const char *room, const char *from, const char *to,
                       int limit);
 
+/* 1 if `id` is an event id: '$' and 1-254 printable ASCII characters
+ * (room versions 1-3 add ":server"; later ones are bare base64). */
+int sync_event_id_valid(const char *id);
+
 struct sync_reader;
 
 /* A reader with its scratch buffers. Returns NULL on allocation failure. */
