@@ -616,8 +616,15 @@ static void turn_run(struct broom *r)
 	struct head h;
 	int e;
 
-	if (r->b->stopping || (r->turn != T_IDLE && r->turn != T_LOGIN))
+	if (r->b->stopping)
 		return;
+	if (r->turn != T_IDLE) {
+		/* Busy: a newer message waiting gets one notice, later. */
+		if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
+		    !loop_timer_armed(&r->t_wait))
+			bridge_arm(r->b, &r->t_wait, r->b->wait_notice);
+		return;
+	}
 	e = load_head(r, &h);
 	if (e == ERR_AGAIN) {
 		bridge_kick(r);

@@ -73,3 +73,130 @@ class RoundTrip(BridgeTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WhatReachesAnAgent(BridgeTest):
+    def test_only_peoples_messages_reach_the_agent(self):
+        env = self.env(n=2, people=("alice", "bob"),
+                       bridge={"allow": "@alice:localhost"})
+        a0, a1 = env.ids
+        room = env.room_of[a0]
+        alice = env.uid("alice")
+        first = env.say(a0, "What is the VPN address?")
+        env.wait_answer(a0, first)
+        base = len(env.sends(a0))
+        def path(etype, txn):
+            return "/_matrix/client/v3/rooms/%s/send/%s/%s" % (q(room), etype,
+                                                               txn)
+        # an edit, a notice, a reaction, a redaction
+        env.say(a0, "* What is the VPN host?", **{
+            "m.new_content": {"msgtype": "m.text", "body": "What host?"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": first}})
+        env.hs.human_send(alice, room, "a notice", msgtype="m.notice")
+        env.hs.act(alice, "PUT", path("m.reaction", "r1"), {
+            "m.relates_to": {"rel_type": "m.annotation", "event_id": first,
+                             "key": "+1"}})
+        env.hs.act(alice, "PUT", "/_matrix/client/v3/rooms/%s/redact/%s/x1"
+                   % (q(room), q(first)), {"reason": "oops"})
+        # the agent user itself and the bot, and a sender not allowed
+        env.hs.act(env.agent_user(a0), "PUT", path("m.room.message", "l"),
+                   {"msgtype": "m.text", "body": "loop?"})
+        env.hs.act(env.bot, "PUT", path("m.room.message", "b"),
+                   {"msgtype": "m.text", "body": "bot"})
+        env.hs.human_send(env.uid("bob"), room, "bob is not allowed")
+        # an unmapped room that invites the bot: declined, never answered
+        own = env.hs.human_create_room(alice, invite=[env.bot])
+        env.hs.human_send(alice, own, "anyone?")
+        # what does reach it: a reply (fallback stripped), an image
+        reply = env.say(a0, "> <@alice:localhost> What is the VPN address?"
+                        "\n\nand the port?", **{"m.relates_to": {
+                            "m.in_reply_to": {"event_id": first}}})
+        img = env.say(a0, "cat.png", msgtype="m.image",
+                      url="mxc://localhost/x", info={"size": 2048})
+        last = env.say(a0, "thanks")
+        env.wait_answer(a0, last)
+        texts = [s["messages"][0]["content"] for s in env.sends(a0)[base:]]
+        self.assertEqual(texts, [
+            "[Alice (@alice:localhost)] and the port?",
+            "[Alice (@alice:localhost)] [Alice sent an image: cat.png, 2 KB]",
+            "[Alice (@alice:localhost)] thanks"])
+        self.assertEqual(env.sends(a1), [])
+        self.assertTrue(env.answers(a0, reply) and env.answers(a0, img))
+        env.wait(lambda: env.hs.requests("POST", "/rooms/%s/leave$" % q(own)))
+        self.assertEqual(env.hs.requests("POST", "/join/%s$" % q(own)), [])
+
+
+class BackPressure(BridgeTest):
+    def test_full_queue_and_waiting_notice(self):
+        env = self.env(n=1, bridge={"queue_limit": 2, "wait_notice": "1s"},
+                       scripts={0: {"mode": "echo", "delay_ms": 2500}})
+        a0 = env.ids[0]
+        evs = [env.say(a0, "m%d" % i) for i in range(4)]
+        env.wait_answer(a0, evs[0], 20)
+        env.wait_answer(a0, evs[1], 20)
+        for ev in evs[2:]:
+            n = env.wait_answer(a0, ev, 20, msgtype="m.notice")
+            self.assertIn("not passed on", n["content"]["body"])
+        waits = env.answers(a0, evs[1], msgtype="m.notice")
+        self.assertEqual(len(waits), 1, waits)
+        self.assertIn("queued", waits[0]["content"]["body"])
+        self.assertEqual(len(env.sends(a0)), 2)
+
+    def test_a_slow_agent_does_not_delay_another_room(self):
+        env = self.env(n=2, scripts={0: {"mode": "echo", "delay_ms": 30000}})
+        a0, a1 = env.ids
+        env.say(a0, "think hard")
+        env.wait(lambda: env.letta.agent(a0)["sends"] == 1, 10)
+        t0 = time.monotonic()
+        ev = env.say(a1, "quick one")
+        env.wait_answer(a1, ev, 10)
+        self.assertLess(time.monotonic() - t0, 3.0)
+        # SIGTERM with a turn in flight: out within 5 s, status 0
+        t0 = time.monotonic()
+        self.assertEqual(env.d.stop(signal.SIGTERM), 0, env.d.output())
+        self.assertLess(time.monotonic() - t0, 5.0)
+
+
+class Failures(BridgeTest):
+    def test_lost_answer_is_read_from_history_not_sent_again(self):
+        env = self.env(n=1)
+        a0 = env.ids[0]
+        # the turn runs but its answer is lost (twice), then a 500
+        env.letta.inject_fault("POST", "/messages$", count=1,
+                               drop="after_head")
+        ev = env.say(a0, "only once please")
+        ans = env.wait_answer(a0, ev, 30)
+        self.assertIn("only once please", ans["content"]["body"])
+        self.assertEqual(len(env.sends(a0)), 1)
+        self.assertTrue(env.letta.requests("GET", "/v1/agents/%s/messages"
+                                           % a0))
+        self.assertEqual(len(env.answers(a0, ev)), 1)
+
+    def test_agent_gone_and_pending_approval_tell_the_person(self):
+        env = self.env(n=2, scripts={1: {"mode": "approval"}})
+        a0, a1 = env.ids
+        env.letta.delete_agent(a0)
+        ev = env.say(a0, "hello?")
+        n = env.wait_answer(a0, ev, 20, msgtype="m.notice")
+        self.assertIn("no longer exists", n["content"]["body"])
+        e1 = env.say(a1, "do it")
+        env.wait_answer(a1, e1, 20, msgtype="m.notice")
+        e2 = env.say(a1, "again")
+        n = env.wait_answer(a1, e2, 20, msgtype="m.notice")
+        self.assertIn("approval", n["content"]["body"])
+
+    def test_429_on_send_waits_as_told(self):
+        env = self.env(n=1)
+        a0 = env.ids[0]
+        env.hs.inject_fault("PUT", "/send/m.room.message/", count=1,
+                            status=429, retry_after_ms=1500,
+                            body={"errcode": "M_LIMIT_EXCEEDED",
+                                  "error": "Too Many Requests",
+                                  "retry_after_ms": 1500})
+        ev = env.say(a0, "hi")
+        env.wait_answer(a0, ev, 20)
+        puts = env.hs.requests("PUT", "/rooms/%s/send/m.room.message/"
+                               % q(env.room_of[a0]))
+        self.assertEqual(len(puts), 2, puts)
+        self.assertEqual(puts[0]["path"], puts[1]["path"])   # same txn id
+        self.assertGreaterEqual(puts[1]["time"] - puts[0]["t_end"], 1.4)
