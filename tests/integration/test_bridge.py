@@ -200,3 +200,52 @@ class Failures(BridgeTest):
         self.assertEqual(len(puts), 2, puts)
         self.assertEqual(puts[0]["path"], puts[1]["path"])   # same txn id
         self.assertGreaterEqual(puts[1]["time"] - puts[0]["t_end"], 1.4)
+
+
+class ExactlyOnce(BridgeTest):
+    """kill -9 at random moments while people write: every question is
+    answered once, sent to Letta once per otid, in order per room.
+    BRIDGE_KILLS=100 BRIDGE_MESSAGES=1000 BRIDGE_ROOMS=20 is the issue's
+    full run (make test-long); make test runs a smaller one."""
+
+    def test_kill_9_at_random_moments(self):
+        import os
+        import random
+        kills = int(os.environ.get("BRIDGE_KILLS", "8"))
+        total = int(os.environ.get("BRIDGE_MESSAGES", "80"))
+        nrooms = int(os.environ.get("BRIDGE_ROOMS", "4"))
+        rnd = random.Random(int(os.environ.get("BRIDGE_SEED", "11")))
+        env = self.env(n=nrooms, scripts={i: {"mode": "echo",
+                                              "delay_ms": 30}
+                                          for i in range(nrooms)})
+        sent = {a: [] for a in env.ids}
+        per_kill = max(1, total // (kills + 1))
+        done = 0
+        for k in range(kills + 1):
+            batch = per_kill if k < kills else total - done
+            for i in range(batch):
+                a = env.ids[rnd.randrange(nrooms)]
+                sent[a].append(env.say(a, "q%d" % (done + i)))
+            done += batch
+            if k == kills:
+                break
+            time.sleep(rnd.uniform(0.0, 0.6))
+            env.d.stop(signal.SIGKILL)
+            env.start(first=False)
+        for a in env.ids:
+            for ev in sent[a]:
+                env.wait_answer(a, ev, 120)
+        time.sleep(1.0)
+        for a in env.ids:
+            answers = env.answers(a)
+            by_q = {}
+            for e in answers:
+                by_q.setdefault(e["content"][REPLY_TO], []).append(e)
+            for ev in sent[a]:
+                self.assertEqual(len(by_q.get(ev, [])), 1, (a, ev))
+            # per-room order: answers in the order of their questions
+            order = [e["content"][REPLY_TO] for e in answers]
+            self.assertEqual(order, sent[a])
+            otids = [s["messages"][0]["otid"] for s in env.sends(a)]
+            self.assertEqual(len(otids), len(set(otids)), "a turn ran twice")
+            self.assertEqual(len(otids), len(sent[a]))
