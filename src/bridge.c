@@ -101,6 +101,9 @@ struct bcall *bridge_call(struct bridge *b, struct broom *room,
 	                                   : LIM_SYNC_RESP;
 	c->h.on_done = call_done;
 	c->h.arg = c;
+	/* A Letta turn is never re-sent behind our back (a dead kept
+	 * connection): only the history check decides to send again. */
+	c->h.no_replay = base == BASE_LETTA && !strcmp(method, "POST");
 	if (http_request(b->http, &c->h)) {
 		LOG_WARN("bridge", "event=request_refused url_path=%.80s", path);
 		call_free(c);
@@ -369,6 +372,7 @@ static void turn_end(struct broom *r, const char *user)
 	r->tries = 0;
 	r->check_first = 0;
 	r->first_sent = 0;
+	r->unsure_until = 0;
 	r->wait_noticed = 0;
 	bridge_kick(r);
 }
@@ -440,6 +444,18 @@ static void reply_done(struct broom *r, struct head *h,
 		finish_notice(r, h, letta_msg_stop_text(rep), 0);
 }
 
+/* 1 when a failed send may still reach Letta and run: it went out and
+ * no answer came (a stall, a drop), or a gateway gave up on it. A
+ * request not in the agent's history within two deadlines of being sent
+ * is taken as lost (letta-api.md §11: the input is stored as the turn
+ * starts). */
+static int ambiguous(int st, int err)
+{
+	if (st)
+		return st == 502 || st == 504;
+	return err != ERR_REFUSED && err != ERR_DNS && err != ERR_TLS;
+}
+
 static void on_send(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
@@ -487,6 +503,8 @@ static void on_send(struct bcall *c, int st, const char *body, size_t len,
 	default:
 		/* The turn may have run (a lost answer): look before re-sending */
 		r->check_first = 1;
+		if (ambiguous(st, err))
+			r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
 		retry_or_give_up(r, &h, f == LETTA_F_BUSY ? "busy" :
 		                 st ? "server error" : err_str(err));
 	}
@@ -532,8 +550,13 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 			r->turn = T_WAIT;
 			bridge_arm(r->b, &r->t_turn, HIST_POLL_MS);
 		}
+	} else if (found == 0 && loop_now(r->b->loop) < r->unsure_until) {
+		r->turn = T_WAIT;
+		bridge_arm(r->b, &r->t_turn, (int64_t)(r->unsure_until -
+		                                       loop_now(r->b->loop)));
 	} else if (found == 0) {
 		r->check_first = 0;
+		r->unsure_until = 0;
 		r->turn = T_IDLE;
 		bridge_kick(r);
 	} else {
@@ -581,6 +604,7 @@ static void start_send(struct broom *r, struct head *h)
 		return;
 	}
 	r->turn = T_SEND;
+	r->sent_at = loop_now(r->b->loop);
 	if (!r->first_sent)
 		r->first_sent = loop_now(r->b->loop);
 	r->turn_call = bridge_call(r->b, r, "POST", BASE_LETTA, path,

@@ -52,6 +52,10 @@ struct broom {
 	uint64_t head;                  /* inbox seq being worked on */
 	uint64_t receipt_for;           /* seq whose receipt was sent */
 	uint64_t first_sent;            /* monotonic ms of the first POST */
+	uint64_t sent_at;               /* of the last POST */
+	uint64_t unsure_until;          /* a POST may still be on its way to
+	                                 * Letta: "not in the history" only
+	                                 * counts after this */
 	int wait_noticed;               /* one queue notice per head */
 	int typing;
 	struct broom *slot_next;        /* b->slotq */

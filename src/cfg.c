@@ -88,7 +88,7 @@ const struct cfg_key cfg_keys[] = {
 	  0, "prefix naming the speaker in what an agent reads ({name}, {id})" },
 	{ "bridge", "max_steps", CFG_INT, "20", 1, 1000, NULL, 0,
 	  "most LLM steps of one Letta turn" },
-	{ "bridge", "letta_timeout", CFG_DURATION, "300s", 10 * MS_S,
+	{ "bridge", "letta_timeout", CFG_DURATION, "300s", MS_S,
 	  3 * MS_H, NULL, 0, "deadline of one Letta turn" },
 	{ "bridge", "queue_limit", CFG_INT, "20", 1, 10000, NULL, 0,
 	  "messages waiting per room; beyond, the person is told" },
