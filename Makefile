@@ -10,6 +10,8 @@
 #                             "N passed, N failed"
 #   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
 #   make bench                benchmarks (figures the issues name)
+#   make demo                 lettamx between the fakes: a question, its answer
+#   make test-long            the bridge's full kill -9 run (issue 11)
 #   make fetch                only bring the pinned dependencies in
 #   make clean                remove build/ (downloads are kept)
 #   make distclean            also remove the fetched sources and downloads
@@ -222,6 +224,17 @@ endif
 bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe $(B)/tests/test_http
 	@tests/bench/run.sh $(B) "$(RUN)"
 
+# ---------------------------------------------------------------- demo
+.PHONY: demo test-long
+DEMO_PY := $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
+demo: $(BIN)
+	@$(DEMO_PY) tests/demo/demo.py --lettamx $(BIN)
+
+# kill -9 at 100 random moments during 1,000 messages across 20 rooms
+test-long: $(BIN)
+	@BRIDGE_KILLS=100 BRIDGE_MESSAGES=1000 BRIDGE_ROOMS=20 \
+	  $(DEMO_PY) tests/integration/run.py --lettamx $(BIN) -k ExactlyOnce
+
 # ---------------------------------------------------------------- misc
 clean:
 	rm -rf build
@@ -230,6 +243,6 @@ distclean: clean
 	rm -rf vendor/src vendor/downloads
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
