@@ -155,11 +155,13 @@ static void put_s(char *out, size_t cap, size_t *len, const char *s)
 	put(out, cap, len, s, strlen(s));
 }
 
-/* The sender prefix from the format. */
+/* The sender prefix from the format, and a space before the text when
+ * the format does not end in one (config values are trimmed). */
 static void prefix(const struct bridge_policy *p, const char *name,
                    const char *id, char *out, size_t cap, size_t *len)
 {
 	const char *f = p->sender_format ? p->sender_format : "[{name} ({id})] ";
+	size_t start = *len;
 
 	while (*f) {
 		if (!strncmp(f, "{name}", 6)) {
@@ -172,6 +174,8 @@ static void prefix(const struct bridge_policy *p, const char *name,
 			put(out, cap, len, f++, 1);
 		}
 	}
+	if (*len > start && out[*len - 1] != ' ' && out[*len - 1] != '\n')
+		put(out, cap, len, " ", 1);
 }
 
 static void size_text(int64_t size, char *out, size_t cap)

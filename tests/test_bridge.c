@@ -93,7 +93,7 @@ static void test_text(void)
 	snprintf(e.sender_name, sizeof e.sender_name, "Alice");
 	bridge_text(&pol, &e, out, sizeof out);
 	CHECK_STR(out, "[Alice (@alice:ex.org)] hello");
-	p.sender_format = "{name}: ";
+	p.sender_format = "{name}:";
 	bridge_text(&p, &e, out, sizeof out);
 	CHECK_STR(out, "Alice: hello");
 	e = ev_text("m.text", "> <@bob:ex.org> old\n> more\n\nthe answer");
