@@ -6,7 +6,8 @@ A rule is a JSON object:
   count       how many matching requests it hits; -1 = forever (default 1)
   one action:
     status    int, with optional "body" (JSON value) and "headers" (dict);
-              "retry_after_ms" adds the Matrix 429 fields and Retry-After
+              "retry_after_ms" adds the Matrix 429 fields and Retry-After;
+              "raw_body_hex" sends those bytes as the body instead
     drop      "before_head" (close without answering) or "after_head"
               (send the real status line and headers, then close)
     truncate  true: send the real head with the full Content-Length and

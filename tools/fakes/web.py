@@ -208,13 +208,22 @@ class Handler(BaseHTTPRequestHandler):
         if rule is None or rule.get("process"):
             resp = self._run_app(req)
         if rule and rule.get("status"):
-            resp = self.server.app.fault_response(rule)
+            resp = self._fault_response(rule)
         entry.update(req.log_extra)
         entry["status"] = resp.status if resp else None
         entry["fault"] = rule
         entry["t_end"] = time.monotonic()
         self.server.log.add(entry)
         self._write(resp, rule)
+
+    def _fault_response(self, rule):
+        """The app's answer for a status fault, or raw bytes given in
+        hex ("raw_body_hex": what no JSON encoder would write, such as
+        invalid UTF-8) with a JSON content type."""
+        if "raw_body_hex" in rule:
+            return Response(rule["status"], bytes.fromhex(rule["raw_body_hex"]),
+                            [("Content-Type", "application/json")])
+        return self.server.app.fault_response(rule)
 
     def _run_app(self, req):
         try:
