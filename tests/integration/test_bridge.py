@@ -2,6 +2,7 @@
 agent's room, the agent answers there, once. Assertions come from the
 fakes' state and request logs."""
 
+import json
 import signal
 import time
 import unittest
@@ -249,3 +250,43 @@ class ExactlyOnce(BridgeTest):
             otids = [s["messages"][0]["otid"] for s in env.sends(a)]
             self.assertEqual(len(otids), len(set(otids)), "a turn ran twice")
             self.assertEqual(len(otids), len(sent[a]))
+
+
+class Relogin(BridgeTest):
+    def test_new_token_checks_the_room_before_sending_again(self):
+        env = self.env(n=1)
+        a0 = env.ids[0]
+        au = env.agent_user(a0)
+        room = env.room_of[a0]
+        env.wait_answer(a0, env.say(a0, "warm up"))
+        # the answer lands but its reply is lost; the retry is refused:
+        # the token is gone, so the next try is in a new transaction scope
+        env.hs.inject_fault("PUT", "/send/m.room.message/", count=1,
+                            drop="after_head")
+        env.hs.inject_fault("PUT", "/send/m.room.message/", count=1,
+                            status=401, body={"errcode": "M_UNKNOWN_TOKEN",
+                                              "error": "Unknown token"})
+        ev = env.say(a0, "once please")
+        env.wait_answer(a0, ev)
+        env.wait(lambda: "event=answer_already_sent" in env.d.output(), 20)
+        time.sleep(0.5)
+        self.assertEqual(len(env.answers(a0, ev)), 1)
+        logins = [r for r in env.hs.requests("POST", "/login$")
+                  if au.split(":")[0][1:] in json.dumps(r["body"])]
+        self.assertEqual(len(logins), 1, logins)
+        checks = env.hs.requests("GET", "/rooms/%s/messages" % q(room))
+        self.assertTrue([c for c in checks if c.get("user") == au])
+
+    def test_revoked_agent_token_logs_in_once(self):
+        env = self.env(n=1)
+        a0 = env.ids[0]
+        au = env.agent_user(a0)
+        env.wait_answer(a0, env.say(a0, "warm up"))
+        env.hs.revoke_tokens(au)
+        ev = env.say(a0, "after the revoke")
+        env.wait_answer(a0, ev, 30)
+        time.sleep(0.5)
+        self.assertEqual(len(env.answers(a0, ev)), 1)
+        logins = env.hs.requests("POST", "/login$")
+        self.assertEqual(len([r for r in logins if r["status"] == 200]), 1)
+        self.assertIn("event=agent_logged_in", env.d.output())
