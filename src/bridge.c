@@ -327,7 +327,8 @@ struct fin {
 	uint64_t seq;
 	const struct bridge_out *o;
 	uint8_t *buf;
-	const char *agent_id;           /* set: flag the agent as gone */
+	const char *agent_id;           /* the agent, to flag or unflag */
+	int gone;                       /* Letta said 404 */
 };
 
 static int fin_txn(struct store_txn *t, void *arg)
@@ -347,8 +348,10 @@ static int fin_txn(struct store_txn *t, void *arg)
 	if (f->agent_id) {
 		struct store_agent a;
 
-		if (!store_agent_get(t, f->agent_id, &a)) {
-			a.flags |= BRIDGE_F_AGENT_GONE;
+		/* 404: flagged; an answer again (the agent came back): not */
+		if (!store_agent_get(t, f->agent_id, &a) &&
+		    !!(a.flags & BRIDGE_F_AGENT_GONE) != f->gone) {
+			a.flags ^= BRIDGE_F_AGENT_GONE;
 			if ((e = store_agent_put(t, &a)))
 				return e;
 		}
@@ -382,13 +385,16 @@ static void finish(struct broom *r, struct head *h, int kind,
                    const char *text, size_t len, int gone)
 {
 	struct bridge_out o = { .kind = kind, .body = text, .body_len = len };
-	struct fin f = { r, h->seq, &o, NULL, gone ? h->ag.agent_id : NULL };
+	struct fin f = { r, h->seq, &o, NULL, NULL, gone };
 	uint8_t *buf = malloc(LIM_STORE_QVALUE);
 	int e;
 
 	snprintf(o.sender, sizeof o.sender, "%s", h->ag.user_id);
 	snprintf(o.reply_to, sizeof o.reply_to, "%s", h->m.event_id);
 	f.buf = buf;
+	if (gone || ((h->ag.flags & BRIDGE_F_AGENT_GONE) &&
+	             kind == BRIDGE_OUT_TEXT))
+		f.agent_id = h->ag.agent_id;
 	e = buf ? store_update(r->b->store, fin_txn, &f) : ERR_NOMEM;
 	free(buf);
 	if (e) {
@@ -666,11 +672,6 @@ static void turn_run(struct broom *r)
 		r->tries = 0;
 		r->first_sent = 0;
 		r->wait_noticed = 0;
-	}
-	if (h.ag.flags & BRIDGE_F_AGENT_GONE) {
-		finish_notice(r, &h, "This agent no longer exists in Letta, "
-		              "so it cannot answer.", 0);
-		return;
 	}
 	r->turn = T_IDLE;
 	taken_up(r, &h);
