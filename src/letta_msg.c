@@ -95,17 +95,22 @@ static void reply_reset(struct letta_reply *r)
 	r->stop[0] = '\0';
 }
 
+/* Said where an answer too long for one Matrix event ends. */
+static const char cut_note[] = "\n\n[The answer was cut here: it is longer "
+                               "than one Matrix message.]";
+#define TEXT_ROOM (LIM_BRIDGE_ANSWER - (sizeof cut_note - 1))
+
 static void add_text(struct letta_reply *r, const char *s, size_t n)
 {
 	size_t room, k = 0;
 
-	if (!n)
+	if (!n || r->cut)
 		return;
-	if (r->n++ && r->len + 2 <= LIM_BRIDGE_ANSWER) {
+	if (r->n++ && r->len + 2 <= TEXT_ROOM) {
 		memcpy(r->text + r->len, "\n\n", 2);
 		r->len += 2;
 	}
-	room = LIM_BRIDGE_ANSWER - r->len;
+	room = TEXT_ROOM - r->len;
 	if (n > room) {
 		r->cut = 1;
 		while (k < room) {
@@ -119,6 +124,10 @@ static void add_text(struct letta_reply *r, const char *s, size_t n)
 	}
 	memcpy(r->text + r->len, s, n);
 	r->len += n;
+	if (r->cut) {
+		memcpy(r->text + r->len, cut_note, sizeof cut_note - 1);
+		r->len += sizeof cut_note - 1;
+	}
 	r->text[r->len] = '\0';
 }
 

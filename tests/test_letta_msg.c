@@ -1,4 +1,5 @@
 /* letta_msg: the send body, replies, history by otid, failures. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,18 @@ static void test_reply(void)
 	CHECK_EQ(rep.n, 0);
 	CHECK(strstr(letta_msg_stop_text(&rep), "max_steps") != NULL);
 	CHECK_EQ(letta_reply_parse("[]", 2, &rep), ERR_PROTO);
+	/* an answer longer than one event is cut, and says so */
+	size_t big = 70000;
+	char *doc2 = malloc(big + 128);
+	size_t o = (size_t)snprintf(doc2, 128, "{\"messages\":[{\"message_type\":"
+	                            "\"assistant_message\",\"content\":\"");
+	memset(doc2 + o, 'a', big);
+	memcpy(doc2 + o + big, "\"}]}", 5);
+	CHECK_EQ(letta_reply_parse(doc2, strlen(doc2), &rep), 0);
+	CHECK_EQ(rep.cut, 1);
+	CHECK_INT(rep.len, <=, LIM_BRIDGE_ANSWER);
+	CHECK(strstr(rep.text, "[The answer was cut here") != NULL);
+	free(doc2);
 }
 
 static void test_history(void)

@@ -290,3 +290,42 @@ class Relogin(BridgeTest):
         logins = env.hs.requests("POST", "/login$")
         self.assertEqual(len([r for r in logins if r["status"] == 200]), 1)
         self.assertIn("event=agent_logged_in", env.d.output())
+
+
+class Answers(BridgeTest):
+    def test_no_answer_long_answer_and_the_global_cap(self):
+        env = self.env(n=3, bridge={"max_turns": 1}, scripts={
+            0: {"mode": "none", "stop_reason": "max_steps", "delay_ms": 600},
+            1: {"mode": "long", "length": 70000, "delay_ms": 600},
+            2: {"mode": "messages", "delay_ms": 600, "messages": [
+                {"type": "assistant", "text": "first"},
+                {"type": "tool_call", "name": "web", "arguments": "{}"},
+                {"type": "tool_return", "text": "ok"},
+                {"type": "assistant", "text": "second"}]}})
+        a0, a1, a2 = env.ids
+        e0, e1, e2 = env.say(a0, "x"), env.say(a1, "y"), env.say(a2, "z")
+        n = env.wait_answer(a0, e0, 20, msgtype="m.notice")
+        self.assertIn("max_steps", n["content"]["body"])
+        long = env.wait_answer(a1, e1, 20)
+        self.assertLessEqual(len(long["content"]["body"].encode()), 60000)
+        self.assertGreater(len(long["content"]["body"]), 50000)
+        self.assertTrue(long["content"]["body"].endswith("longer than one "
+                                                         "Matrix message.]"))
+        both = env.wait_answer(a2, e2, 20)
+        self.assertEqual(both["content"]["body"], "first\n\nsecond")
+        # max_turns = 1: the three turns never overlapped
+        sends = sorted(env.letta.requests("POST", "/messages$"),
+                       key=lambda r: r["time"])
+        for prev, nxt in zip(sends, sends[1:]):
+            self.assertGreaterEqual(nxt["time"], prev["t_end"] - 0.01)
+
+    def test_invite_from_an_agent_user_is_accepted(self):
+        env = self.env(n=1)
+        au = env.agent_user(env.ids[0])
+        status, out = env.hs.act(au, "POST", "/_matrix/client/v3/createRoom",
+                                 {"invite": [env.bot], "name": "side room"})
+        self.assertEqual(status, 200, out)
+        room = out["room_id"]
+        env.wait(lambda: env.hs.requests("POST", "/join/%s$" % q(room)), 20)
+        self.assertEqual(env.hs.requests("POST", "/rooms/%s/leave$"
+                                         % q(room)), [])
