@@ -329,3 +329,20 @@ class Answers(BridgeTest):
         env.wait(lambda: env.hs.requests("POST", "/join/%s$" % q(room)), 20)
         self.assertEqual(env.hs.requests("POST", "/rooms/%s/leave$"
                                          % q(room)), [])
+
+
+class Busy(BridgeTest):
+    def test_busy_409_waits_and_goes_again(self):
+        env = self.env(n=1, scripts={0: {"mode": "echo", "busy_409": True}})
+        a0 = env.ids[0]
+        env.letta.inject_fault("POST", "/messages$", count=1, status=409,
+                               body={"detail": "CONFLICT: Cannot send a new "
+                                     "message: Another request is currently "
+                                     "being processed for this agent."})
+        ev = env.say(a0, "when you can")
+        env.wait_answer(a0, ev, 20)
+        posts = sorted(env.letta.requests("POST", "/messages$"),
+                       key=lambda r: r["time"])
+        self.assertEqual([p["status"] for p in posts], [409, 200])
+        self.assertGreaterEqual(posts[1]["time"] - posts[0]["t_end"], 0.7)
+        self.assertEqual(env.letta.agent(a0)["sends"], 1)

@@ -42,3 +42,25 @@ class ProbabilityFaults(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BusyAgent(unittest.TestCase):
+    def test_a_second_send_while_one_runs_is_409(self):
+        import threading
+        with FakeLetta() as letta:
+            a = letta.add_agent("busy", script={"mode": "echo",
+                                                "delay_ms": 800,
+                                                "busy_409": True})["id"]
+            body = {"messages": [{"role": "user", "content": "hi"}]}
+            first = {}
+            t = threading.Thread(target=lambda: first.update(
+                r=letta.http("POST", "/v1/agents/%s/messages" % a, body)))
+            t.start()
+            import time
+            time.sleep(0.3)
+            res = letta.http("POST", "/v1/agents/%s/messages" % a, body)
+            t.join()
+            self.assertEqual(res.status, 409)
+            self.assertIn("CONFLICT", res.body["detail"])
+            self.assertEqual(first["r"].status, 200)
+            self.assertEqual(letta.agent(a)["sends"], 1)
