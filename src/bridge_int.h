@@ -120,6 +120,15 @@ int64_t bridge_backoff(int64_t base_ms, int tries);
 /* Arms t at now + ms. */
 void bridge_arm(struct bridge *b, struct loop_timer *t, int64_t ms);
 
+/* ---- bridge_turn.c ---- */
+
+/* Works the room's inbox: the oldest question goes to its agent. */
+void bridge_turn_run(struct broom *r);
+
+/* The room's timers: typing refresh, the waiting notice. */
+void bridge_turn_typing_timer(void *arg);
+void bridge_turn_wait_timer(void *arg);
+
 /* ---- bridge_out.c ---- */
 
 /* Works the room's outbox: the oldest answer is sent. */
