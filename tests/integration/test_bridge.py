@@ -346,3 +346,22 @@ class Busy(BridgeTest):
         self.assertEqual([p["status"] for p in posts], [409, 200])
         self.assertGreaterEqual(posts[1]["time"] - posts[0]["t_end"], 0.7)
         self.assertEqual(env.letta.agent(a0)["sends"], 1)
+
+
+class Restart(BridgeTest):
+    def test_a_limited_timeline_is_caught_up_in_order(self):
+        env = self.env(n=1, bridge={"queue_limit": 200})
+        a0 = env.ids[0]
+        self.assertEqual(env.d.stop(signal.SIGTERM), 0)
+        asked = [env.say(a0, "while away %d" % i) for i in range(80)]
+        env.start(first=False)
+        for ev in asked:
+            env.wait_answer(a0, ev, 60)
+        self.assertEqual([e["content"][REPLY_TO] for e in env.answers(a0)],
+                         asked)
+        self.assertEqual(len(env.sends(a0)), 80)
+        # the gap behind the 50 events of the sync came from /messages,
+        # back to the token of the last sync before the stop
+        pages = env.hs.requests("GET", "/rooms/%s/messages"
+                                % q(env.room_of[a0]))
+        self.assertTrue([p for p in pages if "to" in p["query"]], pages)
