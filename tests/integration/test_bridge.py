@@ -365,3 +365,17 @@ class Restart(BridgeTest):
         pages = env.hs.requests("GET", "/rooms/%s/messages"
                                 % q(env.room_of[a0]))
         self.assertTrue([p for p in pages if "to" in p["query"]], pages)
+
+
+class ManySlow(BridgeTest):
+    def test_twelve_slow_agents_do_not_delay_a_thirteenth(self):
+        slow = {i: {"mode": "echo", "delay_ms": 6000} for i in range(12)}
+        env = self.env(n=13, scripts=slow)
+        for a in env.ids[:12]:
+            env.say(a, "think")
+        env.wait(lambda: sum(env.letta.agent(a)["in_flight"]
+                             for a in env.ids[:12]) == 12, 10)
+        t0 = time.monotonic()
+        ev = env.say(env.ids[12], "quick")
+        env.wait_answer(env.ids[12], ev, 10)
+        self.assertLess(time.monotonic() - t0, 3.0)
