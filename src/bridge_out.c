@@ -486,6 +486,13 @@ void bridge_out_run(struct broom *r)
 	e = bridge_agent_token(r, h.o.sender, tok, sizeof tok);
 	if (e == ERR_AGAIN)
 		return;         /* the login kicks the room */
+	if (e == ERR_NOTFOUND) {
+		/* No agent of ours posts as this user any more. */
+		LOG_WARN("bridge", "event=answer_dropped room=%s reason=\"%s is "
+		         "no agent user of ours any more\"", r->id, h.o.sender);
+		out_next(r, h.seq);
+		return;
+	}
 	if (e) {
 		LOG_WARN("bridge", "event=answer_waits room=%s reason=\"no agent "
 		         "user %s: %s\"", r->id, h.o.sender, err_str(e));

@@ -379,3 +379,22 @@ class ManySlow(BridgeTest):
         ev = env.say(env.ids[12], "quick")
         env.wait_answer(env.ids[12], ev, 10)
         self.assertLess(time.monotonic() - t0, 3.0)
+
+
+class Shutdown(BridgeTest):
+    def test_sigterm_mid_turn_then_the_turn_is_taken_from_history(self):
+        env = self.env(n=1, scripts={0: {"mode": "echo", "delay_ms": 1500}})
+        a0 = env.ids[0]
+        ev = env.say(a0, "answer me after the restart")
+        env.wait(lambda: env.letta.agent(a0)["in_flight"] == 1, 10)
+        t0 = time.monotonic()
+        self.assertEqual(env.d.stop(signal.SIGTERM), 0, env.d.output())
+        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertEqual(env.answers(a0, ev), [])
+        env.d = None            # stopped on purpose
+        env.wait(lambda: env.letta.agent(a0)["in_flight"] == 0, 10)
+        env.start(first=False)
+        ans = env.wait_answer(a0, ev, 20)
+        self.assertIn("answer me after the restart", ans["content"]["body"])
+        self.assertEqual(env.letta.agent(a0)["sends"], 1)
+        self.assertIn("event=turn_recovered", env.d.output())
