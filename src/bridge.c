@@ -354,6 +354,7 @@ void bridge_stop(struct bridge *b)
 			loop_timer_cancel(b->loop, &r->t_login);
 			loop_defer_cancel(b->loop, &r->kick);
 			r->turn_call = r->out_call = r->login_call = NULL;
+			r->typing_busy = 0;
 		}
 	LOG_INFO("bridge", "event=stopped");
 }

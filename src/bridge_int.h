@@ -58,6 +58,9 @@ struct broom {
 	                                 * counts after this */
 	int wait_noticed;               /* one queue notice per head */
 	int typing;
+	int typing_busy;                /* a typing request in flight */
+	int typing_next;                /* 0: none, else wanted state + 1 */
+	char typing_user[LIM_STORE_ID];
 	struct broom *slot_next;        /* b->slotq */
 	struct loop_timer t_turn, t_typing, t_wait;
 	struct bcall *turn_call;

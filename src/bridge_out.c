@@ -64,21 +64,53 @@ static void on_best_effort(struct bcall *c, int st, const char *body,
 		          "status=%d err=%s", c->url, st, err_str(err));
 }
 
-void bridge_typing(struct broom *r, const char *user, const char *token,
-                   int on)
+static void typing_send(struct broom *r, const char *token, int on);
+
+/* One typing request per room at a time, so "off" never overtakes "on"
+ * (two connections answer in any order); the last wish is sent next. */
+static void on_typing(struct bcall *c, int st, const char *body, size_t len,
+                      int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	char tok[LIM_STORE_SECRET];
+	int on;
+
+	on_best_effort(c, st, body, len, ra, err);
+	r->typing_busy = 0;
+	if (!r->typing_next)
+		return;
+	on = r->typing_next - 1;
+	r->typing_next = 0;
+	if (!bridge_agent_token(r, r->typing_user, tok, sizeof tok))
+		typing_send(r, tok, on);
+}
+
+static void typing_send(struct broom *r, const char *token, int on)
 {
 	char path[LIM_PROTO_PATH];
 	size_t n;
 	char *body = small_body(on ? "{\"typing\":true,\"timeout\":30000}"
 	                           : "{\"typing\":false}", &n);
 
-	if (!body || path_room(path, sizeof path, r->id, "/typing/", user,
-	                       NULL)) {
+	if (!body || path_room(path, sizeof path, r->id, "/typing/",
+	                       r->typing_user, NULL)) {
 		free(body);
 		return;
 	}
-	bridge_call(r->b, NULL, "PUT", BASE_HS, path, token, body, n, 30000,
-	            on_best_effort);
+	if (bridge_call(r->b, r, "PUT", BASE_HS, path, token, body, n, 30000,
+	                on_typing))
+		r->typing_busy = 1;
+}
+
+void bridge_typing(struct broom *r, const char *user, const char *token,
+                   int on)
+{
+	snprintf(r->typing_user, sizeof r->typing_user, "%s", user);
+	if (r->typing_busy) {
+		r->typing_next = on + 1;
+		return;
+	}
+	typing_send(r, token, on);
 }
 
 void bridge_receipt(struct broom *r, const char *token, const char *event)

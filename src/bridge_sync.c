@@ -25,6 +25,7 @@
 
 #define SYNC_HTTP_MS (SYNC_POLL_MS + 30000)    /* deadline above the poll */
 #define NO_TOKEN_RETRY_MS 5000
+#define TRIM_AFTER (256u << 10) /* answers bigger than this: tokens freed */
 
 struct item {
 	struct item *next;
@@ -401,6 +402,8 @@ static void on_page(struct bcall *c, int st, const char *body, size_t len,
 	}
 	e = sync_messages_parse(s->rd, body, len, j->room->id, &sk, end,
 	                        sizeof end);
+	if (len > TRIM_AFTER)
+		sync_reader_trim(s->rd);
 	store_txn_abort(s->rt);
 	s->rt = NULL;
 	s->in_job = NULL;
@@ -511,6 +514,8 @@ static void on_sync(struct bcall *c, int st, const char *body, size_t len,
 			               sizeof s->next);
 			store_txn_abort(s->rt);
 			s->rt = NULL;
+			if (len > TRIM_AFTER)
+				sync_reader_trim(s->rd);
 		}
 	}
 	if (e) {

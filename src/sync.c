@@ -206,6 +206,12 @@ void sync_reader_free(struct sync_reader *sr)
 	free(sr);
 }
 
+void sync_reader_trim(struct sync_reader *sr)
+{
+	json_free(&sr->j);
+	json_init(&sr->j);
+}
+
 uint64_t sync_reader_skipped(const struct sync_reader *sr)
 {
 	return sr->skipped;

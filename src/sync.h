@@ -120,6 +120,11 @@ int sync_messages_parse(struct sync_reader *sr, const char *body,
                         const struct sync_sink *sink, char *end,
                         size_t cap);
 
+/* Frees the token arrays a big answer grew (they are kept between
+ * answers otherwise), so an idle daemon does not hold the first sync's
+ * tokens for good. */
+void sync_reader_trim(struct sync_reader *sr);
+
 /* Events skipped as unreadable since the reader was made. */
 uint64_t sync_reader_skipped(const struct sync_reader *sr);
 
