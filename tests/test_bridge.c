@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "bridge_int.h"
 #include "err.h"
 #include "harness.h"
 
@@ -170,8 +171,29 @@ static void test_records(void)
 	CHECK_EQ(bridge_out_decode(buf, 0, &o2), ERR_CORRUPT);
 }
 
+/* bridge_backoff lives with the driver but is pure: doubling, capped,
+ * +-25 % jitter, never below three quarters of the step. */
+static void test_backoff(void)
+{
+	for (int t = 0; t < 12; t++) {
+		int64_t d = 1000;
+
+		for (int i = 0; i < t && d < LIM_BRIDGE_BACKOFF_MAX_MS; i++)
+			d *= 2;
+		if (d > LIM_BRIDGE_BACKOFF_MAX_MS)
+			d = LIM_BRIDGE_BACKOFF_MAX_MS;
+		for (int k = 0; k < 50; k++) {
+			int64_t w = bridge_backoff(1000, t);
+
+			CHECK_INT(w, >=, d * 3 / 4);
+			CHECK_INT(w, <=, d * 5 / 4);
+		}
+	}
+}
+
 int main(void)
 {
+	RUN(test_backoff);
 	RUN(test_allow);
 	RUN(test_wanted);
 	RUN(test_text);
