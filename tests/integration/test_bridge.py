@@ -398,3 +398,23 @@ class Shutdown(BridgeTest):
         self.assertIn("answer me after the restart", ans["content"]["body"])
         self.assertEqual(env.letta.agent(a0)["sends"], 1)
         self.assertIn("event=turn_recovered", env.d.output())
+
+
+class Typing(BridgeTest):
+    def test_typing_is_refreshed_before_it_lapses(self):
+        env = self.env(n=1, scripts={0: {"mode": "echo", "delay_ms": 27000}})
+        a0 = env.ids[0]
+        au = env.agent_user(a0)
+        ev = env.say(a0, "take your time")
+        env.wait_answer(a0, ev, 45)
+        env.wait(lambda: [r["body"]["typing"] for r in
+                          env.hs.requests("PUT", "/typing/")
+                          if r.get("user") == au][-1:] == [False], 10)
+        ons = [r for r in env.hs.requests("PUT", "/typing/")
+               if r.get("user") == au and r["body"]["typing"]]
+        self.assertGreaterEqual(len(ons), 2, ons)
+        # each "on" asks for 30 s; the next comes before that lapses
+        for a, b in zip(ons, ons[1:]):
+            self.assertLess(b["time"] - a["time"], 30.0)
+            self.assertGreater(b["time"] - a["time"], 20.0)
+        self.assertEqual(ons[0]["body"]["timeout"], 30000)
