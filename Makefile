@@ -1,7 +1,8 @@
 # lettamx — one GNU Makefile, no generators.
 #
 #   make                      static, stripped build/<board>/lettamx
-#   make BOARD=aarch64|armhf  cross build (board/<board>.mk: toolchain, flags)
+#   make BOARD=aarch64|armhf|armel  cross build (board/<board>.mk: toolchain,
+#                             flags; tests run under qemu-user)
 #   make SAN=1                ASan+UBSan build (host compiler, glibc) in
 #                             build/<board>-san/
 #   make test                 everything: deps, unit tests (ASan+UBSan when
@@ -193,7 +194,7 @@ test: $(BIN)
 else
 test: $(BIN) test-bins
 	@tests/run.sh --unit $(B)/tests --bin $(BIN) --run "$(RUN)" \
-	  $(if $(RUN),,--integration)
+	  --integration $(if $(SMOKE_RUNS),--smoke-run "$(SMOKE_RUNS)")
 endif
 
 # Unit tests only, of this build configuration.
