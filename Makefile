@@ -223,6 +223,33 @@ endif
 bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe $(B)/tests/test_http
 	@tests/bench/run.sh $(B) "$(RUN)"
 
+# ---------------------------------------------------------------- size
+# `make size`: per board, the stripped static binary against the 1 MiB
+# budget and what takes the room, per dependency and per object file,
+# read from the linker's map of the same link. Also the
+# size probe, which links every dependency as the finished daemon will.
+SIZE_BOARDS ?= x86_64 aarch64 armhf armel
+.PHONY: size size-board
+size: build/fetched.mk
+	@st=0; for b in $(SIZE_BOARDS); do \
+	  $(MAKE) --no-print-directory BOARD=$$b size-board || st=1; done; \
+	  exit $$st
+
+size-board: $(B)/size/lettamx $(B)/size/size_probe
+	@tools/size_report.py $(BOARD) $(B)/size/lettamx $(B)/size/lettamx.map
+	@tools/size_report.py $(BOARD) $(B)/size/size_probe \
+	  $(B)/size/size_probe.map "size_probe (every dependency linked)" --top 6
+
+$(B)/size/lettamx: $(call obj,src/main.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL) \
+	  -Wl,-Map=$@.map
+	$(Q)$(STRIP) -o $@ $@.debug
+$(B)/size/size_probe: $(call obj,tests/bench/size_probe.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $^ $(LDFLAGS_ALL) -Wl,-Map=$@.map
+	$(Q)$(STRIP) -o $@ $@.debug
+
 # ---------------------------------------------------------------- misc
 clean:
 	rm -rf build
