@@ -223,6 +223,37 @@ endif
 bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe $(B)/tests/test_http
 	@tests/bench/run.sh $(B) "$(RUN)"
 
+# ---------------------------------------------------------------- manual
+# lettamx.8 and the example configuration are written from the key table
+# by the binary itself (`config keys --mdoc`, `config example`; under the
+# board's emulator for a cross build), so they cannot drift from it.
+SYSCONFDIR ?= /etc
+MAN_DATE := $(shell date -u -r man/lettamx.8.in '+%B %-d, %Y' 2>/dev/null)
+EXAMPLE_SET := matrix.homeserver_url=https://matrix.example.org \
+  matrix.bot_password_file=/etc/lettamx/bot.password \
+  matrix.registration=shared-secret \
+  matrix.shared_secret_file=/etc/lettamx/registration.secret \
+  letta.base_url=http://127.0.0.1:8283 $(BOARD_EXAMPLE_SET)
+.PHONY: man
+man: $(B)/lettamx.8 $(B)/lettamx.conf.example
+
+$(B)/lettamx.8: man/lettamx.8.in $(BIN)
+	$(Q)$(RUN) $(BIN) config keys --mdoc > $@.keys
+	$(Q)sed -e 's|@DATE@|$(MAN_DATE)|; s|@VERSION@|$(VERSION)|' \
+	  -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' \
+	  -e '/^\.\\" @CONFIG_KEYS@$$/{r $@.keys' -e 'd;}' $< > $@.tmp
+	$(Q)rm -f $@.keys && mv $@.tmp $@
+	@echo "  MAN $@"
+
+# tests/test_manpage.sh checks them against the binary.
+test: $(B)/lettamx.8 $(B)/lettamx.conf.example
+
+$(B)/lettamx.conf.example: $(BIN) board/$(BOARD).mk
+	$(Q){ echo "# Example for the $(BOARD) board: $(BOARD_DESC)"; \
+	  $(RUN) $(BIN) config example $(EXAMPLE_SET); } > $@.tmp
+	$(Q)mv $@.tmp $@
+	@echo "  GEN $@"
+
 # ---------------------------------------------------------------- size
 # `make size`: per board, the stripped static binary against the 1 MiB
 # budget and what takes the room, per dependency and per object file,

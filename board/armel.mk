@@ -14,3 +14,7 @@ SAN_CC        := arm-linux-gnueabi-gcc
 # the smoke test under SMOKE_CPUS (ARMv5TE, no newer instruction slips in).
 RUN           := qemu-arm -cpu arm1176
 SMOKE_RUNS    := qemu-arm -cpu arm926
+# For the generated example configuration (`make man`): busybox systems
+# have syslogd rather than a journal.
+BOARD_DESC        := Raspberry Pi Zero/1, ARMv5TE NAS and routers
+BOARD_EXAMPLE_SET := log.target=syslog
