@@ -254,6 +254,84 @@ $(B)/lettamx.conf.example: $(BIN) board/$(BOARD).mk
 	$(Q)mv $@.tmp $@
 	@echo "  GEN $@"
 
+# ---------------------------------------------------------------- install
+# make install [PREFIX=/usr/local] [DESTDIR=] [INIT=sysv|openrc]: the
+# binary, the manual, the example configuration and the service files
+# (all kinds under $(DATADIR), the systemd unit and sysusers entry where
+# systemd looks; INIT= also puts that init script at /etc/init.d/lettamx).
+# The service files name /usr/bin/lettamx and /etc/lettamx.conf; they are
+# installed with the paths of this installation.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DATADIR        ?= $(PREFIX)/share/lettamx
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+INIT           ?=
+SVC := board/common
+SVC_SED = sed -e 's|/usr/bin/lettamx|$(BINDIR)/lettamx|g' \
+              -e 's|/etc/lettamx\.conf|$(SYSCONFDIR)/lettamx.conf|g'
+D := $(DESTDIR)
+.PHONY: install
+install: $(BIN) $(B)/lettamx.8 $(B)/lettamx.conf.example
+ifneq ($(filter-out sysv openrc,$(INIT)),)
+	$(error INIT='$(INIT)': sysv, openrc or nothing)
+endif
+	install -d $(D)$(BINDIR) $(D)$(MANDIR)/man8 $(D)$(SYSCONFDIR) \
+	  $(D)$(DATADIR)/init.d $(D)$(DATADIR)/openrc $(D)$(DATADIR)/systemd \
+	  $(D)$(SYSTEMDUNITDIR) $(D)$(SYSUSERSDIR)
+	install -m 0755 $(BIN) $(D)$(BINDIR)/lettamx
+	install -m 0644 $(B)/lettamx.8 $(D)$(MANDIR)/man8/lettamx.8
+	install -m 0644 $(B)/lettamx.conf.example \
+	  $(D)$(SYSCONFDIR)/lettamx.conf.example
+	for f in init.d/lettamx openrc/lettamx systemd/lettamx.service \
+	  systemd/lettamx.sysusers; do \
+	  $(SVC_SED) $(SVC)/$$f > $(D)$(DATADIR)/$$f || exit 1; done
+	chmod 0755 $(D)$(DATADIR)/init.d/lettamx $(D)$(DATADIR)/openrc/lettamx
+	chmod 0644 $(D)$(DATADIR)/systemd/*
+	install -m 0644 $(D)$(DATADIR)/systemd/lettamx.service $(D)$(SYSTEMDUNITDIR)/
+	install -m 0644 $(D)$(DATADIR)/systemd/lettamx.sysusers \
+	  $(D)$(SYSUSERSDIR)/lettamx.conf
+ifneq ($(INIT),)
+	install -d $(D)$(SYSCONFDIR)/init.d
+	install -m 0755 $(D)$(DATADIR)/$(if $(filter sysv,$(INIT)),init.d,openrc)/lettamx \
+	  $(D)$(SYSCONFDIR)/init.d/lettamx
+endif
+
+# ---------------------------------------------------------------- rootfs
+# make rootfs BOARD=...: build/<board>/rootfs.tar, the file tree of the
+# FROM scratch image (board/common/container/Containerfile builds the same
+# tree from build/<board>/rootfs/): the static binary, a CA bundle, passwd
+# and group with the non-root user, a configuration for the environment
+# to complete, and the store directory (the image's volume), owned by the
+# user. Numeric owners, fixed times, sorted: the same tar every time.
+ROOTFS_UID  ?= 10001
+CA_BUNDLE   ?= /etc/ssl/certs/ca-certificates.crt
+ROOTFS_TIME ?= 2026-01-01 00:00:00
+ROOT := $(B)/rootfs
+TAR_FIXED = --sort=name --mtime='$(ROOTFS_TIME)' --numeric-owner --format=gnu
+.PHONY: rootfs
+rootfs: $(B)/rootfs.tar
+$(B)/rootfs.tar: $(BIN) $(SVC)/container/passwd $(SVC)/container/group \
+                 $(SVC)/container/lettamx.conf $(CA_BUNDLE)
+	@test -r $(CA_BUNDLE) || { echo "no CA bundle at $(CA_BUNDLE)"; exit 1; }
+	$(Q)rm -rf $(ROOT) && mkdir -p $(ROOT)/usr/bin $(ROOT)/etc/ssl/certs \
+	  $(ROOT)/var/lib/lettamx
+	$(Q)install -m 0755 $(BIN) $(ROOT)/usr/bin/lettamx
+	$(Q)install -m 0644 $(SVC)/container/passwd $(SVC)/container/group \
+	  $(SVC)/container/lettamx.conf $(ROOT)/etc/
+	$(Q)install -m 0644 $(CA_BUNDLE) $(ROOT)/etc/ssl/certs/ca-certificates.crt
+	$(Q)chmod 0700 $(ROOT)/var/lib/lettamx
+	$(Q)tar -cf $@.tmp $(TAR_FIXED) --owner=0 --group=0 -C $(ROOT) \
+	  --exclude=./var/lib/lettamx .
+	$(Q)tar -rf $@.tmp $(TAR_FIXED) --owner=$(ROOTFS_UID) \
+	  --group=$(ROOTFS_UID) -C $(ROOT) ./var/lib/lettamx
+	$(Q)mv $@.tmp $@
+	@all=$$(find $(ROOT) -type f -printf '%s\n' | awk '{ s += $$1 } END { print s }'); \
+	  ca=$$(wc -c < $(ROOT)/etc/ssl/certs/ca-certificates.crt); \
+	  echo "rootfs $@: files $$all bytes, $$((all - ca)) beside the CA" \
+	  "bundle ($$ca; budget 2097152)"; [ $$((all - ca)) -le 2097152 ]
+
 # ---------------------------------------------------------------- size
 # `make size`: per board, the stripped static binary against the 1 MiB
 # budget and what takes the room, per dependency and per object file,
