@@ -312,6 +312,7 @@ ROOT := $(B)/rootfs
 TAR_FIXED = --sort=name --mtime='$(ROOTFS_TIME)' --numeric-owner --format=gnu
 .PHONY: rootfs
 rootfs: $(B)/rootfs.tar
+bench: $(B)/rootfs.tar
 $(B)/rootfs.tar: $(BIN) $(SVC)/container/passwd $(SVC)/container/group \
                  $(SVC)/container/lettamx.conf $(CA_BUNDLE)
 	@test -r $(CA_BUNDLE) || { echo "no CA bundle at $(CA_BUNDLE)"; exit 1; }
