@@ -12,6 +12,10 @@
 #   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
 #   make bench                benchmarks (figures the issues name)
 #   make fetch                only bring the pinned dependencies in
+#   make size                 per board: stripped binary vs 1 MiB, biggest parts
+#   make man                  build/<board>/lettamx.8 and lettamx.conf.example
+#   make install              PREFIX=/usr/local DESTDIR= INIT=sysv|openrc
+#   make rootfs               build/<board>/rootfs.tar: the FROM scratch tree
 #   make clean                remove build/ (downloads are kept)
 #   make distclean            also remove the fetched sources and downloads
 
@@ -368,6 +372,6 @@ distclean: clean
 	rm -rf vendor/src vendor/downloads
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
