@@ -76,6 +76,37 @@ class Rootfs(unittest.TestCase):
         # the figure itself: make bench (bench rootfs_tree)
         self.assertLessEqual(total - ca, BUDGET)
 
+    def test_the_containerfile_builds_this_tree(self):
+        # No container engine runs here: check that the Containerfile
+        # copies exactly the tree's top directories from the context
+        # (build/<board>/rootfs/, the tar's contents), runs as the tree's
+        # user, keeps the store as the volume and starts the binary.
+        path = os.path.join(REPO, "board", "common", "container",
+                            "Containerfile")
+        with open(path) as f:
+            lines = [l.split() for l in f if l.strip() and
+                     not l.startswith("#")]
+        self.assertEqual(lines[0], ["FROM", "scratch"])
+        copied = set()
+        for words in lines:
+            if words[0] == "COPY":
+                src = words[-2]
+                self.assertTrue(os.path.isdir(self.root.path(src)), src)
+                copied.add(src.rstrip("/"))
+                if src.startswith("var/lib/lettamx"):
+                    self.assertIn("--chown=%d:%d" % (UID, UID), words)
+        context = os.path.join(os.path.dirname(self.tar), "rootfs")
+        self.assertEqual(sorted(os.listdir(context)),
+                         sorted(os.listdir(self.root.dir)))
+        top = {c.split("/")[0] for c in copied}
+        self.assertEqual(top, set(os.listdir(self.root.dir)))
+        words = {w[0]: w[1:] for w in lines}
+        self.assertEqual(words["USER"], ["%d:%d" % (UID, UID)])
+        self.assertEqual(words["VOLUME"], ['["/var/lib/lettamx"]'])
+        self.assertEqual(words["ENTRYPOINT"], ['["/usr/bin/lettamx"]'])
+        self.assertTrue(os.access(self.root.path("usr/bin/lettamx"),
+                                  os.X_OK))
+
     def test_the_tar_is_the_same_every_time(self):
         first = sha256(self.tar)
         os.unlink(self.tar)
