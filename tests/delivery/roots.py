@@ -48,15 +48,6 @@ def why_not(need_busybox=False):
     return None
 
 
-def has_run():
-    """Until main's `lettamx run` is merged into this branch, the tests
-    that start the daemon say why they cannot (TEMPORARY: removed with
-    the merge)."""
-    out = subprocess.run([binary(), "help"], capture_output=True,
-                         text=True).stdout
-    return any(line.split()[:1] == ["run"] for line in out.splitlines())
-
-
 def wait_for(cond, timeout=30.0, step=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

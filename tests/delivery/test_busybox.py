@@ -13,7 +13,7 @@ import subprocess
 import unittest
 
 from roots import (BUSYBOX, CA_BUNDLE, REPO, UID, Fakes, Root, Syslogd,
-                   alive, has_run, proc_ids, wait_for, why_not)
+                   alive, proc_ids, wait_for, why_not)
 
 PIDFILE = "/run/lettamx/lettamx.pid"
 MESSAGES = "/var/log/messages"
@@ -65,8 +65,6 @@ class BusyboxInit(unittest.TestCase):
         why = why_not(need_busybox=True)
         if why:
             self.skipTest(why)
-        if not has_run():
-            self.skipTest("this lettamx has no 'run' command yet")
         self.fakes = Fakes()
         self.addCleanup(self.fakes.stop)
         self.root = busybox_root(self.fakes)
@@ -147,6 +145,8 @@ class BusyboxInit(unittest.TestCase):
         self.assertNotIn("killed", res.stdout)
         self.assertFalse(alive(pid))
         self.assertFalse(os.path.exists(self.root.path(PIDFILE)))
+        # a clean end, said by the daemon itself (not a SIGKILL)
+        self.assertRegex(self.log(), r"lettamx\[%d\]: .*event=stopped" % pid)
         self.assert_rc(self.init("status"), 3, "status after stop")
 
     def assert_answers_a_message(self):
