@@ -282,23 +282,23 @@ ifneq ($(filter-out sysv openrc,$(INIT)),)
 	$(error INIT='$(INIT)': sysv, openrc or nothing)
 endif
 	install -d $(D)$(BINDIR) $(D)$(MANDIR)/man8 $(D)$(SYSCONFDIR) \
-	  $(D)$(DATADIR)/init.d $(D)$(DATADIR)/openrc $(D)$(DATADIR)/systemd \
+	  $(D)$(DATADIR)/sysvinit $(D)$(DATADIR)/openrc $(D)$(DATADIR)/systemd \
 	  $(D)$(SYSTEMDUNITDIR) $(D)$(SYSUSERSDIR)
 	install -m 0755 $(BIN) $(D)$(BINDIR)/lettamx
 	install -m 0644 $(B)/lettamx.8 $(D)$(MANDIR)/man8/lettamx.8
 	install -m 0644 $(B)/lettamx.conf.example \
 	  $(D)$(SYSCONFDIR)/lettamx.conf.example
-	for f in init.d/lettamx openrc/lettamx systemd/lettamx.service \
+	for f in sysvinit/lettamx openrc/lettamx systemd/lettamx.service \
 	  systemd/lettamx.sysusers; do \
 	  $(SVC_SED) $(SVC)/$$f > $(D)$(DATADIR)/$$f || exit 1; done
-	chmod 0755 $(D)$(DATADIR)/init.d/lettamx $(D)$(DATADIR)/openrc/lettamx
+	chmod 0755 $(D)$(DATADIR)/sysvinit/lettamx $(D)$(DATADIR)/openrc/lettamx
 	chmod 0644 $(D)$(DATADIR)/systemd/*
 	install -m 0644 $(D)$(DATADIR)/systemd/lettamx.service $(D)$(SYSTEMDUNITDIR)/
 	install -m 0644 $(D)$(DATADIR)/systemd/lettamx.sysusers \
 	  $(D)$(SYSUSERSDIR)/lettamx.conf
 ifneq ($(INIT),)
 	install -d $(D)$(SYSCONFDIR)/init.d
-	install -m 0755 $(D)$(DATADIR)/$(if $(filter sysv,$(INIT)),init.d,openrc)/lettamx \
+	install -m 0755 $(D)$(DATADIR)/$(if $(filter sysv,$(INIT)),sysvinit,openrc)/lettamx \
 	  $(D)$(SYSCONFDIR)/init.d/lettamx
 endif
 

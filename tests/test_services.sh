@@ -28,15 +28,15 @@ want="755 etc/init.d/lettamx
 755 usr/bin/lettamx
 644 usr/lib/systemd/system/lettamx.service
 644 usr/lib/sysusers.d/lettamx.conf
-755 usr/share/lettamx/init.d/lettamx
 755 usr/share/lettamx/openrc/lettamx
 644 usr/share/lettamx/systemd/lettamx.service
 644 usr/share/lettamx/systemd/lettamx.sysusers
+755 usr/share/lettamx/sysvinit/lettamx
 644 usr/share/man/man8/lettamx.8"
 got=$(cd "$d" 2> /dev/null && find . -type f -printf '%m %P\n' | sort -k2)
 if [ "$got" = "$want" ]; then ok
 else bad "installed files:"; echo "$got" | sed 's/^/    /'; fi
-cmp -s "$d/etc/init.d/lettamx" "$top/board/common/init.d/lettamx" && ok ||
+cmp -s "$d/etc/init.d/lettamx" "$top/board/common/sysvinit/lettamx" && ok ||
     bad "INIT=sysv did not install the sysvinit script as /etc/init.d/lettamx"
 
 # Another prefix: the service files name the binary where it went.
@@ -44,7 +44,7 @@ d2=$tmp/dest2
 make -s -C "$top" install DESTDIR="$d2" PREFIX=/opt/lmx SYSCONFDIR=/opt/lmx/etc \
     INIT=openrc > "$tmp/install2.log" 2>&1 || bad "make install PREFIX=/opt/lmx failed"
 for f in opt/lmx/lib/systemd/system/lettamx.service opt/lmx/etc/init.d/lettamx \
-         opt/lmx/share/lettamx/init.d/lettamx; do
+         opt/lmx/share/lettamx/sysvinit/lettamx; do
     if grep -q /opt/lmx/bin/lettamx "$d2/$f" 2> /dev/null &&
        grep -q /opt/lmx/etc/lettamx.conf "$d2/$f" &&
        ! grep -qE '(^|[^a-z])/(usr/bin/lettamx|etc/lettamx\.conf)' "$d2/$f"; then ok
@@ -56,8 +56,20 @@ if make -s -C "$top" install DESTDIR="$tmp/d3" INIT=upstart > /dev/null 2>&1; th
     bad "make install accepted INIT=upstart"
 else ok; fi
 
+# ---- every service file is committed (a fresh clone has them: *.d in
+# .gitignore once hid a directory called init.d)
+if git -C "$top" rev-parse --git-dir > /dev/null 2>&1; then
+    for f in sysvinit/lettamx openrc/lettamx systemd/lettamx.service \
+             systemd/lettamx.sysusers container/Containerfile container/passwd \
+             container/group container/lettamx.conf; do
+        git -C "$top" ls-files --error-unmatch "board/common/$f" > /dev/null 2>&1 &&
+            ! git -C "$top" check-ignore -q "board/common/$f" && ok ||
+            bad "board/common/$f is not tracked by git (ignored?)"
+    done
+fi
+
 # ---- init scripts parse
-for s in init.d/lettamx openrc/lettamx; do
+for s in sysvinit/lettamx openrc/lettamx; do
     sh -n "$top/board/common/$s" && ok || bad "$s: sh -n"
     if [ -x /bin/busybox ]; then
         /bin/busybox sh -n "$top/board/common/$s" && ok || bad "$s: busybox sh -n"

@@ -211,5 +211,21 @@ class BusyboxInit(unittest.TestCase):
                           % victim.pid)
 
 
+class BusyboxInitWithoutStartStopDaemon(BusyboxInit):
+    """The same script as on a system without start-stop-daemon (busybox's
+    shell runs its applets even without their links, so the script is told
+    with USE_SSD=no): it starts the daemon with su and checks pids through
+    /proc."""
+
+    def setUp(self):
+        super().setUp()
+        self.root.write("/etc/default/lettamx", "USE_SSD=no\n")
+
+    # the lifecycle and the foreign pid file are what differ
+    test_start_twice_then_stop_twice = None
+    test_restart_is_a_new_process = None
+    test_an_invalid_config_is_refused_at_start = None
+
+
 if __name__ == "__main__":
     unittest.main()
