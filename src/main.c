@@ -8,6 +8,7 @@
 
 #include "cfg.h"
 #include "prov_cmd.h"
+#include "reconcile_cmd.h"
 #include "version.h"
 
 struct cmd {
@@ -31,6 +32,8 @@ static const struct cmd cmds[] = {
 	  "--watch)", prov_cmd_provision },
 	{ "status",  "[--json]",  "agents, their users, rooms and state",
 	  prov_cmd_status },
+	{ "reconcile", "[--dry-run] [--json]",
+	  "rebuild the store's mappings from the room graph", recon_cmd },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])
