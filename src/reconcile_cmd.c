@@ -175,14 +175,6 @@ int recon_conf_from_app(struct recon_conf *c, struct app *a, char *token,
                         char *install, char *why, size_t cap)
 {
 	memset(c, 0, sizeof *c);
-	if (recon_bot_token(a->store, a->bot_token, token,
-	                    LIM_STORE_SECRET) < 0) {
-		snprintf(why, cap, "no access token for the bot: set [matrix] "
-		         "bot_token_file, or run `lettamx provision` once to "
-		         "log it in");
-		return ERR_NOTFOUND;
-	}
-	log_add_secret(token);
 	if (secret_install_id(&a->master, install,
 	                      SECRET_INSTALL_ID_LEN + 1) < 0) {
 		snprintf(why, cap, "cannot derive the install id");
@@ -196,7 +188,108 @@ int recon_conf_from_app(struct recon_conf *c, struct app *a, char *token,
 	c->server_name = a->pc.server_name;
 	c->user_prefix = a->pc.user_prefix ? a->pc.user_prefix : "";
 	c->master = &a->master;
+	if (recon_bot_token(a->store, a->bot_token, token,
+	                    LIM_STORE_SECRET) < 0) {
+		snprintf(why, cap, "no access token for the bot: set [matrix] "
+		         "bot_token_file, or run `lettamx provision` once to "
+		         "log it in");
+		return ERR_NOTFOUND;
+	}
+	log_add_secret(token);
 	return 0;
+}
+
+/* ---- one reconcile on the daemon's loop ---- */
+
+struct recon_job {
+	struct recon_conf rc;
+	struct recon *r;
+	struct recon_driver *d;
+	struct loop *loop;
+	struct loop_defer finish;
+	char token[LIM_STORE_SECRET];
+	char install[SECRET_INSTALL_ID_LEN + 1];
+	void (*done)(void *arg, int err, const struct recon_report *rep,
+	             const char *why);
+	void *arg;
+};
+
+static void job_line(void *arg, const char *text)
+{
+	(void)arg;
+	LOG_INFO("reconcile", "event=finding text=\"%s\"", text);
+}
+
+static void job_free(struct recon_job *j)
+{
+	recon_driver_free(j->d);
+	recon_free(j->r);
+	loop_defer_cancel(j->loop, &j->finish);
+	memset(j->token, 0, sizeof j->token);
+	free(j);
+}
+
+/* After the driver's callback returned: free everything, then tell. */
+static void job_finish(void *arg)
+{
+	struct recon_job *j = arg;
+	struct recon_report rep = *recon_report(j->r);
+	void (*done)(void *, int, const struct recon_report *, const char *) =
+		j->done;
+	void *darg = j->arg;
+	char why[512];
+	int e = recon_result(j->r, why, sizeof why);
+
+	job_free(j);
+	done(darg, e, &rep, why);
+}
+
+static void job_done(void *arg, struct recon_driver *d)
+{
+	struct recon_job *j = arg;
+
+	(void)d;
+	loop_defer(j->loop, &j->finish, job_finish, j);
+}
+
+struct recon_job *recon_job_start(struct app *a, const char *bot_token,
+                                  void (*done)(void *arg, int err,
+                                               const struct recon_report *rep,
+                                               const char *why),
+                                  void *arg)
+{
+	struct recon_job *j = calloc(1, sizeof *j);
+	char why[256];
+
+	if (!j)
+		return NULL;
+	j->loop = a->net.loop;
+	j->done = done;
+	j->arg = arg;
+	if (recon_conf_from_app(&j->rc, a, j->token, j->install, why,
+	                        sizeof why) == ERR_TLS) {
+		free(j);
+		return NULL;
+	}
+	/* The token the start-up gate checked, whatever the store says. */
+	snprintf(j->token, sizeof j->token, "%s", bot_token);
+	j->rc.bot_token = j->token;
+	j->rc.on_line = job_line;
+	j->r = recon_new(&j->rc);
+	j->d = j->r ? recon_driver_start(j->loop, a->net.http, j->r,
+	              cfg_get(&a->cfg, "matrix", "homeserver_url"), job_done,
+	              j) : NULL;
+	if (!j->d) {
+		job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void recon_job_cancel(struct recon_job *j)
+{
+	if (j)
+		job_free(j);
 }
 
 /* ---- the command ---- */

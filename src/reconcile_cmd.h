@@ -33,6 +33,24 @@ void recon_driver_free(struct recon_driver *d);
 int recon_conf_from_app(struct recon_conf *c, struct app *a, char *token,
                         char *install, char *why, size_t cap);
 
+/* One reconcile on the daemon's loop (run's boot phase): the engine, its
+ * driver and its settings in one object. Findings go to the log, one
+ * line each. `done(arg, err, rep, why)` is called once, from the loop,
+ * after the job has freed itself (err 0, or recon_result's code and
+ * sentence; rep is valid during the call only). `bot_token` is copied.
+ * Returns NULL (and no call) on allocation failure or when the install
+ * id cannot be derived. */
+struct recon_job;
+struct recon_job *recon_job_start(struct app *a, const char *bot_token,
+                                  void (*done)(void *arg, int err,
+                                               const struct recon_report *rep,
+                                               const char *why),
+                                  void *arg);
+
+/* Cancels a job that has not called `done` yet (no call follows). NULL
+ * is fine. */
+void recon_job_cancel(struct recon_job *j);
+
 /* `lettamx reconcile [-c FILE] [--dry-run] [--json]`. Returns the exit
  * status. */
 int recon_cmd(int argc, char **argv);

@@ -389,3 +389,54 @@ class Causes(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RunBoot(ReconcileTest):
+    """`run` reconciles at boot, before provisioning."""
+
+    def boot_after_lost_store(self, n=200):
+        env = self.env()
+        ids = env.agents(n)
+        env.provision(timeout=600)
+        before = {a: s["room"] for a, s in self.status(env).items()}
+        self.lose_store(env)
+        seq = env.last_seq()
+        d = lettamx.Daemon(["run"], env.conf)
+        self.addCleanup(d.stop)
+        deadline = time.monotonic() + 120
+        while "event=live" not in d.output():
+            self.assertIsNone(d.proc.poll(), d.output())
+            self.assertLess(time.monotonic(), deadline, d.output())
+            time.sleep(0.05)
+        out = d.output()
+        self.assertEqual(d.stop(), 0, out)
+        return env, ids, before, seq, out
+
+    def test_run_after_a_lost_store_brings_200_back_without_a_room(self):
+        env, ids, before, seq, out = self.boot_after_lost_store()
+        line = [x for x in out.splitlines() if "event=reconciled" in x]
+        self.assertEqual(len(line), 1, out)
+        self.assertIn("restored=200 ", line[0])
+        self.assertIn("requests=2 ", line[0])
+        # reconcile ran before provisioning: the first write came after
+        first_write = min(e["seq"] for e in env.hs.requests(since=seq)
+                          if e["method"] != "GET" or "/login" in e["path"]
+                          ) if env.writes(since=seq) else None
+        syncs = [e["seq"] for e in env.hs.requests(path="/sync$",
+                                                   since=seq)]
+        self.assertEqual(len(syncs), 1)
+        if first_write is not None:
+            self.assertLess(syncs[0], first_write)
+        self.assertEqual(env.hs.requests(path="/createRoom", since=seq), [])
+        self.assertEqual(before, {a: s["room"]
+                                  for a, s in self.status(env).items()})
+        self.check_one_each(env, ids)
+
+    @unittest.expectedFailure
+    def test_run_after_a_lost_store_logs_no_agent_in(self):
+        """Done when provisioning logs an agent user in only when it must
+        act (the h-ratelimit branch): until then the first provisioning
+        run after a lost store logs in every agent whose record reconcile
+        restored without a token. Remove the marker when that lands."""
+        env, ids, before, seq, out = self.boot_after_lost_store(n=20)
+        self.assertEqual(env.hs.requests(path="/login", since=seq), [])
