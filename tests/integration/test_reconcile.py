@@ -440,3 +440,109 @@ class RunBoot(ReconcileTest):
         restored without a token. Remove the marker when that lands."""
         env, ids, before, seq, out = self.boot_after_lost_store(n=20)
         self.assertEqual(env.hs.requests(path="/login", since=seq), [])
+
+
+class FakeGraph(ReconcileTest):
+    """The fake answers reconcile's /sync and the room admin API as
+    Synapse 1.67 does (transcript: timeline limit 0 gives no events,
+    `limited: true` and prev_batch = next_batch)."""
+
+    FILTER = {"room": {"timeline": {"limit": 0},
+                       "state": {"types": [
+                           "m.room.create", "m.space.child",
+                           "m.space.parent", MARKER, "org.lettamx.space",
+                           "m.room.member", "m.room.name",
+                           "m.room.tombstone"],
+                           "lazy_load_members": False},
+                       "include_leave": True},
+              "presence": {"types": []}}
+
+    def sync(self, hs, user, filt):
+        import urllib.parse
+        status, body = hs.act(user, "GET", "%s/sync?full_state=true&timeout=0"
+                              "&filter=%s" % (C, urllib.parse.quote(
+                                  json.dumps(filt))))
+        self.assertEqual(status, 200, body)
+        return body
+
+    def test_filtered_full_state_sync(self):
+        env = self.env()
+        ids = env.agents(2)
+        env.provision()
+        st = self.status(env)
+        gone = st[ids[1]]["room"]
+        env.hs._ok(env.bot, "POST", "%s/rooms/%s/leave" % (C, q(gone)), {})
+        body = self.sync(env.hs, env.bot, self.FILTER)
+        self.assertNotIn("presence", body)
+        joined, left = body["rooms"]["join"], body["rooms"]["leave"]
+        self.assertEqual(set(left), {gone})
+        self.assertEqual(len(joined), 2)        # the Space and one room
+        for rid, room in list(joined.items()) + list(left.items()):
+            tl = room["timeline"]
+            self.assertEqual(tl["events"], [])
+            self.assertTrue(tl["limited"])
+            types = {e["type"] for e in room["state"]["events"]}
+            self.assertLessEqual(types, set(self.FILTER["room"]["state"]
+                                            ["types"]))
+            self.assertIn("m.room.create", types)
+        room = joined[st[ids[0]]["room"]]
+        self.assertEqual(room["timeline"]["prev_batch"], body["next_batch"])
+        members = {e["state_key"]: e["content"]["membership"]
+                   for e in room["state"]["events"]
+                   if e["type"] == "m.room.member"}
+        self.assertEqual(members[env.bot], "join")
+        self.assertEqual(members[self.agent_user(env, ids[0])], "join")
+        leave = [e for e in left[gone]["state"]["events"]
+                 if e["type"] == "m.room.member" and
+                 e["state_key"] == env.bot]
+        self.assertEqual(leave[0]["content"]["membership"], "leave")
+        # lazy members on, as in the transcript's filter: no members with
+        # an empty timeline; without include_leave: no left room
+        lazy = json.loads(json.dumps(self.FILTER))
+        lazy["room"]["state"]["lazy_load_members"] = True
+        del lazy["room"]["include_leave"]
+        body = self.sync(env.hs, env.bot, lazy)
+        self.assertNotIn("leave", body["rooms"])
+        for room in body["rooms"]["join"].values():
+            self.assertNotIn("m.room.member",
+                             {e["type"] for e in room["state"]["events"]})
+
+    def test_delete_room_admin_api(self):
+        env = self.env()
+        env.agents(2)
+        env.provision()
+        st = list(self.status(env).values())
+        r0, r1 = st[0]["room"], st[1]["room"]
+        admin = env.hs.human_register("admin", admin=True)["user_id"]
+        path = "/_synapse/admin/v1/rooms/"
+        status, out = env.hs.act(env.bot, "DELETE", path + q(r0), {})
+        self.assertEqual((status, out["errcode"], out["error"]),
+                         (403, "M_FORBIDDEN", "You are not a server admin"))
+        status, out = env.hs.act(admin, "DELETE", path + q("nonsense"), {})
+        self.assertEqual((status, out["errcode"]), (400, "M_INVALID_PARAM"))
+        status, out = env.hs.act(admin, "DELETE", path + q("!no:localhost"),
+                                 {})
+        self.assertEqual(status, 400)
+        status, out = env.hs.act(admin, "DELETE", path + q(r0),
+                                 {"purge": "yes"})
+        self.assertEqual((status, out["errcode"]), (400, "M_BAD_JSON"))
+        # purge=false: everyone leaves and forgets, the room stays, blocked
+        status, out = env.hs.act(admin, "DELETE", path + q(r0),
+                                 {"purge": False, "block": True})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(set(out), {"kicked_users", "failed_to_kick_users",
+                                    "local_aliases", "new_room_id"})
+        self.assertIn(env.bot, out["kicked_users"])
+        self.assertIsNotNone(env.hs.room(r0).get("room_id"))
+        status, out = env.hs.act(env.bot, "POST", "%s/join/%s" % (C, q(r0)),
+                                 {})
+        self.assertEqual(status, 403)
+        # purge (the default): gone from the server and from every sync
+        status, out = env.hs.act(admin, "DELETE", path + q(r1), {})
+        self.assertEqual(status, 200, out)
+        self.assertNotIn(r1, [r["room_id"] for r in env.hs.rooms()])
+        body = self.sync(env.hs, env.bot, self.FILTER)
+        rooms = body.get("rooms", {})
+        for section in ("join", "leave", "invite"):
+            self.assertNotIn(r1, rooms.get(section, {}))
+            self.assertNotIn(r0, rooms.get(section, {}))
