@@ -171,6 +171,7 @@ static void pick_space(struct plan *p)
 			     "by %s, not by our bot: ignored", rm->id,
 			     rm->space_by);
 		} else if (k == -2) {
+			p->rep->skipped++;
 			line(p, "skipped: Space %s belongs to another "
 			     "installation (install %s)", rm->id,
 			     rm->space_install);

@@ -367,6 +367,24 @@ class Causes(unittest.TestCase):
         self.assertEqual(res.returncode, 1)
         self.assertIn("is not trusted", res.stderr.strip().splitlines()[-1])
 
+    def test_untrusted_certificate_run_waits_saying_why(self):
+        tmp = lettamx.Workdir()
+        d = tmp.__enter__()
+        self.addCleanup(tmp.__exit__, None, None, None)
+        env = self.env(hs_kw={"tls": make_cert(d)})
+        daemon = lettamx.Daemon(["run"], env.conf)
+        self.addCleanup(daemon.stop)
+        deadline = time.monotonic() + 20
+        while "event=waiting" not in daemon.output():
+            self.assertIsNone(daemon.proc.poll(), daemon.output())
+            self.assertLess(time.monotonic(), deadline, daemon.output())
+            time.sleep(0.05)
+        line = [x for x in daemon.output().splitlines()
+                if "event=waiting" in x][0]
+        self.assertIn("is not trusted", line)
+        self.assertIn("ca_file", line)
+        self.assertEqual(daemon.stop(), 0)
+
     def test_letta_refused_is_named(self):
         env = self.env()
         port = env.letta.port
