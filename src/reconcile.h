@@ -51,6 +51,8 @@ struct secret_master;
  * that finds a valid mapping. */
 #define RECON_F_STALE       0x2000u
 
+enum { RECON_LINE_ROUTINE, RECON_LINE_ALERT };
+
 /* Meta key: the last reconcile (ms since the epoch), for operators. */
 #define RECON_META_LAST     "reconciled_at"
 
@@ -66,9 +68,11 @@ struct recon_conf {
 	const struct secret_master *master;     /* agent passwords; may be
 	                                         * NULL */
 	int dry_run;                    /* decide and report, write nothing */
-	/* One line per finding (restored, conflict, forged, stale...), for
-	 * the command's output and the log; may be NULL. */
-	void (*on_line)(void *arg, const char *line);
+	/* One line per finding, for the command's output and the log; may
+	 * be NULL. `kind`: RECON_LINE_ROUTINE for a mapping restored or
+	 * its flags corrected (one per agent after a lost store), else
+	 * RECON_LINE_ALERT (conflict, forged, stale, Space, index). */
+	void (*on_line)(void *arg, int kind, const char *line);
 	void *arg;
 };
 

@@ -66,19 +66,39 @@ struct plan {
 	size_t whycap;
 };
 
+static void vline(struct plan *p, int kind, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	if (p->c->on_line)
+		p->c->on_line(p->c->arg, kind, buf);
+}
+
+/* A finding the operator should look at. */
 static void line(struct plan *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void line(struct plan *p, const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	vline(p, RECON_LINE_ALERT, fmt, ap);
 	va_end(ap);
-	if (p->c->on_line)
-		p->c->on_line(p->c->arg, buf);
+}
+
+/* A mapping put right: one per agent after a lost store. */
+static void note(struct plan *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void note(struct plan *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline(p, RECON_LINE_ROUTINE, fmt, ap);
+	va_end(ap);
 }
 
 /* "restored" or, in a dry run, "would restore". */
@@ -398,7 +418,7 @@ static void one_agent(struct plan *p, const char *agent, const struct loc *l,
 			return;
 		}
 		p->rep->repaired++;
-		line(p, "repaired: agent %s room %s: %s", agent, k->rm->id,
+		note(p, "repaired: agent %s room %s: %s", agent, k->rm->id,
 		     (set & ~l->flags) & PROV_F_LINKED ? "linked in the Space"
 		     : (clr & l->flags) & PROV_F_LINKED ? "not linked in the "
 		     "Space: provisioning links it" : "flags corrected");
@@ -411,7 +431,7 @@ static void one_agent(struct plan *p, const char *agent, const struct loc *l,
 		     "with"), k->rm->id);
 	} else {
 		p->rep->restored++;
-		line(p, "%s: agent %s room %s%s", verb(p, "restored",
+		note(p, "%s: agent %s room %s%s", verb(p, "restored",
 		     "would restore"), agent, k->rm->id, k->linked ? "" :
 		     " (not linked in the Space: provisioning links it)");
 	}

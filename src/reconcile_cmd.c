@@ -214,10 +214,15 @@ struct recon_job {
 	void *arg;
 };
 
-static void job_line(void *arg, const char *text)
+/* At boot the report is one line; what an operator should look at gets
+ * a line of its own, routine restores only at debug level. */
+static void job_line(void *arg, int kind, const char *text)
 {
 	(void)arg;
-	LOG_INFO("reconcile", "event=finding text=\"%s\"", text);
+	if (kind == RECON_LINE_ALERT)
+		LOG_WARN("reconcile", "event=finding text=\"%s\"", text);
+	else
+		LOG_DEBUG("reconcile", "event=finding text=\"%s\"", text);
 }
 
 static void job_free(struct recon_job *j)
@@ -305,11 +310,13 @@ struct cmd {
 	int stop;
 };
 
-#define CMD_JSON (1u << 20)
+#define CMD_JSON (8u << 20)    /* a line per restored agent: 20,000 fit */
 
-static void on_line(void *arg, const char *text)
+static void on_line(void *arg, int kind, const char *text)
 {
 	struct cmd *c = arg;
+
+	(void)kind;
 
 	if (c->json)
 		json_w_str(&c->w, text);

@@ -85,11 +85,12 @@ static struct store *S;
 static struct recon_conf C;
 static char lines[8192];
 
-static void on_line(void *arg, const char *text)
+static void on_line(void *arg, int kind, const char *text)
 {
 	size_t n = strlen(lines);
 
 	(void)arg;
+	(void)kind;
 	snprintf(lines + n, sizeof lines - n, "%s\n", text);
 }
 
