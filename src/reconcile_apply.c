@@ -374,6 +374,30 @@ static void want_flags(const struct loc *l, const struct cand *k,
 		*clr |= PROV_F_LINKED;
 }
 
+/* What changes in a kept mapping's flags, in words. */
+static void fixes(uint32_t had, uint32_t set, uint32_t clr, char *out,
+                  size_t cap)
+{
+	static const struct { uint32_t f; int on; const char *say; } t[] = {
+		{ PROV_F_LINKED, 1, "linked in the Space" },
+		{ PROV_F_LINKED, 0, "not linked in the Space: provisioning "
+		  "links it" },
+		{ PROV_F_BOT_JOINED, 1, "the bot is in it" },
+		{ STORE_AGENT_ROOM_CREATED, 1, "the room exists" },
+		{ RECON_F_STALE, 0, "no longer stale" },
+	};
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof t / sizeof *t && n < cap; i++) {
+		uint32_t now = t[i].on ? set & ~had : clr & had;
+
+		if (now & t[i].f)
+			n += (size_t)snprintf(out + n, cap - n, "%s%s",
+			                      n ? ", " : "", t[i].say);
+	}
+}
+
 static void one_agent(struct plan *p, const char *agent, const struct loc *l,
                       const struct cand *c, size_t n)
 {
@@ -418,10 +442,9 @@ static void one_agent(struct plan *p, const char *agent, const struct loc *l,
 			return;
 		}
 		p->rep->repaired++;
+		fixes(l->flags, set, clr, why, sizeof why);
 		note(p, "repaired: agent %s room %s: %s", agent, k->rm->id,
-		     (set & ~l->flags) & PROV_F_LINKED ? "linked in the Space"
-		     : (clr & l->flags) & PROV_F_LINKED ? "not linked in the "
-		     "Space: provisioning links it" : "flags corrected");
+		     why);
 	} else if (l && l->room_id[0]) {
 		dead_why(p, agent, l->room_id, why, sizeof why);
 		p->rep->stale++;
