@@ -36,8 +36,9 @@ static const struct cmd cmds[] = {
 	{ "run",     "[--pid-file FILE]",
 	  "the daemon: start-up checks, provisioning, the bridge",
 	  run_cmd },
-	{ "reconcile", "[--dry-run] [--json]",
-	  "rebuild the store's mappings from the room graph", recon_cmd },
+	{ "reconcile", "[options]",
+	  "rebuild the store's mappings from the room graph (--dry-run, "
+	  "--json)", recon_cmd },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])
