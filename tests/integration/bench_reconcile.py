@@ -36,7 +36,7 @@ class Quiet:
 
 
 def measured(args, conf):
-    """(stdout, wall s, peak RSS KiB, exit status) of one lettamx run.
+    """(stdout, wall s, peak RSS KiB, exit status, CPU s) of one run.
 
     The peak comes from /usr/bin/time (GNU time's %M of its child): a
     child forked straight from this Python process would report the
@@ -47,13 +47,15 @@ def measured(args, conf):
         raise SystemExit("bench reconcile: /usr/bin/time (GNU time) is "
                          "needed to read lettamx's own peak RSS")
     t0 = time.monotonic()
-    res = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file]
+    res = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o",
+                          rss_file]
                          + cmd, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
     wall = time.monotonic() - t0
     with open(rss_file) as f:
-        rss = int(f.read().split()[-1])
-    return res.stdout, wall, rss, res.returncode
+        rss, user, system = f.read().split()[-3:]
+    return (res.stdout, wall, int(rss), res.returncode,
+            float(user) + float(system))
 
 
 def main():
@@ -66,7 +68,8 @@ def main():
             raise SystemExit(res.stdout + res.stderr)
         shutil.rmtree(os.path.join(env.work, "store"))
         seq = env.last_seq()
-        out, wall, rss, code = measured(["reconcile", "--json"], env.conf)
+        out, wall, rss, code, cpu = measured(["reconcile", "--json"],
+                                             env.conf)
         if code != 0:
             raise SystemExit("reconcile failed: %r" % out)
         rep = json.loads(out)
@@ -74,17 +77,20 @@ def main():
             raise SystemExit("restored %d of %d" % (rep["restored"], n))
         log = env.hs.requests(since=seq)
         sync = [e for e in log if "/sync" in e["path"]]
-        print("bench reconcile_%d: %.2f s wall (%d ms by its own clock), "
-              "%d requests (%d /sync), %d mappings restored, peak RSS "
-              "%.1f MiB" % (n, wall, rep["ms"], len(log), len(sync),
-                            rep["restored"], rss / 1024.0))
-        _, _, base, _ = measured(["version"], env.conf)
-        _, _, st, _ = measured(["status"], env.conf)
+        print("bench reconcile_%d: %.2f s wall (%d ms by its own clock, "
+              "%.2f s lettamx CPU; the rest is the Python fake building "
+              "the /sync), %d requests (%d /sync), %d mappings restored, "
+              "peak RSS %.1f MiB" % (n, wall, rep["ms"], cpu, len(log),
+                                     len(sync), rep["restored"],
+                                     rss / 1024.0))
+        base = measured(["version"], env.conf)[2]
+        st = measured(["status"], env.conf)[2]
         print("bench reconcile_%d_rss_context: `lettamx version` %.1f MiB, "
               "`lettamx status` over the same %d agents %.1f MiB"
               % (n, base / 1024.0, n, st / 1024.0))
         seq = env.last_seq()
-        out, wall, rss, code = measured(["reconcile", "--json"], env.conf)
+        out, wall, rss, code, cpu = measured(["reconcile", "--json"],
+                                             env.conf)
         rep = json.loads(out)
         print("bench reconcile_%d_again: %.2f s wall, %d requests, "
               "changed=%s, peak RSS %.1f MiB"
