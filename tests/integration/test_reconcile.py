@@ -90,10 +90,19 @@ class LostStore(ReconcileTest):
             self.assertEqual(len(syncs), 1)
         self.assertEqual(counts[20], counts[200])
         self.assertEqual(counts[20], 2)
-        # a second reconcile changes nothing
+        # a second reconcile changes nothing, and takes no snapshot
+        snaps = os.path.join(env.work, "store", "snapshots", "*.json")
+        n_snaps = len(glob.glob(snaps))
+        data = os.path.join(env.work, "store", "data.mdb")
+        with open(data, "rb") as f:
+            before_bytes = f.read()
         seq = env.last_seq()
         rep = self.reconcile(env)
         self.assertFalse(rep["changed"], rep)
+        self.assertEqual(rep["snapshot"], "")
+        self.assertEqual(len(glob.glob(snaps)), n_snaps)
+        with open(data, "rb") as f:
+            self.assertEqual(f.read(), before_bytes)
         self.assertEqual((rep["kept"], rep["restored"], rep["repaired"]),
                          (200, 0, 0))
         self.no_server_change(env, seq)
