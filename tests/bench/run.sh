@@ -40,5 +40,8 @@ if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
     top=$(cd "$(dirname "$0")/../.." && pwd)
     LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
         "$top/tests/integration/bench_provision.py" 100 | grep '^bench ' || status=1
+    # Reconcile after a lost store, 1,000 rooms: time, requests, peak RSS.
+    LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
+        "$top/tests/integration/bench_reconcile.py" 1000 | grep '^bench ' || status=1
 fi
 exit $status
