@@ -163,7 +163,8 @@ static void on_login(struct bcall *c, int st, const char *body, size_t len,
                      int64_t ra, int err)
 {
 	struct broom *r = c->room;
-	struct proto_resp resp = { st, ra, body, len };
+	struct proto_resp resp = { .status = st, .retry_after_ms = ra,
+	                          .body = body, .len = len };
 	struct mx_login lg;
 	struct mx_error e;
 	struct tok_ctx t;
@@ -396,7 +397,8 @@ static void on_put(struct bcall *c, int st, const char *body, size_t len,
                    int64_t ra, int err)
 {
 	struct broom *r = c->room;
-	struct proto_resp resp = { st, ra, body, len };
+	struct proto_resp resp = { .status = st, .retry_after_ms = ra,
+	                          .body = body, .len = len };
 	struct mx_error e;
 	struct ohead h;
 	int64_t d;

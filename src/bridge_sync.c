@@ -471,7 +471,8 @@ static int reread_token(struct store_txn *t, void *arg)
 static void sync_failed(struct bsync *s, int st, const char *body,
                         size_t len, int64_t ra, int err)
 {
-	struct proto_resp resp = { st, ra, body, len };
+	struct proto_resp resp = { .status = st, .retry_after_ms = ra,
+	                          .body = body, .len = len };
 	struct mx_error e;
 	int64_t d;
 
@@ -599,7 +600,8 @@ static void on_filter(struct bcall *c, int st, const char *body, size_t len,
                       int64_t ra, int err)
 {
 	struct bsync *s = c->b->sync;
-	struct proto_resp resp = { st, ra, body, len };
+	struct proto_resp resp = { .status = st, .retry_after_ms = ra,
+	                          .body = body, .len = len };
 	struct mx_error e;
 
 	s->call = NULL;
