@@ -30,6 +30,7 @@ struct run {
 	struct json_w w;
 	char *out;
 	int cannot;             /* checks that could not run */
+	int cannot_tokens;
 	char cannot_why[512];
 };
 
@@ -164,6 +165,7 @@ static void check_token(struct run *r, const struct store_agent *a)
 	} else {
 		mx_error_msg(&w.e, msg, sizeof msg);
 		cannot(r, "the agent users' tokens", msg);
+		r->cannot_tokens = 1;
 	}
 }
 
@@ -174,7 +176,9 @@ static void check_online(struct run *r, const struct ops_recs *recs)
 		return;
 	}
 	check_letta(r, recs);
-	for (size_t i = 0; i < recs->n && r->cannot < 3; i++)
+	/* one token that could not be tried says the homeserver is not
+	 * answering: the others would only repeat it */
+	for (size_t i = 0; i < recs->n && !r->cannot_tokens; i++)
 		if (!recs->a[i].deleted_at)
 			check_token(r, &recs->a[i]);
 	/* TODO(reconcile): checks 1, 2, 6 and 7 run over the room graph:

@@ -222,6 +222,17 @@ static int do_import(struct app *a, struct imp *im, int dry)
 	return 0;
 }
 
+/* 1 when the configured store does not exist yet (a dry run then opens
+ * nothing: it would create the store and the master secret). */
+static int no_store(const char *path)
+{
+	static struct cfg cfg;
+	char why[512];
+
+	return !cfg_load(&cfg, path, NULL, why, sizeof why) &&
+	       access(cfg_get(&cfg, "store", "path"), F_OK) != 0;
+}
+
 int ops_cmd_import(int argc, char **argv)
 {
 	static const char *const flags[] = { "--dry-run", "--verify", NULL };
@@ -249,7 +260,14 @@ int ops_cmd_import(int argc, char **argv)
 		legacy_free(&f);
 		return 1;
 	}
-	r = app_open(&a, path, set[1] ? APP_READ : APP_WRITE);
+	if (set[0] && no_store(path)) {
+		printf("would import %zu agents: %zu new (the store would be "
+		       "created); nothing was written\n", f.n, f.n);
+		legacy_free(&f);
+		return 0;
+	}
+	/* a dry run or --verify only reads: beside a daemon too */
+	r = app_open(&a, path, set[0] || set[1] ? APP_READ : APP_WRITE);
 	if (!r)
 		r = set[1] ? do_verify(&a, &im, file) : do_import(&a, &im, set[0]);
 	app_close(&a);

@@ -76,8 +76,10 @@ static int retry_wait(struct call *c, const struct proto_resp *r)
 {
 	int64_t w;
 
+	/* no answer at all: the operator wants to hear it now, not after
+	 * a backoff */
 	if (c->attempt >= OPS_RETRIES ||
-	    !(r->status == 429 || r->status >= 500 || r->status == 0))
+	    !(r->status == 429 || r->status >= 500))
 		return -1;
 	w = r->retry_after_ms >= 0 ? r->retry_after_ms
 	                           : 500LL << c->attempt;
