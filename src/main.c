@@ -9,6 +9,7 @@
 #include "cfg.h"
 #include "ops_cmd.h"
 #include "prov_cmd.h"
+#include "run.h"
 #include "version.h"
 
 struct cmd {
@@ -32,6 +33,9 @@ static const struct cmd cmds[] = {
 	  "--watch)", prov_cmd_provision },
 	{ "status",  "[--json]",  "agents, their users, rooms and state",
 	  prov_cmd_status },
+	{ "run",     "[--pid-file FILE]",
+	  "the daemon: start-up checks, provisioning, the bridge",
+	  run_cmd },
 	{ "check",   "[--json] [--offline]",
 	  "integrity of the store, Letta and Matrix; a fix per problem",
 	  ops_cmd_check },
