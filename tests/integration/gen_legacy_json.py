@@ -51,6 +51,25 @@ def entry(rnd, server, i):
     }
 
 
+def for_agents(agents, server, rooms=None, passwords=None):
+    """The file as the legacy bridge left it for existing agents:
+    agents [(id, name)], rooms {id: room id} (None: no room yet),
+    passwords {id: password}."""
+    rnd = random.Random(7)
+    out = {}
+    for i, (aid, name) in enumerate(agents):
+        _, m = entry(rnd, server, i)
+        m.update(agent_id=aid, agent_name=name,
+                 matrix_user_id="@agent_%s:%s" % (
+                     aid[len("agent-"):].replace("-", "_"), server))
+        if passwords and aid in passwords:
+            m["matrix_password"] = passwords[aid]
+        room = (rooms or {}).get(aid)
+        m["room_id"], m["room_created"] = room, room is not None
+        out[aid] = m
+    return out
+
+
 def generate(n=67, server="matrix.example.org", seed=1, duplicate_room=False,
              duplicate_user=False, unknown_field=False):
     rnd = random.Random(seed)

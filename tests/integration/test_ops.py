@@ -14,7 +14,7 @@ import time
 import unittest
 
 import lettamx
-from gen_legacy_json import generate
+from gen_legacy_json import for_agents, generate
 from test_provision import Env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -193,6 +193,48 @@ class ImportJson(OpsTest):
                             for m in plain.values()))
         self.assertEqual(self.lx(env, "export-json", "--with-secrets")
                          .returncode, 2)
+
+
+class ImportThenProvision(OpsTest):
+    def test_imported_users_and_rooms_are_kept(self):
+        """After import-json, provisioning logs the legacy users in with
+        their imported passwords and keeps their rooms: no new user, no
+        new room for those agents."""
+        env = self.env()
+        ids = env.agents(5)
+        names = {a["id"]: a["name"] for a in env.letta.agents()}
+        rooms, passwords = {}, {}
+        for aid in ids[:4]:
+            local = "agent_" + aid[len("agent-"):].replace("-", "_")
+            passwords[aid] = "legacy-" + aid[-8:]
+            user = env.hs.human_register(local, password=passwords[aid])
+            rooms[aid] = env.hs.human_create_room(
+                user["user_id"], name=names[aid], preset="private_chat")
+        legacy = for_agents([(a, names[a]) for a in ids[:4]],
+                            env.hs.server_name, rooms, passwords)
+        path = os.path.join(env.work, "agent_user_mappings.json")
+        write_json(path, legacy)
+        self.ok(env, "import-json", path)
+        users = sorted(env.users())
+        seq = env.last_seq()
+        env.provision()
+        creates = [e["body"]["name"] for e in
+                   env.hs.requests("POST", "/createRoom$", since=seq)
+                   if "creation_content" not in e["body"]]  # not the Space
+        self.assertEqual(creates, [names[ids[4]]])  # the fifth agent only
+        made = sorted(set(env.users()) - set(users))
+        self.assertEqual(made, ["@letta_%s:%s" % (ids[4],
+                                                  env.hs.server_name)])
+        got = self.status(env)
+        for aid in ids[:4]:
+            self.assertEqual(got[aid]["room"], rooms[aid])
+            self.assertEqual(got[aid]["matrix_user"],
+                             legacy[aid]["matrix_user_id"])
+            self.assertEqual(got[aid]["state"], "ok", got[aid])
+        logins = env.hs.requests("POST", "/login$", since=seq)
+        self.assertEqual(len(logins), 4)
+        self.assertEqual(self.lx(env, "import-json", path,
+                                 "--verify").returncode, 1)  # the fifth
 
 
 class Snapshots(OpsTest):
