@@ -98,6 +98,14 @@ void metrics_snapshot_at(struct metrics *m, int64_t wall_ms);
 int metrics_health(const struct metrics *m, uint64_t now_ms, char *why,
                    size_t cap);
 
+/* Reads the gauges the store answers: agents by state (ok, no_user,
+ * no_room, partial, deleted, unlinked), inbox and outbox depths, the
+ * data file's size. For the daemon after each provisioning run (they
+ * change slowly; the bridge sets queue depths as they move). Returns 0 or
+ * the store's err code. (metrics_store.c) */
+struct store;
+int metrics_store_read(struct metrics *m, struct store *s);
+
 /* Writes the exposition into buf[0..cap) (NUL-terminated), *len its
  * length. Returns 0 or ERR_TOOBIG. */
 int metrics_render(const struct metrics *m, uint64_t now_ms, int64_t wall_ms,

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -371,6 +370,7 @@ static void prov_reap(void *arg)
 	}
 	r->prov_runs++;
 	prov_log(r, res, why, ms);
+	metrics_store_read(&r->metrics, r->app.store);
 	prov_stop(r);
 	if (r->phase == RUN_PROVISION)
 		phase_enter(r, RUN_LIVE);
@@ -567,15 +567,10 @@ static int pid_write(const char *path)
 static int http_start(struct run *r)
 {
 	const char *listen = cfg_get(&r->app.cfg, "http", "listen");
-	char path[LIM_STORE_PATH + 16], why[256];
-	struct stat st;
+	char why[256];
 
 	metrics_init(&r->metrics, 0);
-	snprintf(path, sizeof path, "%s/data.mdb",
-	         cfg_get(&r->app.cfg, "store", "path"));
-	if (stat(path, &st) == 0)
-		metrics_set(&r->metrics, METRICS_STORE_BYTES, NULL,
-		            (double)st.st_size);
+	metrics_store_read(&r->metrics, r->app.store);
 	if (!listen)
 		return 0;
 	r->sm.m = &r->metrics;

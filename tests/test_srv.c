@@ -19,7 +19,9 @@
 #include "loop.h"
 #include "metrics.h"
 #include "proto.h"
+#include "provision.h"
 #include "srv.h"
+#include "store.h"
 
 /* ---- a strict reader of the text format (0.0.4) ---- */
 
@@ -187,6 +189,7 @@ static int prom_parse(struct prom *pr, char *text)
 	int line = 0;
 
 	pr->n = 0;
+	pr->err[0] = '\0';
 	if (!*text || text[strlen(text) - 1] != '\n')
 		return fail(pr, 0, "does not end with a newline");
 	for (char *l = text, *nl; *l; l = nl + 1) {
@@ -315,7 +318,7 @@ static void teardown(void)
 
 static void test_metrics_parse_strictly_and_move(void)
 {
-	struct prom pr;
+	static struct prom pr;
 
 	setup();
 	CHECK_EQ(request("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
@@ -361,7 +364,7 @@ static void test_metrics_parse_strictly_and_move(void)
 
 static void test_reader_is_strict(void)
 {
-	struct prom pr;
+	static struct prom pr;
 	static const char *bad[] = {
 		"x 1\n",                                  /* no TYPE */
 		"# TYPE x counter\nx 1",                  /* no newline */
@@ -496,8 +499,46 @@ static void test_labels_bounded(void)
 	CHECK_EQ(metrics_get(&m, METRICS_RECONNECTS, "k19"), 0);
 }
 
+static int put_fn(struct store_txn *t, void *arg)
+{
+	struct store_agent a;
+	int i = *(int *)arg;
+
+	memset(&a, 0, sizeof a);
+	snprintf(a.agent_id, sizeof a.agent_id, "agent-%d", i);
+	snprintf(a.user_id, sizeof a.user_id, "@u%d:x", i);
+	if (i > 0) {
+		snprintf(a.access_token, sizeof a.access_token, "t");
+		snprintf(a.room_id, sizeof a.room_id, "!r%d:x", i);
+		a.flags = STORE_AGENT_ROOM_CREATED | PROV_F_LINKED |
+		          PROV_F_BOT_JOINED;
+	}
+	return store_agent_put(t, &a) < 0 ? -1 :
+	       store_q_push(t, STORE_Q_INBOX, "!r1:x", "m", 1, NULL);
+}
+
+static void test_store_gauges(void)
+{
+	char dir[512], why[256];
+	struct store *s = NULL;
+
+	snprintf(dir, sizeof dir, "%s/gauges", harness_tmpdir());
+	CHECK_EQ(store_open(&s, dir, NULL, why, sizeof why), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(store_update(s, put_fn, &i), 0);
+	metrics_init(&m, 30000);
+	CHECK_EQ(metrics_store_read(&m, s), 0);
+	CHECK_EQ(metrics_get(&m, METRICS_AGENTS, "ok"), 2);
+	CHECK_EQ(metrics_get(&m, METRICS_AGENTS, "no_user"), 1);
+	CHECK_EQ(metrics_get(&m, METRICS_AGENTS, "partial"), 0);
+	CHECK_EQ(metrics_get(&m, METRICS_QUEUE_DEPTH, "inbox"), 3);
+	CHECK(metrics_get(&m, METRICS_STORE_BYTES, NULL) > 0);
+	store_close(s);
+}
+
 int main(void)
 {
+	RUN(test_store_gauges);
 	RUN(test_reader_is_strict);
 	RUN(test_metrics_parse_strictly_and_move);
 	RUN(test_healthz);

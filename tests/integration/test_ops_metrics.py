@@ -169,6 +169,10 @@ class Metrics(ProvisionTest):
                                   frozenset())], 0)
         self.assertGreater(samples[("lettamx_store_size_bytes",
                                     frozenset())], 0)
+        self.assertEqual(samples[("lettamx_agents",
+                                  frozenset({("state", "ok")}))], 2)
+        self.assertEqual(samples[("lettamx_queue_depth",
+                                  frozenset({("queue", "inbox")}))], 0)
         age = samples[("lettamx_last_snapshot_age_seconds", frozenset())]
         self.assertTrue(0 <= age < 60, age)     # the boot snapshot
         # no sync loop runs yet (the bridge calls metrics_sync_ok)
