@@ -127,7 +127,8 @@ static int restore_plan(const struct cfg *cfg, const char *name,
 	struct store *s = NULL;
 	char pid[32], why[512];
 	uint64_t now = 0;
-	int fd = ops_lock_take(dir, pid, sizeof pid);
+	int fd = access(dir, F_OK) == 0 ? ops_lock_take(dir, pid, sizeof pid)
+	                                : -2;   /* no store: nothing holds it */
 
 	if (fd >= 0)
 		close(fd);
@@ -138,7 +139,7 @@ static int restore_plan(const struct cfg *cfg, const char *name,
 	       "over the store %s (%" PRIu64 " agents), after a snapshot of "
 	       "the current state\n", name, v->counts[STORE_AGENTS],
 	       v->schema, dir, now);
-	if (fd < 0) {
+	if (fd == -1) {
 		printf("but now it would be refused: a running lettamx (pid "
 		       "%s) holds the store; stop it first\n",
 		       pid[0] ? pid : "unknown");
