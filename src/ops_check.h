@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ident.h"
 #include "letta.h"
@@ -74,6 +75,8 @@ struct ops_graph_room {
 	char parent[LIM_STORE_ID];      /* m.space.parent state key, "" none */
 	bool bot_joined, agent_joined;
 	bool child;                     /* the Space has m.space.child for it */
+	int64_t create_ts;              /* m.room.create's origin_server_ts */
+	bool tombstoned;
 };
 
 struct ops_graph {
