@@ -54,6 +54,8 @@ static const struct cmd cmds[] = {
 	  "write the mappings in that format", ops_cmd_export },
 	{ "reset", "--local-only | --leave-rooms --yes [--dry-run]",
 	  "start over (see lettamx reset --help)", ops_cmd_reset },
+	{ "dedupe",  "[--dry-run]",
+	  "fold rooms that claim the same agent into one", ops_cmd_dedupe },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])

@@ -169,6 +169,23 @@ static void check_token(struct run *r, const struct store_agent *a)
 	}
 }
 
+/* Checks 1, 2, 6, 7 over the room graph (one request: ops_graph.c). */
+static void graph_checks(struct run *r, const struct ops_recs *recs)
+{
+	struct ops_graph g;
+	char why[256];
+	int e = ops_graph_read(&r->app, recs, &g, why, sizeof why);
+
+	if (e == 0)
+		ops_check_graph(recs, &g, &r->sink);
+	else if (e == ERR_NOTFOUND && !r->json)
+		fprintf(stderr, "note: checks 1, 2, 6, 7 were not run: %s\n",
+		        why);
+	else if (e != ERR_NOTFOUND)
+		cannot(r, "the room graph", why);
+	ops_graph_free(&g);
+}
+
 static void check_online(struct run *r, const struct ops_recs *recs)
 {
 	if (app_net_open(&r->app)) {
@@ -181,14 +198,7 @@ static void check_online(struct run *r, const struct ops_recs *recs)
 	for (size_t i = 0; i < recs->n && !r->cannot_tokens; i++)
 		if (!recs->a[i].deleted_at)
 			check_token(r, &recs->a[i]);
-	/* TODO(reconcile): checks 1, 2, 6 and 7 run over the room graph:
-	 * fill a struct ops_graph from the reconcile's one-request graph
-	 * read (the bot's full-state /sync, src/reconcile*) and call
-	 *     ops_check_graph(recs, &graph, &r->sink);
-	 * Until that read is on main they are not run (said below). */
-	if (!r->json)
-		fprintf(stderr, "note: checks 1, 2, 6, 7 (the room graph) "
-		        "need the reconcile's graph read and were not run\n");
+	graph_checks(r, recs);
 }
 
 /* ---- the command ---- */

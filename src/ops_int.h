@@ -36,4 +36,16 @@ int ops_lock_take(const char *dir, char *pid, size_t cap);
 /* Prints the refusal of a mutating command beside a running writer. */
 void ops_lock_refused(const char *cmd, const char *dir, const char *pid);
 
+/* ---- the room graph (ops_graph.c) ---- */
+
+struct ops_recs;
+struct ops_graph;
+
+/* Reads the bot's room graph (one request) into g (free with
+ * ops_graph_free). Returns 0, or an err code with why set (ERR_NOTFOUND:
+ * no graph read in this build). */
+int ops_graph_read(struct app *a, const struct ops_recs *r,
+                   struct ops_graph *g, char *why, size_t cap);
+void ops_graph_free(struct ops_graph *g);
+
 #endif
