@@ -101,9 +101,11 @@ static void check_letta(struct run *r, const struct ops_recs *recs)
 {
 	struct letta_list l;
 	struct proto_req req;
-	struct feed f = { &l, { 0, "" }, 0 };
+	struct feed f;
 	char msg[400];
 
+	memset(&f, 0, sizeof f);
+	f.l = &l;
 	letta_list_init(&l);
 	while (!l.done && f.rc >= 0 &&
 	       letta_list_next(&l, &req, r->app.pc.letta_token) == 0)

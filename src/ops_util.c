@@ -89,7 +89,11 @@ static int retry_wait(struct call *c, const struct proto_resp *r)
 static void on_done(void *arg, struct http_resp *hr, int err)
 {
 	struct call *c = arg;
-	struct proto_resp resp = { 0, -1, "", 0 };
+	struct proto_resp resp;
+
+	memset(&resp, 0, sizeof resp);
+	resp.retry_after_ms = -1;
+	resp.body = "";
 
 	if (err == 0 || err == ERR_HTTP) {
 		resp.status = hr->status;
@@ -150,7 +154,11 @@ int ops_call(struct app *a, int target, const struct proto_req *req,
 {
 	/* one request at a time: the command's one call context */
 	static struct call c;
-	struct proto_resp none = { 0, -1, "", 0 };
+	struct proto_resp none;
+
+	memset(&none, 0, sizeof none);
+	none.retry_after_ms = -1;
+	none.body = "";
 
 	memset(&c, 0, sizeof c);
 	c.a = a;
