@@ -329,16 +329,15 @@ static void check_room(const struct store_agent *a, const struct ops_graph *g,
 	char sub[600];
 
 	subject(a, sub, sizeof sub);
-	if (!m) {
+	if (!m || !m->bot_joined || m->tombstoned) {
 		ops_problem(s, "1", sub, "lettamx reconcile (finds the agent's "
 		            "room by its marker), then lettamx check", "its "
-		            "room %s does not exist or the bot is not in it: a "
-		            "stale mapping", a->room_id);
+		            "room %s %s: a stale mapping", a->room_id,
+		            !m ? "does not exist or the bot was never in it" :
+		            m->tombstoned ? "is tombstoned" : "was left by the "
+		            "bot");
 		return;
 	}
-	if (!m->bot_joined)
-		ops_problem(s, "1", sub, "lettamx provision (joins the bot)",
-		            "the bot is not joined to its room %s", a->room_id);
 	if (!m->agent_joined)
 		ops_problem(s, "1", sub, "lettamx reconcile", "its user %s is "
 		            "not joined to its room %s", a->user_id, a->room_id);

@@ -106,11 +106,16 @@ int ops_dd_plan(const struct ops_recs *r, const struct ops_graph *g,
 			continue;
 		for (size_t i = 0; i < g->n; i++)
 			dups += claims(&g->rooms[i], a) && &g->rooms[i] != k;
-		if (!dups)
+		/* no duplicate, but the mapping points elsewhere (a room the
+		 * bot left: seed 000): point it at the one that counts */
+		if (!dups && !strcmp(a->room_id, k->room_id))
 			continue;
 		agents++;
-		if (strcmp(a->room_id, k->room_id))
+		if (strcmp(a->room_id, k->room_id)) {
 			rc = add(&p, OPS_DD_REMAP, ai, "", k->room_id);
+			if (!rc && g->space_id[0])
+				rc = add(&p, OPS_DD_LINK, ai, "", k->room_id);
+		}
 		for (size_t i = 0; i < g->n && !rc; i++)
 			if (claims(&g->rooms[i], a) && &g->rooms[i] != k)
 				rc = fold(&p, g, ai, g->rooms[i].room_id,

@@ -24,6 +24,8 @@
 
 enum ops_dd_kind {
 	OPS_DD_REMAP,           /* store: agent -> keeper */
+	OPS_DD_LINK,            /* keeper and Space linked both ways (after
+	                         * a remap: the keeper may be an old room) */
 	OPS_DD_UNLINK,          /* Space: m.space.child of dup emptied */
 	OPS_DD_TOMBSTONE,       /* dup: m.room.tombstone -> keeper */
 	OPS_DD_INVITE,          /* keeper: invite dup's people (looked up
@@ -44,9 +46,10 @@ const struct ops_graph_room *ops_dd_keeper(const struct store_agent *a,
                                            const char *space_id,
                                            const struct ops_graph *g);
 
-/* The steps for every agent of r claimed by several rooms of g, into a
- * heap array *out (free()) of *n steps. Returns the number of agents
- * with duplicates (>= 0) or ERR_NOMEM. */
+/* The steps for every agent of r claimed by several rooms of g, or whose
+ * mapping points at another room than the one that counts, into a heap
+ * array *out (free()) of *n steps. Returns the number of agents to fix
+ * (>= 0) or ERR_NOMEM. */
 int ops_dd_plan(const struct ops_recs *r, const struct ops_graph *g,
                 struct ops_dd_step **out, size_t *n);
 

@@ -36,7 +36,8 @@ struct dd {
 };
 
 static const char *const kind_name[] = {
-	"point the agent at", "unlink from the Space", "tombstone (to",
+	"point the agent at", "link both ways with the Space",
+	"unlink from the Space", "tombstone (to",
 	"invite its people to", "the agent user leaves", "the bot leaves",
 };
 
@@ -180,6 +181,35 @@ static void invite_people(struct dd *d, const struct ops_dd_step *s)
 	memset(req.bearer, 0, sizeof req.bearer);
 }
 
+/* m.space.parent in the keeper (as its agent user) and m.space.child in
+ * the Space (as the bot). */
+static void link_keeper(struct dd *d, const struct ops_dd_step *s,
+                        const struct store_agent *a)
+{
+	struct proto_req req;
+	char child[IDENT_MXID_MAX + 64], parent[IDENT_MXID_MAX + 96];
+	struct json_w w;
+
+	json_w_init(&w, parent, sizeof parent);
+	json_w_obj(&w);
+	json_w_key(&w, "via");
+	json_w_arr(&w);
+	json_w_str(&w, d->app.server);
+	json_w_arr_end(&w);
+	json_w_kbool(&w, "canonical", true);
+	json_w_obj_end(&w);
+	if (json_w_finish(&w, NULL) < 0 ||
+	    mx_space_child_content(child, sizeof child, d->app.server, 1) < 0)
+		return;
+	if (!mx_req_state_put(&req, a->access_token[0] ? a->access_token :
+	                      bot_tok(d), s->keeper, "m.space.parent",
+	                      d->g.space_id, parent))
+		send(d, s, &req, 0);
+	if (!mx_req_state_put(&req, bot_tok(d), d->g.space_id,
+	                      "m.space.child", s->keeper, child))
+		send(d, s, &req, 0);
+}
+
 static void run_step(struct dd *d, const struct ops_dd_step *s)
 {
 	const struct store_agent *a = &d->recs.a[s->agent];
@@ -193,6 +223,9 @@ static void run_step(struct dd *d, const struct ops_dd_step *s)
 		                      "m.space.child", s->room, "{}"))
 			send(d, s, &req, 0);
 		break;
+	case OPS_DD_LINK:
+		link_keeper(d, s, a);
+		break;
 	case OPS_DD_TOMBSTONE:
 		json_w_init(&w, body, sizeof body);
 		json_w_obj(&w);
@@ -200,8 +233,11 @@ static void run_step(struct dd *d, const struct ops_dd_step *s)
 		            "its kept room.");
 		json_w_kstr(&w, "replacement_room", s->keeper);
 		json_w_obj_end(&w);
+		/* the agent user made the room (power 100); an older
+		 * bridge's bot may have none in it */
 		if (!json_w_finish(&w, NULL) &&
-		    !mx_req_state_put(&req, bot_tok(d), s->room,
+		    !mx_req_state_put(&req, a->access_token[0] ?
+		                      a->access_token : bot_tok(d), s->room,
 		                      "m.room.tombstone", "", body))
 			send(d, s, &req, 0);
 		break;
@@ -250,15 +286,16 @@ static int dedupe(struct dd *d, const char *path, int dry)
 	if (n < 0)
 		return 1;
 	if (n == 0) {
-		printf("no agent is claimed by more than one room\n");
+		printf("nothing to do: no agent is claimed by more than one "
+		       "room, and every mapping points at its agent's room\n");
 		return 0;
 	}
 	print_plan(d, dry);
 	if (dry) {
-		printf("%d agents have duplicate rooms; nothing was changed "
-		       "(dry run)\n", n);
+		printf("%d agents to fix; nothing was changed (dry run)\n", n);
 		return 0;
 	}
+	/* always a snapshot, even when only the server changes */
 	r = store_update_snap(d->app.store, cfg_get(&d->app.cfg, "store",
 	                      "snapshot_dir"), "dedupe", remap_fn, d, &snap);
 	if (r < 0) {

@@ -321,7 +321,14 @@ static void test_graph_checks(void)
 	g.n = 1;
 	ops_check_graph(&r, &g, &k);
 	CHECK(strstr(got, "[1] agent name of agent-b (agent-b): its room !b:x "
-	             "does not exist or the bot is not in it: a stale mapping"));
+	             "does not exist or the bot was never in it: a stale "
+	             "mapping -- fix: lettamx reconcile"));
+	graph_fixture(&r, a, &g, rooms);
+	rooms[1].bot_joined = false;
+	k = sink();
+	ops_check_graph(&r, &g, &k);
+	CHECK_EQ(k.problems, 1);
+	CHECK(strstr(got, "its room !b:x was left by the bot: a stale mapping"));
 	graph_fixture(&r, a, &g, rooms);
 	rooms[0].agent_joined = false;
 	k = sink();

@@ -76,7 +76,8 @@ static void test_plan_remaps_first_then_folds(void)
 	struct ops_dd_step *s = NULL;
 	size_t n = 0;
 	char got[2048] = "";
-	static const char *const kind[] = { "remap", "unlink", "tombstone",
+	static const char *const kind[] = { "remap", "link", "unlink",
+	                                    "tombstone",
 	                                    "invite", "leave-agent",
 	                                    "leave-bot" };
 
@@ -96,6 +97,7 @@ static void test_plan_remaps_first_then_folds(void)
 	          "leave-agent agent-a !a1:x>!a2:x\n"
 	          "leave-bot agent-a !a1:x>!a2:x\n"
 	          "remap agent-b >!b2:x\n"
+	          "link agent-b >!b2:x\n"
 	          "unlink agent-b !b1:x>!b2:x\n"
 	          "tombstone agent-b !b1:x>!b2:x\n"
 	          "invite agent-b !b1:x>!b2:x\n"
@@ -107,6 +109,15 @@ static void test_plan_remaps_first_then_folds(void)
 	          "leave-agent agent-b !b3:x>!b2:x\n"
 	          "leave-bot agent-b !b3:x>!b2:x\n");
 	free(s);
+	/* a mapping to a room the bot left, with one room that counts */
+	s = NULL;
+	snprintf(recs[2].room_id, sizeof recs[2].room_id, "!c9:x");
+	CHECK_EQ(ops_dd_plan(&r, &g, &s, &n), 3);
+	CHECK_EQ(s[n - 2].kind, OPS_DD_REMAP);
+	CHECK_STR(s[n - 2].keeper, "!c1:x");
+	CHECK_EQ(s[n - 1].kind, OPS_DD_LINK);
+	free(s);
+	snprintf(recs[2].room_id, sizeof recs[2].room_id, "!c1:x");
 	/* once folded (tombstoned), nothing is left to do */
 	rooms[0].tombstoned = rooms[2].tombstoned = true;
 	rooms[4].bot_joined = false;
