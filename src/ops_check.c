@@ -81,40 +81,35 @@ static void subject(const struct store_agent *a, char *out, size_t cap)
 
 /* ---- 3: shared rooms and users, from the records ---- */
 
-static const struct store_agent *sort_recs;
-static size_t sort_off;
+struct claim {
+	const char *id;         /* the room or user id */
+	size_t i;               /* the record */
+};
 
-static int by_off(const void *x, const void *y)
+static int by_id(const void *x, const void *y)
 {
-	size_t i = *(const size_t *)x, j = *(const size_t *)y;
-	int r = strcmp((const char *)&sort_recs[i] + sort_off,
-	               (const char *)&sort_recs[j] + sort_off);
+	const struct claim *a = x, *b = y;
+	int r = strcmp(a->id, b->id);
 
-	return r ? r : (i > j) - (i < j);
+	return r ? r : (a->i > b->i) - (a->i < b->i);
 }
 
 static void shared(const struct ops_recs *r, size_t off, const char *what,
-                   size_t *idx, struct ops_sink *s)
+                   struct claim *c, struct ops_sink *s)
 {
 	char sub[600];
 
 	for (size_t i = 0; i < r->n; i++)
-		idx[i] = i;
-	sort_recs = r->a;
-	sort_off = off;
-	qsort(idx, r->n, sizeof *idx, by_off);
+		c[i] = (struct claim){ (const char *)&r->a[i] + off, i };
+	qsort(c, r->n, sizeof *c, by_id);
 	for (size_t i = 1; i < r->n; i++) {
-		const struct store_agent *a = &r->a[idx[i - 1]];
-		const struct store_agent *b = &r->a[idx[i]];
-		const char *v = (const char *)a + off;
-
-		if (!v[0] || strcmp(v, (const char *)b + off))
+		if (!c[i].id[0] || strcmp(c[i].id, c[i - 1].id))
 			continue;
-		subject(b, sub, sizeof sub);
+		subject(&r->a[c[i].i], sub, sizeof sub);
 		ops_problem(s, "3", sub, "lettamx reconcile (keeps one agent "
 		            "per room and user), or lettamx restore a snapshot "
-		            "from before", "its %s %s is also %s's", what, v,
-		            a->agent_id);
+		            "from before", "its %s %s is also %s's", what,
+		            c[i].id, r->a[c[i - 1].i].agent_id);
 	}
 }
 
@@ -156,7 +151,7 @@ static void on_index(const char *problem, void *arg)
 int ops_check_store(struct store_txn *t, const struct ops_recs *r,
                     struct ops_sink *s)
 {
-	size_t *idx = calloc(r->n ? r->n : 1, sizeof *idx);
+	struct claim *idx = calloc(r->n ? r->n : 1, sizeof *idx);
 	char ver[16] = "";
 	int rc;
 

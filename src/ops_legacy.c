@@ -348,51 +348,45 @@ static void read_entry(struct ctx *c, int key, struct legacy_entry *e)
 
 /* ---- claimed twice ---- */
 
-static const struct legacy_entry *sort_base;
-static size_t sort_off;
+struct claim {
+	const char *id;         /* the agent, room or user id */
+	size_t i;               /* the entry */
+};
 
-static int by_field(const void *x, const void *y)
+static int by_id(const void *x, const void *y)
 {
-	const char *a = (const char *)&sort_base[*(const size_t *)x] + sort_off;
-	const char *b = (const char *)&sort_base[*(const size_t *)y] + sort_off;
-	int r = strcmp(a, b);
+	const struct claim *a = x, *b = y;
+	int r = strcmp(a->id, b->id);
 
-	return r ? r : (*(const size_t *)x > *(const size_t *)y) -
-	               (*(const size_t *)x < *(const size_t *)y);
+	return r ? r : (a->i > b->i) - (a->i < b->i);
 }
 
 /* Names every value of the field at offset off claimed by two entries. */
-static int twice(struct ctx *c, size_t off, const char *what, size_t *idx)
+static void twice(struct ctx *c, size_t off, const char *what,
+                  struct claim *cl)
 {
 	struct legacy_file *f = c->f;
 
 	for (size_t i = 0; i < f->n; i++)
-		idx[i] = i;
-	sort_base = f->e;
-	sort_off = off;
-	qsort(idx, f->n, sizeof *idx, by_field);
-	for (size_t i = 1; i < f->n; i++) {
-		const char *a = (const char *)&f->e[idx[i - 1]] + off;
-		const char *b = (const char *)&f->e[idx[i]] + off;
-
-		if (a[0] && !strcmp(a, b))
+		cl[i] = (struct claim){ (const char *)&f->e[i] + off, i };
+	qsort(cl, f->n, sizeof *cl, by_id);
+	for (size_t i = 1; i < f->n; i++)
+		if (cl[i].id[0] && !strcmp(cl[i].id, cl[i - 1].id))
 			say(c, true, "%s %s is claimed by both %s and %s", what,
-			    a, f->e[idx[i - 1]].a.agent_id,
-			    f->e[idx[i]].a.agent_id);
-	}
-	return 0;
+			    cl[i].id, f->e[cl[i - 1].i].a.agent_id,
+			    f->e[cl[i].i].a.agent_id);
 }
 
 static int duplicates(struct ctx *c)
 {
-	size_t *idx = calloc(c->f->n ? c->f->n : 1, sizeof *idx);
+	struct claim *cl = calloc(c->f->n ? c->f->n : 1, sizeof *cl);
 
-	if (!idx)
+	if (!cl)
 		return ERR_NOMEM;
-	twice(c, offsetof(struct legacy_entry, a.agent_id), "agent", idx);
-	twice(c, offsetof(struct legacy_entry, a.room_id), "room", idx);
-	twice(c, offsetof(struct legacy_entry, a.user_id), "user", idx);
-	free(idx);
+	twice(c, offsetof(struct legacy_entry, a.agent_id), "agent", cl);
+	twice(c, offsetof(struct legacy_entry, a.room_id), "room", cl);
+	twice(c, offsetof(struct legacy_entry, a.user_id), "user", cl);
+	free(cl);
 	return 0;
 }
 

@@ -312,6 +312,11 @@ class Check(OpsTest):
         res = self.check(env, "--offline", code=1)
         self.assertIn("problem [8]", res.stdout)
         self.assertIn("fix: lettamx snapshot", res.stdout)
+        out = json.loads(self.check(env, "--offline", "--json",
+                                    code=1).stdout)
+        self.assertFalse(out["healthy"])
+        self.assertEqual([(p["check"], p["fix"]) for p in out["problems"]],
+                         [("8", "lettamx snapshot")])
         self.ok(env, "snapshot")
         self.check(env, "--offline", code=0)
 
