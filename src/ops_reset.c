@@ -242,6 +242,14 @@ static int reset_run(struct reset *r)
 			return 1;
 		}
 		leave_all(r);
+		if (r->failed) {
+			/* the store still says where the rest is: keep it */
+			fprintf(stderr, "lettamx reset: %zu leaves failed; the "
+			        "store is kept: run lettamx reset --leave-rooms "
+			        "--yes again (rooms already left count as "
+			        "gone)\n", r->failed);
+			return 1;
+		}
 	}
 	/* the lock is released here and taken again at once by
 	 * remove_store(): a daemon that started in between is refused by
@@ -255,7 +263,7 @@ static int reset_run(struct reset *r)
 	print_remains(r);
 	if (r->leave)
 		print_manual(r);
-	return r->failed ? 1 : 0;
+	return 0;
 }
 
 int ops_cmd_reset(int argc, char **argv)

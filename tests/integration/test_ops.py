@@ -441,6 +441,18 @@ class Reset(OpsTest):
         self.assertFalse(os.path.exists(self.store_file(env)))
 
 
+    def test_leave_rooms_that_fails_keeps_the_store(self):
+        env = self.env()
+        ids = env.agents(2)
+        env.provision()
+        env.hs.revoke_tokens("@letta_%s:%s" % (ids[0], env.hs.server_name))
+        res = self.lx(env, "reset", "--leave-rooms", "--yes")
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertIn("the store is kept", res.stderr)
+        self.assertTrue(os.path.exists(self.store_file(env)))
+        self.assertEqual(set(self.status(env)), set(ids))
+
+
 class OneWriter(OpsTest):
     def test_mutating_commands_refused_beside_a_writer(self):
         env = self.env(conf={"letta": {"discovery_interval": "1h"}})
