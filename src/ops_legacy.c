@@ -61,6 +61,24 @@ static int str(struct scan *c)
 			c->i++;
 			if (c->i >= c->n || !strchr("\"\\/bfnrtu", c->s[c->i]))
 				return -1;
+			if (c->s[c->i] == 'u') {
+				for (int k = 0; k < 4; k++)
+					if (++c->i >= c->n ||
+					    !strchr("0123456789abcdefABCDEF",
+					            c->s[c->i]) || !c->s[c->i])
+						return -1;
+			}
+			c->i++;
+			continue;
+		}
+		if (ch >= 0x80) {
+			size_t k = json_utf8_seq((const unsigned char *)c->s + c->i,
+			                         c->n - c->i);
+
+			if (!k)
+				return -1;
+			c->i += k;
+			continue;
 		}
 		c->i++;
 	}
@@ -80,6 +98,11 @@ static int num(struct scan *c)
 {
 	if (c->i < c->n && c->s[c->i] == '-')
 		c->i++;
+	if (c->i + 1 < c->n && c->s[c->i] == '0' && c->s[c->i + 1] >= '0' &&
+	    c->s[c->i + 1] <= '9') {
+		c->i++;         /* no leading zeros */
+		return -1;
+	}
 	if (digits(c))
 		return -1;
 	if (c->i < c->n && c->s[c->i] == '.') {
@@ -406,11 +429,16 @@ int legacy_parse(const char *text, size_t len, struct legacy_file *f,
 
 		legacy_linecol(text, len, at < 0 ? len : (size_t)at, &line,
 		               &col);
-		say(&c, true, "line %d, column %d: %s", line, col,
-		    r == ERR_UTF8 ? "invalid UTF-8 in a string" :
-		    r == ERR_TOOBIG ? "the file is too big or too deep" :
-		    at >= 0 && (size_t)at >= len ? "the JSON ends too early "
-		    "(truncated?)" : "invalid JSON");
+		if (at < 0)     /* grammar fine: an escape the reader refuses */
+			say(&c, true, "%s", r == ERR_TOOBIG ? "the file is too "
+			    "big or too deep" : r == ERR_UTF8 ? "a \\u escape is "
+			    "a lone surrogate" : "not one JSON object");
+		else
+			say(&c, true, "line %d, column %d: %s", line, col,
+			    r == ERR_UTF8 ? "invalid UTF-8" :
+			    r == ERR_TOOBIG ? "the file is too big or too deep" :
+			    (size_t)at >= len ? "the JSON ends too early "
+			    "(truncated?)" : "invalid JSON");
 		json_free(&j);
 		return r == ERR_NOMEM ? r : ERR_PROTO;
 	}

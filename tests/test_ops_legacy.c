@@ -47,9 +47,12 @@ static void test_error_positions(void)
 	pos("{\n  \"a\": 1\n  \"b\": 2\n}", 3, 3);         /* missing comma */
 	pos("{\"a\": [1, 2,]}", 1, 13);                    /* trailing comma */
 	pos("{\"a\": \"x", 1, 9);                          /* truncated */
-	pos("{\n  \"é\": 01x}", 2, 10);                    /* chars, not bytes */
+	pos("{\n  \"é\": 01x}", 2, 9);   /* chars, not bytes; no leading zero */
 	pos("{} x", 1, 4);                                 /* trailing junk */
 	pos("", 1, 1);
+	pos("{\"a\": 012}", 1, 8);                        /* leading zero */
+	pos("{\"a\": \"\\u12g4\"}", 1, 12);               /* bad \u */
+	pos("{\"a\": \"\xc3\x28\"}", 1, 8);                 /* bad UTF-8 */
 }
 
 static const char *good =
