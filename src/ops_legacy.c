@@ -59,13 +59,16 @@ static int str(struct scan *c)
 			return -1;
 		if (ch == '\\') {
 			c->i++;
-			if (c->i >= c->n || !strchr("\"\\/bfnrtu", c->s[c->i]))
+			/* a NUL is no escape (strchr would find the string's
+			 * end) */
+			if (c->i >= c->n || !c->s[c->i] ||
+			    !strchr("\"\\/bfnrtu", c->s[c->i]))
 				return -1;
 			if (c->s[c->i] == 'u') {
 				for (int k = 0; k < 4; k++)
-					if (++c->i >= c->n ||
+					if (++c->i >= c->n || !c->s[c->i] ||
 					    !strchr("0123456789abcdefABCDEF",
-					            c->s[c->i]) || !c->s[c->i])
+					            c->s[c->i]))
 						return -1;
 			}
 			c->i++;
