@@ -24,6 +24,8 @@
  *   metrics_set(m, METRICS_AGENTS, "ok", n)            agents by state
  *   metrics_snapshot_at(m, wall_ms)                    after a snapshot
  *   metrics_sync_ok(m, now) / metrics_sync_failed(m, now, why)
+ *                        now: monotonic ms (loop_now()), the clock the
+ *                        /healthz handler reads (loop_clock_ms())
  *   metrics_store_ok(m, ok, why)                       after a write
  */
 #ifndef LETTAMX_METRICS_H
