@@ -9,6 +9,7 @@
 #include "cfg.h"
 #include "ops_cmd.h"
 #include "prov_cmd.h"
+#include "reconcile_cmd.h"
 #include "run.h"
 #include "version.h"
 
@@ -36,6 +37,9 @@ static const struct cmd cmds[] = {
 	{ "run",     "[--pid-file FILE]",
 	  "the daemon: start-up checks, provisioning, the bridge",
 	  run_cmd },
+	{ "reconcile", "[options]",
+	  "rebuild the store's mappings from the room graph (--dry-run, "
+	  "--json)", recon_cmd },
 	{ "check",   "[--json] [--offline]",
 	  "integrity of the store, Letta and Matrix; a fix per problem",
 	  ops_cmd_check },
