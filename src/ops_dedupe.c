@@ -24,8 +24,9 @@ static bool better(const struct ops_graph_room *x,
 {
 	bool xm = !strcmp(x->room_id, a->room_id);
 	bool ym = !strcmp(y->room_id, a->room_id);
-	bool xl = space_id[0] && x->child && !strcmp(x->parent, space_id);
-	bool yl = space_id[0] && y->child && !strcmp(y->parent, space_id);
+	/* linked: the Space's m.space.child, as reconcile's rg_linked */
+	bool xl = space_id[0] && x->child;
+	bool yl = space_id[0] && y->child;
 
 	if (xm != ym)
 		return xm;
