@@ -48,4 +48,13 @@ int ops_graph_read(struct app *a, const struct ops_recs *r,
                    struct ops_graph *g, char *why, size_t cap);
 void ops_graph_free(struct ops_graph *g);
 
+/* ---- import-json's adoption of legacy rooms (ops_adopt.c) ---- */
+
+struct legacy_file;
+
+/* Makes each imported agent's legacy room ours (marker, bot joined) and
+ * stores its user's token. Returns 0, or 1 when some could not be (each
+ * printed; running it again finishes). */
+int ops_adopt(struct app *a, const struct legacy_file *f, int dry);
+
 #endif

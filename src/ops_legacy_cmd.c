@@ -201,11 +201,13 @@ static int do_import(struct app *a, struct imp *im, int dry)
 		printf("would import %zu agents: %zu new, %zu changed, %zu "
 		       "unchanged (after a snapshot); nothing was written\n",
 		       im->f->n, im->made, im->changed, im->same);
+		ops_adopt(a, im->f, 1);
 		return 0;
 	}
 	if (r >= 0 && !im->made && !im->changed) {
 		printf("nothing to import: the store already holds all %zu "
 		       "agents\n", im->f->n);
+		ops_adopt(a, im->f, 0);         /* what is left of it */
 		return 0;
 	}
 	if (r >= 0)
@@ -219,6 +221,9 @@ static int do_import(struct app *a, struct imp *im, int dry)
 	printf("imported %zu agents in one transaction: %zu new, %zu "
 	       "changed, %zu unchanged\nthe state before is in snapshot %s\n",
 	       im->f->n, im->made, im->changed, im->same, snap.name);
+	fflush(stdout);
+	/* the import stands either way; what adoption could not do it said */
+	ops_adopt(a, im->f, 0);
 	return 0;
 }
 

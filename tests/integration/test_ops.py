@@ -196,7 +196,23 @@ class ImportJson(OpsTest):
 
 
 class ImportThenProvision(OpsTest):
+    def test_imported_then_run_makes_nothing_new(self):
+        self.imported_then(lambda env: self.run_until_live(env))
+
+    def run_until_live(self, env):
+        d = lettamx.Daemon(["run"], env.conf)
+        self.addCleanup(d.stop)
+        deadline = time.monotonic() + 30
+        while "event=live" not in d.output():
+            self.assertIsNone(d.proc.poll(), d.output())
+            self.assertLess(time.monotonic(), deadline, d.output())
+            time.sleep(0.05)
+        self.assertEqual(d.stop(), 0, d.output())
+
     def test_imported_users_and_rooms_are_kept(self):
+        self.imported_then(lambda env: env.provision())
+
+    def imported_then(self, start):
         """After import-json, provisioning logs the legacy users in with
         their imported passwords and keeps their rooms: no new user, no
         new room for those agents."""
@@ -214,10 +230,11 @@ class ImportThenProvision(OpsTest):
                             env.hs.server_name, rooms, passwords)
         path = os.path.join(env.work, "agent_user_mappings.json")
         write_json(path, legacy)
-        self.ok(env, "import-json", path)
+        res = self.ok(env, "import-json", path)
+        self.assertIn("adopted 4 legacy rooms", res.stdout)
         users = sorted(env.users())
         seq = env.last_seq()
-        env.provision()
+        start(env)
         creates = [e["body"]["name"] for e in
                    env.hs.requests("POST", "/createRoom$", since=seq)
                    if "creation_content" not in e["body"]]  # not the Space
@@ -231,8 +248,16 @@ class ImportThenProvision(OpsTest):
             self.assertEqual(got[aid]["matrix_user"],
                              legacy[aid]["matrix_user_id"])
             self.assertEqual(got[aid]["state"], "ok", got[aid])
-        logins = env.hs.requests("POST", "/login$", since=seq)
-        self.assertEqual(len(logins), 4)
+        # import-json logged each legacy user in once and adopted its
+        # room (our marker, the bot joined); the start logs in no one
+        self.assertEqual(len(env.hs.requests("POST", "/login$")), 4)
+        self.assertEqual(env.hs.requests("POST", "/login$", since=seq), [])
+        for aid in ids[:4]:
+            room = env.hs.room(rooms[aid])
+            self.assertEqual(env.state(room, "org.lettamx.agent")
+                             ["agent_id"], aid)
+            self.assertEqual(env.state(room, "m.room.member", env.bot)
+                             ["membership"], "join")
         self.assertEqual(self.lx(env, "import-json", path,
                                  "--verify").returncode, 1)  # the fifth
 
