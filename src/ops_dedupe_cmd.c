@@ -33,6 +33,7 @@ struct dd {
 	size_t nsteps;
 	char bot_token[LIM_STORE_SECRET];
 	size_t done, failed;
+	int run_check;          /* the folds were made: check them */
 };
 
 static const char *const kind_name[] = {
@@ -272,7 +273,7 @@ static void print_plan(const struct dd *d, int dry)
 	}
 }
 
-static int dedupe(struct dd *d, const char *path, int dry)
+static int dedupe(struct dd *d, int dry)
 {
 	struct store_snap snap;
 	char why[256];
@@ -309,16 +310,19 @@ static int dedupe(struct dd *d, const char *path, int dry)
 	printf("%d agents folded: %zu requests done, %zu failed%s\n", n,
 	       d->done, d->failed, d->failed ? " (run lettamx dedupe "
 	       "again)" : "");
-	/* then check, as a second opinion on what it left */
-	{
-		char *args[] = { "check", "-c", (char *)(uintptr_t)path, NULL };
-		int c = path ? 3 : 1;
+	d->run_check = 1;
+	return d->failed ? 1 : 0;
+}
 
-		printf("lettamx check:\n");
-		fflush(stdout);
-		r = ops_cmd_check(c, args);
-	}
-	return d->failed || r ? 1 : 0;
+/* check, as a second opinion on what dedupe left; run after our store is
+ * closed (LMDB wants one environment per file and process). */
+static int then_check(const char *path)
+{
+	char *args[] = { "check", "-c", (char *)(uintptr_t)path, NULL };
+
+	printf("lettamx check:\n");
+	fflush(stdout);
+	return ops_cmd_check(path ? 3 : 1, args);
 }
 
 int ops_cmd_dedupe(int argc, char **argv)
@@ -340,12 +344,14 @@ int ops_cmd_dedupe(int argc, char **argv)
 		fprintf(stderr, "lettamx dedupe: %s\n", store_why(d.app.store));
 		r = 1;
 	} else {
-		r = dedupe(&d, path, set[0]);
+		r = dedupe(&d, set[0]);
 	}
 	free(d.steps);
 	ops_graph_free(&d.g);
 	ops_recs_free(&d.recs);
 	memset(d.bot_token, 0, sizeof d.bot_token);
 	app_close(&d.app);
+	if (d.run_check && then_check(path) && !r)
+		r = 1;
 	return r;
 }
