@@ -12,13 +12,11 @@
 #include "err.h"
 #include "letta.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 #include "secret.h"
 
 #define NHASH 1024
-#define HIST_POLL_MS 5000       /* a turn seen running: look again */
-#define TYPING_MS 30000         /* typing timeout we ask for */
-#define TYPING_REFRESH_MS 25000 /* re-sent before it lapses */
 
 /* ---- calls ---- */
 
@@ -132,6 +130,26 @@ void bridge_arm(struct bridge *b, struct loop_timer *t, int64_t ms)
 	                                                             : 0));
 }
 
+/* ---- metrics (none when the daemon keeps none) ---- */
+
+void bridge_metric(struct bridge *b, int id, const char *label, double v)
+{
+	if (b->metrics)
+		metrics_add(b->metrics, id, label, v);
+}
+
+void bridge_inbox_moved(struct broom *r, int delta)
+{
+	struct bridge *b = r->b;
+
+	if (delta < 0 && r->nin + delta < 0)
+		delta = -r->nin;
+	r->nin += delta;
+	b->queued += delta;
+	if (b->metrics)
+		metrics_set(b->metrics, METRICS_QUEUE_DEPTH, "inbox", b->queued);
+}
+
 /* ---- rooms ---- */
 
 static size_t hash_of(const char *s)
@@ -222,7 +240,7 @@ static int resume_cb(const char *room, uint64_t seq, const void *data,
 	if (!r)
 		return ERR_NOMEM;
 	if (rs->q == STORE_Q_INBOX) {
-		r->nin++;
+		bridge_inbox_moved(r, 1);
 		/* A turn may have run before the restart: look first. */
 		r->check_first = 1;
 	} else {
@@ -297,7 +315,8 @@ static void configure(struct bridge *b, struct app *a)
 		b->bot_token[0] = '\0';
 }
 
-struct bridge *bridge_start(struct app *a, const char *bot_token)
+struct bridge *bridge_start(struct app *a, const char *bot_token,
+                            struct metrics *m)
 {
 	struct bridge *b = calloc(1, sizeof *b);
 	struct resume rs;
@@ -315,6 +334,7 @@ struct bridge *bridge_start(struct app *a, const char *bot_token)
 	b->http = a->net.http;
 	b->store = a->store;
 	b->nhash = NHASH;
+	b->metrics = m;
 	configure(b, a);
 	if (bot_token && *bot_token)
 		snprintf(b->bot_token, sizeof b->bot_token, "%s", bot_token);

@@ -28,6 +28,7 @@
 
 struct app;
 struct bridge;
+struct metrics;
 
 /* Agent record flag: Letta answered 404 for this agent (the mapping is
  * kept, provisioning decides its fate). */
@@ -35,9 +36,12 @@ struct bridge;
 
 /* Starts the bridge on the app's loop and HTTP client with the bot's
  * access token (copied; NULL or "": from the store): resumes the inbox
- * and outbox left by a previous run, then syncs. Returns NULL on
- * allocation failure (logged). */
-struct bridge *bridge_start(struct app *a, const char *bot_token);
+ * and outbox left by a previous run, then syncs. `m` (may be NULL, kept)
+ * gets the bridge's metrics (messages, Letta latency, queue depth, turns
+ * in flight, 429s, sync health). Returns NULL on allocation failure
+ * (logged). */
+struct bridge *bridge_start(struct app *a, const char *bot_token,
+                            struct metrics *m);
 
 /* Stops taking new work: the long-poll and every request in flight are
  * cancelled (what they were doing is in the store and is finished after

@@ -95,6 +95,8 @@ struct bridge {
 	size_t nhash;
 	struct bcall *calls;
 	struct bsync *sync;
+	struct metrics *metrics;        /* NULL: none kept */
+	int queued;                     /* inbox entries, all rooms */
 	uint8_t *rec;                   /* LIM_STORE_QVALUE scratch */
 	char *text;                     /* LIM_BRIDGE_TEXT scratch */
 };
@@ -116,6 +118,12 @@ struct bcall *bridge_call(struct bridge *b, struct broom *room,
                           int total_ms,
                           void (*done)(struct bcall *, int, const char *,
                                        size_t, int64_t, int));
+
+/* metrics_add() when the daemon keeps metrics. */
+void bridge_metric(struct bridge *b, int id, const char *label, double v);
+
+/* The room's inbox gained (lost) entries: counts and the depth gauge. */
+void bridge_inbox_moved(struct broom *r, int delta);
 
 /* A wait of `base_ms` doubled per try, capped, with +-25 % jitter. */
 int64_t bridge_backoff(int64_t base_ms, int tries);

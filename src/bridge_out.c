@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "matrix.h"
+#include "metrics.h"
 #include "secret.h"
 
 #include <mbedtls/platform_util.h>
@@ -411,6 +412,8 @@ static void on_put(struct bcall *c, int st, const char *body, size_t len,
 		return;
 	}
 	if (st == 200) {
+		if (h.o.kind == BRIDGE_OUT_TEXT)
+			bridge_metric(r->b, METRICS_MSG_ANSWERED, NULL, 1);
 		out_next(r, h.seq);
 		return;
 	}
@@ -429,6 +432,10 @@ static void on_put(struct bcall *c, int st, const char *body, size_t len,
 		return;
 	}
 	d = mx_retry_delay_ms(&e, r->out_tries++);
+	if (st == 429) {
+		bridge_metric(r->b, METRICS_RATE_LIMITED, "send", 1);
+		bridge_metric(r->b, METRICS_RATE_WAIT_MS, "send", (double)d);
+	}
 	if (d < 0 && r->out_tries >= LIM_BRIDGE_OUT_TRIES) {
 		LOG_ERROR("bridge", "event=answer_dropped room=%s txn=%s "
 		          "status=%d errcode=%s", r->id, h.txn, st, e.errcode);

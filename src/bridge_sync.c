@@ -21,6 +21,7 @@
 #include "app.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 
 #define SYNC_HTTP_MS (SYNC_POLL_MS + 30000)    /* deadline above the poll */
@@ -289,7 +290,9 @@ static void took(struct item *it)
 {
 	for (; it; it = it->next) {
 		if (it->q == STORE_Q_INBOX && it->room->pend) {
-			it->room->nin += it->room->pend;
+			bridge_metric(it->room->b, METRICS_MSG_RECEIVED, NULL,
+			              it->room->pend);
+			bridge_inbox_moved(it->room, it->room->pend);
 			it->room->pend = 0;
 		}
 		bridge_kick(it->room);
@@ -346,6 +349,8 @@ static void commit(struct bsync *s)
 		LOG_INFO("bridge", "event=first_sync history_not_answered=%zu",
 		         s->history);
 	s->history = 0;
+	if (s->b->metrics)
+		metrics_sync_ok(s->b->metrics, loop_now(s->b->loop));
 	for (struct job *j = s->jobs; j; j = j->next)
 		took(j->items);
 	took(s->items);
@@ -488,6 +493,16 @@ static void sync_failed(struct bsync *s, int st, const char *body,
 	d = st == 429 && e.retry_after_ms >= 0 ? e.retry_after_ms
 	    : bridge_backoff(LIM_BRIDGE_BACKOFF_MS, s->tries);
 	s->tries++;
+	if (s->b->metrics) {
+		char why[96];
+
+		snprintf(why, sizeof why, "sync: %s %s", st ? "HTTP" : "",
+		         st ? e.errcode : err_str(err));
+		metrics_sync_failed(s->b->metrics, loop_now(s->b->loop), why);
+		metrics_add(s->b->metrics, METRICS_RECONNECTS, "sync", 1);
+		if (st == 429)
+			metrics_add(s->b->metrics, METRICS_RATE_LIMITED, "sync", 1);
+	}
 	LOG_WARN("bridge", "event=sync_failed status=%d errcode=%s err=%s "
 	         "retry_ms=%lld", st, e.errcode, err_str(err), (long long)d);
 	bridge_arm(s->b, &s->t, d);

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "letta_msg.h"
 #include "log.h"
+#include "metrics.h"
 
 #define HIST_POLL_MS 5000       /* a turn seen running: look again */
 #define TYPING_REFRESH_MS 25000 /* typing (30 s) re-sent before it lapses */
@@ -29,6 +30,8 @@ static void slot_release(struct broom *r)
 		return;
 	r->has_slot = 0;
 	b->turns--;
+	if (b->metrics)
+		metrics_set(b->metrics, METRICS_TURNS_IN_FLIGHT, NULL, b->turns);
 	if ((n = b->slotq)) {
 		b->slotq = n->slot_next;
 		if (!b->slotq)
@@ -51,6 +54,9 @@ static int slot_take(struct broom *r, int step)
 	if (b->turns < b->max_turns) {
 		b->turns++;
 		r->has_slot = 1;
+		if (b->metrics)
+			metrics_set(b->metrics, METRICS_TURNS_IN_FLIGHT, NULL,
+			            b->turns);
 		return 1;
 	}
 	r->turn = T_SLOT;
@@ -119,8 +125,7 @@ static int load_head(struct broom *r, struct head *h)
 		         e == ERR_CORRUPT ? "unreadable inbox record"
 		                          : "room no longer mapped");
 		store_update(r->b->store, drop_seq, &c);
-		if (r->nin > 0)
-			r->nin--;
+		bridge_inbox_moved(r, -1);
 		return ERR_AGAIN;
 	}
 	return e;
@@ -211,8 +216,9 @@ static void finish(struct broom *r, struct head *h, int kind,
 		bridge_arm(r->b, &r->t_turn, bridge_backoff(1000, r->tries++));
 		return;
 	}
-	if (r->nin > 0)
-		r->nin--;
+	bridge_inbox_moved(r, -1);
+	if (kind != BRIDGE_OUT_TEXT)
+		bridge_metric(r->b, METRICS_MSG_FAILED, "letta", 1);
 	LOG_INFO("bridge", "event=answered room=%s event_id=%s kind=%s "
 	         "bytes=%zu", r->id, h->m.event_id,
 	         kind == BRIDGE_OUT_TEXT ? "answer" : "notice", len);
@@ -279,6 +285,9 @@ static void on_send(struct bcall *c, int st, const char *body, size_t len,
 
 	(void)ra;
 	r->turn_call = NULL;
+	if (r->b->metrics)
+		metrics_letta_ms(r->b->metrics,
+		                 (double)(loop_now(r->b->loop) - r->sent_at));
 	if (load_head(r, &h) || h.seq != r->head) {
 		turn_end(r, h.ag.user_id);
 		return;
