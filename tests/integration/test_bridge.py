@@ -418,3 +418,33 @@ class Typing(BridgeTest):
             self.assertLess(b["time"] - a["time"], 30.0)
             self.assertGreater(b["time"] - a["time"], 20.0)
         self.assertEqual(ons[0]["body"]["timeout"], 30000)
+
+
+class Metrics(BridgeTest):
+    def test_the_bridge_counts_what_it_does(self):
+        import socket
+        import urllib.request
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = self.env(n=2, conf={"http": {"listen": "127.0.0.1:%d" % port}},
+                       scripts={1: {"mode": "none"}})
+        a0, a1 = env.ids
+        env.wait_answer(a0, env.say(a0, "one"))
+        env.wait_answer(a1, env.say(a1, "two"), msgtype="m.notice")
+
+        def metric(name):
+            body = urllib.request.urlopen(
+                "http://127.0.0.1:%d/metrics" % port, timeout=5).read()
+            for line in body.decode().splitlines():
+                if line.startswith(name + " ") or \
+                        line.startswith(name + "{"):
+                    return float(line.rsplit(" ", 1)[1])
+            return None
+        env.wait(lambda: metric("lettamx_messages_answered_total") == 1, 10)
+        self.assertEqual(metric("lettamx_messages_received_total"), 2)
+        self.assertEqual(metric("lettamx_messages_failed_total"), 1)
+        self.assertEqual(metric("lettamx_letta_turn_seconds_count"), 2)
+        self.assertEqual(metric("lettamx_queue_depth"), 0)
+        self.assertEqual(metric("lettamx_turns_in_flight"), 0)
