@@ -369,9 +369,19 @@ static void skip_blank(struct md_split *sp)
 		sp->pos = nx;
 }
 
+/* The first cut after pos, or n. */
+static size_t first_cut(const struct md_split *sp)
+{
+	for (size_t l = line_end(sp->src, sp->pos, sp->n); l < sp->n;
+	     l = line_end(sp->src, l, sp->n))
+		if (is_cut(sp, l))
+			return l;
+	return sp->n;
+}
+
 static int next_part(struct md_split *sp, struct part *pt)
 {
-	size_t hi, best, cut;
+	size_t hi, best = 0, cut, c0;
 	int r;
 
 	if (sp->in_fence)
@@ -380,10 +390,12 @@ static int next_part(struct md_split *sp, struct part *pt)
 	if (sp->pos >= sp->n)
 		return 0;
 	hi = sp->n - sp->pos < sp->limit ? sp->n : sp->pos + sp->limit;
-	if ((r = bisect(sp, pt, sp->pos, hi, probe_cut, &best)) < 0)
-		return r;
-	if (best > sp->pos) {
-		cut = best;
+	c0 = first_cut(sp);
+	if (c0 <= hi && (r = try_range(sp, pt, sp->pos, c0)) != 0) {
+		/* the first block fits: look for the furthest cut that does */
+		if (r < 0 || (r = bisect(sp, pt, c0, hi, probe_cut, &best)) < 0)
+			return r;
+		cut = best > c0 ? best : c0;
 	} else if (fence_open(sp, sp->pos) && code_at(sp, sp->pos)) {
 		fence_begin(sp);
 		return fence_next(sp, pt);
