@@ -39,11 +39,17 @@ struct rend {
 	const char *doc;
 	size_t doc_n;
 	unsigned img_depth;   /* inside an image: its alt text, text only */
-	bool a_open;          /* an <a> of a link span is open */
-	bool img_a;           /* the outermost image opened an <a> */
-	unsigned link_depth;  /* link spans entered */
+	unsigned link_depth;  /* link spans open */
 	unsigned paras, other; /* for `rich` */
-	unsigned bdepth, sdepth; /* block and span nesting */
+	/* What is open, with the text that closes it (NULL: no tag was
+	 * written). md4c's calls are not always balanced (0.5.2 leaves an
+	 * emphasis it never entered for "[](*)*"), so a leave is only
+	 * honoured when it matches the innermost open element; spans still
+	 * open when a block begins or ends are closed then. Levels deeper
+	 * than MD_NEST_MAX are only counted. */
+	struct { int type; const char *close; } bs[MD_NEST_MAX],
+		ss[MD_NEST_MAX];
+	unsigned bdepth, sdepth;
 	struct md_ranges *rg;
 	bool code_open, code_pending, code_start_known;
 	size_t last_end;
@@ -368,152 +374,184 @@ static void code_text(struct rend *r, const char *p, size_t n)
 
 /* ---- md4c callbacks ---- */
 
-static void enter_list(struct rend *r, MD_BLOCKTYPE t, void *d)
+static const char *const H_CLOSE[] = {
+	"</h1>\n", "</h2>\n", "</h3>\n", "</h4>\n", "</h5>\n", "</h6>\n"
+};
+
+/* Opens block t; returns the text that closes it, or NULL. */
+static const char *open_block(struct rend *r, MD_BLOCKTYPE t, void *d)
 {
-	if (t == MD_BLOCK_UL) {
-		puts_(r, "<ul>\n");
-		return;
+	static const char *const tag[][2] = {
+		[MD_BLOCK_QUOTE] = { "<blockquote>\n", "</blockquote>\n" },
+		[MD_BLOCK_UL] = { "<ul>\n", "</ul>\n" },
+		[MD_BLOCK_HR] = { "<hr />\n", NULL },
+		[MD_BLOCK_TABLE] = { "<table>\n", "</table>\n" },
+		[MD_BLOCK_THEAD] = { "<thead>\n", "</thead>\n" },
+		[MD_BLOCK_TBODY] = { "<tbody>\n", "</tbody>\n" },
+		[MD_BLOCK_TR] = { "<tr>\n", "</tr>\n" },
+		[MD_BLOCK_TH] = { "<th>", "</th>\n" },
+		[MD_BLOCK_TD] = { "<td>", "</td>\n" },
+		[MD_BLOCK_P] = { "<p>", "</p>\n" },
+	};
+	char b[32];
+
+	switch (t) {
+	case MD_BLOCK_OL: {
+		unsigned start = ((MD_BLOCK_OL_DETAIL *)d)->start;
+		if (start == 1) {
+			puts_(r, "<ol>\n");
+		} else {
+			int k = snprintf(b, sizeof b, "<ol start=\"%u\">\n", start);
+			put(r, b, (size_t)k);
+		}
+		return "</ol>\n";
 	}
-	unsigned start = ((MD_BLOCK_OL_DETAIL *)d)->start;
-	if (start == 1) {
-		puts_(r, "<ol>\n");
-	} else {
-		char b[32];
-		int k = snprintf(b, sizeof b, "<ol start=\"%u\">\n", start);
-		put(r, b, (size_t)k);
+	case MD_BLOCK_LI: {
+		const MD_BLOCK_LI_DETAIL *li = d;
+		puts_(r, "<li>");
+		if (li->is_task)
+			puts_(r, li->task_mark == ' ' ? "[ ] " : "[x] ");
+		return "</li>\n";
 	}
+	case MD_BLOCK_H: {
+		unsigned lv = ((MD_BLOCK_H_DETAIL *)d)->level;
+		lv = lv < 1 ? 1 : lv > 6 ? 6 : lv;
+		snprintf(b, sizeof b, "<h%u>", lv);
+		puts_(r, b);
+		return H_CLOSE[lv - 1];
+	}
+	case MD_BLOCK_CODE:
+		open_code(r, d);
+		return "</code></pre>\n";
+	default:
+		if ((size_t)t < sizeof tag / sizeof tag[0] && tag[t][0]) {
+			puts_(r, tag[t][0]);
+			return tag[t][1];
+		}
+		return NULL;     /* the document, raw HTML blocks */
+	}
+}
+
+static void close_spans(struct rend *r)
+{
+	while (r->sdepth > 0) {
+		unsigned i = --r->sdepth;
+		if (i < MD_NEST_MAX && r->ss[i].close)
+			puts_(r, r->ss[i].close);
+	}
+	r->img_depth = r->link_depth = 0;
 }
 
 static int enter_block(MD_BLOCKTYPE t, void *d, void *u)
 {
 	struct rend *r = u;
-	static const char *const simple[] = {
-		[MD_BLOCK_QUOTE] = "<blockquote>\n", [MD_BLOCK_HR] = "<hr />\n",
-		[MD_BLOCK_TABLE] = "<table>\n", [MD_BLOCK_THEAD] = "<thead>\n",
-		[MD_BLOCK_TBODY] = "<tbody>\n", [MD_BLOCK_TR] = "<tr>\n",
-		[MD_BLOCK_TH] = "<th>", [MD_BLOCK_TD] = "<td>",
-		[MD_BLOCK_P] = "<p>",
-	};
 
+	close_spans(r);
 	if (t == MD_BLOCK_P)
 		r->paras++;
 	else if (t != MD_BLOCK_DOC)
 		r->other++;
 	if (t == MD_BLOCK_CODE)
 		code_enter(r, d);
-	if (t != MD_BLOCK_DOC && ++r->bdepth > MD_NEST_MAX)
+	if (t == MD_BLOCK_DOC)
 		return r->err ? 1 : 0;
-	switch (t) {
-	case MD_BLOCK_UL: case MD_BLOCK_OL:
-		enter_list(r, t, d);
-		break;
-	case MD_BLOCK_LI: {
-		const MD_BLOCK_LI_DETAIL *li = d;
-		puts_(r, "<li>");
-		if (li->is_task)
-			puts_(r, li->task_mark == ' ' ? "[ ] " : "[x] ");
-		break;
+	if (r->bdepth < MD_NEST_MAX) {
+		r->bs[r->bdepth].type = (int)t;
+		r->bs[r->bdepth].close = open_block(r, t, d);
 	}
-	case MD_BLOCK_H: {
-		char b[8];
-		snprintf(b, sizeof b, "<h%u>", ((MD_BLOCK_H_DETAIL *)d)->level);
-		puts_(r, b);
-		break;
-	}
-	case MD_BLOCK_CODE:
-		open_code(r, d);
-		break;
-	case MD_BLOCK_DOC: case MD_BLOCK_HTML:
-		break;
-	default:
-		if ((size_t)t < sizeof simple / sizeof simple[0] && simple[t])
-			puts_(r, simple[t]);
-	}
+	r->bdepth++;
 	return r->err ? 1 : 0;
 }
 
 static int leave_block(MD_BLOCKTYPE t, void *d, void *u)
 {
 	struct rend *r = u;
-	static const char *const simple[] = {
-		[MD_BLOCK_QUOTE] = "</blockquote>\n", [MD_BLOCK_UL] = "</ul>\n",
-		[MD_BLOCK_OL] = "</ol>\n", [MD_BLOCK_LI] = "</li>\n",
-		[MD_BLOCK_TABLE] = "</table>\n", [MD_BLOCK_THEAD] = "</thead>\n",
-		[MD_BLOCK_TBODY] = "</tbody>\n", [MD_BLOCK_TR] = "</tr>\n",
-		[MD_BLOCK_TH] = "</th>\n", [MD_BLOCK_TD] = "</td>\n",
-		[MD_BLOCK_P] = "</p>\n", [MD_BLOCK_CODE] = "</code></pre>\n",
-	};
 
-	if (t != MD_BLOCK_DOC && r->bdepth-- > MD_NEST_MAX) {
-		/* its tags were left out */
-	} else if (t == MD_BLOCK_H) {
-		char b[8];
-		snprintf(b, sizeof b, "</h%u>\n", ((MD_BLOCK_H_DETAIL *)d)->level);
-		puts_(r, b);
-	} else if ((size_t)t < sizeof simple / sizeof simple[0] && simple[t]) {
-		puts_(r, simple[t]);
-	}
+	(void)d;
+	close_spans(r);
 	if (t == MD_BLOCK_CODE) {
 		r->code_open = false;
 		r->code_pending = true;
 	}
+	if (t == MD_BLOCK_DOC || r->bdepth == 0)
+		return r->err ? 1 : 0;
+	if (r->bdepth > MD_NEST_MAX) {
+		r->bdepth--;
+	} else if (r->bs[r->bdepth - 1].type == (int)t) {
+		r->bdepth--;
+		if (r->bs[r->bdepth].close)
+			puts_(r, r->bs[r->bdepth].close);
+	}
 	return r->err ? 1 : 0;
 }
 
-static void enter_img(struct rend *r, const MD_SPAN_IMG_DETAIL *d)
+/* Opens span t; returns the text that closes it, or NULL. */
+static const char *open_span(struct rend *r, MD_SPANTYPE t, void *d)
 {
-	if (r->img_depth++ == 0)
-		r->img_a = r->link_depth == 0 && open_link(r, &d->src);
+	static const char *const tag[][2] = {
+		[MD_SPAN_EM] = { "<em>", "</em>" },
+		[MD_SPAN_STRONG] = { "<strong>", "</strong>" },
+		[MD_SPAN_CODE] = { "<code>", "</code>" },
+		[MD_SPAN_DEL] = { "<del>", "</del>" },
+		[MD_SPAN_U] = { "<u>", "</u>" },
+	};
+
+	if (r->img_depth) {
+		r->img_depth += t == MD_SPAN_IMG;
+		return NULL;            /* alt text: no markup */
+	}
+	if (t == MD_SPAN_IMG) {
+		r->img_depth = 1;
+		return r->link_depth == 0 &&
+		       open_link(r, &((MD_SPAN_IMG_DETAIL *)d)->src) ? "</a>"
+		                                                     : NULL;
+	}
+	if (t == MD_SPAN_A)
+		return r->link_depth++ == 0 &&
+		       open_link(r, &((MD_SPAN_A_DETAIL *)d)->href) ? "</a>"
+		                                                    : NULL;
+	if ((size_t)t < sizeof tag / sizeof tag[0] && tag[t][0]) {
+		puts_(r, tag[t][0]);
+		return tag[t][1];
+	}
+	return NULL;
 }
 
 static int enter_span(MD_SPANTYPE t, void *d, void *u)
 {
 	struct rend *r = u;
-	static const char *const simple[] = {
-		[MD_SPAN_EM] = "<em>", [MD_SPAN_STRONG] = "<strong>",
-		[MD_SPAN_CODE] = "<code>", [MD_SPAN_DEL] = "<del>",
-		[MD_SPAN_U] = "<u>",
-	};
 
 	r->other++;
-	if (t == MD_SPAN_IMG) {
-		enter_img(r, d);
-	} else if (r->img_depth || ++r->sdepth > MD_NEST_MAX) {
-		/* alt text: no markup */
-	} else if (t == MD_SPAN_A) {
-		if (r->link_depth++ == 0)
-			r->a_open = open_link(r, &((MD_SPAN_A_DETAIL *)d)->href);
-	} else if ((size_t)t < sizeof simple / sizeof simple[0] && simple[t]) {
-		puts_(r, simple[t]);
+	if (r->sdepth < MD_NEST_MAX) {
+		r->ss[r->sdepth].type = (int)t;
+		r->ss[r->sdepth].close = open_span(r, t, d);
 	}
+	r->sdepth++;
 	return r->err ? 1 : 0;
 }
 
 static int leave_span(MD_SPANTYPE t, void *d, void *u)
 {
 	struct rend *r = u;
-	static const char *const simple[] = {
-		[MD_SPAN_EM] = "</em>", [MD_SPAN_STRONG] = "</strong>",
-		[MD_SPAN_CODE] = "</code>", [MD_SPAN_DEL] = "</del>",
-		[MD_SPAN_U] = "</u>",
-	};
+	unsigned i;
 
 	(void)d;
-	if (t == MD_SPAN_IMG) {
-		if (--r->img_depth == 0 && r->img_a) {
-			puts_(r, "</a>");
-			r->img_a = false;
-		}
-	} else if (r->img_depth || r->sdepth-- > MD_NEST_MAX) {
-		/* alt text, or too deep */
-	} else if (t == MD_SPAN_A) {
-		if (--r->link_depth == 0 && r->a_open) {
-			puts_(r, "</a>");
-			r->a_open = false;
-		}
-	} else if ((size_t)t < sizeof simple / sizeof simple[0] && simple[t]) {
-		puts_(r, simple[t]);
+	if (r->sdepth == 0)
+		return 0;
+	if (r->sdepth > MD_NEST_MAX) {
+		r->sdepth--;
+		return 0;
 	}
+	i = r->sdepth - 1;
+	if (r->ss[i].type != (int)t)
+		return 0;              /* a leave md4c never entered */
+	r->sdepth--;
+	if (r->ss[i].close)
+		puts_(r, r->ss[i].close);
+	if (t == MD_SPAN_IMG && r->img_depth)
+		r->img_depth--;
+	else if (t == MD_SPAN_A && !r->img_depth && r->link_depth)
+		r->link_depth--;
 	return r->err ? 1 : 0;
 }
 
@@ -564,6 +602,12 @@ int md_render_rg(const char *md, size_t n, char *out, size_t cap,
 	if (n > UINT32_MAX)
 		return ERR_TOOBIG;
 	ret = md_parse(md, (MD_SIZE)n, &p, &r);
+	close_spans(&r);
+	while (r.bdepth > 0) {   /* whatever md4c left open */
+		unsigned i = --r.bdepth;
+		if (i < MD_NEST_MAX && r.bs[i].close)
+			puts_(&r, r.bs[i].close);
+	}
 	if (rg && r.code_pending && rg->n)
 		rg->r[rg->n - 1][1] = n;
 	if (r.err || ret) {
