@@ -110,18 +110,21 @@ struct md_split {
 };
 
 /* Prepares to split md[0..n) (borrowed, must outlive the split) with a
- * budget of `limit` bytes per event (>= 2048). work[0..work_cap) is
- * scratch the split keeps (code ranges; 16 bytes each; 16 KB gives 1,024,
- * and more code blocks than that only makes fewer cut points). */
+ * budget of `limit` bytes per event (>= 2048). Pass md_body's output: a
+ * part's body is a slice of md, so md must be valid UTF-8 without NUL.
+ * work[0..work_cap) (aligned as size_t) is scratch the split keeps: code
+ * ranges, 16 bytes each; 16 KB holds 1,024, and more code blocks than
+ * that only means fewer cut points (NULL, 0 works the same way). */
 void md_split_init(struct md_split *sp, const char *md, size_t n,
                    size_t limit, void *work, size_t work_cap);
 
 /* Writes the next part: its body into body[0..bcap) and its HTML into
  * html[0..hcap), both NUL-terminated, with their lengths (either length
- * pointer may be NULL). Buffers of limit bytes each always suffice.
- * Returns 1 for a part, 0 when there is none left, or a sticky error:
- * ERR_TOOBIG (a buffer smaller than the part), ERR_NOMEM, ERR_INVAL (a
- * limit too small). *rich as md_render. */
+ * pointer may be NULL). Both buffers must hold limit bytes (they are also
+ * the scratch for measuring candidates). Returns 1 for a part, 0 when
+ * there is none left, or a sticky error: ERR_INVAL (a limit under 2048,
+ * a buffer under limit, or a piece of text of which not one character
+ * fits), ERR_NOMEM. *rich as md_render. */
 int md_split_next(struct md_split *sp, char *body, size_t bcap,
                   size_t *blen, char *html, size_t hcap, size_t *hlen,
                   bool *rich);
