@@ -114,6 +114,7 @@ def settle(app, agent, now=None):
             agent.in_flight -= 1
             agent.last_stop_reason = "cancelled" if run.cancelled.is_set() \
                 else run.stop
+            del app.runs[run.id]      # over: nothing to settle or cancel
 
 
 def _emit(agent, messages):
