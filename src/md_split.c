@@ -55,21 +55,36 @@ static size_t line_end(const char *s, size_t a, size_t n)
 	return p ? (size_t)(p - s) + 1 : n;
 }
 
+/* Ranges come in document order, so their starts ascend; prepare() made
+ * each end the largest end so far. The last range starting before c
+ * then tells whether any range holds c. */
+static unsigned last_before(const struct md_split *sp, size_t c)
+{
+	unsigned lo = 0, hi = sp->ncode;   /* answer in [lo, hi): count */
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (sp->code[mid][0] < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;            /* ranges [0, lo) start before c */
+}
+
 static bool in_code(const struct md_split *sp, size_t c)
 {
-	for (unsigned i = 0; i < sp->ncode; i++)
-		if (sp->code[i][0] < c && c < sp->code[i][1])
-			return true;
-	return false;
+	unsigned k = last_before(sp, c);
+
+	return k > 0 && c < sp->code[k - 1][1];
 }
 
 /* Does a code block start on the line at a (and not inside another)? */
 static bool code_at(const struct md_split *sp, size_t a)
 {
-	for (unsigned i = 0; i < sp->ncode; i++)
-		if (sp->code[i][0] == a)
-			return !in_code(sp, a);
-	return false;
+	unsigned k = last_before(sp, a);
+
+	return k < sp->ncode && sp->code[k][0] == a && !in_code(sp, a);
 }
 
 /* Is c (a line start) a cut: after a blank line, before a non-blank one,
@@ -356,7 +371,23 @@ static int prepare(struct md_split *sp)
 
 	if (r < 0)
 		return r;
-	sp->ncode = rg.n;
+	/* Sorted starts, running maximum of ends; a range starting before
+	 * the one ahead of it (not expected) is merged into it, which only
+	 * covers more. */
+	unsigned k = 0;
+	for (unsigned i = 0; i < rg.n; i++) {
+		size_t a = sp->code[i][0], b = sp->code[i][1];
+		while (k > 0 && a < sp->code[k - 1][0]) {
+			k--;
+			b = b > sp->code[k][1] ? b : sp->code[k][1];
+		}
+		if (k > 0 && b < sp->code[k - 1][1])
+			b = sp->code[k - 1][1];
+		sp->code[k][0] = a;
+		sp->code[k][1] = b;
+		k++;
+	}
+	sp->ncode = k;
 	sp->ready = 1;
 	return 0;
 }

@@ -2,10 +2,11 @@
  * fuzz_md: the agent's Markdown -> Matrix HTML path on arbitrary bytes.
  *
  * The first byte picks what runs on the rest:
- *   bit 0 clear: md_render into a buffer sized from the second byte (so
- *     the ERR_TOOBIG path runs too), and md_body;
- *   bit 0 set: md_body, then md_split with a budget from the second byte,
- *     every part checked.
+ *   low bits 01: md_body, then md_split with a budget from the second
+ *     byte, every part checked (a quarter of the runs: splitting renders
+ *     each candidate, so it is the slow path);
+ *   otherwise: md_render into a buffer sized from the second byte (so
+ *     the ERR_TOOBIG path runs too), and md_body.
  * Asserted every time (abort() on failure): the HTML is valid UTF-8, its
  * tags are only those md.c may write, balanced, with only href (a safe
  * scheme), start and class="language-x" attributes (tests/html_check.h,
@@ -96,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (md_body(md, n, body, OUT_MAX, &bn) != 0 ||
 	    !json_utf8_valid(body, bn))
 		abort();
-	if (data[0] & 1)
+	if ((data[0] & 3) == 1)
 		split(body, bn, data[1]);
 	else
 		render(md, n, data[1]);
