@@ -11,6 +11,8 @@
  * "retry:" are read and ignored, unknown fields too; a single space after
  * the colon is dropped; a blank line ends an event, and an event without
  * data is not dispatched. The data `[DONE]` marks Letta's end of stream.
+ * A leading byte-order mark is not stripped (Letta sends none; it would
+ * only make the first field unknown).
  *
  * Bounds: the data of one event is kept in the caller's buffer; more than
  * fits is ERR_TOOBIG (sticky), never a cut event. Event names longer than

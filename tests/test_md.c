@@ -140,6 +140,34 @@ static void test_images(void)
 	          "<p><a href=\"https://e.org/page\">in</a></p>\n");
 }
 
+/* The answer issue 12 names: headings, lists, code with a language, a
+ * table, a link, raw <script> and <img onerror>, in one document. */
+static void test_issue_answer(void)
+{
+	const char *md = "# Report\n\n## Steps\n\n1. one\n2. two\n\n- a\n- b\n\n"
+	                 "```js\nlet x = 1 < 2;\n```\n\n| k | v |\n|---|---|\n"
+	                 "| a | 1 |\n\nSee [docs](https://example.org/d).\n\n"
+	                 "<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n";
+	const char *h = html(md);
+	char body[512];
+
+	CHECK(strstr(h, "<h1>Report</h1>") != NULL);
+	CHECK(strstr(h, "<h2>Steps</h2>") != NULL);
+	CHECK(strstr(h, "<ol>\n<li>one</li>") != NULL);
+	CHECK(strstr(h, "<ul>\n<li>a</li>") != NULL);
+	CHECK(strstr(h, "<pre><code class=\"language-js\">let x = 1 &lt; 2;\n"
+	             "</code></pre>") != NULL);
+	CHECK(strstr(h, "<td>a</td>") != NULL);
+	CHECK(strstr(h, "<a href=\"https://example.org/d\">docs</a>") != NULL);
+	CHECK(strstr(h, "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>") != NULL);
+	CHECK(strstr(h, "<p>&lt;img src=x onerror=alert(1)&gt;</p>") != NULL);
+	CHECK(strstr(h, "<script") == NULL);
+	CHECK(strstr(h, "<img") == NULL);
+	CHECK_EQ(md_body(md, strlen(md), body, sizeof body, NULL), 0);
+	CHECK_EQ(strlen(body), strlen(md) - 1);     /* the source, trimmed */
+	CHECK(strncmp(body, md, strlen(body)) == 0);
+}
+
 static void test_link_safe(void)
 {
 	CHECK(md_link_safe("https://a", 9));
@@ -261,6 +289,7 @@ int main(void)
 	RUN(test_raw_html_is_text);
 	RUN(test_links);
 	RUN(test_images);
+	RUN(test_issue_answer);
 	RUN(test_link_safe);
 	RUN(test_utf8);
 	RUN(test_toobig);
