@@ -26,8 +26,21 @@ struct prov *prov_new(const struct prov_conf *conf,
 	p->on_agent = on_agent;
 	p->arg = arg;
 	p->nlanes = LIM_PROV_LANES;
-	for (int i = 0; i < LIM_PROV_LANES; i++)
+	for (int i = 0; i < LIM_PROV_LANES; i++) {
 		p->lane[i].resume = -1;
+		p->lane[i].rl_bk = BK_AGENT - 1;
+	}
+	for (int i = 0; i < BK_N; i++)
+		p->bk_owner[i] = -1;
+	p->bk_hit = -1;
+	p->bot_admin = p->admin_login = -1;
+	p->rnd = (unsigned)(uintptr_t)p;
+	p->sum.rl_state = conf->rl_override ? PROV_RL_UNKNOWN : PROV_RL_OFF;
+	if (conf->install_id)
+		snprintf(p->install, sizeof p->install, "%s", conf->install_id);
+	else if (conf->master &&
+	         secret_install_id(conf->master, p->install, sizeof p->install))
+		p->install[0] = '\0';
 	p->cur = p->lane[0];
 	letta_list_init(&p->list);
 	p->phase = PH_LIST;
@@ -110,6 +123,95 @@ static void bot_local(const struct prov *p, char *out, size_t cap)
 	snprintf(out, cap, "%.*s", (int)strcspn(u + 1, ":"), u + 1);
 }
 
+static int meta_put(struct prov *p, const char *key, char *val);
+
+/* The bot's token is there: lift its rate limits (once, recorded), then
+ * the Space. */
+static void bot_have(struct prov *p)
+{
+	p->phase = PH_SPACE;
+	p->step = SP_START;
+	if (!p->c->rl_override || p->c->dry_run)
+		return;
+	p->sum.rl_state = prov_rl_state(p->c->store, p->c->bot_user);
+	if (p->sum.rl_state != PROV_RL_UNKNOWN) {
+		p->bot_admin = p->sum.rl_state == PROV_RL_LIFTED;
+		return;
+	}
+	p->phase = PH_BOT;
+	prov_go(p, B_OVERRIDE);
+}
+
+static const char *const rl_names[] = {
+	[PROV_RL_UNKNOWN] = "unknown", [PROV_RL_LIFTED] = "lifted",
+	[PROV_RL_REFUSED] = "refused", [PROV_RL_ABSENT] = "absent",
+	[PROV_RL_OFF] = "off",
+};
+
+const char *prov_rl_name(int state)
+{
+	return state >= 0 && state <= PROV_RL_OFF ? rl_names[state] : "?";
+}
+
+static int rl_get_fn(struct store_txn *t, void *arg)
+{
+	return store_meta_get(t, PROV_META_RL, arg, IDENT_MXID_MAX + 32);
+}
+
+int prov_rl_state(struct store *s, const char *bot_user)
+{
+	char val[IDENT_MXID_MAX + 32];
+	const char *sp;
+
+	if (store_view(s, rl_get_fn, val) < 0)
+		return PROV_RL_UNKNOWN;
+	sp = strchr(val, ' ');
+	if (!sp || strcmp(sp + 1, bot_user))
+		return PROV_RL_UNKNOWN;         /* another bot: ask again */
+	for (int i = PROV_RL_LIFTED; i <= PROV_RL_ABSENT; i++)
+		if (!strncmp(val, rl_names[i], (size_t)(sp - val)) &&
+		    strlen(rl_names[i]) == (size_t)(sp - val))
+			return i;
+	return PROV_RL_UNKNOWN;
+}
+
+/* The bot's own override answered: record it (steady state asks no
+ * more) and say once what pacing costs when the limits stay. */
+static int feed_override_bot(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_error e;
+	char val[IDENT_MXID_MAX + 32];
+	int st = PROV_RL_LIFTED;
+
+	if (!mx_ok(resp)) {
+		mx_error_parse(resp, &e);
+		if (e.status == 429 || e.status >= 500 || e.status == 0)
+			return prov_on_mx_error(p, &e, 0);
+		if (mx_error_is(&e, "M_UNKNOWN_TOKEN")) {
+			prov_bot_refused(p);
+			return 0;
+		}
+		st = e.status == 403 ? PROV_RL_REFUSED : PROV_RL_ABSENT;
+		LOG_WARN("provision", "event=rate_limits_kept reason=%s "
+		         "bot=%s cost=\"the homeserver's limits stay: about "
+		         "one agent room per 10 s (the bot's joins) once a "
+		         "burst of 10 is used; make the bot a server admin to "
+		         "lift them\"", st == PROV_RL_REFUSED ? "not_admin"
+		         : "no_admin_api", p->c->bot_user);
+	} else {
+		LOG_INFO("provision", "event=rate_limits_lifted user=%s",
+		         p->c->bot_user);
+	}
+	p->bot_admin = st == PROV_RL_LIFTED;
+	p->sum.rl_state = st;
+	snprintf(val, sizeof val, "%s %s", rl_names[st], p->c->bot_user);
+	if (meta_put(p, PROV_META_RL, val) < 0)
+		return ERR_STORE;
+	p->phase = PH_SPACE;
+	p->step = SP_START;
+	return 0;
+}
+
 /* Picks the bot's token: configured, stored, or from a login (configured
  * password), or a shared-secret registration with a password derived
  * from the master secret (so a lost store costs a login, not the bot). */
@@ -127,8 +229,7 @@ static int bot_start(struct prov *p, struct proto_req *req)
 	if (p->fatal)
 		return 1;
 	if (p->bot_token[0]) {
-		p->phase = PH_SPACE;
-		p->step = SP_START;
+		bot_have(p);
 		return 1;
 	}
 	bot_local(p, local, sizeof local);
@@ -160,11 +261,15 @@ static int bot_next(struct prov *p, struct proto_req *req)
 	case B_SS_NONCE:
 		return mx_req_ss_nonce(req);
 	case B_SS_REGISTER:
+		/* A server admin, so it may lift rate limits (issue 9). */
 		if (secret_synapse_mac(p->c->shared_secret, p->nonce, local,
-		                       p->bot_pw, 0, mac, sizeof mac))
+		                       p->bot_pw, 1, mac, sizeof mac))
 			return ERR_TLS;
-		return mx_req_ss_register(req, p->nonce, local, p->bot_pw,
-		                          mac);
+		return mx_req_ss_register_as(req, p->nonce, local, p->bot_pw,
+		                             mac, 1);
+	case B_OVERRIDE:
+		return mx_req_override_ratelimit(req, p->bot_token,
+		                                 p->c->bot_user);
 	default:
 		return bot_start(p, req);
 	}
@@ -266,8 +371,7 @@ static int bot_token_got(struct prov *p, const struct mx_login *l)
 	if (bot_token_save(p) < 0)
 		return ERR_STORE;
 	p->bot_from_meta = 1;
-	p->phase = PH_SPACE;
-	p->step = SP_START;
+	bot_have(p);
 	return 0;
 }
 
@@ -278,6 +382,8 @@ static int feed_bot(struct prov *p, const struct proto_resp *resp)
 	char msg[LIM_PROTO_DETAIL + 64];
 	int r;
 
+	if (p->step == B_OVERRIDE)
+		return feed_override_bot(p, resp);
 	if (p->step == B_SS_NONCE) {
 		r = mx_nonce_parse(resp, p->nonce, &e);
 		if (r == 0) {
@@ -340,16 +446,36 @@ static void space_have(struct prov *p)
 	p->ai = 0;
 }
 
+/* The stored Space: known to carry our install id, or to be checked
+ * once (an older version's marker gets the fields). */
+static int space_stored(struct prov *p)
+{
+	char mark[IDENT_MXID_MAX + 1];
+
+	if (p->c->dry_run || !p->install[0] ||
+	    (!meta_get(p, PROV_META_SPACE_MARK, mark, sizeof mark) &&
+	     !strcmp(mark, p->install)) || p->fatal) {
+		space_have(p);
+		return 1;
+	}
+	prov_go(p, SP_MARK_GET);
+	return 0;
+}
+
 static int space_next(struct prov *p, struct proto_req *req)
 {
 	const struct prov_conf *c = p->c;
+	char content[IDENT_MXID_MAX * 2 + 64];
 
 	switch (p->step) {
 	case SP_START:
 		if (!meta_get(p, PROV_META_SPACE, p->space_id,
 		              sizeof p->space_id) || p->fatal) {
-			space_have(p);
-			return 1;
+			if (space_stored(p))
+				return 1;
+			return mx_req_state_event_get(req, p->bot_token,
+			                              p->space_id,
+			                              MX_SPACE_TYPE, "");
 		}
 		if (c->dry_run) {
 			p->sum.space_made = 1;
@@ -363,17 +489,77 @@ static int space_next(struct prov *p, struct proto_req *req)
 	case SP_JOINED:
 		return mx_req_joined_rooms(req, p->bot_token);
 	case SP_MARKER:
-		return mx_req_state_get(req, p->bot_token, p->cand[p->ci],
-		                        MX_SPACE_TYPE, "");
+		return mx_req_state_event_get(req, p->bot_token,
+		                              p->cand[p->ci], MX_SPACE_TYPE, "");
+	case SP_MARK_GET:
+		return mx_req_state_event_get(req, p->bot_token, p->space_id,
+		                              MX_SPACE_TYPE, "");
+	case SP_MARK_FIX:
+		if (mx_space_mark_content(content, sizeof content, p->install,
+		                          c->bot_user))
+			return ERR_TOOBIG;
+		return mx_req_state_put(req, p->bot_token, p->space_id,
+		                        MX_SPACE_TYPE, "", content);
 	default:
 		return mx_req_create_space(req, p->bot_token,
 		                           c->space_name ? c->space_name
 		                                         : "Letta Agents",
-		                           c->invite, c->ninvite);
+		                           c->invite, c->ninvite,
+		                           p->install[0] ? p->install : NULL,
+		                           c->bot_user);
 	}
 }
 
-static int space_found(struct prov *p, const char *room, int made)
+/* Whose Space a marker event says it is: 2 ours, 1 ours from a version
+ * before the install id (to complete), 0 not ours. Only our bot's own
+ * marker counts, and only one naming our install id (or none yet). */
+static int space_ours(const struct prov *p, const struct mx_space_mark *m)
+{
+	if (strcmp(m->sender, p->c->bot_user))
+		return 0;
+	if (m->bot[0] && strcmp(m->bot, p->c->bot_user))
+		return 0;
+	if (!m->install[0])
+		return 1;
+	return !strcmp(m->install, p->install) ? 2 : 0;
+}
+
+static int space_mark_done(struct prov *p)
+{
+	if (meta_put(p, PROV_META_SPACE_MARK, p->install) < 0)
+		return ERR_STORE;
+	space_have(p);
+	return 0;
+}
+
+/* The stored Space's marker read: complete an older one; one naming
+ * another installation (or gone) is left alone and said. */
+static int feed_mark_get(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_space_mark m;
+	struct mx_error e;
+	int r = mx_space_mark_parse(resp, &m, &e), ours;
+
+	if (r == ERR_CLOSED || (r == ERR_HTTP && (e.status == 429 ||
+	    e.status >= 500 || mx_error_is(&e, "M_UNKNOWN_TOKEN"))))
+		return prov_on_mx_error(p, &e, 0);
+	ours = r == 0 ? space_ours(p, &m) : 0;
+	if (ours == 2)
+		return space_mark_done(p);
+	if (ours == 1) {
+		prov_go(p, SP_MARK_FIX);
+		return 0;
+	}
+	LOG_WARN("provision", "event=space_marker_foreign room=%s "
+	         "why=\"%s\"", p->space_id, r == 0 ? "it names another "
+	         "installation or was not sent by our bot" : err_str(r));
+	space_have(p);
+	return 0;
+}
+
+/* `ours`: 2 the marker names us (or we just made it), 1 an older
+ * marker of our bot, to complete. */
+static int space_found(struct prov *p, const char *room, int made, int ours)
 {
 	snprintf(p->space_id, sizeof p->space_id, "%s", room);
 	LOG_INFO("provision", "event=%s room=%s", made ? "space_created"
@@ -381,15 +567,23 @@ static int space_found(struct prov *p, const char *room, int made)
 	p->sum.space_made = made;
 	if (meta_put(p, PROV_META_SPACE, p->space_id) < 0)
 		return ERR_STORE;
-	space_have(p);
-	return 0;
+	if (ours == 1) {
+		prov_go(p, SP_MARK_FIX);
+		return 0;
+	}
+	if (!p->install[0]) {
+		space_have(p);
+		return 0;
+	}
+	return space_mark_done(p);
 }
 
 static int feed_space(struct prov *p, const struct proto_resp *resp)
 {
+	struct mx_space_mark m;
 	struct mx_error e;
 	char room[IDENT_MXID_MAX + 1];
-	int r;
+	int r, ours;
 
 	switch (p->step) {
 	case SP_JOINED:
@@ -405,18 +599,39 @@ static int feed_space(struct prov *p, const struct proto_resp *resp)
 			prov_go(p, p->ncand ? SP_MARKER : SP_CREATE);
 		return 0;
 	case SP_MARKER:
-		if (mx_ok(resp))
-			return space_found(p, p->cand[p->ci], 0);
+		r = mx_space_mark_parse(resp, &m, &e);
+		if (r == ERR_CLOSED || (r == ERR_HTTP && (e.status == 429 ||
+		    e.status >= 500 || mx_error_is(&e, "M_UNKNOWN_TOKEN"))))
+			return prov_on_mx_error(p, &e, 0);
+		ours = r == 0 ? space_ours(p, &m) : 0;
+		if (ours)
+			return space_found(p, p->cand[p->ci], 0, ours);
+		if (r == 0)
+			LOG_INFO("provision", "event=space_not_ours room=%s "
+			         "sender=%s", p->cand[p->ci], m.sender);
+		prov_go(p, ++p->ci < p->ncand ? SP_MARKER : SP_CREATE);
+		return 0;
+	case SP_START:
+	case SP_MARK_GET:
+		return feed_mark_get(p, resp);
+	case SP_MARK_FIX:
+		if (mx_ok(resp)) {
+			LOG_INFO("provision", "event=space_marker_completed "
+			         "room=%s", p->space_id);
+			return space_mark_done(p);
+		}
 		mx_error_parse(resp, &e);
 		if (e.status == 429 || e.status >= 500 || e.status == 0 ||
 		    mx_error_is(&e, "M_UNKNOWN_TOKEN"))
 			return prov_on_mx_error(p, &e, 0);
-		prov_go(p, ++p->ci < p->ncand ? SP_MARKER : SP_CREATE);
+		LOG_WARN("provision", "event=space_marker_not_completed "
+		         "room=%s status=%d", p->space_id, e.status);
+		space_have(p);
 		return 0;
 	default:
 		r = mx_room_id_parse(resp, room, &e);
 		if (r == 0)
-			return space_found(p, room, 1);
+			return space_found(p, room, 1, 2);
 		if (r == ERR_PROTO) {
 			prov_fatal(p, r, "malformed createRoom answer");
 			return 0;
@@ -453,8 +668,19 @@ static int take_agent(struct prov *p)
 	return 0;
 }
 
-/* The current lane's next request: PROV_SEND, PROV_WAIT, or 0 when it
- * has nothing left to do. */
+/* Lane result: its next request is of a bucket another lane is waiting
+ * out; it sends when that lane's answer opens the bucket. */
+#define LANE_BLOCKED 100
+
+/* 1 when the current lane must not send now (see enum bucket). */
+static int blocked(const struct prov *p, int bk)
+{
+	return bk > BK_AGENT && p->bk_owner[bk] >= 0 &&
+	       p->bk_owner[bk] != p->slot;
+}
+
+/* The current lane's next request: PROV_SEND, PROV_WAIT, LANE_BLOCKED,
+ * or 0 when it has nothing left to do. */
 static int lane_next(struct prov *p, struct proto_req *req, int *target,
                      int64_t *wait_ms)
 {
@@ -470,6 +696,9 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 			return 0;
 		if (!p->a)
 			continue;
+		if (prov_agent_settle(p) != S_FINISH && blocked(p,
+		    prov_bucket(p)))
+			return LANE_BLOCKED;
 		r = prov_agent_build(p, req);
 		if (r == 0) {
 			*target = PROV_MATRIX;
@@ -486,6 +715,7 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 static void swap_in(struct prov *p, int i)
 {
 	p->cur = p->lane[i];
+	p->slot = i;
 }
 
 static void swap_out(struct prov *p, int i)
@@ -508,6 +738,10 @@ static int agents_next(struct prov *p, struct proto_req *req, int *target,
 		swap_in(p, i);
 		r = lane_next(p, req, target, wait_ms);
 		swap_out(p, i);
+		if (r == LANE_BLOCKED) {
+			busy = 1;
+			continue;
+		}
 		if (r) {
 			*slot = i;
 			p->state[i] = r == PROV_SEND ? LANE_SENT : LANE_WAITING;
@@ -829,7 +1063,18 @@ int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
 		return ERR_INVAL;
 	p->state[slot] = LANE_IDLE;
 	swap_in(p, slot);
+	p->bk_hit = -1;
+	p->rl_bk = BK_AGENT - 1;
 	r = feed_phase(p, resp);
 	swap_out(p, slot);
+	/* Any answer but another 429 opens the buckets this lane held. */
+	for (int i = 0; i < BK_N; i++)
+		if (p->bk_owner[i] == slot && i != p->bk_hit)
+			p->bk_owner[i] = -1;
 	return r;
+}
+
+void prov_stop(struct prov *p, int err, const char *why)
+{
+	prov_fatal(p, err, "%s", why);
 }

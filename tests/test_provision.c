@@ -33,6 +33,7 @@ struct room {
 	int ninv;
 	char children[MAXR][64];
 	int nchild;
+	char install[40];       /* the Space marker's install id, or "" */
 };
 struct agent { char id[64]; char name[64]; };
 
@@ -52,6 +53,8 @@ static struct fake {
 	int lose_creates;       /* createRoom works, its answer is lost */
 	unsigned chaos;         /* seed: random 5xx, 429, lost answers */
 	int interleave;         /* answer the lanes' requests in any order */
+	int synapse;            /* admin API: override_ratelimit, login */
+	int overrides, admin_logins;
 	char body[65536];
 	int64_t now;
 } F;
@@ -243,6 +246,10 @@ static int do_create(const struct proto_req *q, struct proto_resp *resp,
 		if (json_str_eq(&j, json_get(&j, e, "type"), "org.lettamx.agent"))
 			json_get_str(&j, json_get(&j, e, "content"), "agent_id",
 			             r->marker, sizeof r->marker);
+		else if (json_str_eq(&j, json_get(&j, e, "type"),
+		                     "org.lettamx.space"))
+			json_get_str(&j, json_get(&j, e, "content"), "install",
+			             r->install, sizeof r->install);
 	inv = json_get(&j, 0, "invite");
 	for (int e = json_arr_first(&j, inv); e >= 0; e = json_arr_next(&j, inv, e))
 		json_str(&j, e, r->invited[r->ninv++], 300);
@@ -278,13 +285,27 @@ static int do_state(const struct proto_req *q, struct proto_resp *resp,
 		if (strstr(q->path, "/state/org.lettamx.agent/") && r->marker[0])
 			return reply(resp, 200, "{\"agent_id\":\"%s\",\"v\":1}",
 			             r->marker);
-		if (strstr(q->path, "/state/org.lettamx.space/") && r->space)
-			return reply(resp, 200, "{\"v\":1}");
+		if (strstr(q->path, "/state/org.lettamx.space/?format=event") &&
+		    r->space)
+			return reply(resp, 200, "{\"type\":\"org.lettamx.space\","
+			             "\"state_key\":\"\",\"sender\":\"" BOT "\","
+			             "\"content\":{\"v\":1%s%s%s}}",
+			             r->install[0] ? ",\"install\":\"" : "",
+			             r->install, r->install[0] ? "\",\"bot\":\""
+			             BOT "\"" : "");
 		return reply(resp, 404, "{\"errcode\":\"M_NOT_FOUND\"}");
 	}
 	F.writes++;
 	if (strstr(q->path, "/state/m.room.name/"))
 		F.names++;
+	if (strstr(q->path, "/state/org.lettamx.space/")) {
+		struct json j;
+
+		json_init(&j);
+		CHECK_EQ(json_parse(&j, q->body, q->body_len), 0);
+		json_get_str(&j, 0, "install", r->install, sizeof r->install);
+		json_free(&j);
+	}
 	if (strstr(q->path, "/state/m.space.child/")) {
 		const char *child = strstr(q->path, "m.space.child/") + 14;
 		int i = 0;
@@ -318,6 +339,33 @@ static int do_join(const struct proto_req *q, struct proto_resp *resp,
 	return reply(resp, 200, "{\"room_id\":\"%s\"}", r->id);
 }
 
+/* Synapse's admin API for users (F.synapse), else a 404 as from a
+ * server without it. */
+static int do_admin(const struct proto_req *q, struct proto_resp *resp,
+                    const char *uid)
+{
+	const char *id = q->path + strlen("/_synapse/admin/v1/users/%40");
+	char local[300];
+	struct user *t;
+
+	if (!F.synapse)
+		return reply(resp, 404, "{\"errcode\":\"M_UNRECOGNIZED\"}");
+	if (strcmp(uid, BOT))
+		return reply(resp, 403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	snprintf(local, sizeof local, "%.*s", (int)strcspn(id, "%"), id);
+	t = by_local(local);
+	if (!t)
+		return reply(resp, 404, "{\"errcode\":\"M_NOT_FOUND\"}");
+	if (strstr(q->path, "/override_ratelimit")) {
+		F.overrides++;
+		return reply(resp, 200, "{\"messages_per_second\":0,"
+		             "\"burst_count\":0}");
+	}
+	F.admin_logins++;
+	snprintf(t->tok, sizeof t->tok, "atok%d", F.reqs);
+	return reply(resp, 200, "{\"access_token\":\"%s\"}", t->tok);
+}
+
 /* One Matrix request: route by method and path; unknown ones fail the
  * test (a fake that answers anything proves nothing). */
 static int matrix(const struct proto_req *q, struct proto_resp *resp)
@@ -337,6 +385,8 @@ static int matrix(const struct proto_req *q, struct proto_resp *resp)
 		return reply(resp, 401, "{\"errcode\":\"M_UNKNOWN_TOKEN\"}");
 	if (!u)
 		return reply(resp, 401, "{\"errcode\":\"M_MISSING_TOKEN\"}");
+	if (!strncmp(q->path, "/_synapse/admin/v1/users/", 25))
+		return do_admin(q, resp, uid);
 	if (strstr(q->path, "/displayname")) {
 		F.names++;
 		return reply(resp, 200, "{}");
@@ -685,9 +735,11 @@ static void test_429_waits_as_told(void)
 
 	if (setup("429", 1))
 		return;
-	F.fail_create_429 = 2;
+	/* More 429s than a step's attempts: pacing never fails an agent;
+	 * each wait is what the server said (+1 ms: never early). */
+	F.fail_create_429 = LIM_PROV_ATTEMPTS + 4;
 	CHECK_EQ(run(why, sizeof why), 0);
-	CHECK_EQ(waited, 2 * 1234);
+	CHECK_EQ(waited, (LIM_PROV_ATTEMPTS + 4) * (1234 + 1));
 	check_one_each(1);
 }
 
