@@ -130,6 +130,14 @@ int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent);
  * (the next run logs in once) and end the run with an explanation. */
 void prov_bot_refused(struct prov *p);
 
+/* prov_setup.c: the bot and Space phases on lane 0. _next builds the
+ * phase's request (0), or returns 1 when it moved on without one; _feed
+ * takes the answer. Errors as prov_agent_build / prov_agent_feed. */
+int prov_bot_next(struct prov *p, struct proto_req *req);
+int prov_feed_bot(struct prov *p, const struct proto_resp *resp);
+int prov_space_next(struct prov *p, struct proto_req *req);
+int prov_feed_space(struct prov *p, const struct proto_resp *resp);
+
 /* The bucket of the current step (after settling an agent's). */
 int prov_bucket(struct prov *p);
 
