@@ -313,11 +313,14 @@ def _require_admin(ctx):
 
 
 def _admin_user_json(user):
-    return {"name": user.user_id, "admin": user.admin,
-            "deactivated": user.deactivated,
+    # Synapse 1.67 answers with 0/1 for its flags (stock transcript #4).
+    return {"name": user.user_id, "admin": int(user.admin),
+            "deactivated": int(user.deactivated), "shadow_banned": 0,
             "displayname": user.displayname, "avatar_url": user.avatar_url,
             "user_type": None, "is_guest": 0, "threepids": [],
-            "external_ids": []}
+            "external_ids": [], "consent_version": None,
+            "consent_server_notice_sent": None, "appservice_id": None,
+            "creation_ts": getattr(user, "creation_ts", 0)}
 
 
 def admin_put_user(ctx, user_id):

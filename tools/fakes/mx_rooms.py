@@ -361,10 +361,22 @@ def join(ctx, room_id):
     elif room.join_rule() != "public" and current != "invite":
         raise forbidden("You are not invited to this room.")
     room.forgotten.discard(ctx.user_id)
-    ctx.store.add_event(room, "m.room.member", ctx.user_id,
-                        member_content(ctx, ctx.user_id, "join",
-                                       body.get("reason")), ctx.user_id)
+    content = member_content(ctx, ctx.user_id, "join", body.get("reason"))
+    if room.join_rule() == "restricted" and current != "invite":
+        # As Synapse: a member who may invite vouches for the join.
+        content["join_authorised_via_users_server"] = _authoriser(room)
+    ctx.store.add_event(room, "m.room.member", ctx.user_id, content,
+                        ctx.user_id)
     return 200, {"room_id": room_id}
+
+
+def _authoriser(room):
+    need = int(room.power_levels().get("invite", 0))
+    for user in sorted(room.members("join"), key=room.user_level,
+                       reverse=True):
+        if room.user_level(user) >= need:
+            return user
+    return None
 
 
 def leave(ctx, room_id):

@@ -94,6 +94,7 @@ class User:
         self.avatar_url = None
         self.deactivated = False
         self.filters = {}
+        self.creation_ts = int(time.time())
 
 
 class Room:
