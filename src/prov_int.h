@@ -96,6 +96,8 @@ struct prov {
 	int bot_admin;                  /* -1 unknown, 0 no, 1 yes */
 	int admin_login;                /* the admin login API: -1 untried,
 	                                 * 0 absent, 1 works */
+	int admin_probe;                /* lane trying it first, -1: none
+	                                 * (the others wait for its answer) */
 	char install[IDENT_MXID_MAX + 1];  /* our install id */
 	unsigned rnd;                   /* jitter */
 	int nlanes;                     /* lanes in use for agents */

@@ -33,7 +33,7 @@ struct prov *prov_new(const struct prov_conf *conf,
 	for (int i = 0; i < BK_N; i++)
 		p->bk_owner[i] = -1;
 	p->bk_hit = -1;
-	p->bot_admin = p->admin_login = -1;
+	p->bot_admin = p->admin_login = p->admin_probe = -1;
 	p->rnd = (unsigned)(uintptr_t)p;
 	p->sum.rl_state = conf->rl_override ? PROV_RL_UNKNOWN : PROV_RL_OFF;
 	if (conf->install_id)
@@ -164,6 +164,13 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 		if (prov_agent_settle(p) != S_FINISH && blocked(p,
 		    prov_bucket(p)))
 			return LANE_BLOCKED;
+		/* One lane finds out whether the admin login API is there. */
+		if (p->step == S_TOKEN && p->admin_login < 0 &&
+		    p->bot_admin != 0) {
+			if (p->admin_probe >= 0 && p->admin_probe != p->slot)
+				return LANE_BLOCKED;
+			p->admin_probe = p->slot;
+		}
 		r = prov_agent_build(p, req);
 		if (r == 0) {
 			*target = PROV_MATRIX;
@@ -536,6 +543,8 @@ int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
 	for (int i = 0; i < BK_N; i++)
 		if (p->bk_owner[i] == slot && i != p->bk_hit)
 			p->bk_owner[i] = -1;
+	if (p->admin_probe == slot && (p->admin_login >= 0 || p->bk_hit < 0))
+		p->admin_probe = -1;
 	return r;
 }
 
