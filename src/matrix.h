@@ -76,6 +76,9 @@ void mx_error_msg(const struct mx_error *e, char *out, size_t cap);
  * device MX_DEVICE_ID. Returns 0, ERR_TOOBIG, ERR_UTF8. */
 int mx_req_login(struct proto_req *r, const char *user, const char *password);
 
+/* GET /_matrix/client/versions (no token): is the homeserver up. */
+int mx_req_versions(struct proto_req *r);
+
 /* GET /account/whoami with `token`. */
 int mx_req_whoami(struct proto_req *r, const char *token);
 

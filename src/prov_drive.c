@@ -188,7 +188,7 @@ static void on_deadline(void *arg)
 {
 	struct prov_driver *d = arg;
 
-	prov_stop(d->p, ERR_TIMEOUT, "the run's deadline passed before it "
+	prov_cancel(d->p, ERR_TIMEOUT, "the run's deadline passed before it "
 	          "was done (rate limits?); run it again to go on");
 	for (int i = 0; i < LIM_PROV_LANES; i++) {
 		struct slot *sl = &d->slot[i];

@@ -33,9 +33,9 @@ static int meta_put(struct prov *p, const char *key, char *val);
  * the Space. */
 static void bot_have(struct prov *p)
 {
-	p->phase = PH_SPACE;
+	p->phase = p->c->bot_only ? PH_DONE : PH_SPACE;
 	p->step = SP_START;
-	if (!p->c->rl_override || p->c->dry_run)
+	if (!p->c->rl_override || p->c->dry_run || p->c->bot_only)
 		return;
 	p->sum.rl_state = prov_rl_state(p->c->store, p->c->bot_user);
 	if (p->sum.rl_state != PROV_RL_UNKNOWN) {

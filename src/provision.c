@@ -41,9 +41,13 @@ struct prov *prov_new(const struct prov_conf *conf,
 	else if (conf->master &&
 	         secret_install_id(conf->master, p->install, sizeof p->install))
 		p->install[0] = '\0';
-	p->cur = p->lane[0];
 	letta_list_init(&p->list);
 	p->phase = PH_LIST;
+	if (conf->bot_only) {
+		p->phase = PH_BOT;
+		p->lane[0].step = B_START;
+	}
+	p->cur = p->lane[0];
 	return p;
 }
 
@@ -61,6 +65,11 @@ void prov_free(struct prov *p)
 const struct prov_summary *prov_summary(const struct prov *p)
 {
 	return &p->sum;
+}
+
+const char *prov_bot_token(const struct prov *p)
+{
+	return p->bot_token;
 }
 
 int prov_result(const struct prov *p, char *why, size_t cap)
@@ -548,7 +557,7 @@ int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
 	return r;
 }
 
-void prov_stop(struct prov *p, int err, const char *why)
+void prov_cancel(struct prov *p, int err, const char *why)
 {
 	prov_fatal(p, err, "%s", why);
 }

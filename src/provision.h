@@ -69,6 +69,8 @@ struct prov_conf {
 	const char *letta_token;        /* NULL: no Authorization */
 	int64_t grace_ms;               /* deleted agent -> unlink */
 	int dry_run;                    /* plan only, no Matrix request */
+	int bot_only;                   /* only get the bot's token (the
+	                                 * daemon's start-up gate), then end */
 	const struct secret_master *master;
 	struct store *store;
 	const char *snapdir;            /* snapshot before the first change of
@@ -169,11 +171,14 @@ int prov_wait_why(const struct prov *p, int slot, char *why, size_t cap);
 
 /* Ends the run now with `err` and `why` (a deadline): prov_next() then
  * says PROV_DONE; answers still coming are ignored. */
-void prov_stop(struct prov *p, int err, const char *why);
+void prov_cancel(struct prov *p, int err, const char *why);
 
 /* The PROV_RL_* state recorded in the store for `bot_user` (meta
  * PROV_META_RL), for `lettamx status`. */
 int prov_rl_state(struct store *s, const char *bot_user);
 const char *prov_rl_name(int state);
+
+/* The bot's access token the run used or got ("" if none). Owned by p. */
+const char *prov_bot_token(const struct prov *p);
 
 #endif
