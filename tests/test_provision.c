@@ -839,6 +839,70 @@ static void test_dry_run_sends_nothing_to_matrix(void)
 	CHECK_EQ(reports, 4);
 }
 
+static int forget_token(const struct store_agent *a, void *arg)
+{
+	struct store_agent b = *a;
+
+	b.access_token[0] = '\0';
+	return store_agent_put(arg, &b);
+}
+
+static int forget_tokens_fn(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return store_agent_each(t, forget_token, t);
+}
+
+/* Records as reconciliation rebuilds them after a lost store: all done,
+ * no token. Nothing to do costs no login; a rename costs one, only for
+ * that agent. */
+static void test_no_login_storm(void)
+{
+	char why[512];
+
+	if (setup("storm", 5))
+		return;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(store_update(S, forget_tokens_fn, NULL), 0);
+	F.reqs = F.writes = F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.logins, 0);
+	CHECK_EQ(F.reqs, 1);            /* the listing only */
+	snprintf(F.a[3].name, 64, "helpdesk");
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.logins, 1);          /* agent 3, password (no admin API) */
+	CHECK_EQ(F.admin_logins, 0);
+	F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.logins, 0);          /* its token is kept now */
+}
+
+/* An admin bot: its limits and each new agent user's lifted once, tokens
+ * of users without one from the admin login API, nothing asked again. */
+static void test_admin_bot_lifts_limits_once(void)
+{
+	char why[512];
+
+	if (setup("admin", 3))
+		return;
+	F.synapse = 1;
+	C.rl_override = 1;
+	CHECK_EQ(run(why, sizeof why), 0);
+	check_one_each(3);
+	CHECK_EQ(F.overrides, 4);       /* the bot and three users */
+	CHECK_EQ(store_update(S, forget_tokens_fn, NULL), 0);
+	snprintf(F.a[0].name, 64, "renamed");
+	F.reqs = F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.overrides, 4);
+	CHECK_EQ(F.admin_logins, 1);
+	CHECK_EQ(F.logins, 0);
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 1);
+}
+
 int main(void)
 {
 	if (getenv("PROV_SEED")) {      /* debugging one chaos seed */
@@ -856,6 +920,8 @@ int main(void)
 	RUN(test_empty_or_failed_listing_deletes_nothing);
 	RUN(test_unsupported_mode_is_clear);
 	RUN(test_dry_run_sends_nothing_to_matrix);
+	RUN(test_no_login_storm);
+	RUN(test_admin_bot_lifts_limits_once);
 	store_close(S);
 	return harness_done("provision");
 }
