@@ -223,6 +223,8 @@ static int rate_limited(struct prov *p, const struct mx_error *e)
 	p->rl_bk = bk;
 	if (bk != BK_AGENT && p->bk_owner[bk] < 0)
 		p->bk_owner[bk] = p->slot;
+	if (bk != BK_AGENT)
+		p->bk_serial[bk] = 1;
 	p->bk_hit = bk;
 	p->sum.limited++;
 	p->sum.limited_ms += d;
@@ -646,6 +648,14 @@ static int feed_admin_put(struct prov *p, const struct proto_resp *resp)
 			p->rep.user = PROV_R_MADE;
 			p->sum.users_made++;
 			p->fresh_user = 1;
+		}
+		/* The call set the display name: no second request for it
+		 * (a room made later gets the name in createRoom). */
+		if (!(p->rec.flags & (STORE_AGENT_ROOM_CREATED |
+		                      PROV_F_ROOM_INTENT))) {
+			copy(p->rec.name, sizeof p->rec.name, p->a->name);
+			p->rec.flags |= PROV_F_NAMED;
+			p->dirty = 1;
 		}
 		prov_go(p, S_TOKEN);
 		return 0;

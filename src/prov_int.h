@@ -92,6 +92,10 @@ struct prov {
 	int bk_owner[BK_N];             /* lane waiting out a 429 of the
 	                                 * bucket, -1: open */
 	int bk_hit;                     /* bucket a 429 hit while feeding */
+	unsigned char bk_serial[BK_N];  /* limited once this run: one
+	                                 * request of it at a time, so one
+	                                 * token is not raced for by all */
+	int bk_busy[BK_N];              /* lane with the one in flight, -1 */
 	int slot;                       /* the lane swapped in */
 	int bot_admin;                  /* -1 unknown, 0 no, 1 yes */
 	int admin_login;                /* the admin login API: -1 untried,

@@ -31,7 +31,7 @@ struct prov *prov_new(const struct prov_conf *conf,
 		p->lane[i].rl_bk = BK_AGENT - 1;
 	}
 	for (int i = 0; i < BK_N; i++)
-		p->bk_owner[i] = -1;
+		p->bk_owner[i] = p->bk_busy[i] = -1;
 	p->bk_hit = -1;
 	p->bot_admin = p->admin_login = p->admin_probe = -1;
 	p->rnd = (unsigned)(uintptr_t)p;
@@ -149,8 +149,12 @@ static int take_agent(struct prov *p)
 /* 1 when the current lane must not send now (see enum bucket). */
 static int blocked(const struct prov *p, int bk)
 {
-	return bk > BK_AGENT && p->bk_owner[bk] >= 0 &&
-	       p->bk_owner[bk] != p->slot;
+	if (bk <= BK_AGENT)
+		return 0;
+	if (p->bk_owner[bk] >= 0 && p->bk_owner[bk] != p->slot)
+		return 1;
+	return p->bk_serial[bk] && p->bk_busy[bk] >= 0 &&
+	       p->bk_busy[bk] != p->slot;
 }
 
 /* The current lane's next request: PROV_SEND, PROV_WAIT, LANE_BLOCKED,
@@ -158,7 +162,7 @@ static int blocked(const struct prov *p, int bk)
 static int lane_next(struct prov *p, struct proto_req *req, int *target,
                      int64_t *wait_ms)
 {
-	int r;
+	int r, bk;
 
 	while (!p->fatal) {
 		if (p->wait_ms > 0) {
@@ -170,8 +174,9 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 			return 0;
 		if (!p->a)
 			continue;
-		if (prov_agent_settle(p) != S_FINISH && blocked(p,
-		    prov_bucket(p)))
+		bk = prov_agent_settle(p) != S_FINISH ? prov_bucket(p)
+		                                       : BK_AGENT;
+		if (blocked(p, bk))
 			return LANE_BLOCKED;
 		/* One lane finds out whether the admin login API is there. */
 		if (p->step == S_TOKEN && p->admin_login < 0 &&
@@ -184,6 +189,8 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 		if (r == 0) {
 			*target = PROV_MATRIX;
 			p->sum.requests++;
+			if (bk > BK_AGENT && p->bk_serial[bk])
+				p->bk_busy[bk] = p->slot;
 			return PROV_SEND;
 		}
 		if (r < 0)
@@ -549,9 +556,12 @@ int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
 	r = feed_phase(p, resp);
 	swap_out(p, slot);
 	/* Any answer but another 429 opens the buckets this lane held. */
-	for (int i = 0; i < BK_N; i++)
+	for (int i = 0; i < BK_N; i++) {
 		if (p->bk_owner[i] == slot && i != p->bk_hit)
 			p->bk_owner[i] = -1;
+		if (p->bk_busy[i] == slot)
+			p->bk_busy[i] = -1;
+	}
 	if (p->admin_probe == slot && (p->admin_login >= 0 || p->bk_hit < 0))
 		p->admin_probe = -1;
 	return r;
