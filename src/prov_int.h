@@ -144,6 +144,11 @@ int prov_feed_bot(struct prov *p, const struct proto_resp *resp);
 int prov_space_next(struct prov *p, struct proto_req *req);
 int prov_feed_space(struct prov *p, const struct proto_resp *resp);
 
+/* prov_limits.c: a 429 on the current step: wait what the server said
+ * (never less), then the same request again; the bucket stays closed to
+ * other lanes until this lane's next answer. Returns 0. */
+int prov_rate_limited(struct prov *p, const struct mx_error *e);
+
 /* The bucket of the current step (after settling an agent's). */
 int prov_bucket(struct prov *p);
 
