@@ -94,6 +94,16 @@ class Limits(ProvisionTest):
         told = self.assert_waits_honoured(env)
         # stock limits do bite: registrations, the bot's joins and links
         self.assertGreater(len(told), 10)
+        # and while one bucket waits, the others go on
+        log = env.hs.requests()
+        joins = [e for e in told if bucket_key(e)[0] == "join"]
+        self.assertTrue(joins)
+        during = [x for e in joins for x in log
+                  if e["t_end"] < x["time"] < e["t_end"] +
+                  e["retry_after_ms"] / 1000.0 and x["status"] == 200
+                  and bucket_key(x) != bucket_key(e)]
+        self.assertTrue(during, "nothing else was done while the bot's "
+                        "joins were limited")
         self.assertRegex(res.stdout, r"rate limits: \d+\.\d s waited "
                          r"\(%d answers 429\), not lifted \(the bot is not "
                          r"a server admin\)" % len(told))
