@@ -275,7 +275,8 @@ int mx_admin_login_parse(const struct proto_resp *resp, char *token,
                          struct mx_error *e);
 
 /* 1 when `e` says the admin API cannot be used by this bot on this
- * server (403, 404, M_UNRECOGNIZED): fall back, don't retry. */
+ * server (403, 404 / M_UNRECOGNIZED; not M_NOT_FOUND, which is "no such
+ * user"): fall back, don't retry. */
 int mx_admin_absent(const struct mx_error *e);
 
 /* GET /rooms/<room>/state/<type>/<key>?format=event: the whole event,

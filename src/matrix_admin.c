@@ -63,6 +63,9 @@ int mx_admin_login_parse(const struct proto_resp *resp, char *token,
 
 int mx_admin_absent(const struct mx_error *e)
 {
+	/* 404 M_NOT_FOUND is "no such user": the API is there. */
+	if (mx_error_is(e, "M_NOT_FOUND"))
+		return 0;
 	return e->status == 403 || e->status == 404 ||
 	       mx_error_is(e, "M_UNRECOGNIZED") ||
 	       mx_error_is(e, "M_FORBIDDEN");

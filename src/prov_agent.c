@@ -617,6 +617,11 @@ static int feed_token(struct prov *p, const struct proto_resp *resp)
 		memset(tok, 0, sizeof tok);
 		return r;
 	}
+	if (r != ERR_PROTO && mx_error_is(&e, "M_NOT_FOUND")) {
+		p->step = S_LOGIN;      /* no such user: the login says why */
+		p->attempt = 0;
+		return 0;
+	}
 	if (r != ERR_PROTO && mx_admin_absent(&e)) {
 		if (p->admin_login != 0)
 			LOG_INFO("provision", "event=admin_login_absent status=%d "
@@ -646,7 +651,8 @@ static int feed_override(struct prov *p, const struct proto_resp *resp)
 			return prov_on_mx_error(p, &e, 0);
 		LOG_WARN("provision", "event=override_failed user=%s status=%d "
 		         "errcode=%s", p->rec.user_id, e.status, e.errcode);
-		p->bot_admin = 0;       /* paced from now on */
+		if (mx_admin_absent(&e))
+			p->bot_admin = 0;       /* paced from now on */
 	} else {
 		p->rec.flags |= PROV_F_RL_LIFTED;
 		p->dirty = 1;

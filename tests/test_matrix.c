@@ -444,6 +444,13 @@ static void test_admin_and_space_mark(void)
 	a = resp(429, "{\"errcode\":\"M_LIMIT_EXCEEDED\"}");
 	mx_admin_login_parse(&a, tok, &e);
 	CHECK(!mx_admin_absent(&e));
+	a = resp(404, "{\"errcode\":\"M_NOT_FOUND\",\"error\":\"User not "
+	         "found\"}");
+	mx_admin_login_parse(&a, tok, &e);
+	CHECK(!mx_admin_absent(&e));    /* the API is there, the user not */
+	a = resp(403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	mx_admin_login_parse(&a, tok, &e);
+	CHECK(mx_admin_absent(&e));
 
 	CHECK_EQ(mx_req_state_event_get(&r, "t", "!s:localhost",
 	                                MX_SPACE_TYPE, ""), 0);
