@@ -903,6 +903,37 @@ static void test_admin_bot_lifts_limits_once(void)
 	CHECK_EQ(F.reqs, 1);
 }
 
+static int del_mark_fn(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return store_meta_del(t, PROV_META_SPACE_MARK);
+}
+
+/* A store and a Space from before the install id: the marker gets the
+ * fields once (a state event of the bot), then nothing more. */
+static void test_older_space_marker_completed(void)
+{
+	char why[512];
+	int writes;
+
+	if (setup("oldspace", 1))
+		return;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK(F.r[0].space);
+	CHECK_EQ(strlen(F.r[0].install), 16);
+	F.r[0].install[0] = '\0';
+	CHECK_EQ(store_update(S, del_mark_fn, NULL), 0);
+	writes = F.writes;
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 3);            /* listing, marker read, marker put */
+	CHECK_EQ(F.writes - writes, 1);
+	CHECK_EQ(strlen(F.r[0].install), 16);
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 1);
+}
+
 int main(void)
 {
 	if (getenv("PROV_SEED")) {      /* debugging one chaos seed */
@@ -921,6 +952,7 @@ int main(void)
 	RUN(test_unsupported_mode_is_clear);
 	RUN(test_dry_run_sends_nothing_to_matrix);
 	RUN(test_no_login_storm);
+	RUN(test_older_space_marker_completed);
 	RUN(test_admin_bot_lifts_limits_once);
 	store_close(S);
 	return harness_done("provision");
