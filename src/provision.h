@@ -36,7 +36,8 @@ struct secret_master;
 #define PROV_F_BOT_JOINED   0x0400u  /* the bot is in the room */
 #define PROV_F_UNLINKED     0x0800u  /* deleted: unlinked after the grace */
 #define PROV_F_NAMED        0x1000u  /* display name and room name = name */
-#define PROV_F_RL_LIFTED    0x2000u  /* override_ratelimit: no limits */
+#define PROV_F_RL_LIFTED    0x8000u  /* override_ratelimit: no limits
+                                      * (0x2000 is RECON_F_STALE) */
 
 /* Meta keys. */
 #define PROV_META_SPACE     "space_id"

@@ -8,7 +8,7 @@ import json
 import math
 import time
 
-from . import mx_account, mx_ratelimit, mx_rooms, mx_sync
+from . import mx_account, mx_ratelimit, mx_room_admin, mx_rooms, mx_sync
 from .mx_store import MatrixError, Store, bad_json
 from .web import App, NoRoute, Response, Router
 
@@ -79,6 +79,8 @@ ROUTES = [
      mx_ratelimit.override_delete, True, None),
     ("POST", r"/_synapse/admin/v1/users/([^/]+)/login",
      mx_ratelimit.admin_login, True, None),
+    ("DELETE", r"/_synapse/admin/v1/rooms/([^/]+)",
+     mx_room_admin.delete_room, True, None),
 ]
 
 # The bucket of the synapse-defaults profile each "action" route takes
