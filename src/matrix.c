@@ -817,6 +817,21 @@ int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
 	return r;
 }
 
+int mx_tombstone_parse(const struct proto_resp *resp, struct mx_error *e)
+{
+	struct json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (r == ERR_NOTFOUND)
+		return 0;
+	if (r)
+		return r;
+	/* cleared content ({}) is no tombstone */
+	r = json_get(&j, 0, "replacement_room") >= 0;
+	json_free(&j);
+	return r;
+}
+
 static const char *stage_name(int reg)
 {
 	return reg == MX_REG_TOKEN ? "m.login.registration_token"

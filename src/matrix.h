@@ -252,6 +252,11 @@ int mx_room_id_parse(const struct proto_resp *resp, char *room_id,
 int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
                     struct mx_error *e);
 
+/* Reads the answer to GET state m.room.tombstone: 1 (the room was
+ * replaced), 0 (no tombstone: 404, or cleared), or an error of
+ * mx_error_parse / ERR_PROTO. */
+int mx_tombstone_parse(const struct proto_resp *resp, struct mx_error *e);
+
 /* 1 for a 2xx status. */
 int mx_ok(const struct proto_resp *resp);
 

@@ -320,7 +320,7 @@ static int as_agent_user(int step)
 {
 	return step == S_DISPLAYNAME || step == S_ROOM_NAME ||
 	       step == S_JOINED || step == S_MARKER || step == S_CREATE ||
-	       step == S_INVITE_BOT;
+	       step == S_INVITE_BOT || step == S_TOMB;
 }
 
 static int skip_done(struct prov *p);
@@ -428,6 +428,9 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 	case S_MARKER:
 		return mx_req_state_get(req, agent_tok(p), p->cand[p->ci],
 		                        MX_MARKER_TYPE, "");
+	case S_TOMB:
+		return mx_req_state_get(req, agent_tok(p), p->cand[p->ci],
+		                        "m.room.tombstone", "");
 	case S_CREATE:
 		return build_room(p, req);
 	case S_LINK:
@@ -726,6 +729,31 @@ static int feed_marker(struct prov *p, const struct proto_resp *resp)
 		return 0;
 	}
 	if (r == 0 && !strcmp(agent, p->a->id)) {
+		prov_go(p, S_TOMB);     /* a replaced room is not adopted */
+		return 0;
+	}
+	p->attempt = 0;
+	if (++p->ci >= p->ncand)
+		prov_go(p, S_CREATE);
+	return 0;
+}
+
+/* The marked room found: adopted unless it was replaced (a tombstone:
+ * reconciliation calls such a mapping stale; the search goes on). */
+static int feed_tomb(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_error e;
+	int r = mx_tombstone_parse(resp, &e);
+
+	if (r == ERR_CLOSED || (r == ERR_HTTP && (mx_error_is(&e,
+	    "M_UNKNOWN_TOKEN") || e.status == 429 || e.status >= 500)))
+		return prov_on_mx_error(p, &e, 1);
+	if (r < 0) {
+		prov_agent_fail(p, "cannot tell whether a room of this agent "
+		                "was replaced; not creating another");
+		return 0;
+	}
+	if (r == 0) {
 		copy(p->rec.room_id, sizeof p->rec.room_id, p->cand[p->ci]);
 		p->rec.flags |= STORE_AGENT_ROOM_CREATED;
 		p->sum.rooms_found++;
@@ -737,9 +765,9 @@ static int feed_marker(struct prov *p, const struct proto_resp *resp)
 		prov_go(p, S_ROOM_NAME);
 		return 0;
 	}
-	p->attempt = 0;
-	if (++p->ci >= p->ncand)
-		prov_go(p, S_CREATE);
+	LOG_INFO("provision", "event=room_replaced agent=%s room=%s",
+	         p->a->id, p->cand[p->ci]);
+	prov_go(p, ++p->ci < p->ncand ? S_MARKER : S_CREATE);
 	return 0;
 }
 
@@ -849,6 +877,8 @@ int prov_agent_feed(struct prov *p, const struct proto_resp *resp)
 		return feed_joined(p, resp);
 	case S_MARKER:
 		return feed_marker(p, resp);
+	case S_TOMB:
+		return feed_tomb(p, resp);
 	case S_CREATE:
 		return feed_create(p, resp);
 	default:

@@ -19,6 +19,7 @@ enum step {
 	S_LINK, S_JOIN, S_INVITE_BOT, S_FINISH,
 	S_OVERRIDE,     /* the bot lifts the agent user's rate limits */
 	S_TOKEN,        /* the agent user's token from the admin login API */
+	S_TOMB,         /* a room with our marker: replaced (tombstone)? */
 	SP_START, SP_JOINED, SP_MARKER, SP_CREATE,
 	SP_MARK_GET,    /* the stored Space's marker: does it name us? */
 	SP_MARK_FIX,    /* add install and bot to an older marker */

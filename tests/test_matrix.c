@@ -478,6 +478,17 @@ static void test_admin_and_space_mark(void)
 	a = resp(200, "{\"sender\":\"@b:localhost\",\"content\":{\"v\":1,"
 	         "\"install\":7}}");
 	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), ERR_PROTO);
+
+	a = resp(200, "{\"body\":\"moved\",\"replacement_room\":\"!n:x\"}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), 1);
+	a = resp(200, "{}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), 0);
+	a = resp(404, "{\"errcode\":\"M_NOT_FOUND\"}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), 0);
+	a = resp(403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), ERR_HTTP);
+	a = resp(200, "[]");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), ERR_PROTO);
 }
 
 /* No answer: the transport's cause is the message, and a certificate or
