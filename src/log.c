@@ -42,9 +42,14 @@ static struct {
 	enum log_target target;
 	int fd;                         /* the syslog socket, -1 if none */
 	char path[108];                 /* its address (sun_path) */
+} lg = { .level = LOG_LEVEL_INFO, .target = LOG_TARGET_STDERR, .fd = -1 };
+
+/* Apart from lg: zero-initialised, so its 16 KiB take no room in the
+ * binary (an initialised struct is stored whole). */
+static struct {
 	int nsecrets;
 	char secrets[LOG_SECRETS_MAX][LOG_SECRET_LEN];
-} lg = { .level = LOG_LEVEL_INFO, .target = LOG_TARGET_STDERR, .fd = -1 };
+} sec;
 
 static bool syslog_connect(void);
 
@@ -114,28 +119,28 @@ int log_add_secret(const char *secret)
 
 	if (n < 4)
 		return 0;
-	if (n >= LOG_SECRET_LEN || lg.nsecrets == LOG_SECRETS_MAX)
+	if (n >= LOG_SECRET_LEN || sec.nsecrets == LOG_SECRETS_MAX)
 		return ERR_TOOBIG;
-	for (int i = 0; i < lg.nsecrets; i++)
-		if (!strcmp(lg.secrets[i], secret))
+	for (int i = 0; i < sec.nsecrets; i++)
+		if (!strcmp(sec.secrets[i], secret))
 			return 0;
-	memcpy(lg.secrets[lg.nsecrets++], secret, n + 1);
+	memcpy(sec.secrets[sec.nsecrets++], secret, n + 1);
 	return 0;
 }
 
 void log_reset_secrets(void)
 {
-	memset(lg.secrets, 0, sizeof lg.secrets);
-	lg.nsecrets = 0;
+	memset(sec.secrets, 0, sizeof sec.secrets);
+	sec.nsecrets = 0;
 }
 
 /* Replaces every registered secret in `line` (in place) with "***". */
 static void redact_registered(char *line)
 {
-	for (int i = 0; i < lg.nsecrets; i++) {
-		size_t n = strlen(lg.secrets[i]);
+	for (int i = 0; i < sec.nsecrets; i++) {
+		size_t n = strlen(sec.secrets[i]);
 		char *p = line;
-		while ((p = strstr(p, lg.secrets[i]))) {
+		while ((p = strstr(p, sec.secrets[i]))) {
 			memcpy(p, "***", 3);
 			memmove(p + 3, p + n, strlen(p + n) + 1);
 			p += 3;

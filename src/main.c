@@ -27,21 +27,22 @@ static const struct cmd cmds[] = {
 	{ "help",    "",  "show this help",                          cmd_help },
 	{ "version", "",  "show the version and the dependencies compiled in",
 	  cmd_version },
-	{ "config",  "check [-c FILE]",
-	  "validate the configuration and print it", cfg_cmd },
+	{ "config",  "check|keys|example",
+	  "validate and print the configuration; list or write its keys",
+	  cfg_cmd },
 	{ "provision", "[options]",
-	  "give every Letta agent a Matrix user and a room (--dry-run, "
-	  "--watch)", prov_cmd_provision },
+	  "a Matrix user and room per agent (--dry-run, --watch)",
+	  prov_cmd_provision },
 	{ "status",  "[--json]",  "agents, their users, rooms and state",
 	  prov_cmd_status },
-	{ "run",     "[--pid-file FILE]",
+	{ "run",     "[--pid-file F]",
 	  "the daemon: start-up checks, provisioning, the bridge",
 	  run_cmd },
 	{ "reconcile", "[options]",
-	  "rebuild the store's mappings from the room graph (--dry-run, "
-	  "--json)", recon_cmd },
-	{ "check",   "[--json] [--offline]",
-	  "integrity of the store, Letta and Matrix; a fix per problem",
+	  "rebuild mappings from the room graph (--dry-run, --json)",
+	  recon_cmd },
+	{ "check",   "[options]",
+	  "check store, Letta and Matrix (--json, --offline)",
 	  ops_cmd_check },
 	{ "snapshot", "[--reason R]",
 	  "take a verified snapshot of the store (beside a daemon too)",
@@ -51,13 +52,15 @@ static const struct cmd cmds[] = {
 	{ "restore", "NAME [--dry-run]",
 	  "replace the store by a snapshot (the daemon stopped)",
 	  ops_cmd_restore },
-	{ "import-json", "FILE [--dry-run | --verify]",
-	  "import the Python bridge's agent_user_mappings.json",
+	{ "import-json", "FILE [options]",
+	  "import the Python bridge's mappings (--dry-run, --verify)",
 	  ops_cmd_import },
-	{ "export-json", "[FILE] [--with-secrets]",
-	  "write the mappings in that format", ops_cmd_export },
-	{ "reset", "--local-only | --leave-rooms --yes [--dry-run]",
-	  "start over (see lettamx reset --help)", ops_cmd_reset },
+	{ "export-json", "[FILE] [options]",
+	  "write the mappings in that format (--with-secrets)",
+	  ops_cmd_export },
+	{ "reset", "MODE [--dry-run]",
+	  "start over: --local-only, or --leave-rooms --yes (see its --help)",
+	  ops_cmd_reset },
 	{ "dedupe",  "[--dry-run]",
 	  "fold rooms that claim the same agent into one", ops_cmd_dedupe },
 };
@@ -70,7 +73,7 @@ static void usage(FILE *out)
 	      "lettamx bridges the agents of a Letta server into Matrix.\n\n"
 	      "commands:\n", out);
 	for (size_t i = 0; i < NCMDS; i++)
-		fprintf(out, "  %-9s %-16s %s\n", cmds[i].name, cmds[i].args,
+		fprintf(out, "  %-11s %-18s %s\n", cmds[i].name, cmds[i].args,
 		        cmds[i].summary);
 	fputs("\nRun 'lettamx <command> --help' for a command's options.\n", out);
 }
