@@ -220,6 +220,10 @@ static int fill_conf(struct app *a)
 	pc->snapdir = cfg_get(&a->cfg, "store", "snapshot_dir");
 	pc->master = &a->master;
 	pc->store = a->store;
+	pc->rl_override = strcmp(cfg_get(&a->cfg, "matrix",
+	                                 "rate_limit_override"), "off") != 0;
+	pc->access = !strcmp(cfg_get(&a->cfg, "matrix", "access"), "space")
+	             ? PROV_ACCESS_SPACE : PROV_ACCESS_INVITE;
 	load_invites(a);
 	return 0;
 }

@@ -54,6 +54,15 @@ const struct cfg_key cfg_keys[] = {
 	  "verify the homeserver's certificate" },
 	{ "matrix", "ca_file", CFG_PATH, NULL, 0, 0, NULL, 0,
 	  "CA certificates (PEM) instead of the system's" },
+	{ "matrix", "rate_limit_override", CFG_ENUM, "auto", 0, 0, "auto|off",
+	  0, "lift the homeserver's rate limits of the bot and agent users "
+	  "where the bot is a server admin" },
+	{ "matrix", "access", CFG_ENUM, "invite", 0, 0, "invite|space", 0,
+	  "invite: people are invited to every agent room; space: only to "
+	  "the Space, rooms are joinable by its members" },
+	{ "matrix", "provision_deadline", CFG_DURATION, "0s", 0, 7 * MS_D,
+	  NULL, 0, "a one-off provision run ends after this long, waiting "
+	  "for rate limits included (0s: never; --watch has none)" },
 	{ "letta", "base_url", CFG_URL, NULL, 0, 0, NULL, CFG_REQUIRED,
 	  "base URL of the Letta server" },
 	{ "letta", "token_file", CFG_PATH, NULL, 0, 0, NULL, CFG_SECRET,

@@ -57,7 +57,11 @@
  * park a room for a day). */
 #define LIM_MX_BACKOFF_MS      500
 #define LIM_MX_BACKOFF_MAX_MS  (5 * 60 * 1000)
-/* Tries of one provisioning step (429s and 5xx) before the agent is
+/* A 429's wait is honoured as told up to this (an hour: far above any
+ * real limiter, and a hostile value still cannot park work for a day). */
+#define LIM_MX_RL_MAX_MS       (3600LL * 1000)
+/* Tries of one provisioning step (5xx, no answer; a 429 is pacing and
+ * never counts) before the agent is
  * reported failed for this run; the next run starts again. */
 #define LIM_PROV_ATTEMPTS      8
 /* Joined rooms examined for a marker (the bot is in every agent room, so

@@ -11,8 +11,12 @@
 
 #include "err.h"
 #include "json.h"
+#include "matrix_int.h"
 
 #define CS "/_matrix/client/v3"
+
+static int ok_obj(const struct proto_resp *resp, struct json *j,
+                  struct mx_error *e);
 
 static const char *const reg_names[] = {
 	[MX_REG_TOKEN] = "token",
@@ -164,6 +168,13 @@ int mx_req_ss_register(struct proto_req *r, const char *nonce,
                        const char *localpart, const char *password,
                        const char *mac)
 {
+	return mx_req_ss_register_as(r, nonce, localpart, password, mac, 0);
+}
+
+int mx_req_ss_register_as(struct proto_req *r, const char *nonce,
+                          const char *localpart, const char *password,
+                          const char *mac, int admin)
+{
 	struct proto_buf p;
 	struct json_w w;
 
@@ -173,7 +184,7 @@ int mx_req_ss_register(struct proto_req *r, const char *nonce,
 	json_w_kstr(&w, "nonce", nonce);
 	json_w_kstr(&w, "username", localpart);
 	json_w_kstr(&w, "password", password);
-	json_w_kbool(&w, "admin", false);
+	json_w_kbool(&w, "admin", admin != 0);
 	json_w_kstr(&w, "mac", mac);
 	return finish(r, &p, &w);
 }
@@ -397,7 +408,8 @@ static void common_state(struct json_w *w)
 
 int mx_req_create_space(struct proto_req *r, const char *token,
                         const char *name, const char *const *invite,
-                        size_t ninvite)
+                        size_t ninvite, const char *install,
+                        const char *bot)
 {
 	struct proto_buf p;
 	struct json_w w;
@@ -422,6 +434,10 @@ int mx_req_create_space(struct proto_req *r, const char *token,
 	json_w_key(&w, "content");
 	json_w_obj(&w);
 	json_w_kint(&w, "v", MX_MARKER_V);
+	if (install && bot) {
+		json_w_kstr(&w, MX_SPACE_K_INSTALL, install);
+		json_w_kstr(&w, MX_SPACE_K_BOT, bot);
+	}
 	json_w_obj_end(&w);
 	json_w_obj_end(&w);
 	common_state(&w);
@@ -480,11 +496,19 @@ int mx_req_create_room(struct proto_req *r, const char *token,
 		json_w_kstr(&w, "topic", s->topic);
 	json_w_kstr(&w, "preset", "private_chat");
 	json_w_kstr(&w, "visibility", "private");
-	if (invites(&w, s->agent_user, s->bot_user, s->invite, s->ninvite))
+	if (s->restricted && !s->space_id)
+		return ERR_INVAL;
+	if (s->restricted)      /* restricted join rules: version 8+ */
+		json_w_kstr(&w, "room_version", MX_RESTRICTED_VERSION);
+	/* Restricted rooms: people come through the Space, not invites. */
+	if (invites(&w, s->agent_user, s->bot_user, s->invite,
+	            s->restricted ? 0 : s->ninvite))
 		return ERR_INVAL;
 	json_w_key(&w, "initial_state");
 	json_w_arr(&w);
 	marker_and_parent(&w, s);
+	if (s->restricted)
+		mx_i_restricted_rule(&w, s->space_id);
 	common_state(&w);
 	json_w_arr_end(&w);
 	json_w_key(&w, "power_level_content_override");
@@ -496,6 +520,36 @@ int mx_req_create_room(struct proto_req *r, const char *token,
 	json_w_obj_end(&w);
 	json_w_obj_end(&w);
 	return finish(r, &p, &w);
+}
+
+/* For matrix_admin.c (matrix_int.h): the same request helpers. */
+void mx_i_start(struct proto_req *r, int method, const char *token,
+                struct proto_buf *path)
+{
+	start(r, method, token, path);
+}
+
+void mx_i_body(struct proto_req *r, struct json_w *w)
+{
+	body(r, w);
+}
+
+int mx_i_finish(struct proto_req *r, const struct proto_buf *path,
+                struct json_w *w)
+{
+	return finish(r, path, w);
+}
+
+int mx_i_path_id(struct proto_buf *p, const char *pre, const char *id,
+                 char sigil)
+{
+	return path_id(p, pre, id, sigil);
+}
+
+int mx_i_ok_obj(const struct proto_resp *resp, struct json *j,
+                struct mx_error *e)
+{
+	return ok_obj(resp, j, e);
 }
 
 /* ---- parsing ---- */
@@ -540,7 +594,10 @@ int mx_error_parse(const struct proto_resp *resp, struct mx_error *e)
 		if (proto_str_cut(&j, json_get(&j, 0, "error"), e->error,
 		                  sizeof e->error, &cut) < 0)
 			e->error[0] = '\0';
-		if (!json_get_int(&j, 0, "retry_after_ms", 0, INT64_MAX, &ms))
+		/* Both given (newer servers): the larger, so we never come
+		 * back before either says. */
+		if (!json_get_int(&j, 0, "retry_after_ms", 0, INT64_MAX, &ms) &&
+		    ms > e->retry_after_ms)
 			e->retry_after_ms = ms;
 	}
 	json_free(&j);
@@ -561,8 +618,11 @@ int64_t mx_retry_delay_ms(const struct mx_error *e, int attempt)
 	/* A certificate or a name that failed will not fix itself. */
 	if (e->status == 0 && (e->neterr == ERR_TLS || e->neterr == ERR_DNS))
 		return -1;
+	/* A 429 is pacing: exactly what the server said, never less (a
+	 * cap below it would only earn another 429). */
 	if (e->status == 429 && e->retry_after_ms >= 0)
-		d = e->retry_after_ms;
+		return e->retry_after_ms > LIM_MX_RL_MAX_MS ? LIM_MX_RL_MAX_MS
+		                                            : e->retry_after_ms;
 	else if (e->status == 429 || e->status == 0 || e->status >= 500)
 		for (int i = 0; i < attempt && d < LIM_MX_BACKOFF_MAX_MS; i++)
 			d *= 2;
@@ -753,6 +813,21 @@ int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
 	else if (get_str(&j, "agent_id", agent_id, IDENT_AGENT_ID_LEN + 1, 0) ||
 	         !ident_agent_id_valid(agent_id))
 		r = ERR_PROTO;
+	json_free(&j);
+	return r;
+}
+
+int mx_tombstone_parse(const struct proto_resp *resp, struct mx_error *e)
+{
+	struct json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (r == ERR_NOTFOUND)
+		return 0;
+	if (r)
+		return r;
+	/* cleared content ({}) is no tombstone */
+	r = json_get(&j, 0, "replacement_room") >= 0;
 	json_free(&j);
 	return r;
 }

@@ -104,6 +104,12 @@ int mx_req_ss_register(struct proto_req *r, const char *nonce,
                        const char *localpart, const char *password,
                        const char *mac);
 
+/* The same for a server admin (`admin` 1; the MAC must say "admin"):
+ * the bot, when lettamx creates it, so it may lift rate limits. */
+int mx_req_ss_register_as(struct proto_req *r, const char *nonce,
+                          const char *localpart, const char *password,
+                          const char *mac, int admin);
+
 /* PUT /_synapse/admin/v2/users/<user_id> as admin `token`: create (or
  * reset the password of) a non-admin user with `displayname`. */
 int mx_req_admin_user(struct proto_req *r, const char *token,
@@ -197,10 +203,13 @@ int mx_req_send_notice(struct proto_req *r, const char *token,
                        const char *room_id, const char *txn_id,
                        const char *text);
 
-/* The Space: private, marked with MX_SPACE_TYPE, only admins post. */
+/* The Space: private, marked with MX_SPACE_TYPE naming `install` and
+ * `bot` (both NULL: the bare {"v":1} of older versions, for tests), only
+ * admins post. */
 int mx_req_create_space(struct proto_req *r, const char *token,
                         const char *name, const char *const *invite,
-                        size_t ninvite);
+                        size_t ninvite, const char *install,
+                        const char *bot);
 
 struct mx_room_spec {
 	const char *agent_id;
@@ -212,7 +221,16 @@ struct mx_room_spec {
 	const char *via;                /* server name for via lists */
 	const char *const *invite;      /* people to invite besides the bot */
 	size_t ninvite;
+	int restricted;                 /* join rule `restricted` to members
+	                                 * of space_id, room version
+	                                 * MX_RESTRICTED_VERSION, and people
+	                                 * not invited (they come through the
+	                                 * Space) */
 };
+
+/* The room version of restricted rooms (Synapse 1.67's default; 8 is the
+ * first with the rule). */
+#define MX_RESTRICTED_VERSION "9"
 
 /* POST /createRoom for an agent room, made by the agent user: private,
  * not encrypted, history shared, guests forbidden, the marker and
@@ -234,7 +252,62 @@ int mx_room_id_parse(const struct proto_resp *resp, char *room_id,
 int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
                     struct mx_error *e);
 
+/* Reads the answer to GET state m.room.tombstone: 1 (the room was
+ * replaced), 0 (no tombstone: 404, or cleared), or an error of
+ * mx_error_parse / ERR_PROTO. */
+int mx_tombstone_parse(const struct proto_resp *resp, struct mx_error *e);
+
 /* 1 for a 2xx status. */
 int mx_ok(const struct proto_resp *resp);
+
+/* ---- Synapse admin API and the Space marker (matrix_admin.c) ---- */
+
+/* POST /_synapse/admin/v1/users/<user_id>/override_ratelimit as admin
+ * `token`: {"messages_per_second": 0, "burst_count": 0}, which lifts
+ * every rate limit of that user. 200 = lifted; 403 = not a server admin;
+ * 404 / M_UNRECOGNIZED = not Synapse. */
+int mx_req_override_ratelimit(struct proto_req *r, const char *token,
+                              const char *user_id);
+
+/* POST /_synapse/admin/v1/users/<user_id>/login {} as admin `token`: an
+ * access token for that user without its password and without a login
+ * rate limit (no device is made). */
+int mx_req_admin_login(struct proto_req *r, const char *token,
+                       const char *user_id);
+
+/* Parses the admin login answer into `token` (LIM_MX_TOKEN bytes).
+ * Returns 0, ERR_PROTO (no token), or mx_error_parse's codes (`e` set):
+ * ERR_NOTFOUND or M_UNRECOGNIZED means "no such API here", 403 "not an
+ * admin" -- see mx_admin_absent(). */
+int mx_admin_login_parse(const struct proto_resp *resp, char *token,
+                         struct mx_error *e);
+
+/* 1 when `e` says the admin API cannot be used by this bot on this
+ * server (403, 404 / M_UNRECOGNIZED; not M_NOT_FOUND, which is "no such
+ * user"): fall back, don't retry. */
+int mx_admin_absent(const struct mx_error *e);
+
+/* GET /rooms/<room>/state/<type>/<key>?format=event: the whole event,
+ * with its sender. */
+int mx_req_state_event_get(struct proto_req *r, const char *token,
+                           const char *room_id, const char *type,
+                           const char *key);
+
+/* A Space marker event as read with mx_req_state_event_get. */
+struct mx_space_mark {
+	char sender[IDENT_MXID_MAX + 1];
+	char install[IDENT_MXID_MAX + 1];   /* "" in a pre-install marker */
+	char bot[IDENT_MXID_MAX + 1];       /* "" likewise */
+};
+
+/* Parses a Space marker event. Returns 0, ERR_NOTFOUND (none, or
+ * content cleared), ERR_VERSION (newer), ERR_PROTO, or mx_error_parse's
+ * codes. */
+int mx_space_mark_parse(const struct proto_resp *resp,
+                        struct mx_space_mark *m, struct mx_error *e);
+
+/* Writes the Space marker content {"v":1,"install":..,"bot":..}. */
+int mx_space_mark_content(char *out, size_t cap, const char *install,
+                          const char *bot);
 
 #endif

@@ -126,7 +126,8 @@ void prov_agent_fail(struct prov *p, const char *why)
 	copy(p->awhy, sizeof p->awhy, why);
 	LOG_WARN("provision", "event=agent_failed agent=%s why=\"%s\"",
 	         p->a->id, why);
-	if (p->rep.user != PROV_R_MADE && !p->rec.access_token[0])
+	if (p->rep.user != PROV_R_MADE && !p->rec.access_token[0] &&
+	    !(p->rec.flags & (STORE_AGENT_ROOM_CREATED | PROV_F_NAMED)))
 		p->rep.user = PROV_R_FAILED;
 	else if (!(p->rec.flags & STORE_AGENT_ROOM_CREATED))
 		p->rep.room = PROV_R_FAILED;
@@ -140,11 +141,13 @@ int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent)
 	char msg[LIM_PROTO_DETAIL + 64];
 	int64_t d;
 
+	if (e->status == 429)
+		return prov_rate_limited(p, e);
 	if (as_agent && mx_error_is(e, "M_UNKNOWN_TOKEN") && !p->relogged) {
 		p->relogged = 1;
 		p->resume = p->step;
 		p->rec.access_token[0] = '\0';
-		p->step = S_LOGIN;
+		p->step = S_TOKEN;
 		return 0;
 	}
 	if (!as_agent && mx_error_is(e, "M_UNKNOWN_TOKEN") &&
@@ -175,6 +178,7 @@ void prov_go(struct prov *p, int s)
 {
 	p->step = s;
 	p->attempt = 0;
+	p->rl_n = 0;
 }
 
 /* ---- one agent: starting ---- */
@@ -228,8 +232,12 @@ int prov_agent_start(struct prov *p)
 	copy(p->rec.password, sizeof p->rec.password, p->password);
 	p->rep.renamed = (p->rec.flags & PROV_F_NAMED) &&
 	                 strcmp(p->rec.name, p->a->name) != 0;
-	prov_go(p, p->rec.access_token[0] ? S_DISPLAYNAME
-	                             : first_user_step(c->reg));
+	/* A user known to exist (a room of it, a name set: e.g. a record
+	 * rebuilt from the room graph, without a token) gets a token only
+	 * when it must act (settle), not with a login at every start. */
+	prov_go(p, p->rec.access_token[0] || (p->rec.flags &
+	        (STORE_AGENT_ROOM_CREATED | PROV_F_NAMED | PROV_F_RL_LIFTED))
+	        ? S_DISPLAYNAME : first_user_step(c->reg));
 	if (p->rec.deleted_at && !c->dry_run) {
 		/* Back within (or after) the grace period: nothing is lost; an
 		 * unlinked room is linked again. */
@@ -246,7 +254,8 @@ void prov_agent_plan(struct prov *p)
 {
 	uint32_t f = p->rec.flags;
 
-	p->rep.user = p->rec.access_token[0] ? PROV_R_KEPT : PROV_R_MADE;
+	p->rep.user = p->rec.access_token[0] || (f & (STORE_AGENT_ROOM_CREATED
+	              | PROV_F_NAMED)) ? PROV_R_KEPT : PROV_R_MADE;
 	p->rep.room = (f & STORE_AGENT_ROOM_CREATED) ? PROV_R_KEPT
 	                                             : PROV_R_MADE;
 	p->rep.space = (f & PROV_F_LINKED) && !(f & PROV_F_UNLINKED) ?
@@ -269,6 +278,8 @@ static int build_room(struct prov *p, struct proto_req *req)
 		.space_id = p->space_id[0] ? p->space_id : NULL,
 		.via = c->server_name, .invite = c->invite,
 		.ninvite = c->ninvite,
+		.restricted = c->access == PROV_ACCESS_SPACE &&
+		              p->space_id[0],
 	};
 
 	/* The intent first: a crash after this point makes the next run
@@ -308,9 +319,44 @@ static int build_ss_register(struct prov *p, struct proto_req *req)
 	                                  p->password, mac);
 }
 
+/* Steps sent with the agent user's own token. */
+static int as_agent_user(int step)
+{
+	return step == S_DISPLAYNAME || step == S_ROOM_NAME ||
+	       step == S_JOINED || step == S_MARKER || step == S_CREATE ||
+	       step == S_INVITE_BOT || step == S_TOMB;
+}
+
+static int skip_done(struct prov *p);
+
+/* Before the agent user's first own request: its limits lifted (where
+ * the bot may), and a token (only now: a user with nothing to do costs
+ * no login). */
+static int settle(struct prov *p)
+{
+	int s = skip_done(p);
+
+	if (!as_agent_user(s))
+		return s;
+	if (p->bot_admin == 1 && p->c->rl_override &&
+	    !(p->rec.flags & PROV_F_RL_LIFTED)) {
+		p->resume = s;
+		prov_go(p, S_OVERRIDE);
+	} else if (!p->rec.access_token[0]) {
+		p->resume = s;
+		prov_go(p, S_TOKEN);
+	}
+	return p->step;
+}
+
+int prov_agent_settle(struct prov *p)
+{
+	return settle(p);
+}
+
 /* Skips the steps with nothing to do. Returns the step that needs a
  * request, or S_FINISH. */
-static int settle(struct prov *p)
+static int skip_done(struct prov *p)
 {
 	uint32_t f = p->rec.flags;
 
@@ -367,6 +413,14 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 		                         p->password, p->a->name);
 	case S_LOGIN:
 		return mx_req_login(req, p->localpart, p->password);
+	case S_TOKEN:
+		if (p->admin_login == 0 || p->bot_admin == 0) {
+			prov_go(p, S_LOGIN);    /* no admin API for us */
+			return mx_req_login(req, p->localpart, p->password);
+		}
+		return mx_req_admin_login(req, bot(p), p->rec.user_id);
+	case S_OVERRIDE:
+		return mx_req_override_ratelimit(req, bot(p), p->rec.user_id);
 	case S_DISPLAYNAME:
 		return mx_req_displayname(req, agent_tok(p), p->rec.user_id,
 		                          p->a->name);
@@ -378,6 +432,9 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 	case S_MARKER:
 		return mx_req_state_get(req, agent_tok(p), p->cand[p->ci],
 		                        MX_MARKER_TYPE, "");
+	case S_TOMB:
+		return mx_req_state_get(req, agent_tok(p), p->cand[p->ci],
+		                        "m.room.tombstone", "");
 	case S_CREATE:
 		return build_room(p, req);
 	case S_LINK:
@@ -399,14 +456,21 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 
 /* ---- one agent: reading the answer ---- */
 
+static int set_token(struct prov *p, const char *token, int made);
+
 /* A register / shared-secret register / login answer with a token. */
 static int got_token(struct prov *p, const struct mx_login *l, int made)
 {
 	if (!l->access_token[0]) {      /* inhibit_login: log in instead */
-		prov_go(p, S_LOGIN);
+		prov_go(p, S_TOKEN);
 		return 0;
 	}
-	copy(p->rec.access_token, sizeof p->rec.access_token, l->access_token);
+	return set_token(p, l->access_token, made);
+}
+
+static int set_token(struct prov *p, const char *token, int made)
+{
+	copy(p->rec.access_token, sizeof p->rec.access_token, token);
 	log_add_secret(p->rec.access_token);
 	if (made) {
 		p->fresh_user = 1;
@@ -439,7 +503,7 @@ static int feed_register(struct prov *p, const struct proto_resp *resp)
 		return 0;
 	}
 	if (mx_error_is(&e, "M_USER_IN_USE")) {
-		prov_go(p, S_LOGIN);         /* ours, from an earlier run */
+		prov_go(p, S_TOKEN);         /* ours, from an earlier run */
 		return 0;
 	}
 	have_u = resp->status == 401 && !mx_uia_parse(resp, &u);
@@ -495,7 +559,15 @@ static int feed_admin_put(struct prov *p, const struct proto_resp *resp)
 			p->sum.users_made++;
 			p->fresh_user = 1;
 		}
-		prov_go(p, S_LOGIN);
+		/* The call set the display name: no second request for it
+		 * (a room made later gets the name in createRoom). */
+		if (!(p->rec.flags & (STORE_AGENT_ROOM_CREATED |
+		                      PROV_F_ROOM_INTENT))) {
+			copy(p->rec.name, sizeof p->rec.name, p->a->name);
+			p->rec.flags |= PROV_F_NAMED;
+			p->dirty = 1;
+		}
+		prov_go(p, S_TOKEN);
 		return 0;
 	}
 	mx_error_parse(resp, &e);
@@ -517,6 +589,7 @@ static int feed_login(struct prov *p, const struct proto_resp *resp)
 	if (r == 0) {
 		if (made)       /* counted when the admin API made it */
 			p->sum.users_made--;
+		p->sum.logins++;
 		return got_token(p, &l, made);
 	}
 	if (r == ERR_PROTO) {
@@ -532,6 +605,69 @@ static int feed_login(struct prov *p, const struct proto_resp *resp)
 		return 0;
 	}
 	return prov_on_mx_error(p, &e, 0);
+}
+
+/* The admin login API's answer: a token, or (absent, not an admin) the
+ * password login instead, for this and every later agent of the run. */
+static int feed_token(struct prov *p, const struct proto_resp *resp)
+{
+	char tok[LIM_MX_TOKEN];
+	struct mx_error e;
+	int made = p->rep.user == PROV_R_MADE;
+	int r = mx_admin_login_parse(resp, tok, &e);
+
+	if (r == 0) {
+		p->admin_login = 1;
+		p->sum.admin_logins++;
+		if (made)
+			p->sum.users_made--;
+		r = set_token(p, tok, made);
+		memset(tok, 0, sizeof tok);
+		return r;
+	}
+	if (r != ERR_PROTO && mx_error_is(&e, "M_NOT_FOUND")) {
+		p->step = S_LOGIN;      /* no such user: the login says why */
+		p->attempt = 0;
+		return 0;
+	}
+	if (r != ERR_PROTO && mx_admin_absent(&e)) {
+		if (p->admin_login != 0)
+			LOG_INFO("provision", "event=admin_login_absent status=%d "
+			         "fallback=password_login", e.status);
+		p->admin_login = 0;
+		p->step = S_LOGIN;      /* the resume step is kept */
+		p->attempt = 0;
+		return 0;
+	}
+	if (r == ERR_PROTO) {
+		prov_agent_fail(p, "the homeserver's admin login answer is "
+		                "malformed");
+		return 0;
+	}
+	return prov_on_mx_error(p, &e, 0);
+}
+
+/* The agent user's limits lifted (or not: then it is paced, and no
+ * second try this run). */
+static int feed_override(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_error e;
+
+	if (!mx_ok(resp)) {
+		mx_error_parse(resp, &e);
+		if (e.status == 429 || e.status >= 500 || e.status == 0)
+			return prov_on_mx_error(p, &e, 0);
+		LOG_WARN("provision", "event=override_failed user=%s status=%d "
+		         "errcode=%s", p->rec.user_id, e.status, e.errcode);
+		if (mx_admin_absent(&e))
+			p->bot_admin = 0;       /* paced from now on */
+	} else {
+		p->rec.flags |= PROV_F_RL_LIFTED;
+		p->dirty = 1;
+	}
+	prov_go(p, p->resume >= 0 ? p->resume : S_DISPLAYNAME);
+	p->resume = -1;
+	return 0;
 }
 
 int prov_keep_candidate(void *arg, const char *room)
@@ -597,6 +733,31 @@ static int feed_marker(struct prov *p, const struct proto_resp *resp)
 		return 0;
 	}
 	if (r == 0 && !strcmp(agent, p->a->id)) {
+		prov_go(p, S_TOMB);     /* a replaced room is not adopted */
+		return 0;
+	}
+	p->attempt = 0;
+	if (++p->ci >= p->ncand)
+		prov_go(p, S_CREATE);
+	return 0;
+}
+
+/* The marked room found: adopted unless it was replaced (a tombstone:
+ * reconciliation calls such a mapping stale; the search goes on). */
+static int feed_tomb(struct prov *p, const struct proto_resp *resp)
+{
+	struct mx_error e;
+	int r = mx_tombstone_parse(resp, &e);
+
+	if (r == ERR_CLOSED || (r == ERR_HTTP && (mx_error_is(&e,
+	    "M_UNKNOWN_TOKEN") || e.status == 429 || e.status >= 500)))
+		return prov_on_mx_error(p, &e, 1);
+	if (r < 0) {
+		prov_agent_fail(p, "cannot tell whether a room of this agent "
+		                "was replaced; not creating another");
+		return 0;
+	}
+	if (r == 0) {
 		copy(p->rec.room_id, sizeof p->rec.room_id, p->cand[p->ci]);
 		p->rec.flags |= STORE_AGENT_ROOM_CREATED;
 		p->sum.rooms_found++;
@@ -608,9 +769,9 @@ static int feed_marker(struct prov *p, const struct proto_resp *resp)
 		prov_go(p, S_ROOM_NAME);
 		return 0;
 	}
-	p->attempt = 0;
-	if (++p->ci >= p->ncand)
-		prov_go(p, S_CREATE);
+	LOG_INFO("provision", "event=room_replaced agent=%s room=%s",
+	         p->a->id, p->cand[p->ci]);
+	prov_go(p, ++p->ci < p->ncand ? S_MARKER : S_CREATE);
 	return 0;
 }
 
@@ -709,6 +870,10 @@ int prov_agent_feed(struct prov *p, const struct proto_resp *resp)
 		return feed_admin_put(p, resp);
 	case S_LOGIN:
 		return feed_login(p, resp);
+	case S_TOKEN:
+		return feed_token(p, resp);
+	case S_OVERRIDE:
+		return feed_override(p, resp);
 	case S_DISPLAYNAME:
 	case S_ROOM_NAME:
 		return feed_named(p, resp);
@@ -716,6 +881,8 @@ int prov_agent_feed(struct prov *p, const struct proto_resp *resp)
 		return feed_joined(p, resp);
 	case S_MARKER:
 		return feed_marker(p, resp);
+	case S_TOMB:
+		return feed_tomb(p, resp);
 	case S_CREATE:
 		return feed_create(p, resp);
 	default:

@@ -34,8 +34,31 @@ struct ctx {
 	                         * happened get a line */
 	int stop;               /* a signal asked us to stop */
 	int watch;              /* --watch: SIGHUP reopens the log */
+	int waiting;            /* a "waiting" line is on the terminal */
+	uint64_t limited_ms;    /* the last run's time waiting for limits */
 	struct loop *loop;
 };
+
+/* On a terminal the last line may be a "waiting" line, overwritten by
+ * whatever comes next. */
+static void clear_wait(struct ctx *c)
+{
+	if (c->waiting)
+		fputs("\r\033[K", stdout);
+	c->waiting = 0;
+}
+
+static void on_wait(void *arg, int64_t ms, const char *why)
+{
+	struct ctx *c = arg;
+
+	if (!c->tty || c->dry)
+		return;
+	clear_wait(c);
+	printf("waiting %.1f s: %s", (double)ms / 1000.0, why);
+	fflush(stdout);
+	c->waiting = 1;
+}
 
 static const char *mark(int r, int tty)
 {
@@ -72,6 +95,7 @@ static void on_agent(void *arg, const struct prov_report *r)
 	if (c->quiet && r->user == PROV_R_KEPT && r->room == PROV_R_KEPT &&
 	    r->space == PROV_R_KEPT && !r->renamed && !r->why[0])
 		return;
+	clear_wait(c);
 	printf("[%zu/%zu] %s: user %s room %s space %s%s%s%s\n", r->index,
 	       r->total, r->name, mark(r->user, c->tty), mark(r->room, c->tty),
 	       mark(r->space, c->tty), r->renamed ? " renamed" : "",
@@ -112,8 +136,14 @@ static int run_once(struct ctx *c, int dry,
 		snprintf(why, cap, "out of memory");
 		return ERR_NOMEM;
 	}
+	prov_driver_on_wait(d, on_wait, c);
+	if (!c->watch)          /* a daemon's runs have no deadline */
+		prov_driver_deadline(d, (uint64_t)cfg_num(&c->app.cfg,
+		                     "matrix", "provision_deadline"));
 	loop_run(n->loop);
+	clear_wait(c);
 	*ms = prov_driver_elapsed_ms(d);
+	c->limited_ms = prov_driver_limited_ms(d);
 	prov_driver_free(d);
 	r = prov_result(p, why, cap);
 	*sum = *prov_summary(p);
@@ -131,7 +161,8 @@ static void print_plan(const struct prov_summary *s)
 	       s->space_made ? "; create the Space" : "");
 }
 
-static void print_summary(const struct prov_summary *s, uint64_t ms)
+static void print_summary(const struct ctx *c, const struct prov_summary *s,
+                          uint64_t ms)
 {
 	printf("done: %zu agents; %zu users created, %zu rooms created, "
 	       "%zu rooms found, %zu linked, %zu renamed, %zu failed; "
@@ -140,6 +171,15 @@ static void print_summary(const struct prov_summary *s, uint64_t ms)
 	       s->rooms_made, s->rooms_found, s->linked, s->renamed, s->failed,
 	       s->marked_deleted, s->unlinked, s->returned, s->requests,
 	       (unsigned long long)ms);
+	printf("rate limits: %.1f s waited (%zu answers 429), %s; agent "
+	       "tokens: %zu admin logins, %zu password logins\n",
+	       (double)c->limited_ms / 1000.0, s->limited,
+	       s->rl_state == PROV_RL_LIFTED ? "lifted for the bot and its "
+	       "users" : s->rl_state == PROV_RL_OFF ? "not lifted "
+	       "(rate_limit_override = off)" : s->rl_state == PROV_RL_REFUSED
+	       ? "not lifted (the bot is not a server admin)" :
+	       s->rl_state == PROV_RL_ABSENT ? "not lifted (no Synapse admin "
+	       "API)" : "not lifted", s->admin_logins, s->logins);
 }
 
 /* SIGTERM and SIGINT stop; so does SIGHUP of a one-off run (its terminal
@@ -187,7 +227,7 @@ static int watch(struct ctx *c, char *why, size_t cap)
 			fprintf(stderr, "lettamx provision: %s\n", why);
 		else if (sum.users_made || sum.rooms_made || sum.renamed ||
 		         sum.marked_deleted || sum.unlinked || sum.failed)
-			print_summary(&sum, ms);
+			print_summary(c, &sum, ms);
 		fflush(stdout);
 	}
 	loop_timer_cancel(n->loop, &t);
@@ -229,7 +269,7 @@ int prov_cmd_provision(int argc, char **argv)
 		print_plan(&sum);
 	if (!r && !set[0] && !c.stop) {
 		r = run_once(&c, 0, &sum, &ms, why, sizeof why);
-		print_summary(&sum, ms);
+		print_summary(&c, &sum, ms);
 	}
 	if (c.stop && !set[1]) {
 		/* cut short by a signal: safe to run again, but not done */
@@ -255,7 +295,10 @@ static const char *state_of(const struct store_agent *a)
 		return "deleted, unlinked";
 	if (a->deleted_at)
 		return "deleted (grace)";
-	if (!a->access_token[0])
+	/* A record rebuilt from the room graph has no token until its user
+	 * must act: its user exists all the same. */
+	if (!a->access_token[0] && !(a->flags & (STORE_AGENT_ROOM_CREATED |
+	                                         PROV_F_NAMED)))
 		return "no user";
 	if (!(a->flags & STORE_AGENT_ROOM_CREATED))
 		return "no room";
@@ -319,6 +362,23 @@ static int space_fn(struct store_txn *t, void *arg)
 	return store_meta_get(t, PROV_META_SPACE, arg, LIM_STORE_ID);
 }
 
+/* Whether the homeserver's rate limits are lifted for us. */
+static void print_limits(struct app *a)
+{
+	int st = prov_rl_state(a->store, a->pc.bot_user);
+
+	if (!a->pc.rl_override)
+		st = PROV_RL_OFF;
+	printf("Rate limits: %s\n", st == PROV_RL_LIFTED ? "lifted (the bot "
+	       "is a server admin; override_ratelimit set for it and its "
+	       "users)" : st == PROV_RL_REFUSED ? "not lifted: the bot is "
+	       "not a server admin (requests are paced)" : st ==
+	       PROV_RL_ABSENT ? "not lifted: the homeserver has no Synapse "
+	       "admin API (requests are paced)" : st == PROV_RL_OFF ? "not "
+	       "lifted: rate_limit_override = off" : "unknown (not "
+	       "provisioned yet)");
+}
+
 int prov_cmd_status(int argc, char **argv)
 {
 	static const char *const flags[] = { "--json", NULL };
@@ -349,6 +409,7 @@ int prov_cmd_status(int argc, char **argv)
 		if (store_view(c.app.store, space_fn, space) < 0)
 			snprintf(space, sizeof space, "none yet");
 		printf("Space: %s\n", space);
+		print_limits(&c.app);
 	}
 	s.wname = 5;
 	s.wuser = 11;

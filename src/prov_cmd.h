@@ -34,6 +34,22 @@ void prov_driver_free(struct prov_driver *d);
 /* Wall time of the run so far, in ms. */
 uint64_t prov_driver_elapsed_ms(const struct prov_driver *d);
 
+/* Calls `fn(arg, wait_ms, why)` each time a lane starts waiting out a
+ * rate limit (`why`: "the homeserver limits joins of @bot:server"), for
+ * a progress line. `fn` NULL: none. */
+void prov_driver_on_wait(struct prov_driver *d,
+                         void (*fn)(void *arg, int64_t wait_ms,
+                                    const char *why),
+                         void *arg);
+
+/* Ends the run `ms` from now if it is not over (0: no deadline): the
+ * engine stops with ERR_TIMEOUT, requests in flight are cancelled. */
+void prov_driver_deadline(struct prov_driver *d, uint64_t ms);
+
+/* Wall time during which at least one request waited for a rate limit,
+ * in ms. */
+uint64_t prov_driver_limited_ms(const struct prov_driver *d);
+
 /* `lettamx provision [-c FILE] [--dry-run]`. Returns the exit status. */
 int prov_cmd_provision(int argc, char **argv);
 

@@ -25,6 +25,7 @@ struct slot {
 	char auth[LIM_MX_TOKEN + 16];
 	struct httpp_field hdr[4];
 	struct loop_timer wait;
+	int limited;                    /* the wait is a rate limit's */
 	char cause[LIM_HTTP_REASON];      /* a failure's first cause */
 };
 
@@ -41,6 +42,11 @@ struct prov_driver {
 	struct loop_defer pump;
 	uint64_t started;
 	int finished;
+	void (*on_wait)(void *arg, int64_t wait_ms, const char *why);
+	void *wait_arg;
+	struct loop_timer deadline;
+	int nlimited;                   /* slots waiting for a rate limit */
+	uint64_t limited_since, limited_ms;
 };
 
 static void pump(void *arg);
@@ -83,10 +89,25 @@ static void on_done(void *arg, struct http_resp *hr, int err)
 	loop_defer(d->loop, &d->pump, pump, d);
 }
 
+/* The union of rate-limit waits: time with at least one slot waiting. */
+static void limited_add(struct prov_driver *d, struct slot *sl, int on)
+{
+	uint64_t now = loop_now(d->loop);
+
+	if (on == sl->limited)
+		return;
+	sl->limited = on;
+	if (on && d->nlimited++ == 0)
+		d->limited_since = now;
+	if (!on && --d->nlimited == 0)
+		d->limited_ms += now - d->limited_since;
+}
+
 static void on_wake(void *arg)
 {
 	struct slot *sl = arg;
 
+	limited_add(sl->d, sl, 0);
 	prov_wake(sl->d->p, sl->i);
 	loop_defer(sl->d->loop, &sl->d->pump, pump, sl->d);
 }
@@ -148,6 +169,12 @@ static void pump(void *arg)
 			return;
 		}
 		if (a == PROV_WAIT) {
+			char why[192];
+			int rl = prov_wait_why(d->p, i, why, sizeof why);
+
+			limited_add(d, &d->slot[i], rl);
+			if (rl && d->on_wait)
+				d->on_wait(d->wait_arg, wait_ms, why);
 			loop_timer_arm(d->loop, &d->slot[i].wait,
 			               loop_now(d->loop) + (uint64_t)wait_ms);
 			continue;
@@ -160,6 +187,27 @@ static void pump(void *arg)
 			prov_feed(d->p, i, &none);
 		}
 	}
+}
+
+/* The run's deadline: stop the engine, cancel what is in flight, and
+ * let pump() report the end. */
+static void on_deadline(void *arg)
+{
+	struct prov_driver *d = arg;
+
+	prov_cancel(d->p, ERR_TIMEOUT, "the run's deadline passed before it "
+	          "was done (rate limits?); run it again to go on");
+	for (int i = 0; i < LIM_PROV_LANES; i++) {
+		struct slot *sl = &d->slot[i];
+
+		if (sl->in_flight) {
+			http_cancel(d->http, &sl->hreq);
+			sl->in_flight = 0;
+		}
+		limited_add(d, sl, 0);
+		loop_timer_cancel(d->loop, &sl->wait);
+	}
+	loop_defer(d->loop, &d->pump, pump, d);
 }
 
 struct prov_driver *prov_driver_start(struct loop *l, struct http_client *http,
@@ -185,6 +233,7 @@ struct prov_driver *prov_driver_start(struct loop *l, struct http_client *http,
 		d->slot[i].i = i;
 		loop_timer_init(&d->slot[i].wait, on_wake, &d->slot[i]);
 	}
+	loop_timer_init(&d->deadline, on_deadline, d);
 	d->started = loop_clock_ms();
 	loop_defer(l, &d->pump, pump, d);
 	return d;
@@ -199,6 +248,7 @@ void prov_driver_free(struct prov_driver *d)
 			http_cancel(d->http, &d->slot[i].hreq);
 		loop_timer_cancel(d->loop, &d->slot[i].wait);
 	}
+	loop_timer_cancel(d->loop, &d->deadline);
 	loop_defer_cancel(d->loop, &d->pump);
 	free(d);
 }
@@ -206,4 +256,30 @@ void prov_driver_free(struct prov_driver *d)
 uint64_t prov_driver_elapsed_ms(const struct prov_driver *d)
 {
 	return loop_clock_ms() - d->started;
+}
+
+void prov_driver_on_wait(struct prov_driver *d,
+                         void (*fn)(void *arg, int64_t wait_ms,
+                                    const char *why),
+                         void *arg)
+{
+	d->on_wait = fn;
+	d->wait_arg = arg;
+}
+
+void prov_driver_deadline(struct prov_driver *d, uint64_t ms)
+{
+	if (ms)
+		loop_timer_arm(d->loop, &d->deadline, loop_now(d->loop) + ms);
+	else
+		loop_timer_cancel(d->loop, &d->deadline);
+}
+
+uint64_t prov_driver_limited_ms(const struct prov_driver *d)
+{
+	uint64_t ms = d->limited_ms;
+
+	if (d->nlimited)
+		ms += loop_now(d->loop) - d->limited_since;
+	return ms;
 }

@@ -1,7 +1,7 @@
 /*
  * provision: one provisioning run (see provision.h): list the agents, get
- * the bot's token, find or create the Space, hand each wanted agent to
- * the step machine of prov_agent.c, then handle deletions.
+ * the bot's token and the Space (prov_setup.c), hand each wanted agent to
+ * the step machine of prov_agent.c in lanes, then handle deletions.
  */
 #include "prov_int.h"
 
@@ -26,8 +26,21 @@ struct prov *prov_new(const struct prov_conf *conf,
 	p->on_agent = on_agent;
 	p->arg = arg;
 	p->nlanes = LIM_PROV_LANES;
-	for (int i = 0; i < LIM_PROV_LANES; i++)
+	for (int i = 0; i < LIM_PROV_LANES; i++) {
 		p->lane[i].resume = -1;
+		p->lane[i].rl_bk = BK_AGENT - 1;
+	}
+	for (int i = 0; i < BK_N; i++)
+		p->bk_owner[i] = p->bk_busy[i] = -1;
+	p->bk_hit = -1;
+	p->bot_admin = p->admin_login = p->admin_probe = -1;
+	p->rnd = (unsigned)(uintptr_t)p;
+	p->sum.rl_state = conf->rl_override ? PROV_RL_UNKNOWN : PROV_RL_OFF;
+	if (conf->install_id)
+		snprintf(p->install, sizeof p->install, "%s", conf->install_id);
+	else if (conf->master &&
+	         secret_install_id(conf->master, p->install, sizeof p->install))
+		p->install[0] = '\0';
 	letta_list_init(&p->list);
 	p->phase = PH_LIST;
 	if (conf->bot_only) {
@@ -57,13 +70,6 @@ const struct prov_summary *prov_summary(const struct prov *p)
 const char *prov_bot_token(const struct prov *p)
 {
 	return p->bot_token;
-}
-
-/* The bot has a token: on to the Space, or done in a bot-only run. */
-static void bot_have(struct prov *p)
-{
-	p->phase = p->c->bot_only ? PH_DONE : PH_SPACE;
-	p->step = SP_START;
 }
 
 int prov_result(const struct prov *p, char *why, size_t cap)
@@ -115,337 +121,6 @@ static int feed_list(struct prov *p, const struct proto_resp *resp)
 	return 0;
 }
 
-/* ---- the bot ---- */
-
-static int meta_get(struct prov *p, const char *key, char *out, size_t cap);
-static int bot_token_load(struct prov *p);
-
-/* The bot's localpart, from its user id. */
-static void bot_local(const struct prov *p, char *out, size_t cap)
-{
-	const char *u = p->c->bot_user;
-
-	snprintf(out, cap, "%.*s", (int)strcspn(u + 1, ":"), u + 1);
-}
-
-/* Picks the bot's token: configured, stored, or from a login (configured
- * password), or a shared-secret registration with a password derived
- * from the master secret (so a lost store costs a login, not the bot). */
-static int bot_start(struct prov *p, struct proto_req *req)
-{
-	const struct prov_conf *c = p->c;
-	char local[IDENT_MXID_MAX + 1];
-
-	if (c->bot_token && *c->bot_token)
-		snprintf(p->bot_token, sizeof p->bot_token, "%s", c->bot_token);
-	else if (!bot_token_load(p))
-		p->bot_from_meta = 1;
-	else
-		p->bot_token[0] = '\0';
-	if (p->fatal)
-		return 1;
-	if (p->bot_token[0]) {
-		bot_have(p);
-		return 1;
-	}
-	bot_local(p, local, sizeof local);
-	if (c->bot_password && *c->bot_password) {
-		snprintf(p->bot_pw, sizeof p->bot_pw, "%s", c->bot_password);
-		prov_go(p, B_LOGIN);
-		return mx_req_login(req, local, p->bot_pw);
-	}
-	if (c->reg == MX_REG_SHARED_SECRET && c->shared_secret &&
-	    *c->shared_secret && !secret_agent_password(c->master,
-	    c->bot_user, p->bot_pw, sizeof p->bot_pw)) {
-		prov_go(p, B_SS_NONCE);
-		return mx_req_ss_nonce(req);
-	}
-	prov_fatal(p, ERR_CONFIG, "no credentials for the bot %s: give it an "
-	           "access token file or a password file (or use "
-	           "registration = shared-secret to create it)", c->bot_user);
-	return 1;
-}
-
-static int bot_next(struct prov *p, struct proto_req *req)
-{
-	char local[IDENT_MXID_MAX + 1], mac[SECRET_SHA1_HEX + 1];
-
-	bot_local(p, local, sizeof local);
-	switch (p->step) {
-	case B_LOGIN:
-		return mx_req_login(req, local, p->bot_pw);
-	case B_SS_NONCE:
-		return mx_req_ss_nonce(req);
-	case B_SS_REGISTER:
-		if (secret_synapse_mac(p->c->shared_secret, p->nonce, local,
-		                       p->bot_pw, 0, mac, sizeof mac))
-			return ERR_TLS;
-		return mx_req_ss_register(req, p->nonce, local, p->bot_pw,
-		                          mac);
-	default:
-		return bot_start(p, req);
-	}
-}
-
-struct meta_arg {
-	const char *key;
-	char *val;
-	size_t cap;
-	bool sealed;            /* a secret: sealed at rest */
-	bool clear;             /* read: a secret found in clear */
-};
-
-static int meta_get_fn(struct store_txn *t, void *arg)
-{
-	struct meta_arg *m = arg;
-
-	if (m->sealed)
-		return store_meta_get_sealed(t, m->key, m->val, m->cap,
-		                             &m->clear);
-	return store_meta_get(t, m->key, m->val, m->cap);
-}
-
-static int meta_put_fn(struct store_txn *t, void *arg)
-{
-	struct meta_arg *m = arg;
-
-	if (m->sealed)
-		return store_meta_put_sealed(t, m->key, m->val);
-	return store_meta_put(t, m->key, m->val);
-}
-
-/* Reads meta m->key: 0, ERR_NOTFOUND, or another error (then fatal). */
-static int meta_read(struct prov *p, struct meta_arg *m)
-{
-	int r = store_view(p->c->store, meta_get_fn, m);
-
-	if (r < 0 && r != ERR_NOTFOUND)
-		prov_fatal(p, r, "store: %s", store_why(p->c->store));
-	return r;
-}
-
-static int meta_get(struct prov *p, const char *key, char *out, size_t cap)
-{
-	struct meta_arg m = { key, out, cap, false, false };
-
-	return meta_read(p, &m);
-}
-
-static int meta_write(struct prov *p, struct meta_arg *m)
-{
-	int r = prov_before_change(p);
-
-	if (r < 0)
-		return r;
-	r = store_update(p->c->store, meta_put_fn, m);
-
-	if (r < 0)
-		prov_fatal(p, r, "store: %s", store_why(p->c->store));
-	return r;
-}
-
-static int meta_put(struct prov *p, const char *key, char *val)
-{
-	struct meta_arg m = { key, val, 0, false, false };
-
-	return meta_write(p, &m);
-}
-
-/* Reads the stored bot token (sealed at rest). One left in clear by an
- * older lettamx is rewritten sealed (not in a dry run, which changes
- * nothing). Returns 0, ERR_NOTFOUND, or another error (then fatal). */
-static int bot_token_load(struct prov *p)
-{
-	struct meta_arg m = { PROV_META_BOT_TOKEN, p->bot_token,
-	                      sizeof p->bot_token, true, false };
-	int r = meta_read(p, &m);
-
-	if (r < 0 || !m.clear || p->c->dry_run)
-		return r;
-	r = meta_write(p, &m);
-	if (r == 0)
-		LOG_INFO("provision", "event=bot_token_sealed");
-	return r;
-}
-
-static int bot_token_save(struct prov *p)
-{
-	struct meta_arg m = { PROV_META_BOT_TOKEN, p->bot_token, 0, true,
-	                      false };
-
-	return meta_write(p, &m);
-}
-
-static int bot_token_got(struct prov *p, const struct mx_login *l)
-{
-	snprintf(p->bot_token, sizeof p->bot_token, "%s", l->access_token);
-	log_add_secret(p->bot_token);
-	if (bot_token_save(p) < 0)
-		return ERR_STORE;
-	p->bot_from_meta = 1;
-	bot_have(p);
-	return 0;
-}
-
-static int feed_bot(struct prov *p, const struct proto_resp *resp)
-{
-	struct mx_login l;
-	struct mx_error e;
-	char msg[LIM_PROTO_DETAIL + 64];
-	int r;
-
-	if (p->step == B_SS_NONCE) {
-		r = mx_nonce_parse(resp, p->nonce, &e);
-		if (r == 0) {
-			p->step = B_SS_REGISTER;
-			return 0;
-		}
-	} else {
-		r = mx_login_parse(resp, &l, &e);
-		if (r == 0 && l.access_token[0])
-			return bot_token_got(p, &l);
-		if (p->step == B_SS_REGISTER && mx_error_is(&e, "M_USER_IN_USE")) {
-			prov_go(p, B_LOGIN);    /* made by an earlier run */
-			return 0;
-		}
-	}
-	if (r == 0 || r == ERR_PROTO) {
-		prov_fatal(p, ERR_PROTO, "the homeserver's answer about the bot "
-		           "is malformed");
-		return 0;
-	}
-	if (e.status == 429 || e.status >= 500 || e.status == 0) {
-		prov_on_mx_error(p, &e, 0);
-		if (p->step == B_SS_REGISTER)
-			p->step = B_SS_NONCE;
-		return 0;
-	}
-	mx_error_msg(&e, msg, sizeof msg);
-	prov_fatal(p, ERR_CONFIG, "the bot %s: %s %s", p->c->bot_user,
-	           p->step == B_LOGIN ? "cannot log in:" :
-	           "shared-secret registration failed:", msg);
-	return 0;
-}
-
-static int meta_del_fn(struct store_txn *t, void *arg)
-{
-	int r = store_meta_del(t, arg);
-
-	return r == ERR_NOTFOUND ? 0 : r;
-}
-
-void prov_bot_refused(struct prov *p)
-{
-	if (p->bot_from_meta &&
-	    store_update(p->c->store, meta_del_fn,
-	                 (void *)(uintptr_t)PROV_META_BOT_TOKEN) < 0) {
-		prov_fatal(p, ERR_STORE, "store: %s", store_why(p->c->store));
-		return;
-	}
-	prov_fatal(p, ERR_CONFIG, "the homeserver refused the bot's access "
-	           "token%s", p->bot_from_meta ? "; the next run logs in "
-	           "again" : " from bot_token_file: replace it");
-}
-
-/* ---- the Space ---- */
-
-static void space_have(struct prov *p)
-{
-	p->phase = PH_AGENTS;
-	p->step = S_START;
-	p->ai = 0;
-}
-
-static int space_next(struct prov *p, struct proto_req *req)
-{
-	const struct prov_conf *c = p->c;
-
-	switch (p->step) {
-	case SP_START:
-		if (!meta_get(p, PROV_META_SPACE, p->space_id,
-		              sizeof p->space_id) || p->fatal) {
-			space_have(p);
-			return 1;
-		}
-		if (c->dry_run) {
-			p->sum.space_made = 1;
-			space_have(p);
-			return 1;
-		}
-		/* Not in the store: the bot may have made it in a run whose
-		 * answer we lost. Look before creating. */
-		prov_go(p, SP_JOINED);
-		return mx_req_joined_rooms(req, p->bot_token);
-	case SP_JOINED:
-		return mx_req_joined_rooms(req, p->bot_token);
-	case SP_MARKER:
-		return mx_req_state_get(req, p->bot_token, p->cand[p->ci],
-		                        MX_SPACE_TYPE, "");
-	default:
-		return mx_req_create_space(req, p->bot_token,
-		                           c->space_name ? c->space_name
-		                                         : "Letta Agents",
-		                           c->invite, c->ninvite);
-	}
-}
-
-static int space_found(struct prov *p, const char *room, int made)
-{
-	snprintf(p->space_id, sizeof p->space_id, "%s", room);
-	LOG_INFO("provision", "event=%s room=%s", made ? "space_created"
-	         : "space_found", room);
-	p->sum.space_made = made;
-	if (meta_put(p, PROV_META_SPACE, p->space_id) < 0)
-		return ERR_STORE;
-	space_have(p);
-	return 0;
-}
-
-static int feed_space(struct prov *p, const struct proto_resp *resp)
-{
-	struct mx_error e;
-	char room[IDENT_MXID_MAX + 1];
-	int r;
-
-	switch (p->step) {
-	case SP_JOINED:
-		p->ncand = p->ci = 0;
-		p->cand_full = 0;
-		r = mx_joined_rooms_parse(resp, prov_keep_candidate, p, &e);
-		if (r == ERR_PROTO || p->cand_full)
-			prov_fatal(p, ERR_PROTO, "cannot list the bot's rooms "
-			           "to find the Space");
-		else if (r < 0)
-			return prov_on_mx_error(p, &e, 0);
-		else
-			prov_go(p, p->ncand ? SP_MARKER : SP_CREATE);
-		return 0;
-	case SP_MARKER:
-		if (mx_ok(resp))
-			return space_found(p, p->cand[p->ci], 0);
-		mx_error_parse(resp, &e);
-		if (e.status == 429 || e.status >= 500 || e.status == 0 ||
-		    mx_error_is(&e, "M_UNKNOWN_TOKEN"))
-			return prov_on_mx_error(p, &e, 0);
-		prov_go(p, ++p->ci < p->ncand ? SP_MARKER : SP_CREATE);
-		return 0;
-	default:
-		r = mx_room_id_parse(resp, room, &e);
-		if (r == 0)
-			return space_found(p, room, 1);
-		if (r == ERR_PROTO) {
-			prov_fatal(p, r, "malformed createRoom answer");
-			return 0;
-		}
-		prov_on_mx_error(p, &e, 0);
-		/* The Space may exist though the answer was lost: look
-		 * again before creating another. */
-		if (p->step == SP_CREATE && e.status != 429)
-			p->step = SP_JOINED;
-		return 0;
-	}
-}
-
 /* ---- agents, in lanes ---- */
 
 /* Gives the current lane the next wanted agent. Returns 1, or 0 when
@@ -469,12 +144,27 @@ static int take_agent(struct prov *p)
 	return 0;
 }
 
-/* The current lane's next request: PROV_SEND, PROV_WAIT, or 0 when it
- * has nothing left to do. */
+/* Lane result: its next request is of a bucket another lane is waiting
+ * out; it sends when that lane's answer opens the bucket. */
+#define LANE_BLOCKED 100
+
+/* 1 when the current lane must not send now (see enum bucket). */
+static int blocked(const struct prov *p, int bk)
+{
+	if (bk <= BK_AGENT)
+		return 0;
+	if (p->bk_owner[bk] >= 0 && p->bk_owner[bk] != p->slot)
+		return 1;
+	return p->bk_serial[bk] && p->bk_busy[bk] >= 0 &&
+	       p->bk_busy[bk] != p->slot;
+}
+
+/* The current lane's next request: PROV_SEND, PROV_WAIT, LANE_BLOCKED,
+ * or 0 when it has nothing left to do. */
 static int lane_next(struct prov *p, struct proto_req *req, int *target,
                      int64_t *wait_ms)
 {
-	int r;
+	int r, bk;
 
 	while (!p->fatal) {
 		if (p->wait_ms > 0) {
@@ -486,10 +176,23 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 			return 0;
 		if (!p->a)
 			continue;
+		bk = prov_agent_settle(p) != S_FINISH ? prov_bucket(p)
+		                                       : BK_AGENT;
+		if (blocked(p, bk))
+			return LANE_BLOCKED;
+		/* One lane finds out whether the admin login API is there. */
+		if (p->step == S_TOKEN && p->admin_login < 0 &&
+		    p->bot_admin != 0) {
+			if (p->admin_probe >= 0 && p->admin_probe != p->slot)
+				return LANE_BLOCKED;
+			p->admin_probe = p->slot;
+		}
 		r = prov_agent_build(p, req);
 		if (r == 0) {
 			*target = PROV_MATRIX;
 			p->sum.requests++;
+			if (bk > BK_AGENT && p->bk_serial[bk])
+				p->bk_busy[bk] = p->slot;
 			return PROV_SEND;
 		}
 		if (r < 0)
@@ -502,6 +205,7 @@ static int lane_next(struct prov *p, struct proto_req *req, int *target,
 static void swap_in(struct prov *p, int i)
 {
 	p->cur = p->lane[i];
+	p->slot = i;
 }
 
 static void swap_out(struct prov *p, int i)
@@ -524,6 +228,10 @@ static int agents_next(struct prov *p, struct proto_req *req, int *target,
 		swap_in(p, i);
 		r = lane_next(p, req, target, wait_ms);
 		swap_out(p, i);
+		if (r == LANE_BLOCKED) {
+			busy = 1;
+			continue;
+		}
 		if (r) {
 			*slot = i;
 			p->state[i] = r == PROV_SEND ? LANE_SENT : LANE_WAITING;
@@ -752,10 +460,10 @@ static int phase_next(struct prov *p, struct proto_req *req, int *target)
 		r = letta_list_next(&p->list, req, p->c->letta_token);
 		break;
 	case PH_BOT:
-		r = bot_next(p, req);
+		r = prov_bot_next(p, req);
 		break;
 	case PH_SPACE:
-		r = space_next(p, req);
+		r = prov_space_next(p, req);
 		break;
 	default:
 		r = delete_next(p, req);
@@ -825,9 +533,9 @@ static int feed_phase(struct prov *p, const struct proto_resp *resp)
 	case PH_LIST:
 		return feed_list(p, resp);
 	case PH_BOT:
-		return feed_bot(p, resp);
+		return prov_feed_bot(p, resp);
 	case PH_SPACE:
-		return feed_space(p, resp);
+		return prov_feed_space(p, resp);
 	case PH_AGENTS:
 		return prov_agent_feed(p, resp);
 	case PH_DELETE:
@@ -845,7 +553,23 @@ int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
 		return ERR_INVAL;
 	p->state[slot] = LANE_IDLE;
 	swap_in(p, slot);
+	p->bk_hit = -1;
+	p->rl_bk = BK_AGENT - 1;
 	r = feed_phase(p, resp);
 	swap_out(p, slot);
+	/* Any answer but another 429 opens the buckets this lane held. */
+	for (int i = 0; i < BK_N; i++) {
+		if (p->bk_owner[i] == slot && i != p->bk_hit)
+			p->bk_owner[i] = -1;
+		if (p->bk_busy[i] == slot)
+			p->bk_busy[i] = -1;
+	}
+	if (p->admin_probe == slot && (p->admin_login >= 0 || p->bk_hit < 0))
+		p->admin_probe = -1;
 	return r;
+}
+
+void prov_cancel(struct prov *p, int err, const char *why)
+{
+	prov_fatal(p, err, "%s", why);
 }

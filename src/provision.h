@@ -36,10 +36,22 @@ struct secret_master;
 #define PROV_F_BOT_JOINED   0x0400u  /* the bot is in the room */
 #define PROV_F_UNLINKED     0x0800u  /* deleted: unlinked after the grace */
 #define PROV_F_NAMED        0x1000u  /* display name and room name = name */
+#define PROV_F_RL_LIFTED    0x8000u  /* override_ratelimit: no limits
+                                      * (0x2000 is RECON_F_STALE) */
 
 /* Meta keys. */
 #define PROV_META_SPACE     "space_id"
 #define PROV_META_BOT_TOKEN "bot_token"
+/* "<state> <bot user id>": whether the bot's rate limits are lifted
+ * (state "lifted", "refused": not an admin, "absent": not Synapse), so a
+ * later run asks again only when the bot changed. */
+#define PROV_META_RL        "ratelimit_override"
+/* The install id the stored Space's marker names (written once the
+ * marker is known to carry it). */
+#define PROV_META_SPACE_MARK "space_marker"
+
+/* [matrix] access: how people reach agent rooms. */
+enum { PROV_ACCESS_INVITE = 0, PROV_ACCESS_SPACE = 1 };
 
 struct prov_conf {
 	const char *server_name;        /* user ids and `via` */
@@ -64,6 +76,12 @@ struct prov_conf {
 	struct store *store;
 	const char *snapdir;            /* snapshot before the first change of
 	                                 * a run; NULL: none (tests) */
+	const char *install_id;         /* secret_install_id(); NULL: derived
+	                                 * from `master` */
+	int rl_override;                /* [matrix] rate_limit_override = auto
+	                                 * (1): lift limits where the bot is
+	                                 * an admin; off (0) */
+	int access;                     /* PROV_ACCESS_* */
 };
 
 /* Where a request of the engine goes. */
@@ -99,10 +117,18 @@ struct prov_summary {
 	size_t users_made, rooms_made, rooms_found, linked, renamed;
 	size_t failed, marked_deleted, unlinked, returned;
 	size_t requests;                /* Matrix requests sent */
+	size_t limited;                 /* answers 429 (pacing, not failures) */
+	int64_t limited_ms;             /* sum of the waits they asked for */
+	size_t logins, admin_logins;    /* agent tokens: password / admin API */
+	int rl_state;                   /* PROV_RL_* of the bot */
 	int listing_complete;
 	int space_made;                 /* the Space was created (or would
 	                                 * be, in a dry run) */
 };
+
+/* Whether the bot's rate limits are lifted. */
+enum { PROV_RL_UNKNOWN, PROV_RL_LIFTED, PROV_RL_REFUSED, PROV_RL_ABSENT,
+       PROV_RL_OFF };
 
 struct prov;
 
@@ -138,6 +164,20 @@ void prov_wake(struct prov *p, int slot);
 int prov_result(const struct prov *p, char *why, size_t cap);
 
 const struct prov_summary *prov_summary(const struct prov *p);
+
+/* What lane `slot`'s current wait is for: 1 and a sentence in `why`
+ * ("the homeserver limits joins of @bot:server") when it is a rate limit,
+ * else 0. For progress lines. */
+int prov_wait_why(const struct prov *p, int slot, char *why, size_t cap);
+
+/* Ends the run now with `err` and `why` (a deadline): prov_next() then
+ * says PROV_DONE; answers still coming are ignored. */
+void prov_cancel(struct prov *p, int err, const char *why);
+
+/* The PROV_RL_* state recorded in the store for `bot_user` (meta
+ * PROV_META_RL), for `lettamx status`. */
+int prov_rl_state(struct store *s, const char *bot_user);
+const char *prov_rl_name(int state);
 
 /* The bot's access token the run used or got ("" if none). Owned by p. */
 const char *prov_bot_token(const struct prov *p);

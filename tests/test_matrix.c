@@ -162,6 +162,25 @@ static void test_create_room_body(void)
 	CHECK(strstr(r.body, "m.room.encryption") == NULL);
 	json_free(&j);
 
+	/* access = space: restricted to the Space's members, version 9,
+	 * only the bot invited */
+	s.restricted = 1;
+	CHECK_EQ(mx_req_create_room(&r, "t", &s), 0);
+	json_init(&j);
+	CHECK_EQ(json_parse(&j, r.body, r.body_len), 0);
+	CHECK(json_str_eq(&j, json_get(&j, 0, "room_version"), "9"));
+	inv = json_get(&j, 0, "invite");
+	CHECK_EQ(json_count(&j, inv), 1);
+	CHECK(json_str_eq(&j, json_arr_first(&j, inv), BOT));
+	json_free(&j);
+	CHECK(strstr(r.body, "{\"type\":\"m.room.join_rules\",\"state_key\":"
+	             "\"\",\"content\":{\"join_rule\":\"restricted\",\"allow\":"
+	             "[{\"type\":\"m.room_membership\",\"room_id\":\"" SPACE
+	             "\"}]}}") != NULL);
+	s.space_id = NULL;
+	CHECK_EQ(mx_req_create_room(&r, "t", &s), ERR_INVAL);
+	s.restricted = 0;
+
 	s.space_id = NULL;
 	s.topic = "";
 	CHECK_EQ(mx_req_create_room(&r, "t", &s), 0);
@@ -190,7 +209,9 @@ static void test_create_space_body(void)
 	static const char *const people[] = { "@alice:localhost" };
 	struct proto_req r;
 
-	CHECK_EQ(mx_req_create_space(&r, "t", "Letta Agents", people, 1), 0);
+	CHECK_EQ(mx_req_create_space(&r, "t", "Letta Agents", people, 1,
+	                             "0123abcd0123abcd", "@bot:localhost"), 0);
+	CHECK(strstr(r.body, "\"install\":\"0123abcd0123abcd\",\"bot\":\"@bot:localhost\"") != NULL);
 	CHECK(body_is_json(&r));
 	CHECK(strstr(r.body, "\"creation_content\":{\"type\":\"m.space\"}") != NULL);
 	CHECK(strstr(r.body, MX_SPACE_TYPE) != NULL);
@@ -215,8 +236,8 @@ static void test_errors_and_retry(void)
 	         "Requests\",\"retry_after_ms\":1500}");
 	r.retry_after_ms = 2000;
 	CHECK_EQ(mx_error_parse(&r, &e), ERR_HTTP);
-	CHECK_EQ(e.retry_after_ms, 1500);       /* the body is more precise */
-	CHECK_EQ(mx_retry_delay_ms(&e, 3), 1500);
+	CHECK_EQ(e.retry_after_ms, 2000);       /* the larger of both */
+	CHECK_EQ(mx_retry_delay_ms(&e, 3), 2000);
 	r = resp(429, "{\"errcode\":\"M_LIMIT_EXCEEDED\"}");
 	r.retry_after_ms = 2000;
 	mx_error_parse(&r, &e);
@@ -224,7 +245,12 @@ static void test_errors_and_retry(void)
 	r = resp(429, "{\"errcode\":\"M_LIMIT_EXCEEDED\","
 	         "\"retry_after_ms\":999999999}");
 	mx_error_parse(&r, &e);
-	CHECK_EQ(mx_retry_delay_ms(&e, 0), LIM_MX_BACKOFF_MAX_MS);
+	CHECK_EQ(mx_retry_delay_ms(&e, 0), LIM_MX_RL_MAX_MS);
+	r = resp(429, "{\"errcode\":\"M_LIMIT_EXCEEDED\","
+	         "\"retry_after_ms\":1500}");
+	r.retry_after_ms = 3000;        /* both: the larger, never early */
+	mx_error_parse(&r, &e);
+	CHECK_EQ(mx_retry_delay_ms(&e, 0), 3000);
 	r = resp(429, "not json");
 	mx_error_parse(&r, &e);
 	CHECK_EQ(mx_retry_delay_ms(&e, 0), LIM_MX_BACKOFF_MS);
@@ -391,6 +417,80 @@ static void test_parsers_on_every_prefix(void)
 	}
 }
 
+static void test_admin_and_space_mark(void)
+{
+	struct proto_req r;
+	struct proto_resp a;
+	struct mx_space_mark m;
+	struct mx_error e;
+	char tok[LIM_MX_TOKEN], content[256];
+
+	CHECK_EQ(mx_req_override_ratelimit(&r, "t", "@u:localhost"), 0);
+	CHECK_STR(r.path, "/_synapse/admin/v1/users/%40u%3Alocalhost/"
+	          "override_ratelimit");
+	CHECK_STR(r.body, "{\"messages_per_second\":0,\"burst_count\":0}");
+	CHECK_EQ(mx_req_override_ratelimit(&r, "t", "u/../x"), ERR_INVAL);
+	CHECK_EQ(mx_req_admin_login(&r, "t", "@u:localhost"), 0);
+	CHECK_STR(r.path, "/_synapse/admin/v1/users/%40u%3Alocalhost/login");
+	CHECK_STR(r.body, "{}");
+	a = resp(200, "{\"access_token\":\"syt_x\"}");
+	CHECK_EQ(mx_admin_login_parse(&a, tok, &e), 0);
+	CHECK_STR(tok, "syt_x");
+	a = resp(200, "{}");
+	CHECK_EQ(mx_admin_login_parse(&a, tok, &e), ERR_PROTO);
+	a = resp(404, "{\"errcode\":\"M_UNRECOGNIZED\"}");
+	CHECK(mx_admin_login_parse(&a, tok, &e) < 0);
+	CHECK(mx_admin_absent(&e));
+	a = resp(429, "{\"errcode\":\"M_LIMIT_EXCEEDED\"}");
+	mx_admin_login_parse(&a, tok, &e);
+	CHECK(!mx_admin_absent(&e));
+	a = resp(404, "{\"errcode\":\"M_NOT_FOUND\",\"error\":\"User not "
+	         "found\"}");
+	mx_admin_login_parse(&a, tok, &e);
+	CHECK(!mx_admin_absent(&e));    /* the API is there, the user not */
+	a = resp(403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	mx_admin_login_parse(&a, tok, &e);
+	CHECK(mx_admin_absent(&e));
+
+	CHECK_EQ(mx_req_state_event_get(&r, "t", "!s:localhost",
+	                                MX_SPACE_TYPE, ""), 0);
+	CHECK_STR(r.path, "/_matrix/client/v3/rooms/%21s%3Alocalhost/state/"
+	          "org.lettamx.space/?format=event");
+	CHECK_EQ(mx_space_mark_content(content, sizeof content, "abc",
+	                               "@b:localhost"), 0);
+	CHECK_STR(content, "{\"v\":1,\"install\":\"abc\",\"bot\":"
+	          "\"@b:localhost\"}");
+	a = resp(200, "{\"type\":\"org.lettamx.space\",\"sender\":"
+	         "\"@b:localhost\",\"content\":{\"v\":1,\"install\":\"abc\","
+	         "\"bot\":\"@b:localhost\"}}");
+	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), 0);
+	CHECK_STR(m.sender, "@b:localhost");
+	CHECK_STR(m.install, "abc");
+	a = resp(200, "{\"sender\":\"@b:localhost\",\"content\":{\"v\":1}}");
+	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), 0);
+	CHECK_STR(m.install, "");
+	a = resp(200, "{\"sender\":\"@b:localhost\",\"content\":{}}");
+	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), ERR_NOTFOUND);
+	a = resp(200, "{\"sender\":\"@b:localhost\",\"content\":{\"v\":2}}");
+	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), ERR_VERSION);
+	a = resp(200, "{\"sender\":\"nobody\",\"content\":{\"v\":1}}");
+	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), ERR_PROTO);
+	a = resp(200, "{\"sender\":\"@b:localhost\",\"content\":{\"v\":1,"
+	         "\"install\":7}}");
+	CHECK_EQ(mx_space_mark_parse(&a, &m, &e), ERR_PROTO);
+
+	a = resp(200, "{\"body\":\"moved\",\"replacement_room\":\"!n:x\"}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), 1);
+	a = resp(200, "{}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), 0);
+	a = resp(404, "{\"errcode\":\"M_NOT_FOUND\"}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), 0);
+	a = resp(403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), ERR_HTTP);
+	a = resp(200, "[]");
+	CHECK_EQ(mx_tombstone_parse(&a, &e), ERR_PROTO);
+}
+
 /* No answer: the transport's cause is the message, and a certificate or
  * a name that failed is not retried (it will not fix itself). */
 static void test_no_answer_keeps_its_cause(void)
@@ -431,5 +531,6 @@ int main(void)
 	RUN(test_uia_and_diagnosis);
 	RUN(test_joined_rooms_and_markers);
 	RUN(test_parsers_on_every_prefix);
+	RUN(test_admin_and_space_mark);
 	return harness_done("matrix");
 }

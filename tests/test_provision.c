@@ -33,6 +33,7 @@ struct room {
 	int ninv;
 	char children[MAXR][64];
 	int nchild;
+	char install[40];       /* the Space marker's install id, or "" */
 };
 struct agent { char id[64]; char name[64]; };
 
@@ -52,6 +53,8 @@ static struct fake {
 	int lose_creates;       /* createRoom works, its answer is lost */
 	unsigned chaos;         /* seed: random 5xx, 429, lost answers */
 	int interleave;         /* answer the lanes' requests in any order */
+	int synapse;            /* admin API: override_ratelimit, login */
+	int overrides, admin_logins;
 	char body[65536];
 	int64_t now;
 } F;
@@ -243,6 +246,10 @@ static int do_create(const struct proto_req *q, struct proto_resp *resp,
 		if (json_str_eq(&j, json_get(&j, e, "type"), "org.lettamx.agent"))
 			json_get_str(&j, json_get(&j, e, "content"), "agent_id",
 			             r->marker, sizeof r->marker);
+		else if (json_str_eq(&j, json_get(&j, e, "type"),
+		                     "org.lettamx.space"))
+			json_get_str(&j, json_get(&j, e, "content"), "install",
+			             r->install, sizeof r->install);
 	inv = json_get(&j, 0, "invite");
 	for (int e = json_arr_first(&j, inv); e >= 0; e = json_arr_next(&j, inv, e))
 		json_str(&j, e, r->invited[r->ninv++], 300);
@@ -278,13 +285,27 @@ static int do_state(const struct proto_req *q, struct proto_resp *resp,
 		if (strstr(q->path, "/state/org.lettamx.agent/") && r->marker[0])
 			return reply(resp, 200, "{\"agent_id\":\"%s\",\"v\":1}",
 			             r->marker);
-		if (strstr(q->path, "/state/org.lettamx.space/") && r->space)
-			return reply(resp, 200, "{\"v\":1}");
+		if (strstr(q->path, "/state/org.lettamx.space/?format=event") &&
+		    r->space)
+			return reply(resp, 200, "{\"type\":\"org.lettamx.space\","
+			             "\"state_key\":\"\",\"sender\":\"" BOT "\","
+			             "\"content\":{\"v\":1%s%s%s}}",
+			             r->install[0] ? ",\"install\":\"" : "",
+			             r->install, r->install[0] ? "\",\"bot\":\""
+			             BOT "\"" : "");
 		return reply(resp, 404, "{\"errcode\":\"M_NOT_FOUND\"}");
 	}
 	F.writes++;
 	if (strstr(q->path, "/state/m.room.name/"))
 		F.names++;
+	if (strstr(q->path, "/state/org.lettamx.space/")) {
+		struct json j;
+
+		json_init(&j);
+		CHECK_EQ(json_parse(&j, q->body, q->body_len), 0);
+		json_get_str(&j, 0, "install", r->install, sizeof r->install);
+		json_free(&j);
+	}
 	if (strstr(q->path, "/state/m.space.child/")) {
 		const char *child = strstr(q->path, "m.space.child/") + 14;
 		int i = 0;
@@ -318,6 +339,33 @@ static int do_join(const struct proto_req *q, struct proto_resp *resp,
 	return reply(resp, 200, "{\"room_id\":\"%s\"}", r->id);
 }
 
+/* Synapse's admin API for users (F.synapse), else a 404 as from a
+ * server without it. */
+static int do_admin(const struct proto_req *q, struct proto_resp *resp,
+                    const char *uid)
+{
+	const char *id = q->path + strlen("/_synapse/admin/v1/users/%40");
+	char local[300];
+	struct user *t;
+
+	if (!F.synapse)
+		return reply(resp, 404, "{\"errcode\":\"M_UNRECOGNIZED\"}");
+	if (strcmp(uid, BOT))
+		return reply(resp, 403, "{\"errcode\":\"M_FORBIDDEN\"}");
+	snprintf(local, sizeof local, "%.*s", (int)strcspn(id, "%"), id);
+	t = by_local(local);
+	if (!t)
+		return reply(resp, 404, "{\"errcode\":\"M_NOT_FOUND\"}");
+	if (strstr(q->path, "/override_ratelimit")) {
+		F.overrides++;
+		return reply(resp, 200, "{\"messages_per_second\":0,"
+		             "\"burst_count\":0}");
+	}
+	F.admin_logins++;
+	snprintf(t->tok, sizeof t->tok, "atok%d", F.reqs);
+	return reply(resp, 200, "{\"access_token\":\"%s\"}", t->tok);
+}
+
 /* One Matrix request: route by method and path; unknown ones fail the
  * test (a fake that answers anything proves nothing). */
 static int matrix(const struct proto_req *q, struct proto_resp *resp)
@@ -337,6 +385,8 @@ static int matrix(const struct proto_req *q, struct proto_resp *resp)
 		return reply(resp, 401, "{\"errcode\":\"M_UNKNOWN_TOKEN\"}");
 	if (!u)
 		return reply(resp, 401, "{\"errcode\":\"M_MISSING_TOKEN\"}");
+	if (!strncmp(q->path, "/_synapse/admin/v1/users/", 25))
+		return do_admin(q, resp, uid);
 	if (strstr(q->path, "/displayname")) {
 		F.names++;
 		return reply(resp, 200, "{}");
@@ -685,9 +735,11 @@ static void test_429_waits_as_told(void)
 
 	if (setup("429", 1))
 		return;
-	F.fail_create_429 = 2;
+	/* More 429s than a step's attempts: pacing never fails an agent;
+	 * each wait is what the server said (+1 ms: never early). */
+	F.fail_create_429 = LIM_PROV_ATTEMPTS + 4;
 	CHECK_EQ(run(why, sizeof why), 0);
-	CHECK_EQ(waited, 2 * 1234);
+	CHECK_EQ(waited, (LIM_PROV_ATTEMPTS + 4) * (1234 + 1));
 	check_one_each(1);
 }
 
@@ -787,6 +839,101 @@ static void test_dry_run_sends_nothing_to_matrix(void)
 	CHECK_EQ(reports, 4);
 }
 
+static int forget_token(const struct store_agent *a, void *arg)
+{
+	struct store_agent b = *a;
+
+	b.access_token[0] = '\0';
+	return store_agent_put(arg, &b);
+}
+
+static int forget_tokens_fn(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return store_agent_each(t, forget_token, t);
+}
+
+/* Records as reconciliation rebuilds them after a lost store: all done,
+ * no token. Nothing to do costs no login; a rename costs one, only for
+ * that agent. */
+static void test_no_login_storm(void)
+{
+	char why[512];
+
+	if (setup("storm", 5))
+		return;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(store_update(S, forget_tokens_fn, NULL), 0);
+	F.reqs = F.writes = F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.logins, 0);
+	CHECK_EQ(F.reqs, 1);            /* the listing only */
+	snprintf(F.a[3].name, 64, "helpdesk");
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.logins, 1);          /* agent 3, password (no admin API) */
+	CHECK_EQ(F.admin_logins, 0);
+	F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.logins, 0);          /* its token is kept now */
+}
+
+/* An admin bot: its limits and each new agent user's lifted once, tokens
+ * of users without one from the admin login API, nothing asked again. */
+static void test_admin_bot_lifts_limits_once(void)
+{
+	char why[512];
+
+	if (setup("admin", 3))
+		return;
+	F.synapse = 1;
+	C.rl_override = 1;
+	CHECK_EQ(run(why, sizeof why), 0);
+	check_one_each(3);
+	CHECK_EQ(F.overrides, 4);       /* the bot and three users */
+	CHECK_EQ(store_update(S, forget_tokens_fn, NULL), 0);
+	snprintf(F.a[0].name, 64, "renamed");
+	F.reqs = F.logins = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.overrides, 4);
+	CHECK_EQ(F.admin_logins, 1);
+	CHECK_EQ(F.logins, 0);
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 1);
+}
+
+static int del_mark_fn(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return store_meta_del(t, PROV_META_SPACE_MARK);
+}
+
+/* A store and a Space from before the install id: the marker gets the
+ * fields once (a state event of the bot), then nothing more. */
+static void test_older_space_marker_completed(void)
+{
+	char why[512];
+	int writes;
+
+	if (setup("oldspace", 1))
+		return;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK(F.r[0].space);
+	CHECK_EQ(strlen(F.r[0].install), 16);
+	F.r[0].install[0] = '\0';
+	CHECK_EQ(store_update(S, del_mark_fn, NULL), 0);
+	writes = F.writes;
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 3);            /* listing, marker read, marker put */
+	CHECK_EQ(F.writes - writes, 1);
+	CHECK_EQ(strlen(F.r[0].install), 16);
+	F.reqs = 0;
+	CHECK_EQ(run(why, sizeof why), 0);
+	CHECK_EQ(F.reqs, 1);
+}
+
 int main(void)
 {
 	if (getenv("PROV_SEED")) {      /* debugging one chaos seed */
@@ -804,6 +951,9 @@ int main(void)
 	RUN(test_empty_or_failed_listing_deletes_nothing);
 	RUN(test_unsupported_mode_is_clear);
 	RUN(test_dry_run_sends_nothing_to_matrix);
+	RUN(test_no_login_storm);
+	RUN(test_older_space_marker_completed);
+	RUN(test_admin_bot_lifts_limits_once);
 	store_close(S);
 	return harness_done("provision");
 }

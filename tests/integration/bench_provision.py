@@ -1,7 +1,17 @@
 """Benchmark (not a test): provision N agents (default 100) against the
-fakes, then run again. Prints `bench <name>: <figure>` lines:
+fakes, then run again; then N agents under Synapse's stock rate limits
+(the fake's `synapse-defaults` profile) with a bot that is not a server
+admin and with one that is. Prints `bench <name>: <figure>` lines:
 
     /usr/bin/python3 tests/integration/bench_provision.py [N]
+
+The rate-limited runs use the profile's `time_scale` (BENCH_SCALE,
+default 0.05): every bucket refills 20 times as fast and tells lettamx
+the true (shorter) wait, so lettamx waits what it is told, as always.
+The figures at full speed are derived: the time lettamx spent waiting
+(measured by lettamx: its summary line) scales by 1/time_scale, the rest
+does not. The prediction for 1,000 agents is linear in the agents past
+the stock bursts (ten joins, ten state events).
 
 Wall time is dominated by the fake homeserver (Python, one thread per
 connection); the CPU time of lettamx itself is printed next to it, and
@@ -11,6 +21,7 @@ the fake's own time per request as seen by a Python client for scale.
 import http.client
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -59,6 +70,50 @@ def fake_baseline(env, n=50):
     return (time.monotonic() - t0) / n * 1000
 
 
+WAITED = re.compile(r"rate limits: ([0-9.]+) s waited \((\d+) answers 429\)")
+
+
+def limited(n, admin, scale):
+    """One run of n agents under synapse-defaults; the figures."""
+    env = Env(Quiet(), bot_admin=admin,
+              registration="admin-api" if admin else "dummy")
+    try:
+        env.hs.configure(rate_limit={"profile": "synapse-defaults",
+                                     "time_scale": scale})
+        env.agents(n)
+        t0 = time.monotonic()
+        res = lettamx.run(["provision"], env.conf, timeout=3600)
+        wall = time.monotonic() - t0
+        if res.returncode != 0 or " 0 failed" not in res.stdout:
+            raise SystemExit(res.stdout + res.stderr)
+        m = WAITED.search(res.stdout)
+        waited, n429 = float(m.group(1)), int(m.group(2))
+        log = env.hs.requests()
+        # the plan's dry pass is Letta only: these are the run's
+        real = wall - waited + waited / scale
+        return wall, waited, n429, len(log), real
+    finally:
+        env.close()
+
+
+def bench_limits(n):
+    scale = float(os.environ.get("BENCH_SCALE", "0.05"))
+    for admin in (False, True):
+        name = "admin" if admin else "non_admin"
+        wall, waited, n429, reqs, real = limited(n, admin, scale)
+        burst = 0 if admin else 10
+        per = real / max(1, n - burst) if not admin else real / n
+        print("bench provision_%d_stock_limits_%s_bot: %.1f s wall at "
+              "time_scale %.2f (%.1f s of it waiting, %d answers 429), "
+              "%d Matrix requests; at full speed %.0f s wall, %.0f s "
+              "waiting" % (n, name, wall, scale, waited, n429, reqs, real,
+                           waited / scale))
+        print("bench provision_1000_stock_limits_%s_bot_predicted: %.0f s "
+              "(%.1f h)" % (name, per * (1000 - burst) + (
+                  real - per * (n - burst) if not admin else 0),
+                  (per * (1000 - burst)) / 3600.0))
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     env = Env(Quiet())
@@ -81,6 +136,7 @@ def main():
               "client (the fake's floor)" % fake_baseline(env))
     finally:
         env.close()
+    bench_limits(n)
 
 
 if __name__ == "__main__":

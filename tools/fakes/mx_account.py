@@ -97,8 +97,10 @@ def logout_all(ctx):
 
 
 def whoami(ctx):
-    return 200, {"user_id": ctx.user_id, "is_guest": False,
-                 "device_id": ctx.device_id}
+    out = {"user_id": ctx.user_id, "is_guest": False}
+    if ctx.device_id is not None:   # none for an admin-login token
+        out["device_id"] = ctx.device_id
+    return 200, out
 
 
 # -- registration -------------------------------------------------------------
@@ -151,6 +153,7 @@ def register(ctx):
     if not isinstance(username, str):
         raise bad_json("Invalid username")
     username = username.lower() if username.isascii() else username
+    ctx.app.profile.register(ctx, made=False)
     # The spec: name checks come before user-interactive auth.
     _check_username(ctx, username)
     auth = body.get("auth")
@@ -166,6 +169,7 @@ def register(ctx):
         return _uia_challenge(ctx, session, "M_FORBIDDEN",
                               "Invalid authentication")
     ctx.store.uia_sessions.pop(session, None)
+    ctx.app.profile.register(ctx, made=True)
     return _create_account(ctx, username, body.get("password"), False,
                            bool(body.get("inhibit_login")),
                            body.get("device_id"))
@@ -309,11 +313,14 @@ def _require_admin(ctx):
 
 
 def _admin_user_json(user):
-    return {"name": user.user_id, "admin": user.admin,
-            "deactivated": user.deactivated,
+    # Synapse 1.67 answers with 0/1 for its flags (stock transcript #4).
+    return {"name": user.user_id, "admin": int(user.admin),
+            "deactivated": int(user.deactivated), "shadow_banned": 0,
             "displayname": user.displayname, "avatar_url": user.avatar_url,
             "user_type": None, "is_guest": 0, "threepids": [],
-            "external_ids": []}
+            "external_ids": [], "consent_version": None,
+            "consent_server_notice_sent": None, "appservice_id": None,
+            "creation_ts": getattr(user, "creation_ts", 0)}
 
 
 def admin_put_user(ctx, user_id):

@@ -8,7 +8,7 @@ import json
 import math
 import time
 
-from . import mx_account, mx_room_admin, mx_rooms, mx_sync
+from . import mx_account, mx_ratelimit, mx_room_admin, mx_rooms, mx_sync
 from .mx_store import MatrixError, Store, bad_json
 from .web import App, NoRoute, Response, Router
 
@@ -71,9 +71,25 @@ ROUTES = [
     ("GET", r"/_matrix/client/v1/rooms/([^/]+)/hierarchy",
      mx_rooms.hierarchy, True, None),
     ("GET", C + r"/sync", mx_sync.sync, True, None),
+    ("GET", r"/_synapse/admin/v1/users/([^/]+)/override_ratelimit",
+     mx_ratelimit.override_get, True, None),
+    ("POST", r"/_synapse/admin/v1/users/([^/]+)/override_ratelimit",
+     mx_ratelimit.override_set, True, None),
+    ("DELETE", r"/_synapse/admin/v1/users/([^/]+)/override_ratelimit",
+     mx_ratelimit.override_delete, True, None),
+    ("POST", r"/_synapse/admin/v1/users/([^/]+)/login",
+     mx_ratelimit.admin_login, True, None),
     ("DELETE", r"/_synapse/admin/v1/rooms/([^/]+)",
      mx_room_admin.delete_room, True, None),
 ]
+
+# The bucket of the synapse-defaults profile each "action" route takes
+# (mx_ratelimit); None: that route is limited inside its handler, or not
+# at all (leave, kick).
+PROFILE_KIND = {
+    mx_rooms.join: "join", mx_rooms.create_room: "create",
+    mx_rooms.invite: None, mx_rooms.leave: None, mx_rooms.kick: None,
+}
 
 
 class RateLimiter:
@@ -137,6 +153,14 @@ class Ctx:
     def ratelimit(self, kind, key=None):
         if getattr(self.req, "control", False):
             return  # people acted by the test are not throttled
+        profile = self.app.profile
+        if profile.enabled:
+            if kind == "login":
+                user = self.store.lookup_user(key)
+                profile.login(self, user.user_id if user else key)
+            else:
+                profile.action(self, "message")
+            return
         retry = self.app.limiter.check((kind, key or self.user_id))
         if retry is not None:
             raise limit_exceeded(retry)
@@ -149,6 +173,7 @@ class HomeserverApp(App):
     def __init__(self, server_name, config=None):
         self.store = Store(server_name)
         self.limiter = RateLimiter()
+        self.profile = mx_ratelimit.Profile()
         self.router = Router()
         for method, pattern, func, needs_token, limit in ROUTES:
             self.router.add(method, pattern,
@@ -163,9 +188,12 @@ class HomeserverApp(App):
             self.human_tokens = {}
             self.config = {"registration": "dummy",
                            "registration_token": None,
-                           "shared_secret": None, "synapse_admin": True}
+                           "shared_secret": None, "synapse_admin": True,
+                           "admin_login": True}
             self.config.update(self.base_config)
             self.limiter.configure(enabled=False)
+            self.profile.configure(None)
+            self.profile.overrides = {}
             self.store.cond.notify_all()
 
     # -- the client-server API -----------------------------------------
@@ -175,6 +203,9 @@ class HomeserverApp(App):
             with self.store.cond:
                 return self._route(ctx)
         except MatrixError as err:
+            if err.status == 429:       # what the client was told
+                req.log_extra["retry_after_ms"] = err.extra.get(
+                    "retry_after_ms")
             return err.response()
 
     def _route(self, ctx):
@@ -193,7 +224,11 @@ class HomeserverApp(App):
             raise MatrixError(400, "M_UNRECOGNIZED", "Unrecognized request")
         if needs_token:
             self.authenticate(ctx)
-        if limit == "action":
+        if limit == "action" and self.profile.enabled:
+            kind = PROFILE_KIND.get(func, "message")
+            if kind:
+                self.profile.action(ctx, kind)
+        elif limit == "action":
             ctx.ratelimit("action")
         result = func(ctx, *args)
         if isinstance(result, Response):

@@ -2,8 +2,10 @@
 
   POST /_fake/config      {"registration": "dummy"|"token"|"disabled",
                            "registration_token", "shared_secret",
-                           "synapse_admin": bool,
-                           "rate_limit": {"enabled", "per_second", "burst"}}
+                           "synapse_admin": bool, "admin_login": bool,
+                           "rate_limit": {"enabled", "per_second", "burst"}
+                           or {"profile": "synapse-defaults", "header",
+                           "time_scale"} (see mx_ratelimit)}
   POST /_fake/users       {"username", "password", "admin", "displayname"}
                           -> {"user_id", "access_token", "device_id"}
   GET  /_fake/users       all users (no passwords)
@@ -51,14 +53,19 @@ def set_config(app, body):
         if unknown:
             raise KeyError("unknown config keys %s" % sorted(unknown))
         app.config.update(body)
-        if rate is not None:
+        if rate is not None and "profile" in rate:
+            app.limiter.configure(enabled=False)
+            app.profile.configure(rate["profile"], rate.get("header", False),
+                                  rate.get("time_scale", 1.0))
+        elif rate is not None:
+            app.profile.configure(None)
             app.limiter.configure(bool(rate.get("enabled", True)),
                                   rate.get("per_second", 0.2),
                                   rate.get("burst", 10))
-        return dict(app.config, rate_limit={
+        return dict(app.config, rate_limit=dict({
             "enabled": app.limiter.enabled,
             "per_second": app.limiter.per_second,
-            "burst": app.limiter.burst})
+            "burst": app.limiter.burst}, **app.profile.describe()))
 
 
 def add_user(app, body):

@@ -134,6 +134,7 @@ def _create_params(body):
 def create_room(ctx):
     body = ctx.json()
     preset, version, invites, initial = _create_params(body)
+    ctx.app.profile.room_invites(ctx, len(invites))
     store, me = ctx.store, ctx.user_id
     room = store.new_room(version)
     create = dict(body.get("creation_content", {}))
@@ -292,6 +293,26 @@ def get_event(ctx, room_id, event_id):
 
 
 # -- membership --------------------------------------------------------------------------
+RESTRICTED_VERSIONS = {"8", "9", "10"}
+
+
+def restricted_ok(store, room, user=None):
+    """A restricted room (versions 8+): whether `user` is joined to one
+    of the rooms its `allow` list names. None when the rule does not
+    apply (an older room version: then it is an invite-only room)."""
+    if room.version not in RESTRICTED_VERSIONS:
+        return None
+    rules = (room.state_content("m.room.join_rules") or {}).get("allow")
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, dict) or \
+                rule.get("type") != "m.room_membership":
+            continue
+        other = store.rooms.get(rule.get("room_id"))
+        if other is not None and user and other.membership(user) == "join":
+            return True
+    return False
+
+
 def _target_user(body):
     user = body.get("user_id")
     if user is None:
@@ -313,6 +334,7 @@ def invite(ctx, room_id):
         raise forbidden("%s is already in the room." % target)
     if current == "ban":
         raise forbidden("%s is banned from the room" % target)
+    ctx.app.profile.invite(ctx, room_id, target)
     ctx.store.add_event(room, "m.room.member", ctx.user_id,
                         member_content(ctx, target, "invite",
                                        body.get("reason")), target)
@@ -333,13 +355,30 @@ def join(ctx, room_id):
         return 200, {"room_id": room_id}
     if current == "ban":
         raise forbidden("You are banned from this room")
-    if room.join_rule() != "public" and current != "invite":
+    if room.join_rule() == "restricted" and current != "invite" and \
+            restricted_ok(ctx.store, room) is not None:
+        if not restricted_ok(ctx.store, room, ctx.user_id):
+            raise forbidden("You do not belong to any of the required "
+                            "rooms/spaces to join this room.")
+    elif room.join_rule() != "public" and current != "invite":
         raise forbidden("You are not invited to this room.")
     room.forgotten.discard(ctx.user_id)
-    ctx.store.add_event(room, "m.room.member", ctx.user_id,
-                        member_content(ctx, ctx.user_id, "join",
-                                       body.get("reason")), ctx.user_id)
+    content = member_content(ctx, ctx.user_id, "join", body.get("reason"))
+    if room.join_rule() == "restricted" and current != "invite":
+        # As Synapse: a member who may invite vouches for the join.
+        content["join_authorised_via_users_server"] = _authoriser(room)
+    ctx.store.add_event(room, "m.room.member", ctx.user_id, content,
+                        ctx.user_id)
     return 200, {"room_id": room_id}
+
+
+def _authoriser(room):
+    need = int(room.power_levels().get("invite", 0))
+    for user in sorted(room.members("join"), key=room.user_level,
+                       reverse=True):
+        if room.user_level(user) >= need:
+            return user
+    return None
 
 
 def leave(ctx, room_id):
@@ -517,10 +556,12 @@ def _set_receipt(ctx, room, rtype, event_id):
 
 
 # -- spaces -------------------------------------------------------------------------------------
-def _accessible(room, user):
+def _accessible(room, user, store=None):
     return (room.membership(user) in ("join", "invite")
             or room.join_rule() == "public"
-            or room.history_visibility() == "world_readable")
+            or room.history_visibility() == "world_readable"
+            or (store is not None and room.join_rule() == "restricted"
+                and bool(restricted_ok(store, room, user))))
 
 
 def _children(room):
@@ -588,7 +629,7 @@ def hierarchy(ctx, room_id):
             if suggested and not ev["content"].get("suggested"):
                 continue
             seen.add(child.room_id)
-            if _accessible(child, ctx.user_id):
+            if _accessible(child, ctx.user_id, ctx.store):
                 queue.append((child, level + 1))
     out = {"rooms": found[offset:offset + limit]}
     if offset + limit < len(found):

@@ -94,6 +94,7 @@ class User:
         self.avatar_url = None
         self.deactivated = False
         self.filters = {}
+        self.creation_ts = int(time.time())
 
 
 class Room:
@@ -222,8 +223,12 @@ class Store:
         return user
 
     def new_token(self, user_id, device_id=None):
+        """device_id False: a token without a device (admin login)."""
         token = "syt_" + secrets.token_urlsafe(24)
-        device_id = device_id or random_id(10, string.ascii_uppercase)
+        if device_id is False:
+            device_id = None
+        else:
+            device_id = device_id or random_id(10, string.ascii_uppercase)
         self.tokens[token] = (user_id, device_id)
         return token, device_id
 
