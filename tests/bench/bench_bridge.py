@@ -76,12 +76,13 @@ def write_secret(directory, name, value):
 
 # -- /proc ----------------------------------------------------------------
 def proc_status(pid):
-    """VmRSS and VmHWM in KiB."""
+    """VmRSS, VmHWM, RssAnon and RssFile (mapped files: the LMDB map,
+    the Python libraries) in KiB."""
     out = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             key, _, val = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[key] = int(val.split()[0])
     return out
 
@@ -406,9 +407,10 @@ def idle(world, bridge, args, out):
     out.update(wakes_period=wakes / (t1 - t0) * LONG_POLL_S,
                cpu_min=(c1 - c0) / minutes)
     n = len(world.agents)
-    line(bridge, "rss_idle", "%d KiB VmRSS, %d KiB VmHWM with %d mapped "
-         "agents (budget for lettamx: <= 4096 KiB at 1000)"
-         % (mem["VmRSS"], mem["VmHWM"], n))
+    line(bridge, "rss_idle", "%d KiB VmRSS (%d anonymous, %d file), %d KiB "
+         "VmHWM with %d mapped agents (budget for lettamx: <= 4096 KiB at "
+         "1000)" % (mem["VmRSS"], mem["RssAnon"], mem["RssFile"],
+                    mem["VmHWM"], n))
     line(bridge, "idle", "%s CPU and %.1f wake-ups per minute over "
          "%.0f s; %.1f wake-ups per %.0f s long-poll period (budget <= 2); "
          "%d /sync requests, %d other Matrix and %d Letta requests"
@@ -486,10 +488,12 @@ def burst(world, bridge, args, out):
             tokens.append(token)
     answers = Answers(world)
     answers.poll([])
+    # From the moment all are in: the acts land at once (no /sync sees
+    # any of them before), so the bridge cannot start earlier.
+    world.acts(acts)
+    t0 = time.monotonic()
     fakes0 = (cpu_seconds(world.hs.proc.pid),
               cpu_seconds(world.letta.proc.pid))
-    t0 = time.monotonic()
-    world.acts(acts)
     done = answers.wait(tokens, t0 + args.burst_timeout, bridge.alive)
     answers.poll(tokens)
     got = [answers.by_token[t][0]["t_end"] for t in tokens
