@@ -41,6 +41,17 @@ int letta_req_list(struct proto_req *r, const char *after, const char *token)
 	return b.err;
 }
 
+int letta_req_health(struct proto_req *r)
+{
+	struct proto_buf b;
+
+	proto_req_init(r, PROTO_GET);
+	proto_buf_init(&b, r->path, sizeof r->path);
+	/* the trailing slash: collection routes are declared with it */
+	proto_buf_str(&b, "/v1/health/");
+	return b.err;
+}
+
 int letta_req_get(struct proto_req *r, const char *agent_id,
                   const char *token)
 {

@@ -43,6 +43,10 @@ struct letta_error {
  * ERR_INVAL (a malformed cursor id). */
 int letta_req_list(struct proto_req *r, const char *after, const char *token);
 
+/* Fills `r` with GET /v1/health/ (liveness; no token needed even where
+ * the server has a password). Returns 0. */
+int letta_req_health(struct proto_req *r);
+
 /* Fills `r` with GET /v1/agents/<id>. Returns 0 or ERR_INVAL. */
 int letta_req_get(struct proto_req *r, const char *agent_id,
                   const char *token);

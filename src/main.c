@@ -8,6 +8,7 @@
 
 #include "cfg.h"
 #include "prov_cmd.h"
+#include "run.h"
 #include "version.h"
 
 struct cmd {
@@ -31,6 +32,9 @@ static const struct cmd cmds[] = {
 	  "--watch)", prov_cmd_provision },
 	{ "status",  "[--json]",  "agents, their users, rooms and state",
 	  prov_cmd_status },
+	{ "run",     "[--pid-file FILE]",
+	  "the daemon: start-up checks, provisioning, the bridge",
+	  run_cmd },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])

@@ -108,6 +108,15 @@ int mx_req_whoami(struct proto_req *r, const char *token)
 	return finish(r, &p, NULL);
 }
 
+int mx_req_versions(struct proto_req *r)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_GET, NULL, &p);
+	proto_buf_str(&p, "/_matrix/client/versions");
+	return finish(r, &p, NULL);
+}
+
 int mx_req_register(struct proto_req *r, int reg, const char *localpart,
                     const char *password, const char *regtoken,
                     const char *session)

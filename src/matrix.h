@@ -19,8 +19,16 @@
 /* The namespaced state events that identify what lettamx made. Room
  * names are never used to recognise anything. */
 #define MX_MARKER_TYPE  "org.lettamx.agent"     /* {"agent_id", "v": 1} */
-#define MX_SPACE_TYPE   "org.lettamx.space"     /* {"v": 1} */
+#define MX_SPACE_TYPE   "org.lettamx.space"     /* see below */
 #define MX_MARKER_V     1
+/* The Space's marker names this installation:
+ *   {"v": 1, "install": "<secret_install_id()>", "bot": "@bot:server"}
+ * Our Space is the one whose marker our bot sent naming our install id,
+ * never one found by its name, so two installations on one homeserver
+ * never adopt each other's Space. Spaces made by versions before the
+ * install id carry {"v": 1} only and get the two fields on the next run. */
+#define MX_SPACE_K_INSTALL "install"
+#define MX_SPACE_K_BOT     "bot"
 /* Every login of an agent user names this device, so re-logins reuse one
  * device instead of piling up new ones. */
 #define MX_DEVICE_ID    "LETTAMX"
@@ -67,6 +75,9 @@ void mx_error_msg(const struct mx_error *e, char *out, size_t cap);
 /* POST /login, m.login.password for localpart or user id `user`, on
  * device MX_DEVICE_ID. Returns 0, ERR_TOOBIG, ERR_UTF8. */
 int mx_req_login(struct proto_req *r, const char *user, const char *password);
+
+/* GET /_matrix/client/versions (no token): is the homeserver up. */
+int mx_req_versions(struct proto_req *r);
 
 /* GET /account/whoami with `token`. */
 int mx_req_whoami(struct proto_req *r, const char *token);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "cfg.h"
 #include "dns.h"
 #include "err.h"
@@ -24,21 +25,9 @@
 #include "secret.h"
 #include "tls.h"
 
-/* Everything one command needs, owned here. */
+/* Everything one command needs: the app, and how this run prints. */
 struct ctx {
-	struct cfg cfg;
-	struct store *store;
-	struct secret_master master;
-	struct prov_conf pc;
-	char bot_user[2 * IDENT_MXID_MAX + 4];
-	char server[IDENT_MXID_MAX + 1];
-	char bot_token[LIM_STORE_SECRET];
-	char bot_password[LIM_STORE_SECRET];
-	char reg_token[LIM_STORE_SECRET];
-	char shared_secret[LIM_STORE_SECRET];
-	char letta_token[LIM_STORE_SECRET];
-	char invite_buf[16][IDENT_MXID_MAX + 1];
-	const char *invite[16];
+	struct app app;
 	int tty;
 	int dry;
 	int quiet;              /* --watch: only agents where something
@@ -47,187 +36,6 @@ struct ctx {
 	int watch;              /* --watch: SIGHUP reopens the log */
 	struct loop *loop;
 };
-
-static void usage(const char *cmd, const char *opts)
-{
-	fprintf(stderr, "usage: lettamx %s [-c FILE] %s\n", cmd, opts);
-}
-
-/* -c FILE / --config FILE and flags (a NULL-terminated list; set[i]
- * tells whether flag i was given). Returns 0, or -1 (usage). */
-static int parse_args(int argc, char **argv, const char *const *flags,
-                      const char **path, int *set)
-{
-	*path = NULL;
-	for (int k = 0; flags[k]; k++)
-		set[k] = 0;
-	for (int i = 1; i < argc; i++) {
-		int k = 0;
-
-		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
-		    i + 1 < argc) {
-			*path = argv[++i];
-			continue;
-		}
-		while (flags[k] && strcmp(argv[i], flags[k]))
-			k++;
-		if (!flags[k])
-			return -1;
-		set[k] = 1;
-	}
-	return 0;
-}
-
-/* An optional secret file: "" when the key is unset. */
-static int secret_of(struct ctx *c, const char *sec, const char *key,
-                     char *out, size_t cap)
-{
-	char err[512];
-	int r = cfg_secret(&c->cfg, sec, key, out, cap, err, sizeof err);
-
-	if (r == ERR_NOTFOUND) {
-		out[0] = '\0';
-		return 0;
-	}
-	if (r)
-		fprintf(stderr, "lettamx: %s\n", err);
-	return r;
-}
-
-/* The server name: configured, else the bot's, else the homeserver's
- * host. */
-static void server_name(struct ctx *c)
-{
-	const char *s = cfg_get(&c->cfg, "matrix", "server_name");
-	const char *bot = cfg_get(&c->cfg, "matrix", "bot_user");
-	const char *url = cfg_get(&c->cfg, "matrix", "homeserver_url");
-	const char *colon = bot ? strchr(bot, ':') : NULL;
-
-	if (s)
-		snprintf(c->server, sizeof c->server, "%s", s);
-	else if (bot && bot[0] == '@' && colon)
-		snprintf(c->server, sizeof c->server, "%s", colon + 1);
-	else if (url && strstr(url, "://"))
-		snprintf(c->server, sizeof c->server, "%.*s",
-		         (int)strcspn(strstr(url, "://") + 3, "/"),
-		         strstr(url, "://") + 3);
-	if (bot && bot[0] == '@')
-		snprintf(c->bot_user, sizeof c->bot_user, "%s", bot);
-	else
-		snprintf(c->bot_user, sizeof c->bot_user, "@%s:%s",
-		         bot ? bot : "lettamx", c->server);
-}
-
-static int load_invites(struct ctx *c)
-{
-	const char *list = cfg_get(&c->cfg, "matrix", "invite");
-	int n = 0;
-
-	while (list && n < 16 &&
-	       !cfg_list_item(list, n, c->invite_buf[n],
-	                      sizeof c->invite_buf[n])) {
-		c->invite[n] = c->invite_buf[n];
-		n++;
-	}
-	c->pc.invite = c->invite;
-	c->pc.ninvite = (size_t)n;
-	return 0;
-}
-
-static int open_all(struct ctx *c, const char *path, int read_only)
-{
-	struct store_opts so = { .read_only = read_only };
-	const char *master;
-	uint8_t key[32];
-	char why[512];
-	int created, r;
-
-	if (cfg_load(&c->cfg, path, NULL, why, sizeof why)) {
-		fprintf(stderr, "lettamx: %s\n", why);
-		return 2;
-	}
-	master = cfg_get(&c->cfg, "store", "master_secret_file");
-	/* retention after each snapshot a run takes */
-	so.snap_keep = (int)cfg_num(&c->cfg, "store", "snapshot_keep");
-	so.snap_days = (int)cfg_num(&c->cfg, "store", "snapshot_days");
-	if (read_only && access(cfg_get(&c->cfg, "store", "path"), F_OK) != 0) {
-		fprintf(stderr, "lettamx: nothing provisioned yet: no store at "
-		        "%s (run 'lettamx provision')\n",
-		        cfg_get(&c->cfg, "store", "path"));
-		return 1;
-	}
-	r = store_open(&c->store, cfg_get(&c->cfg, "store", "path"), &so,
-	               why, sizeof why);
-	if (r) {
-		fprintf(stderr, "lettamx: store: %s\n", why);
-		return 1;
-	}
-	/* status only reads: it never creates a master secret, and without
-	 * one there is nothing sealed to open. */
-	if (read_only && access(master, F_OK) != 0)
-		return 0;
-	r = secret_master_load(&c->master, master, &created, why, sizeof why);
-	if (r) {
-		fprintf(stderr, "lettamx: master secret: %s\n", why);
-		return r == ERR_CONFIG ? 2 : 1;
-	}
-	/* Agent passwords and tokens are sealed at rest with a key derived
-	 * from the master secret. */
-	if (store_key_derive(c->master.key, c->master.len, key)) {
-		fprintf(stderr, "lettamx: cannot derive the store key\n");
-		return 1;
-	}
-	store_set_key(c->store, key);
-	memset(key, 0, sizeof key);
-	return 0;
-}
-
-static int fill_conf(struct ctx *c)
-{
-	struct prov_conf *pc = &c->pc;
-	const char *reg = cfg_get(&c->cfg, "matrix", "registration");
-
-	server_name(c);
-	if (!ident_matrix_id_valid(c->bot_user, '@')) {
-		fprintf(stderr, "lettamx: [matrix] bot_user: '%s' is not a "
-		        "Matrix user id (set server_name?)\n", c->bot_user);
-		return 2;
-	}
-	pc->reg = mx_reg_parse(reg);
-	if (pc->reg < 0) {
-		fprintf(stderr, "lettamx: set [matrix] registration (token, "
-		        "shared-secret, admin-api or dummy): how agent users "
-		        "are created\n");
-		return 2;
-	}
-	if (secret_of(c, "matrix", "bot_token_file", c->bot_token,
-	              sizeof c->bot_token) ||
-	    secret_of(c, "matrix", "bot_password_file", c->bot_password,
-	              sizeof c->bot_password) ||
-	    secret_of(c, "matrix", "registration_token_file", c->reg_token,
-	              sizeof c->reg_token) ||
-	    secret_of(c, "matrix", "shared_secret_file", c->shared_secret,
-	              sizeof c->shared_secret) ||
-	    secret_of(c, "letta", "token_file", c->letta_token,
-	              sizeof c->letta_token))
-		return 2;
-	pc->server_name = c->server;
-	pc->user_prefix = cfg_get(&c->cfg, "matrix", "user_prefix");
-	pc->reg_token = c->reg_token;
-	pc->shared_secret = c->shared_secret;
-	pc->bot_user = c->bot_user;
-	pc->bot_token = c->bot_token[0] ? c->bot_token : NULL;
-	pc->bot_password = c->bot_password[0] ? c->bot_password : NULL;
-	pc->space_name = cfg_get(&c->cfg, "matrix", "space_name");
-	pc->include_tags = cfg_get(&c->cfg, "letta", "tags_include");
-	pc->exclude_tags = cfg_get(&c->cfg, "letta", "tags_exclude");
-	pc->letta_token = c->letta_token[0] ? c->letta_token : NULL;
-	pc->grace_ms = cfg_num(&c->cfg, "letta", "delete_grace");
-	pc->snapdir = cfg_get(&c->cfg, "store", "snapshot_dir");
-	pc->master = &c->master;
-	pc->store = c->store;
-	return load_invites(c);
-}
 
 static const char *mark(int r, int tty)
 {
@@ -273,43 +81,6 @@ static void on_agent(void *arg, const struct prov_report *r)
 
 /* ---- running the engine on the loop ---- */
 
-struct net {
-	struct loop *loop;
-	struct dns *dns;
-	struct tls_ctx *tls;
-	struct http_client *http;
-};
-
-static void net_free(struct net *n)
-{
-	http_client_free(n->http);
-	tls_ctx_free(n->tls);
-	dns_free(n->dns);
-	loop_free(n->loop);
-}
-
-static int net_new(struct net *n, const struct cfg *cfg)
-{
-	struct tls_conf tc = {
-		.ca_file = cfg_get(cfg, "matrix", "ca_file"),
-		.no_verify = !cfg_num(cfg, "matrix", "tls_verify"),
-	};
-	int r;
-
-	memset(n, 0, sizeof *n);
-	n->loop = loop_new();
-	n->dns = n->loop ? dns_new(n->loop, NULL) : NULL;
-	if (!n->dns)
-		return ERR_NOMEM;
-	/* Plain http needs no TLS: a missing CA bundle only matters to an
-	 * https URL, which then fails with ERR_TLS and says so. */
-	r = tls_ctx_new(&n->tls, &tc);
-	if (r)
-		n->tls = NULL;
-	n->http = http_client_new(n->loop, n->dns, n->tls, NULL);
-	return n->http ? 0 : ERR_NOMEM;
-}
-
 static void run_done(void *arg, struct prov_driver *d)
 {
 	(void)d;
@@ -318,21 +89,22 @@ static void run_done(void *arg, struct prov_driver *d)
 
 /* One engine run to its end. Returns prov_result's code; *ms the wall
  * time. */
-static int run_once(struct ctx *c, struct net *n, int dry,
+static int run_once(struct ctx *c, int dry,
                     struct prov_summary *sum, uint64_t *ms, char *why,
                     size_t cap)
 {
+	struct app_net *n = &c->app.net;
 	struct prov_urls urls = {
-		cfg_get(&c->cfg, "matrix", "homeserver_url"),
-		cfg_get(&c->cfg, "letta", "base_url"),
+		cfg_get(&c->app.cfg, "matrix", "homeserver_url"),
+		cfg_get(&c->app.cfg, "letta", "base_url"),
 	};
 	struct prov_driver *d;
 	struct prov *p;
 	int r;
 
-	c->pc.dry_run = dry;
+	c->app.pc.dry_run = dry;
 	c->dry = dry;
-	p = prov_new(&c->pc, on_agent, c);
+	p = prov_new(&c->app.pc, on_agent, c);
 	d = p ? prov_driver_start(n->loop, n->http, p, &urls, run_done,
 	                          n->loop) : NULL;
 	if (!d) {
@@ -394,11 +166,12 @@ static void tick(void *arg)
 }
 
 /* --watch: a run every [letta] discovery_interval until a signal. */
-static int watch(struct ctx *c, struct net *n, char *why, size_t cap)
+static int watch(struct ctx *c, char *why, size_t cap)
 {
 	struct loop_timer t;
 	struct prov_summary sum;
-	uint64_t every = (uint64_t)cfg_num(&c->cfg, "letta",
+	struct app_net *n = &c->app.net;
+	uint64_t every = (uint64_t)cfg_num(&c->app.cfg, "letta",
 	                                   "discovery_interval"), ms;
 	int r = 0;
 
@@ -409,7 +182,7 @@ static int watch(struct ctx *c, struct net *n, char *why, size_t cap)
 		loop_run(n->loop);
 		if (c->stop)
 			break;
-		r = run_once(c, n, 0, &sum, &ms, why, cap);
+		r = run_once(c, 0, &sum, &ms, why, cap);
 		if (r)
 			fprintf(stderr, "lettamx provision: %s\n", why);
 		else if (sum.users_made || sum.rooms_made || sum.renamed ||
@@ -428,38 +201,34 @@ int prov_cmd_provision(int argc, char **argv)
 	 * command); static because it is too big for a small stack. */
 	static struct ctx c;
 	struct prov_summary sum;
-	struct net n;
 	const char *path;
 	char why[512];
 	uint64_t ms;
 	int set[2], r;
 
-	if (parse_args(argc, argv, flags, &path, set) || (set[0] && set[1])) {
-		usage("provision", "[--dry-run | --watch]");
+	if (app_args(argc, argv, flags, &path, set, NULL) ||
+	    (set[0] && set[1])) {
+		app_usage("provision", "[--dry-run | --watch]");
 		return 2;
 	}
 	memset(&c, 0, sizeof c);
 	c.tty = isatty(1);
-	r = open_all(&c, path, 0);
-	if (!r)
-		r = fill_conf(&c);
-	if (!r && net_new(&n, &c.cfg)) {
-		fprintf(stderr, "lettamx: out of memory\n");
-		r = 1;
-	}
-	if (r) {
-		secret_master_reset(&c.master);
-		store_close(c.store);
+	r = app_open(&c.app, path, APP_WRITE);
+	if (r)
 		return r;
+	if (app_net_open(&c.app)) {
+		fprintf(stderr, "lettamx: out of memory\n");
+		app_close(&c.app);
+		return 1;
 	}
-	c.loop = n.loop;
+	c.loop = c.app.net.loop;
 	c.watch = set[1];
-	loop_signals(n.loop, on_signal, &c);
-	r = run_once(&c, &n, 1, &sum, &ms, why, sizeof why);
+	loop_signals(c.loop, on_signal, &c);
+	r = run_once(&c, 1, &sum, &ms, why, sizeof why);
 	if (!r && !c.stop)
 		print_plan(&sum);
 	if (!r && !set[0] && !c.stop) {
-		r = run_once(&c, &n, 0, &sum, &ms, why, sizeof why);
+		r = run_once(&c, 0, &sum, &ms, why, sizeof why);
 		print_summary(&sum, ms);
 	}
 	if (c.stop && !set[1]) {
@@ -471,12 +240,10 @@ int prov_cmd_provision(int argc, char **argv)
 	if (r)
 		fprintf(stderr, "lettamx provision: %s\n", why);
 	if (set[1] && !c.stop && (!r || r == ERR_AGAIN))
-		r = watch(&c, &n, why, sizeof why) ? ERR_AGAIN : 0;
+		r = watch(&c, why, sizeof why) ? ERR_AGAIN : 0;
 	else if (set[1] && c.stop)
 		r = 0;                  /* --watch ends on a signal */
-	net_free(&n);
-	secret_master_reset(&c.master);
-	store_close(c.store);
+	app_close(&c.app);
 	return r == 0 ? 0 : r == ERR_CONFIG ? 2 : 1;
 }
 
@@ -563,13 +330,13 @@ int prov_cmd_status(int argc, char **argv)
 	size_t len;
 	int r;
 
-	if (!out || parse_args(argc, argv, flags, &path, &s.json)) {
-		usage("status", "[--json]");
+	if (!out || app_args(argc, argv, flags, &path, &s.json, NULL)) {
+		app_usage("status", "[--json]");
 		free(out);
 		return 2;
 	}
 	memset(&c, 0, sizeof c);
-	r = open_all(&c, path, 1);
+	r = app_open(&c.app, path, APP_READ);
 	if (r) {
 		free(out);
 		return r;
@@ -579,7 +346,7 @@ int prov_cmd_status(int argc, char **argv)
 	if (!s.json) {
 		char space[LIM_STORE_ID];
 
-		if (store_view(c.store, space_fn, space) < 0)
+		if (store_view(c.app.store, space_fn, space) < 0)
 			snprintf(space, sizeof space, "none yet");
 		printf("Space: %s\n", space);
 	}
@@ -587,14 +354,14 @@ int prov_cmd_status(int argc, char **argv)
 	s.wuser = 11;
 	s.wroom = 4;
 	s.measure = 1;
-	r = s.json ? 0 : store_view(c.store, status_fn, &s);
+	r = s.json ? 0 : store_view(c.app.store, status_fn, &s);
 	s.measure = 0;
 	if (!s.json && r >= 0)
 		printf("%-*s  %-42s  %-*s  %-*s  %s\n", s.wname, "AGENT",
 		       "AGENT ID", s.wuser, "MATRIX USER", s.wroom, "ROOM",
 		       "STATE");
 	if (r >= 0)
-		r = store_view(c.store, status_fn, &s);
+		r = store_view(c.app.store, status_fn, &s);
 	json_w_arr_end(&w);
 	if (r >= 0 && s.json) {
 		r = json_w_finish(&w, &len);
@@ -603,9 +370,8 @@ int prov_cmd_status(int argc, char **argv)
 	}
 	if (r < 0)
 		fprintf(stderr, "lettamx status: %s\n", r == ERR_TOOBIG ?
-		        "too many agents for --json" : store_why(c.store));
-	secret_master_reset(&c.master);
-	store_close(c.store);
+		        "too many agents for --json" : store_why(c.app.store));
+	app_close(&c.app);
 	free(out);
 	return r < 0 ? 1 : 0;
 }

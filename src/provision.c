@@ -28,9 +28,13 @@ struct prov *prov_new(const struct prov_conf *conf,
 	p->nlanes = LIM_PROV_LANES;
 	for (int i = 0; i < LIM_PROV_LANES; i++)
 		p->lane[i].resume = -1;
-	p->cur = p->lane[0];
 	letta_list_init(&p->list);
 	p->phase = PH_LIST;
+	if (conf->bot_only) {
+		p->phase = PH_BOT;
+		p->lane[0].step = B_START;
+	}
+	p->cur = p->lane[0];
 	return p;
 }
 
@@ -48,6 +52,18 @@ void prov_free(struct prov *p)
 const struct prov_summary *prov_summary(const struct prov *p)
 {
 	return &p->sum;
+}
+
+const char *prov_bot_token(const struct prov *p)
+{
+	return p->bot_token;
+}
+
+/* The bot has a token: on to the Space, or done in a bot-only run. */
+static void bot_have(struct prov *p)
+{
+	p->phase = p->c->bot_only ? PH_DONE : PH_SPACE;
+	p->step = SP_START;
 }
 
 int prov_result(const struct prov *p, char *why, size_t cap)
@@ -127,8 +143,7 @@ static int bot_start(struct prov *p, struct proto_req *req)
 	if (p->fatal)
 		return 1;
 	if (p->bot_token[0]) {
-		p->phase = PH_SPACE;
-		p->step = SP_START;
+		bot_have(p);
 		return 1;
 	}
 	bot_local(p, local, sizeof local);
@@ -266,8 +281,7 @@ static int bot_token_got(struct prov *p, const struct mx_login *l)
 	if (bot_token_save(p) < 0)
 		return ERR_STORE;
 	p->bot_from_meta = 1;
-	p->phase = PH_SPACE;
-	p->step = SP_START;
+	bot_have(p);
 	return 0;
 }
 

@@ -58,6 +58,8 @@ struct prov_conf {
 	const char *letta_token;        /* NULL: no Authorization */
 	int64_t grace_ms;               /* deleted agent -> unlink */
 	int dry_run;                    /* plan only, no Matrix request */
+	int bot_only;                   /* only get the bot's token (the
+	                                 * daemon's start-up gate), then end */
 	const struct secret_master *master;
 	struct store *store;
 	const char *snapdir;            /* snapshot before the first change of
@@ -136,5 +138,8 @@ void prov_wake(struct prov *p, int slot);
 int prov_result(const struct prov *p, char *why, size_t cap);
 
 const struct prov_summary *prov_summary(const struct prov *p);
+
+/* The bot's access token the run used or got ("" if none). Owned by p. */
+const char *prov_bot_token(const struct prov *p);
 
 #endif

@@ -171,6 +171,27 @@ int secret_agent_password(const struct secret_master *m, const char *agent_id,
 	return 0;
 }
 
+/* The install id: a public name of this installation (it is written in
+ * the Space's marker), derived one way from the master secret so that a
+ * lost store finds its own Space again and two installations on one
+ * homeserver never take each other's. */
+static const char install_domain[] = "lettamx install id v1";
+
+int secret_install_id(const struct secret_master *m, char *out, size_t outlen)
+{
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	uint8_t mac[32];
+
+	if (outlen <= SECRET_INSTALL_ID_LEN)
+		return ERR_TOOBIG;
+	if (mbedtls_md_hmac(md, m->key, m->len, (const uint8_t *)install_domain,
+	                    sizeof install_domain, mac))
+		return ERR_TLS;
+	hex_encode(mac, SECRET_INSTALL_ID_LEN / 2, out);
+	mbedtls_platform_zeroize(mac, sizeof mac);
+	return 0;
+}
+
 int secret_synapse_mac(const char *shared_secret, const char *nonce,
                        const char *user, const char *password, int admin,
                        char *out, size_t outlen)

@@ -17,6 +17,7 @@
 #define SECRET_MASTER_MAX  256  /* longest master secret file read */
 #define SECRET_PASSWORD_LEN 43  /* base64url of 32 bytes, no padding */
 #define SECRET_SHA1_HEX     40
+#define SECRET_INSTALL_ID_LEN 16 /* hex digits */
 
 struct secret_master {
 	uint8_t key[SECRET_MASTER_MAX];
@@ -42,6 +43,13 @@ void secret_master_reset(struct secret_master *m);
  * Returns 0, ERR_TOOBIG (buffer), ERR_INVAL (empty id). */
 int secret_agent_password(const struct secret_master *m, const char *agent_id,
                           char *out, size_t outlen);
+
+/* Writes this installation's id into `out`: SECRET_INSTALL_ID_LEN hex
+ * digits of HMAC-SHA256(master, a fixed label) and a NUL (`outlen` >
+ * SECRET_INSTALL_ID_LEN). Public (it names our Space in its marker), the
+ * same for as long as the master secret is, different for another
+ * installation. Returns 0, ERR_TOOBIG, ERR_TLS. */
+int secret_install_id(const struct secret_master *m, char *out, size_t outlen);
 
 /* Synapse shared-secret registration MAC: hex HMAC-SHA1 keyed with the
  * shared secret over nonce NUL user NUL password NUL ("admin"|"notadmin").

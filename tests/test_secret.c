@@ -95,6 +95,27 @@ static void test_agent_password_is_stable(void)
 	CHECK_EQ(secret_agent_password(&m, "", pw2, sizeof pw2), ERR_INVAL);
 }
 
+/* The install id names our Space in its marker: pinned, and another
+ * master secret gives another one. */
+static void test_install_id_is_stable_and_distinct(void)
+{
+	struct secret_master m = { .len = 64 }, m2 = { .len = 64 };
+	char id[SECRET_INSTALL_ID_LEN + 1], id2[SECRET_INSTALL_ID_LEN + 1];
+
+	memcpy(m.key, "0123456789abcdef0123456789abcdef"
+	              "0123456789abcdef0123456789abcdef", 64);
+	memcpy(m2.key, m.key, 64);
+	m2.key[0] = 'x';
+	CHECK_EQ(secret_install_id(&m, id, sizeof id), 0);
+	CHECK_EQ(strlen(id), SECRET_INSTALL_ID_LEN);
+	CHECK_EQ(strspn(id, "0123456789abcdef"), SECRET_INSTALL_ID_LEN);
+	CHECK_EQ(secret_install_id(&m, id2, sizeof id2), 0);
+	CHECK_STR(id, id2);
+	CHECK_EQ(secret_install_id(&m2, id2, sizeof id2), 0);
+	CHECK(strcmp(id, id2) != 0);
+	CHECK_EQ(secret_install_id(&m, id2, SECRET_INSTALL_ID_LEN), ERR_TOOBIG);
+}
+
 /* Values from Python's hmac module, as Synapse computes them. */
 static void test_synapse_mac_matches_reference(void)
 {
@@ -125,6 +146,7 @@ int main(void)
 	RUN(test_master_refused_when_too_short);
 	RUN(test_master_missing_dir_is_io_error);
 	RUN(test_agent_password_is_stable);
+	RUN(test_install_id_is_stable_and_distinct);
 	RUN(test_synapse_mac_matches_reference);
 	RUN(test_random_differs);
 	return harness_done("secret");
