@@ -237,6 +237,7 @@ class Bridge:
     def __init__(self, name, cmd):
         self.name = name
         self.out = tempfile.TemporaryFile()
+        self.t_start = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.out,
                                      stderr=subprocess.STDOUT)
 
@@ -364,6 +365,9 @@ def first_answer(world, bridge, args):
                                      e.get("user") == world.bot
                                      for e in syncs.poll()):
             next_send = time.monotonic() + 0.2
+            line(bridge, "start", "long-polls %.2f s after its start, "
+                 "with %d agent rooms" % (time.monotonic() - bridge.t_start,
+                                          len(world.rooms)))
         if next_send is not None and time.monotonic() >= next_send:
             tokens.append("warm-%s" % secrets.token_hex(4))
             world.acts([world.message_act(world.probe[0], tokens[-1])])
@@ -685,7 +689,7 @@ def parse_args(argv):
     p.add_argument("--burst-timeout", type=float, default=120.0)
     p.add_argument("--slow-ms", type=int, default=30000)
     p.add_argument("--slow-grace", type=float, default=30.0)
-    p.add_argument("--start-timeout", type=float, default=60.0)
+    p.add_argument("--start-timeout", type=float, default=30.0)
     p.add_argument("--set", action="append", default=[],
                    metavar="SECTION.KEY=VALUE",
                    help="extra lettamx config (e.g. bridge.max_in_flight="
