@@ -168,11 +168,41 @@ class World:
         sections["matrix"].update({
             "bot_user": self.bot, "bot_token_file": self.bot_token_file,
             "registration": "dummy", "invite": self.alice})
+        given = set()
         for item in self.args.set:
             key, _, value = item.partition("=")
             section, _, name = key.partition(".")
             sections.setdefault(section, {})[name] = value
+            given.add((section, name))
+        self.tuning = []
+        for section, name, values in self._tuning():
+            if (section, name) not in given:
+                self._tune(sections, section, name, values)
         return lettamx.write_config(self.tmp, sections)
+
+    def _tuning(self):
+        """Settings the slow phase needs, best first: every room may have
+        a turn in flight at once (the per-room limit stays one)."""
+        want = self.args.agents + self.args.probes
+        return [("bridge", "max_turns", [want, 1000])]
+
+    def _tune(self, sections, section, name, values):
+        """Keep the first value `lettamx config check` accepts (a binary
+        without the key keeps its default)."""
+        for value in values:
+            trial = json.loads(json.dumps(sections))
+            trial.setdefault(section, {})[name] = value
+            path = lettamx.write_config(self.tmp, trial)
+            res = subprocess.run([self.args.lettamx, "config", "check", "-c",
+                                  path], capture_output=True, text=True,
+                                 timeout=30)
+            if res.returncode == 0:
+                sections.setdefault(section, {})[name] = value
+                self.tuning.append("[%s] %s = %s (wanted %s)"
+                                   % (section, name, value, values[0]))
+                return
+        self.tuning.append("[%s] %s not accepted: %s" % (
+            section, name, (res.stderr.strip().splitlines() or ["?"])[-1]))
 
     def _provision(self):
         cmd = [self.args.lettamx, "--config", self.conf, "provision"]
@@ -270,6 +300,9 @@ class Bridge:
 
 
 def start_bridge(name, world, args):
+    if name == "lettamx" and world.tuning:
+        print("bench bridge_lettamx_config: %s" % "; ".join(world.tuning),
+              flush=True)
     if name == "baseline":
         cmd = [PYTHON, os.path.join(HERE, "baseline_bridge.py"),
                "--homeserver", world.hs.url, "--user", world.bot,
