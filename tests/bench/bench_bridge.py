@@ -36,6 +36,7 @@ one line and the bench goes on (exit status 0 unless --strict).
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -243,6 +244,16 @@ class World:
                                    {"acts": acts[i:i + 5000]})["results"]
         return out
 
+    def ask(self, pairs):
+        """alice writes each (agent, text) in the agent's room, all at
+        once; returns the event ids."""
+        results = self.acts([self.message_act(a, t) for a, t in pairs])
+        bad = [r for r in results if r["status"] != 200]
+        if bad:
+            raise SystemExit("bench_bridge: %d of alice's messages were "
+                             "refused, e.g. %r" % (len(bad), bad[0]))
+        return [r["body"]["event_id"] for r in results]
+
     def message_act(self, agent, text):
         return {"as": self.alice, "method": "PUT",
                 "path": C + "/rooms/%s/send/m.room.message/%s"
@@ -331,22 +342,39 @@ class Log:
         return new
 
 
+TOKEN_RE = re.compile(r"tok[0-9a-f]{12}")
+
+
+def new_token():
+    """Put in a question; the echo agent repeats it in the answer."""
+    return "tok" + secrets.token_hex(6)
+
+
 class Answers:
-    """Answers the bridge PUT into rooms, found by the token they echo."""
+    """What the bridge PUT into rooms: answers by the question token they
+    echo, and messages that answer no question (errors, notices)."""
 
     def __init__(self, world):
         self.log = Log(world.hs, "PUT", r"/send/m\.room\.message/")
         self.by_token = {}
+        self.other = []
 
     def poll(self, tokens):
+        """How many of `tokens` have an answer."""
         for entry in self.log.poll():
             if entry["status"] != 200:
                 continue
             text = json.dumps(entry["body"])
-            for token in tokens:
-                if token in text:
-                    self.by_token.setdefault(token, []).append(entry)
+            found = set(TOKEN_RE.findall(text))
+            for token in found:
+                self.by_token.setdefault(token, []).append(entry)
+            if not found:
+                self.other.append(text)
         return sum(1 for t in tokens if t in self.by_token)
+
+    def skip(self):
+        """Start from now: what the bridge sent before is not looked at."""
+        self.log.poll()
 
     def wait(self, tokens, deadline, alive):
         while time.monotonic() < deadline and alive():
@@ -402,8 +430,8 @@ def first_answer(world, bridge, args):
                  "with %d agent rooms" % (time.monotonic() - bridge.t_start,
                                           len(world.rooms)))
         if next_send is not None and time.monotonic() >= next_send:
-            tokens.append("warm-%s" % secrets.token_hex(4))
-            world.acts([world.message_act(world.probe[0], tokens[-1])])
+            tokens.append(new_token())
+            world.ask([(world.probe[0], tokens[-1])])
             next_send = time.monotonic() + 10
         if tokens and answers.poll(tokens):
             return
@@ -475,13 +503,12 @@ def latency(world, bridge, args, out):
     syncs = Log(world.hs, "GET", r"/sync$")
     letta_log = Log(world.letta, "POST", r"/messages(/stream)?$")
     answers = Answers(world)
-    syncs.poll(), letta_log.poll(), answers.poll([])
+    syncs.poll(), letta_log.poll(), answers.skip()
     asked = []
     for i in range(args.latency_messages):
         agent = world.agents[(i * 7) % len(world.agents)]
-        token = "lat-%d-%s" % (i, secrets.token_hex(3))
-        res = world.acts([world.message_act(agent, token)])[0]
-        asked.append((agent, token, res["body"]["event_id"]))
+        token = new_token()
+        asked.append((agent, token, world.ask([(agent, token)])[0]))
         # Reading a fake's log takes its GIL: look only once the answer
         # is likely in, not while the bridge's requests arrive.
         time.sleep(0.03)
@@ -517,17 +544,13 @@ def latency(world, bridge, args, out):
 def burst(world, bridge, args, out):
     """Two messages in every room at once; instant agents."""
     quiesce(world)
-    acts, tokens = [], []
-    for rnd in range(2):
-        for i, agent in enumerate(world.agents):
-            token = "bur-%d-%d-%s" % (rnd, i, secrets.token_hex(3))
-            acts.append(world.message_act(agent, token))
-            tokens.append(token)
+    pairs = [(agent, new_token()) for _ in range(2) for agent in world.agents]
+    tokens = [t for _, t in pairs]
     answers = Answers(world)
-    answers.poll([])
+    answers.skip()
     # From the moment all are in: the acts land at once (no /sync sees
     # any of them before), so the bridge cannot start earlier.
-    world.acts(acts)
+    world.ask(pairs)
     t0 = time.monotonic()
     fakes0 = (cpu_seconds(world.hs.proc.pid),
               cpu_seconds(world.letta.proc.pid))
@@ -546,6 +569,7 @@ def burst(world, bridge, args, out):
          "lettamx: >= 1000)" % (rate, len(got), len(tokens), end - t0,
                                 "" if done else ", stopped at the deadline",
                                 twice))
+    others(bridge, answers)
     busiest = max(hs_cpu, letta_cpu)
     line(bridge, "fakes_floor", "the fakes spent %.2f s (homeserver) and "
          "%.2f s (Letta) CPU on the burst: %.0f messages/s is the most "
@@ -557,12 +581,11 @@ def slow(world, bridge, args, out):
     """Every agent takes --slow-ms; probe rooms stay instant."""
     quiesce(world)
     world.set_delay(world.slow, args.slow_ms)
-    tokens = ["slow-%d-%s" % (i, secrets.token_hex(3))
-              for i in range(len(world.slow))]
+    tokens = [new_token() for _ in world.slow]
     answers = Answers(world)
-    answers.poll([])
+    answers.skip()
     t0 = time.monotonic()
-    world.acts([world.message_act(a, t) for a, t in zip(world.slow, tokens)])
+    world.ask(list(zip(world.slow, tokens)))
     peak, in_flight = watch_in_flight(world, bridge, len(world.slow),
                                       t0 + min(10.0, args.slow_ms / 2000.0))
     probes = probe_latencies(world, bridge, answers)
@@ -587,6 +610,16 @@ def slow(world, bridge, args, out):
     else:
         line(bridge, "slow_rooms", "none of %d answered within %.0f s"
              % (len(tokens), deadline - t0))
+    others(bridge, answers)
+
+
+def others(bridge, answers):
+    """Messages the bridge sent that answer no question (errors,
+    notices): counted, one shown."""
+    if answers.other:
+        line(bridge, "other_messages", "%d messages that answer no "
+             "question, e.g. %s" % (len(answers.other),
+                                    answers.other[0][:160]))
 
 
 def watch_in_flight(world, bridge, want, until):
@@ -606,9 +639,9 @@ def watch_in_flight(world, bridge, want, until):
 def probe_latencies(world, bridge, answers):
     out = []
     for i, agent in enumerate(world.probe):
-        token = "probe-%d-%s" % (i, secrets.token_hex(3))
+        token = new_token()
         t0 = time.monotonic()
-        world.acts([world.message_act(agent, token)])
+        world.ask([(agent, token)])
         if not answers.wait([token], t0 + 60, bridge.alive):
             out.append(float("inf"))
             continue
@@ -642,6 +675,8 @@ def measure(name, args):
         return out or None
     finally:
         bridge.stop()
+        if args.verbose:
+            sys.stderr.write("%s output (end):\n%s" % (name, bridge.tail(30)))
         world.close()
 
 
