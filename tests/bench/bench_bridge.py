@@ -110,19 +110,21 @@ def cpu_exact(pid):
 
 
 def switches(pid):
-    """Context switches of every thread: each one is a wake-up (or a
-    preemption) of the process."""
-    total = 0
+    """(voluntary, involuntary) context switches of every thread: each
+    voluntary one is a wake-up after a sleep, an involuntary one a
+    preemption while it ran."""
+    vol = invol = 0
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
                 for line in f:
-                    if line.startswith(("voluntary_ctxt_switches",
-                                        "nonvoluntary_ctxt_switches")):
-                        total += int(line.split()[-1])
+                    if line.startswith("voluntary_ctxt_switches"):
+                        vol += int(line.split()[-1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        invol += int(line.split()[-1])
         except OSError:
             pass   # a thread that ended meanwhile
-    return total
+    return vol, invol
 
 
 def pct(values, p):
@@ -289,6 +291,11 @@ class Bridge:
     def alive(self):
         return self.proc.poll() is None
 
+    def command(self):
+        args = self.proc.args
+        return "%s %s" % (os.path.basename(args[0]),
+                          os.path.basename(args[1]))
+
     def last_line(self):
         self.out.seek(0)
         lines = self.out.read().decode("utf-8", "replace").splitlines()
@@ -438,8 +445,7 @@ def first_answer(world, bridge, args):
         time.sleep(0.1)
     if not bridge.alive():
         raise NotMeasured("`%s` exited %s: %s" % (
-            "%s %s" % (os.path.basename(bridge.proc.args[0]), bridge.proc.args[1]), bridge.proc.returncode,
-            bridge.last_line()))
+            bridge.command(), bridge.proc.returncode, bridge.last_line()))
     if not tokens:
         raise NotMeasured("no /sync long-poll with a token within %.0f s "
                           "(last output: %s)" % (args.start_timeout,
@@ -467,7 +473,7 @@ def idle(world, bridge, args, out):
     n_sync = len(syncs.poll())
     n_letta = len(letta.poll())
     minutes = (t1 - t0) / 60.0
-    wakes = s1 - s0
+    wakes = (s1[0] - s0[0]) + (s1[1] - s0[1])
     out["rss_idle"] = mem["VmRSS"]
     out.update(wakes_period=wakes / (t1 - t0) * LONG_POLL_S,
                cpu_min=(c1 - c0) / minutes)
@@ -477,9 +483,11 @@ def idle(world, bridge, args, out):
          "1000)" % (mem["VmRSS"], mem["RssAnon"], mem["RssFile"],
                     mem["VmHWM"], n))
     line(bridge, "idle", "%s CPU and %.1f wake-ups per minute over "
-         "%.0f s; %.1f wake-ups per %.0f s long-poll period (budget <= 2); "
+         "%.0f s (%d voluntary, %d involuntary context switches); %.1f "
+         "wake-ups per %.0f s long-poll period (budget for lettamx <= 2); "
          "%d /sync requests, %d other Matrix and %d Letta requests"
          % (ms((c1 - c0) / minutes), wakes / minutes, t1 - t0,
+            s1[0] - s0[0], s1[1] - s0[1],
             wakes / (t1 - t0) * LONG_POLL_S, LONG_POLL_S, n_sync,
             len(other), n_letta))
 
