@@ -422,20 +422,21 @@ def quiesce(world, quiet=2.0, limit=60.0):
 # -- phases ------------------------------------------------------------------
 def first_answer(world, bridge, args):
     """A probe message must be answered before anything is measured. It
-    is sent once the bridge long-polls with a sync token (what came
-    before its first sync is history, never answered), again every 10 s."""
+    is sent once the bridge's first /sync has been answered (what came
+    before is history, never answered; what comes after is in its next
+    long-poll), again every 10 s."""
     answers = Answers(world)
     syncs = Log(world.hs, "GET", r"/sync$")
     deadline = time.monotonic() + args.start_timeout
     tokens, next_send = [], None
     while time.monotonic() < deadline and bridge.alive():
-        if next_send is None and any("since" in e["query"] and
-                                     e.get("user") == world.bot
+        if next_send is None and any(e.get("user") == world.bot and
+                                     e["status"] == 200
                                      for e in syncs.poll()):
-            next_send = time.monotonic() + 0.2
-            line(bridge, "start", "long-polls %.2f s after its start, "
-                 "with %d agent rooms" % (time.monotonic() - bridge.t_start,
-                                          len(world.rooms)))
+            next_send = time.monotonic()
+            line(bridge, "start", "first /sync answered %.2f s after its "
+                 "start, with %d agent rooms"
+                 % (time.monotonic() - bridge.t_start, len(world.rooms)))
         if next_send is not None and time.monotonic() >= next_send:
             tokens.append(new_token())
             world.ask([(world.probe[0], tokens[-1])])
@@ -447,7 +448,7 @@ def first_answer(world, bridge, args):
         raise NotMeasured("`%s` exited %s: %s" % (
             bridge.command(), bridge.proc.returncode, bridge.last_line()))
     if not tokens:
-        raise NotMeasured("no /sync long-poll with a token within %.0f s "
+        raise NotMeasured("no /sync within %.0f s "
                           "(last output: %s)" % (args.start_timeout,
                                                  bridge.last_line()))
     raise NotMeasured("no answer to a probe message within %.0f s (last "
@@ -558,6 +559,7 @@ def burst(world, bridge, args, out):
     answers.skip()
     # From the moment all are in: the acts land at once (no /sync sees
     # any of them before), so the bridge cannot start earlier.
+    hs_seq = answers.log.seq
     world.ask(pairs)
     t0 = time.monotonic()
     fakes0 = (cpu_seconds(world.hs.proc.pid),
@@ -578,11 +580,26 @@ def burst(world, bridge, args, out):
                                 "" if done else ", stopped at the deadline",
                                 twice))
     others(bridge, answers)
+    if args.verbose:
+        sys.stderr.write(request_mix(world.hs, hs_seq))
     busiest = max(hs_cpu, letta_cpu)
     line(bridge, "fakes_floor", "the fakes spent %.2f s (homeserver) and "
          "%.2f s (Letta) CPU on the burst: %.0f messages/s is the most "
          "they could serve with a bridge that took no time"
          % (hs_cpu, letta_cpu, len(got) / busiest if busiest else 0))
+
+
+def request_mix(fake, since):
+    """Requests since `since` by kind, with the fake's time in them."""
+    kinds = {}
+    for e in fake.requests(since=since):
+        kind = "%s %s" % (e["method"], re.sub(
+            r"![^/]+|%21[^/]+|@[^/]+|%40[^/]+|/[^/]*[0-9][^/]*$", "*",
+            e["path"]))
+        n, t = kinds.get(kind, (0, 0.0))
+        kinds[kind] = (n + 1, t + (e["t_end"] - e["time"]))
+    return "".join("  %6d %8.3f s  %s\n" % (n, t, k) for k, (n, t) in
+                   sorted(kinds.items(), key=lambda kv: -kv[1][0]))
 
 
 def slow(world, bridge, args, out):
@@ -601,14 +618,17 @@ def slow(world, bridge, args, out):
     deadline = t0 + args.slow_ms / 1000.0 + args.slow_grace
     answers.wait(tokens, deadline, bridge.alive)
     waits = [answers.by_token[t][0]["t_recv"] - t0 for t in tokens
-             if t in answers.by_token]
+             if t in answers.by_token
+             and answers.by_token[t][0]["t_recv"] <= deadline]
     out["rss_slow"] = rss_peak
     line(bridge, "slow_turns", "%d of %d slow turns in flight at the fake "
          "Letta at once; peak %d KiB VmRSS (budget for lettamx: <= 32768 "
          "KiB with 1000 in flight)" % (in_flight, len(world.slow), rss_peak))
+    done = [p for p in probes if p != float("inf")]
     line(bridge, "slow_other_rooms", "answers in instant rooms while they "
-         "run: median %s, max %s over %d probes"
-         % (ms(statistics.median(probes)), ms(max(probes)), len(probes)))
+         "run: %d of %d within 5 s%s" % (
+             len(done), len(probes), ", median %s, max %s" % (
+                 ms(statistics.median(done)), ms(max(done))) if done else ""))
     if waits:
         line(bridge, "slow_rooms", "%d of %d answered (deadline %.0f s); answer "
              "after median %.2f s, p99 %.2f s, max %.2f s (the agent takes "
@@ -644,13 +664,15 @@ def watch_in_flight(world, bridge, want, until):
     return peak, most
 
 
-def probe_latencies(world, bridge, answers):
+def probe_latencies(world, bridge, answers, wait=5.0):
+    """One message at a time in each instant room; an answer later than
+    `wait` seconds counts as not answered (inf)."""
     out = []
-    for i, agent in enumerate(world.probe):
+    for agent in world.probe:
         token = new_token()
         t0 = time.monotonic()
         world.ask([(agent, token)])
-        if not answers.wait([token], t0 + 60, bridge.alive):
+        if not answers.wait([token], t0 + wait, bridge.alive):
             out.append(float("inf"))
             continue
         out.append(answers.by_token[token][0]["t_recv"] - t0)

@@ -807,6 +807,35 @@ class BenchSupport(HomeserverCase):
                          ["m%d" % i for i in range(40, 50)])
         self.assertTrue(timeline["limited"])
 
+    def test_incremental_sync_names_only_rooms_that_changed(self):
+        other = self.create_room(self.tok, invite=[self.person])
+        self.hs.human_join(self.person, other)
+        eid = self.hs.human_send(self.person, self.room, "hi")
+        since = self.sync(self.tok)["next_batch"]
+        self.hs.act(self.person, "POST", C + "/rooms/%s/receipt/m.read/%s"
+                    % (q(self.room), q(eid)), {})
+        res = self.sync(self.tok, since=since)
+        self.assertEqual(list(res["rooms"]["join"]), [self.room])
+        since = res["next_batch"]
+        self.hs.act(self.person, "PUT", C + "/rooms/%s/typing/%s"
+                    % (q(other), q(self.person)), {"typing": True,
+                                                   "timeout": 5000})
+        res = self.sync(self.tok, since=since)
+        self.assertEqual(list(res["rooms"]["join"]), [other])
+        self.assertNotIn("rooms", self.sync(self.tok, timeout=0,
+                                            since=res["next_batch"]))
+
+    def test_log_since_after_a_clear(self):
+        self.ok("GET", C + "/joined_rooms", token=self.tok)
+        self.hs.clear_requests()
+        for _ in range(3):
+            self.ok("GET", C + "/joined_rooms", token=self.tok)
+        log = self.hs.requests()
+        self.assertEqual(len(log), 3)
+        self.assertEqual([e["seq"] for e in self.hs.requests(
+            since=log[0]["seq"])], [log[1]["seq"], log[2]["seq"]])
+        self.assertEqual(self.hs.requests(since=log[2]["seq"]), [])
+
     def test_acts_are_bounded_and_checked(self):
         from fakes import ControlError
         for body in ({"acts": []}, {"acts": "x"}, {},
