@@ -20,13 +20,18 @@ Space), a person (@alice) joined to every room, then the bridge, then:
             and between the Letta reply leaving and the Matrix PUT of the
             answer arriving; median and p99;
   burst     2 messages in every room at once (instant echo agents):
-            messages per second until the last answer is in, and the
+            messages per second until the last answer is in, the
             fakes' own floor (their CPU time for the same work: the fakes
-            are Python and may be the limit);
+            are Python and may be the limit) and the bridge's CPU time per
+            message (what it could do if the servers took no time);
   slow      every agent takes --slow-ms per turn, one message per room:
             turns in flight at the fake Letta, peak RSS, the answer time of
             probe rooms whose agents are instant (they must not wait), and
             of the slow rooms (they must not wait for each other).
+
+Then lettamx beside the baseline, with the ratio (bridge_vs_* lines).
+lettamx is given `[bridge] max_turns` for every room when its config
+takes it (the line bridge_lettamx_config says what was set).
 
 Every run is bounded (counts and deadlines) and stops by itself. A bridge
 that cannot run or does not answer a first probe message is reported in
@@ -564,11 +569,13 @@ def burst(world, bridge, args, out):
     t0 = time.monotonic()
     fakes0 = (cpu_seconds(world.hs.proc.pid),
               cpu_seconds(world.letta.proc.pid))
+    own0 = cpu_exact(bridge.pid)
     done = answers.wait(tokens, t0 + args.burst_timeout, bridge.alive)
     answers.poll(tokens)
     got = [answers.by_token[t][0]["t_end"] for t in tokens
            if t in answers.by_token]
     end = max(got) if got else time.monotonic()
+    own = cpu_exact(bridge.pid) - own0
     hs_cpu = cpu_seconds(world.hs.proc.pid) - fakes0[0]
     letta_cpu = cpu_seconds(world.letta.proc.pid) - fakes0[1]
     twice = sum(1 for t in tokens if len(answers.by_token.get(t, [])) > 1)
@@ -587,6 +594,11 @@ def burst(world, bridge, args, out):
          "%.2f s (Letta) CPU on the burst: %.0f messages/s is the most "
          "they could serve with a bridge that took no time"
          % (hs_cpu, letta_cpu, len(got) / busiest if busiest else 0))
+    if got and own > 0:
+        out["cpu_msg"] = own / len(got)
+        line(bridge, "cpu_per_message", "%s CPU per message in the burst: "
+             "%.0f messages/s per core if the servers took no time"
+             % (ms(own / len(got)), len(got) / own))
 
 
 def request_mix(fake, since):
@@ -745,6 +757,7 @@ SIDE_BY_SIDE = (
     ("wakes_period", "idle wake-ups per long-poll period", "", "<= 2",
      "lower"),
     ("cpu_min", "idle CPU per minute", "ms", "", "lower"),
+    ("cpu_msg", "CPU per message (burst)", "ms", "", "lower"),
 )
 
 
