@@ -60,6 +60,8 @@ import lettamx  # noqa: E402
 MARKER = "org.lettamx.agent"
 PYTHON = "/usr/bin/python3"
 LONG_POLL_S = 30.0
+HS_KEEPALIVE_S = 10.0
+IDLE_QUIET_S = HS_KEEPALIVE_S + 2.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 C = "/_matrix/client/v3"
 
@@ -150,7 +152,9 @@ class World:
     def __init__(self, args):
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="bench-bridge-")
-        self.hs = FakeHomeserver().start()
+        # Idle keep-alive connections close after 10 s (Letta: 5 s, as
+        # uvicorn): the idle window starts after that, in steady state.
+        self.hs = FakeHomeserver(keepalive_idle=HS_KEEPALIVE_S).start()
         self.letta = FakeLetta().start()
         self.bot = self.hs.user_id("lettamx")
         self.alice = self.hs.user_id("alice")
@@ -462,7 +466,7 @@ def first_answer(world, bridge, args):
 
 
 def idle(world, bridge, args, out):
-    quiesce(world)
+    quiesce(world, quiet=IDLE_QUIET_S)
     syncs = Log(world.hs, "GET", r"/sync$")
     syncs.poll()
     seq_hs = syncs.seq
@@ -489,11 +493,12 @@ def idle(world, bridge, args, out):
          "1000)" % (mem["VmRSS"], mem["RssAnon"], mem["RssFile"],
                     mem["VmHWM"], n))
     line(bridge, "idle", "%s CPU and %.1f wake-ups per minute over "
-         "%.0f s (%d voluntary, %d involuntary context switches); %.1f "
+         "%.0f s from %.0f s after the last work (%d voluntary, %d "
+         "involuntary context switches); %.1f "
          "wake-ups per %.0f s long-poll period (budget for lettamx <= 2); "
          "%d /sync requests, %d other Matrix and %d Letta requests"
          % (ms((c1 - c0) / minutes), wakes / minutes, t1 - t0,
-            s1[0] - s0[0], s1[1] - s0[1],
+            IDLE_QUIET_S, s1[0] - s0[0], s1[1] - s0[1],
             wakes / (t1 - t0) * LONG_POLL_S, LONG_POLL_S, n_sync,
             len(other), n_letta))
 
