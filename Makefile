@@ -1,7 +1,8 @@
 # lettamx — one GNU Makefile, no generators.
 #
 #   make                      static, stripped build/<board>/lettamx
-#   make BOARD=aarch64|armhf  cross build (board/<board>.mk: toolchain, flags)
+#   make BOARD=aarch64|armhf|armel  cross build (board/<board>.mk: toolchain,
+#                             flags; tests run under qemu-user)
 #   make SAN=1                ASan+UBSan build (host compiler, glibc) in
 #                             build/<board>-san/
 #   make test                 everything: deps, unit tests (ASan+UBSan when
@@ -11,6 +12,10 @@
 #   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
 #   make bench                benchmarks (figures the issues name)
 #   make fetch                only bring the pinned dependencies in
+#   make size                 per board: stripped binary vs 1 MiB, biggest parts
+#   make man                  build/<board>/lettamx.8 and lettamx.conf.example
+#   make install              PREFIX=/usr/local DESTDIR= INIT=sysv|openrc
+#   make rootfs               build/<board>/rootfs.tar: the FROM scratch tree
 #   make clean                remove build/ (downloads are kept)
 #   make distclean            also remove the fetched sources and downloads
 
@@ -193,7 +198,7 @@ test: $(BIN)
 else
 test: $(BIN) test-bins
 	@tests/run.sh --unit $(B)/tests --bin $(BIN) --run "$(RUN)" \
-	  $(if $(RUN),,--integration)
+	  --integration $(if $(SMOKE_RUNS),--smoke-run "$(SMOKE_RUNS)")
 endif
 
 # Unit tests only, of this build configuration.
@@ -222,6 +227,143 @@ endif
 bench: $(BIN) $(BENCH_BINS) $(B)/bench/size_probe $(B)/tests/test_http
 	@tests/bench/run.sh $(B) "$(RUN)"
 
+# ---------------------------------------------------------------- manual
+# lettamx.8 and the example configuration are written from the key table
+# by the binary itself (`config keys --mdoc`, `config example`; under the
+# board's emulator for a cross build), so they cannot drift from it.
+SYSCONFDIR ?= /etc
+MAN_DATE := $(shell date -u -r man/lettamx.8.in '+%B %-d, %Y' 2>/dev/null)
+EXAMPLE_SET := matrix.homeserver_url=https://matrix.example.org \
+  matrix.bot_password_file=/etc/lettamx/bot.password \
+  matrix.registration=shared-secret \
+  matrix.shared_secret_file=/etc/lettamx/registration.secret \
+  letta.base_url=http://127.0.0.1:8283 $(BOARD_EXAMPLE_SET)
+.PHONY: man
+man: $(B)/lettamx.8 $(B)/lettamx.conf.example
+
+$(B)/lettamx.8: man/lettamx.8.in $(BIN)
+	$(Q)$(RUN) $(BIN) config keys --mdoc > $@.keys
+	$(Q)sed -e 's|@DATE@|$(MAN_DATE)|; s|@VERSION@|$(VERSION)|' \
+	  -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' \
+	  -e '/^\.\\" @CONFIG_KEYS@$$/{r $@.keys' -e 'd;}' $< > $@.tmp
+	$(Q)rm -f $@.keys && mv $@.tmp $@
+	@echo "  MAN $@"
+
+# tests/test_manpage.sh checks them against the binary.
+test: $(B)/lettamx.8 $(B)/lettamx.conf.example
+
+$(B)/lettamx.conf.example: $(BIN) board/$(BOARD).mk
+	$(Q){ echo "# Example for the $(BOARD) board: $(BOARD_DESC)"; \
+	  $(RUN) $(BIN) config example $(EXAMPLE_SET); } > $@.tmp
+	$(Q)mv $@.tmp $@
+	@echo "  GEN $@"
+
+# ---------------------------------------------------------------- install
+# make install [PREFIX=/usr/local] [DESTDIR=] [INIT=sysv|openrc]: the
+# binary, the manual, the example configuration and the service files
+# (all kinds under $(DATADIR), the systemd unit and sysusers entry where
+# systemd looks; INIT= also puts that init script at /etc/init.d/lettamx).
+# The service files name /usr/bin/lettamx and /etc/lettamx.conf; they are
+# installed with the paths of this installation.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DATADIR        ?= $(PREFIX)/share/lettamx
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+INIT           ?=
+SVC := board/common
+SVC_SED = sed -e 's|/usr/bin/lettamx|$(BINDIR)/lettamx|g' \
+              -e 's|/etc/lettamx\.conf|$(SYSCONFDIR)/lettamx.conf|g'
+D := $(DESTDIR)
+.PHONY: install
+install: $(BIN) $(B)/lettamx.8 $(B)/lettamx.conf.example
+ifneq ($(filter-out sysv openrc,$(INIT)),)
+	$(error INIT='$(INIT)': sysv, openrc or nothing)
+endif
+	install -d $(D)$(BINDIR) $(D)$(MANDIR)/man8 $(D)$(SYSCONFDIR) \
+	  $(D)$(DATADIR)/sysvinit $(D)$(DATADIR)/openrc $(D)$(DATADIR)/systemd \
+	  $(D)$(SYSTEMDUNITDIR) $(D)$(SYSUSERSDIR)
+	install -m 0755 $(BIN) $(D)$(BINDIR)/lettamx
+	install -m 0644 $(B)/lettamx.8 $(D)$(MANDIR)/man8/lettamx.8
+	install -m 0644 $(B)/lettamx.conf.example \
+	  $(D)$(SYSCONFDIR)/lettamx.conf.example
+	for f in sysvinit/lettamx openrc/lettamx systemd/lettamx.service \
+	  systemd/lettamx.sysusers; do \
+	  $(SVC_SED) $(SVC)/$$f > $(D)$(DATADIR)/$$f || exit 1; done
+	chmod 0755 $(D)$(DATADIR)/sysvinit/lettamx $(D)$(DATADIR)/openrc/lettamx
+	chmod 0644 $(D)$(DATADIR)/systemd/*
+	install -m 0644 $(D)$(DATADIR)/systemd/lettamx.service $(D)$(SYSTEMDUNITDIR)/
+	install -m 0644 $(D)$(DATADIR)/systemd/lettamx.sysusers \
+	  $(D)$(SYSUSERSDIR)/lettamx.conf
+ifneq ($(INIT),)
+	install -d $(D)$(SYSCONFDIR)/init.d
+	install -m 0755 $(D)$(DATADIR)/$(if $(filter sysv,$(INIT)),sysvinit,openrc)/lettamx \
+	  $(D)$(SYSCONFDIR)/init.d/lettamx
+endif
+
+# ---------------------------------------------------------------- rootfs
+# make rootfs BOARD=...: build/<board>/rootfs.tar, the file tree of the
+# FROM scratch image (board/common/container/Containerfile builds the same
+# tree from build/<board>/rootfs/): the static binary, a CA bundle, passwd
+# and group with the non-root user, a configuration for the environment
+# to complete, and the store directory (the image's volume), owned by the
+# user. Numeric owners, fixed times, sorted: the same tar every time.
+ROOTFS_UID  ?= 10001
+CA_BUNDLE   ?= /etc/ssl/certs/ca-certificates.crt
+ROOTFS_TIME ?= 2026-01-01 00:00:00
+ROOT := $(B)/rootfs
+TAR_FIXED = --sort=name --mtime='$(ROOTFS_TIME)' --numeric-owner --format=gnu
+.PHONY: rootfs
+rootfs: $(B)/rootfs.tar
+bench: $(B)/rootfs.tar
+$(B)/rootfs.tar: $(BIN) $(SVC)/container/passwd $(SVC)/container/group \
+                 $(SVC)/container/lettamx.conf $(CA_BUNDLE)
+	@test -r $(CA_BUNDLE) || { echo "no CA bundle at $(CA_BUNDLE)"; exit 1; }
+	$(Q)rm -rf $(ROOT) && mkdir -p $(ROOT)/usr/bin $(ROOT)/etc/ssl/certs \
+	  $(ROOT)/var/lib/lettamx
+	$(Q)install -m 0755 $(BIN) $(ROOT)/usr/bin/lettamx
+	$(Q)install -m 0644 $(SVC)/container/passwd $(SVC)/container/group \
+	  $(SVC)/container/lettamx.conf $(ROOT)/etc/
+	$(Q)install -m 0644 $(CA_BUNDLE) $(ROOT)/etc/ssl/certs/ca-certificates.crt
+	$(Q)chmod 0700 $(ROOT)/var/lib/lettamx
+	$(Q)tar -cf $@.tmp $(TAR_FIXED) --owner=0 --group=0 -C $(ROOT) \
+	  --exclude=./var/lib/lettamx .
+	$(Q)tar -rf $@.tmp $(TAR_FIXED) --owner=$(ROOTFS_UID) \
+	  --group=$(ROOTFS_UID) -C $(ROOT) ./var/lib/lettamx
+	$(Q)mv $@.tmp $@
+	@all=$$(find $(ROOT) -type f -printf '%s\n' | awk '{ s += $$1 } END { print s }'); \
+	  ca=$$(wc -c < $(ROOT)/etc/ssl/certs/ca-certificates.crt); \
+	  echo "rootfs $@: files $$all bytes, $$((all - ca)) beside the CA" \
+	  "bundle ($$ca; budget 2097152)"; [ $$((all - ca)) -le 2097152 ]
+
+# ---------------------------------------------------------------- size
+# `make size`: per board, the stripped static binary against the 1 MiB
+# budget and what takes the room, per dependency and per object file,
+# read from the linker's map of the same link. Also the
+# size probe, which links every dependency as the finished daemon will.
+SIZE_BOARDS ?= x86_64 aarch64 armhf armel
+.PHONY: size size-board
+size: build/fetched.mk
+	@st=0; for b in $(SIZE_BOARDS); do \
+	  $(MAKE) --no-print-directory BOARD=$$b size-board || st=1; done; \
+	  exit $$st
+
+size-board: $(B)/size/lettamx $(B)/size/size_probe
+	@tools/size_report.py $(BOARD) $(B)/size/lettamx $(B)/size/lettamx.map
+	@tools/size_report.py $(BOARD) $(B)/size/size_probe \
+	  $(B)/size/size_probe.map "size_probe (every dependency linked)" --top 6
+
+$(B)/size/lettamx: $(call obj,src/main.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL) \
+	  -Wl,-Map=$@.map
+	$(Q)$(STRIP) -o $@ $@.debug
+$(B)/size/size_probe: $(call obj,tests/bench/size_probe.c) $(LIBS)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $^ $(LDFLAGS_ALL) -Wl,-Map=$@.map
+	$(Q)$(STRIP) -o $@ $@.debug
+
 # ---------------------------------------------------------------- misc
 clean:
 	rm -rf build
@@ -230,6 +372,6 @@ distclean: clean
 	rm -rf vendor/src vendor/downloads
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

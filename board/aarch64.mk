@@ -8,3 +8,6 @@ BOARD_CFLAGS  :=
 BOARD_LDFLAGS :=
 SAN_CC        := aarch64-linux-gnu-gcc
 RUN           := qemu-aarch64
+# For the generated example configuration (`make man`).
+BOARD_DESC        := Raspberry Pi 3/4/5 with a 64-bit OS, arm64 servers
+BOARD_EXAMPLE_SET :=

@@ -8,3 +8,7 @@ BOARD_CFLAGS  :=
 BOARD_LDFLAGS :=
 SAN_CC        := arm-linux-gnueabihf-gcc
 RUN           := qemu-arm
+# For the generated example configuration (`make man`): busybox systems
+# have syslogd rather than a journal.
+BOARD_DESC        := Raspberry Pi 2/3/4 with a 32-bit OS
+BOARD_EXAMPLE_SET := log.target=syslog

@@ -8,3 +8,6 @@ BOARD_LDFLAGS :=
 SAN_CC        := gcc
 # Tests run directly.
 RUN           :=
+# For the generated example configuration (`make man`).
+BOARD_DESC        := a PC or VPS (x86_64), usually with systemd
+BOARD_EXAMPLE_SET :=

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfg_doc.h"
 #include "cfg_int.h"
 #include "err.h"
 #include "httpp.h"
@@ -303,9 +304,13 @@ void cfg_print(const struct cfg *c, FILE *out)
 static int usage(FILE *f)
 {
 	fputs("usage: lettamx config check [-c FILE]\n"
+	      "       lettamx config keys [--mdoc]\n"
+	      "       lettamx config example [SECTION.KEY=VALUE ...]\n"
 	      "Validates the configuration (default " CFG_DEFAULT_PATH
 	      ", overridden\nby LETTAMX_<SECTION>_<KEY> variables) and "
-	      "prints the effective values\nwith where each came from.\n", f);
+	      "prints the effective values\nwith where each came from. "
+	      "'keys' lists every key, 'example' writes a\nconfiguration "
+	      "with every key commented.\n", f);
 	return 2;
 }
 
@@ -317,6 +322,9 @@ int cfg_cmd(int argc, char **argv)
 
 	bool check = false;
 
+	if (argc > 1 && (!strcmp(argv[1], "keys") ||
+	                 !strcmp(argv[1], "example")))
+		return cfg_doc_cmd(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
 		    i + 1 < argc)

@@ -89,6 +89,7 @@ static void fill_resp(struct http_resp *resp, struct http_req *r,
 	resp->body = r->p.body ? r->p.body : "";
 	resp->body_len = r->p.body_len;
 	resp->reason = r->p.reason;
+	resp->where = r->p.where;
 	if (!c || c->head_len == 0)
 		return;
 	resp->status = c->head.status;
@@ -116,6 +117,16 @@ static void log_done(const struct http_req *r, const struct http_resp *resp,
 		          resp->status, resp->body_len, (unsigned long long)ms);
 }
 
+/* "host:port" of r's URL ("[v6]:port"), for causes a user can act on. */
+static void set_where(struct http_req *r)
+{
+	const char *h = r->p.url.host;
+	int v6 = strchr(h, ':') != NULL;
+
+	snprintf(r->p.where, sizeof r->p.where, "%s%s%s:%u", v6 ? "[" : "",
+	         h, v6 ? "]" : "", (unsigned)r->p.url.port);
+}
+
 /* Completes `r` (0 / ERR_HTTP by status when err is 0). `c` is the
  * connection holding its head, or NULL. The callback runs last: it may
  * free `r`. */
@@ -127,6 +138,7 @@ void http_req_finish(struct http_req *r, int err, const char *why,
 
 	if (why && !r->p.reason[0])
 		snprintf(r->p.reason, sizeof r->p.reason, "%s", why);
+	set_where(r);
 	req_detach(r, c);
 	fill_resp(&resp, r, c);
 	if (!err && (resp.status < 200 || resp.status > 299))
@@ -387,4 +399,50 @@ const char *http_resp_header(const struct http_resp *r, const char *name,
 const struct http_stats *http_stats(const struct http_client *cl)
 {
 	return &cl->stats;
+}
+
+/* ---------------------------------------------------------------- causes */
+
+void http_explain(int err, const char *reason, const char *where,
+                  const char *ca_key, char *out, size_t cap)
+{
+	int wlen, rlen;
+
+	if (!reason)
+		reason = "";
+	if (!where || !where[0])
+		where = "the server";
+	wlen = (int)strlen(where);
+	rlen = (int)strlen(reason);
+	if (err == ERR_TLS && strstr(reason, "not trusted"))
+		snprintf(out, cap, "the TLS certificate of %.*s is not trusted "
+		         "(self-signed or unknown CA): set %s to the CA that "
+		         "signed it, or fix the certificate", wlen, where,
+		         ca_key);
+	else if (err == ERR_TLS && strstr(reason, "expired"))
+		snprintf(out, cap, "the TLS certificate of %.*s has expired: "
+		         "renew it", wlen, where);
+	else if (err == ERR_TLS && strstr(reason, "hostname mismatch"))
+		snprintf(out, cap, "the TLS certificate of %.*s is for another "
+		         "name: use the name it was issued for in the URL, or "
+		         "fix the certificate", wlen, where);
+	else if (err == ERR_TLS)
+		snprintf(out, cap, "TLS with %.*s failed: %.*s", wlen, where,
+		         rlen, reason);
+	else if (err == ERR_REFUSED)
+		snprintf(out, cap, "connection refused at %.*s: is the server "
+		         "running, and is the URL right?", wlen, where);
+	else if (err == ERR_DNS)
+		snprintf(out, cap, "name not found: %.*s (%.*s): check the "
+		         "host name in the URL", wlen, where, rlen, reason);
+	else if (err == ERR_TIMEOUT)
+		snprintf(out, cap, "no answer from %.*s in time (%.*s): is it "
+		         "reachable?", wlen, where, rlen, reason);
+	else if (err == ERR_CLOSED)
+		snprintf(out, cap, "%.*s closed the connection without an "
+		         "answer", wlen, where);
+	else
+		snprintf(out, cap, "the request to %.*s failed: %s%s%.*s",
+		         wlen, where, err_str(err), rlen ? ": " : "", rlen,
+		         reason);
 }

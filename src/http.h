@@ -78,6 +78,7 @@ struct http_resp {
 	int64_t retry_after_ms; /* Retry-After as a delay, -1 if none */
 	const char *reason;     /* why it failed, for logs; "" if it did
 	                         * not */
+	const char *where;      /* "host:port" of the request's URL */
 };
 
 /* Returns the value of header `name` of `r` (not NUL-terminated; length
@@ -127,6 +128,7 @@ struct http_req {
 		uint64_t started;
 		struct httpp_url url;
 		char reason[LIM_TLS_REASON];
+		char where[LIM_HTTP_HOST + 10];
 	} p;
 };
 
@@ -150,6 +152,17 @@ int http_request(struct http_client *c, struct http_req *req);
 /* Cancels `req` wherever it is; its callbacks never run afterwards and a
  * connection it was using is closed. Harmless if not active. */
 void http_cancel(struct http_client *c, struct http_req *req);
+
+/* The first real cause of a failed request, for the last line of a
+ * failed command: what went wrong, where, and what to do. `err`,
+ * `reason` and `where` are the completion's (err not 0 or ERR_HTTP);
+ * `ca_key` names
+ * the setting that trusts a CA ("[matrix] ca_file"). E.g. "the TLS
+ * certificate of matrix.example.org:443 is not trusted (self-signed or
+ * unknown CA): set [matrix] ca_file to the CA that signed it, or fix the
+ * certificate". */
+void http_explain(int err, const char *reason, const char *where,
+                  const char *ca_key, char *out, size_t cap);
 
 /* Counters for tests and operators. */
 struct http_stats {

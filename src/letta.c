@@ -152,6 +152,8 @@ int letta_error_parse(const struct proto_resp *resp, struct letta_error *e)
 {
 	e->status = resp->status;
 	detail_of(resp, e);
+	snprintf(e->cause, sizeof e->cause, "%s",
+	         resp->status == 0 && resp->reason ? resp->reason : "");
 	if (resp->status == 0)
 		return ERR_CLOSED;
 	if (resp->status == 404)
@@ -171,6 +173,10 @@ void letta_error_msg(const struct letta_error *e, char *out, size_t cap)
 {
 	const char *what;
 
+	if (e->status == 0 && e->cause[0]) {
+		snprintf(out, cap, "%s", e->cause);
+		return;
+	}
 	if (e->status == 0)
 		what = "no answer from the Letta server";
 	else if (e->status == 401 || e->status == 403)

@@ -35,6 +35,8 @@ struct letta_agent {
 struct letta_error {
 	int status;                     /* HTTP status, 0 = none */
 	char detail[LIM_PROTO_DETAIL];  /* server's "detail" or error message */
+	char cause[LIM_PROTO_DETAIL * 2];       /* status 0: what failed,
+	                                         * where, what to do */
 };
 
 /* Fills `r` with GET /v1/agents/ (the recommended small-object query:

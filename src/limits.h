@@ -126,6 +126,8 @@
 #define LIM_HTTP_RETRY_AFTER_MS (24ll * 3600 * 1000)
 /* Reason kept on a connection for logs (TLS and socket errors). */
 #define LIM_TLS_REASON         96
+/* A failed request's explanation: its reason, host:port and advice. */
+#define LIM_HTTP_REASON        (LIM_TLS_REASON + LIM_HTTP_HOST + 256)
 
 /*  */
 
@@ -167,6 +169,15 @@
 #define LIM_CFG_KEYS           64  /* entries of the schema table */
 #define LIM_CFG_SECRET       4096  /* a secret file (token, password) */
 #define LIM_CFG_ERR           512  /* one configuration error message */
+
+/*  */
+
+/* ---- reconcile ---- */
+/* Rooms of the bot's graph read at once (join + leave + invite), and
+ * Space links kept: 20,000 agent rooms with room to spare; ~200 bytes a
+ * room plus its strings (bounded by the /sync answer, LIM_JSON_DOC). */
+#define LIM_RECON_ROOMS      40000
+#define LIM_RECON_CHILDREN   40000
 
 /*  */
 

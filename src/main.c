@@ -8,6 +8,7 @@
 
 #include "cfg.h"
 #include "prov_cmd.h"
+#include "reconcile_cmd.h"
 #include "run.h"
 #include "version.h"
 
@@ -35,6 +36,9 @@ static const struct cmd cmds[] = {
 	{ "run",     "[--pid-file FILE]",
 	  "the daemon: start-up checks, provisioning, the bridge",
 	  run_cmd },
+	{ "reconcile", "[options]",
+	  "rebuild the store's mappings from the room graph (--dry-run, "
+	  "--json)", recon_cmd },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])

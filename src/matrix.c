@@ -527,8 +527,12 @@ int mx_error_parse(const struct proto_resp *resp, struct mx_error *e)
 	memset(e, 0, sizeof *e);
 	e->status = resp->status;
 	e->retry_after_ms = resp->retry_after_ms;
-	if (resp->status == 0)
+	if (resp->status == 0) {
+		e->neterr = resp->neterr;
+		snprintf(e->cause, sizeof e->cause, "%s",
+		         resp->reason ? resp->reason : "");
 		return ERR_CLOSED;
+	}
 	if (!parse_obj(&j, resp)) {
 		if (json_get_str(&j, 0, "errcode", e->errcode,
 		                 sizeof e->errcode))
@@ -554,6 +558,9 @@ int64_t mx_retry_delay_ms(const struct mx_error *e, int attempt)
 {
 	int64_t d = LIM_MX_BACKOFF_MS;
 
+	/* A certificate or a name that failed will not fix itself. */
+	if (e->status == 0 && (e->neterr == ERR_TLS || e->neterr == ERR_DNS))
+		return -1;
 	if (e->status == 429 && e->retry_after_ms >= 0)
 		d = e->retry_after_ms;
 	else if (e->status == 429 || e->status == 0 || e->status >= 500)
@@ -566,7 +573,9 @@ int64_t mx_retry_delay_ms(const struct mx_error *e, int attempt)
 
 void mx_error_msg(const struct mx_error *e, char *out, size_t cap)
 {
-	if (e->status == 0)
+	if (e->status == 0 && e->cause[0])
+		snprintf(out, cap, "%s", e->cause);
+	else if (e->status == 0)
 		snprintf(out, cap, "no answer from the homeserver");
 	else if (e->errcode[0])
 		snprintf(out, cap, "HTTP %d %s: %s", e->status, e->errcode,

@@ -51,6 +51,9 @@ struct mx_error {
 	char errcode[LIM_MX_ERRCODE];   /* "" if none */
 	char error[LIM_PROTO_DETAIL];
 	int64_t retry_after_ms;         /* body, else header; -1 = none */
+	int neterr;                     /* status 0: the transport's err */
+	char cause[LIM_PROTO_DETAIL * 2];       /* status 0: what failed,
+	                                         * where, what to do */
 };
 
 /* Fills `e` from a failed response. Returns ERR_NOTFOUND (404 or

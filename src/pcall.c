@@ -11,7 +11,7 @@
 static void on_done(void *arg, struct http_resp *hr, int err)
 {
 	struct pcall *c = arg;
-	struct proto_resp resp = { 0, -1, "", 0 };
+	struct proto_resp resp = { 0, -1, "", 0, 0, NULL };
 
 	c->in_flight = 0;
 	if (err == 0 || err == ERR_HTTP) {
@@ -19,6 +19,12 @@ static void on_done(void *arg, struct http_resp *hr, int err)
 		resp.body = hr->body ? hr->body : "";
 		resp.len = hr->body_len;
 		resp.retry_after_ms = hr->retry_after_ms;
+	} else {
+		/* The first real cause, where, and what to do. */
+		http_explain(err, hr ? hr->reason : "", hr ? hr->where : "",
+		             "[matrix] ca_file", c->cause, sizeof c->cause);
+		resp.neterr = err;
+		resp.reason = c->cause;
 	}
 	c->cb(c->arg, &resp, err, hr && hr->reason ? hr->reason : "");
 }

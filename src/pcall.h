@@ -32,6 +32,7 @@ struct pcall {
 	void *arg;
 	struct http_client *http;
 	int in_flight;
+	char cause[LIM_HTTP_REASON];    /* no answer: http_explain's text */
 };
 
 /* Sends a copy of `req` to `base` (no trailing slash) over `http`;

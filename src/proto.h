@@ -74,6 +74,12 @@ struct proto_resp {
 	int64_t retry_after_ms;         /* from Retry-After; -1 = none */
 	const char *body;
 	size_t len;
+	/* When status is 0: the transport's err code (ERR_TLS, ERR_REFUSED,
+	 * ERR_DNS, ERR_TIMEOUT, ERR_CLOSED...; 0 = unknown) and its reason
+	 * naming host:port (NULL = none), so the first real cause reaches
+	 * the last line of a failed command. */
+	int neterr;
+	const char *reason;
 };
 
 /* ---- JSON helpers ---- */

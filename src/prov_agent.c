@@ -165,8 +165,9 @@ int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent)
 	mx_error_msg(e, msg, sizeof msg);
 	if (p->a)
 		prov_agent_fail(p, msg);
-	else
-		prov_fatal(p, ERR_HTTP, "%s", msg);
+	else            /* no answer: the transport's cause */
+		prov_fatal(p, e->status || !e->neterr ? ERR_HTTP : e->neterr,
+		           "%s", msg);
 	return 0;
 }
 

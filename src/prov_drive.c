@@ -25,6 +25,7 @@ struct slot {
 	char auth[LIM_MX_TOKEN + 16];
 	struct httpp_field hdr[4];
 	struct loop_timer wait;
+	char cause[LIM_HTTP_REASON];      /* a failure's first cause */
 };
 
 struct prov_driver {
@@ -58,7 +59,7 @@ static void on_done(void *arg, struct http_resp *hr, int err)
 {
 	struct slot *sl = arg;
 	struct prov_driver *d = sl->d;
-	struct proto_resp resp = { 0, -1, "", 0 };
+	struct proto_resp resp = { 0, -1, "", 0, 0, NULL };
 
 	sl->in_flight = 0;
 	if (err == 0 || err == ERR_HTTP) {
@@ -70,6 +71,12 @@ static void on_done(void *arg, struct http_resp *hr, int err)
 		LOG_WARN("provision", "event=request_failed path=%.64s err=%s "
 		         "reason=\"%s\"", sl->req.path, err_str(err),
 		         hr && hr->reason ? hr->reason : "");
+		/* The cause goes to the engine, so its last word names it. */
+		http_explain(err, hr ? hr->reason : "", hr ? hr->where : "",
+		             "[matrix] ca_file",
+		             sl->cause, sizeof sl->cause);
+		resp.neterr = err;
+		resp.reason = sl->cause;
 	}
 	/* The body is only valid during this callback: feed it now. */
 	prov_feed(d->p, sl->i, &resp);
@@ -148,7 +155,7 @@ static void pump(void *arg)
 		if (send_req(d, &d->slot[i], target) < 0) {
 			/* A request the client refuses (a bad URL) is answered
 			 * as "no response": the engine retries, then gives up. */
-			struct proto_resp none = { 0, -1, "", 0 };
+			struct proto_resp none = { 0, -1, "", 0, 0, NULL };
 
 			prov_feed(d->p, i, &none);
 		}

@@ -95,7 +95,9 @@ static int feed_list(struct prov *p, const struct proto_resp *resp)
 			letta_error_msg(&e, msg, sizeof msg);
 		else
 			snprintf(msg, sizeof msg, "%s", err_str(r));
-		prov_fatal(p, r, "listing the Letta agents failed: %s", msg);
+		/* no answer: the transport's cause, not "closed" */
+		prov_fatal(p, r == ERR_CLOSED && resp->neterr ? resp->neterr
+		           : r, "listing the Letta agents failed: %s", msg);
 		return 0;
 	}
 	if (r == 0)

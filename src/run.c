@@ -22,6 +22,7 @@
 #include "matrix.h"
 #include "pcall.h"
 #include "prov_cmd.h"
+#include "reconcile_cmd.h"
 #include "store_snap.h"
 
 /* Gate waits: every 5 s for the first tries, then every 10 s; a line in
@@ -67,6 +68,7 @@ struct run {
 	int prov_done;                  /* drv finished, reap pending */
 	uint64_t prov_runs;
 	char bot_token[LIM_STORE_SECRET];
+	struct recon_job *recon;        /* the boot's reconcile, running */
 	int live;                       /* live_start() ran */
 	int exit_code;
 };
@@ -153,6 +155,10 @@ static void why_of(const struct proto_resp *resp, int err, const char *reason,
 {
 	struct mx_error e;
 
+	if (resp->status == 0 && resp->reason && resp->reason[0]) {
+		snprintf(out, cap, "%s", resp->reason); /* cause, place, cure */
+		return;
+	}
 	if (resp->status == 0) {
 		snprintf(out, cap, "%s%s%s", err_str(err), reason[0] ? ": " : "",
 		         reason);
@@ -386,10 +392,34 @@ static void on_tick(void *arg)
 
 /* ---- reconciliation's hook ---- */
 
+static void on_reconciled(void *arg, int err, const struct recon_report *rep,
+                          const char *why)
+{
+	struct run *r = arg;
+	char line[512];
+
+	r->recon = NULL;        /* the job freed itself */
+	if (err == ERR_STORE || err == ERR_CONFIG) {
+		run_fail(r, err == ERR_CONFIG ? 2 : 1, "reconcile: %s", why);
+		return;
+	}
+	if (err) {
+		/* Provisioning looks for rooms by their markers before making
+		 * one, so going on without the graph is safe, only slower. */
+		LOG_ERROR("run", "event=reconcile_failed why=\"%s\"", why);
+	} else {
+		recon_report_line(rep, line, sizeof line);
+		LOG_INFO("run", "event=reconciled %s", line);
+	}
+	phase_enter(r, RUN_PROVISION);
+}
+
 /* Rebuilds the store's mappings from the room graph, then moves on. */
 static void phase_reconcile(struct run *r)
 {
-	phase_enter(r, RUN_PROVISION);
+	r->recon = recon_job_start(&r->app, r->bot_token, on_reconciled, r);
+	if (!r->recon)
+		run_fail(r, 1, "out of memory");
 }
 
 /* ---- phases ---- */
@@ -467,8 +497,11 @@ static void run_stop(struct run *r)
 	pcall_cancel(&r->call);
 	loop_timer_cancel(l, &r->retry);
 	loop_timer_cancel(l, &r->tick);
-	/* A provisioning run cut short is safe to run again. */
+	/* A provisioning run cut short is safe to run again; so is a
+	 * reconcile (it writes in one transaction at its end). */
 	prov_stop(r);
+	recon_job_cancel(r->recon);
+	r->recon = NULL;
 	loop_timer_arm(l, &r->hard_stop, loop_now(l) + RUN_STOP_MS);
 	if (!r->live || live_stop(r) == 0)
 		run_stopped(r);
@@ -607,6 +640,7 @@ int run_cmd(int argc, char **argv)
 	if (loop_run(r.app.net.loop) < 0 && !r.exit_code)
 		r.exit_code = 1;
 	prov_stop(&r);
+	recon_job_cancel(r.recon);
 	pcall_cancel(&r.call);
 	if (r.exit_code == 0)
 		LOG_INFO("run", "event=stopped");

@@ -34,6 +34,7 @@ struct got {
 	char streamed[4096];
 	size_t slen;
 	char reason[128];
+	char where[300];        /* host:port of a failure */
 	uint64_t at;            /* completion time */
 };
 
@@ -63,6 +64,8 @@ HTTPFX_FN void on_done(void *arg, struct http_resp *resp, int err)
 	memcpy(g->body, resp->body, g->len);
 	g->body[g->len] = '\0';
 	snprintf(g->reason, sizeof g->reason, "%s", resp->reason);
+	snprintf(g->where, sizeof g->where, "%s", resp->where ? resp->where
+	                                                      : "");
 	g->at = loop_clock_ms();
 }
 

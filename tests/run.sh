@@ -2,20 +2,25 @@
 # Runs lettamx's test suites and prints one closing line "N passed, N failed".
 #
 #   tests/run.sh --unit DIR [--run PREFIX] [--bin LETTAMX] [--integration]
+#                [--smoke-run PREFIX2]
 #
 # DIR holds the built unit-test programs (test_*) and fuzz replayers
 # (fuzz_*). PREFIX runs each of them (qemu-aarch64 for a cross build).
+# PREFIX2 runs the smoke test once more (armel: the ARMv5TE arm926 core,
+# so no newer instruction slips in). The integration tests run the binary
+# under PREFIX too.
 # Each suite ends with a line "<suite>: N passed, M failed"; a program that
 # dies before printing it counts as one failure, so a crash never passes.
 set -u
 
-unit_dir= run= bin= integration=no
+unit_dir= run= bin= integration=no smoke_run=
 while [ $# -gt 0 ]; do
     case "$1" in
         --unit) unit_dir=$2; shift 2 ;;
         --run) run=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
         --integration) integration=yes; shift ;;
+        --smoke-run) smoke_run=$2; shift 2 ;;
         *) echo "tests/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -59,6 +64,12 @@ smoke() {
     echo "smoke: 1 passed, 0 failed"
 }
 [ -n "$bin" ] && suite smoke smoke
+if [ -n "$bin" ] && [ -n "$smoke_run" ]; then
+    # The label names the emulated core: "smoke-arm926".
+    smoke_label=smoke-$(echo "$smoke_run" | awk '{print $NF}')
+    smoke_alt() { run=$smoke_run smoke | sed "s/^smoke:/$smoke_label:/"; }
+    suite "$smoke_label" smoke_alt
+fi
 
 if [ -n "$unit_dir" ]; then
     for t in "$unit_dir"/test_*; do
@@ -85,7 +96,8 @@ if [ "$integration" = yes ]; then
     py=/usr/bin/python3
     [ -x "$py" ] || py=python3
     if [ -f "$top/tests/integration/run.py" ]; then
-        suite integration "$py" "$top/tests/integration/run.py" --lettamx "$bin"
+        suite integration "$py" "$top/tests/integration/run.py" \
+            --lettamx "$bin" --run "$run"
     fi
 fi
 

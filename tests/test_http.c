@@ -736,6 +736,43 @@ static void test_injected_write_failure(void)
 	fx_free(&f);
 }
 
+/* The last line of a failed command: the cause, where, what to do. */
+static void test_explain_names_cause_place_and_remedy(void)
+{
+	static const struct { int err; const char *reason, *want; } cases[] = {
+		{ ERR_TLS, "tls: not trusted (self-signed or unknown CA)",
+		  "the TLS certificate of h:8448 is not trusted (self-signed "
+		  "or unknown CA): set [matrix] ca_file to the CA that signed "
+		  "it, or fix the certificate" },
+		{ ERR_TLS, "tls: certificate expired",
+		  "the TLS certificate of h:8448 has expired: renew it" },
+		{ ERR_TLS, "tls: hostname mismatch", "the TLS certificate of "
+		  "h:8448 is for another name: use the name it was issued "
+		  "for in the URL, or fix the certificate" },
+		{ ERR_TLS, "tls: server sent a fatal alert", "TLS with h:8448 "
+		  "failed: tls: server sent a fatal alert" },
+		{ ERR_REFUSED, "connection refused", "connection refused at "
+		  "h:8448: is the server running, and is the URL right?" },
+		{ ERR_DNS, "dns: name resolution failed", "name not found: "
+		  "h:8448 (dns: name resolution failed): check the host name "
+		  "in the URL" },
+		{ ERR_TIMEOUT, "connect deadline passed", "no answer from "
+		  "h:8448 in time (connect deadline passed): is it "
+		  "reachable?" },
+		{ ERR_CLOSED, "closed before the head", "h:8448 closed the "
+		  "connection without an answer" },
+	};
+	char out[LIM_HTTP_REASON];
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		http_explain(cases[i].err, cases[i].reason, "h:8448",
+		             "[matrix] ca_file", out, sizeof out);
+		CHECK_STR(out, cases[i].want);
+	}
+	http_explain(ERR_REFUSED, NULL, NULL, "x", out, sizeof out);
+	CHECK(strstr(out, "the server") != NULL);
+}
+
 int main(void)
 {
 	RUN(test_get_and_keepalive_reuse);
@@ -765,5 +802,6 @@ int main(void)
 	RUN(test_200_concurrent_in_about_2s);
 	RUN(test_long_poll_keeps_loop_idle);
 	RUN(test_injected_write_failure);
+	RUN(test_explain_names_cause_place_and_remedy);
 	return harness_done("http");
 }

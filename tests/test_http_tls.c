@@ -26,6 +26,9 @@ static void refused(struct fx *f, char *u, size_t ulen, const char *host,
 	run(f, &g.done, 1, 5000);
 	CHECK_EQ(g.err, ERR_TLS);
 	CHECK_STR(g.reason, reason);
+	/* where it failed, for the last line of a failed command */
+	snprintf(u, ulen, "%s:%d", host, port);
+	CHECK_STR(g.where, u);
 }
 
 static void test_https_verified_and_untrusted(void)
@@ -59,6 +62,16 @@ static void test_https_verified_and_untrusted(void)
 	      strstr(g.body, "BODY"));
 	refused(&f, u, sizeof u, "localhost", pself,
 	        "tls: not trusted (self-signed or unknown CA)");
+	{
+		char why[LIM_HTTP_REASON], want[256];
+
+		http_explain(ERR_TLS, "tls: not trusted (self-signed or "
+		             "unknown CA)", u, "[matrix] ca_file", why,
+		             sizeof why);
+		snprintf(want, sizeof want, "the TLS certificate of "
+		         "localhost:%d is not trusted", pself);
+		CHECK(strstr(why, want) == why);
+	}
 	/* testhost is 127.0.0.1 too, but the certificate names localhost */
 	refused(&f, u, sizeof u, "testhost", pgood, "tls: hostname mismatch");
 	refused(&f, u, sizeof u, "localhost", pexp, "tls: certificate expired");

@@ -10,7 +10,7 @@
 
 static struct proto_resp resp(int status, const char *body)
 {
-	struct proto_resp r = { status, -1, body, strlen(body) };
+	struct proto_resp r = { status, -1, body, strlen(body), 0, NULL };
 	return r;
 }
 

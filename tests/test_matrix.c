@@ -14,7 +14,7 @@
 
 static struct proto_resp resp(int status, const char *body)
 {
-	struct proto_resp r = { status, -1, body, strlen(body) };
+	struct proto_resp r = { status, -1, body, strlen(body), 0, NULL };
 	return r;
 }
 
@@ -385,14 +385,41 @@ static void test_parsers_on_every_prefix(void)
 	struct mx_error e;
 
 	for (size_t n = 0; n < sizeof body - 1; n++) {
-		struct proto_resp r = { 200, -1, body, n };
+		struct proto_resp r = { 200, -1, body, n, 0, NULL };
 		if (mx_login_parse(&r, &l, &e) != ERR_PROTO)
 			harness_fail(__FILE__, __LINE__, "prefix %zu accepted", n);
 	}
 }
 
+/* No answer: the transport's cause is the message, and a certificate or
+ * a name that failed is not retried (it will not fix itself). */
+static void test_no_answer_keeps_its_cause(void)
+{
+	static const struct { int neterr; int retried; } cases[] = {
+		{ ERR_TLS, 0 }, { ERR_DNS, 0 }, { ERR_REFUSED, 1 },
+		{ ERR_TIMEOUT, 1 }, { 0, 1 },
+	};
+	struct proto_resp r = { 0, -1, "", 0, 0, "the cause" };
+	struct mx_error e;
+	char msg[512];
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		r.neterr = cases[i].neterr;
+		CHECK_EQ(mx_error_parse(&r, &e), ERR_CLOSED);
+		CHECK_EQ(e.neterr, cases[i].neterr);
+		CHECK_EQ(mx_retry_delay_ms(&e, 0) >= 0, cases[i].retried);
+		mx_error_msg(&e, msg, sizeof msg);
+		CHECK_STR(msg, "the cause");
+	}
+	r.reason = NULL;
+	mx_error_parse(&r, &e);
+	mx_error_msg(&e, msg, sizeof msg);
+	CHECK_STR(msg, "no answer from the homeserver");
+}
+
 int main(void)
 {
+	RUN(test_no_answer_keeps_its_cause);
 	RUN(test_reg_names);
 	RUN(test_login_and_register_requests);
 	RUN(test_room_requests_encode_ids);

@@ -436,7 +436,7 @@ static int run(char *why, size_t cap)
 {
 	static struct proto_req q[LIM_PROV_LANES];
 	struct prov *p = prov_new(&C, on_agent, NULL);
-	struct proto_resp resp;
+	struct proto_resp resp = { 0, -1, "", 0, 0, NULL };
 	int target[LIM_PROV_LANES], slot[LIM_PROV_LANES], a, r, n = 0;
 	int queued = 0, s;
 	int64_t w;

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int status[] = { 200, 401, 404, 429, 502, 0 };
-	struct proto_resp r;
+	struct proto_resp r = { 0, -1, "", 0, 0, NULL };
 
 	for (size_t k = 0; k < sizeof status / sizeof status[0]; k++) {
 		r.status = status[k];

@@ -6,6 +6,7 @@ suite that skips when nothing was built proves nothing.
 """
 
 import os
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -17,6 +18,12 @@ DEFAULT_BIN = os.path.join(REPO, "build", "x86_64", "lettamx")
 
 def binary():
     return os.environ.get("LETTAMX_BIN") or DEFAULT_BIN
+
+
+def command(path):
+    """The command that runs the binary: LETTAMX_RUN (run.py --run, e.g.
+    "qemu-arm -cpu arm1176" for a cross build) goes before it."""
+    return shlex.split(os.environ.get("LETTAMX_RUN", "")) + [path]
 
 
 def check_binary():
@@ -100,7 +107,7 @@ def run(args, config_path=None, timeout=30, env=None, test=None):
     path = require_binary(test) if test else check_binary()[0]
     if path is None:
         raise FileNotFoundError(check_binary()[1])
-    cmd = [path]
+    cmd = command(path)
     if config_path:
         cmd += ["--config", config_path]
     cmd += list(args)
@@ -115,7 +122,8 @@ class Daemon:
         path, why = check_binary()
         if path is None:
             raise FileNotFoundError(why)
-        cmd = [path] + (["--config", config_path] if config_path else [])
+        cmd = command(path) + (["--config", config_path]
+                               if config_path else [])
         self.out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd + list(args), stdout=self.out,
                                      stderr=subprocess.STDOUT, env=env)

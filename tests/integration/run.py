@@ -101,8 +101,12 @@ def main(argv=None):
     parser.add_argument("-k", action="append", default=[],
                         help="only tests whose name matches (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--run", default="",
+                        help="emulator prefix for a cross build's binary "
+                             "(e.g. 'qemu-arm -cpu arm1176')")
     args = parser.parse_args(argv)
     os.environ["LETTAMX_BIN"] = os.path.abspath(args.lettamx)
+    os.environ["LETTAMX_RUN"] = args.run
     sys.path.insert(0, HERE)
     out = sys.stdout
     try:

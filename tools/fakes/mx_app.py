@@ -8,7 +8,7 @@ import json
 import math
 import time
 
-from . import mx_account, mx_rooms, mx_sync
+from . import mx_account, mx_room_admin, mx_rooms, mx_sync
 from .mx_store import MatrixError, Store, bad_json
 from .web import App, NoRoute, Response, Router
 
@@ -71,6 +71,8 @@ ROUTES = [
     ("GET", r"/_matrix/client/v1/rooms/([^/]+)/hierarchy",
      mx_rooms.hierarchy, True, None),
     ("GET", C + r"/sync", mx_sync.sync, True, None),
+    ("DELETE", r"/_synapse/admin/v1/rooms/([^/]+)",
+     mx_room_admin.delete_room, True, None),
 ]
 
 

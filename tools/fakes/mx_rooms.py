@@ -323,6 +323,8 @@ def join(ctx, room_id):
     body = ctx.json(allow_empty=True)
     if room_id.startswith("#"):
         raise not_found("Room alias %s not found" % room_id)
+    if room_id in ctx.store.blocked_rooms:
+        raise forbidden("This room has been blocked on this server")
     room = ctx.store.rooms.get(room_id)
     if room is None:
         raise MatrixError(404, "M_UNKNOWN", "No known servers")

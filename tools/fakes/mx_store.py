@@ -189,6 +189,7 @@ class Store:
         self.uia_sessions = {}
         self.nonces = {}
         self.last_sync = {}    # user -> monotonic time of the last /sync
+        self.blocked_rooms = set()  # Delete Room API with block=true
 
     # -- stream tokens (opaque to clients) -------------------------------
     def next_pos(self):
