@@ -327,9 +327,6 @@ class Bridge:
 
 
 def start_bridge(name, world, args):
-    if name == "lettamx" and world.tuning:
-        print("bench bridge_lettamx_config: %s" % "; ".join(world.tuning),
-              flush=True)
     if name == "baseline":
         cmd = [PYTHON, os.path.join(HERE, "baseline_bridge.py"),
                "--homeserver", world.hs.url, "--user", world.bot,
@@ -443,14 +440,19 @@ def first_answer(world, bridge, args):
                                      e["status"] == 200
                                      for e in syncs.poll()):
             next_send = time.monotonic()
-            line(bridge, "start", "first /sync answered %.2f s after its "
-                 "start, with %d agent rooms"
-                 % (time.monotonic() - bridge.t_start, len(world.rooms)))
+            started = ("first /sync answered %.2f s after its start, with %d "
+                       "agent rooms" % (time.monotonic() - bridge.t_start,
+                                        len(world.rooms)))
         if next_send is not None and time.monotonic() >= next_send:
             tokens.append(new_token())
             world.ask([(world.probe[0], tokens[-1])])
             next_send = time.monotonic() + 10
         if tokens and answers.poll(tokens):
+            # Said only of a bridge that works: one line for one that
+            # does not.
+            if bridge.name == "lettamx" and world.tuning:
+                line(bridge, "config", "; ".join(world.tuning))
+            line(bridge, "start", started)
             return
         time.sleep(0.1)
     if not bridge.alive():
