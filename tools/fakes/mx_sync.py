@@ -57,7 +57,9 @@ def _note_in_log(ctx, body):
 def build(ctx, f, since, full_state):
     store, me = ctx.store, ctx.user_id
     joins, invites, leaves = {}, {}, {}
-    for room in list(store.rooms.values()):
+    rooms = list(store.rooms.values()) if since is None or full_state \
+        else store.rooms_changed_since(since)
+    for room in rooms:
         if not f.wants_room(room.room_id):
             continue
         membership = room.membership(me)
