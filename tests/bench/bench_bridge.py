@@ -43,6 +43,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -154,10 +155,18 @@ class World:
         self.tmp = tempfile.mkdtemp(prefix="bench-bridge-")
         # Idle keep-alive connections close after 10 s (Letta: 5 s, as
         # uvicorn): the idle window starts after that, in steady state.
-        self.hs = FakeHomeserver(keepalive_idle=HS_KEEPALIVE_S).start()
-        self.letta = FakeLetta().start()
-        self.bot = self.hs.user_id("lettamx")
-        self.alice = self.hs.user_id("alice")
+        self.hs = self.letta = None
+        try:
+            self.hs = FakeHomeserver(keepalive_idle=HS_KEEPALIVE_S).start()
+            self.letta = FakeLetta().start()
+            self.bot = self.hs.user_id("lettamx")
+            self.alice = self.hs.user_id("alice")
+            self._setup(args)
+        except BaseException:
+            self.close()    # no fake left running
+            raise
+
+    def _setup(self, args):
         bot = self.hs.human_register("lettamx", password="bot-pw")
         self.bot_token_file = write_secret(self.tmp, "bot.token",
                                            bot["access_token"])
@@ -221,8 +230,9 @@ class World:
         res = subprocess.run(cmd, capture_output=True, text=True,
                              timeout=600)
         if res.returncode != 0:
-            raise SystemExit("bench_bridge: provisioning the world failed:"
-                             "\n" + res.stdout[-2000:] + res.stderr[-2000:])
+            last = (res.stderr.strip() or res.stdout.strip() or "?")
+            raise SystemExit("provisioning the world failed (exit %d): %s"
+                             % (res.returncode, last.splitlines()[-1]))
 
     def _rooms(self):
         out = {}
@@ -235,7 +245,7 @@ class World:
                     out[ev["content"]["agent_id"]] = room["room_id"]
         missing = [a for a in self.agents if a not in out]
         if missing:
-            raise SystemExit("bench_bridge: %d agents have no room after "
+            raise SystemExit("%d agents have no room after "
                              "provisioning" % len(missing))
         return out
 
@@ -245,7 +255,7 @@ class World:
                 for room in self.rooms.values()]
         for res in self.acts(acts):
             if res["status"] != 200:
-                raise SystemExit("bench_bridge: alice could not join: %r"
+                raise SystemExit("alice could not join: %r"
                                  % res)
 
     def acts(self, acts):
@@ -277,9 +287,10 @@ class World:
                                           "delay_ms": delay_ms})
 
     def close(self):
-        self.hs.stop()
-        self.letta.stop()
-        subprocess.run(["rm", "-rf", self.tmp])
+        for fake in (self.hs, self.letta):
+            if fake is not None:
+                fake.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # -- the bridges under test ---------------------------------------------------
@@ -705,7 +716,11 @@ def line(bridge, figure, text):
 
 def measure(name, args):
     """Figures of one bridge (a dict), or None if it was not measured."""
-    world = World(args)
+    try:
+        world = World(args)
+    except SystemExit as exc:
+        print("bench bridge_%s: not measured: %s" % (name, exc), flush=True)
+        return None
     bridge = start_bridge(name, world, args)
     out = {}
     try:
