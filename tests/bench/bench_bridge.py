@@ -734,8 +734,6 @@ def measure(name, args):
         return out
     except NotMeasured as exc:
         print("bench bridge_%s: not measured: %s" % (name, exc), flush=True)
-        if args.verbose:
-            sys.stderr.write(bridge.tail(40))
         return out or None
     finally:
         bridge.stop()
