@@ -81,6 +81,11 @@ const struct cfg_key cfg_keys[] = {
 	  "most verbose level written" },
 	{ "log", "target", CFG_ENUM, "stderr", 0, 0, "stderr|syslog", 0,
 	  "where events go" },
+	{ "http", "listen", CFG_STR, NULL, 0, 0, NULL, 0,
+	  "off; ADDRESS:PORT (e.g. 127.0.0.1:9464) serves GET /healthz "
+	  "and GET /metrics" },
+	{ "http", "allow_remote", CFG_BOOL, "false", 0, 0, NULL, 0,
+	  "let [http] listen be a non-loopback address" },
 };
 
 const int cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];

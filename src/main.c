@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "ops_cmd.h"
 #include "prov_cmd.h"
 #include "reconcile_cmd.h"
 #include "run.h"
@@ -39,6 +40,26 @@ static const struct cmd cmds[] = {
 	{ "reconcile", "[options]",
 	  "rebuild the store's mappings from the room graph (--dry-run, "
 	  "--json)", recon_cmd },
+	{ "check",   "[--json] [--offline]",
+	  "integrity of the store, Letta and Matrix; a fix per problem",
+	  ops_cmd_check },
+	{ "snapshot", "[--reason R]",
+	  "take a verified snapshot of the store (beside a daemon too)",
+	  ops_cmd_snapshot },
+	{ "snapshots", "", "list the snapshots and verify each",
+	  ops_cmd_snapshots },
+	{ "restore", "NAME [--dry-run]",
+	  "replace the store by a snapshot (the daemon stopped)",
+	  ops_cmd_restore },
+	{ "import-json", "FILE [--dry-run | --verify]",
+	  "import the Python bridge's agent_user_mappings.json",
+	  ops_cmd_import },
+	{ "export-json", "[FILE] [--with-secrets]",
+	  "write the mappings in that format", ops_cmd_export },
+	{ "reset", "--local-only | --leave-rooms --yes [--dry-run]",
+	  "start over (see lettamx reset --help)", ops_cmd_reset },
+	{ "dedupe",  "[--dry-run]",
+	  "fold rooms that claim the same agent into one", ops_cmd_dedupe },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])

@@ -215,9 +215,13 @@ int prov_agent_start(struct prov *p)
 	}
 	snprintf(p->localpart, sizeof p->localpart, "%.*s",
 	         (int)strcspn(p->rec.user_id + 1, ":"), p->rec.user_id + 1);
-	r = secret_agent_password(c->master, p->a->id, p->password,
-	                          sizeof p->password);
-	if (r < 0) {
+	/* A stored password is the user's: ours was derived the same way,
+	 * and an imported one (import-json) is what the legacy bridge made
+	 * the user with, so the existing user is logged in, not re-made. */
+	if (p->rec.password[0])
+		copy(p->password, sizeof p->password, p->rec.password);
+	else if ((r = secret_agent_password(c->master, p->a->id, p->password,
+	                                    sizeof p->password)) < 0) {
 		prov_fatal(p, r, "cannot derive the password of %s", p->a->id);
 		return r;
 	}

@@ -20,9 +20,11 @@
 #include "log.h"
 #include "loop.h"
 #include "matrix.h"
+#include "metrics.h"
 #include "pcall.h"
 #include "prov_cmd.h"
 #include "reconcile_cmd.h"
+#include "srv.h"
 #include "store_snap.h"
 
 /* Gate waits: every 5 s for the first tries, then every 10 s; a line in
@@ -71,6 +73,9 @@ struct run {
 	struct recon_job *recon;        /* the boot's reconcile, running */
 	int live;                       /* live_start() ran */
 	int exit_code;
+	struct metrics metrics;         /* for the bridge: metrics.h */
+	struct srv_metrics sm;
+	struct srv *srv;                /* [http] listen; NULL: off */
 };
 
 static void phase_enter(struct run *r, int phase);
@@ -371,6 +376,7 @@ static void prov_reap(void *arg)
 	}
 	r->prov_runs++;
 	prov_log(r, res, why, ms);
+	metrics_store_read(&r->metrics, r->app.store);
 	prov_stop(r);
 	if (r->phase == RUN_PROVISION)
 		phase_enter(r, RUN_LIVE);
@@ -562,6 +568,7 @@ static int boot_snapshot(struct run *r)
 		return 1;
 	}
 	LOG_INFO("run", "event=snapshot name=%s reason=boot", snap.name);
+	metrics_snapshot_at(&r->metrics, snap.created);
 	return 0;
 }
 
@@ -589,6 +596,27 @@ static int pid_write(const char *path)
 	return 0;
 }
 
+/* [http] listen: GET /healthz and /metrics on the loop (off if unset). */
+static int http_start(struct run *r)
+{
+	const char *listen = cfg_get(&r->app.cfg, "http", "listen");
+	char why[256];
+
+	metrics_init(&r->metrics, 0);
+	metrics_store_read(&r->metrics, r->app.store);
+	if (!listen)
+		return 0;
+	r->sm.m = &r->metrics;
+	r->sm.loop = r->app.net.loop;
+	if (srv_open(&r->srv, r->app.net.loop, listen,
+	             cfg_num(&r->app.cfg, "http", "allow_remote") != 0,
+	             srv_metrics_handler, &r->sm, why, sizeof why)) {
+		fprintf(stderr, "lettamx run: %s\n", why);
+		return 2;
+	}
+	return 0;
+}
+
 static int run_open(struct run *r, const char *path)
 {
 	int e = app_open(&r->app, path, APP_WRITE);
@@ -609,7 +637,8 @@ static int run_open(struct run *r, const char *path)
 		        "handlers\n");
 		return 1;
 	}
-	return boot_snapshot(r);
+	e = http_start(r);
+	return e ? e : boot_snapshot(r);
 }
 
 int run_cmd(int argc, char **argv)
@@ -630,6 +659,7 @@ int run_cmd(int argc, char **argv)
 	if (!e && vals[0])
 		e = pid_write(vals[0]);
 	if (e) {
+		srv_close(r.srv);
 		app_close(&r.app);
 		return e;
 	}
@@ -646,6 +676,7 @@ int run_cmd(int argc, char **argv)
 		LOG_INFO("run", "event=stopped");
 	if (vals[0])
 		unlink(vals[0]);
+	srv_close(r.srv);
 	app_close(&r.app);
 	return r.exit_code;
 }

@@ -108,10 +108,12 @@ static int take_lock(struct store *s)
 		pid[n > 0 ? n : 0] = 0;
 		pid[strcspn(pid, "\n")] = 0;
 		close(fd);
-		return store_fail(s, ERR_EXISTS, "the store %s is in use by "
-		                  "another lettamx process (pid %s, lock %s); "
-		                  "stop it first", s->dir, pid[0] ? pid : "?",
-		                  path);
+		return store_fail(s, ERR_EXISTS, "a running lettamx (pid %s, "
+		                  "lock %s) holds the store %s: stop it "
+		                  "first (e.g. systemctl stop lettamx), then run "
+		                  "this again; status, check, snapshots, "
+		                  "snapshot and export-json work beside it",
+		                  pid[0] ? pid : "unknown", path, s->dir);
 	}
 	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)

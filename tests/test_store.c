@@ -140,11 +140,15 @@ static void test_writer_lock(void)
 {
 	const char *dir = newdir("lock");
 	struct store *s = open_at(dir, 0), *s2 = NULL;
-	char why[512] = "";
+	char why[512] = "", pid[64];
 
 	CHECK_EQ(store_open(&s2, dir, NULL, why, sizeof why), ERR_EXISTS);
 	CHECK(s2 == NULL);
-	CHECK(strstr(why, "another lettamx process") != NULL);
+	/* the refusal names the holder's pid and what to do */
+	snprintf(pid, sizeof pid, "a running lettamx (pid %ld,",
+	         (long)getpid());
+	CHECK(strstr(why, pid) != NULL);
+	CHECK(strstr(why, "stop it first") != NULL);
 	store_close(s);
 	CHECK_EQ(store_open(&s2, dir, NULL, why, sizeof why), 0);
 	store_close(s2);
