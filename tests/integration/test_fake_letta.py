@@ -228,10 +228,17 @@ class Messages(LettaCase):
         res = self.send(aid)
         self.assertEqual(res.status, 409)
         self.assertEqual(res.body["detail"]["code"], "PENDING_APPROVAL")
-        ok = self.call("POST", "/v1/agents/%s/messages" % aid, {"messages": [
-            {"type": "approval", "approvals": [{
-                "type": "approval", "tool_call_id": "x", "approve": False,
-                "reason": "no"}]}]})
+        call_id = first["messages"][0]["tool_call"]["tool_call_id"]
+
+        def answer(tool_call_id):
+            return self.call("POST", "/v1/agents/%s/messages" % aid, {
+                "messages": [{"type": "approval", "approvals": [{
+                    "type": "approval", "tool_call_id": tool_call_id,
+                    "approve": False, "reason": "no"}]}]})
+        wrong = answer("x")
+        self.assertEqual(wrong.status, 400)
+        self.assertIn("Invalid tool call IDs", wrong.body["detail"])
+        ok = answer(call_id)
         self.assertEqual(ok.status, 200)
 
     def test_request_validation(self):

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 
+from . import letta_runs
 from . import letta_script as script_mod
 from .web import App, NoRoute, Response, Router
 
@@ -68,6 +69,9 @@ class Agent:
         self.max_in_flight = 0
         self.pending_approval = None
         self.last_stop_reason = None
+        self.pending_call = None      # tool_call_id awaiting approval
+        self.cancels = 0
+        self.resets = 0
 
     def json(self, with_tags, legacy):
         out = {"id": self.id, "name": self.name,
@@ -115,13 +119,16 @@ class LettaApp(App):
                 ("GET", A, self.get_agent),
                 ("GET", A + r"/messages", self.list_messages),
                 ("POST", A + r"/messages", self.send_message),
-                ("POST", A + r"/messages/stream", self.stream_message)):
+                ("POST", A + r"/messages/stream", self.stream_message),
+                ("POST", A + r"/messages/cancel", self.cancel_message),
+                ("PATCH", A + r"/reset-messages", self.reset_messages)):
             self.router.add(method, pattern, func)
         self.reset()
 
     def reset(self):
         with self.lock:
             self.agents = {}
+            self.runs = {}
             self.config = dict(self.base)
             self.clock = 0
 
@@ -274,7 +281,9 @@ class LettaApp(App):
             raise validation_error(("query", "order"), "Input should be "
                                    "'asc' or 'desc'", order)
         with self.lock:
-            msgs = list(self._agent(agent_id).history)
+            agent = self._agent(agent_id)
+            letta_runs.settle(self, agent)
+            msgs = list(agent.history)
         if order == "desc":
             msgs.reverse()
         after = req.arg("after")
@@ -340,15 +349,23 @@ class LettaApp(App):
         """Record the user's input; return the script for this turn."""
         with self.lock:
             agent = self._agent(agent_id)
-            if agent.pending_approval and not any(
-                    m.get("type") == "approval" for m in msgs):
+            letta_runs.settle(self, agent)
+            try:
+                answer = letta_runs.approval_answer(agent, msgs)
+            except letta_runs.ApprovalError as err:
+                raise HTTPError(err.status, err.body)
+            if agent.pending_approval and answer is None:
                 raise HTTPError(409, {"detail": {
                     "code": "PENDING_APPROVAL",
                     "message": "CONFLICT: Cannot send a new message: The "
                                "agent is waiting for approval on a tool call.",
                     "pending_request_id": agent.pending_approval}})
-            agent.pending_approval = None
             turn = script_mod.pick_turn(agent.script, agent.sends)
+            if answer is not None:
+                turn = letta_runs.answer_turn(turn, answer,
+                                              agent.pending_call)
+                agent.history.append(self._approval_response(msgs[0]))
+            agent.pending_approval = agent.pending_call = None
             agent.sends += 1
             agent.in_flight += 1
             agent.max_in_flight = max(agent.max_in_flight, agent.in_flight)
@@ -357,6 +374,15 @@ class LettaApp(App):
                     continue
                 agent.history.append(self._user_message(m))
             return turn
+
+    def _approval_response(self, item):
+        return {"id": script_mod.new_id("message"),
+                "date": script_mod.now_iso(), "name": None,
+                "message_type": "approval_response_message",
+                "otid": item.get("otid") or str(uuid.uuid4()),
+                "sender_id": None, "step_id": None, "is_err": None,
+                "seq_id": None, "run_id": None,
+                "approvals": item.get("approvals")}
 
     def _user_message(self, m):
         content = m.get("content")
@@ -384,25 +410,31 @@ class LettaApp(App):
         body, msgs, streaming = self._parse_send(req, forced_stream)
         turn = self._begin_turn(agent_id, msgs)
         try:
-            if turn.get("delay_ms"):
-                time.sleep(turn["delay_ms"] / 1000.0)
             if turn.get("mode") == "error":
+                if turn.get("delay_ms"):
+                    time.sleep(turn["delay_ms"] / 1000.0)
                 raise HTTPError(turn.get("status", 500), turn.get(
                     "body", {"detail": "An unknown error occurred"}))
             text = script_mod.user_text(
                 [m for m in msgs if m.get("role") == "user"])
-            messages, stop, run_id = script_mod.build_reply(turn, text)
+            messages, stop, _ = script_mod.build_reply(turn, text)
         except BaseException:
             self._end_turn(agent_id, [], "error")
             raise
-        self._end_turn(agent_id, messages, stop)
-        return body, turn, messages, stop, run_id, streaming
+        with self.lock:
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                raise HTTPError(404, {"detail": "Agent with ID %s not found"
+                                      % agent_id})
+            run = letta_runs.start(self, agent, turn, messages, stop, body,
+                                   streaming)
+        return body, turn, run, streaming
 
     def send_message(self, req, agent_id):
-        body, turn, messages, stop, run_id, streaming = self._run_turn(
-            req, agent_id, False)
+        body, turn, run, streaming = self._run_turn(req, agent_id, False)
         if streaming:
-            return self._sse(body, turn, messages, stop, run_id)
+            return self._sse(body, turn, run)
+        messages, stop = letta_runs.wait_run(self, run)
         return Response.json(200, {
             "messages": messages,
             "stop_reason": {"message_type": "stop_reason",
@@ -410,15 +442,40 @@ class LettaApp(App):
             "usage": script_mod.usage(), "logprobs": None, "turns": None})
 
     def stream_message(self, req, agent_id):
-        body, turn, messages, stop, run_id, _ = self._run_turn(
-            req, agent_id, True)
-        return self._sse(body, turn, messages, stop, run_id)
+        body, turn, run, _ = self._run_turn(req, agent_id, True)
+        return self._sse(body, turn, run)
 
-    def _sse(self, body, turn, messages, stop, run_id):
-        pieces = script_mod.stream_pieces(messages, stop, run_id, turn, body)
+    def _sse(self, body, turn, run):
+        pieces = letta_runs.RunStream(self, run, turn, body)
         return Response(200, headers=[
             ("Content-Type", "text/event-stream; charset=utf-8"),
             ("Cache-Control", "no-cache")], stream=pieces)
+
+    # -- cancel and reset (letta_runs.py) -------------------------------------
+    def cancel_message(self, req, agent_id):
+        if not AGENT_ID_RE.fullmatch(agent_id):
+            self._agent(agent_id)            # the 422 for a malformed id
+        try:
+            body = letta_runs.check_cancel_body(req.body)
+        except ValueError as exc:
+            raise validation_error(("body",), str(exc),
+                                   req.body.decode("utf-8", "replace")[:80])
+        status, answer = letta_runs.cancel(self, agent_id, body)
+        return Response.json(status, answer)
+
+    def reset_messages(self, req, agent_id):
+        try:
+            body = letta_runs.check_reset_body(req.body)
+        except ValueError as exc:
+            raise validation_error(("body",), str(exc),
+                                   req.body.decode("utf-8", "replace")[:80])
+        with self.lock:
+            agent = self._agent(agent_id)
+            letta_runs.reset(self, agent, body)
+            legacy = not is_sdk_1_0(req) and \
+                "include_relationships" not in req.query
+            return Response.json(200, agent.json(self._wants_tags(req),
+                                                 legacy))
 
     # -- control -------------------------------------------------------------------
     def control(self, req, sub):

@@ -2,8 +2,9 @@
 
   POST   /_fake/agents        {"name", "id"?, "description", "tags",
                                "agent_type", "script", "metadata"}
-  GET    /_fake/agents        all agents with send counters and the
-                              highest number of concurrent sends seen
+  GET    /_fake/agents        all agents with send counters, the highest
+                              number of concurrent sends seen, cancel and
+                              reset counts and the pending approval
   PATCH  /_fake/agents/<id>   {"name"?, "description"?, "tags"?, "script"?}
   DELETE /_fake/agents/<id>
   GET    /_fake/agents/<id>/history   every message the agent holds
@@ -13,6 +14,7 @@
 import json
 import uuid
 
+from . import letta_runs
 from .letta_app import Agent, iso_now
 from .web import Response
 
@@ -31,6 +33,7 @@ def dispatch(app, req, sub):
             agent = app.agents.get(parts[1])
             if agent is None:
                 return Response.json(404, {"error": "no such agent"})
+            letta_runs.settle(app, agent)
             return Response.json(200, {"messages": list(agent.history)})
     if parts == ["config"] and req.method == "POST":
         with app.lock:
@@ -64,11 +67,14 @@ def summary(agent):
             "created_at": agent.created_at, "updated_at": agent.updated_at,
             "sends": agent.sends, "in_flight": agent.in_flight,
             "max_in_flight": agent.max_in_flight,
-            "history_len": len(agent.history)}
+            "history_len": len(agent.history),
+            "cancels": agent.cancels, "resets": agent.resets,
+            "pending_approval": agent.pending_approval}
 
 
 def list_agents(app):
     with app.lock:
+        letta_runs.settle_all(app)
         return {"agents": [summary(a) for a in app.agents.values()]}
 
 
@@ -77,6 +83,7 @@ def one_agent(app, method, agent_id, body):
         agent = app.agents.get(agent_id)
         if agent is None:
             return Response.json(404, {"error": "no such agent"})
+        letta_runs.settle(app, agent)
         if method == "DELETE":
             del app.agents[agent_id]
             return Response.json(200, {})

@@ -16,10 +16,14 @@ A script is a JSON object; "mode" picks the shape of the answer:
             "stop_reason" (default "max_steps")
   error     the send fails with "status" and "body" (default 500 and
             {"detail": "An unknown error occurred"})
-  approval  the agent pauses for approval: later sends get 409 until an
-            approval item is sent
-Common keys: "stop_reason" (default "end_turn"), "delay_ms" (time to
-answer), "stream_delay_ms" (gap between streamed events),
+  approval  the agent pauses for approval of "tool_name" (default
+            delete_everything) with "tool_args" (a JSON string, default
+            "{}"): later sends get 409 until an approval item answers it;
+            the answer runs (or not) the tool: "tool_result",
+            "after_approve", "after_deny" (see letta_runs.py)
+Common keys: "stop_reason" (default "end_turn"), "delay_ms" (time before
+the first message, cancellable), "stream_delay_ms" (gap before each
+message), "ping_interval_ms" (keep-alive pings while quiet, default 20000),
 "stream_error" (streams end with an error event, no [DONE]).
 "turns": [script, ...] uses one script per send, the last one repeating.
 """
@@ -93,8 +97,9 @@ def _steps(script, text_in):
     if mode == "none":
         return [("reasoning", {"text": "I ran out of steps."})]
     if mode == "approval":
-        return [("approval", {"name": "delete_everything",
-                              "arguments": "{}"})]
+        return [("approval", {"name": script.get("tool_name",
+                                                 "delete_everything"),
+                              "arguments": script.get("tool_args", "{}")})]
     if mode == "messages":
         return [(m["type"], m) for m in script["messages"]]
     raise ValueError("unknown script mode %r" % mode)
@@ -130,7 +135,8 @@ def _message(kind, fields, step_id, run_id, msg_id):
         m = _base("tool_return_message", step_id, run_id, msg_id)
         m.update(tool_return=fields.get("text", "ok"),
                  status=fields.get("status", "success"),
-                 tool_call_id="call_x", stdout=None, stderr=None,
+                 tool_call_id=fields.get("tool_call_id", "call_x"),
+                 stdout=None, stderr=None,
                  tool_returns=None)
     else:
         raise ValueError("unknown message type %r" % kind)

@@ -1,0 +1,361 @@
+"""Runs of the fake Letta: a turn in flight, on a schedule, cancellable.
+
+A send starts a Run. Its messages are emitted on a timeline fixed at the
+start (script keys `delay_ms`: before the first message, `stream_delay_ms`:
+before each message; `ping_interval_ms`: keep-alive pings while nothing
+else goes out, 20 s as on the real server). A message becomes visible in
+the agent's history at its time whether or not a client still reads the
+stream: a real run goes on when the client disconnects (letta-api.md
+section 11), so a bridge whose stream broke finds the whole answer in
+history once the run is over. The run is in flight (counted in
+`in_flight`, cancellable) until its last message.
+
+`POST /v1/agents/{id}/messages/cancel` (body optional: {"run_ids": [..] |
+null}) cancels the agent's active runs: 200 {run_id: "cancelled"}, or 409
+{"detail": "CONFLICT: No active runs to cancel for agent <id>"} when there
+is none (NoActiveRunsToCancelError). A cancelled run emits no more
+messages; its stream ends with stop_reason `cancelled` and [DONE]; a
+non-streamed send returns what was emitted with stop_reason `cancelled`.
+
+`PATCH /v1/agents/{id}/reset-messages` (body required:
+{"add_default_initial_messages": bool}) empties the history (and a
+pending approval) and answers the AgentState.
+
+Approvals (letta-api.md section 5): an `approval` script pauses the agent
+on an approval_request_message; a later send must be exactly one
+{"type": "approval", "approvals": [{"type": "approval", "tool_call_id",
+"approve", "reason"?}]} item naming the pending call (else 400 "Invalid
+tool call IDs ..."); an approval with nothing pending is 400 "Cannot
+process approval response: No tool call is currently awaiting approval".
+The answer is a tool_return_message (success, or error "request to call
+tool denied") and an assistant message (script keys `after_approve`,
+`after_deny`; the reason is quoted).
+"""
+
+import json
+import threading
+import time
+import uuid
+
+from . import letta_script as script_mod
+
+PING_INTERVAL_MS = 20000
+
+
+class Run:
+    def __init__(self, agent_id, streaming):
+        self.id = script_mod.new_id("run")
+        self.agent_id = agent_id
+        self.streaming = streaming
+        self.t0 = time.monotonic()
+        self.cancelled = threading.Event()
+        self.cancelled_at = None
+        self.schedule = []        # [(monotonic time, message)]
+        self.stop = None
+        self.end_t = self.t0
+        self.final = False        # history and counters updated
+
+    def active(self, now=None):
+        return not self.final and not self.cancelled.is_set()
+
+
+def timeline(turn, messages, body):
+    """[(seconds after the start, kind, payload)]: the stream's events."""
+    delay = turn.get("delay_ms", 0) / 1000.0
+    gap = turn.get("stream_delay_ms", 0) / 1000.0
+    chunk = int(turn.get("token_chunk", 8))
+    t, out = delay, []
+    for msg in messages:
+        if body.get("stream_tokens") and \
+                msg["message_type"] == "assistant_message":
+            text = msg["content"]
+            for i in range(0, max(len(text), 1), chunk):
+                t += gap
+                out.append((t, "delta", dict(msg, content=text[i:i + chunk])))
+            out[-1] = (t, "message_last", out[-1][2], msg)
+        else:
+            t += gap
+            out.append((t, "message", msg))
+    return out, t + gap
+
+
+def start(app, agent, turn, messages, stop, body, streaming):
+    """Registers a run of these messages (caller holds app.lock)."""
+    run = Run(agent.id, streaming)
+    for m in messages:
+        m["run_id"] = run.id
+    events, t_stop = timeline(turn, messages, body)
+    for ev in events:
+        if ev[1] == "message":
+            run.schedule.append((run.t0 + ev[0], ev[2]))
+        elif ev[1] == "message_last":
+            run.schedule.append((run.t0 + ev[0], ev[3]))
+    run.stop = stop
+    run.end_t = run.t0 + t_stop
+    run.events = events
+    app.runs[run.id] = run
+    return run
+
+
+def settle(app, agent, now=None):
+    """Moves what the agent's runs emitted by now into its history and
+    ends the runs that are over (caller holds app.lock)."""
+    now = time.monotonic() if now is None else now
+    for run in [r for r in app.runs.values() if r.agent_id == agent.id]:
+        if run.final:
+            continue
+        limit = run.cancelled_at if run.cancelled.is_set() else now
+        due = [m for t, m in run.schedule if t <= limit]
+        run.schedule = [(t, m) for t, m in run.schedule if t > limit]
+        _emit(agent, due)
+        if run.cancelled.is_set() or now >= run.end_t:
+            run.final = True
+            run.schedule = []
+            agent.in_flight -= 1
+            agent.last_stop_reason = "cancelled" if run.cancelled.is_set() \
+                else run.stop
+            del app.runs[run.id]      # over: nothing to settle or cancel
+
+
+def _emit(agent, messages):
+    for m in messages:
+        agent.history.append(m)
+        if m["message_type"] == "approval_request_message":
+            agent.pending_approval = m["id"]
+            agent.pending_call = m["tool_call"]["tool_call_id"]
+
+
+def settle_all(app):
+    for agent in list(app.agents.values()):
+        settle(app, agent)
+
+
+def wait_run(app, run):
+    """A non-streamed send: waits for the run's end or its cancellation,
+    then returns (messages emitted, stop_reason)."""
+    run.cancelled.wait(max(0.0, run.end_t - time.monotonic()))
+    with app.lock:
+        agent = app.agents.get(run.agent_id)
+        if agent is not None:
+            settle(app, agent, max(time.monotonic(), run.end_t)
+                   if not run.cancelled.is_set() else None)
+        emitted = [m for m in (agent.history if agent else [])
+                   if m.get("run_id") == run.id]
+    stop = "cancelled" if run.cancelled.is_set() else run.stop
+    return emitted, stop
+
+
+class RunStream:
+    """The SSE body of a streamed run: an iterable of (delay, bytes) as
+    web.py writes them. Waits on the run's clock itself; pings while
+    quiet; ends early when the run is cancelled. len() and slicing (the
+    `truncate` fault keeps the first half) count the planned events."""
+
+    def __init__(self, app, run, turn, body, limit=None):
+        self.app, self.run, self.turn, self.body = app, run, turn, body
+        self.limit = limit
+        self.planned = self._planned()
+
+    def _planned(self):
+        r, out = self.run, []
+        if self.body.get("include_pings", True):
+            out.append((0.0, self._ping()))
+        for ev in r.events:
+            out.append((ev[0], script_mod.sse(ev[2])))
+        t_stop = r.end_t - r.t0
+        if self.turn.get("stream_error"):
+            out.append((t_stop, script_mod.sse({
+                "message_type": "stop_reason",
+                "stop_reason": "llm_api_error"})))
+            out.append((t_stop, script_mod.sse({
+                "message_type": "error_message", "run_id": r.id,
+                "error_type": "llm_error", "message": "An error occurred "
+                "with the LLM request.", "detail": "fake"}, "error")))
+            return out
+        out.append((t_stop, script_mod.sse({"message_type": "stop_reason",
+                                            "stop_reason": r.stop})))
+        out.append((t_stop, script_mod.sse(script_mod.usage())))
+        out.append((t_stop, script_mod.sse("[DONE]")))
+        return out
+
+    def _ping(self):
+        return script_mod.sse({"id": script_mod.new_id("ping"),
+                               "date": script_mod.now_iso(),
+                               "message_type": "ping", "run_id": self.run.id,
+                               "seq_id": None})
+
+    def __len__(self):
+        return len(self.planned)
+
+    def __getitem__(self, sl):
+        if not isinstance(sl, slice) or sl.start or sl.step:
+            raise TypeError("only [:n] slices")
+        return RunStream(self.app, self.run, self.turn, self.body, sl.stop)
+
+    def __iter__(self):
+        pings = self.body.get("include_pings", True)
+        interval = self.turn.get("ping_interval_ms", PING_INTERVAL_MS) / 1e3
+        r = self.run
+        next_ping = r.t0 + interval
+        for t, data in self.planned[:self.limit]:
+            due = r.t0 + t
+            while True:
+                if r.cancelled.is_set():
+                    yield 0, script_mod.sse({"message_type": "stop_reason",
+                                             "stop_reason": "cancelled"})
+                    yield 0, script_mod.sse("[DONE]")
+                    return
+                now = time.monotonic()
+                if now >= due:
+                    break
+                wake = min(due, next_ping) if pings else due
+                if r.cancelled.wait(max(0.0, wake - now)):
+                    continue
+                if pings and time.monotonic() >= next_ping and \
+                        time.monotonic() < due:
+                    next_ping += interval
+                    yield 0, self._ping()
+            next_ping = max(next_ping, time.monotonic() + interval)
+            yield 0, data
+
+
+# -- cancel, reset, approvals -------------------------------------------
+
+def cancel(app, agent_id, body):
+    """POST /v1/agents/{id}/messages/cancel -> (status, body)."""
+    run_ids = body.get("run_ids") if body else None
+    with app.lock:
+        agent = app.agents.get(agent_id)
+        if agent is not None:
+            settle(app, agent)
+            agent.cancels += 1
+        active = {r.id: r for r in app.runs.values()
+                  if r.agent_id == agent_id and r.active()}
+        wanted = list(active) if run_ids is None else list(run_ids)
+        if not wanted:
+            return 409, {"detail": "CONFLICT: No active runs to cancel for "
+                                   "agent %s" % agent_id}
+        results = {}
+        now = time.monotonic()
+        for rid in wanted:
+            run = active.get(rid)
+            if run is None:
+                results[rid] = "failed"
+                continue
+            run.cancelled_at = now
+            run.cancelled.set()
+            results[rid] = "cancelled"
+        if agent is not None:
+            settle(app, agent)
+    return 200, results
+
+
+def check_cancel_body(raw):
+    """The optional CancelAgentRunRequest body; None when empty."""
+    if not raw.strip():
+        return None
+    body = json.loads(raw)        # ValueError -> the caller's 422
+    if not isinstance(body, dict):
+        raise ValueError("Input should be a valid dictionary")
+    ids = body.get("run_ids")
+    if ids is not None and (not isinstance(ids, list) or not all(
+            isinstance(i, str) for i in ids)):
+        raise ValueError("run_ids: Input should be a valid list of strings")
+    return body
+
+
+def check_reset_body(raw):
+    if not raw.strip():
+        raise ValueError("Field required")
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("Input should be a valid dictionary")
+    flag = body.get("add_default_initial_messages", False)
+    if not isinstance(flag, bool):
+        raise ValueError("add_default_initial_messages: Input should be a "
+                         "valid boolean")
+    return body
+
+
+def reset(app, agent, body):
+    """Empties the agent's history (caller holds app.lock)."""
+    settle(app, agent)
+    agent.history = []
+    agent.pending_approval = None
+    agent.pending_call = None
+    agent.resets += 1
+    if body.get("add_default_initial_messages"):
+        agent.history.append({
+            "id": script_mod.new_id("message"), "date": script_mod.now_iso(),
+            "name": None, "message_type": "assistant_message",
+            "otid": str(uuid.uuid4()), "sender_id": None, "step_id": None,
+            "is_err": None, "seq_id": None, "run_id": None,
+            "content": "More human than human is our motto."})
+
+
+class ApprovalError(Exception):
+    def __init__(self, status, body):
+        super().__init__(str(body))
+        self.status, self.body = status, body
+
+
+def approval_answer(agent, msgs):
+    """For a send carrying approval items: checks them against the
+    pending call and returns the turn that answers it, or None for a send
+    without approval items (caller holds the lock)."""
+    items = [m for m in msgs if m.get("type") == "approval"]
+    if not items:
+        return None
+    if len(msgs) != 1:
+        if agent.pending_approval:
+            return None           # the caller's 409 PENDING_APPROVAL
+        raise ApprovalError(400, {"detail": "Cannot process approval "
+                                  "response: No tool call is currently "
+                                  "awaiting approval. Please send a regular "
+                                  "message to interact with the agent."})
+    item = items[0]
+    if not agent.pending_approval:
+        raise ApprovalError(400, {"detail": "Cannot process approval "
+                                  "response: No tool call is currently "
+                                  "awaiting approval. Please send a regular "
+                                  "message to interact with the agent."})
+    answers = item.get("approvals")
+    if answers is None and "approve" in item:      # deprecated form
+        answers = [{"type": "approval", "tool_call_id": agent.pending_call,
+                    "approve": item["approve"], "reason": item.get("reason")}
+                   ] if item.get("approval_request_id") == \
+            agent.pending_approval else []
+    if not isinstance(answers, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("approve"), bool)
+            for a in answers):
+        raise ApprovalError(422, {"detail": "approvals: Input should be a "
+                                  "list of approval objects with 'approve'"})
+    got = [a.get("tool_call_id") for a in answers]
+    if got != [agent.pending_call]:
+        raise ApprovalError(400, {"detail": "Invalid tool call IDs. Expected "
+                                  "'%r', got '%r'" % ([agent.pending_call],
+                                                      got)})
+    return answers[0]
+
+
+def answer_turn(script, answer, call_id):
+    """The script of the turn after an approval answer."""
+    name = script.get("tool_name", "delete_everything")
+    if answer["approve"]:
+        ret = {"type": "tool_return", "status": "success",
+               "text": script.get("tool_result", "ok"),
+               "tool_call_id": call_id}
+        text = script.get("after_approve", "Done: I ran %s." % name)
+    else:
+        reason = answer.get("reason") or ""
+        ret = {"type": "tool_return", "status": "error",
+               "text": "Error: request to call tool denied. User reason: %s"
+                       % reason, "tool_call_id": call_id}
+        text = script.get("after_deny", "Understood: I did not run %s." %
+                          name)
+        if reason:
+            text += " (You said: %s)" % reason
+    return {"mode": "messages", "messages": [ret, {"type": "assistant",
+                                                   "text": text}],
+            "delay_ms": script.get("delay_ms", 0),
+            "stream_delay_ms": script.get("stream_delay_ms", 0)}
