@@ -592,7 +592,8 @@ def burst(world, bridge, args, out):
     answers.poll(tokens)
     got = [answers.by_token[t][0]["t_end"] for t in tokens
            if t in answers.by_token]
-    end = max(got) if got else time.monotonic()
+    # Unfinished: the rate over the whole wait, not up to the last answer.
+    end = max(got) if got and done else time.monotonic()
     own = cpu_exact(bridge.pid) - own0
     hs_cpu = cpu_seconds(world.hs.proc.pid) - fakes0[0]
     letta_cpu = cpu_seconds(world.letta.proc.pid) - fakes0[1]
