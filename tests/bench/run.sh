@@ -44,4 +44,16 @@ if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
     LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
         "$top/tests/integration/bench_reconcile.py" 1000 | grep '^bench ' || status=1
 fi
+# The bridge against the fakes (issue 11): lettamx beside the Python
+# baseline (tests/bench/baseline_bridge.py, matrix-nio + aiohttp), with
+# ratios. A bridge that cannot be measured (not built yet, nio missing)
+# says so in one "not measured" line and does not fail the bench.
+# BENCH_BRIDGE_ARGS adds options (e.g. --idle-seconds 30 --set KEY=V).
+if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
+    top=$(cd "$(dirname "$0")/../.." && pwd)
+    # shellcheck disable=SC2086
+    /usr/bin/python3 "$top/tests/bench/bench_bridge.py" \
+        --lettamx "$dir/lettamx" ${BENCH_BRIDGE_ARGS:-} | grep '^bench ' \
+        || status=1
+fi
 exit $status

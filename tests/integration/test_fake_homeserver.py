@@ -737,6 +737,114 @@ def read_response(sock):
     return head + b"\r\n\r\n" + body
 
 
+def sent_entries(fake, method=None, path=None):
+    """The log once every answer is stamped sent: the client may read an
+    answer a moment before the fake's thread notes that it left."""
+    deadline = time.monotonic() + 2
+    while True:
+        log = fake.requests(method, path)
+        if all(e["t_sent"] is not None for e in log) or \
+                time.monotonic() > deadline:
+            return log
+        time.sleep(0.01)
+
+
+class BenchSupport(HomeserverCase):
+    """What tests/bench/bench_bridge.py relies on: arrival and departure
+    times in the log, what each /sync delivered, bulk acts."""
+
+    def setUp(self):
+        super().setUp()
+        self.me, self.tok = self.register("bot")
+        self.person = self.hs.human_register("person")["user_id"]
+        self.room = self.create_room(self.tok, invite=[self.person])
+        self.hs.human_join(self.person, self.room)
+
+    def send_act(self, text):
+        return {"as": self.person, "method": "PUT",
+                "path": C + "/rooms/%s/send/m.room.message/%s"
+                % (q(self.room), text), "body": {"msgtype": "m.text",
+                                                 "body": text}}
+
+    def test_log_times_arrival_and_departure(self):
+        self.hs.clear_requests()
+        self.ok("GET", C + "/joined_rooms", token=self.tok)
+        entry = sent_entries(self.hs)[0]
+        self.assertLessEqual(entry["t_recv"], entry["time"])
+        self.assertLessEqual(entry["time"], entry["t_end"])
+        self.assertLessEqual(entry["t_end"], entry["t_sent"])
+
+    def test_sync_log_names_the_events_it_delivered(self):
+        since = self.sync(self.tok)["next_batch"]
+        eid = self.hs.human_send(self.person, self.room, "hello")
+        self.hs.clear_requests()
+        res = self.sync(self.tok, since=since)
+        entry = self.hs.requests("GET", "/sync$")[0]
+        self.assertEqual(entry["timeline_event_ids"], [eid])
+        self.assertEqual(entry["next_batch"], res["next_batch"])
+        self.sync(self.tok, since=res["next_batch"], timeout=0)
+        self.assertEqual(self.hs.requests("GET", "/sync$")[1]
+                         ["timeline_event_ids"], [])
+
+    def test_acts_land_together_for_a_long_poll(self):
+        since = self.sync(self.tok)["next_batch"]
+        got = {}
+        poll = threading.Thread(target=lambda: got.update(
+            r=self.sync(self.tok, since=since, timeout=5000)))
+        poll.start()
+        time.sleep(0.2)
+        acts = [self.send_act("m%d" % i) for i in range(50)]
+        acts.append({"as": self.person, "method": "PUT",
+                     "path": C + "/rooms/%s/send/m.room.message/x"
+                     % q("!nowhere:localhost"), "body": {"body": "x"}})
+        results = self.hs.control("POST", "acts", {"acts": acts})["results"]
+        poll.join()
+        self.assertEqual([r["status"] for r in results], [200] * 50 + [403])
+        timeline = got["r"]["rooms"]["join"][self.room]["timeline"]
+        # One answer after all fifty (its timeline keeps the last 10),
+        # not an early one with the first message alone.
+        self.assertEqual([e["content"]["body"] for e in timeline["events"]],
+                         ["m%d" % i for i in range(40, 50)])
+        self.assertTrue(timeline["limited"])
+
+    def test_incremental_sync_names_only_rooms_that_changed(self):
+        other = self.create_room(self.tok, invite=[self.person])
+        self.hs.human_join(self.person, other)
+        eid = self.hs.human_send(self.person, self.room, "hi")
+        since = self.sync(self.tok)["next_batch"]
+        self.hs.act(self.person, "POST", C + "/rooms/%s/receipt/m.read/%s"
+                    % (q(self.room), q(eid)), {})
+        res = self.sync(self.tok, since=since)
+        self.assertEqual(list(res["rooms"]["join"]), [self.room])
+        since = res["next_batch"]
+        self.hs.act(self.person, "PUT", C + "/rooms/%s/typing/%s"
+                    % (q(other), q(self.person)), {"typing": True,
+                                                   "timeout": 5000})
+        res = self.sync(self.tok, since=since)
+        self.assertEqual(list(res["rooms"]["join"]), [other])
+        self.assertNotIn("rooms", self.sync(self.tok, timeout=0,
+                                            since=res["next_batch"]))
+
+    def test_log_since_after_a_clear(self):
+        self.ok("GET", C + "/joined_rooms", token=self.tok)
+        self.hs.clear_requests()
+        for _ in range(3):
+            self.ok("GET", C + "/joined_rooms", token=self.tok)
+        log = self.hs.requests()
+        self.assertEqual(len(log), 3)
+        self.assertEqual([e["seq"] for e in self.hs.requests(
+            since=log[0]["seq"])], [log[1]["seq"], log[2]["seq"]])
+        self.assertEqual(self.hs.requests(since=log[2]["seq"]), [])
+
+    def test_acts_are_bounded_and_checked(self):
+        from fakes import ControlError
+        for body in ({"acts": []}, {"acts": "x"}, {},
+                     {"acts": [{"method": "GET", "path": "/x"}]},
+                     {"acts": [self.send_act("a")] * 10001}):
+            with self.assertRaises(ControlError, msg=repr(body)[:80]):
+                self.hs.control("POST", "acts", body)
+
+
 class TLS(unittest.TestCase):
     def test_https_with_a_test_certificate(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -376,5 +376,34 @@ class LettaFaultsAndConnections(LettaCase):
         conn.close()
 
 
+class BenchSupport(LettaCase):
+    """What tests/bench/bench_bridge.py relies on: a delay per agent that
+    holds up no other agent, and arrival/departure times in the log."""
+
+    def agent(self, script):
+        return self.letta.add_agent("bench", script)["id"]
+
+    def test_slow_agent_does_not_hold_up_another(self):
+        slow = self.agent({"mode": "echo", "delay_ms": 600})
+        fast = self.agent({"mode": "echo"})
+        self.letta.clear_requests()
+        t = threading.Thread(target=self.send, args=(slow,))
+        t.start()
+        time.sleep(0.1)
+        start = time.monotonic()
+        self.assertEqual(self.send(fast).status, 200)
+        self.assertLess(time.monotonic() - start, 0.4)
+        t.join()
+        from test_fake_homeserver import sent_entries
+        by_agent = {e["path"].split("/")[3]: e
+                    for e in sent_entries(self.letta, "POST")}
+        s, f = by_agent[slow], by_agent[fast]
+        self.assertGreaterEqual(s["t_sent"] - s["t_recv"], 0.6)
+        self.assertLess(f["t_sent"], s["t_sent"])
+        for e in (s, f):
+            self.assertLessEqual(e["t_recv"], e["time"])
+            self.assertLessEqual(e["t_end"], e["t_sent"])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -24,6 +24,8 @@ import urllib.parse
 from .mx_store import client_event
 from .web import Request, Response
 
+MAX_ACTS = 10000
+
 
 def dispatch(app, req, sub):
     parts = sub.rstrip("/").split("/")
@@ -39,6 +41,8 @@ def dispatch(app, req, sub):
         return Response.json(200, revoke(app, body["user_id"]))
     if key == ("POST", "act"):
         return act(app, body)
+    if key == ("POST", "acts"):
+        return Response.json(200, act_batch(app, body))
     if key == ("GET", "rooms") and len(parts) == 1:
         return Response.json(200, list_rooms(app))
     if key == ("GET", "rooms"):
@@ -128,6 +132,23 @@ def act(app, body):
     except ValueError:
         parsed = resp.body.decode("utf-8", "replace")
     return Response.json(200, {"status": resp.status, "body": parsed})
+
+
+def act_batch(app, body):
+    acts = body["acts"]
+    if not isinstance(acts, list) or not 1 <= len(acts) <= MAX_ACTS:
+        raise ValueError("acts must be a list of 1 to %d acts" % MAX_ACTS)
+    for one in acts:
+        if not isinstance(one, dict) or not isinstance(one.get("as"), str) \
+                or not isinstance(one.get("path"), str):
+            raise ValueError("each act needs \"as\" and \"path\"")
+    results = []
+    # The store's lock is re-entrant: holding it across the batch keeps
+    # every long-poll asleep until all acts are in.
+    with app.store.cond:
+        for one in acts:
+            results.append(json.loads(act(app, one).body))
+    return {"results": results}
 
 
 def list_rooms(app):

@@ -522,7 +522,7 @@ def typing(ctx, room_id, user_id):
         room.typing[user_id] = time.monotonic() + min(timeout, 120000) / 1000.0
     else:
         room.typing.pop(user_id, None)
-    room.typing_pos = ctx.store.next_pos()
+    room.typing_pos = ctx.store.next_pos(room)
     ctx.store.cond.notify_all()
     return 200, {}
 
@@ -551,7 +551,7 @@ def read_markers(ctx, room_id):
 
 def _set_receipt(ctx, room, rtype, event_id):
     room.receipts[(ctx.user_id, rtype)] = (event_id, now_ms(),
-                                           ctx.store.next_pos())
+                                           ctx.store.next_pos(room))
     ctx.store.cond.notify_all()
 
 

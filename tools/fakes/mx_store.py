@@ -5,6 +5,7 @@ server is multi-threaded, and /sync long-polls wait on the same condition
 that every state change notifies.
 """
 
+import bisect
 import secrets
 import string
 import threading
@@ -190,12 +191,25 @@ class Store:
         self.uia_sessions = {}
         self.nonces = {}
         self.last_sync = {}    # user -> monotonic time of the last /sync
+        self.change_pos = []   # ascending stream positions that changed
+        self.change_room = []  # ... a room: its id (rooms_changed_since)
         self.blocked_rooms = set()  # Delete Room API with block=true
 
     # -- stream tokens (opaque to clients) -------------------------------
-    def next_pos(self):
+    def next_pos(self, room=None):
+        """The next stream position; `room` is the room it changes."""
         self.pos += 1
+        if room is not None:
+            self.change_pos.append(self.pos)
+            self.change_room.append(room.room_id)
         return self.pos
+
+    def rooms_changed_since(self, pos):
+        """Rooms with an event, typing or receipt after `pos`: what an
+        incremental /sync looks at (not all rooms, on every wake-up)."""
+        start = bisect.bisect_right(self.change_pos, pos)
+        return [self.rooms[r] for r in dict.fromkeys(self.change_room[start:])
+                if r in self.rooms]
 
     def sync_token(self, pos=None):
         return "s%d_%s" % (self.pos if pos is None else pos, self.instance)
@@ -243,7 +257,8 @@ class Store:
                   txn=None, redacts=None):
         ev = {"type": etype, "sender": sender, "content": content,
               "origin_server_ts": now_ms(), "event_id": new_event_id(),
-              "room_id": room.room_id, "_pos": self.next_pos(), "_txn": txn}
+              "room_id": room.room_id, "_pos": self.next_pos(room),
+              "_txn": txn}
         if redacts:
             ev["redacts"] = redacts
         if state_key is not None:

@@ -160,6 +160,12 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return self.server.app.server_header
 
+    def parse_request(self):
+        # Called as soon as the request line is in: the log's t_recv,
+        # the moment the request arrived (before headers and body).
+        self._t_recv = time.monotonic()
+        return super().parse_request()
+
     def log_message(self, fmt, *args):
         if self.server.verbose:
             sys.stderr.write("%s %s\n" % (self.server.app.name, fmt % args))
@@ -213,8 +219,12 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = resp.status if resp else None
         entry["fault"] = rule
         entry["t_end"] = time.monotonic()
+        entry["t_sent"] = None   # the key exists before readers see it
         self.server.log.add(entry)
         self._write(resp, rule)
+        # When the last byte of the answer was handed to the socket: the
+        # moment the answer left (benchmarks measure from here).
+        entry["t_sent"] = time.monotonic()
 
     def _fault_response(self, rule):
         """The app's answer for a status fault, or raw bytes given in
@@ -244,7 +254,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k: reqlog.mask_header(k, v) for k, v in req.headers.items()}
         return {"method": req.method, "path": req.path,
                 "query": reqlog.mask_query(req.query), "headers": headers,
-                "body": shown, "time": time.monotonic()}
+                "body": shown, "time": time.monotonic(),
+                "t_recv": getattr(self, "_t_recv", None)}
 
     def _control(self, req):
         try:
@@ -357,6 +368,9 @@ class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a client that
+    # opens hundreds of connections at once (a 1 s retransmit each).
+    request_queue_size = 1024
 
     def __init__(self, addr, app, control_token, idle, ssl_context=None,
                  verbose=False):
