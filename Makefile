@@ -11,6 +11,8 @@
 #                             "N passed, N failed"
 #   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
 #   make bench                benchmarks (figures the issues name)
+#   make demo                 lettamx between the fakes: a question, its answer
+#   make test-long            the bridge's full kill -9 run (issue 11)
 #   make fetch                only bring the pinned dependencies in
 #   make size                 per board: stripped binary vs 1 MiB, biggest parts
 #   make man                  build/<board>/lettamx.8 and lettamx.conf.example
@@ -364,6 +366,17 @@ $(B)/size/size_probe: $(call obj,tests/bench/size_probe.c) $(LIBS)
 	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $^ $(LDFLAGS_ALL) -Wl,-Map=$@.map
 	$(Q)$(STRIP) -o $@ $@.debug
 
+# ---------------------------------------------------------------- demo
+.PHONY: demo test-long
+DEMO_PY := $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
+demo: $(BIN)
+	@$(DEMO_PY) tests/demo/demo.py --lettamx $(BIN)
+
+# kill -9 at 100 random moments during 1,000 messages across 20 rooms
+test-long: $(BIN)
+	@BRIDGE_KILLS=100 BRIDGE_MESSAGES=1000 BRIDGE_ROOMS=20 \
+	  $(DEMO_PY) tests/integration/run.py --lettamx $(BIN) -k ExactlyOnce
+
 # ---------------------------------------------------------------- misc
 clean:
 	rm -rf build
@@ -372,6 +385,6 @@ distclean: clean
 	rm -rf vendor/src vendor/downloads
 
 help:
-	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,22p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

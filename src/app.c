@@ -264,7 +264,15 @@ int app_net_open(struct app *a)
 	 * https URL, which then fails with ERR_TLS and says so. */
 	if (tls_ctx_new(&n->tls, &tc))
 		n->tls = NULL;
-	n->http = http_client_new(n->loop, n->dns, n->tls, NULL);
+	/* Every Letta turn in flight holds a connection to Letta for its
+	 * whole length: the pool must hold [bridge] max_turns of them and
+	 * room to spare, or a slow agent would delay another room's turn. */
+	struct http_conf hc = { 0 };
+	int64_t turns = cfg_num(&a->cfg, "bridge", "max_turns");
+
+	hc.per_origin = turns + 8 > LIM_HTTP_PER_ORIGIN ? (int)turns + 8
+	                                                : LIM_HTTP_PER_ORIGIN;
+	n->http = http_client_new(n->loop, n->dns, n->tls, &hc);
 	return n->http ? 0 : ERR_NOMEM;
 }
 

@@ -95,6 +95,24 @@ const struct cfg_key cfg_keys[] = {
 	  "and GET /metrics" },
 	{ "http", "allow_remote", CFG_BOOL, "false", 0, 0, NULL, 0,
 	  "let [http] listen be a non-loopback address" },
+	{ "bridge", "allow", CFG_STR, NULL, 0, 0, NULL, 0,
+	  "who may talk to agents: Matrix ids, '*' matches any text "
+	  "(default: @*:<server_name>)" },
+	{ "bridge", "sender_format", CFG_STR, "[{name} ({id})] ", 0, 0, NULL,
+	  0, "prefix naming the speaker in what an agent reads ({name}, {id})" },
+	{ "bridge", "max_steps", CFG_INT, "20", 1, 1000, NULL, 0,
+	  "most LLM steps of one Letta turn" },
+	{ "bridge", "letta_timeout", CFG_DURATION, "300s", MS_S,
+	  3 * MS_H, NULL, 0, "deadline of one Letta turn" },
+	{ "bridge", "queue_limit", CFG_INT, "20", 1, 10000, NULL, 0,
+	  "messages waiting per room; beyond, the person is told" },
+	{ "bridge", "max_turns", CFG_INT, "32", 1, 1000, NULL, 0,
+	  "Letta turns in flight at once, all agents together" },
+	{ "bridge", "wait_notice", CFG_DURATION, "5s", 0, MS_H, NULL, 0,
+	  "a message waiting this long behind another gets one notice "
+	  "(0: never)" },
+	{ "bridge", "invites", CFG_ENUM, "decline", 0, 0, "decline|ignore", 0,
+	  "invites to the bot from anyone but our agent users" },
 };
 
 const int cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];

@@ -112,6 +112,10 @@ struct http_req {
 	http_body_cb on_body;           /* set: stream instead of collect */
 	http_done_cb on_done;
 	void *arg;                      /* for on_body and on_done */
+	int no_replay;                  /* never re-sent on a fresh connection
+	                                 * after a kept one closed unanswered:
+	                                 * for requests that are not
+	                                 * idempotent (a Letta turn) */
 
 	struct http_req_priv {          /* private */
 		struct http_client *cl;

@@ -138,6 +138,7 @@ void http_conn_close(struct http_conn *c)
 static int retryable(const struct http_conn *c, int err)
 {
 	return c->req && c->reused && !c->got_bytes && !c->req->p.retried &&
+	       !c->req->no_replay &&
 	       (err == ERR_CLOSED || err == ERR_IO) &&
 	       (c->state == C_SEND || c->state == C_HEAD);
 }

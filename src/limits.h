@@ -185,4 +185,41 @@
 
 /*  */
 
+/* ---- sync / bridge ---- */
+/* An event type or msgtype we keep (longer ones are skipped as junk). */
+#define LIM_SYNC_TYPE         128
+/* A media file name shown to an agent (cut to fit). */
+#define LIM_SYNC_NAME         256
+/* A message body: a whole Matrix event is at most 64 KiB (spec). */
+#define LIM_SYNC_BODY         (64u << 10)
+/* Timeline events per room in one /sync (our filter), and per /messages
+ * page when a limited timeline is caught up. */
+#define LIM_SYNC_TIMELINE     50
+#define LIM_SYNC_PAGE         50
+/* Events fetched to catch one room up after a gap; older ones are
+ * reported in the log as missed (a bound on a restart after months). */
+#define LIM_SYNC_CATCHUP      1000
+/* The /sync answer's cap (a first sync of 1,000 rooms is a few MiB). */
+#define LIM_SYNC_RESP         (8u << 20)
+/* What an agent reads of one message (with the sender prefix): Letta
+ * takes more, Matrix bodies never are. */
+#define LIM_BRIDGE_TEXT       (60u << 10)
+/* An answer posted to Matrix: an event over 65,536 bytes is refused
+ * (M_TOO_LARGE, transcript); 60,000 bytes pass. Longer is cut. */
+#define LIM_BRIDGE_ANSWER     60000
+/* A Letta answer body (several assistant messages, tool traces). */
+#define LIM_BRIDGE_LETTA_RESP (4u << 20)
+/* Tries of one Letta turn (5xx, timeouts, dropped answers, busy) before
+ * the person is told; tries of one answer that the homeserver refuses
+ * other than with 429/5xx. */
+#define LIM_BRIDGE_TRIES      6
+#define LIM_BRIDGE_OUT_TRIES  5
+/* Backoff of retries: first wait and cap, with +-25 % jitter. */
+#define LIM_BRIDGE_BACKOFF_MS 1000
+#define LIM_BRIDGE_BACKOFF_MAX_MS (60 * 1000)
+/* Letta history entries read to find a turn by its otid. */
+#define LIM_BRIDGE_HISTORY    100
+
+/*  */
+
 #endif

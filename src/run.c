@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "bridge.h"
 #include "err.h"
 #include "letta.h"
 #include "log.h"
@@ -76,6 +77,7 @@ struct run {
 	struct metrics metrics;         /* for the bridge: metrics.h */
 	struct srv_metrics sm;
 	struct srv *srv;                /* [http] listen; NULL: off */
+	struct bridge *bridge;          /* live work */
 };
 
 static void phase_enter(struct run *r, int phase);
@@ -88,14 +90,18 @@ static int live_start(struct run *r)
 {
 	LOG_INFO("run", "event=live agents_provisioned=%llu",
 	         (unsigned long long)r->prov_runs);
-	return 0;
+	r->bridge = bridge_start(&r->app, r->bot_token, &r->metrics);
+	return r->bridge ? 0 : 1;
 }
 
 /* Stops taking new work and persists. Returns 0 when stopped, or 1 when
  * it will call run_stopped() itself (within RUN_STOP_MS). */
 static int live_stop(struct run *r)
 {
-	(void)r;
+	/* Everything the bridge does is in the store before it is done:
+	 * stopping is cancelling; turns in flight are finished after the
+	 * restart through the otid history check. */
+	bridge_stop(r->bridge);
 	return 0;
 }
 
@@ -672,6 +678,7 @@ int run_cmd(int argc, char **argv)
 	prov_stop(&r);
 	recon_job_cancel(r.recon);
 	pcall_cancel(&r.call);
+	bridge_free(r.bridge);
 	if (r.exit_code == 0)
 		LOG_INFO("run", "event=stopped");
 	if (vals[0])

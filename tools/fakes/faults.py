@@ -6,7 +6,8 @@ A rule is a JSON object:
   count       how many matching requests it hits; -1 = forever (default 1)
   one action:
     status    int, with optional "body" (JSON value) and "headers" (dict);
-              "retry_after_ms" adds the Matrix 429 fields and Retry-After
+              "retry_after_ms" adds the Matrix 429 fields and Retry-After;
+              "raw_body_hex" sends those bytes as the body instead
     drop      "before_head" (close without answering) or "after_head"
               (send the real status line and headers, then close)
     truncate  true: send the real head with the full Content-Length and
@@ -15,8 +16,13 @@ A rule is a JSON object:
   process     whether the request still reaches the fake's state; default
               false for status/drop before_head, true for after_head and
               truncate (the server did the work, the answer got lost)
+  probability hit a matching request only with this chance (0 < p <= 1;
+              default 1), drawn from a generator seeded with "seed"
+              (default 0), so a run is reproducible; a request the rule
+              lets pass goes on to the next rules
 """
 
+import random
 import re
 import threading
 
@@ -46,10 +52,25 @@ def validate(rule):
     if "drop" in rule and rule["drop"] not in DROP_MODES:
         raise FaultError("drop must be one of %s" % (DROP_MODES,))
     out["delay_ms"] = int(rule.get("delay_ms", 0))
+    _probability(rule, out)
     if "process" not in rule:
         out["process"] = (not actions or rule.get("drop") == "after_head"
                           or bool(rule.get("truncate")))
     return out
+
+
+def _probability(rule, out):
+    """The optional chance of a hit, with its own seeded generator."""
+    if "probability" not in rule:
+        return
+    try:
+        p = float(rule["probability"])
+    except (TypeError, ValueError):
+        raise FaultError("probability must be a number")
+    if not 0 < p <= 1:
+        raise FaultError("probability must be in (0, 1]")
+    out["probability"] = p
+    out["_rng"] = random.Random(int(rule.get("seed", 0)))
 
 
 def describe(rule):
@@ -85,6 +106,9 @@ class FaultTable:
                 if rule["method"] not in ("*", method):
                     continue
                 if not rule["_re"].search(path):
+                    continue
+                if "_rng" in rule and \
+                        rule["_rng"].random() >= rule["probability"]:
                     continue
                 if rule["count"] > 0:
                     rule["count"] -= 1

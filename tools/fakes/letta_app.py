@@ -349,6 +349,7 @@ class LettaApp(App):
         """Record the user's input; return the script for this turn."""
         with self.lock:
             agent = self._agent(agent_id)
+            self._check_busy(agent)
             letta_runs.settle(self, agent)
             try:
                 answer = letta_runs.approval_answer(agent, msgs)
@@ -374,6 +375,17 @@ class LettaApp(App):
                     continue
                 agent.history.append(self._user_message(m))
             return turn
+
+    def _check_busy(self, agent):
+        """With "busy_409" in the agent's script, a send while another
+        runs is refused as Letta does for a busy conversation (with
+        Redis): 409 and a string detail. Without it, concurrent sends run
+        (undefined on a real server; max_in_flight shows them)."""
+        if agent.script.get("busy_409") and agent.in_flight > 0:
+            raise HTTPError(409, {
+                "detail": "CONFLICT: Cannot send a new message: Another "
+                          "request is currently being processed for this "
+                          "agent.", "run_id": script_mod.new_id("run")})
 
     def _approval_response(self, item):
         return {"id": script_mod.new_id("message"),

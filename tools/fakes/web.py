@@ -214,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         if rule is None or rule.get("process"):
             resp = self._run_app(req)
         if rule and rule.get("status"):
-            resp = self.server.app.fault_response(rule)
+            resp = self._fault_response(rule)
         entry.update(req.log_extra)
         entry["status"] = resp.status if resp else None
         entry["fault"] = rule
@@ -225,6 +225,15 @@ class Handler(BaseHTTPRequestHandler):
         # When the last byte of the answer was handed to the socket: the
         # moment the answer left (benchmarks measure from here).
         entry["t_sent"] = time.monotonic()
+
+    def _fault_response(self, rule):
+        """The app's answer for a status fault, or raw bytes given in
+        hex ("raw_body_hex": what no JSON encoder would write, such as
+        invalid UTF-8) with a JSON content type."""
+        if "raw_body_hex" in rule:
+            return Response(rule["status"], bytes.fromhex(rule["raw_body_hex"]),
+                            [("Content-Type", "application/json")])
+        return self.server.app.fault_response(rule)
 
     def _run_app(self, req):
         try:

@@ -1,0 +1,171 @@
+/*
+ * bridge_int: what the bridge's files share (bridge.c: rooms, calls and
+ * the turn of each room; bridge_sync.c: the long-poll; bridge_out.c: the
+ * outbox, logins, typing and receipts). Not for other modules.
+ */
+#ifndef LETTAMX_BRIDGE_INT_H
+#define LETTAMX_BRIDGE_INT_H
+
+#include "bridge.h"
+#include "http.h"
+#include "loop.h"
+#include "store.h"
+
+struct app;
+struct bridge;
+struct broom;
+
+enum { BASE_HS, BASE_LETTA };
+
+/* One HTTP request of the bridge, on the heap for its lifetime only (a
+ * thousand idle rooms hold none). */
+struct bcall {
+	struct http_req h;
+	struct bridge *b;
+	struct broom *room;             /* NULL: not a room's */
+	void (*done)(struct bcall *c, int status, const char *body,
+	             size_t len, int64_t retry_after_ms, int err);
+	char *url;
+	char *body;
+	char auth[LIM_MX_TOKEN + 8];
+	struct httpp_field hdr[4];
+	struct bcall *prev, *next;      /* b->calls */
+};
+
+/* Turn states of a room. */
+enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN };
+/* Outbox states of a room. */
+enum { O_IDLE, O_CHECK, O_SEND, O_WAIT, O_LOGIN };
+
+struct broom {
+	char id[LIM_STORE_ID];
+	struct broom *hnext;            /* hash chain */
+	struct bridge *b;
+	int nin;                        /* inbox entries */
+	int pend;                       /* entries of the sync batch being
+	                                 * made, not yet committed */
+	/* the turn */
+	int turn, next_step;            /* T_*; the step after a slot */
+	int tries;
+	int check_first;                /* read history before (re)sending */
+	int has_slot;
+	uint64_t head;                  /* inbox seq being worked on */
+	uint64_t receipt_for;           /* seq whose receipt was sent */
+	uint64_t first_sent;            /* monotonic ms of the first POST */
+	uint64_t sent_at;               /* of the last POST */
+	uint64_t unsure_until;          /* a POST may still be on its way to
+	                                 * Letta: "not in the history" only
+	                                 * counts after this */
+	int wait_noticed;               /* one queue notice per head */
+	int typing;
+	int typing_busy;                /* a typing request in flight */
+	int typing_next;                /* 0: none, else wanted state + 1 */
+	char typing_user[LIM_STORE_ID];
+	struct broom *slot_next;        /* b->slotq */
+	struct loop_timer t_turn, t_typing, t_wait;
+	struct bcall *turn_call;
+	/* the outbox */
+	int out, out_tries, out_check;
+	struct loop_timer t_out;
+	struct bcall *out_call;
+	/* a login of the agent user in flight */
+	struct bcall *login_call;
+	struct loop_timer t_login;      /* a failed login: try again */
+	struct loop_defer kick;
+};
+
+struct bsync;
+
+struct bridge {
+	struct app *a;
+	struct loop *loop;
+	struct http_client *http;
+	struct store *store;
+	struct bridge_policy pol;
+	char hs[LIM_HTTP_URL], letta[LIM_HTTP_URL];
+	char bot_token[LIM_STORE_SECRET];
+	const char *letta_token;
+	int max_steps, queue_limit, max_turns;
+	int64_t letta_timeout, wait_notice;
+	int decline_invites;
+	int stopping;
+	int turns;                      /* Letta calls in flight */
+	struct broom *slotq, *slotq_tail;
+	struct broom **hash;
+	size_t nhash;
+	struct bcall *calls;
+	struct bsync *sync;
+	struct metrics *metrics;        /* NULL: none kept */
+	int queued;                     /* inbox entries, all rooms */
+	uint8_t *rec;                   /* LIM_STORE_QVALUE scratch */
+	char *text;                     /* LIM_BRIDGE_TEXT scratch */
+};
+
+/* ---- bridge.c ---- */
+
+/* The room `id`, made on first use. NULL on allocation failure. */
+struct broom *bridge_room(struct bridge *b, const char *id);
+
+/* Makes the room look at its inbox and outbox again (deferred). */
+void bridge_kick(struct broom *r);
+
+/* Starts a request to base `base` + `path` with bearer `token` (may be
+ * NULL) and `body` (malloc'd, taken; may be NULL). total_ms 0: built-in.
+ * Returns the call, or NULL (body freed, nothing will be called). */
+struct bcall *bridge_call(struct bridge *b, struct broom *room,
+                          const char *method, int base, const char *path,
+                          const char *token, char *body, size_t body_len,
+                          int total_ms,
+                          void (*done)(struct bcall *, int, const char *,
+                                       size_t, int64_t, int));
+
+/* metrics_add() when the daemon keeps metrics. */
+void bridge_metric(struct bridge *b, int id, const char *label, double v);
+
+/* The room's inbox gained (lost) entries: counts and the depth gauge. */
+void bridge_inbox_moved(struct broom *r, int delta);
+
+/* A wait of `base_ms` doubled per try, capped, with +-25 % jitter. */
+int64_t bridge_backoff(int64_t base_ms, int tries);
+
+/* Arms t at now + ms. */
+void bridge_arm(struct bridge *b, struct loop_timer *t, int64_t ms);
+
+/* ---- bridge_turn.c ---- */
+
+/* Works the room's inbox: the oldest question goes to its agent. */
+void bridge_turn_run(struct broom *r);
+
+/* The room's timers: typing refresh, the waiting notice. */
+void bridge_turn_typing_timer(void *arg);
+void bridge_turn_wait_timer(void *arg);
+
+/* ---- bridge_out.c ---- */
+
+/* Works the room's outbox: the oldest answer is sent. */
+void bridge_out_run(struct broom *r);
+
+/* The access token of agent user `user` into out, or "" after starting
+ * a login (then the room is kicked when it is done). Returns 0 with a
+ * token, ERR_AGAIN (login started or in flight), or an error. */
+int bridge_agent_token(struct broom *r, const char *user, char *out,
+                       size_t cap);
+
+/* Queues a notice for the person in room's outbox (own transaction). */
+int bridge_notice(struct broom *r, const char *agent_user,
+                  const char *reply_to, const char *text);
+
+/* Typing on (refreshed) or off as the agent user; best effort. */
+void bridge_typing(struct broom *r, const char *user, const char *token,
+                   int on);
+
+/* A read receipt on event as the agent user; best effort. */
+void bridge_receipt(struct broom *r, const char *token, const char *event);
+
+/* ---- bridge_sync.c ---- */
+
+struct bsync *bridge_sync_start(struct bridge *b);
+void bridge_sync_stop(struct bsync *s);
+void bridge_sync_free(struct bsync *s);
+
+#endif

@@ -1,0 +1,560 @@
+/*
+ * bridge_turn: the turn of one room: the oldest question of its inbox
+ * goes to its agent once (one turn per room, hence per agent; at most
+ * max_turns at once), the answer or an explanation to its outbox in the
+ * transaction that removes the question. Before any re-send the agent's
+ * history is read for the question's otid.
+ */
+#include "bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "letta_msg.h"
+#include "log.h"
+#include "metrics.h"
+
+#define HIST_POLL_MS 5000       /* a turn seen running: look again */
+#define TYPING_REFRESH_MS 25000 /* typing (30 s) re-sent before it lapses */
+
+/* ---- global cap on turns ---- */
+
+static void slot_release(struct broom *r)
+{
+	struct bridge *b = r->b;
+	struct broom *n;
+
+	if (!r->has_slot)
+		return;
+	r->has_slot = 0;
+	b->turns--;
+	if (b->metrics)
+		metrics_set(b->metrics, METRICS_TURNS_IN_FLIGHT, NULL, b->turns);
+	if ((n = b->slotq)) {
+		b->slotq = n->slot_next;
+		if (!b->slotq)
+			b->slotq_tail = NULL;
+		n->slot_next = NULL;
+		n->has_slot = 1;
+		b->turns++;
+		n->turn = n->next_step;
+		bridge_kick(n);
+	}
+}
+
+/* 1 if r holds a slot now; else it waits in line for step `step`. */
+static int slot_take(struct broom *r, int step)
+{
+	struct bridge *b = r->b;
+
+	if (r->has_slot)
+		return 1;
+	if (b->turns < b->max_turns) {
+		b->turns++;
+		r->has_slot = 1;
+		if (b->metrics)
+			metrics_set(b->metrics, METRICS_TURNS_IN_FLIGHT, NULL,
+			            b->turns);
+		return 1;
+	}
+	r->turn = T_SLOT;
+	r->next_step = step;
+	if (b->slotq_tail)
+		b->slotq_tail->slot_next = r;
+	else
+		b->slotq = r;
+	b->slotq_tail = r;
+	return 0;
+}
+
+/* ---- the head of the inbox ---- */
+
+struct head {
+	uint64_t seq;
+	struct bridge_in m;
+	struct store_agent ag;
+	size_t n;
+};
+
+struct head_ctx {
+	struct broom *r;
+	struct head *h;
+	uint8_t *buf;
+	int got;                        /* an entry was read */
+};
+
+static int head_read(struct store_txn *t, void *arg)
+{
+	struct head_ctx *c = arg;
+	int e;
+
+	e = store_q_first(t, STORE_Q_INBOX, c->r->id, &c->h->seq, c->buf,
+	                  LIM_STORE_QVALUE, &c->h->n);
+	if (e)
+		return e;
+	c->got = 1;
+	if (bridge_in_decode(c->buf, c->h->n, &c->h->m))
+		return ERR_CORRUPT;
+	return store_agent_by_room(t, c->r->id, &c->h->ag);
+}
+
+/* Drops an inbox entry that cannot be worked on (one log line). */
+static int drop_seq(struct store_txn *t, void *arg)
+{
+	struct head_ctx *c = arg;
+
+	return store_q_del(t, STORE_Q_INBOX, c->r->id, c->h->seq);
+}
+
+/* Reads the head into h (h->m.text points into b->rec). Returns 0,
+ * ERR_NOTFOUND (empty), or another error after dropping the entry. */
+static int load_head(struct broom *r, struct head *h)
+{
+	struct head_ctx c = { r, h, r->b->rec, 0 };
+	int e;
+
+	memset(h, 0, sizeof *h);
+	e = store_view(r->b->store, head_read, &c);
+	if (e == ERR_NOTFOUND && !c.got)
+		return e;
+	if (e == ERR_CORRUPT || e == ERR_NOTFOUND) {
+		LOG_WARN("bridge", "event=question_dropped room=%s seq=%llu "
+		         "reason=\"%s\"", r->id, (unsigned long long)h->seq,
+		         e == ERR_CORRUPT ? "unreadable inbox record"
+		                          : "room no longer mapped");
+		store_update(r->b->store, drop_seq, &c);
+		bridge_inbox_moved(r, -1);
+		return ERR_AGAIN;
+	}
+	return e;
+}
+
+/* ---- finishing a turn ---- */
+
+struct fin {
+	struct broom *r;
+	uint64_t seq;
+	const struct bridge_out *o;
+	uint8_t *buf;
+	const char *agent_id;           /* the agent, to flag or unflag */
+	int gone;                       /* Letta said 404 */
+};
+
+static int fin_txn(struct store_txn *t, void *arg)
+{
+	struct fin *f = arg;
+	size_t n;
+	int e;
+
+	if (f->o) {
+		e = bridge_out_encode(f->o, f->buf, LIM_STORE_QVALUE, &n);
+		if (!e)
+			e = store_q_push(t, STORE_Q_OUTBOX, f->r->id, f->buf, n,
+			                 NULL);
+		if (e)
+			return e;
+	}
+	if (f->agent_id) {
+		struct store_agent a;
+
+		/* 404: flagged; an answer again (the agent came back): not */
+		if (!store_agent_get(t, f->agent_id, &a) &&
+		    !!(a.flags & BRIDGE_F_AGENT_GONE) != f->gone) {
+			a.flags ^= BRIDGE_F_AGENT_GONE;
+			if ((e = store_agent_put(t, &a)))
+				return e;
+		}
+	}
+	e = store_q_del(t, STORE_Q_INBOX, f->r->id, f->seq);
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
+static void turn_end(struct broom *r, const char *user)
+{
+	char tok[LIM_STORE_SECRET];
+
+	slot_release(r);
+	loop_timer_cancel(r->b->loop, &r->t_wait);
+	loop_timer_cancel(r->b->loop, &r->t_typing);
+	if (r->typing && user && *user &&
+	    !bridge_agent_token(r, user, tok, sizeof tok))
+		bridge_typing(r, user, tok, 0);
+	r->typing = 0;
+	r->turn = T_IDLE;
+	r->tries = 0;
+	r->check_first = 0;
+	r->first_sent = 0;
+	r->unsure_until = 0;
+	r->wait_noticed = 0;
+	bridge_kick(r);
+}
+
+/* The question h is answered with `text` (kind BRIDGE_OUT_*). */
+static void finish(struct broom *r, struct head *h, int kind,
+                   const char *text, size_t len, int gone)
+{
+	struct bridge_out o = { .kind = kind, .body = text, .body_len = len };
+	struct fin f = { r, h->seq, &o, NULL, NULL, gone };
+	uint8_t *buf = malloc(LIM_STORE_QVALUE);
+	int e;
+
+	snprintf(o.sender, sizeof o.sender, "%s", h->ag.user_id);
+	snprintf(o.reply_to, sizeof o.reply_to, "%s", h->m.event_id);
+	f.buf = buf;
+	if (gone || ((h->ag.flags & BRIDGE_F_AGENT_GONE) &&
+	             kind == BRIDGE_OUT_TEXT))
+		f.agent_id = h->ag.agent_id;
+	e = buf ? store_update(r->b->store, fin_txn, &f) : ERR_NOMEM;
+	free(buf);
+	if (e) {
+		/* Nothing changed: the question stays; try again later. */
+		LOG_ERROR("bridge", "event=answer_not_stored room=%s err=%s",
+		          r->id, err_str(e));
+		r->turn = T_WAIT;
+		bridge_arm(r->b, &r->t_turn, bridge_backoff(1000, r->tries++));
+		return;
+	}
+	bridge_inbox_moved(r, -1);
+	if (kind != BRIDGE_OUT_TEXT)
+		bridge_metric(r->b, METRICS_MSG_FAILED, "letta", 1);
+	LOG_INFO("bridge", "event=answered room=%s event_id=%s kind=%s "
+	         "bytes=%zu", r->id, h->m.event_id,
+	         kind == BRIDGE_OUT_TEXT ? "answer" : "notice", len);
+	turn_end(r, h->ag.user_id);
+}
+
+static void finish_notice(struct broom *r, struct head *h, const char *text,
+                          int gone)
+{
+	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
+}
+
+/* A failed try: wait and go again, or tell the person after the last. */
+static void retry_or_give_up(struct broom *r, struct head *h,
+                             const char *why)
+{
+	slot_release(r);
+	if (++r->tries >= LIM_BRIDGE_TRIES) {
+		char msg[512];
+
+		snprintf(msg, sizeof msg, "The agent could not be reached "
+		         "(%s). Please try again later.", why);
+		LOG_WARN("bridge", "event=turn_failed room=%s event_id=%s "
+		         "reason=\"%s\"", r->id, h->m.event_id, why);
+		finish_notice(r, h, msg, 0);
+		return;
+	}
+	r->turn = T_WAIT;
+	bridge_arm(r->b, &r->t_turn,
+	           bridge_backoff(LIM_BRIDGE_BACKOFF_MS, r->tries - 1));
+}
+
+/* ---- Letta answers ---- */
+
+static void reply_done(struct broom *r, struct head *h,
+                       const struct letta_reply *rep)
+{
+	if (rep->n > 0)
+		finish(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0);
+	else
+		finish_notice(r, h, letta_msg_stop_text(rep), 0);
+}
+
+/* 1 when a failed send may still reach Letta and run: it went out and
+ * no answer came (a stall, a drop), or a gateway gave up on it. A
+ * request not in the agent's history within two deadlines of being sent
+ * is taken as lost (letta-api.md §11: the input is stored as the turn
+ * starts). */
+static int ambiguous(int st, int err)
+{
+	if (st)
+		return st == 502 || st == 504;
+	return err != ERR_REFUSED && err != ERR_DNS && err != ERR_TLS;
+}
+
+static void on_send(struct bcall *c, int st, const char *body, size_t len,
+                    int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep;
+	struct head h;
+	char detail[256], msg[512];
+	int f;
+
+	(void)ra;
+	r->turn_call = NULL;
+	if (r->b->metrics)
+		metrics_letta_ms(r->b->metrics,
+		                 (double)(loop_now(r->b->loop) - r->sent_at));
+	if (load_head(r, &h) || h.seq != r->head) {
+		turn_end(r, h.ag.user_id);
+		return;
+	}
+	if (st >= 200 && st < 300 && (rep = malloc(sizeof *rep))) {
+		if (letta_reply_parse(body, len, rep)) {
+			free(rep);
+			r->check_first = 1;
+			retry_or_give_up(r, &h, "unreadable answer");
+			return;
+		}
+		reply_done(r, &h, rep);
+		free(rep);
+		return;
+	}
+	f = letta_msg_fail(st, body, len, detail, sizeof detail);
+	LOG_WARN("bridge", "event=letta_failed room=%s agent=%s status=%d "
+	         "err=%s detail=\"%.120s\"", r->id, h.ag.agent_id, st,
+	         err_str(err), detail);
+	switch (f) {
+	case LETTA_F_GONE:
+		finish_notice(r, &h, "This agent no longer exists in Letta, so "
+		              "it cannot answer.", 1);
+		return;
+	case LETTA_F_APPROVAL:
+		finish_notice(r, &h, "The agent is waiting for approval of a "
+		              "tool call and cannot answer until then.", 0);
+		return;
+	case LETTA_F_REFUSED:
+		snprintf(msg, sizeof msg, "Letta refused this message (HTTP %d%s"
+		         "%s).", st, detail[0] ? ": " : "", detail);
+		finish_notice(r, &h, msg, 0);
+		return;
+	default:
+		/* The turn may have run (a lost answer): look before re-sending */
+		r->check_first = 1;
+		if (ambiguous(st, err))
+			r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
+		retry_or_give_up(r, &h, f == LETTA_F_BUSY ? "busy" :
+		                 st ? "server error" : err_str(err));
+	}
+}
+
+static void on_hist(struct bcall *c, int st, const char *body, size_t len,
+                    int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep = NULL;
+	char otid[37];
+	struct head h;
+	int found;
+
+	(void)ra;
+	(void)err;
+	r->turn_call = NULL;
+	if (load_head(r, &h) || h.seq != r->head) {
+		turn_end(r, h.ag.user_id);
+		return;
+	}
+	if (st != 200 || !(rep = malloc(sizeof *rep))) {
+		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
+		                 "history unreadable");
+		return;
+	}
+	bridge_otid(r->id, h.m.event_id, otid);
+	found = letta_hist_find(body, len, otid, rep);
+	slot_release(r);
+	if (found == 1 && rep->n > 0) {
+		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,
+		         otid);
+		reply_done(r, &h, rep);
+	} else if (found == 1) {
+		/* It ran or runs: never again. Wait for its answer. */
+		if (!r->first_sent)
+			r->first_sent = loop_now(r->b->loop);
+		if (loop_now(r->b->loop) - r->first_sent >
+		    (uint64_t)r->b->letta_timeout)
+			finish_notice(r, &h, "The agent took the message but no "
+			              "answer could be read back.", 0);
+		else {
+			r->turn = T_WAIT;
+			bridge_arm(r->b, &r->t_turn, HIST_POLL_MS);
+		}
+	} else if (found == 0 && loop_now(r->b->loop) < r->unsure_until) {
+		r->turn = T_WAIT;
+		bridge_arm(r->b, &r->t_turn, (int64_t)(r->unsure_until -
+		                                       loop_now(r->b->loop)));
+	} else if (found == 0) {
+		r->check_first = 0;
+		r->unsure_until = 0;
+		r->turn = T_IDLE;
+		bridge_kick(r);
+	} else {
+		retry_or_give_up(r, &h, "history unreadable");
+	}
+	free(rep);
+}
+
+/* ---- the turn ---- */
+
+static void start_hist(struct broom *r, struct head *h)
+{
+	char path[256];
+
+	if (letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
+	                        LIM_BRIDGE_HISTORY)) {
+		finish_notice(r, h, "This room's agent id is not valid.", 0);
+		return;
+	}
+	r->turn = T_HIST;
+	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
+	                           r->b->letta_token, NULL, 0, 60000, on_hist);
+	if (!r->turn_call)
+		retry_or_give_up(r, h, "request refused");
+}
+
+static void start_send(struct broom *r, struct head *h)
+{
+	char path[256], otid[37], name[64];
+	struct letta_send s = {
+		.agent_id = h->ag.agent_id, .text = h->m.text,
+		.text_len = h->m.text_len, .name = name,
+		.sender_id = h->m.sender, .otid = otid,
+		.max_steps = r->b->max_steps,
+	};
+	char *body;
+	size_t len;
+
+	bridge_otid(r->id, h->m.event_id, otid);
+	bridge_letta_name(h->m.sender, name, sizeof name);
+	if (letta_msg_path(path, sizeof path, h->ag.agent_id) ||
+	    letta_msg_body(&s, &body, &len)) {
+		finish_notice(r, h, "This message could not be passed on to "
+		              "the agent.", 0);
+		return;
+	}
+	r->turn = T_SEND;
+	r->sent_at = loop_now(r->b->loop);
+	if (!r->first_sent)
+		r->first_sent = loop_now(r->b->loop);
+	r->turn_call = bridge_call(r->b, r, "POST", BASE_LETTA, path,
+	                           r->b->letta_token, body, len,
+	                           (int)r->b->letta_timeout, on_send);
+	if (!r->turn_call)
+		retry_or_give_up(r, h, "request refused");
+}
+
+/* Receipt and typing when the question is taken up. */
+static void taken_up(struct broom *r, struct head *h)
+{
+	char tok[LIM_STORE_SECRET];
+
+	if (bridge_agent_token(r, h->ag.user_id, tok, sizeof tok))
+		return;
+	if (r->receipt_for != h->seq) {
+		r->receipt_for = h->seq;
+		bridge_receipt(r, tok, h->m.event_id);
+	}
+	if (!r->typing) {
+		r->typing = 1;
+		bridge_typing(r, h->ag.user_id, tok, 1);
+		bridge_arm(r->b, &r->t_typing, TYPING_REFRESH_MS);
+	}
+	if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
+	    !loop_timer_armed(&r->t_wait))
+		bridge_arm(r->b, &r->t_wait, r->b->wait_notice);
+}
+
+void bridge_turn_run(struct broom *r)
+{
+	struct head h;
+	int e;
+
+	if (r->b->stopping)
+		return;
+	if (r->turn != T_IDLE) {
+		/* Busy: a newer message waiting gets one notice, later. */
+		if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
+		    !loop_timer_armed(&r->t_wait))
+			bridge_arm(r->b, &r->t_wait, r->b->wait_notice);
+		return;
+	}
+	e = load_head(r, &h);
+	if (e == ERR_AGAIN) {
+		bridge_kick(r);
+		return;
+	}
+	if (e) {
+		r->turn = T_IDLE;
+		if (e != ERR_NOTFOUND)
+			LOG_ERROR("bridge", "event=inbox_unreadable room=%s err=%s",
+			          r->id, err_str(e));
+		return;
+	}
+	if (h.seq != r->head) {
+		r->head = h.seq;
+		r->tries = 0;
+		r->first_sent = 0;
+		r->wait_noticed = 0;
+	}
+	r->turn = T_IDLE;
+	taken_up(r, &h);
+	if (!slot_take(r, T_IDLE))
+		return;
+	if (r->check_first)
+		start_hist(r, &h);
+	else
+		start_send(r, &h);
+}
+
+void bridge_turn_typing_timer(void *arg)
+{
+	struct broom *r = arg;
+	char tok[LIM_STORE_SECRET];
+	struct head h;
+
+	if (!r->typing || load_head(r, &h))
+		return;
+	if (!bridge_agent_token(r, h.ag.user_id, tok, sizeof tok))
+		bridge_typing(r, h.ag.user_id, tok, 1);
+	bridge_arm(r->b, &r->t_typing, TYPING_REFRESH_MS);
+}
+
+/* The second question of the queue: its event id into out. */
+static int second_cb(const char *room, uint64_t seq, const void *data,
+                     size_t n, void *arg)
+{
+	char **out = arg;
+	struct bridge_in m;
+
+	(void)room;
+	(void)seq;
+	if (!out[1]) {
+		out[1] = (char *)1;     /* skip the head */
+		return 0;
+	}
+	if (bridge_in_decode(data, n, &m))
+		return 1;
+	snprintf(out[0], LIM_STORE_ID, "%s", m.event_id);
+	return 1;
+}
+
+struct second { struct broom *r; char *ev; };
+
+static int second_view(struct store_txn *t, void *arg)
+{
+	struct second *s = arg;
+	char *out[2] = { s->ev, NULL };
+
+	return store_q_each(t, STORE_Q_INBOX, s->r->id, second_cb, out);
+}
+
+/* A message has waited behind another for wait_notice: one notice. */
+void bridge_turn_wait_timer(void *arg)
+{
+	struct broom *r = arg;
+	char ev[LIM_STORE_ID] = "";
+	struct second s = { r, ev };
+	struct head h;
+
+	if (r->wait_noticed || r->turn == T_IDLE || load_head(r, &h))
+		return;
+	store_view(r->b->store, second_view, &s);
+	if (!ev[0])
+		return;
+	r->wait_noticed = 1;
+	bridge_notice(r, h.ag.user_id, ev, "Your message is queued: the agent "
+	              "is still answering an earlier one.");
+}
+

@@ -1,0 +1,339 @@
+/*
+ * letta_msg: sending a message to an agent and reading its answer.
+ */
+#include "letta_msg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "ident.h"
+#include "json.h"
+#include "proto.h"
+
+int letta_msg_path(char *path, size_t cap, const char *agent_id)
+{
+	if (!ident_agent_id_valid(agent_id))
+		return ERR_INVAL;
+	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages", agent_id) >=
+	    cap)
+		return ERR_TOOBIG;
+	return 0;
+}
+
+int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
+                        int limit)
+{
+	if (!ident_agent_id_valid(agent_id))
+		return ERR_INVAL;
+	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages?order=desc"
+	                     "&limit=%d", agent_id, limit) >= cap)
+		return ERR_TOOBIG;
+	return 0;
+}
+
+static int body_into(const struct letta_send *s, char *buf, size_t cap,
+                     size_t *len)
+{
+	struct json_w w;
+
+	json_w_init(&w, buf, cap);
+	json_w_obj(&w);
+	json_w_key(&w, "messages");
+	json_w_arr(&w);
+	json_w_obj(&w);
+	json_w_kstr(&w, "role", "user");
+	json_w_key(&w, "content");
+	json_w_strn(&w, s->text, s->text_len);
+	/* Servers before 0.6.15 read `text`; every version ignores the key
+	 * it does not know (letta-api.md §12). */
+	json_w_key(&w, "text");
+	json_w_strn(&w, s->text, s->text_len);
+	if (s->name && *s->name)
+		json_w_kstr(&w, "name", s->name);
+	if (s->sender_id)
+		json_w_kstr(&w, "sender_id", s->sender_id);
+	json_w_kstr(&w, "otid", s->otid);
+	json_w_obj_end(&w);
+	json_w_arr_end(&w);
+	json_w_kint(&w, "max_steps", s->max_steps);
+	json_w_obj_end(&w);
+	return json_w_finish(&w, len);
+}
+
+int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
+{
+	/* Escaping grows text at most 6x (\u00XX); try the usual 2x first. */
+	size_t caps[2] = { 2 * 2 * s->text_len + 1024,
+	                   2 * 6 * s->text_len + 1024 };
+	int r = ERR_TOOBIG;
+
+	*body = NULL;
+	for (int i = 0; i < 2 && r == ERR_TOOBIG; i++) {
+		free(*body);
+		*body = malloc(caps[i]);
+		if (!*body)
+			return ERR_NOMEM;
+		r = body_into(s, *body, caps[i], len);
+	}
+	if (r) {
+		free(*body);
+		*body = NULL;
+	}
+	return r;
+}
+
+/* ---- reading replies ---- */
+
+/* Empties r without touching the whole text buffer. */
+static void reply_reset(struct letta_reply *r)
+{
+	r->text[0] = '\0';
+	r->len = 0;
+	r->n = r->cut = r->approval = r->later = 0;
+	r->stop[0] = '\0';
+}
+
+/* Said where an answer too long for one Matrix event ends. */
+static const char cut_note[] = "\n\n[The answer was cut here: it is longer "
+                               "than one Matrix message.]";
+#define TEXT_ROOM (LIM_BRIDGE_ANSWER - (sizeof cut_note - 1))
+
+static void add_text(struct letta_reply *r, const char *s, size_t n)
+{
+	size_t room, k = 0;
+
+	if (!n || r->cut)
+		return;
+	if (r->n++ && r->len + 2 <= TEXT_ROOM) {
+		memcpy(r->text + r->len, "\n\n", 2);
+		r->len += 2;
+	}
+	room = TEXT_ROOM - r->len;
+	if (n > room) {
+		r->cut = 1;
+		while (k < room) {
+			size_t q = json_utf8_seq((const unsigned char *)s + k,
+			                         n - k);
+			if (!q || k + q > room)
+				break;
+			k += q;
+		}
+		n = k;
+	}
+	memcpy(r->text + r->len, s, n);
+	r->len += n;
+	if (r->cut) {
+		memcpy(r->text + r->len, cut_note, sizeof cut_note - 1);
+		r->len += sizeof cut_note - 1;
+	}
+	r->text[r->len] = '\0';
+}
+
+/* Appends string value v (unescaped). */
+static void add_str(struct letta_reply *r, const struct json *j, int v)
+{
+	size_t n = 0, cap;
+	char *tmp;
+	size_t raw;
+
+	if (json_type(j, v) != JSON_STR)
+		return;
+	json_raw(j, v, &raw);
+	cap = raw + 1;
+	tmp = malloc(cap);
+	if (!tmp)
+		return;
+	if (!json_strn(j, v, tmp, cap, &n) && !memchr(tmp, 0, n))
+		add_text(r, tmp, n);
+	free(tmp);
+}
+
+/* content: a string, or parts {"type":"text","text":...}. */
+static void add_content(struct letta_reply *r, const struct json *j, int c)
+{
+	if (json_type(j, c) == JSON_STR) {
+		add_str(r, j, c);
+		return;
+	}
+	for (int p = json_arr_first(j, c); p >= 0; p = json_arr_next(j, c, p))
+		if (json_str_eq(j, json_get(j, p, "type"), "text"))
+			add_str(r, j, json_get(j, p, "text"));
+}
+
+/* The fallback of old servers: a send_message tool call's arguments. */
+static void add_tool_call(struct letta_reply *r, const struct json *j, int m)
+{
+	int tc = json_get(j, m, "tool_call"), args;
+	struct json aj;
+	char *raw;
+	size_t n;
+
+	if (tc < 0)
+		tc = json_get(j, m, "function_call");
+	if (tc < 0 || !json_str_eq(j, json_get(j, tc, "name"), "send_message"))
+		return;
+	args = json_get(j, tc, "arguments");
+	if (json_type(j, args) != JSON_STR)
+		return;
+	json_raw(j, args, &n);
+	raw = malloc(n + 1);
+	if (!raw || json_strn(j, args, raw, n + 1, &n)) {
+		free(raw);
+		return;
+	}
+	json_init(&aj);
+	if (!json_parse(&aj, raw, n) && json_type(&aj, 0) == JSON_OBJ)
+		add_str(r, &aj, json_get(&aj, 0, "message"));
+	json_free(&aj);
+	free(raw);
+}
+
+/* One LettaMessage of a reply. */
+static void add_message(struct letta_reply *r, const struct json *j, int m)
+{
+	int t = json_get(j, m, "message_type"), c;
+
+	if (t < 0)
+		return;
+	if (json_str_eq(j, t, "assistant_message")) {
+		c = json_get(j, m, "content");
+		if (c < 0)
+			c = json_get(j, m, "assistant_message");
+		add_content(r, j, c);
+	} else if (json_str_eq(j, t, "tool_call_message") ||
+	           json_str_eq(j, t, "function_call")) {
+		add_tool_call(r, j, m);
+	} else if (json_str_eq(j, t, "approval_request_message")) {
+		r->approval = 1;
+	}
+}
+
+int letta_reply_parse(const char *body, size_t len, struct letta_reply *r)
+{
+	struct json j;
+	int msgs, sr, rr = 0;
+
+	reply_reset(r);
+	json_init(&j);
+	if (json_parse(&j, body, len) || json_type(&j, 0) != JSON_OBJ ||
+	    json_type(&j, msgs = json_get(&j, 0, "messages")) != JSON_ARR) {
+		rr = ERR_PROTO;
+		goto out;
+	}
+	for (int m = json_arr_first(&j, msgs); m >= 0;
+	     m = json_arr_next(&j, msgs, m))
+		add_message(r, &j, m);
+	sr = json_get(&j, 0, "stop_reason");
+	if (sr >= 0 && json_get_str(&j, sr, "stop_reason", r->stop,
+	                            sizeof r->stop))
+		r->stop[0] = '\0';
+out:
+	json_free(&j);
+	return rr;
+}
+
+static int is_user(const struct json *j, int m)
+{
+	return json_str_eq(j, json_get(j, m, "message_type"), "user_message");
+}
+
+int letta_hist_find(const char *body, size_t len, const char *otid,
+                    struct letta_reply *r)
+{
+	struct json j;
+	int idx[LIM_BRIDGE_HISTORY], n = 0, found = -1, rr = 0;
+
+	reply_reset(r);
+	json_init(&j);
+	if (json_parse(&j, body, len) || json_type(&j, 0) != JSON_ARR) {
+		rr = ERR_PROTO;
+		goto out;
+	}
+	for (int m = json_arr_first(&j, 0); m >= 0 && n < LIM_BRIDGE_HISTORY;
+	     m = json_arr_next(&j, 0, m)) {
+		idx[n] = m;
+		if (is_user(&j, m) && json_str_eq(&j, json_get(&j, m, "otid"),
+		                                  otid)) {
+			found = n;
+			break;
+		}
+		n++;
+	}
+	if (found < 0)
+		goto out;
+	rr = 1;
+	/* Newest first: the turn is what lies between our question and the
+	 * next user message, read oldest first. */
+	int start = 0;
+	for (int k = found - 1; k >= 0; k--)
+		if (is_user(&j, idx[k]))
+			start = k + 1;
+	for (int k = found - 1; k >= start; k--) {
+		add_message(r, &j, idx[k]);
+		r->later++;
+	}
+out:
+	json_free(&j);
+	return rr;
+}
+
+int letta_msg_fail(int status, const char *body, size_t len, char *detail,
+                   size_t cap)
+{
+	struct json j;
+	int d, code = -1, pending = 0, cut;
+
+	detail[0] = '\0';
+	json_init(&j);
+	if (status && !json_parse(&j, body, len) &&
+	    json_type(&j, 0) == JSON_OBJ) {
+		d = json_get(&j, 0, "detail");
+		if (json_type(&j, d) == JSON_OBJ) {
+			code = json_get(&j, d, "code");
+			pending = json_str_eq(&j, code, "PENDING_APPROVAL");
+			proto_str_cut(&j, json_get(&j, d, "message"), detail, cap,
+			              &cut);
+		} else if (d >= 0) {
+			proto_str_cut(&j, d, detail, cap, &cut);
+		} else if ((d = json_get(&j, 0, "error")) >= 0) {
+			proto_str_cut(&j, json_get(&j, d, "message"), detail, cap,
+			              &cut);
+		}
+	}
+	json_free(&j);
+	if (status == 0 || status == 408 || status == 429 || status >= 500)
+		return LETTA_F_RETRY;
+	if (status == 404)
+		return LETTA_F_GONE;
+	if (status == 409)
+		return pending ? LETTA_F_APPROVAL : LETTA_F_BUSY;
+	return LETTA_F_REFUSED;
+}
+
+const char *letta_msg_stop_text(const struct letta_reply *r)
+{
+	static const struct { const char *stop, *text; } t[] = {
+		{ "max_steps", "The agent stopped before answering: it used all "
+		  "the steps it may take for one message (max_steps)." },
+		{ "requires_approval", "The agent is waiting for approval of a "
+		  "tool call before it can answer." },
+		{ "cancelled", "The agent's turn was cancelled before it "
+		  "answered." },
+		{ "no_tool_call", "The agent ended its turn without an answer." },
+		{ "end_turn", "The agent ended its turn without an answer." },
+		{ "insufficient_credits", "The agent cannot answer: its LLM "
+		  "provider's credits are used up." },
+		{ "context_window_overflow_in_system_prompt", "The agent cannot "
+		  "answer: its context window is too small for its system "
+		  "prompt." },
+	};
+
+	if (r->approval)
+		return t[1].text;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (!strcmp(r->stop, t[i].stop))
+			return t[i].text;
+	return "The agent could not answer: its turn ended with an error.";
+}

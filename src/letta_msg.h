@@ -1,0 +1,78 @@
+/*
+ * letta_msg: one turn of a Letta agent, sans-I/O (letta-api.md §5, §9,
+ * §11): the send request with its otid, the reply read from the answer
+ * (assistant messages in order, with the fallbacks of older servers), the
+ * history read that finds a turn by its otid, and what a failure means.
+ */
+#ifndef LETTAMX_LETTA_MSG_H
+#define LETTAMX_LETTA_MSG_H
+
+#include <stddef.h>
+
+#include "limits.h"
+
+struct letta_send {
+	const char *agent_id;
+	const char *text;               /* what the agent reads */
+	size_t text_len;
+	const char *name;               /* Letta `name` (sanitised) */
+	const char *sender_id;          /* Matrix id */
+	const char *otid;
+	int max_steps;
+};
+
+/* "/v1/agents/<id>/messages" into path[0..cap). Returns 0 or ERR_INVAL
+ * (a malformed agent id), ERR_TOOBIG. */
+int letta_msg_path(char *path, size_t cap, const char *agent_id);
+
+/* "/v1/agents/<id>/messages?order=desc&limit=<limit>". */
+int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
+                        int limit);
+
+/* The JSON body of a send into a buffer it allocates (*body, free it),
+ * *len its length. Returns 0, ERR_NOMEM, ERR_UTF8, ERR_TOOBIG. */
+int letta_msg_body(const struct letta_send *s, char **body, size_t *len);
+
+/* A turn's outcome as the person should see it. */
+struct letta_reply {
+	char text[LIM_BRIDGE_ANSWER + 1];   /* assistant messages, in order,
+	                                     * separated by blank lines; cut
+	                                     * to fit */
+	size_t len;
+	int n;                          /* assistant messages found */
+	int cut;                        /* text was cut */
+	char stop[64];                  /* stop_reason, "" if none */
+	int approval;                   /* an approval request was made */
+	int later;                      /* history: messages of the turn after
+	                                 * the question (any type) */
+};
+
+/* Reads a 200 answer of a send. Returns 0 or ERR_PROTO (not a Letta
+ * response; r is then empty). */
+int letta_reply_parse(const char *body, size_t len, struct letta_reply *r);
+
+/* Looks for the user message with `otid` in a history answer (newest
+ * first) and reads the turn's messages after it into r. Returns 1
+ * (found), 0 (not there), ERR_PROTO. */
+int letta_hist_find(const char *body, size_t len, const char *otid,
+                    struct letta_reply *r);
+
+/* What a failed send means. */
+enum letta_fail {
+	LETTA_F_RETRY = 1,      /* 5xx, 408, 429, a DB-lock 409, no answer */
+	LETTA_F_BUSY,           /* 409 another request is running */
+	LETTA_F_APPROVAL,       /* 409 PENDING_APPROVAL */
+	LETTA_F_GONE,           /* 404: the agent no longer exists */
+	LETTA_F_REFUSED,        /* other 4xx: retrying cannot help */
+};
+
+/* Classifies a failed send (status 0: no answer) and writes the server's
+ * explanation into detail[0..cap). Returns LETTA_F_*. */
+int letta_msg_fail(int status, const char *body, size_t len, char *detail,
+                   size_t cap);
+
+/* A sentence for the person when a turn gave no assistant message,
+ * naming the stop reason in plain words. */
+const char *letta_msg_stop_text(const struct letta_reply *r);
+
+#endif

@@ -1,0 +1,203 @@
+/* bridge_msg: what reaches an agent, what it reads, the records. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "bridge_int.h"
+#include "err.h"
+#include "harness.h"
+
+static char bodybuf[LIM_SYNC_BODY];
+
+static struct sync_ev ev_text(const char *mt, const char *body)
+{
+	struct sync_ev e;
+
+	memset(&e, 0, sizeof e);
+	e.room_id = "!r:ex.org";
+	snprintf(e.event_id, sizeof e.event_id, "$e1");
+	snprintf(e.sender, sizeof e.sender, "@alice:ex.org");
+	snprintf(e.type, sizeof e.type, "m.room.message");
+	snprintf(e.msgtype, sizeof e.msgtype, "%s", mt);
+	snprintf(bodybuf, sizeof bodybuf, "%s", body);
+	e.body = bodybuf;
+	e.body_len = strlen(body);
+	e.has_body = 1;
+	e.size = -1;
+	return e;
+}
+
+static const struct bridge_policy pol = { "@bot:ex.org", NULL, "ex.org",
+                                          NULL };
+
+static void test_allow(void)
+{
+	struct bridge_policy p = pol;
+
+	CHECK(bridge_allowed(&p, "@alice:ex.org"));
+	CHECK(!bridge_allowed(&p, "@alice:other.org"));
+	CHECK(!bridge_allowed(&p, "@alice:ex.org.evil"));
+	p.allow = "@bob:other.org, @*:ex.org";
+	CHECK(bridge_allowed(&p, "@bob:other.org"));
+	CHECK(bridge_allowed(&p, "@x:ex.org"));
+	CHECK(!bridge_allowed(&p, "@carol:other.org"));
+	p.allow = "@alice:ex.org";
+	CHECK(!bridge_allowed(&p, "@x:ex.org"));
+}
+
+static void test_wanted(void)
+{
+	struct sync_ev e = ev_text("m.text", "hi");
+	const char *why;
+
+	CHECK(bridge_wanted(&pol, &e, 0, &why));
+	CHECK(!bridge_wanted(&pol, &e, 1, &why));
+	CHECK_STR(why, "from an agent user");
+	snprintf(e.sender, sizeof e.sender, "@bot:ex.org");
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.notice", "n");
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.text", "* x");
+	e.rel = SYNC_REL_REPLACE;
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	CHECK_STR(why, "an edit");
+	e = ev_text("m.text", "x");
+	e.redacted = 1;
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.emote", "waves");
+	CHECK(bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.file", "r.pdf");
+	CHECK(bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.text", "x");
+	snprintf(e.type, sizeof e.type, "m.reaction");
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.text", "x");
+	e.is_state = 1;
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.text", "x");
+	e.has_body = 0;
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	e = ev_text("m.text", "x");
+	snprintf(e.sender, sizeof e.sender, "@eve:evil.org");
+	CHECK(!bridge_wanted(&pol, &e, 0, &why));
+	CHECK_STR(why, "sender not allowed");
+}
+
+static void test_text(void)
+{
+	char out[LIM_BRIDGE_TEXT];
+	struct sync_ev e = ev_text("m.text", "hello");
+	struct bridge_policy p = pol;
+
+	CHECK_INT(bridge_text(&pol, &e, out, sizeof out), >, 0);
+	CHECK_STR(out, "[alice (@alice:ex.org)] hello");
+	snprintf(e.sender_name, sizeof e.sender_name, "Alice");
+	bridge_text(&pol, &e, out, sizeof out);
+	CHECK_STR(out, "[Alice (@alice:ex.org)] hello");
+	p.sender_format = "{name}:";
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "Alice: hello");
+	e = ev_text("m.text", "> <@bob:ex.org> old\n> more\n\nthe answer");
+	e.rel = SYNC_REL_REPLY;
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "alice: the answer");
+	e = ev_text("m.text", "> not a reply quote");
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "alice: > not a reply quote");
+	e = ev_text("m.emote", "waves");
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "alice: * alice waves");
+	e = ev_text("m.file", "report.pdf");
+	snprintf(e.filename, sizeof e.filename, "report.pdf");
+	e.size = 120 * 1024;
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "alice: [alice sent a file: report.pdf, 120 KB]");
+	/* cut on a character boundary */
+	e = ev_text("m.text", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	int n = bridge_text(&p, &e, out, 65);
+	CHECK_INT(n, <=, 64);
+	CHECK_EQ((n - 7) % 2, 0);
+}
+
+static void test_otid_and_name(void)
+{
+	char a[37], b[37], c[37], name[64];
+
+	bridge_otid("!r:ex.org", "$e1", a);
+	bridge_otid("!r:ex.org", "$e1", b);
+	bridge_otid("!r:ex.org", "$e2", c);
+	CHECK_STR(a, b);
+	CHECK(strcmp(a, c) != 0);
+	CHECK_EQ(strlen(a), 36);
+	CHECK_EQ(a[14], '4');
+	bridge_letta_name("@a b/c:ex.org", name, sizeof name);
+	CHECK_STR(name, "a_b_c");
+}
+
+static void test_records(void)
+{
+	uint8_t buf[256];
+	size_t n;
+	struct bridge_in in = { "$ev1", "@alice:ex.org", 5, 7, "hello", 5 }, i2;
+	struct bridge_out o = { BRIDGE_OUT_TEXT, "@letta_x:ex.org", "$ev1",
+	                        "answer", 6 }, o2;
+
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
+	CHECK_STR(i2.event_id, "$ev1");
+	CHECK_STR(i2.sender, "@alice:ex.org");
+	CHECK_EQ(i2.ts, 5);
+	CHECK_EQ(i2.queued, 7);
+	CHECK_MEM(i2.text, i2.text_len, "hello");
+	for (size_t k = 0; k < n; k++)
+		CHECK_EQ(bridge_in_decode(buf, k, &i2), ERR_CORRUPT);
+	buf[1] = 2;
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), ERR_VERSION);
+	CHECK_EQ(bridge_in_encode(&in, buf, 10, &n), ERR_TOOBIG);
+	in.text = "\xff";
+	in.text_len = 1;
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK_EQ(o2.kind, BRIDGE_OUT_TEXT);
+	CHECK_STR(o2.reply_to, "$ev1");
+	CHECK_MEM(o2.body, o2.body_len, "answer");
+	buf[2] = 9;
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), ERR_CORRUPT);
+	CHECK_EQ(bridge_out_decode(buf, 0, &o2), ERR_CORRUPT);
+}
+
+/* bridge_backoff lives with the driver but is pure: doubling, capped,
+ * +-25 % jitter, never below three quarters of the step. */
+static void test_backoff(void)
+{
+	for (int t = 0; t < 12; t++) {
+		int64_t d = 1000;
+
+		for (int i = 0; i < t && d < LIM_BRIDGE_BACKOFF_MAX_MS; i++)
+			d *= 2;
+		if (d > LIM_BRIDGE_BACKOFF_MAX_MS)
+			d = LIM_BRIDGE_BACKOFF_MAX_MS;
+		for (int k = 0; k < 50; k++) {
+			int64_t w = bridge_backoff(1000, t);
+
+			CHECK_INT(w, >=, d * 3 / 4);
+			CHECK_INT(w, <=, d * 5 / 4);
+		}
+	}
+}
+
+int main(void)
+{
+	RUN(test_backoff);
+	RUN(test_allow);
+	RUN(test_wanted);
+	RUN(test_text);
+	RUN(test_otid_and_name);
+	RUN(test_records);
+	return harness_done("test_bridge");
+}
