@@ -90,6 +90,8 @@ class Fakes:
         self.hs = FakeHomeserver().start()
         self.letta = FakeLetta().start()
         self.bot = self.hs.human_register("lettamx", password="bot-pw")
+        # a person invited to every agent room, to talk to the agents
+        self.person = self.hs.human_register("alice")["user_id"]
         self.agent_ids = [self.letta.add_agent("agent %d" % i)["id"]
                           for i in range(agents)]
 
@@ -97,10 +99,11 @@ class Fakes:
         return ("# written by tests/delivery\n"
                 "[matrix]\nhomeserver_url = %s\nserver_name = %s\n"
                 "bot_user = %s\nbot_token_file = %s\nregistration = dummy\n"
+                "invite = %s\n"
                 "\n[letta]\nbase_url = %s\ndiscovery_interval = 10s\n"
                 "\n[store]\npath = /var/lib/lettamx\n"
                 % (self.hs.url, self.hs.server_name, self.bot["user_id"],
-                   bot_token_file, self.letta.url))
+                   bot_token_file, self.person, self.letta.url))
 
     def markers(self):
         """agent id -> room ids that carry its marker."""

@@ -20,7 +20,7 @@ MESSAGES = "/var/log/messages"
 
 # TODO(bridge): set to True when `lettamx run` bridges messages; the
 # lifecycle test then also asserts that the agent answers a person.
-BRIDGE_LANDED = False
+BRIDGE_LANDED = True
 
 
 def busybox_root(fakes):
@@ -152,17 +152,21 @@ class BusyboxInit(unittest.TestCase):
     def assert_answers_a_message(self):
         """A person writes in an agent's room; the agent's user answers."""
         hs = self.fakes.hs
-        person = hs.human_register("alice")["user_id"]
+        person = self.fakes.person
         agent = self.fakes.agent_ids[0]
         room = self.fakes.markers()[agent][0]
         hs.human_join(person, room)
         hs.human_send(person, room, "hello agent")
 
+        agent_user = hs.user_id("letta_" + agent)
+
         def answered():
             return [e for e in hs.human_read(person, room)
                     if e["type"] == "m.room.message"
-                    and e["sender"] != person]
-        self.assertTrue(wait_for(answered, 60), "no answer in %s" % room)
+                    and e["sender"] == agent_user
+                    and e["content"].get("org.lettamx.reply_to")]
+        self.assertTrue(wait_for(answered, 60), "no answer from %s in %s"
+                        % (agent_user, room))
 
     def test_start_twice_then_stop_twice(self):
         pid = self.start()
