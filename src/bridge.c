@@ -297,6 +297,9 @@ static void configure(struct bridge *b, struct app *a)
 	b->max_turns = (int)cfg_num(c, "bridge", "max_turns");
 	b->letta_timeout = cfg_num(c, "bridge", "letta_timeout");
 	b->wait_notice = cfg_num(c, "bridge", "wait_notice");
+	b->poll_ms = (int)cfg_num(c, "bridge", "sync_timeout");
+	if (b->poll_ms <= 0)
+		b->poll_ms = SYNC_POLL_MS;
 	b->decline_invites = !inv || !strcmp(inv, "decline");
 	if (b->max_turns < 1)
 		b->max_turns = 1;

@@ -87,6 +87,7 @@ struct bridge {
 	const char *letta_token;
 	int max_steps, queue_limit, max_turns;
 	int64_t letta_timeout, wait_notice;
+	int poll_ms;                    /* [bridge] sync_timeout */
 	int decline_invites;
 	int stopping;
 	int turns;                      /* Letta calls in flight */

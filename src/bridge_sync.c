@@ -24,7 +24,7 @@
 #include "metrics.h"
 #include "provision.h"
 
-#define SYNC_HTTP_MS (SYNC_POLL_MS + 30000)    /* deadline above the poll */
+#define SYNC_HTTP_SLACK_MS 30000        /* the deadline above the poll */
 #define NO_TOKEN_RETRY_MS 5000
 #define TRIM_AFTER (256u << 10) /* answers bigger than this: tokens freed */
 
@@ -597,10 +597,11 @@ static void poll_next(struct bsync *s)
 			                      q->body_len, 30000, on_filter);
 	} else {
 		r = sync_req(q, b->bot_token, s->fallback ? NULL : s->filter,
-		             s->fallback == 1 ? 1 : 0, s->since, SYNC_POLL_MS);
+		             s->fallback == 1 ? 1 : 0, s->since, b->poll_ms);
 		if (!r)
 			s->call = bridge_call(b, NULL, "GET", BASE_HS, q->path,
-			                      b->bot_token, NULL, 0, SYNC_HTTP_MS,
+			                      b->bot_token, NULL, 0,
+			                      b->poll_ms + SYNC_HTTP_SLACK_MS,
 			                      on_sync);
 	}
 	free(q);

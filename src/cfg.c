@@ -111,6 +111,8 @@ const struct cfg_key cfg_keys[] = {
 	{ "bridge", "wait_notice", CFG_DURATION, "5s", 0, MS_H, NULL, 0,
 	  "a message waiting this long behind another gets one notice "
 	  "(0: never)" },
+	{ "bridge", "sync_timeout", CFG_DURATION, "30s", MS_S, 5 * MS_MIN,
+	  NULL, 0, "how long one /sync long-poll waits for news" },
 	{ "bridge", "invites", CFG_ENUM, "decline", 0, 0, "decline|ignore", 0,
 	  "invites to the bot from anyone but our agent users" },
 };

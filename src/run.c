@@ -608,7 +608,9 @@ static int http_start(struct run *r)
 	const char *listen = cfg_get(&r->app.cfg, "http", "listen");
 	char why[256];
 
-	metrics_init(&r->metrics, 0);
+	/* healthy while a sync succeeded within two long-poll periods */
+	metrics_init(&r->metrics, cfg_num(&r->app.cfg, "bridge",
+	                                  "sync_timeout"));
 	metrics_store_read(&r->metrics, r->app.store);
 	if (!listen)
 		return 0;

@@ -186,6 +186,31 @@ class Metrics(ProvisionTest):
             self.assertEqual(get(port, path, method)[0], 404)
         self.assertEqual(d.stop(), 0, d.output())
 
+    def test_healthz_turns_503_when_the_homeserver_stops_answering(self):
+        port = free_port()
+        env = self.run_env(conf={"http": {"listen": "127.0.0.1:%d" % port},
+                                 "bridge": {"sync_timeout": "1s"}})
+        env.agents(1)
+        env.provision()
+        d = self.live(env)
+        deadline = time.monotonic() + 15
+        while get(port, "/healthz")[0] != 200:
+            self.assertLess(time.monotonic(), deadline, d.output())
+            time.sleep(0.1)
+        env.hs.stop()
+        # two long-poll periods (2 s) without a good sync: unhealthy,
+        # with the reason in the body
+        deadline = time.monotonic() + 15
+        while True:
+            status, _, body = get(port, "/healthz")
+            if status == 503:
+                break
+            self.assertLess(time.monotonic(), deadline, d.output())
+            time.sleep(0.2)
+        self.assertIn("sync", body)
+        self.assertIsNone(d.proc.poll(), d.output())
+        self.assertEqual(d.stop(), 0, d.output())
+
     def test_a_remote_listen_address_is_refused(self):
         env = self.run_env(conf={"http": {"listen": "0.0.0.0:%d" %
                                           free_port()}})
