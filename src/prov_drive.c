@@ -13,20 +13,15 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "pcall.h"
 
 /* One lane's request in flight, or its wait. */
 struct slot {
 	struct prov_driver *d;
 	int i;
-	int in_flight;
-	struct proto_req req;
-	struct http_req hreq;
-	char url[LIM_HTTP_URL + LIM_PROTO_PATH];
-	char auth[LIM_MX_TOKEN + 16];
-	struct httpp_field hdr[4];
+	struct pcall call;              /* the request in flight */
 	struct loop_timer wait;
 	int limited;                    /* the wait is a rate limit's */
-	char cause[LIM_HTTP_REASON];      /* a failure's first cause */
 };
 
 struct prov_driver {
@@ -61,31 +56,18 @@ static void copy_base(char *dst, size_t cap, const char *src)
 		dst[--n] = '\0';
 }
 
-static void on_done(void *arg, struct http_resp *hr, int err)
+static void on_done(void *arg, const struct proto_resp *resp, int err,
+                    const char *reason)
 {
 	struct slot *sl = arg;
 	struct prov_driver *d = sl->d;
-	struct proto_resp resp = { 0, -1, "", 0, 0, NULL };
 
-	sl->in_flight = 0;
-	if (err == 0 || err == ERR_HTTP) {
-		resp.status = hr->status;
-		resp.body = hr->body ? hr->body : "";
-		resp.len = hr->body_len;
-		resp.retry_after_ms = hr->retry_after_ms;
-	} else {
+	if (resp->status == 0)
 		LOG_WARN("provision", "event=request_failed path=%.64s err=%s "
-		         "reason=\"%s\"", sl->req.path, err_str(err),
-		         hr && hr->reason ? hr->reason : "");
-		/* The cause goes to the engine, so its last word names it. */
-		http_explain(err, hr ? hr->reason : "", hr ? hr->where : "",
-		             "[matrix] ca_file",
-		             sl->cause, sizeof sl->cause);
-		resp.neterr = err;
-		resp.reason = sl->cause;
-	}
+		         "reason=\"%s\"", sl->call.req.path, err_str(err),
+		         reason);
 	/* The body is only valid during this callback: feed it now. */
-	prov_feed(d->p, sl->i, &resp);
+	prov_feed(d->p, sl->i, resp);
 	loop_defer(d->loop, &d->pump, pump, d);
 }
 
@@ -114,41 +96,9 @@ static void on_wake(void *arg)
 
 static int send_req(struct prov_driver *d, struct slot *sl, int target)
 {
-	const char *base = target == PROV_LETTA ? d->letta : d->hs;
-	struct proto_buf u;
-	size_t n = 0;
-	int r;
-
-	sl->req = d->next;
-	proto_buf_init(&u, sl->url, sizeof sl->url);
-	proto_buf_str(&u, base);
-	proto_buf_str(&u, sl->req.path);
-	if (u.err)
-		return u.err;
-	sl->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
-	sl->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
-	if (sl->req.bearer[0]) {
-		proto_buf_init(&u, sl->auth, sizeof sl->auth);
-		proto_buf_str(&u, "Bearer ");
-		proto_buf_str(&u, sl->req.bearer);
-		sl->hdr[n++] = (struct httpp_field){ "Authorization", sl->auth };
-	}
-	if (sl->req.has_body)
-		sl->hdr[n++] = (struct httpp_field){ "Content-Type",
-		                                     "application/json" };
-	memset(&sl->hreq, 0, sizeof sl->hreq);
-	sl->hreq.method = proto_method_str(sl->req.method);
-	sl->hreq.url = sl->url;
-	sl->hreq.hdrs = sl->hdr;
-	sl->hreq.nhdrs = n;
-	sl->hreq.body = sl->req.has_body ? sl->req.body : NULL;
-	sl->hreq.body_len = sl->req.has_body ? sl->req.body_len : 0;
-	sl->hreq.on_done = on_done;
-	sl->hreq.arg = sl;
-	r = http_request(d->http, &sl->hreq);
-	if (r == 0)
-		sl->in_flight = 1;
-	return r;
+	return pcall_start(&sl->call, d->http,
+	                   target == PROV_LETTA ? d->letta : d->hs, &d->next, 0,
+	                   on_done, sl);
 }
 
 /* Starts everything the engine has to start, then waits for events. */
@@ -200,10 +150,7 @@ static void on_deadline(void *arg)
 	for (int i = 0; i < LIM_PROV_LANES; i++) {
 		struct slot *sl = &d->slot[i];
 
-		if (sl->in_flight) {
-			http_cancel(d->http, &sl->hreq);
-			sl->in_flight = 0;
-		}
+		pcall_cancel(&sl->call);
 		limited_add(d, sl, 0);
 		loop_timer_cancel(d->loop, &sl->wait);
 	}
@@ -244,8 +191,7 @@ void prov_driver_free(struct prov_driver *d)
 	if (!d)
 		return;
 	for (int i = 0; i < LIM_PROV_LANES; i++) {
-		if (d->slot[i].in_flight)
-			http_cancel(d->http, &d->slot[i].hreq);
+		pcall_cancel(&d->slot[i].call);
 		loop_timer_cancel(d->loop, &d->slot[i].wait);
 	}
 	loop_timer_cancel(d->loop, &d->deadline);
