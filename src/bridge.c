@@ -297,6 +297,10 @@ static void configure(struct bridge *b, struct app *a)
 	b->max_turns = (int)cfg_num(c, "bridge", "max_turns");
 	b->letta_timeout = cfg_num(c, "bridge", "letta_timeout");
 	b->wait_notice = cfg_num(c, "bridge", "wait_notice");
+	b->split_bytes = (int)cfg_num(c, "bridge", "split_bytes");
+	b->reply_rich = !strcmp(cfg_get(c, "bridge", "reply_style"), "reply");
+	b->cmd_prefix = cfg_get(c, "bridge", "command_prefix");
+	b->admins = cfg_get(c, "bridge", "admins");
 	b->decline_invites = !inv || !strcmp(inv, "decline");
 	if (b->max_turns < 1)
 		b->max_turns = 1;

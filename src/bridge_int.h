@@ -88,6 +88,10 @@ struct bridge {
 	int max_steps, queue_limit, max_turns;
 	int64_t letta_timeout, wait_notice;
 	int decline_invites;
+	int split_bytes;                /* [bridge] split_bytes */
+	int reply_rich;                 /* [bridge] reply_style = reply */
+	const char *cmd_prefix;         /* [bridge] command_prefix */
+	const char *admins;             /* [bridge] admins */
 	int stopping;
 	int turns;                      /* Letta calls in flight */
 	struct broom *slotq, *slotq_tail;
@@ -161,6 +165,22 @@ void bridge_typing(struct broom *r, const char *user, const char *token,
 
 /* A read receipt on event as the agent user; best effort. */
 void bridge_receipt(struct broom *r, const char *token, const char *event);
+
+/* ---- bridge_conv.c ---- */
+
+/* Pushes o to room's outbox in t: an answer (BRIDGE_OUT_TEXT) as its
+ * plain body, cut into parts of at most split_bytes of event JSON, each
+ * its own entry in order; a notice as it is. buf: LIM_STORE_QVALUE
+ * scratch. Returns 0 or an error (nothing must be committed then). */
+int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
+                     const struct bridge_out *o, uint8_t *buf);
+
+/* The m.room.message content of outbox entry o with transaction id txn
+ * (malloc'd, *n its length): an answer with formatted_body when its
+ * Markdown renders to more than a plain paragraph, the thread or reply
+ * relation. NULL on allocation failure. */
+char *bridge_conv_event(const struct bridge_out *o, const char *txn,
+                        size_t *n);
 
 /* ---- bridge_sync.c ---- */
 

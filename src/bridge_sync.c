@@ -218,6 +218,8 @@ static int on_event(void *arg, const struct sync_ev *ev)
 		return 0;
 	snprintf(m.event_id, sizeof m.event_id, "%s", ev->event_id);
 	snprintf(m.sender, sizeof m.sender, "%s", ev->sender);
+	if (ev->rel == SYNC_REL_THREAD)
+		snprintf(m.thread, sizeof m.thread, "%s", ev->thread_root);
 	m.ts = ev->ts;
 	m.queued = store_now(b->store);
 	m.text = b->text;
