@@ -72,6 +72,12 @@ struct broom {
 	struct bcall *login_call;
 	struct loop_timer t_login;      /* a failed login: try again */
 	struct loop_defer kick;
+	/* what !status and !reset need (bridge_cmd.c) */
+	char last_err[160];             /* the last failure told, "" none */
+	uint64_t reset_asked;           /* monotonic ms of a !reset, 0 none */
+	char reset_by[LIM_STORE_ID];
+	char cmd_ev[LIM_STORE_ID];      /* the !reset confirm being done */
+	char cmd_thread[LIM_STORE_ID];
 };
 
 struct bsync;
@@ -181,6 +187,15 @@ int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
  * relation. NULL on allocation failure. */
 char *bridge_conv_event(const struct bridge_out *o, const char *txn,
                         size_t *n);
+
+/* ---- bridge_cmd.c ---- */
+
+/* 1 when ev (a wanted event) is a command (bcmd.h) for the bridge. */
+int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev);
+
+/* Runs the command in inbox-shaped record data[0..n) (bridge_in: the
+ * raw body as text) in room r, once its sync batch is stored. */
+void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n);
 
 /* ---- bridge_sync.c ---- */
 

@@ -223,6 +223,7 @@ static void finish(struct broom *r, struct head *h, int kind,
 static void finish_notice(struct broom *r, struct head *h, const char *text,
                           int gone)
 {
+	snprintf(r->last_err, sizeof r->last_err, "%s", text);
 	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
 }
 

@@ -4,6 +4,7 @@ room as the person reads it and from the fakes' request logs."""
 
 import json
 import re
+import time
 import unittest
 
 import lettamx
@@ -136,6 +137,73 @@ class Threads(ConvTest):
         c = env.wait_answer(a0, q)["content"]
         self.assertEqual(c["m.relates_to"], {"m.in_reply_to":
                                              {"event_id": q}})
+
+
+class Commands(ConvTest):
+    def test_help_and_unknown_never_reach_the_agent(self):
+        env = self.env(n=1, scripts={0: {"mode": "echo"}})
+        a0 = env.ids[0]
+        h = env.say(a0, "!help")
+        c = env.wait_answer(a0, h, msgtype="m.notice")["content"]
+        self.assertIn("!cancel", c["body"])
+        self.assertNotIn("!reset", c["body"])      # not an admin
+        u = env.say(a0, "!frobnicate now")
+        c = env.wait_answer(a0, u, msgtype="m.notice")["content"]
+        self.assertIn("!help", c["body"])
+        self.assertEqual(c["body"].count("\n"), 0)
+        s = env.say(a0, "!status")
+        c = env.wait_answer(a0, s, msgtype="m.notice")["content"]
+        self.assertIn(a0, c["body"])
+        self.assertIn("Waiting messages: 0", c["body"])
+        ev = env.say(a0, "a real question")
+        env.wait_answer(a0, ev)
+        sends = env.sends(a0)
+        self.assertEqual(len(sends), 1)
+        self.assertNotIn("!", json.dumps(sends))
+
+    def test_cancel_during_a_long_turn(self):
+        env = self.env(n=1, scripts={0: {"mode": "echo", "delay_ms": 8000}})
+        a0 = env.ids[0]
+        au = env.agent_user(a0)
+        first = env.say(a0, "think long")
+        second = env.say(a0, "and then this")
+        env.wait(lambda: env.letta.agent(a0)["in_flight"] == 1, 20)
+        s = env.say(a0, "!status")
+        c = env.wait_answer(a0, s, 10, msgtype="m.notice")["content"]
+        self.assertIn("Waiting messages: 1", c["body"])
+        self.assertIn("running for", c["body"])
+        cx = env.say(a0, "!cancel")
+        env.wait_answer(a0, cx, 5, msgtype="m.notice")
+        env.wait(lambda: env.letta.agent(a0)["cancels"] == 1, 5)
+        env.wait(lambda: [r for r in env.hs.requests("PUT", "/typing/")
+                          if r["user"] == au][-1]["body"]["typing"] is False,
+                 5)
+        time.sleep(9)
+        # the queue is empty: the second question never went to the agent,
+        # and the cancelled turn left no answer
+        self.assertEqual(len(env.sends(a0)), 1)
+        self.assertEqual(env.answers(a0, first), [])
+        self.assertEqual(env.answers(a0, second), [])
+        ev = env.say(a0, "after the cancel")
+        env.wait_answer(a0, ev, 20)
+
+    def test_reset_only_for_admins_and_only_confirmed(self):
+        env = self.env(n=1, people=("alice", "bob"),
+                       bridge={"admins": "@bob:localhost"},
+                       scripts={0: {"mode": "echo"}})
+        a0 = env.ids[0]
+        r = env.say(a0, "!reset")
+        c = env.wait_answer(a0, r, msgtype="m.notice")["content"]
+        self.assertEqual(env.letta.requests("PATCH", "/reset-messages"), [])
+        self.assertTrue(c["body"])
+        r = env.say(a0, "!reset confirm", person="bob")
+        env.wait_answer(a0, r, msgtype="m.notice")
+        self.assertEqual(env.letta.requests("PATCH", "/reset-messages"), [])
+        r = env.say(a0, "!reset", person="bob")
+        env.wait_answer(a0, r, msgtype="m.notice")
+        r = env.say(a0, "!reset confirm", person="bob")
+        env.wait_answer(a0, r, msgtype="m.notice")
+        env.wait(lambda: env.letta.agent(a0)["resets"] == 1, 10)
 
 
 if __name__ == "__main__":
