@@ -50,7 +50,7 @@ int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
 	struct md_split sp;
 	struct parts p = { 0 };
 	size_t limit = (size_t)b->split_bytes, n, blen;
-	int r, e = 0;
+	int r = 0, e = 0, parts = 0;
 
 	if (o->kind != BRIDGE_OUT_TEXT)
 		return push_one(t, room, o, buf);
@@ -73,12 +73,23 @@ int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
 			part.body_len = blen;
 			if ((e = push_one(t, room, &part, buf)))
 				break;
+			parts++;
 		}
-		if (!e && r < 0)
-			e = r;
 	}
 	parts_free(&p);
-	return e;
+	if (e == ERR_NOMEM || (!e && r >= 0 && parts))
+		return e;
+	if (!e && r >= 0)
+		return push_one(t, room, o, buf);   /* only blank lines */
+	/* A piece that cannot be cut or stored: the parts before it stay
+	 * and the person is told, rather than the turn being stored again
+	 * and again. */
+	part = *o;
+	part.kind = BRIDGE_OUT_NOTICE;
+	part.body = "The rest of the answer could not be prepared as Matrix "
+	            "messages.";
+	part.body_len = strlen(part.body);
+	return push_one(t, room, &part, buf);
 }
 
 /* m.relates_to: the thread (with the reply fallback the spec asks for:
