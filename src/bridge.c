@@ -300,6 +300,10 @@ static void configure(struct bridge *b, struct app *a)
 	b->poll_ms = (int)cfg_num(c, "bridge", "sync_timeout");
 	if (b->poll_ms <= 0)
 		b->poll_ms = SYNC_POLL_MS;
+	b->split_bytes = (int)cfg_num(c, "bridge", "split_bytes");
+	b->reply_rich = !strcmp(cfg_get(c, "bridge", "reply_style"), "reply");
+	b->cmd_prefix = cfg_get(c, "bridge", "command_prefix");
+	b->admins = cfg_get(c, "bridge", "admins");
 	b->decline_invites = !inv || !strcmp(inv, "decline");
 	if (b->max_turns < 1)
 		b->max_turns = 1;

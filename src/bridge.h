@@ -98,6 +98,8 @@ struct bridge_in {
 	int64_t queued;                 /* wall ms when it was stored */
 	const char *text;               /* what the agent reads; borrowed */
 	size_t text_len;
+	char thread[LIM_STORE_ID];      /* asked in this thread (root event
+	                                 * id), "" in the main timeline */
 };
 
 enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
@@ -109,6 +111,9 @@ struct bridge_out {
 	char reply_to[LIM_STORE_ID];    /* the question's event id */
 	const char *body;               /* borrowed */
 	size_t body_len;
+	char thread[LIM_STORE_ID];      /* answer in this thread (root), or
+	                                 * "" for the main timeline */
+	int reply;                      /* 1: a rich reply to reply_to */
 };
 
 /* Encode into out[0..cap), *n the length. Returns 0, ERR_TOOBIG,
@@ -118,6 +123,8 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
                       size_t *n);
 
+/* The thread and reply fields are an optional tail of the record, so a
+ * record written before they existed still reads (no thread, plain). */
 /* Decode a record (text/body point into p). Returns 0, ERR_VERSION (a
  * newer record), ERR_CORRUPT (anything malformed). */
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m);

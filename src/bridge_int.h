@@ -72,6 +72,12 @@ struct broom {
 	struct bcall *login_call;
 	struct loop_timer t_login;      /* a failed login: try again */
 	struct loop_defer kick;
+	/* what !status and !reset need (bridge_cmd.c) */
+	char last_err[160];             /* the last failure told, "" none */
+	uint64_t reset_asked;           /* monotonic ms of a !reset, 0 none */
+	char reset_by[LIM_STORE_ID];
+	char cmd_ev[LIM_STORE_ID];      /* the !reset confirm being done */
+	char cmd_thread[LIM_STORE_ID];
 };
 
 struct bsync;
@@ -89,6 +95,10 @@ struct bridge {
 	int64_t letta_timeout, wait_notice;
 	int poll_ms;                    /* [bridge] sync_timeout */
 	int decline_invites;
+	int split_bytes;                /* [bridge] split_bytes */
+	int reply_rich;                 /* [bridge] reply_style = reply */
+	const char *cmd_prefix;         /* [bridge] command_prefix */
+	const char *admins;             /* [bridge] admins */
 	int stopping;
 	int turns;                      /* Letta calls in flight */
 	struct broom *slotq, *slotq_tail;
@@ -162,6 +172,31 @@ void bridge_typing(struct broom *r, const char *user, const char *token,
 
 /* A read receipt on event as the agent user; best effort. */
 void bridge_receipt(struct broom *r, const char *token, const char *event);
+
+/* ---- bridge_conv.c ---- */
+
+/* Pushes o to room's outbox in t: an answer (BRIDGE_OUT_TEXT) as its
+ * plain body, cut into parts of at most split_bytes of event JSON, each
+ * its own entry in order; a notice as it is. buf: LIM_STORE_QVALUE
+ * scratch. Returns 0 or an error (nothing must be committed then). */
+int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
+                     const struct bridge_out *o, uint8_t *buf);
+
+/* The m.room.message content of outbox entry o with transaction id txn
+ * (malloc'd, *n its length): an answer with formatted_body when its
+ * Markdown renders to more than a plain paragraph, the thread or reply
+ * relation. NULL on allocation failure. */
+char *bridge_conv_event(const struct bridge_out *o, const char *txn,
+                        size_t *n);
+
+/* ---- bridge_cmd.c ---- */
+
+/* 1 when ev (a wanted event) is a command (bcmd.h) for the bridge. */
+int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev);
+
+/* Runs the command in inbox-shaped record data[0..n) (bridge_in: the
+ * raw body as text) in room r, once its sync batch is stored. */
+void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n);
 
 /* ---- bridge_sync.c ---- */
 

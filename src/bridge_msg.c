@@ -388,6 +388,11 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 	w_str(&w, m->event_id, strlen(m->event_id), 2);
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->text, m->text_len, 4);
+	if (m->thread[0]) {
+		if (!id_ok(m->thread, '$'))
+			return ERR_INVAL;
+		w_str(&w, m->thread, strlen(m->thread), 2);
+	}
 	*n = w.n;
 	return w.err;
 }
@@ -407,6 +412,8 @@ int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m)
 	r_id(&r, m->event_id, '$');
 	r_id(&r, m->sender, '@');
 	m->text = r_str(&r, 4, &m->text_len);
+	if (!r.err && r.i < n)
+		r_id(&r, m->thread, '$');
 	if (!r.err && r.i != n)
 		r.err = ERR_CORRUPT;
 	return r.err;
@@ -427,6 +434,12 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->reply_to, strlen(m->reply_to), 2);
 	w_str(&w, m->body, m->body_len, 4);
+	if (m->thread[0] || m->reply) {
+		if (m->thread[0] && !id_ok(m->thread, '$'))
+			return ERR_INVAL;
+		w_uint(&w, m->reply ? 1 : 0, 1);
+		w_str(&w, m->thread, strlen(m->thread), 2);
+	}
 	*n = w.n;
 	return w.err;
 }
@@ -447,6 +460,21 @@ int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m)
 	r_id(&r, m->sender, '@');
 	r_id(&r, m->reply_to, '$');
 	m->body = r_str(&r, 4, &m->body_len);
+	if (!r.err && r.i < n) {
+		size_t tn = 0;
+		const char *t;
+
+		m->reply = (int)r_uint(&r, 1);
+		t = r_str(&r, 2, &tn);
+		if (m->reply > 1 || tn >= LIM_STORE_ID)
+			r.err = ERR_CORRUPT;
+		if (!r.err && tn) {
+			memcpy(m->thread, t, tn);
+			m->thread[tn] = '\0';
+			if (!id_ok(m->thread, '$'))
+				r.err = ERR_CORRUPT;
+		}
+	}
 	if (!r.err && r.i != n)
 		r.err = ERR_CORRUPT;
 	return r.err;

@@ -468,30 +468,6 @@ static void start_check(struct broom *r, struct ohead *h, const char *tok)
 		out_wait(r, 1000);
 }
 
-static char *put_body(const struct ohead *h, size_t *n)
-{
-	size_t cap = h->o.body_len * 6 + 1024;
-	char *b = malloc(cap);
-	struct json_w w;
-
-	if (!b)
-		return NULL;
-	json_w_init(&w, b, cap);
-	json_w_obj(&w);
-	json_w_kstr(&w, "msgtype", h->o.kind == BRIDGE_OUT_TEXT ? "m.text"
-	                                                      : "m.notice");
-	json_w_key(&w, "body");
-	json_w_strn(&w, h->o.body, h->o.body_len);
-	json_w_kstr(&w, MX_K_REPLY_TO, h->o.reply_to);
-	json_w_kstr(&w, MX_K_TXN, h->txn);
-	json_w_obj_end(&w);
-	if (json_w_finish(&w, n)) {
-		free(b);
-		return NULL;
-	}
-	return b;
-}
-
 static void start_put(struct broom *r, struct ohead *h, const char *tok)
 {
 	char path[LIM_PROTO_PATH];
@@ -499,7 +475,7 @@ static void start_put(struct broom *r, struct ohead *h, const char *tok)
 	char *body;
 
 	if (path_room(path, sizeof path, r->id, "/send/m.room.message/",
-	              h->txn, NULL) || !(body = put_body(h, &n))) {
+	              h->txn, NULL) || !(body = bridge_conv_event(&h->o, h->txn, &n))) {
 		LOG_ERROR("bridge", "event=answer_dropped room=%s reason=\"cannot "
 		          "build the request\"", r->id);
 		out_next(r, h->seq);

@@ -28,10 +28,14 @@
 #define NO_TOKEN_RETRY_MS 5000
 #define TRIM_AFTER (256u << 10) /* answers bigger than this: tokens freed */
 
+/* A command (bcmd.h): never stored, run once the batch is committed. */
+#define ITEM_CMD (-1)
+
 struct item {
 	struct item *next;
 	struct broom *room;
-	int q;                          /* STORE_Q_INBOX / STORE_Q_OUTBOX */
+	int q;                          /* STORE_Q_INBOX / STORE_Q_OUTBOX,
+	                                 * or ITEM_CMD */
 	size_t n;
 	uint8_t data[];
 };
@@ -195,7 +199,7 @@ static int on_event(void *arg, const struct sync_ev *ev)
 	struct broom *r;
 	struct item *it;
 	size_t n;
-	int len;
+	int len, q = STORE_Q_INBOX;
 
 	if (!s->mapped)
 		return 0;
@@ -211,13 +215,25 @@ static int on_event(void *arg, const struct sync_ev *ev)
 	}
 	if (!(r = bridge_room(b, ev->room_id)))
 		return ERR_NOMEM;
-	if (r->nin + r->pend >= b->queue_limit)
+	if (bridge_cmd_is(b, ev)) {
+		/* a command: the agent never reads it */
+		len = (int)ev->body_len;
+		memcpy(b->text, ev->body, ev->body_len < LIM_BRIDGE_TEXT ?
+		       ev->body_len : LIM_BRIDGE_TEXT);
+		if (ev->body_len > LIM_BRIDGE_TEXT)
+			len = LIM_BRIDGE_TEXT;
+		q = ITEM_CMD;
+	} else if (r->nin + r->pend >= b->queue_limit) {
 		return refuse(s, r, ev);
-	len = bridge_text(&b->pol, ev, b->text, LIM_BRIDGE_TEXT);
+	} else {
+		len = bridge_text(&b->pol, ev, b->text, LIM_BRIDGE_TEXT);
+	}
 	if (len <= 0)
 		return 0;
 	snprintf(m.event_id, sizeof m.event_id, "%s", ev->event_id);
 	snprintf(m.sender, sizeof m.sender, "%s", ev->sender);
+	if (ev->rel == SYNC_REL_THREAD)
+		snprintf(m.thread, sizeof m.thread, "%s", ev->thread_root);
 	m.ts = ev->ts;
 	m.queued = store_now(b->store);
 	m.text = b->text;
@@ -227,9 +243,10 @@ static int on_event(void *arg, const struct sync_ev *ev)
 		         "reason=\"cannot be stored\"", ev->room_id, ev->event_id);
 		return 0;
 	}
-	if (!(it = item_new(r, STORE_Q_INBOX, b->rec, n)))
+	if (!(it = item_new(r, q, b->rec, n)))
 		return ERR_NOMEM;
-	r->pend++;
+	if (q == STORE_Q_INBOX)
+		r->pend++;
 	add_item(s, it);
 	return 0;
 }
@@ -267,7 +284,8 @@ static int push_list(struct store_txn *t, struct item *it)
 	int e;
 
 	for (; it; it = it->next)
-		if ((e = store_q_push(t, it->q, it->room->id, it->data, it->n,
+		if (it->q != ITEM_CMD &&
+		    (e = store_q_push(t, it->q, it->room->id, it->data, it->n,
 		                      NULL)))
 			return e;
 	return 0;
@@ -289,6 +307,8 @@ static int commit_txn(struct store_txn *t, void *arg)
 static void took(struct item *it)
 {
 	for (; it; it = it->next) {
+		if (it->q == ITEM_CMD)
+			bridge_cmd_run(it->room, it->data, it->n);
 		if (it->q == STORE_Q_INBOX && it->room->pend) {
 			bridge_metric(it->room->b, METRICS_MSG_RECEIVED, NULL,
 			              it->room->pend);

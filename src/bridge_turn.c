@@ -145,17 +145,10 @@ struct fin {
 static int fin_txn(struct store_txn *t, void *arg)
 {
 	struct fin *f = arg;
-	size_t n;
 	int e;
 
-	if (f->o) {
-		e = bridge_out_encode(f->o, f->buf, LIM_STORE_QVALUE, &n);
-		if (!e)
-			e = store_q_push(t, STORE_Q_OUTBOX, f->r->id, f->buf, n,
-			                 NULL);
-		if (e)
-			return e;
-	}
+	if (f->o && (e = bridge_conv_push(t, f->r->b, f->r->id, f->o, f->buf)))
+		return e;
 	if (f->agent_id) {
 		struct store_agent a;
 
@@ -202,6 +195,8 @@ static void finish(struct broom *r, struct head *h, int kind,
 
 	snprintf(o.sender, sizeof o.sender, "%s", h->ag.user_id);
 	snprintf(o.reply_to, sizeof o.reply_to, "%s", h->m.event_id);
+	snprintf(o.thread, sizeof o.thread, "%s", h->m.thread);
+	o.reply = !o.thread[0] && r->b->reply_rich;
 	f.buf = buf;
 	if (gone || ((h->ag.flags & BRIDGE_F_AGENT_GONE) &&
 	             kind == BRIDGE_OUT_TEXT))
@@ -228,6 +223,7 @@ static void finish(struct broom *r, struct head *h, int kind,
 static void finish_notice(struct broom *r, struct head *h, const char *text,
                           int gone)
 {
+	snprintf(r->last_err, sizeof r->last_err, "%s", text);
 	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
 }
 

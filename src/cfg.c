@@ -115,6 +115,15 @@ const struct cfg_key cfg_keys[] = {
 	  NULL, 0, "how long one /sync long-poll waits for news" },
 	{ "bridge", "invites", CFG_ENUM, "decline", 0, 0, "decline|ignore", 0,
 	  "invites to the bot from anyone but our agent users" },
+	{ "bridge", "split_bytes", CFG_INT, "60000", 4096, 60000, NULL, 0,
+	  "most bytes of one answer event's JSON; longer answers are sent "
+	  "as several messages" },
+	{ "bridge", "reply_style", CFG_ENUM, "plain", 0, 0, "plain|reply", 0,
+	  "main-timeline answers: a plain message or a rich reply" },
+	{ "bridge", "command_prefix", CFG_STR, "!", 0, 0, NULL, 0,
+	  "what starts a command in an agent room (!help, !status, ...)" },
+	{ "bridge", "admins", CFG_STR, NULL, 0, 0, NULL, 0,
+	  "who may use !reset: Matrix ids, '*' matches any text" },
 };
 
 const int cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];

@@ -97,7 +97,7 @@ static void reply_reset(struct letta_reply *r)
 
 /* Said where an answer too long for one Matrix event ends. */
 static const char cut_note[] = "\n\n[The answer was cut here: it is longer "
-                               "than one Matrix message.]";
+                               "than the bridge passes on.]";
 #define TEXT_ROOM (LIM_BRIDGE_ANSWER - (sizeof cut_note - 1))
 
 static void add_text(struct letta_reply *r, const char *s, size_t n)

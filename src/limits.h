@@ -204,9 +204,12 @@
 /* What an agent reads of one message (with the sender prefix): Letta
  * takes more, Matrix bodies never are. */
 #define LIM_BRIDGE_TEXT       (60u << 10)
-/* An answer posted to Matrix: an event over 65,536 bytes is refused
- * (M_TOO_LARGE, transcript); 60,000 bytes pass. Longer is cut. */
-#define LIM_BRIDGE_ANSWER     60000
+/* An answer read from Letta: posted as several events (an event over
+ * 65,536 bytes is refused, M_TOO_LARGE, transcript; LIM_BRIDGE_EVENT
+ * pass); longer than this is cut, saying so. */
+#define LIM_BRIDGE_ANSWER     (512u << 10)
+/* Most bytes of one answer event's JSON ([bridge] split_bytes' cap). */
+#define LIM_BRIDGE_EVENT      60000
 /* A Letta answer body (several assistant messages, tool traces). */
 #define LIM_BRIDGE_LETTA_RESP (4u << 20)
 /* Tries of one Letta turn (5xx, timeouts, dropped answers, busy) before

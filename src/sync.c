@@ -217,11 +217,13 @@ uint64_t sync_reader_skipped(const struct sync_reader *sr)
 	return sr->skipped;
 }
 
-/* Reads m.relates_to of content c. */
-static int read_rel(const struct json *j, int c)
+/* Reads m.relates_to of content c (a thread's root into root). */
+static int read_rel(const struct json *j, int c, char root[LIM_STORE_ID])
 {
 	int rt = json_get(j, c, "m.relates_to");
 	int t;
+
+	root[0] = '\0';
 
 	if (rt < 0 || json_type(j, rt) != JSON_OBJ)
 		return SYNC_REL_NONE;
@@ -229,8 +231,12 @@ static int read_rel(const struct json *j, int c)
 	if (t >= 0) {
 		if (json_str_eq(j, t, "m.replace"))
 			return SYNC_REL_REPLACE;
-		if (json_str_eq(j, t, "m.thread"))
+		if (json_str_eq(j, t, "m.thread")) {
+			if (json_str(j, json_get(j, rt, "event_id"), root,
+			             LIM_STORE_ID) || !sync_event_id_valid(root))
+				root[0] = '\0';
 			return SYNC_REL_THREAD;
+		}
 		return SYNC_REL_OTHER;
 	}
 	return json_get(j, rt, "m.in_reply_to") >= 0 ? SYNC_REL_REPLY
@@ -266,7 +272,7 @@ static const char *read_content(struct sync_reader *sr, int c,
 	ev->redacted = json_count(j, c) == 0;
 	if (mt >= 0 && json_str(j, mt, ev->msgtype, sizeof ev->msgtype))
 		return "msgtype is not a short string";
-	ev->rel = read_rel(j, c);
+	ev->rel = read_rel(j, c, ev->thread_root);
 	ev->body = sr->body;
 	ev->body[0] = '\0';
 	if (b >= 0) {

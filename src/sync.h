@@ -48,6 +48,8 @@ struct sync_ev {
 	int is_state;                   /* carries a state_key */
 	int redacted;                   /* content empty by a redaction */
 	int rel;                        /* enum sync_rel */
+	char thread_root[LIM_STORE_ID]; /* SYNC_REL_THREAD: the root's event
+	                                 * id, "" when none or unreadable */
 	int has_body;                   /* content.body is a string */
 	char *body;                     /* content.body; LIM_SYNC_BODY */
 	size_t body_len;

@@ -142,9 +142,13 @@ static void test_records(void)
 {
 	uint8_t buf[256];
 	size_t n;
-	struct bridge_in in = { "$ev1", "@alice:ex.org", 5, 7, "hello", 5 }, i2;
-	struct bridge_out o = { BRIDGE_OUT_TEXT, "@letta_x:ex.org", "$ev1",
-	                        "answer", 6 }, o2;
+	struct bridge_in in = { .event_id = "$ev1", .sender = "@alice:ex.org",
+	                        .ts = 5, .queued = 7, .text = "hello",
+	                        .text_len = 5 }, i2;
+	struct bridge_out o = { .kind = BRIDGE_OUT_TEXT,
+	                        .sender = "@letta_x:ex.org",
+	                        .reply_to = "$ev1", .body = "answer",
+	                        .body_len = 6 }, o2;
 
 	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
 	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
@@ -153,6 +157,14 @@ static void test_records(void)
 	CHECK_EQ(i2.ts, 5);
 	CHECK_EQ(i2.queued, 7);
 	CHECK_MEM(i2.text, i2.text_len, "hello");
+	CHECK_STR(i2.thread, "");
+	snprintf(in.thread, sizeof in.thread, "$root");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
+	CHECK_STR(i2.thread, "$root");
+	CHECK_EQ(bridge_in_decode(buf, n - 1, &i2), ERR_CORRUPT);
+	in.thread[0] = '\0';
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
 	for (size_t k = 0; k < n; k++)
 		CHECK_EQ(bridge_in_decode(buf, k, &i2), ERR_CORRUPT);
 	buf[1] = 2;
@@ -166,6 +178,26 @@ static void test_records(void)
 	CHECK_EQ(o2.kind, BRIDGE_OUT_TEXT);
 	CHECK_STR(o2.reply_to, "$ev1");
 	CHECK_MEM(o2.body, o2.body_len, "answer");
+	CHECK_STR(o2.thread, "");
+	CHECK_EQ(o2.reply, 0);
+	/* the thread and reply tail (issue 12) */
+	snprintf(o.thread, sizeof o.thread, "$root");
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK_STR(o2.thread, "$root");
+	CHECK_EQ(o2.reply, 0);
+	CHECK_EQ(bridge_out_decode(buf, n - 1, &o2), ERR_CORRUPT);
+	o.thread[0] = '\0';
+	o.reply = 1;
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK_EQ(o2.reply, 1);
+	CHECK_STR(o2.thread, "");
+	snprintf(o.thread, sizeof o.thread, "not an id");
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), ERR_INVAL);
+	o.thread[0] = '\0';
+	o.reply = 0;
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
 	buf[2] = 9;
 	CHECK_EQ(bridge_out_decode(buf, n, &o2), ERR_CORRUPT);
 	CHECK_EQ(bridge_out_decode(buf, 0, &o2), ERR_CORRUPT);

@@ -64,7 +64,7 @@ static void test_reply(void)
 	CHECK(strstr(letta_msg_stop_text(&rep), "max_steps") != NULL);
 	CHECK_EQ(letta_reply_parse("[]", 2, &rep), ERR_PROTO);
 	/* an answer longer than one event is cut, and says so */
-	size_t big = 70000;
+	size_t big = LIM_BRIDGE_ANSWER + 10000;
 	char *doc2 = malloc(big + 128);
 	size_t o = (size_t)snprintf(doc2, 128, "{\"messages\":[{\"message_type\":"
 	                            "\"assistant_message\",\"content\":\"");

@@ -69,8 +69,12 @@ class BadInput(unittest.TestCase):
         self.assertIn("event=sync_unreadable err=too big", out)
         for a in env.ids:
             self.assertEqual(len(env.sends(a)), len(asked[a]))
-            self.assertEqual([e["content"]["org.lettamx.reply_to"]
-                              for e in env.answers(a)], asked[a])
+            # a 60 kB echo comes in parts (issue 12): one run per question
+            order = [e["content"]["org.lettamx.reply_to"]
+                     for e in env.answers(a)]
+            runs = [r for i, r in enumerate(order)
+                    if i == 0 or order[i - 1] != r]
+            self.assertEqual(runs, asked[a])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,301 @@
+/*
+ * bridge_cmd: the `!` commands of an agent room (bcmd.h), run by the
+ * bridge and answered as m.notice by the agent user; a command never
+ * reaches the agent. They run once their sync batch is stored (so a
+ * restart does not run them again) and act on the room's state at once:
+ * !cancel does not wait behind the turn it cancels.
+ */
+#include "bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bcmd.h"
+#include "err.h"
+#include "letta_msg.h"
+#include "log.h"
+
+#define RESET_WINDOW_MS 60000   /* !reset confirm must follow within */
+
+static const char *prefix_of(const struct bridge *b)
+{
+	return b->cmd_prefix && bcmd_prefix_ok(b->cmd_prefix) ? b->cmd_prefix
+	                                                      : "!";
+}
+
+int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev)
+{
+	struct bcmd c;
+
+	if (!ev->has_body || strcmp(ev->msgtype, "m.text"))
+		return 0;
+	return bcmd_parse(ev->body, ev->body_len, prefix_of(b), &c) > 0;
+}
+
+static int admin(const struct bridge *b, const char *user)
+{
+	struct bridge_policy p = { .allow = b->admins, .server = "" };
+
+	return b->admins && *b->admins && bridge_allowed(&p, user);
+}
+
+/* ---- notices in the room (and thread) of the command ---- */
+
+struct npush { const char *room; uint8_t *buf; size_t n; };
+
+static int npush_txn(struct store_txn *t, void *arg)
+{
+	struct npush *c = arg;
+
+	return store_q_push(t, STORE_Q_OUTBOX, c->room, c->buf, c->n, NULL);
+}
+
+static void tell(struct broom *r, const char *user, const char *ev,
+                 const char *thread, const char *text)
+{
+	struct bridge_out o = { .kind = BRIDGE_OUT_NOTICE, .body = text,
+	                        .body_len = strlen(text) };
+	uint8_t buf[BCMD_TEXT_MAX + 1024];
+	struct npush c = { r->id, buf, 0 };
+
+	snprintf(o.sender, sizeof o.sender, "%s", user);
+	snprintf(o.reply_to, sizeof o.reply_to, "%s", ev);
+	snprintf(o.thread, sizeof o.thread, "%s", thread);
+	if (bridge_out_encode(&o, buf, sizeof buf, &c.n) ||
+	    store_update(r->b->store, npush_txn, &c)) {
+		LOG_WARN("bridge", "event=command_answer_lost room=%s", r->id);
+		return;
+	}
+	bridge_kick(r);
+}
+
+static void tell_notice(struct broom *r, const char *user, const char *ev,
+                        const char *thread, enum bcmd_notice k,
+                        const char *detail)
+{
+	char text[BCMD_TEXT_MAX];
+
+	if (bcmd_notice(text, sizeof text, k, prefix_of(r->b), detail) < 0)
+		return;
+	tell(r, user, ev, thread, text);
+}
+
+/* ---- the commands ---- */
+
+struct cmd {
+	struct broom *r;
+	struct bridge_in m;
+	struct store_agent ag;
+	struct bcmd c;
+};
+
+static int count_cb(const char *room, uint64_t seq, const void *data,
+                    size_t n, void *arg)
+{
+	(void)room;
+	(void)seq;
+	(void)data;
+	(void)n;
+	++*(int *)arg;
+	return 0;
+}
+
+struct qcount { const char *room; int n; };
+
+static int count_view(struct store_txn *t, void *arg)
+{
+	struct qcount *c = arg;
+
+	return store_q_each(t, STORE_Q_INBOX, c->room, count_cb, &c->n);
+}
+
+static void do_status(struct cmd *k)
+{
+	struct qcount q = { k->r->id, 0 };
+	struct broom *r = k->r;
+	char text[BCMD_TEXT_MAX], turn[128] = "none";
+
+	if (r->turn != T_IDLE && r->first_sent)
+		snprintf(turn, sizeof turn, "running for %llu s",
+		         (unsigned long long)((loop_now(r->b->loop) -
+		                               r->first_sent) / 1000));
+	else if (r->turn != T_IDLE)
+		snprintf(turn, sizeof turn, "starting");
+	/* the store, not the counters: what a restart would find */
+	store_view(r->b->store, count_view, &q);
+	LOG_DEBUG("bridge", "event=status room=%s nin=%d stored=%d", r->id,
+	          r->nin, q.n);
+	snprintf(text, sizeof text, "Agent: %s (%s)\nWaiting messages: %d\n"
+	         "Turn in flight: %s\nLast error: %s", k->ag.name,
+	         k->ag.agent_id, q.n > 0 && r->turn != T_IDLE ? q.n - 1 : q.n,
+	         turn, r->last_err[0] ? r->last_err : "none");
+	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
+}
+
+static int clear_txn(struct store_txn *t, void *arg)
+{
+	struct broom *r = arg;
+	uint8_t *buf = r->b->rec;
+	uint64_t seq;
+	size_t n;
+	int e;
+
+	while (!(e = store_q_first(t, STORE_Q_INBOX, r->id, &seq, buf,
+	                           LIM_STORE_QVALUE, &n)))
+		if ((e = store_q_del(t, STORE_Q_INBOX, r->id, seq)))
+			return e;
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
+static void on_letta_cmd(struct bcall *c, int st, const char *body,
+                         size_t len, int64_t ra, int err)
+{
+	(void)ra;
+	LOG_INFO("bridge", "event=command_letta url=%.100s status=%d err=%s "
+	         "body=\"%.100s\"", c->url, st, err_str(err),
+	         body && len ? body : "");
+}
+
+static void do_cancel(struct cmd *k)
+{
+	struct broom *r = k->r;
+	char path[256], tok[LIM_STORE_SECRET];
+	char *body = strdup("{}");
+	int busy = r->turn != T_IDLE || r->nin > 0;
+
+	if (!busy) {
+		free(body);
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_NOTHING_TO_CANCEL, NULL);
+		return;
+	}
+	if (body && !letta_msg_path(path, sizeof path, k->ag.agent_id) &&
+	    strlen(path) + 8 < sizeof path) {
+		memcpy(path + strlen(path), "/cancel", 8);
+		bridge_call(r->b, NULL, "POST", BASE_LETTA, path,
+		            r->b->letta_token, body, 2, 30000, on_letta_cmd);
+	} else {
+		free(body);
+	}
+	if (store_update(r->b->store, clear_txn, r) == 0 && r->nin) {
+		/* the turn in flight finds its question gone and ends */
+		bridge_inbox_moved(r, -r->nin);
+	}
+	loop_timer_cancel(r->b->loop, &r->t_typing);
+	loop_timer_cancel(r->b->loop, &r->t_wait);
+	if (r->typing && !bridge_agent_token(r, k->ag.user_id, tok, sizeof tok))
+		bridge_typing(r, k->ag.user_id, tok, 0);
+	r->typing = 0;
+	LOG_INFO("bridge", "event=cancelled room=%s by=%s", r->id, k->m.sender);
+	tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+	            BCMD_N_CANCELLED, NULL);
+	bridge_kick(r);
+}
+
+static void on_reset(struct bcall *c, int st, const char *body, size_t len,
+                     int64_t ra, int err)
+{
+	struct broom *r = c->room;
+
+	(void)body;
+	(void)len;
+	(void)ra;
+	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id, st,
+	         err_str(err));
+	tell_notice(r, r->reset_by, r->cmd_ev,
+	            r->cmd_thread, st == 200 ? BCMD_N_RESET_DONE
+	                                     : BCMD_N_UNREACHABLE, NULL);
+}
+
+static void do_reset(struct cmd *k, int confirm)
+{
+	struct broom *r = k->r;
+	uint64_t now = loop_now(r->b->loop);
+	char path[256], *body;
+	size_t n;
+
+	if (!admin(r->b, k->m.sender)) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_REFUSED, NULL);
+		return;
+	}
+	if (!confirm) {
+		r->reset_asked = now;
+		snprintf(r->reset_by, sizeof r->reset_by, "%s", k->m.sender);
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_ASK, NULL);
+		return;
+	}
+	if (!r->reset_asked || now - r->reset_asked > RESET_WINDOW_MS ||
+	    strcmp(r->reset_by, k->m.sender)) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_NOT_ASKED, NULL);
+		return;
+	}
+	r->reset_asked = 0;
+	if (letta_msg_path(path, sizeof path, k->ag.agent_id) ||
+	    (n = strlen(path)) < 9 || n + 16 > sizeof path)
+		return;
+	memcpy(path + n - 9, "/reset-messages", 16);
+	body = strdup("{\"add_default_initial_messages\":false}");
+	if (!body)
+		return;
+	/* the notice is told by the agent user: keep who and where */
+	snprintf(r->reset_by, sizeof r->reset_by, "%s", k->ag.user_id);
+	snprintf(r->cmd_ev, sizeof r->cmd_ev, "%s", k->m.event_id);
+	snprintf(r->cmd_thread, sizeof r->cmd_thread, "%s", k->m.thread);
+	bridge_call(r->b, r, "PATCH", BASE_LETTA, path, r->b->letta_token,
+	            body, strlen(body), 60000, on_reset);
+}
+
+static int cmd_view(struct store_txn *t, void *arg)
+{
+	struct cmd *k = arg;
+
+	return store_agent_by_room(t, k->r->id, &k->ag);
+}
+
+void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n)
+{
+	struct cmd *k = calloc(1, sizeof *k);
+	char text[BCMD_TEXT_MAX];
+
+	if (!k)
+		return;
+	k->r = r;
+	if (bridge_in_decode(data, n, &k->m) ||
+	    store_view(r->b->store, cmd_view, k) ||
+	    bcmd_parse(k->m.text, k->m.text_len, prefix_of(r->b), &k->c) <= 0) {
+		free(k);
+		return;
+	}
+	LOG_INFO("bridge", "event=command room=%s kind=%d sender=%s", r->id,
+	         (int)k->c.kind, k->m.sender);
+	switch (k->c.kind) {
+	case BCMD_HELP:
+		if (bcmd_help(text, sizeof text, prefix_of(r->b), k->ag.name,
+		              admin(r->b, k->m.sender)) >= 0)
+			tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
+		break;
+	case BCMD_STATUS:
+		do_status(k);
+		break;
+	case BCMD_CANCEL:
+		do_cancel(k);
+		break;
+	case BCMD_RESET:
+	case BCMD_RESET_CONFIRM:
+		do_reset(k, k->c.kind == BCMD_RESET_CONFIRM);
+		break;
+	case BCMD_APPROVE:
+	case BCMD_DENY:
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_NO_APPROVAL, NULL);
+		break;
+	default:
+		if (bcmd_hint(text, sizeof text, prefix_of(r->b), &k->c) >= 0)
+			tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
+	}
+	free(k);
+}
