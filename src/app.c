@@ -265,15 +265,20 @@ int app_net_open(struct app *a)
 	if (tls_ctx_new(&n->tls, &tc))
 		n->tls = NULL;
 	/* Every Letta turn in flight holds a connection to Letta for its
-	 * whole length: the pool must hold [bridge] max_turns of them and
-	 * room to spare, or a slow agent would delay another room's turn. */
-	struct http_conf hc = { 0 };
+	 * whole length: Letta's pool must hold [bridge] max_turns of them and
+	 * room to spare, or a slow agent would delay another room's turn.
+	 * The homeserver's requests are short: it keeps the small default,
+	 * since a burst over a thousand rooms on a thousand connections made
+	 * a thread-per-connection homeserver spend 40 times the CPU. */
 	int64_t turns = cfg_num(&a->cfg, "bridge", "max_turns");
+	const char *letta = cfg_get(&a->cfg, "letta", "base_url");
 
-	hc.per_origin = turns + 8 > LIM_HTTP_PER_ORIGIN ? (int)turns + 8
-	                                                : LIM_HTTP_PER_ORIGIN;
-	n->http = http_client_new(n->loop, n->dns, n->tls, &hc);
-	return n->http ? 0 : ERR_NOMEM;
+	n->http = http_client_new(n->loop, n->dns, n->tls, NULL);
+	if (!n->http)
+		return ERR_NOMEM;
+	if (letta && *letta && turns + 8 > LIM_HTTP_PER_ORIGIN)
+		http_client_origin_cap(n->http, letta, (int)turns + 8);
+	return 0;
 }
 
 void app_close(struct app *a)

@@ -355,7 +355,11 @@ static void answer_invites(struct bsync *s)
 
 static void commit(struct bsync *s)
 {
-	int e = store_update(s->b->store, commit_txn, s);
+	/* An empty long-poll that ends with the same token: nothing to
+	 * write (no fsync per idle period). */
+	int same = !s->items && !s->jobs && s->since[0] &&
+	           !strcmp(s->since, s->next);
+	int e = same ? 0 : store_update(s->b->store, commit_txn, s);
 
 	if (e) {
 		/* Nothing was written: the same events come again. */

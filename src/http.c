@@ -175,7 +175,8 @@ void http_origin_pump(struct http_origin *o)
 
 	while ((r = o->qhead) && !r->p.cl->closing) {
 		c = r->p.retried ? NULL : idle_conn(o);
-		if (!c && o->nconns >= r->p.cl->per_origin)
+		if (!c && o->nconns >= (o->cap > 0 ? o->cap
+		                                    : r->p.cl->per_origin))
 			return;
 		queue_unlink(r);
 		if (c) {
@@ -219,6 +220,22 @@ static struct http_origin *origin_get(struct http_client *cl,
 }
 
 /* ---------------------------------------------------------------- API */
+
+int http_client_origin_cap(struct http_client *cl, const char *url, int cap)
+{
+	struct httpp_url u;
+	struct http_origin *o;
+	int e = httpp_url_parse(&u, url);
+
+	if (e)
+		return e;
+	if (cap <= 0)
+		return ERR_INVAL;
+	if (!(o = origin_get(cl, &u)))
+		return cl->norigins == LIM_HTTP_ORIGINS ? ERR_TOOBIG : ERR_NOMEM;
+	o->cap = cap;
+	return 0;
+}
 
 struct http_client *http_client_new(struct loop *l, struct dns *d,
                                     struct tls_ctx *t,

@@ -143,6 +143,14 @@ struct http_client *http_client_new(struct loop *l, struct dns *d,
                                     struct tls_ctx *t,
                                     const struct http_conf *conf);
 
+/* Caps the connections to the origin of `url` at `cap` (> 0) instead of
+ * the client's per_origin: for a server where each request may be held
+ * for long (Letta turns), while other origins keep the small default (a
+ * thousand parallel connections cost a thread-per-connection server far
+ * more than a short queue costs us). Returns 0, ERR_INVAL (bad URL or
+ * cap), ERR_TOOBIG (too many origins), ERR_NOMEM. */
+int http_client_origin_cap(struct http_client *c, const char *url, int cap);
+
 /* Closes every connection; requests still queued or in flight get no
  * callback. Not from inside an http callback. */
 void http_client_free(struct http_client *c);

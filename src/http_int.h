@@ -19,6 +19,7 @@ struct http_origin {
 	char host[LIM_HTTP_HOST + 1];
 	struct http_conn *conns;        /* open connections */
 	int nconns;
+	int cap;                        /* 0: the client's per_origin */
 	struct http_req *qhead, *qtail; /* waiting for a connection */
 	struct tls_session *session;    /* for resumption */
 };

@@ -529,6 +529,32 @@ static void test_cap_queues(void)
 	fx_free(&f);
 }
 
+/* One origin may be given more connections than the client's cap (the
+ * daemon: Letta turns), the others keep the small one. */
+static void test_origin_cap(void)
+{
+	struct http_conf conf = { .per_origin = 1 };
+	struct fx f;
+	struct http_req r[4];
+	struct got g[4];
+	int done = 0;
+	uint64_t t0 = loop_clock_ms();
+
+	fx_init(&f, &conf, 0);
+	CHECK_EQ(http_client_origin_cap(f.c, "not a url", 3), ERR_INVAL);
+	CHECK_EQ(http_client_origin_cap(f.c, url(&f, "/"), 0), ERR_INVAL);
+	CHECK_EQ(http_client_origin_cap(f.c, url(&f, "/"), 3), 0);
+	for (int i = 0; i < 4; i++)
+		get(&f, &r[i], &g[i], "/delay/200");
+	while (done < 4 && loop_clock_ms() < t0 + 5000) {
+		loop_run_once(f.l, 50);
+		done = g[0].done + g[1].done + g[2].done + g[3].done;
+	}
+	CHECK_EQ(done, 4);
+	CHECK_EQ(http_stats(f.c)->conns_opened, 3);
+	fx_free(&f);
+}
+
 static void test_cancel(void)
 {
 	struct fx f;
@@ -796,6 +822,7 @@ int main(void)
 	RUN(test_keepalive_timeout_closes_idle);
 	RUN(test_slow_request_does_not_block_others);
 	RUN(test_cap_queues);
+	RUN(test_origin_cap);
 	RUN(test_cancel);
 	RUN(test_cancel_from_a_callback);
 	RUN(test_total_deadline_while_queued);
