@@ -21,7 +21,7 @@ int ops_args(int argc, char **argv, const char *const *flags,
 enum ops_target { OPS_MATRIX = 0, OPS_LETTA = 1 };
 
 /* Sends req to the homeserver or Letta of a's configuration and runs the
- * loop until the answer, which fn gets (the body is only valid during the
+ * loop until the answer, which is handed to fn (the body is only valid during the
  * call). A 429 or a 5xx is retried after the wait the server asks (at most
  * a few times); no response gives fn a status 0 at once. Returns fn's result. */
 int ops_call(struct app *a, int target, const struct proto_req *req,
