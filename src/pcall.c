@@ -73,6 +73,7 @@ int pcall_start(struct pcall *c, struct http_client *http, const char *base,
 	c->hreq.body_len = c->req.has_body ? c->req.body_len : 0;
 	/* A slow answer (a Letta turn, a long-poll) sends nothing until it
 	 * is done: its first byte may come as late as its deadline. */
+	c->hreq.body_cap = c->body_cap;
 	c->hreq.total_ms = total_ms;
 	c->hreq.first_byte_ms = total_ms;
 	c->hreq.idle_ms = total_ms;

@@ -23,6 +23,9 @@ typedef void (*pcall_cb)(void *arg, const struct proto_resp *resp, int err,
                          const char *reason);
 
 struct pcall {
+	size_t body_cap;                /* the caller's, set before a start:
+	                                 * the answer's size cap (0: the
+	                                 * client's default) */
 	struct proto_req req;
 	struct http_req hreq;
 	char url[LIM_HTTP_URL + LIM_PROTO_PATH];

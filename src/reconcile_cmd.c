@@ -17,6 +17,7 @@
 #include "letta.h"
 #include "log.h"
 #include "loop.h"
+#include "pcall.h"
 #include "secret.h"
 
 struct recon_driver {
@@ -26,13 +27,9 @@ struct recon_driver {
 	void (*done)(void *arg, struct recon_driver *d);
 	void *arg;
 	char hs[LIM_HTTP_URL];
-	int in_flight, finished;
-	struct proto_req req;
-	struct http_req hreq;
-	char url[LIM_HTTP_URL + LIM_PROTO_PATH];
-	char auth[LIM_MX_TOKEN + 16];
-	char cause[LIM_HTTP_REASON];
-	struct httpp_field hdr[3];
+	int finished;
+	struct proto_req req;           /* filled by recon_next() */
+	struct pcall call;              /* the request in flight */
 	struct loop_timer wait;
 	struct loop_defer pump;
 	uint64_t started;
@@ -40,27 +37,16 @@ struct recon_driver {
 
 static void pump(void *arg);
 
-static void on_done(void *arg, struct http_resp *hr, int err)
+static void on_done(void *arg, const struct proto_resp *resp, int err,
+                    const char *reason)
 {
 	struct recon_driver *d = arg;
-	struct proto_resp resp = { 0, -1, "", 0, 0, NULL };
 
-	d->in_flight = 0;
-	if (err == 0 || err == ERR_HTTP) {
-		resp.status = hr->status;
-		resp.body = hr->body ? hr->body : "";
-		resp.len = hr->body_len;
-		resp.retry_after_ms = hr->retry_after_ms;
-	} else {
-		http_explain(err, hr ? hr->reason : "", hr ? hr->where : "",
-		             "[matrix] ca_file",
-		             d->cause, sizeof d->cause);
-		resp.neterr = err;
-		resp.reason = d->cause;
+	(void)reason;
+	if (resp->status == 0)
 		LOG_WARN("reconcile", "event=request_failed err=%s why=\"%s\"",
-		         err_str(err), d->cause);
-	}
-	recon_feed(d->r, &resp);        /* the body dies with this callback */
+		         err_str(err), resp->reason ? resp->reason : "");
+	recon_feed(d->r, resp);         /* the body dies with this callback */
 	loop_defer(d->loop, &d->pump, pump, d);
 }
 
@@ -74,32 +60,9 @@ static void on_wake(void *arg)
 
 static int send_req(struct recon_driver *d)
 {
-	struct proto_buf u;
-	size_t n = 0;
-
-	proto_buf_init(&u, d->url, sizeof d->url);
-	proto_buf_str(&u, d->hs);
-	proto_buf_str(&u, d->req.path);
-	if (u.err)
-		return u.err;
-	d->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
-	d->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
-	proto_buf_init(&u, d->auth, sizeof d->auth);
-	proto_buf_str(&u, "Bearer ");
-	proto_buf_str(&u, d->req.bearer);
-	d->hdr[n++] = (struct httpp_field){ "Authorization", d->auth };
-	memset(&d->hreq, 0, sizeof d->hreq);
-	d->hreq.method = proto_method_str(d->req.method);
-	d->hreq.url = d->url;
-	d->hreq.hdrs = d->hdr;
-	d->hreq.nhdrs = n;
-	d->hreq.body_cap = LIM_JSON_DOC;        /* the whole graph */
-	d->hreq.on_done = on_done;
-	d->hreq.arg = d;
-	if (http_request(d->http, &d->hreq) < 0)
-		return ERR_INVAL;
-	d->in_flight = 1;
-	return 0;
+	d->call.body_cap = LIM_JSON_DOC;        /* the whole graph */
+	return pcall_start(&d->call, d->http, d->hs, &d->req, 0, on_done, d)
+	       ? ERR_INVAL : 0;
 }
 
 static void pump(void *arg)
@@ -107,7 +70,7 @@ static void pump(void *arg)
 	struct recon_driver *d = arg;
 	int64_t wait_ms = 0;
 
-	while (!d->finished && !d->in_flight) {
+	while (!d->finished && !d->call.in_flight) {
 		int a = recon_next(d->r, &d->req, &wait_ms);
 
 		if (a == RECON_DONE) {
@@ -164,8 +127,7 @@ void recon_driver_free(struct recon_driver *d)
 {
 	if (!d)
 		return;
-	if (d->in_flight)
-		http_cancel(d->http, &d->hreq);
+	pcall_cancel(&d->call);
 	loop_timer_cancel(d->loop, &d->wait);
 	loop_defer_cancel(d->loop, &d->pump);
 	free(d);
