@@ -33,6 +33,16 @@ int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
 	return 0;
 }
 
+int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
+{
+	if (!ident_agent_id_valid(agent_id))
+		return ERR_INVAL;
+	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages/stream",
+	                     agent_id) >= cap)
+		return ERR_TOOBIG;
+	return 0;
+}
+
 static int body_into(const struct letta_send *s, char *buf, size_t cap,
                      size_t *len)
 {
@@ -58,6 +68,12 @@ static int body_into(const struct letta_send *s, char *buf, size_t cap,
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
 	json_w_kint(&w, "max_steps", s->max_steps);
+	if (s->stream) {
+		/* whole messages per step, and pings that keep a quiet
+		 * stream (a long tool run) alive through proxies */
+		json_w_kbool(&w, "stream_tokens", false);
+		json_w_kbool(&w, "include_pings", true);
+	}
 	json_w_obj_end(&w);
 	return json_w_finish(&w, len);
 }
@@ -336,4 +352,16 @@ const char *letta_msg_stop_text(const struct letta_reply *r)
 		if (!strcmp(r->stop, t[i].stop))
 			return t[i].text;
 	return "The agent could not answer: its turn ended with an error.";
+}
+
+/* ---- a reply read from a stream ---- */
+
+void letta_reply_init(struct letta_reply *r)
+{
+	reply_reset(r);
+}
+
+void letta_reply_add(struct letta_reply *r, const char *s, size_t n)
+{
+	add_text(r, s, n);
 }
