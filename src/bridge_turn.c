@@ -423,7 +423,13 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 	bridge_otid(r->id, h.m.event_id, otid);
 	found = letta_hist_find(body, len, otid, rep);
 	slot_release(r);
-	if (found == 1 && rep->n > 0) {
+	if (found == 1 && rep->run_id[0] && !r->run_over) {
+		/* The turn's run may still be going (a restart, a broken
+		 * stream): its answer is whole once the run is over. */
+		snprintf(r->run_id, sizeof r->run_id, "%s", rep->run_id);
+		r->turn = T_IDLE;
+		bridge_kick(r);
+	} else if (found == 1 && rep->n > 0) {
 		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,
 		         otid);
 		reply_done(r, &h, rep);

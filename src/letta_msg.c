@@ -109,6 +109,7 @@ static void reply_reset(struct letta_reply *r)
 	r->len = 0;
 	r->n = r->cut = r->approval = r->later = 0;
 	r->stop[0] = '\0';
+	r->run_id[0] = '\0';
 }
 
 /* Said where an answer too long for one Matrix event ends. */
@@ -290,6 +291,12 @@ int letta_hist_find(const char *body, size_t len, const char *otid,
 		add_message(r, &j, idx[k]);
 		r->later++;
 	}
+	/* the run, to ask whether it is over: the question's own, or that
+	 * of the first message after it */
+	for (int k = found; k >= start && !r->run_id[0]; k--)
+		if (json_get_str(&j, idx[k], "run_id", r->run_id,
+		                 sizeof r->run_id))
+			r->run_id[0] = '\0';
 out:
 	json_free(&j);
 	return rr;

@@ -52,6 +52,8 @@ struct letta_reply {
 	int approval;                   /* an approval request was made */
 	int later;                      /* history: messages of the turn after
 	                                 * the question (any type) */
+	char run_id[80];                /* history: the turn's run, "" if no
+	                                 * message names it */
 };
 
 /* Empties r; letta_reply_add appends one assistant message's text (as

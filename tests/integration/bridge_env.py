@@ -98,9 +98,9 @@ class BridgeEnv(Env):
             mine = edits.get(e["event_id"], [])
             shown = dict(e)
             if mine:
-                shown["content"] = dict(mine[-1]["content"]["m.new_content"],
-                                        **{REPLY_TO: e["content"].get(
-                                            REPLY_TO)})
+                last = mine[-1]["content"]
+                shown["content"] = dict(last["m.new_content"],
+                                        **{REPLY_TO: last.get(REPLY_TO)})
                 if "m.relates_to" in e["content"]:
                     shown["content"]["m.relates_to"] = \
                         e["content"]["m.relates_to"]
