@@ -79,6 +79,7 @@ class Run:
         self.wall0 = time.time()  # created_at, completed_at
         self.background = False
         self.run_stop = None      # the Run's stop_reason once it is over
+        self.request = {}         # the send, for request_config
 
     def active(self, now=None):
         return not self.final and not self.cancelled.is_set()
