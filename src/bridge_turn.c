@@ -546,6 +546,10 @@ static void on_run(struct bcall *c, int st, const char *body, size_t len,
 		       !json_str_eq(&j, v, "created");
 	}
 	json_free(&j);
+	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d "
+	          "over=%d", r->id, r->run_id, st, over);
+	if (!r->first_sent)
+		r->first_sent = loop_now(r->b->loop);   /* after a restart */
 	if (!over && loop_now(r->b->loop) - r->first_sent <
 	    (uint64_t)r->b->letta_timeout) {
 		r->turn = T_WAIT;
