@@ -53,7 +53,8 @@ class StreamTest(unittest.TestCase):
         return sorted([r for r in env.hs.requests("PUT", "/send/m.room.message/")
                        if r.get("user") == au and r["status"] == 200 and
                        r["body"].get(REPLY_TO) == ev and
-                       "m.relates_to" not in r["body"]],
+                       (r["body"].get("m.relates_to") or {}).get(
+                           "rel_type") != "m.replace"],
                       key=lambda r: r["time"])[0]
 
     def wait_final(self, env, agent_id, ev, text, timeout=40):
@@ -145,6 +146,31 @@ class Live(StreamTest):
         puts = [r["body"] for r in env.hs.requests("PUT", "/send/")
                 if r["user"] == env.agent_user(a0)]
         self.assertNotIn("web_search", repr(puts))
+
+
+    def test_a_live_answer_in_a_thread_stays_in_the_thread(self):
+        env = self.env(n=1, scripts={0: {"turns": [
+            {"mode": "text", "text": "root answer"}, steps(6, 1000)]}})
+        a0 = env.ids[0]
+        root = env.say(a0, "a root message")
+        env.wait_answer(a0, root)
+        q = env.say(a0, "slowly, in the thread", **{"m.relates_to": {
+            "rel_type": "m.thread", "event_id": root,
+            "is_falling_back": True, "m.in_reply_to": {"event_id": root}}})
+        ans = self.wait_final(env, a0, q, full(6))
+        first = self.first_put(env, a0, q)["body"]
+        self.assertEqual(first["m.relates_to"]["rel_type"], "m.thread")
+        self.assertEqual(first["m.relates_to"]["event_id"], root)
+        self.assertEqual(ans["content"]["m.relates_to"]["rel_type"],
+                         "m.thread")
+        edits = self.edit_puts(env, a0)
+        self.assertTrue(edits)
+        for e in edits:
+            # an edit names only the message it replaces
+            self.assertEqual(e["body"]["m.relates_to"],
+                             {"rel_type": "m.replace",
+                              "event_id": ans["event_id"]})
+            self.assertNotIn("m.relates_to", e["body"]["m.new_content"])
 
 
 class Limits(StreamTest):
