@@ -84,6 +84,60 @@ int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
 	return r;
 }
 
+/* The approval item (letta-api.md §5); the deprecated top-level
+ * approve/approval_request_id form is not used. */
+static int approval_into(const struct letta_send *s, int approve,
+                         const char *call_id, const char *reason, char *buf,
+                         size_t cap, size_t *len)
+{
+	struct json_w w;
+
+	json_w_init(&w, buf, cap);
+	json_w_obj(&w);
+	json_w_key(&w, "messages");
+	json_w_arr(&w);
+	json_w_obj(&w);
+	json_w_kstr(&w, "type", "approval");
+	json_w_key(&w, "approvals");
+	json_w_arr(&w);
+	json_w_obj(&w);
+	json_w_kstr(&w, "type", "approval");
+	json_w_kstr(&w, "tool_call_id", call_id);
+	json_w_kbool(&w, "approve", approve != 0);
+	if (reason && *reason)
+		json_w_kstr(&w, "reason", reason);
+	json_w_obj_end(&w);
+	json_w_arr_end(&w);
+	json_w_obj_end(&w);
+	json_w_arr_end(&w);
+	json_w_kint(&w, "max_steps", s->max_steps);
+	json_w_obj_end(&w);
+	return json_w_finish(&w, len);
+}
+
+int letta_msg_approval_body(const struct letta_send *s, int approve,
+                            const char *call_id, const char *reason,
+                            char **body, size_t *len)
+{
+	size_t n = strlen(call_id) + (reason ? strlen(reason) : 0), cap;
+	int r;
+
+	*body = NULL;
+	if (!*call_id)
+		return ERR_INVAL;
+	if (n > ((size_t)1 << 24))
+		return ERR_TOOBIG;
+	cap = 6 * n + 256;              /* \u00XX is the widest escape */
+	if (!(*body = malloc(cap)))
+		return ERR_NOMEM;
+	r = approval_into(s, approve, call_id, reason, *body, cap, len);
+	if (r) {
+		free(*body);
+		*body = NULL;
+	}
+	return r;
+}
+
 /* ---- reading replies ---- */
 
 /* Empties r without touching the whole text buffer. */
@@ -93,6 +147,8 @@ static void reply_reset(struct letta_reply *r)
 	r->len = 0;
 	r->n = r->cut = r->approval = r->later = 0;
 	r->stop[0] = '\0';
+	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+	r->args_len = 0;
 }
 
 /* Said where an answer too long for one Matrix event ends. */
@@ -190,6 +246,93 @@ static void add_tool_call(struct letta_reply *r, const struct json *j, int m)
 	free(raw);
 }
 
+/* The longest run of whole characters of s[0..n) within room bytes. */
+static size_t utf8_fit(const char *s, size_t n, size_t room)
+{
+	size_t k = 0;
+
+	while (k < n) {
+		size_t q = json_utf8_seq((const unsigned char *)s + k, n - k);
+		if (!q || k + q > room)
+			break;
+		k += q;
+	}
+	return k;
+}
+
+/* The arguments as shown: cut at a character, "…" saying so. */
+static void set_args(struct letta_reply *r, const char *s, size_t n)
+{
+	static const char more[] = "\xe2\x80\xa6";      /* U+2026 */
+	size_t k;
+
+	if (memchr(s, 0, n) || !json_utf8_valid(s, n))
+		return;
+	if (n < sizeof r->args) {
+		memcpy(r->args, s, n);
+		r->args_len = n;
+	} else {
+		k = utf8_fit(s, n, sizeof r->args - sizeof more);
+		memcpy(r->args, s, k);
+		memcpy(r->args + k, more, sizeof more - 1);
+		r->args_len = k + sizeof more - 1;
+	}
+	r->args[r->args_len] = '\0';
+}
+
+/* A tool_call_id is sent back as it came, never cut: printable ASCII
+ * that fits, else none (the call then cannot be answered from here). */
+static void set_call_id(struct letta_reply *r, const struct json *j, int v)
+{
+	if (json_type(j, v) != JSON_STR ||
+	    json_str(j, v, r->call_id, sizeof r->call_id)) {
+		r->call_id[0] = '\0';
+		return;
+	}
+	for (const char *c = r->call_id; *c; c++)
+		if (*c <= ' ' || *c > '~') {
+			r->call_id[0] = '\0';
+			return;
+		}
+}
+
+/* An approval_request_message: which tool, with what, under which id.
+ * A later request of the same reply replaces an earlier one. */
+static void add_approval(struct letta_reply *r, const struct json *j, int m)
+{
+	int tc = json_get(j, m, "tool_call"), a, cut;
+	char *raw;
+	size_t n;
+
+	r->approval = 1;
+	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+	r->args_len = 0;
+	if (json_type(j, tc) != JSON_OBJ) {
+		a = json_get(j, m, "tool_calls");
+		tc = json_type(j, a) == JSON_ARR ? json_arr_first(j, a) : -1;
+	}
+	if (json_type(j, tc) != JSON_OBJ)
+		return;
+	set_call_id(r, j, json_get(j, tc, "tool_call_id"));
+	if (proto_str_cut(j, json_get(j, tc, "name"), r->tool, sizeof r->tool,
+	                  &cut) < 0)
+		r->tool[0] = '\0';
+	a = json_get(j, tc, "arguments");
+	if (json_type(j, a) != JSON_STR) {
+		/* not the usual JSON string: show the JSON value itself */
+		const char *t = a >= 0 ? json_raw(j, a, &n) : NULL;
+		if (t)
+			set_args(r, t, n);
+		return;
+	}
+	json_raw(j, a, &n);
+	if (!(raw = malloc(n + 1)))
+		return;
+	if (!json_strn(j, a, raw, n + 1, &n))
+		set_args(r, raw, n);
+	free(raw);
+}
+
 /* One LettaMessage of a reply. */
 static void add_message(struct letta_reply *r, const struct json *j, int m)
 {
@@ -206,7 +349,7 @@ static void add_message(struct letta_reply *r, const struct json *j, int m)
 	           json_str_eq(j, t, "function_call")) {
 		add_tool_call(r, j, m);
 	} else if (json_str_eq(j, t, "approval_request_message")) {
-		r->approval = 1;
+		add_approval(r, j, m);
 	}
 }
 

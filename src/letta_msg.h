@@ -33,6 +33,15 @@ int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
  * *len its length. Returns 0, ERR_NOMEM, ERR_UTF8, ERR_TOOBIG. */
 int letta_msg_body(const struct letta_send *s, char **body, size_t *len);
 
+/* The JSON body answering the pending tool call call_id (the approval
+ * item of §5: approve true or false, reason only when not NULL or "";
+ * s->max_steps is used, the rest of s not) into a buffer it allocates
+ * (*body, free it), *len its length. Returns 0, ERR_INVAL (no call id),
+ * ERR_NOMEM, ERR_UTF8 (call id or reason not UTF-8), ERR_TOOBIG. */
+int letta_msg_approval_body(const struct letta_send *s, int approve,
+                            const char *call_id, const char *reason,
+                            char **body, size_t *len);
+
 /* A turn's outcome as the person should see it. */
 struct letta_reply {
 	char text[LIM_BRIDGE_ANSWER + 1];   /* assistant messages, in order,
@@ -43,6 +52,14 @@ struct letta_reply {
 	int cut;                        /* text was cut */
 	char stop[64];                  /* stop_reason, "" if none */
 	int approval;                   /* an approval request was made */
+	/* the (last) approval request: its tool_call, else the first of
+	 * tool_calls; "" when none or unreadable */
+	char tool[128];                 /* tool name, cut at a character */
+	char call_id[80];               /* tool_call_id; "" if it would not
+	                                 * fit (it cannot be cut) */
+	char args[1024];                /* its arguments (JSON text), cut at
+	                                 * a character and ending in "…" */
+	size_t args_len;
 	int later;                      /* history: messages of the turn after
 	                                 * the question (any type) */
 };
