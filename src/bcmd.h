@@ -97,6 +97,9 @@ enum bcmd_notice {
 	BCMD_N_RESET_NOT_ASKED,  /* !reset confirm without a !reset first */
 	BCMD_N_UNREACHABLE,      /* Letta did not answer (network, 5xx) */
 	BCMD_N_NO_ANSWER,        /* the turn ended without any text */
+	BCMD_N_APPROVAL_WAITING, /* 409 PENDING_APPROVAL, detail: the tool */
+	BCMD_N_APPROVAL_STALE,   /* Letta refused an approval answer (no
+	                          * such call waits any more) */
 	BCMD_N__COUNT
 };
 
