@@ -250,10 +250,10 @@ static const char *const notices[BCMD_N__COUNT] = {
 		"tool \"{d}\" and takes no new messages until then, so this one "
 		"was not passed on. Say {p}approve to let it, or {p}deny [reason] "
 		"to refuse; then send your message again.",
-	[BCMD_N_APPROVAL_STALE] = "The agent was no longer waiting for this "
-		"approval (it may have been answered already, or its history was "
-		"reset), so nothing was run. Send your message again if you still "
-		"need it.",
+	[BCMD_N_APPROVAL_STALE] = "Letta did not take this answer: the agent "
+		"is no longer waiting for that tool (it was answered some other "
+		"way, or its history was reset). Send your message again if you "
+		"still need it.",
 };
 
 /* Copies tmpl, putting the prefix for "{p}" and detail for "{d}". */

@@ -456,7 +456,9 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 		return;
 	}
 	bridge_otid(r->id, h.m.event_id, otid);
-	found = letta_hist_find(body, len, otid, rep);
+	found = h.m.approval ? letta_hist_find_approval(body, len, h.m.call_id,
+	                                                rep)
+	                     : letta_hist_find(body, len, otid, rep);
 	slot_release(r);
 	if (found == 1 && (rep->n > 0 || waits_approval(rep))) {
 		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,

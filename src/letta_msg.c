@@ -266,7 +266,7 @@ static void set_args(struct letta_reply *r, const char *s, size_t n)
 	static const char more[] = "\xe2\x80\xa6";      /* U+2026 */
 	size_t k;
 
-	if (memchr(s, 0, n) || !json_utf8_valid(s, n))
+	if (!s || memchr(s, 0, n) || !json_utf8_valid(s, n))
 		return;
 	if (n < sizeof r->args) {
 		memcpy(r->args, s, n);
@@ -282,55 +282,107 @@ static void set_args(struct letta_reply *r, const char *s, size_t n)
 
 /* A tool_call_id is sent back as it came, never cut: printable ASCII
  * that fits, else none (the call then cannot be answered from here). */
-static void set_call_id(struct letta_reply *r, const struct json *j, int v)
+static void set_call_id(struct letta_reply *r, const char *id)
 {
-	if (json_type(j, v) != JSON_STR ||
-	    json_str(j, v, r->call_id, sizeof r->call_id)) {
-		r->call_id[0] = '\0';
+	size_t n = id ? strlen(id) : 0;
+
+	if (n >= sizeof r->call_id)
 		return;
-	}
-	for (const char *c = r->call_id; *c; c++)
-		if (*c <= ' ' || *c > '~') {
-			r->call_id[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (id[i] <= ' ' || id[i] > '~')
 			return;
-		}
+	memcpy(r->call_id, id, n + 1);
+}
+
+void letta_reply_approval(struct letta_reply *r, const char *tool,
+                          const char *call_id, const char *args,
+                          size_t args_len)
+{
+	size_t n = tool ? strlen(tool) : 0;
+
+	r->approval = 1;
+	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+	r->args_len = 0;
+	set_call_id(r, call_id);
+	if (tool && json_utf8_valid(tool, n)) {
+		n = utf8_fit(tool, n, sizeof r->tool - 1);
+		memcpy(r->tool, tool, n);
+		r->tool[n] = '\0';
+	}
+	set_args(r, args, args_len);
+}
+
+/* A string member of o unescaped on the heap (free it), or NULL. */
+static char *str_dup(const struct json *j, int o, const char *key,
+                     size_t *n)
+{
+	int v = json_get(j, o, key);
+	char *s;
+
+	if (json_type(j, v) != JSON_STR)
+		return NULL;
+	json_raw(j, v, n);
+	if (!(s = malloc(*n + 1)))
+		return NULL;
+	if (json_strn(j, v, s, *n + 1, n) || memchr(s, 0, *n)) {
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 /* An approval_request_message: which tool, with what, under which id.
  * A later request of the same reply replaces an earlier one. */
 static void add_approval(struct letta_reply *r, const struct json *j, int m)
 {
-	int tc = json_get(j, m, "tool_call"), a, cut;
-	char *raw;
-	size_t n;
+	int tc = json_get(j, m, "tool_call"), a;
+	char *tool = NULL, *id = NULL, *args = NULL;
+	const char *raw = NULL;
+	size_t n = 0, an = 0;
 
-	r->approval = 1;
-	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
-	r->args_len = 0;
 	if (json_type(j, tc) != JSON_OBJ) {
 		a = json_get(j, m, "tool_calls");
 		tc = json_type(j, a) == JSON_ARR ? json_arr_first(j, a) : -1;
 	}
-	if (json_type(j, tc) != JSON_OBJ)
-		return;
-	set_call_id(r, j, json_get(j, tc, "tool_call_id"));
-	if (proto_str_cut(j, json_get(j, tc, "name"), r->tool, sizeof r->tool,
-	                  &cut) < 0)
-		r->tool[0] = '\0';
-	a = json_get(j, tc, "arguments");
-	if (json_type(j, a) != JSON_STR) {
+	if (json_type(j, tc) == JSON_OBJ) {
+		tool = str_dup(j, tc, "name", &n);
+		id = str_dup(j, tc, "tool_call_id", &n);
+		a = json_get(j, tc, "arguments");
 		/* not the usual JSON string: show the JSON value itself */
-		const char *t = a >= 0 ? json_raw(j, a, &n) : NULL;
-		if (t)
-			set_args(r, t, n);
-		return;
+		if (json_type(j, a) == JSON_STR)
+			raw = args = str_dup(j, tc, "arguments", &an);
+		else if (a >= 0)
+			raw = json_raw(j, a, &an);
 	}
-	json_raw(j, a, &n);
-	if (!(raw = malloc(n + 1)))
-		return;
-	if (!json_strn(j, a, raw, n + 1, &n))
-		set_args(r, raw, n);
-	free(raw);
+	letta_reply_approval(r, tool, id, raw, an);
+	free(tool);
+	free(id);
+	free(args);
+}
+
+static int is_user(const struct json *j, int m)
+{
+	return json_str_eq(j, json_get(j, m, "message_type"), "user_message");
+}
+
+/* The message that starts our turn: the user message with `otid`, or
+ * (otid NULL) the approval response naming `call_id`. */
+static int is_ours(const struct json *j, int m, const char *otid,
+                   const char *call_id)
+{
+	int a;
+
+	if (otid)
+		return is_user(j, m) && json_str_eq(j, json_get(j, m, "otid"),
+		                                    otid);
+	if (!json_str_eq(j, json_get(j, m, "message_type"),
+	                 "approval_response_message") ||
+	    json_type(j, a = json_get(j, m, "approvals")) != JSON_ARR)
+		return 0;
+	for (int e = json_arr_first(j, a); e >= 0; e = json_arr_next(j, a, e))
+		if (json_str_eq(j, json_get(j, e, "tool_call_id"), call_id))
+			return 1;
+	return 0;
 }
 
 /* One LettaMessage of a reply. */
@@ -350,6 +402,12 @@ static void add_message(struct letta_reply *r, const struct json *j, int m)
 		add_tool_call(r, j, m);
 	} else if (json_str_eq(j, t, "approval_request_message")) {
 		add_approval(r, j, m);
+	} else if (r->approval && r->call_id[0] &&
+	           is_ours(j, m, NULL, r->call_id)) {
+		/* answered later in the history read: nothing waits */
+		r->approval = 0;
+		r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+		r->args_len = 0;
 	}
 }
 
@@ -377,13 +435,8 @@ out:
 	return rr;
 }
 
-static int is_user(const struct json *j, int m)
-{
-	return json_str_eq(j, json_get(j, m, "message_type"), "user_message");
-}
-
-int letta_hist_find(const char *body, size_t len, const char *otid,
-                    struct letta_reply *r)
+static int hist_find(const char *body, size_t len, const char *otid,
+                     const char *call_id, struct letta_reply *r)
 {
 	struct json j;
 	int idx[LIM_BRIDGE_HISTORY], n = 0, found = -1, rr = 0;
@@ -397,8 +450,7 @@ int letta_hist_find(const char *body, size_t len, const char *otid,
 	for (int m = json_arr_first(&j, 0); m >= 0 && n < LIM_BRIDGE_HISTORY;
 	     m = json_arr_next(&j, 0, m)) {
 		idx[n] = m;
-		if (is_user(&j, m) && json_str_eq(&j, json_get(&j, m, "otid"),
-		                                  otid)) {
+		if (is_ours(&j, m, otid, call_id)) {
 			found = n;
 			break;
 		}
@@ -420,6 +472,18 @@ int letta_hist_find(const char *body, size_t len, const char *otid,
 out:
 	json_free(&j);
 	return rr;
+}
+
+int letta_hist_find(const char *body, size_t len, const char *otid,
+                    struct letta_reply *r)
+{
+	return hist_find(body, len, otid, NULL, r);
+}
+
+int letta_hist_find_approval(const char *body, size_t len,
+                             const char *call_id, struct letta_reply *r)
+{
+	return hist_find(body, len, NULL, call_id, r);
 }
 
 int letta_msg_fail(int status, const char *body, size_t len, char *detail,

@@ -64,6 +64,15 @@ struct letta_reply {
 	                                 * the question (any type) */
 };
 
+/* Records an approval request in r as letta_reply_parse does, for a
+ * path that reads the message itself (streaming): sets r->approval, the
+ * tool name (cut at a character), call_id (kept only whole and printable
+ * ASCII), args[0..args_len) (cut at a character, ending in "…"). Any
+ * pointer may be NULL; the strings are copied. */
+void letta_reply_approval(struct letta_reply *r, const char *tool,
+                          const char *call_id, const char *args,
+                          size_t args_len);
+
 /* Reads a 200 answer of a send. Returns 0 or ERR_PROTO (not a Letta
  * response; r is then empty). */
 int letta_reply_parse(const char *body, size_t len, struct letta_reply *r);
@@ -73,6 +82,11 @@ int letta_reply_parse(const char *body, size_t len, struct letta_reply *r);
  * (found), 0 (not there), ERR_PROTO. */
 int letta_hist_find(const char *body, size_t len, const char *otid,
                     struct letta_reply *r);
+
+/* The same for a turn that answered tool call call_id: found by the
+ * approval_response_message naming it (an approval item has no otid). */
+int letta_hist_find_approval(const char *body, size_t len,
+                             const char *call_id, struct letta_reply *r);
 
 /* What a failed send means. */
 enum letta_fail {

@@ -207,6 +207,53 @@ static void test_approval_args_cut(void)
 	free(doc);
 }
 
+/* The streaming path records what it read itself, by the same rules. */
+static void test_approval_set(void)
+{
+	char tool[300];
+
+	letta_reply_approval(&rep, "web", "call_9", "{}", 2);
+	CHECK_EQ(rep.approval, 1);
+	CHECK_STR(rep.tool, "web");
+	CHECK_STR(rep.call_id, "call_9");
+	CHECK_STR(rep.args, "{}");
+	letta_reply_approval(&rep, NULL, "call 9", NULL, 0);
+	CHECK_STR(rep.tool, "");
+	CHECK_STR(rep.call_id, "");
+	CHECK_EQ(rep.args_len, 0);
+	memset(tool, 'a', sizeof tool);
+	memcpy(tool + 126, "\xc3\xa9", 2);   /* é across the cut */
+	tool[sizeof tool - 1] = '\0';
+	letta_reply_approval(&rep, tool, "c", "bad \xff", 5);
+	CHECK_EQ(strlen(rep.tool), 126);
+	CHECK_EQ(rep.args_len, 0);
+}
+
+/* After a restart an approval turn is found by its approval response. */
+static void test_history_approval(void)
+{
+	static const char doc[] = "["
+		"{\"message_type\":\"assistant_message\",\"content\":\"Done.\"},"
+		"{\"message_type\":\"tool_return_message\",\"tool_return\":\"ok\"},"
+		"{\"message_type\":\"approval_response_message\",\"approvals\":"
+		"[{\"type\":\"approval\",\"tool_call_id\":\"call_1\","
+		"\"approve\":true}]},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":"
+		"\"call_1\"}},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\"}]";
+
+	CHECK_EQ(letta_hist_find_approval(doc, strlen(doc), "call_1", &rep), 1);
+	CHECK_STR(rep.text, "Done.");
+	CHECK_EQ(rep.approval, 0);
+	CHECK_EQ(rep.later, 2);
+	CHECK_EQ(letta_hist_find_approval(doc, strlen(doc), "call_2", &rep), 0);
+	/* the question's turn: its request was answered since */
+	CHECK_EQ(letta_hist_find(doc, strlen(doc), "o1", &rep), 1);
+	CHECK_EQ(rep.approval, 0);
+	CHECK_STR(rep.call_id, "");
+}
+
 static void test_failures(void)
 {
 	static const char pend[] = "{\"detail\":{\"code\":\"PENDING_APPROVAL\","
@@ -241,5 +288,7 @@ int main(void)
 	RUN(test_approval_body);
 	RUN(test_approval_request);
 	RUN(test_approval_args_cut);
+	RUN(test_approval_set);
+	RUN(test_history_approval);
 	return harness_done("test_letta_msg");
 }

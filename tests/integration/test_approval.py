@@ -138,7 +138,7 @@ class Paused(ApprovalTest):
         self.assertFalse(env.letta.agent(a0)["pending_approval"])
         ap = env.say(a0, "!approve")
         c = env.wait(lambda: [e for e in env.answers(a0, ap, "m.notice")
-                              if "nothing was run" in e["content"]["body"]],
+                              if "no longer waiting" in e["content"]["body"]],
                      20)[0]["content"]
         self.assertNotIn("{", c["body"])
         self.assertNotIn("awaiting", c["body"])     # not Letta's words
@@ -162,6 +162,25 @@ class Restart(ApprovalTest):
         self.assertEqual(len(items), 1)
         self.assertEqual(items[0]["approvals"][0]["tool_call_id"], call)
         self.assertIs(items[0]["approvals"][0]["approve"], True)
+
+
+    def test_kill_9_while_the_approval_runs_is_not_sent_again(self):
+        env = self.env(n=1, scripts={0: dict(SCRIPT, delay_ms=2500)})
+        a0 = env.ids[0]
+        self.ask(env, a0)
+        ap = env.say(a0, "!approve")
+        env.wait(lambda: env.letta.agent(a0)["in_flight"] == 1, 10)
+        env.d.stop(signal.SIGKILL)
+        env.d = None
+        env.start(first=False)
+        ans = env.wait_answer(a0, ap, 30)
+        self.assertIn("Done: I ran delete_files", ans["content"]["body"])
+        # found in the history by its approval response, never re-sent
+        self.assertEqual(len(approval_items(env.sends(a0))), 1)
+        self.assertIn("event=turn_recovered", env.d.output())
+        self.assertEqual([e for e in env.answers(a0, ap, "m.notice")
+                          if "no longer waiting" in e["content"]["body"]],
+                         [])
 
 
 if __name__ == "__main__":
