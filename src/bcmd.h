@@ -31,7 +31,8 @@
 
 #define BCMD_PREFIX_MAX 8        /* bytes of a command prefix */
 #define BCMD_TEXT_MAX   2048     /* buffer for any fixed text below */
-#define BCMD_ARGS_SHOWN 800      /* bytes of tool arguments shown */
+#define BCMD_ARGS_SHOWN 1024     /* bytes of tool arguments shown (a
+                                  * letta_reply's are cut before) */
 
 enum bcmd_kind {
 	BCMD_NONE = 0,        /* not a command: a message for the agent */

@@ -161,20 +161,24 @@ static int count_cb(const char *room, uint64_t seq, const void *data,
 	return 0;
 }
 
-struct qcount { const char *room; int n; };
+struct qcount { const char *room; int n; char tool[128]; };
 
 static int count_view(struct store_txn *t, void *arg)
 {
 	struct qcount *c = arg;
+	char call[80];
 
+	if (bridge_pending_get(t, c->room, call, sizeof call, c->tool,
+	                       sizeof c->tool))
+		c->tool[0] = '\0';
 	return store_q_each(t, STORE_Q_INBOX, c->room, count_cb, &c->n);
 }
 
 static void do_status(struct cmd *k)
 {
-	struct qcount q = { k->r->id, 0 };
+	struct qcount q = { k->r->id, 0, "" };
 	struct broom *r = k->r;
-	char text[BCMD_TEXT_MAX], turn[128] = "none";
+	char text[BCMD_TEXT_MAX], turn[128] = "none", pend[256] = "";
 
 	if (r->turn != T_IDLE && r->first_sent)
 		snprintf(turn, sizeof turn, "running for %llu s",
@@ -186,10 +190,14 @@ static void do_status(struct cmd *k)
 	store_view(r->b->store, count_view, &q);
 	LOG_DEBUG("bridge", "event=status room=%s nin=%d stored=%d", r->id,
 	          r->nin, q.n);
+	if (q.tool[0])
+		snprintf(pend, sizeof pend, "\nWaiting for approval: the tool "
+		         "\"%s\" (%sapprove or %sdeny [reason])", q.tool,
+		         prefix_of(r->b), prefix_of(r->b));
 	snprintf(text, sizeof text, "Agent: %s (%s)\nWaiting messages: %d\n"
-	         "Turn in flight: %s\nLast error: %s", k->ag.name,
+	         "Turn in flight: %s\nLast error: %s%s", k->ag.name,
 	         k->ag.agent_id, q.n > 0 && r->turn != T_IDLE ? q.n - 1 : q.n,
-	         turn, r->last_err[0] ? r->last_err : "none");
+	         turn, r->last_err[0] ? r->last_err : "none", pend);
 	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
 }
 

@@ -57,6 +57,10 @@ class RoundTrip(ApprovalTest):
         self.assertIn("!approve", body)
         self.assertIn("!deny [reason]", body)
         self.assertEqual(env.answers(a0, q), [])     # no m.text for it
+        st = env.say(a0, "!status")
+        c = env.wait_answer(a0, st, msgtype="m.notice")["content"]
+        self.assertIn('Waiting for approval: the tool "delete_files"',
+                      c["body"])
         call = self.pending_call(env, a0)
         ap = env.say(a0, "!approve")
         ans = env.wait_answer(a0, ap, 20)
