@@ -323,20 +323,68 @@ static int pending_view(struct store_txn *t, void *arg)
 	return bridge_pending_get(t, p[0], call, sizeof call, p[1], 128);
 }
 
-/* 409 PENDING_APPROVAL: the message is not taken; say which tool waits
- * (when this room's turn asked for it) and how to answer. */
-static void approval_waits(struct broom *r, struct head *h)
+/* The 409 notice: the waiting tool named when known; rep (NULL: none)
+ * a pending call learnt from the history, kept with the notice. */
+static void approval_told(struct broom *r, struct head *h, const char *tool,
+                          const struct letta_reply *rep)
 {
-	char tool[128] = "", text[BCMD_TEXT_MAX];
-	char *p[2] = { r->id, tool };
-	int known = !store_view(r->b->store, pending_view, p) && tool[0];
+	char text[BCMD_TEXT_MAX];
 
-	if (bcmd_notice(text, sizeof text, known ? BCMD_N_APPROVAL_WAITING
-	                                         : BCMD_N_APPROVAL_NEEDED,
+	if (bcmd_notice(text, sizeof text, tool[0] ? BCMD_N_APPROVAL_WAITING
+	                                           : BCMD_N_APPROVAL_NEEDED,
 	                bridge_cmd_prefix(r->b), tool) < 0)
 		snprintf(text, sizeof text, "The agent is waiting for approval "
 		         "of a tool call.");
-	finish_notice(r, h, text, 0);
+	snprintf(r->last_err, sizeof r->last_err, "The agent is waiting for "
+	         "a tool approval.");
+	finish_all(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep, NULL);
+}
+
+static void on_pend_hist(struct bcall *c, int st, const char *body,
+                         size_t len, int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep = NULL;
+	struct head h;
+
+	(void)ra;
+	(void)err;
+	r->turn_call = NULL;
+	if (load_head(r, &h) || h.seq != r->head) {
+		turn_end(r, h.ag.user_id);
+		return;
+	}
+	if (st == 200 && (rep = malloc(sizeof *rep)) &&
+	    letta_hist_pending(body, len, rep) == 1 && waits_approval(rep)) {
+		LOG_INFO("bridge", "event=approval_found room=%s tool=\"%.60s\" "
+		         "call_id=%s", r->id, rep->tool, rep->call_id);
+		approval_told(r, &h, rep->tool, rep);
+	} else {
+		approval_told(r, &h, "", NULL);
+	}
+	free(rep);
+}
+
+/* 409 PENDING_APPROVAL: the message is not taken; say which tool waits
+ * and how to answer. A pause this room's turns did not see (asked for
+ * elsewhere, or before an upgrade) is looked up in the history first. */
+static void approval_waits(struct broom *r, struct head *h)
+{
+	char tool[128] = "", path[256];
+	char *p[2] = { r->id, tool };
+
+	if ((!store_view(r->b->store, pending_view, p) && tool[0]) ||
+	    letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
+	                        LIM_BRIDGE_HISTORY)) {
+		approval_told(r, h, tool, NULL);
+		return;
+	}
+	r->turn = T_HIST;
+	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
+	                           r->b->letta_token, NULL, 0, 60000,
+	                           on_pend_hist);
+	if (!r->turn_call)
+		approval_told(r, h, "", NULL);
 }
 
 /* ---- Letta answers ---- */

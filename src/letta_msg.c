@@ -486,6 +486,37 @@ int letta_hist_find_approval(const char *body, size_t len,
 	return hist_find(body, len, NULL, call_id, r);
 }
 
+int letta_hist_pending(const char *body, size_t len,
+                       struct letta_reply *r)
+{
+	struct json j;
+	int rr = 0, k = 0;
+
+	reply_reset(r);
+	json_init(&j);
+	if (json_parse(&j, body, len) || json_type(&j, 0) != JSON_ARR) {
+		rr = ERR_PROTO;
+		goto out;
+	}
+	/* newest first: a request not yet followed by an answer waits */
+	for (int m = json_arr_first(&j, 0); m >= 0 && k++ < LIM_BRIDGE_HISTORY;
+	     m = json_arr_next(&j, 0, m)) {
+		int t = json_get(&j, m, "message_type");
+
+		if (json_str_eq(&j, t, "approval_request_message")) {
+			add_approval(r, &j, m);
+			rr = 1;
+			break;
+		}
+		if (is_user(&j, m) ||
+		    json_str_eq(&j, t, "approval_response_message"))
+			break;
+	}
+out:
+	json_free(&j);
+	return rr;
+}
+
 int letta_msg_fail(int status, const char *body, size_t len, char *detail,
                    size_t cap)
 {

@@ -88,6 +88,12 @@ int letta_hist_find(const char *body, size_t len, const char *otid,
 int letta_hist_find_approval(const char *body, size_t len,
                              const char *call_id, struct letta_reply *r);
 
+/* The tool call a paused agent waits on, from a history answer (newest
+ * first): the newest approval request not followed by an approval
+ * response or a user message, read into r (approval, tool, call_id,
+ * args). Returns 1 (found), 0 (none waits), ERR_PROTO. */
+int letta_hist_pending(const char *body, size_t len, struct letta_reply *r);
+
 /* What a failed send means. */
 enum letta_fail {
 	LETTA_F_RETRY = 1,      /* 5xx, 408, 429, a DB-lock 409, no answer */

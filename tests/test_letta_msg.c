@@ -254,6 +254,30 @@ static void test_history_approval(void)
 	CHECK_STR(rep.call_id, "");
 }
 
+/* A pause the bridge did not see: found in the history. */
+static void test_history_pending(void)
+{
+	static const char waits[] = "["
+		"{\"message_type\":\"reasoning_message\",\"reasoning\":\"r\"},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":"
+		"\"call_7\"}},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\"}]";
+	static const char answered[] = "["
+		"{\"message_type\":\"approval_response_message\",\"approvals\":[]},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":"
+		"\"call_7\"}}]";
+
+	CHECK_EQ(letta_hist_pending(waits, strlen(waits), &rep), 1);
+	CHECK_STR(rep.tool, "rm");
+	CHECK_STR(rep.call_id, "call_7");
+	CHECK_EQ(letta_hist_pending(answered, strlen(answered), &rep), 0);
+	CHECK_EQ(rep.approval, 0);
+	CHECK_EQ(letta_hist_pending("[]", 2, &rep), 0);
+	CHECK_EQ(letta_hist_pending("{}", 2, &rep), ERR_PROTO);
+}
+
 static void test_failures(void)
 {
 	static const char pend[] = "{\"detail\":{\"code\":\"PENDING_APPROVAL\","
@@ -290,5 +314,6 @@ int main(void)
 	RUN(test_approval_args_cut);
 	RUN(test_approval_set);
 	RUN(test_history_approval);
+	RUN(test_history_pending);
 	return harness_done("test_letta_msg");
 }

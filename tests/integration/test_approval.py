@@ -130,6 +130,25 @@ class Paused(ApprovalTest):
         self.assertEqual(approval_items(env.sends(a0))[0]["approvals"][0]
                          ["tool_call_id"], call)
 
+    def test_a_pause_the_bridge_did_not_see_is_found_in_the_history(self):
+        env = self.env(n=1, scripts={0: SCRIPT})
+        a0 = env.ids[0]
+        # someone else (the web UI) talks to the agent, which pauses
+        res = env.letta.http("POST", "/v1/agents/%s/messages" % a0, {
+            "messages": [{"role": "user", "content": "from the web"}]})
+        self.assertEqual(res.status, 200, res.body)
+        call = self.pending_call(env, a0)
+        m = env.say(a0, "hello?")
+        c = env.wait_answer(a0, m, msgtype="m.notice")["content"]
+        self.assertIn('"delete_files"', c["body"])
+        self.assertIn("approval_found", env.d.output())
+        ap = env.say(a0, "!approve")
+        ans = env.wait_answer(a0, ap, 20)
+        self.assertIn("Done: I ran delete_files", ans["content"]["body"])
+        self.assertEqual(approval_items(env.sends(a0))[0]["approvals"],
+                         [{"type": "approval", "tool_call_id": call,
+                           "approve": True}])
+
     def test_an_approval_letta_no_longer_waits_for_is_told_plainly(self):
         env = self.env(n=1, scripts={0: SCRIPT})
         a0 = env.ids[0]
