@@ -392,6 +392,8 @@ static void approval_waits(struct broom *r, struct head *h)
 static void reply_done(struct broom *r, struct head *h,
                        const struct letta_reply *rep)
 {
+	const char *text;
+
 	if (waits_approval(rep)) {
 		approval_asked(r, h, rep);
 		return;
@@ -401,10 +403,9 @@ static void reply_done(struct broom *r, struct head *h,
 		           NULL);
 		return;
 	}
-	snprintf(r->last_err, sizeof r->last_err, "%s",
-	         letta_msg_stop_text(rep));
-	finish_all(r, h, BRIDGE_OUT_NOTICE, r->last_err, strlen(r->last_err),
-	           0, rep, NULL);
+	text = letta_msg_stop_text(rep);
+	snprintf(r->last_err, sizeof r->last_err, "%s", text);
+	finish_all(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep, NULL);
 }
 
 /* 1 when a failed send may still reach Letta and run: it went out and
