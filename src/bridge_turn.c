@@ -3,7 +3,10 @@
  * goes to its agent once (one turn per room, hence per agent; at most
  * max_turns at once), the answer or an explanation to its outbox in the
  * transaction that removes the question. Before any re-send the agent's
- * history is read for the question's otid.
+ * history is read for the question's otid (for an answer to a tool
+ * approval: for its approval response). A turn that ends on an approval
+ * request keeps the pending call in that same transaction; !approve and
+ * !deny (bridge_cmd.c) queue the answer as an entry of the inbox.
  */
 #include "bridge_int.h"
 
