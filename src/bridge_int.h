@@ -198,6 +198,21 @@ int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev);
  * raw body as text) in room r, once its sync batch is stored. */
 void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n);
 
+/* The command prefix in use ("!" unless configured). */
+const char *bridge_cmd_prefix(const struct bridge *b);
+
+/* The room's pending tool call, stored durably (meta "approval/<room>")
+ * by the turn that ended on the approval request and cleared by the
+ * !approve or !deny that answers it. get: call_id and tool into the
+ * caller's buffers; 0 or ERR_NOTFOUND (also for a room id too long to
+ * have one). put: 0 or a store error (a room id too long: 0, nothing
+ * kept). del: 0 also when there was none. */
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap);
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool);
+int bridge_pending_del(struct store_txn *t, const char *room);
+
 /* ---- bridge_sync.c ---- */
 
 struct bsync *bridge_sync_start(struct bridge *b);
