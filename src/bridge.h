@@ -100,7 +100,14 @@ struct bridge_in {
 	size_t text_len;
 	char thread[LIM_STORE_ID];      /* asked in this thread (root event
 	                                 * id), "" in the main timeline */
+	int approval;                   /* BRIDGE_APPROVAL_*: this entry
+	                                 * answers a tool approval (the deny
+	                                 * reason is text) */
+	char call_id[80];               /* the tool call it answers */
 };
+
+enum { BRIDGE_APPROVAL_NONE = 0, BRIDGE_APPROVAL_YES = 1,
+       BRIDGE_APPROVAL_NO = 2 };
 
 enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
 
@@ -134,7 +141,9 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
                       size_t *n);
 
 /* The thread and reply fields are an optional tail of the record, so a
- * record written before they existed still reads (no thread, plain). */
+ * record written before they existed still reads (no thread, plain);
+ * the approval kind and call id follow the thread (then written even
+ * when empty) in the same way. */
 /* Decode a record (text/body point into p). Returns 0, ERR_VERSION (a
  * newer record), ERR_CORRUPT (anything malformed). */
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m);

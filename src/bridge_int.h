@@ -292,6 +292,20 @@ int bridge_stream_final_wait(struct broom *r, const char *question,
 /* bridge_stop / bridge_free. */
 void bridge_stream_stop(struct broom *r);
 void bridge_stream_free(struct broom *r);
+/* The command prefix in use ("!" unless configured). */
+const char *bridge_cmd_prefix(const struct bridge *b);
+
+/* The room's pending tool call, stored durably (meta "approval/<room>")
+ * by the turn that ended on the approval request and cleared by the
+ * !approve or !deny that answers it. get: call_id and tool into the
+ * caller's buffers; 0 or ERR_NOTFOUND (also for a room id too long to
+ * have one). put: 0 or a store error (a room id too long: 0, nothing
+ * kept). del: 0 also when there was none. */
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap);
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool);
+int bridge_pending_del(struct store_txn *t, const char *room);
 
 /* ---- bridge_sync.c ---- */
 

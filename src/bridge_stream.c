@@ -357,7 +357,8 @@ static int on_event(void *ctx, const struct sse_event *ev)
 		lv->tool[0] = '\0';
 		break;
 	case LETTA_SK_APPROVAL:
-		lv->rep->approval = 1;
+		letta_reply_approval(lv->rep, m.tool.name, m.tool.call_id,
+		                     m.tool.arguments, m.tool.arguments_len);
 		break;
 	case LETTA_SK_STOP:
 		/* the names are short; a longer one is unknown anyway */

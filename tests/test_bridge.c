@@ -140,6 +140,55 @@ static void test_otid_and_name(void)
 	CHECK_STR(name, "a_b_c");
 }
 
+/* The approval tail of an inbox record (issue 12): after the thread,
+ * written empty then; a record without it reads as no approval. */
+static void test_approval_records(void)
+{
+	uint8_t buf[256], old[256];
+	size_t n, on;
+	struct bridge_in in = { .event_id = "$ev2", .sender = "@alice:ex.org",
+	                        .text = "because no", .text_len = 10,
+	                        .approval = BRIDGE_APPROVAL_NO,
+	                        .call_id = "call_abc" }, i2;
+
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
+	CHECK_EQ(i2.approval, BRIDGE_APPROVAL_NO);
+	CHECK_STR(i2.call_id, "call_abc");
+	CHECK_STR(i2.thread, "");
+	CHECK_MEM(i2.text, i2.text_len, "because no");
+	/* cut inside the approval part (past the empty thread) */
+	for (size_t k = n - 10; k < n; k++)
+		CHECK_EQ(bridge_in_decode(buf, k, &i2), ERR_CORRUPT);
+	snprintf(in.thread, sizeof in.thread, "$root");
+	in.approval = BRIDGE_APPROVAL_YES;
+	in.text_len = 0;
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
+	CHECK_EQ(i2.approval, BRIDGE_APPROVAL_YES);
+	CHECK_STR(i2.thread, "$root");
+	CHECK_EQ(i2.text_len, 0);
+	/* a record written before the tail: no approval */
+	in.approval = BRIDGE_APPROVAL_NONE;
+	CHECK_EQ(bridge_in_encode(&in, old, sizeof old, &on), 0);
+	CHECK_EQ(bridge_in_decode(old, on, &i2), 0);
+	CHECK_EQ(i2.approval, BRIDGE_APPROVAL_NONE);
+	CHECK_STR(i2.call_id, "");
+	CHECK_INT(on, <, n);
+	/* refused: a bad kind, a call id with a space or none */
+	in.approval = 3;
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	in.approval = BRIDGE_APPROVAL_YES;
+	snprintf(in.call_id, sizeof in.call_id, "call x");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	in.call_id[0] = '\0';
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	snprintf(in.call_id, sizeof in.call_id, "c");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	buf[n - 4] = 7;                          /* the kind byte */
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), ERR_CORRUPT);
+}
+
 static void test_records(void)
 {
 	uint8_t buf[256];
@@ -175,6 +224,7 @@ static void test_records(void)
 	in.text = "\xff";
 	in.text_len = 1;
 	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	test_approval_records();
 	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
 	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
 	CHECK_EQ(o2.kind, BRIDGE_OUT_TEXT);

@@ -322,8 +322,13 @@ def client_event(ev, with_room_id=True, legacy=False, token=None,
         if edit and isinstance(edit[0]["content"].get("m.new_content"),
                                dict):
             # Synapse 1.67 served the edited content in place of the
-            # original (server-side edit application, dropped later).
-            out["content"] = dict(edit[0]["content"]["m.new_content"])
+            # original (server-side edit application, dropped later),
+            # keeping the original's own relation (a thread, a reply).
+            content = dict(edit[0]["content"]["m.new_content"])
+            content.pop("m.relates_to", None)
+            if "m.relates_to" in ev["content"]:
+                content["m.relates_to"] = ev["content"]["m.relates_to"]
+            out["content"] = content
     out["unsigned"] = unsigned
     if legacy:
         out["user_id"] = ev["sender"]
