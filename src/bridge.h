@@ -111,6 +111,13 @@ enum { BRIDGE_APPROVAL_NONE = 0, BRIDGE_APPROVAL_YES = 1,
 
 enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
 
+/* A streamed answer (bridge_stream.c): LIVE is the first message, shown
+ * while the agent works (its event id is kept once it is sent); FINAL is
+ * the first part of the finished answer, sent as the last edit of that
+ * live message when there is one, else as a plain message. */
+#define BRIDGE_OUT_F_LIVE  0x2
+#define BRIDGE_OUT_F_FINAL 0x4
+
 /* An answer or a notice awaiting the homeserver (outbox value). */
 struct bridge_out {
 	int kind;                       /* BRIDGE_OUT_* */
@@ -121,6 +128,9 @@ struct bridge_out {
 	char thread[LIM_STORE_ID];      /* answer in this thread (root), or
 	                                 * "" for the main timeline */
 	int reply;                      /* 1: a rich reply to reply_to */
+	int flags;                      /* BRIDGE_OUT_F_* */
+	const char *replaces;           /* not stored: the event an edit
+	                                 * replaces (m.replace), NULL none */
 };
 
 /* Encode into out[0..cap), *n the length. Returns 0, ERR_TOOBIG,

@@ -481,10 +481,13 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->reply_to, strlen(m->reply_to), 2);
 	w_str(&w, m->body, m->body_len, 4);
-	if (m->thread[0] || m->reply) {
+	if (m->flags & ~(BRIDGE_OUT_F_LIVE | BRIDGE_OUT_F_FINAL))
+		return ERR_INVAL;
+	if (m->thread[0] || m->reply || m->flags) {
 		if (m->thread[0] && !id_ok(m->thread, '$'))
 			return ERR_INVAL;
-		w_uint(&w, m->reply ? 1 : 0, 1);
+		/* one byte: bit 0 the rich reply, the stream flags above */
+		w_uint(&w, (uint64_t)((m->reply ? 1 : 0) | m->flags), 1);
 		w_str(&w, m->thread, strlen(m->thread), 2);
 	}
 	*n = w.n;
@@ -512,8 +515,11 @@ int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m)
 		const char *t;
 
 		m->reply = (int)r_uint(&r, 1);
+		m->flags = m->reply & ~1;
+		m->reply &= 1;
 		t = r_str(&r, 2, &tn);
-		if (m->reply > 1 || tn >= LIM_STORE_ID)
+		if ((m->flags & ~(BRIDGE_OUT_F_LIVE | BRIDGE_OUT_F_FINAL)) ||
+		    tn >= LIM_STORE_ID)
 			r.err = ERR_CORRUPT;
 		if (!r.err && tn) {
 			memcpy(m->thread, t, tn);

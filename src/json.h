@@ -152,6 +152,9 @@ void json_w_key(struct json_w *w, const char *key);
 void json_w_keyn(struct json_w *w, const char *key, size_t n);
 void json_w_str(struct json_w *w, const char *s);
 void json_w_strn(struct json_w *w, const char *s, size_t n);
+/* One string value: a[0..an) then b[0..bn) (each whole UTF-8). */
+void json_w_strn2(struct json_w *w, const char *a, size_t an,
+                  const char *b, size_t bn);
 void json_w_int(struct json_w *w, int64_t v);
 void json_w_bool(struct json_w *w, bool v);
 void json_w_null(struct json_w *w);

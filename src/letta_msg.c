@@ -33,6 +33,26 @@ int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
 	return 0;
 }
 
+int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
+{
+	if (!ident_agent_id_valid(agent_id))
+		return ERR_INVAL;
+	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages/stream",
+	                     agent_id) >= cap)
+		return ERR_TOOBIG;
+	return 0;
+}
+
+/* Whole messages per step, and pings that keep a quiet stream (a long
+ * tool run) alive through proxies. */
+static void stream_keys(struct json_w *w, const struct letta_send *s)
+{
+	if (!s->stream)
+		return;
+	json_w_kbool(w, "stream_tokens", false);
+	json_w_kbool(w, "include_pings", true);
+}
+
 static int body_into(const struct letta_send *s, char *buf, size_t cap,
                      size_t *len)
 {
@@ -58,6 +78,7 @@ static int body_into(const struct letta_send *s, char *buf, size_t cap,
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
 	json_w_kint(&w, "max_steps", s->max_steps);
+	stream_keys(&w, s);
 	json_w_obj_end(&w);
 	return json_w_finish(&w, len);
 }
@@ -111,6 +132,7 @@ static int approval_into(const struct letta_send *s, int approve,
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
 	json_w_kint(&w, "max_steps", s->max_steps);
+	stream_keys(&w, s);
 	json_w_obj_end(&w);
 	return json_w_finish(&w, len);
 }
@@ -147,6 +169,7 @@ static void reply_reset(struct letta_reply *r)
 	r->len = 0;
 	r->n = r->cut = r->approval = r->later = 0;
 	r->stop[0] = '\0';
+	r->run_id[0] = '\0';
 	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
 	r->args_len = 0;
 }
@@ -469,6 +492,12 @@ static int hist_find(const char *body, size_t len, const char *otid,
 		add_message(r, &j, idx[k]);
 		r->later++;
 	}
+	/* the run, to ask whether it is over: the question's own, or that
+	 * of the first message after it */
+	for (int k = found; k >= start && !r->run_id[0]; k--)
+		if (json_get_str(&j, idx[k], "run_id", r->run_id,
+		                 sizeof r->run_id))
+			r->run_id[0] = '\0';
 out:
 	json_free(&j);
 	return rr;
@@ -574,4 +603,16 @@ const char *letta_msg_stop_text(const struct letta_reply *r)
 		if (!strcmp(r->stop, t[i].stop))
 			return t[i].text;
 	return "The agent could not answer: its turn ended with an error.";
+}
+
+/* ---- a reply read from a stream ---- */
+
+void letta_reply_init(struct letta_reply *r)
+{
+	reply_reset(r);
+}
+
+void letta_reply_add(struct letta_reply *r, const char *s, size_t n)
+{
+	add_text(r, s, n);
 }

@@ -19,6 +19,8 @@ struct letta_send {
 	const char *sender_id;          /* Matrix id */
 	const char *otid;
 	int max_steps;
+	int stream;                     /* 1: step streaming with pings (the
+	                                 * /messages/stream route) */
 };
 
 /* "/v1/agents/<id>/messages" into path[0..cap). Returns 0 or ERR_INVAL
@@ -28,6 +30,11 @@ int letta_msg_path(char *path, size_t cap, const char *agent_id);
 /* "/v1/agents/<id>/messages?order=desc&limit=<limit>". */
 int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
                         int limit);
+
+/* "/v1/agents/<id>/messages/stream": the route every server version
+ * streams on (letta-api.md §6; `streaming: true` on /messages needs the
+ * 1.0 mode). */
+int letta_msg_stream_path(char *path, size_t cap, const char *agent_id);
 
 /* The JSON body of a send into a buffer it allocates (*body, free it),
  * *len its length. Returns 0, ERR_NOMEM, ERR_UTF8, ERR_TOOBIG. */
@@ -62,8 +69,15 @@ struct letta_reply {
 	size_t args_len;
 	int later;                      /* history: messages of the turn after
 	                                 * the question (any type) */
+	char run_id[80];                /* history: the turn's run, "" if no
+	                                 * message names it */
 };
 
+/* Empties r; letta_reply_add appends one assistant message's text (as
+ * the parsers do: blank lines between, cut to fit with a note): for a
+ * reply read from a stream. */
+void letta_reply_init(struct letta_reply *r);
+void letta_reply_add(struct letta_reply *r, const char *s, size_t n);
 /* Records an approval request in r as letta_reply_parse does, for a
  * path that reads the message itself (streaming): sets r->approval, the
  * tool name (cut at a character), call_id (kept only whole and printable

@@ -274,6 +274,25 @@ static void test_writer(void)
 	CHECK_EQ(parse_once(buf), 0);
 }
 
+/* Two pieces as one string value (an edit's "* " fallback). */
+static void test_writer_two_pieces(void)
+{
+	char buf[64];
+	struct json_w w;
+	size_t n;
+
+	json_w_init(&w, buf, sizeof buf);
+	json_w_arr(&w);
+	json_w_strn2(&w, "* ", 2, "a\"b", 3);
+	json_w_strn2(&w, "", 0, "", 0);
+	json_w_arr_end(&w);
+	CHECK_EQ(json_w_finish(&w, &n), 0);
+	CHECK_STR(buf, "[\"* a\\\"b\",\"\"]");
+	json_w_init(&w, buf, sizeof buf);
+	json_w_strn2(&w, "ok", 2, "\xff", 1);
+	CHECK_EQ(json_w_finish(&w, &n), ERR_UTF8);
+}
+
 static void test_writer_misuse(void)
 {
 	char buf[64];
@@ -389,6 +408,7 @@ int main(void)
 	RUN(test_integers);
 	RUN(test_limits);
 	RUN(test_writer);
+	RUN(test_writer_two_pieces);
 	RUN(test_writer_misuse);
 	RUN(test_writer_overflow);
 	RUN(test_copy_and_reuse);

@@ -16,7 +16,7 @@ static void test_request(void)
 	char path[256], *body;
 	size_t n;
 	struct letta_send s = { A1, "[A (@a:x)] hi \"there\"", 21, "a", "@a:x",
-	                        "5d2c8f0e-3a41-4b7e-9c11-8e4f2a6b7c90", 20 };
+	                        "5d2c8f0e-3a41-4b7e-9c11-8e4f2a6b7c90", 20, 0 };
 
 	CHECK_EQ(letta_msg_path(path, sizeof path, A1), 0);
 	CHECK_STR(path, "/v1/agents/" A1 "/messages");
@@ -34,6 +34,24 @@ static void test_request(void)
 	s.text_len = 4;
 	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
 	free(body);
+	/* streamed: whole messages per step, pings on, on the route every
+	 * server version streams on */
+	s.stream = 1;
+	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
+	CHECK(strstr(body, "\"max_steps\":20,\"stream_tokens\":false,"
+	             "\"include_pings\":true}") != NULL);
+	free(body);
+	CHECK_EQ(letta_msg_stream_path(path, sizeof path, A1), 0);
+	CHECK_STR(path, "/v1/agents/" A1 "/messages/stream");
+	CHECK_EQ(letta_msg_stream_path(path, sizeof path, "x/y"), ERR_INVAL);
+	CHECK_EQ(letta_msg_stream_path(path, 20, A1), ERR_TOOBIG);
+	/* a reply put together from a stream reads as a parsed one */
+	letta_reply_init(&rep);
+	letta_reply_add(&rep, "one", 3);
+	letta_reply_add(&rep, "", 0);
+	letta_reply_add(&rep, "two", 3);
+	CHECK_STR(rep.text, "one\n\ntwo");
+	CHECK_EQ(rep.n, 2);
 }
 
 static void test_reply(void)
@@ -95,6 +113,29 @@ static void test_history(void)
 	CHECK_EQ(rep.n, 0);
 	CHECK_EQ(letta_hist_find(doc, strlen(doc), "o3", &rep), 0);
 	CHECK_EQ(letta_hist_find("{}", 2, "o1", &rep), ERR_PROTO);
+	CHECK_STR(rep.run_id, "");
+}
+
+/* The run of a turn found in the history: the question's own, else the
+ * first message after it that names one (never a later turn's). */
+static void test_history_run(void)
+{
+	static const char doc[] = "["
+		"{\"message_type\":\"user_message\",\"otid\":\"o2\","
+		"\"run_id\":\"run-later\"},"
+		"{\"message_type\":\"assistant_message\",\"content\":\"b\","
+		"\"run_id\":\"run-2\"},"
+		"{\"message_type\":\"assistant_message\",\"content\":\"a\","
+		"\"run_id\":\"run-1\"},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\","
+		"\"run_id\":null}]";
+	static const char own[] = "[{\"message_type\":\"user_message\","
+		"\"otid\":\"o1\",\"run_id\":\"run-own\"}]";
+
+	CHECK_EQ(letta_hist_find(doc, strlen(doc), "o1", &rep), 1);
+	CHECK_STR(rep.run_id, "run-1");
+	CHECK_EQ(letta_hist_find(own, strlen(own), "o1", &rep), 1);
+	CHECK_STR(rep.run_id, "run-own");
 }
 
 static void test_approval_body(void)
@@ -308,6 +349,7 @@ int main(void)
 	RUN(test_request);
 	RUN(test_reply);
 	RUN(test_history);
+	RUN(test_history_run);
 	RUN(test_failures);
 	RUN(test_approval_body);
 	RUN(test_approval_request);

@@ -164,7 +164,7 @@ class Failures(BridgeTest):
         env = self.env(n=1)
         a0 = env.ids[0]
         # the turn runs but its answer is lost (twice), then a 500
-        env.letta.inject_fault("POST", "/messages$", count=1,
+        env.letta.inject_fault("POST", "/messages(/stream)?$", count=1,
                                drop="after_head")
         ev = env.say(a0, "only once please")
         ans = env.wait_answer(a0, ev, 30)
@@ -323,7 +323,7 @@ class Answers(BridgeTest):
         both = env.wait_answer(a2, e2, 20)
         self.assertEqual(both["content"]["body"], "first\n\nsecond")
         # max_turns = 1: the three turns never overlapped
-        sends = sorted(env.letta.requests("POST", "/messages$"),
+        sends = sorted(env.letta.requests("POST", "/messages(/stream)?$"),
                        key=lambda r: r["time"])
         for prev, nxt in zip(sends, sends[1:]):
             self.assertGreaterEqual(nxt["time"], prev["t_end"] - 0.01)
@@ -344,13 +344,13 @@ class Busy(BridgeTest):
     def test_busy_409_waits_and_goes_again(self):
         env = self.env(n=1, scripts={0: {"mode": "echo", "busy_409": True}})
         a0 = env.ids[0]
-        env.letta.inject_fault("POST", "/messages$", count=1, status=409,
+        env.letta.inject_fault("POST", "/messages(/stream)?$", count=1, status=409,
                                body={"detail": "CONFLICT: Cannot send a new "
                                      "message: Another request is currently "
                                      "being processed for this agent."})
         ev = env.say(a0, "when you can")
         env.wait_answer(a0, ev, 20)
-        posts = sorted(env.letta.requests("POST", "/messages$"),
+        posts = sorted(env.letta.requests("POST", "/messages(/stream)?$"),
                        key=lambda r: r["time"])
         self.assertEqual([p["status"] for p in posts], [409, 200])
         self.assertGreaterEqual(posts[1]["time"] - posts[0]["t_end"], 0.7)
