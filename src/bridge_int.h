@@ -57,7 +57,8 @@ struct broom {
 	uint64_t unsure_until;          /* a POST may still be on its way to
 	                                 * Letta: "not in the history" only
 	                                 * counts after this */
-	int wait_noticed;               /* one queue notice per head */
+	int wait_noticed;               /* one queue notice per stretch of
+	                                 * waiting (until the inbox is empty) */
 	int typing;
 	int typing_busy;                /* a typing request in flight */
 	int typing_next;                /* 0: none, else wanted state + 1 */

@@ -223,7 +223,10 @@ static void turn_end(struct broom *r, const char *user)
 	r->check_first = 0;
 	r->first_sent = 0;
 	r->unsure_until = 0;
-	r->wait_noticed = 0;
+	/* one "queued" notice per stretch of waiting: again only once the
+	 * room has caught up */
+	if (!r->nin)
+		r->wait_noticed = 0;
 	r->run_id[0] = '\0';
 	r->run_over = 0;
 	bridge_kick(r);
@@ -807,6 +810,8 @@ void bridge_turn_run(struct broom *r)
 	}
 	if (e) {
 		r->turn = T_IDLE;
+		if (e == ERR_NOTFOUND)
+			r->wait_noticed = 0;    /* caught up */
 		if (e != ERR_NOTFOUND)
 			LOG_ERROR("bridge", "event=inbox_unreadable room=%s err=%s",
 			          r->id, err_str(e));
@@ -816,7 +821,6 @@ void bridge_turn_run(struct broom *r)
 		r->head = h.seq;
 		r->tries = 0;
 		r->first_sent = 0;
-		r->wait_noticed = 0;
 	}
 	r->turn = T_IDLE;
 	taken_up(r, &h);
