@@ -232,6 +232,17 @@ static void turn_end(struct broom *r, const char *user)
 	bridge_kick(r);
 }
 
+/* The head is still the question this call was for; else the turn
+ * ends (a !cancel took it away). */
+static int head_still(struct broom *r, struct head *h)
+{
+	if (load_head(r, h) || h->seq != r->head) {
+		turn_end(r, h->ag.user_id);
+		return 0;
+	}
+	return 1;
+}
+
 /* The question h is answered with `text` (kind BRIDGE_OUT_*), then
  * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
  * approval request is kept as the room's pending call. */
@@ -373,10 +384,8 @@ static void on_pend_hist(struct bcall *c, int st, const char *body,
 	(void)ra;
 	(void)err;
 	r->turn_call = NULL;
-	if (load_head(r, &h) || h.seq != r->head) {
-		turn_end(r, h.ag.user_id);
+	if (!head_still(r, &h))
 		return;
-	}
 	if (st == 200 && (rep = malloc(sizeof *rep)) &&
 	    letta_hist_pending(body, len, rep) == 1 && waits_approval(rep)) {
 		LOG_INFO("bridge", "event=approval_found room=%s tool=\"%.60s\" "
@@ -483,17 +492,6 @@ static void send_failed(struct broom *r, struct head *h, int st,
 	}
 }
 
-/* The head is still the question this call was for; else the turn
- * ends (a !cancel took it away). */
-static int head_still(struct broom *r, struct head *h)
-{
-	if (load_head(r, h) || h->seq != r->head) {
-		turn_end(r, h->ag.user_id);
-		return 0;
-	}
-	return 1;
-}
-
 static void on_send(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
@@ -573,10 +571,8 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 	(void)ra;
 	(void)err;
 	r->turn_call = NULL;
-	if (load_head(r, &h) || h.seq != r->head) {
-		turn_end(r, h.ag.user_id);
+	if (!head_still(r, &h))
 		return;
-	}
 	if (st != 200 || !(rep = malloc(sizeof *rep))) {
 		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
 		                 "history unreadable");

@@ -53,16 +53,22 @@ static void stream_keys(struct json_w *w, const struct letta_send *s)
 	json_w_kbool(w, "include_pings", true);
 }
 
+/* {"messages":[{ : the start of every send's body. */
+static void messages_open(struct json_w *w, char *buf, size_t cap)
+{
+	json_w_init(w, buf, cap);
+	json_w_obj(w);
+	json_w_key(w, "messages");
+	json_w_arr(w);
+	json_w_obj(w);
+}
+
 static int body_into(const struct letta_send *s, char *buf, size_t cap,
                      size_t *len)
 {
 	struct json_w w;
 
-	json_w_init(&w, buf, cap);
-	json_w_obj(&w);
-	json_w_key(&w, "messages");
-	json_w_arr(&w);
-	json_w_obj(&w);
+	messages_open(&w, buf, cap);
 	json_w_kstr(&w, "role", "user");
 	json_w_key(&w, "content");
 	json_w_strn(&w, s->text, s->text_len);
@@ -113,11 +119,7 @@ static int approval_into(const struct letta_send *s, int approve,
 {
 	struct json_w w;
 
-	json_w_init(&w, buf, cap);
-	json_w_obj(&w);
-	json_w_key(&w, "messages");
-	json_w_arr(&w);
-	json_w_obj(&w);
+	messages_open(&w, buf, cap);
 	json_w_kstr(&w, "type", "approval");
 	json_w_key(&w, "approvals");
 	json_w_arr(&w);
