@@ -35,8 +35,9 @@
 
 #define EDIT_GAP_MS    1100          /* > 1 s, whatever the jitter */
 #define LIVE_TEXT_MAX  24000         /* of an edit's body: a part's room */
-#define SSE_EVENT_MAX  (256u << 10)  /* one event's data (pages touched
-                                      * only as far as used) */
+#define SSE_EVENT_MAX  (128u << 10)  /* one event's data (pages touched
+                                      * only as far as used; a bigger
+                                      * message is read from the history) */
 #define STREAM_IDLE_MS 65000         /* three missed 20 s pings */
 #define RAW_KEEP       2048          /* an error body, for its detail */
 #define PLACEHOLDER    "Thinking…"
