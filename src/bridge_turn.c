@@ -806,8 +806,12 @@ void bridge_turn_run(struct broom *r)
 	}
 	if (e) {
 		r->turn = T_IDLE;
-		if (e == ERR_NOTFOUND)
+		if (e == ERR_NOTFOUND) {
 			r->wait_noticed = 0;    /* caught up */
+			/* a !cancel during a wait: the live message still
+			 * says the agent works */
+			bridge_stream_close(r);
+		}
 		if (e != ERR_NOTFOUND)
 			LOG_ERROR("bridge", "event=inbox_unreadable room=%s err=%s",
 			          r->id, err_str(e));
