@@ -131,20 +131,12 @@ static void display(const struct sync_ev *ev, char *out, size_t cap)
 /* Appends s[0..n) to out, cut at the last whole character that fits. */
 static void put(char *out, size_t cap, size_t *len, const char *s, size_t n)
 {
-	size_t room = cap - 1 - *len, k = 0;
+	size_t room = cap - 1 - *len;
 
 	if (*len >= cap - 1)
 		return;
-	if (n > room) {
-		while (k < room) {
-			size_t q = json_utf8_seq((const unsigned char *)s + k,
-			                         n - k);
-			if (!q || k + q > room)
-				break;
-			k += q;
-		}
-		n = k;
-	}
+	if (n > room)
+		n = json_utf8_fit(s, n, room);
 	memcpy(out + *len, s, n);
 	*len += n;
 	out[*len] = '\0';

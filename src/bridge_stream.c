@@ -129,16 +129,8 @@ static size_t live_text(const struct blive *lv, char *out)
 	size_t n = rep ? rep->len : 0, k = 0;
 	char tool[LETTA_STREAM_NAME];
 
-	if (n > LIVE_TEXT_MAX) {
-		while (k < LIVE_TEXT_MAX) {
-			size_t q = json_utf8_seq((const unsigned char *)rep->text + k,
-			                         n - k);
-			if (!q || k + q > LIVE_TEXT_MAX)
-				break;
-			k += q;
-		}
-		n = k;
-	}
+	if (n > LIVE_TEXT_MAX)
+		n = json_utf8_fit(rep->text, n, LIVE_TEXT_MAX);
 	if (n)
 		memcpy(out, rep->text, n);
 	else

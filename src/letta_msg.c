@@ -183,7 +183,7 @@ static const char cut_note[] = "\n\n[The answer was cut here: it is longer "
 
 static void add_text(struct letta_reply *r, const char *s, size_t n)
 {
-	size_t room, k = 0;
+	size_t room;
 
 	if (!n || r->cut)
 		return;
@@ -194,14 +194,7 @@ static void add_text(struct letta_reply *r, const char *s, size_t n)
 	room = TEXT_ROOM - r->len;
 	if (n > room) {
 		r->cut = 1;
-		while (k < room) {
-			size_t q = json_utf8_seq((const unsigned char *)s + k,
-			                         n - k);
-			if (!q || k + q > room)
-				break;
-			k += q;
-		}
-		n = k;
+		n = json_utf8_fit(s, n, room);
 	}
 	memcpy(r->text + r->len, s, n);
 	r->len += n;
@@ -271,20 +264,6 @@ static void add_tool_call(struct letta_reply *r, const struct json *j, int m)
 	free(raw);
 }
 
-/* The longest run of whole characters of s[0..n) within room bytes. */
-static size_t utf8_fit(const char *s, size_t n, size_t room)
-{
-	size_t k = 0;
-
-	while (k < n) {
-		size_t q = json_utf8_seq((const unsigned char *)s + k, n - k);
-		if (!q || k + q > room)
-			break;
-		k += q;
-	}
-	return k;
-}
-
 /* The arguments as shown: cut at a character, "…" saying so. */
 static void set_args(struct letta_reply *r, const char *s, size_t n)
 {
@@ -297,7 +276,7 @@ static void set_args(struct letta_reply *r, const char *s, size_t n)
 		memcpy(r->args, s, n);
 		r->args_len = n;
 	} else {
-		k = utf8_fit(s, n, sizeof r->args - sizeof more);
+		k = json_utf8_fit(s, n, sizeof r->args - sizeof more);
 		memcpy(r->args, s, k);
 		memcpy(r->args + k, more, sizeof more - 1);
 		r->args_len = k + sizeof more - 1;
@@ -330,7 +309,7 @@ void letta_reply_approval(struct letta_reply *r, const char *tool,
 	r->args_len = 0;
 	set_call_id(r, call_id);
 	if (tool && json_utf8_valid(tool, n)) {
-		n = utf8_fit(tool, n, sizeof r->tool - 1);
+		n = json_utf8_fit(tool, n, sizeof r->tool - 1);
 		memcpy(r->tool, tool, n);
 		r->tool[n] = '\0';
 	}

@@ -274,6 +274,20 @@ static void test_writer(void)
 	CHECK_EQ(parse_once(buf), 0);
 }
 
+/* Cutting text to a size without splitting a character. */
+static void test_utf8_fit(void)
+{
+	static const char s[] = "a\xc3\xa9\xe2\x82\xacz";   /* a é € z */
+
+	CHECK_EQ(json_utf8_fit(s, 7, 100), 7);
+	CHECK_EQ(json_utf8_fit(s, 7, 2), 1);     /* é does not fit whole */
+	CHECK_EQ(json_utf8_fit(s, 7, 3), 3);
+	CHECK_EQ(json_utf8_fit(s, 7, 5), 3);     /* nor does € */
+	CHECK_EQ(json_utf8_fit(s, 7, 6), 6);
+	CHECK_EQ(json_utf8_fit(s, 7, 0), 0);
+	CHECK_EQ(json_utf8_fit("ab\xff", 3, 10), 2);   /* stops at a bad byte */
+}
+
 /* Two pieces as one string value (an edit's "* " fallback). */
 static void test_writer_two_pieces(void)
 {
@@ -409,6 +423,7 @@ int main(void)
 	RUN(test_limits);
 	RUN(test_writer);
 	RUN(test_writer_two_pieces);
+	RUN(test_utf8_fit);
 	RUN(test_writer_misuse);
 	RUN(test_writer_overflow);
 	RUN(test_copy_and_reuse);
