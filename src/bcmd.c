@@ -246,6 +246,14 @@ static const char *const notices[BCMD_N__COUNT] = {
 		"reply. The bridge tries again by itself; you need not resend.",
 	[BCMD_N_NO_ANSWER] = "The agent finished without writing an answer. "
 		"Ask again, perhaps in other words.",
+	[BCMD_N_APPROVAL_WAITING] = "The agent is waiting for approval of the "
+		"tool \"{d}\" and takes no new messages until then, so this one "
+		"was not passed on. Say {p}approve to let it, or {p}deny [reason] "
+		"to refuse; then send your message again.",
+	[BCMD_N_APPROVAL_STALE] = "Letta did not take this answer: the agent "
+		"is no longer waiting for that tool (it was answered some other "
+		"way, or its history was reset). Send your message again if you "
+		"still need it.",
 };
 
 /* Copies tmpl, putting the prefix for "{p}" and detail for "{d}". */

@@ -31,7 +31,8 @@
 
 #define BCMD_PREFIX_MAX 8        /* bytes of a command prefix */
 #define BCMD_TEXT_MAX   2048     /* buffer for any fixed text below */
-#define BCMD_ARGS_SHOWN 800      /* bytes of tool arguments shown */
+#define BCMD_ARGS_SHOWN 1024     /* bytes of tool arguments shown (a
+                                  * letta_reply's are cut before) */
 
 enum bcmd_kind {
 	BCMD_NONE = 0,        /* not a command: a message for the agent */
@@ -97,6 +98,9 @@ enum bcmd_notice {
 	BCMD_N_RESET_NOT_ASKED,  /* !reset confirm without a !reset first */
 	BCMD_N_UNREACHABLE,      /* Letta did not answer (network, 5xx) */
 	BCMD_N_NO_ANSWER,        /* the turn ended without any text */
+	BCMD_N_APPROVAL_WAITING, /* 409 PENDING_APPROVAL, detail: the tool */
+	BCMD_N_APPROVAL_STALE,   /* Letta refused an approval answer (no
+	                          * such call waits any more) */
 	BCMD_N__COUNT
 };
 

@@ -50,12 +50,34 @@ static void call_done(void *arg, struct http_resp *hr, int err)
 	call_free(c);
 }
 
+static int call_body(void *arg, const char *data, size_t len)
+{
+	struct bcall *c = arg;
+
+	return c->on_body(c, data, len);
+}
+
 struct bcall *bridge_call(struct bridge *b, struct broom *room,
                           const char *method, int base, const char *path,
                           const char *token, char *body, size_t body_len,
                           int total_ms,
                           void (*done)(struct bcall *, int, const char *,
                                        size_t, int64_t, int))
+{
+	return bridge_call_body(b, room, method, base, path, token, body,
+	                        body_len, total_ms, 0, NULL, done);
+}
+
+struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
+                               const char *method, int base,
+                               const char *path, const char *token,
+                               char *body, size_t body_len, int total_ms,
+                               int idle_ms,
+                               int (*on_body)(struct bcall *, const char *,
+                                              size_t),
+                               void (*done)(struct bcall *, int,
+                                            const char *, size_t, int64_t,
+                                            int))
 {
 	const char *bs = base == BASE_LETTA ? b->letta : b->hs;
 	struct bcall *c = calloc(1, sizeof *c);
@@ -90,7 +112,11 @@ struct bcall *bridge_call(struct bridge *b, struct broom *room,
 	c->h.body_len = body ? body_len : 0;
 	c->h.total_ms = total_ms;
 	c->h.first_byte_ms = total_ms;
-	c->h.idle_ms = total_ms;
+	c->h.idle_ms = idle_ms > 0 && idle_ms < total_ms ? idle_ms : total_ms;
+	if (on_body) {
+		c->on_body = on_body;
+		c->h.on_body = call_body;
+	}
 	c->h.body_cap = base == BASE_LETTA ? LIM_BRIDGE_LETTA_RESP
 	                                   : LIM_SYNC_RESP;
 	c->h.on_done = call_done;
@@ -340,6 +366,9 @@ static void configure(struct bridge *b, struct app *a)
 	b->reply_rich = !strcmp(cfg_get(c, "bridge", "reply_style"), "reply");
 	b->cmd_prefix = cfg_get(c, "bridge", "command_prefix");
 	b->admins = cfg_get(c, "bridge", "admins");
+	b->stream = cfg_num(c, "bridge", "stream") != 0;
+	b->stream_after = cfg_num(c, "bridge", "stream_after");
+	b->show_tools = !strcmp(cfg_get(c, "bridge", "show_tools"), "compact");
 	b->decline_invites = !inv || !strcmp(inv, "decline");
 	if (b->max_turns < 1)
 		b->max_turns = 1;
@@ -417,6 +446,7 @@ void bridge_stop(struct bridge *b)
 			loop_timer_cancel(b->loop, &r->t_out);
 			loop_timer_cancel(b->loop, &r->t_login);
 			loop_defer_cancel(b->loop, &r->kick);
+			bridge_stream_stop(r);
 			r->turn_call = r->out_call = r->login_call = NULL;
 			r->typing_busy = 0;
 		}
@@ -435,6 +465,7 @@ void bridge_free(struct bridge *b)
 
 		for (; r; r = n) {
 			n = r->hnext;
+			bridge_stream_free(r);
 			free(r);
 		}
 	}

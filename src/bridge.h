@@ -100,9 +100,23 @@ struct bridge_in {
 	size_t text_len;
 	char thread[LIM_STORE_ID];      /* asked in this thread (root event
 	                                 * id), "" in the main timeline */
+	int approval;                   /* BRIDGE_APPROVAL_*: this entry
+	                                 * answers a tool approval (the deny
+	                                 * reason is text) */
+	char call_id[80];               /* the tool call it answers */
 };
 
+enum { BRIDGE_APPROVAL_NONE = 0, BRIDGE_APPROVAL_YES = 1,
+       BRIDGE_APPROVAL_NO = 2 };
+
 enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
+
+/* A streamed answer (bridge_stream.c): LIVE is the first message, shown
+ * while the agent works (its event id is kept once it is sent); FINAL is
+ * the first part of the finished answer, sent as the last edit of that
+ * live message when there is one, else as a plain message. */
+#define BRIDGE_OUT_F_LIVE  0x2
+#define BRIDGE_OUT_F_FINAL 0x4
 
 /* An answer or a notice awaiting the homeserver (outbox value). */
 struct bridge_out {
@@ -114,6 +128,9 @@ struct bridge_out {
 	char thread[LIM_STORE_ID];      /* answer in this thread (root), or
 	                                 * "" for the main timeline */
 	int reply;                      /* 1: a rich reply to reply_to */
+	int flags;                      /* BRIDGE_OUT_F_* */
+	const char *replaces;           /* not stored: the event an edit
+	                                 * replaces (m.replace), NULL none */
 };
 
 /* Encode into out[0..cap), *n the length. Returns 0, ERR_TOOBIG,
@@ -124,7 +141,9 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
                       size_t *n);
 
 /* The thread and reply fields are an optional tail of the record, so a
- * record written before they existed still reads (no thread, plain). */
+ * record written before they existed still reads (no thread, plain);
+ * the approval kind and call id follow the thread (then written even
+ * when empty) in the same way. */
 /* Decode a record (text/body point into p). Returns 0, ERR_VERSION (a
  * newer record), ERR_CORRUPT (anything malformed). */
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m);

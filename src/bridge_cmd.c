@@ -24,6 +24,66 @@ static const char *prefix_of(const struct bridge *b)
 	                                                      : "!";
 }
 
+const char *bridge_cmd_prefix(const struct bridge *b)
+{
+	return prefix_of(b);
+}
+
+/* ---- the pending tool call of a room ---- */
+
+#define PEND_KEY "approval/"
+
+static int pend_key(const char *room, char *key, size_t cap)
+{
+	return (size_t)snprintf(key, cap, PEND_KEY "%s", room) < cap ? 0
+	                                                             : ERR_TOOBIG;
+}
+
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap)
+{
+	char key[LIM_STORE_ID], val[512], *tab;
+	int e;
+
+	if (pend_key(room, key, sizeof key))
+		return ERR_NOTFOUND;
+	if ((e = store_meta_get(t, key, val, sizeof val)))
+		return e == ERR_TOOBIG ? ERR_NOTFOUND : e;
+	if (!(tab = strchr(val, '\t')) || tab == val)
+		return ERR_NOTFOUND;    /* not ours: as if none */
+	*tab = '\0';
+	snprintf(call_id, ccap, "%s", val);
+	snprintf(tool, tcap, "%s", tab + 1);
+	return 0;
+}
+
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool)
+{
+	char key[LIM_STORE_ID], val[512];
+
+	if (pend_key(room, key, sizeof key)) {
+		LOG_WARN("bridge", "event=approval_not_kept room=%.80s reason="
+		         "\"room id too long\"", room);
+		return 0;
+	}
+	if ((size_t)snprintf(val, sizeof val, "%s\t%s", call_id, tool) >=
+	    sizeof val)
+		return ERR_TOOBIG;
+	return store_meta_put(t, key, val);
+}
+
+int bridge_pending_del(struct store_txn *t, const char *room)
+{
+	char key[LIM_STORE_ID];
+	int e;
+
+	if (pend_key(room, key, sizeof key))
+		return 0;
+	e = store_meta_del(t, key);
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
 int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev)
 {
 	struct bcmd c;
@@ -101,20 +161,24 @@ static int count_cb(const char *room, uint64_t seq, const void *data,
 	return 0;
 }
 
-struct qcount { const char *room; int n; };
+struct qcount { const char *room; int n; char tool[128]; };
 
 static int count_view(struct store_txn *t, void *arg)
 {
 	struct qcount *c = arg;
+	char call[80];
 
+	if (bridge_pending_get(t, c->room, call, sizeof call, c->tool,
+	                       sizeof c->tool))
+		c->tool[0] = '\0';
 	return store_q_each(t, STORE_Q_INBOX, c->room, count_cb, &c->n);
 }
 
 static void do_status(struct cmd *k)
 {
-	struct qcount q = { k->r->id, 0 };
+	struct qcount q = { k->r->id, 0, "" };
 	struct broom *r = k->r;
-	char text[BCMD_TEXT_MAX], turn[128] = "none";
+	char text[BCMD_TEXT_MAX], turn[128] = "none", pend[256] = "";
 
 	if (r->turn != T_IDLE && r->first_sent)
 		snprintf(turn, sizeof turn, "running for %llu s",
@@ -126,10 +190,14 @@ static void do_status(struct cmd *k)
 	store_view(r->b->store, count_view, &q);
 	LOG_DEBUG("bridge", "event=status room=%s nin=%d stored=%d", r->id,
 	          r->nin, q.n);
+	if (q.tool[0])
+		snprintf(pend, sizeof pend, "\nWaiting for approval: the tool "
+		         "\"%s\" (%sapprove or %sdeny [reason])", q.tool,
+		         prefix_of(r->b), prefix_of(r->b));
 	snprintf(text, sizeof text, "Agent: %s (%s)\nWaiting messages: %d\n"
-	         "Turn in flight: %s\nLast error: %s", k->ag.name,
+	         "Turn in flight: %s\nLast error: %s%s", k->ag.name,
 	         k->ag.agent_id, q.n > 0 && r->turn != T_IDLE ? q.n - 1 : q.n,
-	         turn, r->last_err[0] ? r->last_err : "none");
+	         turn, r->last_err[0] ? r->last_err : "none", pend);
 	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
 }
 
@@ -193,6 +261,11 @@ static void do_cancel(struct cmd *k)
 	bridge_kick(r);
 }
 
+static int unpend_txn(struct store_txn *t, void *arg)
+{
+	return bridge_pending_del(t, ((struct broom *)arg)->id);
+}
+
 static void on_reset(struct bcall *c, int st, const char *body, size_t len,
                      int64_t ra, int err)
 {
@@ -201,6 +274,9 @@ static void on_reset(struct bcall *c, int st, const char *body, size_t len,
 	(void)body;
 	(void)len;
 	(void)ra;
+	/* a reset also drops the agent's pending approval */
+	if (st == 200)
+		store_update(r->b->store, unpend_txn, r);
 	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id, st,
 	         err_str(err));
 	tell_notice(r, r->reset_by, r->cmd_ev,
@@ -249,6 +325,69 @@ static void do_reset(struct cmd *k, int confirm)
 	            body, strlen(body), 60000, on_reset);
 }
 
+/* !approve / !deny: the answer waits its turn in the inbox like a
+ * message (in order, typing, the answer told as usual); the pending call
+ * is taken in the same transaction, so a second one finds nothing. */
+struct appr {
+	struct cmd *k;
+	uint8_t *buf;
+	int queued;
+	char tool[128];
+};
+
+static int approve_txn(struct store_txn *t, void *arg)
+{
+	struct appr *a = arg;
+	struct bridge_in m = a->k->m;
+	size_t n;
+	int e;
+
+	e = bridge_pending_get(t, a->k->r->id, m.call_id, sizeof m.call_id,
+	                       a->tool, sizeof a->tool);
+	if (e)
+		return e == ERR_NOTFOUND ? 0 : e;
+	m.approval = a->k->c.kind == BCMD_APPROVE ? BRIDGE_APPROVAL_YES
+	                                         : BRIDGE_APPROVAL_NO;
+	m.text = a->k->c.arg;
+	m.text_len = a->k->c.arg_len;
+	if ((e = bridge_in_encode(&m, a->buf, LIM_STORE_QVALUE, &n)) ||
+	    (e = bridge_pending_del(t, a->k->r->id)) ||
+	    (e = store_q_push(t, STORE_Q_INBOX, a->k->r->id, a->buf, n, NULL)))
+		return e;
+	a->queued = 1;
+	return 0;
+}
+
+static void do_approve(struct cmd *k)
+{
+	struct appr a = { k, malloc(LIM_STORE_QVALUE), 0, "" };
+	struct broom *r = k->r;
+	int e = a.buf ? store_update(r->b->store, approve_txn, &a) : ERR_NOMEM;
+
+	free(a.buf);
+	if (e) {
+		LOG_WARN("bridge", "event=approval_not_queued room=%s err=%s",
+		         r->id, err_str(e));
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_LETTA_ERROR, "the bridge could not store the "
+		            "answer");
+		return;
+	}
+	if (!a.queued) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_NO_APPROVAL, NULL);
+		return;
+	}
+	LOG_INFO("bridge", "event=approval_queued room=%s tool=\"%.60s\" "
+	         "approve=%d by=%s", r->id, a.tool, k->c.kind == BCMD_APPROVE,
+	         k->m.sender);
+	bridge_inbox_moved(r, 1);
+	tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+	            k->c.kind == BCMD_APPROVE ? BCMD_N_APPROVED : BCMD_N_DENIED,
+	            NULL);
+	bridge_kick(r);
+}
+
 static int cmd_view(struct store_txn *t, void *arg)
 {
 	struct cmd *k = arg;
@@ -290,8 +429,7 @@ void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n)
 		break;
 	case BCMD_APPROVE:
 	case BCMD_DENY:
-		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
-		            BCMD_N_NO_APPROVAL, NULL);
+		do_approve(k);
 		break;
 	default:
 		if (bcmd_hint(text, sizeof text, prefix_of(r->b), &k->c) >= 0)

@@ -52,10 +52,14 @@ int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
 	size_t limit = (size_t)b->split_bytes, n, blen;
 	int r = 0, e = 0, parts = 0;
 
-	if (o->kind != BRIDGE_OUT_TEXT)
+	if (o->kind != BRIDGE_OUT_TEXT || (o->flags & BRIDGE_OUT_F_LIVE))
 		return push_one(t, room, o, buf);
 	if (limit < 4096 || limit > LIM_BRIDGE_EVENT)
 		limit = LIM_BRIDGE_EVENT;
+	/* The final edit of a live message carries its text twice (the
+	 * fallback and m.new_content): its parts get half the room. */
+	if (o->flags & BRIDGE_OUT_F_FINAL)
+		limit /= 2;
 	p.src = malloc(o->body_len * 3 + 1);
 	p.body = malloc(limit);
 	p.html = malloc(limit);
@@ -74,6 +78,7 @@ int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
 			if ((e = push_one(t, room, &part, buf)))
 				break;
 			parts++;
+			part.flags = 0;     /* the rest are new messages */
 		}
 	}
 	parts_free(&p);
@@ -129,30 +134,53 @@ static char *render(const struct bridge_out *o, size_t *hlen)
 	return h;
 }
 
+/* msgtype, body and the HTML; `star` marks an edit's fallback ("* "
+ * in front, as clients without edits show it). */
+static void write_content(struct json_w *w, const struct bridge_out *o,
+                          const char *html, size_t hlen, int star)
+{
+	json_w_kstr(w, "msgtype", o->kind == BRIDGE_OUT_TEXT ? "m.text"
+	                                                   : "m.notice");
+	json_w_key(w, "body");
+	json_w_strn2(w, star ? "* " : "", star ? 2 : 0, o->body, o->body_len);
+	if (html) {
+		json_w_kstr(w, "format", "org.matrix.custom.html");
+		json_w_key(w, "formatted_body");
+		json_w_strn2(w, star ? "* " : "", star ? 2 : 0, html, hlen);
+	}
+}
+
 char *bridge_conv_event(const struct bridge_out *o, const char *txn,
                         size_t *n)
 {
 	size_t hlen = 0, cap;
 	char *html = render(o, &hlen), *b;
+	int edit = o->replaces && *o->replaces;
 	struct json_w w;
 
-	cap = (o->body_len + hlen) * 6 + 2048;
+	cap = (o->body_len + hlen) * (edit ? 12 : 6) + 2048;
 	if (!(b = malloc(cap))) {
 		free(html);
 		return NULL;
 	}
 	json_w_init(&w, b, cap);
 	json_w_obj(&w);
-	json_w_kstr(&w, "msgtype", o->kind == BRIDGE_OUT_TEXT ? "m.text"
-	                                                    : "m.notice");
-	json_w_key(&w, "body");
-	json_w_strn(&w, o->body, o->body_len);
-	if (html) {
-		json_w_kstr(&w, "format", "org.matrix.custom.html");
-		json_w_key(&w, "formatted_body");
-		json_w_strn(&w, html, hlen);
+	write_content(&w, o, html, hlen, edit);
+	if (edit) {
+		/* an edit (m.replace): the new content whole; the thread or
+		 * reply relation stays the original event's */
+		json_w_key(&w, "m.new_content");
+		json_w_obj(&w);
+		write_content(&w, o, html, hlen, 0);
+		json_w_obj_end(&w);
+		json_w_key(&w, "m.relates_to");
+		json_w_obj(&w);
+		json_w_kstr(&w, "rel_type", "m.replace");
+		json_w_kstr(&w, "event_id", o->replaces);
+		json_w_obj_end(&w);
+	} else {
+		write_rel(&w, o);
 	}
-	write_rel(&w, o);
 	json_w_kstr(&w, MX_K_REPLY_TO, o->reply_to);
 	json_w_kstr(&w, MX_K_TXN, txn);
 	json_w_obj_end(&w);

@@ -25,6 +25,7 @@ struct bcall {
 	struct broom *room;             /* NULL: not a room's */
 	void (*done)(struct bcall *c, int status, const char *body,
 	             size_t len, int64_t retry_after_ms, int err);
+	int (*on_body)(struct bcall *c, const char *data, size_t len);
 	char *url;
 	char *body;
 	char auth[LIM_MX_TOKEN + 8];
@@ -33,7 +34,7 @@ struct bcall {
 };
 
 /* Turn states of a room. */
-enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN };
+enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN };
 /* Outbox states of a room. */
 enum { O_IDLE, O_CHECK, O_SEND, O_WAIT, O_LOGIN };
 
@@ -56,7 +57,8 @@ struct broom {
 	uint64_t unsure_until;          /* a POST may still be on its way to
 	                                 * Letta: "not in the history" only
 	                                 * counts after this */
-	int wait_noticed;               /* one queue notice per head */
+	int wait_noticed;               /* one queue notice per stretch of
+	                                 * waiting (until the inbox is empty) */
 	int typing;
 	int typing_busy;                /* a typing request in flight */
 	int typing_next;                /* 0: none, else wanted state + 1 */
@@ -78,6 +80,11 @@ struct broom {
 	char reset_by[LIM_STORE_ID];
 	char cmd_ev[LIM_STORE_ID];      /* the !reset confirm being done */
 	char cmd_thread[LIM_STORE_ID];
+	/* a streamed turn and its live message (bridge_stream.c); on the
+	 * heap while there is one */
+	struct blive *lv;
+	char run_id[80];                /* the Letta run of the turn, "" */
+	int run_over;                   /* GET /v1/runs said it is over */
 };
 
 struct bsync;
@@ -99,6 +106,9 @@ struct bridge {
 	int reply_rich;                 /* [bridge] reply_style = reply */
 	const char *cmd_prefix;         /* [bridge] command_prefix */
 	const char *admins;             /* [bridge] admins */
+	int stream;                     /* [bridge] stream */
+	int64_t stream_after;           /* [bridge] stream_after */
+	int show_tools;                 /* [bridge] show_tools = compact */
 	int stopping;
 	int turns;                      /* Letta calls in flight */
 	struct broom *slotq, *slotq_tail;
@@ -129,6 +139,20 @@ struct bcall *bridge_call(struct bridge *b, struct broom *room,
                           int total_ms,
                           void (*done)(struct bcall *, int, const char *,
                                        size_t, int64_t, int));
+
+/* bridge_call with the response body streamed to on_body (returning
+ * non-zero aborts the request with that error) and an idle deadline
+ * (0: total_ms) for a body that may stay quiet between pings. */
+struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
+                               const char *method, int base,
+                               const char *path, const char *token,
+                               char *body, size_t body_len, int total_ms,
+                               int idle_ms,
+                               int (*on_body)(struct bcall *, const char *,
+                                              size_t),
+                               void (*done)(struct bcall *, int,
+                                            const char *, size_t, int64_t,
+                                            int));
 
 /* metrics_add() when the daemon keeps metrics. */
 void bridge_metric(struct bridge *b, int id, const char *label, double v);
@@ -166,6 +190,10 @@ int bridge_agent_token(struct broom *r, const char *user, char *out,
 int bridge_notice(struct broom *r, const char *agent_user,
                   const char *reply_to, const char *text);
 
+/* The path of PUT .../send/m.room.message/<txn> in room. */
+int bridge_send_path(char *out, size_t cap, const char *room,
+                     const char *txn);
+
 /* Typing on (refreshed) or off as the agent user; best effort. */
 void bridge_typing(struct broom *r, const char *user, const char *token,
                    int on);
@@ -197,6 +225,88 @@ int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev);
 /* Runs the command in inbox-shaped record data[0..n) (bridge_in: the
  * raw body as text) in room r, once its sync batch is stored. */
 void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n);
+
+/* ---- bridge_stream.c ---- */
+
+struct letta_reply;
+
+/* Starts the streamed send of question `question` (asked by the person
+ * in `thread`, answered as `user`; reply: a rich reply) to path with
+ * body (taken). The live message is shown after [bridge] stream_after
+ * unless the stream is over by then. Returns the call, or NULL. */
+struct bcall *bridge_stream_open(struct broom *r, const char *question,
+                                 const char *user, const char *thread,
+                                 int reply, const char *path, char *body,
+                                 size_t len,
+                                 void (*done)(struct bcall *, int,
+                                              const char *, size_t,
+                                              int64_t, int));
+
+/* After the call's done callback: the reply read (valid until the next
+ * stream call) and 0 when the stream ended as Letta ends it ([DONE], or
+ * an error event), ERR_CLOSED when it broke off. For a status other than
+ * 200, *raw gets the first bytes of the body. */
+int bridge_stream_result(struct broom *r, struct letta_reply **rep,
+                         const char **raw, size_t *raw_len);
+
+/* The stream is over (its reply taken or not): the parser is freed; the
+ * live message stays for the final answer of the same question. */
+void bridge_stream_done(struct broom *r);
+
+/* The turn ended: a live message that got no final answer gets one
+ * (what was said, or that the agent stopped). */
+void bridge_stream_close(struct broom *r);
+
+/* 1 while the final answer of a previous live message is not sent: the
+ * next turn waits for it (answers stay in order, one live at a time). */
+int bridge_stream_busy(const struct broom *r);
+
+/* BRIDGE_OUT_F_FINAL when question has a live message (shown, queued,
+ * or kept by an earlier run), else 0 (in the finishing transaction). */
+int bridge_stream_flags(struct store_txn *t, struct broom *r,
+                        const char *question);
+
+/* finish() stored the final answer of question. */
+void bridge_stream_final_queued(struct broom *r, const char *question);
+
+/* The live message's event id, kept in the store when it is sent (t:
+ * the transaction that removes it from the outbox), read when the final
+ * answer is sent, removed with it. */
+int bridge_live_put(struct store_txn *t, const char *room,
+                    const char *question, const char *event_id);
+int bridge_live_get(struct store_txn *t, const char *room,
+                    const char *question, char *event_id, size_t cap);
+int bridge_live_del(struct store_txn *t, const char *room,
+                    const char *question);
+
+/* bridge_out: the live message of question was sent as event_id / the
+ * final answer of question was sent or dropped. */
+void bridge_stream_shown(struct broom *r, const char *question,
+                         const char *event_id);
+void bridge_stream_final_sent(struct broom *r, const char *question);
+
+/* 1 while the final answer of question must wait: an edit in flight
+ * (the room is kicked when it returns) or *ms until the edit gap. */
+int bridge_stream_final_wait(struct broom *r, const char *question,
+                             int64_t *ms);
+
+/* bridge_stop / bridge_free. */
+void bridge_stream_stop(struct broom *r);
+void bridge_stream_free(struct broom *r);
+/* The command prefix in use ("!" unless configured). */
+const char *bridge_cmd_prefix(const struct bridge *b);
+
+/* The room's pending tool call, stored durably (meta "approval/<room>")
+ * by the turn that ended on the approval request and cleared by the
+ * !approve or !deny that answers it. get: call_id and tool into the
+ * caller's buffers; 0 or ERR_NOTFOUND (also for a room id too long to
+ * have one). put: 0 or a store error (a room id too long: 0, nothing
+ * kept). del: 0 also when there was none. */
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap);
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool);
+int bridge_pending_del(struct store_txn *t, const char *room);
 
 /* ---- bridge_sync.c ---- */
 

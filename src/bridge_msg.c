@@ -131,20 +131,12 @@ static void display(const struct sync_ev *ev, char *out, size_t cap)
 /* Appends s[0..n) to out, cut at the last whole character that fits. */
 static void put(char *out, size_t cap, size_t *len, const char *s, size_t n)
 {
-	size_t room = cap - 1 - *len, k = 0;
+	size_t room = cap - 1 - *len;
 
 	if (*len >= cap - 1)
 		return;
-	if (n > room) {
-		while (k < room) {
-			size_t q = json_utf8_seq((const unsigned char *)s + k,
-			                         n - k);
-			if (!q || k + q > room)
-				break;
-			k += q;
-		}
-		n = k;
-	}
+	if (n > room)
+		n = json_utf8_fit(s, n, room);
 	memcpy(out + *len, s, n);
 	*len += n;
 	out[*len] = '\0';
@@ -278,7 +270,8 @@ void bridge_letta_name(const char *user_id, char *out, size_t cap)
 /* ---- records ----
  *
  * inbox:  'I' 1 | be64 ts | be64 queued | u16 event_id | u16 sender |
- *         u32 text   (strings without NUL)
+ *         u32 text [| u16 thread [| u8 approval | u16 call_id]]
+ *         (strings without NUL)
  * outbox: 'O' 1 | kind | u16 sender | u16 reply_to | u32 body
  */
 
@@ -373,6 +366,17 @@ static int ids_ok(const char *a, char sa, const char *b, char sb)
 	return id_ok(a, sa) && id_ok(b, sb);
 }
 
+/* A tool call id as letta_msg keeps it: printable ASCII, no space. */
+static int call_ok(const char *s)
+{
+	if (!*s || strlen(s) >= sizeof ((struct bridge_in *)0)->call_id)
+		return 0;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return 0;
+	return 1;
+}
+
 int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
                      size_t *n)
 {
@@ -388,13 +392,48 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 	w_str(&w, m->event_id, strlen(m->event_id), 2);
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->text, m->text_len, 4);
-	if (m->thread[0]) {
-		if (!id_ok(m->thread, '$'))
+	if (m->thread[0] || m->approval) {
+		if (m->thread[0] && !id_ok(m->thread, '$'))
 			return ERR_INVAL;
 		w_str(&w, m->thread, strlen(m->thread), 2);
 	}
+	if (m->approval) {
+		if (m->approval > BRIDGE_APPROVAL_NO || !call_ok(m->call_id))
+			return ERR_INVAL;
+		w_uint(&w, (uint64_t)m->approval, 1);
+		w_str(&w, m->call_id, strlen(m->call_id), 2);
+	}
 	*n = w.n;
 	return w.err;
+}
+
+/* The optional tail of an inbox record: thread, then approval. */
+static void r_in_tail(struct rd *r, struct bridge_in *m)
+{
+	size_t tn = 0;
+	const char *t = r_str(r, 2, &tn);
+
+	if (r->err || tn >= LIM_STORE_ID) {
+		r->err = ERR_CORRUPT;
+		return;
+	}
+	memcpy(m->thread, t, tn);
+	m->thread[tn] = '\0';
+	if (tn && !id_ok(m->thread, '$'))
+		r->err = ERR_CORRUPT;
+	if (r->err || r->i == r->n)
+		return;
+	m->approval = (int)r_uint(r, 1);
+	t = r_str(r, 2, &tn);
+	if (r->err || m->approval < BRIDGE_APPROVAL_YES ||
+	    m->approval > BRIDGE_APPROVAL_NO || tn >= sizeof m->call_id) {
+		r->err = ERR_CORRUPT;
+		return;
+	}
+	memcpy(m->call_id, t, tn);
+	m->call_id[tn] = '\0';
+	if (!call_ok(m->call_id))
+		r->err = ERR_CORRUPT;
 }
 
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m)
@@ -413,7 +452,7 @@ int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m)
 	r_id(&r, m->sender, '@');
 	m->text = r_str(&r, 4, &m->text_len);
 	if (!r.err && r.i < n)
-		r_id(&r, m->thread, '$');
+		r_in_tail(&r, m);
 	if (!r.err && r.i != n)
 		r.err = ERR_CORRUPT;
 	return r.err;
@@ -434,10 +473,13 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->reply_to, strlen(m->reply_to), 2);
 	w_str(&w, m->body, m->body_len, 4);
-	if (m->thread[0] || m->reply) {
+	if (m->flags & ~(BRIDGE_OUT_F_LIVE | BRIDGE_OUT_F_FINAL))
+		return ERR_INVAL;
+	if (m->thread[0] || m->reply || m->flags) {
 		if (m->thread[0] && !id_ok(m->thread, '$'))
 			return ERR_INVAL;
-		w_uint(&w, m->reply ? 1 : 0, 1);
+		/* one byte: bit 0 the rich reply, the stream flags above */
+		w_uint(&w, (uint64_t)((m->reply ? 1 : 0) | m->flags), 1);
 		w_str(&w, m->thread, strlen(m->thread), 2);
 	}
 	*n = w.n;
@@ -465,8 +507,11 @@ int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m)
 		const char *t;
 
 		m->reply = (int)r_uint(&r, 1);
+		m->flags = m->reply & ~1;
+		m->reply &= 1;
 		t = r_str(&r, 2, &tn);
-		if (m->reply > 1 || tn >= LIM_STORE_ID)
+		if ((m->flags & ~(BRIDGE_OUT_F_LIVE | BRIDGE_OUT_F_FINAL)) ||
+		    tn >= LIM_STORE_ID)
 			r.err = ERR_CORRUPT;
 		if (!r.err && tn) {
 			memcpy(m->thread, t, tn);

@@ -43,6 +43,12 @@ static int path_room(char *out, size_t cap, const char *room,
 	return p.err;
 }
 
+int bridge_send_path(char *out, size_t cap, const char *room,
+                     const char *txn)
+{
+	return path_room(out, cap, room, "/send/m.room.message/", txn, NULL);
+}
+
 /* A small JSON body on the heap. */
 static char *small_body(const char *s, size_t *n)
 {
@@ -298,25 +304,63 @@ static int ohead_view(struct store_txn *t, void *arg)
 	return store_txnid(t, h->seq, h->txn, sizeof h->txn);
 }
 
-struct odel { const char *room; uint64_t seq; };
+struct odel {
+	const char *room;
+	uint64_t seq;
+	const struct bridge_out *o;     /* the entry, NULL: not needed */
+	const char *event_id;           /* what the homeserver made of it */
+};
 
 static int odel_txn(struct store_txn *t, void *arg)
 {
 	struct odel *d = arg;
 	int e = store_q_del(t, STORE_Q_OUTBOX, d->room, d->seq);
 
-	return e == ERR_NOTFOUND ? 0 : e;
+	if (e && e != ERR_NOTFOUND)
+		return e;
+	/* a live message is kept as it leaves the outbox, the final
+	 * answer takes it along */
+	if (d->o && (d->o->flags & BRIDGE_OUT_F_LIVE) && d->event_id)
+		return bridge_live_put(t, d->room, d->o->reply_to, d->event_id);
+	if (d->o && (d->o->flags & BRIDGE_OUT_F_FINAL))
+		return bridge_live_del(t, d->room, d->o->reply_to);
+	return 0;
+}
+
+/* Removes the head (sent as event_id, or NULL: dropped). */
+static void out_done(struct broom *r, uint64_t seq,
+                     const struct bridge_out *o, const char *event_id)
+{
+	struct odel d = { r->id, seq, o, event_id };
+
+	if (store_update(r->b->store, odel_txn, &d))
+		LOG_ERROR("bridge", "event=outbox_not_updated room=%s", r->id);
+	else if (o && (o->flags & BRIDGE_OUT_F_LIVE) && event_id)
+		bridge_stream_shown(r, o->reply_to, event_id);
+	else if (o && (o->flags & BRIDGE_OUT_F_FINAL))
+		bridge_stream_final_sent(r, o->reply_to);
+	r->out = O_IDLE;
+	r->out_tries = 0;
+	bridge_kick(r);
 }
 
 static void out_next(struct broom *r, uint64_t seq)
 {
-	struct odel d = { r->id, seq };
+	out_done(r, seq, NULL, NULL);
+}
 
-	if (store_update(r->b->store, odel_txn, &d))
-		LOG_ERROR("bridge", "event=outbox_not_updated room=%s", r->id);
-	r->out = O_IDLE;
-	r->out_tries = 0;
-	bridge_kick(r);
+/* The event id of a send's answer into out ("" if none). */
+static void sent_id(const char *body, size_t len, char *out, size_t cap)
+{
+	struct json j;
+
+	out[0] = '\0';
+	json_init(&j);
+	if (!json_parse(&j, body, len) && json_type(&j, 0) == JSON_OBJ)
+		json_str(&j, json_get(&j, 0, "event_id"), out, cap);
+	json_free(&j);
+	if (out[0] != '$')
+		out[0] = '\0';
 }
 
 /* Loads the head into h (buf from the caller). Returns 0, ERR_NOTFOUND,
@@ -344,11 +388,15 @@ static void out_wait(struct broom *r, int64_t ms)
 	bridge_arm(r->b, &r->t_out, ms);
 }
 
-static int found_txn(const char *body, size_t len, const char *txn)
+/* 1 when our event with transaction id txn is in a /messages answer;
+ * its event id into ev[0..cap). */
+static int found_txn(const char *body, size_t len, const char *txn,
+                     char *ev, size_t cap)
 {
 	struct json j;
 	int chunk, found = 0;
 
+	ev[0] = '\0';
 	json_init(&j);
 	if (!json_parse(&j, body, len) && json_type(&j, 0) == JSON_OBJ &&
 	    json_type(&j, chunk = json_get(&j, 0, "chunk")) == JSON_ARR)
@@ -358,8 +406,13 @@ static int found_txn(const char *body, size_t len, const char *txn)
 
 			found = c >= 0 && json_str_eq(&j, json_get(&j, c, MX_K_TXN),
 			                              txn);
+			if (found && json_str(&j, json_get(&j, e, "event_id"), ev,
+			                      cap))
+				ev[0] = '\0';
 		}
 	json_free(&j);
+	if (ev[0] != '$')
+		ev[0] = '\0';
 	return found;
 }
 
@@ -369,6 +422,7 @@ static void on_check(struct bcall *c, int st, const char *body, size_t len,
 	struct broom *r = c->room;
 	struct ohead h;
 	uint8_t *buf = r->b->rec;
+	char ev[LIM_STORE_ID];
 
 	(void)ra;
 	(void)err;
@@ -384,10 +438,10 @@ static void on_check(struct bcall *c, int st, const char *body, size_t len,
 		return;
 	}
 	r->out_check = 0;
-	if (found_txn(body, len, h.txn)) {
+	if (found_txn(body, len, h.txn, ev, sizeof ev)) {
 		LOG_INFO("bridge", "event=answer_already_sent room=%s txn=%s",
 		         r->id, h.txn);
-		out_next(r, h.seq);
+		out_done(r, h.seq, &h.o, ev[0] ? ev : NULL);
 		return;
 	}
 	r->out = O_IDLE;
@@ -412,9 +466,12 @@ static void on_put(struct bcall *c, int st, const char *body, size_t len,
 		return;
 	}
 	if (st == 200) {
-		if (h.o.kind == BRIDGE_OUT_TEXT)
+		char ev[LIM_STORE_ID];
+
+		if (h.o.kind == BRIDGE_OUT_TEXT && !(h.o.flags & BRIDGE_OUT_F_LIVE))
 			bridge_metric(r->b, METRICS_MSG_ANSWERED, NULL, 1);
-		out_next(r, h.seq);
+		sent_id(body, len, ev, sizeof ev);
+		out_done(r, h.seq, &h.o, ev[0] ? ev : NULL);
 		return;
 	}
 	mx_error_parse(&resp, &e);
@@ -439,7 +496,7 @@ static void on_put(struct bcall *c, int st, const char *body, size_t len,
 	if (d < 0 && r->out_tries >= LIM_BRIDGE_OUT_TRIES) {
 		LOG_ERROR("bridge", "event=answer_dropped room=%s txn=%s "
 		          "status=%d errcode=%s", r->id, h.txn, st, e.errcode);
-		out_next(r, h.seq);
+		out_done(r, h.seq, &h.o, NULL);
 		return;
 	}
 	out_wait(r, d >= 0 ? d : bridge_backoff(LIM_BRIDGE_BACKOFF_MS,
@@ -468,17 +525,47 @@ static void start_check(struct broom *r, struct ohead *h, const char *tok)
 		out_wait(r, 1000);
 }
 
+struct live_q { const char *room, *question; char *ev; };
+
+static int live_view(struct store_txn *t, void *arg)
+{
+	struct live_q *q = arg;
+
+	return bridge_live_get(t, q->room, q->question, q->ev, LIM_STORE_ID);
+}
+
+/* The final answer of a live message is its last edit, once the edit
+ * before it is back and the gap is kept. Returns 1 to send now (with
+ * h->o.replaces set when there is a live message), 0 when it waits. */
+static int final_ready(struct broom *r, struct ohead *h, char *ev)
+{
+	struct live_q q = { r->id, h->o.reply_to, ev };
+	int64_t ms = 0;
+
+	if (bridge_stream_final_wait(r, h->o.reply_to, &ms)) {
+		if (ms > 0)
+			out_wait(r, ms);
+		return 0;
+	}
+	ev[0] = '\0';
+	if (!store_view(r->b->store, live_view, &q) && ev[0])
+		h->o.replaces = ev;
+	return 1;
+}
+
 static void start_put(struct broom *r, struct ohead *h, const char *tok)
 {
-	char path[LIM_PROTO_PATH];
+	char path[LIM_PROTO_PATH], ev[LIM_STORE_ID];
 	size_t n;
 	char *body;
 
+	if ((h->o.flags & BRIDGE_OUT_F_FINAL) && !final_ready(r, h, ev))
+		return;
 	if (path_room(path, sizeof path, r->id, "/send/m.room.message/",
 	              h->txn, NULL) || !(body = bridge_conv_event(&h->o, h->txn, &n))) {
 		LOG_ERROR("bridge", "event=answer_dropped room=%s reason=\"cannot "
 		          "build the request\"", r->id);
-		out_next(r, h->seq);
+		out_done(r, h->seq, &h->o, NULL);
 		return;
 	}
 	r->out = O_SEND;
@@ -507,7 +594,7 @@ void bridge_out_run(struct broom *r)
 		/* No agent of ours posts as this user any more. */
 		LOG_WARN("bridge", "event=answer_dropped room=%s reason=\"%s is "
 		         "no agent user of ours any more\"", r->id, h.o.sender);
-		out_next(r, h.seq);
+		out_done(r, h.seq, &h.o, NULL);
 		return;
 	}
 	if (e) {

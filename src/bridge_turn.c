@@ -3,7 +3,10 @@
  * goes to its agent once (one turn per room, hence per agent; at most
  * max_turns at once), the answer or an explanation to its outbox in the
  * transaction that removes the question. Before any re-send the agent's
- * history is read for the question's otid.
+ * history is read for the question's otid (for an answer to a tool
+ * approval: for its approval response). A turn that ends on an approval
+ * request keeps the pending call in that same transaction; !approve and
+ * !deny (bridge_cmd.c) queue the answer as an entry of the inbox.
  */
 #include "bridge_int.h"
 
@@ -11,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bcmd.h"
 #include "err.h"
+#include "json.h"
 #include "letta_msg.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto.h"
 
 #define HIST_POLL_MS 5000       /* a turn seen running: look again */
 #define TYPING_REFRESH_MS 25000 /* typing (30 s) re-sent before it lapses */
@@ -140,14 +146,50 @@ struct fin {
 	uint8_t *buf;
 	const char *agent_id;           /* the agent, to flag or unflag */
 	int gone;                       /* Letta said 404 */
+	int flags;                      /* of the answer as stored */
+	const struct bridge_out *o2;    /* a notice after o, or NULL */
+	const struct letta_reply *rep;  /* an answer of Letta: the room's
+	                                 * pending call becomes its approval
+	                                 * request, or none */
 };
+
+/* 1 when the turn of rep ended paused on a tool call we can answer. */
+static int waits_approval(const struct letta_reply *rep)
+{
+	return rep && rep->approval && rep->call_id[0] &&
+	       (!rep->stop[0] || !strcmp(rep->stop, "requires_approval"));
+}
+
+/* The pending call in the transaction that finishes the turn: stored
+ * when the answer asks for approval, gone when it does not. */
+static int fin_pending(struct store_txn *t, struct fin *f)
+{
+	if (!f->rep)
+		return 0;
+	if (waits_approval(f->rep))
+		return bridge_pending_put(t, f->r->id, f->rep->call_id,
+		                          f->rep->tool);
+	return bridge_pending_del(t, f->r->id);
+}
 
 static int fin_txn(struct store_txn *t, void *arg)
 {
 	struct fin *f = arg;
 	int e;
 
-	if (f->o && (e = bridge_conv_push(t, f->r->b, f->r->id, f->o, f->buf)))
+	if (f->o) {
+		struct bridge_out o = *f->o;
+
+		/* a live message of this question: the answer is its last
+		 * edit */
+		o.flags |= bridge_stream_flags(t, f->r, o.reply_to);
+		f->flags = o.flags;
+		if ((e = bridge_conv_push(t, f->r->b, f->r->id, &o, f->buf)))
+			return e;
+	}
+	if (f->o2 && (e = bridge_conv_push(t, f->r->b, f->r->id, f->o2, f->buf)))
+		return e;
+	if ((e = fin_pending(t, f)))
 		return e;
 	if (f->agent_id) {
 		struct store_agent a;
@@ -169,6 +211,7 @@ static void turn_end(struct broom *r, const char *user)
 	char tok[LIM_STORE_SECRET];
 
 	slot_release(r);
+	bridge_stream_close(r);
 	loop_timer_cancel(r->b->loop, &r->t_wait);
 	loop_timer_cancel(r->b->loop, &r->t_typing);
 	if (r->typing && user && *user &&
@@ -180,16 +223,36 @@ static void turn_end(struct broom *r, const char *user)
 	r->check_first = 0;
 	r->first_sent = 0;
 	r->unsure_until = 0;
-	r->wait_noticed = 0;
+	/* one "queued" notice per stretch of waiting: again only once the
+	 * room has caught up */
+	if (!r->nin)
+		r->wait_noticed = 0;
+	r->run_id[0] = '\0';
+	r->run_over = 0;
 	bridge_kick(r);
 }
 
-/* The question h is answered with `text` (kind BRIDGE_OUT_*). */
-static void finish(struct broom *r, struct head *h, int kind,
-                   const char *text, size_t len, int gone)
+/* The head is still the question this call was for; else the turn
+ * ends (a !cancel took it away). */
+static int head_still(struct broom *r, struct head *h)
+{
+	if (load_head(r, h) || h->seq != r->head) {
+		turn_end(r, h->ag.user_id);
+		return 0;
+	}
+	return 1;
+}
+
+/* The question h is answered with `text` (kind BRIDGE_OUT_*), then
+ * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
+ * approval request is kept as the room's pending call. */
+static void finish_all(struct broom *r, struct head *h, int kind,
+                       const char *text, size_t len, int gone,
+                       const struct letta_reply *rep, const char *note)
 {
 	struct bridge_out o = { .kind = kind, .body = text, .body_len = len };
-	struct fin f = { r, h->seq, &o, NULL, NULL, gone };
+	struct bridge_out o2 = { .kind = BRIDGE_OUT_NOTICE };
+	struct fin f = { r, h->seq, &o, NULL, NULL, gone, 0, NULL, rep };
 	uint8_t *buf = malloc(LIM_STORE_QVALUE);
 	int e;
 
@@ -197,6 +260,14 @@ static void finish(struct broom *r, struct head *h, int kind,
 	snprintf(o.reply_to, sizeof o.reply_to, "%s", h->m.event_id);
 	snprintf(o.thread, sizeof o.thread, "%s", h->m.thread);
 	o.reply = !o.thread[0] && r->b->reply_rich;
+	if (note) {
+		memcpy(o2.sender, o.sender, sizeof o.sender);
+		memcpy(o2.reply_to, o.reply_to, sizeof o.reply_to);
+		memcpy(o2.thread, o.thread, sizeof o.thread);
+		o2.body = note;
+		o2.body_len = strlen(note);
+		f.o2 = &o2;
+	}
 	f.buf = buf;
 	if (gone || ((h->ag.flags & BRIDGE_F_AGENT_GONE) &&
 	             kind == BRIDGE_OUT_TEXT))
@@ -207,17 +278,26 @@ static void finish(struct broom *r, struct head *h, int kind,
 		/* Nothing changed: the question stays; try again later. */
 		LOG_ERROR("bridge", "event=answer_not_stored room=%s err=%s",
 		          r->id, err_str(e));
+		r->check_first = 1;     /* it ran: take it from the history */
 		r->turn = T_WAIT;
 		bridge_arm(r->b, &r->t_turn, bridge_backoff(1000, r->tries++));
 		return;
 	}
 	bridge_inbox_moved(r, -1);
-	if (kind != BRIDGE_OUT_TEXT)
+	if (f.flags & BRIDGE_OUT_F_FINAL)
+		bridge_stream_final_queued(r, h->m.event_id);
+	if (kind != BRIDGE_OUT_TEXT && !waits_approval(rep))
 		bridge_metric(r->b, METRICS_MSG_FAILED, "letta", 1);
 	LOG_INFO("bridge", "event=answered room=%s event_id=%s kind=%s "
 	         "bytes=%zu", r->id, h->m.event_id,
 	         kind == BRIDGE_OUT_TEXT ? "answer" : "notice", len);
 	turn_end(r, h->ag.user_id);
+}
+
+static void finish(struct broom *r, struct head *h, int kind,
+                   const char *text, size_t len, int gone)
+{
+	finish_all(r, h, kind, text, len, gone, NULL, NULL);
 }
 
 static void finish_notice(struct broom *r, struct head *h, const char *text,
@@ -247,15 +327,117 @@ static void retry_or_give_up(struct broom *r, struct head *h,
 	           bridge_backoff(LIM_BRIDGE_BACKOFF_MS, r->tries - 1));
 }
 
+/* ---- tool approvals ---- */
+
+/* The turn ended on an approval request: what the agent said, then one
+ * notice naming the tool and its arguments and how to answer. */
+static void approval_asked(struct broom *r, struct head *h,
+                           const struct letta_reply *rep)
+{
+	char note[BCMD_TEXT_MAX];
+
+	if (bcmd_approval_text(note, sizeof note, bridge_cmd_prefix(r->b),
+	                       rep->tool, rep->args, rep->args_len) < 0)
+		bcmd_notice(note, sizeof note, BCMD_N_APPROVAL_NEEDED,
+		            bridge_cmd_prefix(r->b), NULL);
+	LOG_INFO("bridge", "event=approval_asked room=%s tool=\"%.60s\" "
+	         "call_id=%s", r->id, rep->tool, rep->call_id);
+	if (rep->n > 0)
+		finish_all(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0, rep,
+		           note);
+	else
+		finish_all(r, h, BRIDGE_OUT_NOTICE, note, strlen(note), 0, rep,
+		           NULL);
+}
+
+static int pending_view(struct store_txn *t, void *arg)
+{
+	char **p = arg, call[80];
+
+	return bridge_pending_get(t, p[0], call, sizeof call, p[1], 128);
+}
+
+/* The 409 notice: the waiting tool named when known; rep (NULL: none)
+ * a pending call learnt from the history, kept with the notice. */
+static void approval_told(struct broom *r, struct head *h, const char *tool,
+                          const struct letta_reply *rep)
+{
+	char text[BCMD_TEXT_MAX];
+
+	if (bcmd_notice(text, sizeof text, tool[0] ? BCMD_N_APPROVAL_WAITING
+	                                           : BCMD_N_APPROVAL_NEEDED,
+	                bridge_cmd_prefix(r->b), tool) < 0)
+		snprintf(text, sizeof text, "The agent is waiting for approval "
+		         "of a tool call.");
+	snprintf(r->last_err, sizeof r->last_err, "The agent is waiting for "
+	         "a tool approval.");
+	finish_all(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep, NULL);
+}
+
+static void on_pend_hist(struct bcall *c, int st, const char *body,
+                         size_t len, int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep = NULL;
+	struct head h;
+
+	(void)ra;
+	(void)err;
+	r->turn_call = NULL;
+	if (!head_still(r, &h))
+		return;
+	if (st == 200 && (rep = malloc(sizeof *rep)) &&
+	    letta_hist_pending(body, len, rep) == 1 && waits_approval(rep)) {
+		LOG_INFO("bridge", "event=approval_found room=%s tool=\"%.60s\" "
+		         "call_id=%s", r->id, rep->tool, rep->call_id);
+		approval_told(r, &h, rep->tool, rep);
+	} else {
+		approval_told(r, &h, "", NULL);
+	}
+	free(rep);
+}
+
+/* 409 PENDING_APPROVAL: the message is not taken; say which tool waits
+ * and how to answer. A pause this room's turns did not see (asked for
+ * elsewhere, or before an upgrade) is looked up in the history first. */
+static void approval_waits(struct broom *r, struct head *h)
+{
+	char tool[128] = "", path[256];
+	char *p[2] = { r->id, tool };
+
+	if ((!store_view(r->b->store, pending_view, p) && tool[0]) ||
+	    letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
+	                        LIM_BRIDGE_HISTORY)) {
+		approval_told(r, h, tool, NULL);
+		return;
+	}
+	r->turn = T_HIST;
+	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
+	                           r->b->letta_token, NULL, 0, 60000,
+	                           on_pend_hist);
+	if (!r->turn_call)
+		approval_told(r, h, "", NULL);
+}
+
 /* ---- Letta answers ---- */
 
 static void reply_done(struct broom *r, struct head *h,
                        const struct letta_reply *rep)
 {
-	if (rep->n > 0)
-		finish(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0);
-	else
-		finish_notice(r, h, letta_msg_stop_text(rep), 0);
+	const char *text;
+
+	if (waits_approval(rep)) {
+		approval_asked(r, h, rep);
+		return;
+	}
+	if (rep->n > 0) {
+		finish_all(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0, rep,
+		           NULL);
+		return;
+	}
+	text = letta_msg_stop_text(rep);
+	snprintf(r->last_err, sizeof r->last_err, "%s", text);
+	finish_all(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep, NULL);
 }
 
 /* 1 when a failed send may still reach Letta and run: it went out and
@@ -270,24 +452,60 @@ static int ambiguous(int st, int err)
 	return err != ERR_REFUSED && err != ERR_DNS && err != ERR_TLS;
 }
 
+/* A send that got no usable answer: tell, or look and go again. */
+static void send_failed(struct broom *r, struct head *h, int st,
+                        const char *body, size_t len, int err)
+{
+	char detail[256], msg[512];
+	int f = letta_msg_fail(st, body, len, detail, sizeof detail);
+
+	LOG_WARN("bridge", "event=letta_failed room=%s agent=%s status=%d "
+	         "err=%s detail=\"%.120s\"", r->id, h->ag.agent_id, st,
+	         err_str(err), detail);
+	switch (f) {
+	case LETTA_F_GONE:
+		finish_notice(r, h, "This agent no longer exists in Letta, so "
+		              "it cannot answer.", 1);
+		return;
+	case LETTA_F_APPROVAL:
+		approval_waits(r, h);
+		return;
+	case LETTA_F_REFUSED:
+		if (h->m.approval) {
+			/* e.g. re-sent after a restart: nothing waits any more */
+			bcmd_notice(msg, sizeof msg, BCMD_N_APPROVAL_STALE,
+			            bridge_cmd_prefix(r->b), NULL);
+			finish_notice(r, h, msg, 0);
+			return;
+		}
+		snprintf(msg, sizeof msg, "Letta refused this message (HTTP %d%s"
+		         "%s).", st, detail[0] ? ": " : "", detail);
+		finish_notice(r, h, msg, 0);
+		return;
+	default:
+		/* The turn may have run (a lost answer): look before re-sending */
+		r->check_first = 1;
+		if (ambiguous(st, err))
+			r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
+		retry_or_give_up(r, h, f == LETTA_F_BUSY ? "busy" :
+		                 st ? "server error" : err_str(err));
+	}
+}
+
 static void on_send(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
 	struct broom *r = c->room;
 	struct letta_reply *rep;
 	struct head h;
-	char detail[256], msg[512];
-	int f;
 
 	(void)ra;
 	r->turn_call = NULL;
 	if (r->b->metrics)
 		metrics_letta_ms(r->b->metrics,
 		                 (double)(loop_now(r->b->loop) - r->sent_at));
-	if (load_head(r, &h) || h.seq != r->head) {
-		turn_end(r, h.ag.user_id);
+	if (!head_still(r, &h))
 		return;
-	}
 	if (st >= 200 && st < 300 && (rep = malloc(sizeof *rep))) {
 		if (letta_reply_parse(body, len, rep)) {
 			free(rep);
@@ -299,32 +517,46 @@ static void on_send(struct bcall *c, int st, const char *body, size_t len,
 		free(rep);
 		return;
 	}
-	f = letta_msg_fail(st, body, len, detail, sizeof detail);
-	LOG_WARN("bridge", "event=letta_failed room=%s agent=%s status=%d "
-	         "err=%s detail=\"%.120s\"", r->id, h.ag.agent_id, st,
-	         err_str(err), detail);
-	switch (f) {
-	case LETTA_F_GONE:
-		finish_notice(r, &h, "This agent no longer exists in Letta, so "
-		              "it cannot answer.", 1);
+	send_failed(r, &h, st, body, len, err);
+}
+
+/* A streamed send is over: the answer as it came, or a look at the run
+ * and the history when the stream broke off (never a second send of a
+ * turn that may be running). */
+static void on_stream(struct bcall *c, int st, const char *body, size_t len,
+                      int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct letta_reply *rep;
+	const char *raw;
+	size_t raw_len;
+	struct head h;
+	int e;
+
+	(void)body;
+	(void)len;
+	(void)ra;
+	r->turn_call = NULL;
+	if (r->b->metrics)
+		metrics_letta_ms(r->b->metrics,
+		                 (double)(loop_now(r->b->loop) - r->sent_at));
+	e = bridge_stream_result(r, &rep, &raw, &raw_len);
+	if (!head_still(r, &h)) {
+		bridge_stream_done(r);
 		return;
-	case LETTA_F_APPROVAL:
-		finish_notice(r, &h, "The agent is waiting for approval of a "
-		              "tool call and cannot answer until then.", 0);
-		return;
-	case LETTA_F_REFUSED:
-		snprintf(msg, sizeof msg, "Letta refused this message (HTTP %d%s"
-		         "%s).", st, detail[0] ? ": " : "", detail);
-		finish_notice(r, &h, msg, 0);
-		return;
-	default:
-		/* The turn may have run (a lost answer): look before re-sending */
-		r->check_first = 1;
-		if (ambiguous(st, err))
-			r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
-		retry_or_give_up(r, &h, f == LETTA_F_BUSY ? "busy" :
-		                 st ? "server error" : err_str(err));
 	}
+	if (st == 200 && !e && rep) {
+		reply_done(r, &h, rep);
+	} else if (st == 200 || st == 0) {
+		LOG_WARN("bridge", "event=stream_broken room=%s run=%s err=%s",
+		         r->id, r->run_id[0] ? r->run_id : "-", err_str(err));
+		r->check_first = 1;
+		r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
+		retry_or_give_up(r, &h, "the answer's stream broke off");
+	} else {
+		send_failed(r, &h, st, raw, raw_len, err);
+	}
+	bridge_stream_done(r);
 }
 
 static void on_hist(struct bcall *c, int st, const char *body, size_t len,
@@ -339,19 +571,25 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 	(void)ra;
 	(void)err;
 	r->turn_call = NULL;
-	if (load_head(r, &h) || h.seq != r->head) {
-		turn_end(r, h.ag.user_id);
+	if (!head_still(r, &h))
 		return;
-	}
 	if (st != 200 || !(rep = malloc(sizeof *rep))) {
 		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
 		                 "history unreadable");
 		return;
 	}
 	bridge_otid(r->id, h.m.event_id, otid);
-	found = letta_hist_find(body, len, otid, rep);
+	found = h.m.approval ? letta_hist_find_approval(body, len, h.m.call_id,
+	                                                rep)
+	                     : letta_hist_find(body, len, otid, rep);
 	slot_release(r);
-	if (found == 1 && rep->n > 0) {
+	if (found == 1 && rep->run_id[0] && !r->run_over) {
+		/* The turn's run may still be going (a restart, a broken
+		 * stream): its answer is whole once the run is over. */
+		snprintf(r->run_id, sizeof r->run_id, "%s", rep->run_id);
+		r->turn = T_IDLE;
+		bridge_kick(r);
+	} else if (found == 1 && (rep->n > 0 || waits_approval(rep))) {
 		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,
 		         otid);
 		reply_done(r, &h, rep);
@@ -400,22 +638,47 @@ static void start_hist(struct broom *r, struct head *h)
 		retry_or_give_up(r, h, "request refused");
 }
 
-static void start_send(struct broom *r, struct head *h)
+/* The body of the turn's send: the question, or the answer to the
+ * pending tool call (the deny reason is the entry's text). */
+static int turn_body(struct broom *r, struct head *h, char **body,
+                     size_t *len)
 {
-	char path[256], otid[37], name[64];
+	char otid[37], name[64], *why;
 	struct letta_send s = {
 		.agent_id = h->ag.agent_id, .text = h->m.text,
 		.text_len = h->m.text_len, .name = name,
 		.sender_id = h->m.sender, .otid = otid,
-		.max_steps = r->b->max_steps,
+		.max_steps = r->b->max_steps, .stream = r->b->stream,
 	};
-	char *body;
-	size_t len;
+	int e;
 
+	if (h->m.approval) {
+		if (!(why = malloc(h->m.text_len + 1)))
+			return ERR_NOMEM;
+		memcpy(why, h->m.text, h->m.text_len);
+		why[h->m.text_len] = '\0';
+		e = letta_msg_approval_body(&s, h->m.approval ==
+		                            BRIDGE_APPROVAL_YES, h->m.call_id,
+		                            why, body, len);
+		free(why);
+		return e;
+	}
 	bridge_otid(r->id, h->m.event_id, otid);
 	bridge_letta_name(h->m.sender, name, sizeof name);
-	if (letta_msg_path(path, sizeof path, h->ag.agent_id) ||
-	    letta_msg_body(&s, &body, &len)) {
+	return letta_msg_body(&s, body, len);
+}
+
+static void start_send(struct broom *r, struct head *h)
+{
+	char path[256];
+	char *body;
+	size_t len;
+	int e;
+
+	e = r->b->stream ? letta_msg_stream_path(path, sizeof path,
+	                                         h->ag.agent_id)
+	                 : letta_msg_path(path, sizeof path, h->ag.agent_id);
+	if (e || turn_body(r, h, &body, &len)) {
 		finish_notice(r, h, "This message could not be passed on to "
 		              "the agent.", 0);
 		return;
@@ -424,11 +687,79 @@ static void start_send(struct broom *r, struct head *h)
 	r->sent_at = loop_now(r->b->loop);
 	if (!r->first_sent)
 		r->first_sent = loop_now(r->b->loop);
-	r->turn_call = bridge_call(r->b, r, "POST", BASE_LETTA, path,
-	                           r->b->letta_token, body, len,
-	                           (int)r->b->letta_timeout, on_send);
+	if (r->b->stream)
+		r->turn_call = bridge_stream_open(r, h->m.event_id, h->ag.user_id,
+		                                  h->m.thread, !h->m.thread[0] &&
+		                                  r->b->reply_rich, path, body, len,
+		                                  on_stream);
+	else
+		r->turn_call = bridge_call(r->b, r, "POST", BASE_LETTA, path,
+		                           r->b->letta_token, body, len,
+		                           (int)r->b->letta_timeout, on_send);
 	if (!r->turn_call)
 		retry_or_give_up(r, h, "request refused");
+}
+
+/* ---- a run whose stream broke off ---- */
+
+#define RUN_POLL_MS 2000
+
+static void on_run(struct bcall *c, int st, const char *body, size_t len,
+                   int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct json j;
+	struct head h;
+	int over = 1;
+
+	(void)ra;
+	(void)err;
+	r->turn_call = NULL;
+	if (!head_still(r, &h))
+		return;
+	slot_release(r);
+	json_init(&j);
+	/* running or created: look again; anything else (over, or a server
+	 * without runs): the history tells */
+	if (st == 200 && !json_parse(&j, body, len) && json_type(&j, 0) ==
+	    JSON_OBJ) {
+		int v = json_get(&j, 0, "status");
+
+		over = !json_str_eq(&j, v, "running") &&
+		       !json_str_eq(&j, v, "created");
+	}
+	json_free(&j);
+	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d "
+	          "over=%d", r->id, r->run_id, st, over);
+	if (!r->first_sent)
+		r->first_sent = loop_now(r->b->loop);   /* after a restart */
+	if (!over && loop_now(r->b->loop) - r->first_sent <
+	    (uint64_t)r->b->letta_timeout) {
+		r->turn = T_WAIT;
+		bridge_arm(r->b, &r->t_turn, RUN_POLL_MS);
+		return;
+	}
+	r->run_over = 1;
+	r->turn = T_IDLE;
+	bridge_kick(r);
+}
+
+static void start_run(struct broom *r, struct head *h)
+{
+	char path[160];
+	struct proto_buf p;
+
+	proto_buf_init(&p, path, sizeof path);
+	proto_buf_str(&p, "/v1/runs/");
+	proto_buf_urlenc(&p, r->run_id);
+	r->turn = T_RUN;
+	r->turn_call = p.err ? NULL : bridge_call(r->b, r, "GET", BASE_LETTA,
+	                                          path, r->b->letta_token, NULL,
+	                                          0, 30000, on_run);
+	if (!r->turn_call) {
+		r->run_over = 1;
+		start_hist(r, h);
+	}
 }
 
 /* Receipt and typing when the question is taken up. */
@@ -459,6 +790,8 @@ void bridge_turn_run(struct broom *r)
 
 	if (r->b->stopping)
 		return;
+	if (r->turn == T_IDLE && bridge_stream_busy(r))
+		return;         /* the last live answer's final edit first */
 	if (r->turn != T_IDLE) {
 		/* Busy: a newer message waiting gets one notice, later. */
 		if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
@@ -473,6 +806,12 @@ void bridge_turn_run(struct broom *r)
 	}
 	if (e) {
 		r->turn = T_IDLE;
+		if (e == ERR_NOTFOUND) {
+			r->wait_noticed = 0;    /* caught up */
+			/* a !cancel during a wait: the live message still
+			 * says the agent works */
+			bridge_stream_close(r);
+		}
 		if (e != ERR_NOTFOUND)
 			LOG_ERROR("bridge", "event=inbox_unreadable room=%s err=%s",
 			          r->id, err_str(e));
@@ -482,13 +821,14 @@ void bridge_turn_run(struct broom *r)
 		r->head = h.seq;
 		r->tries = 0;
 		r->first_sent = 0;
-		r->wait_noticed = 0;
 	}
 	r->turn = T_IDLE;
 	taken_up(r, &h);
 	if (!slot_take(r, T_IDLE))
 		return;
-	if (r->check_first)
+	if (r->check_first && r->run_id[0] && !r->run_over)
+		start_run(r, &h);
+	else if (r->check_first)
 		start_hist(r, &h);
 	else
 		start_send(r, &h);

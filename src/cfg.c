@@ -124,6 +124,14 @@ const struct cfg_key cfg_keys[] = {
 	  "what starts a command in an agent room (!help, !status, ...)" },
 	{ "bridge", "admins", CFG_STR, NULL, 0, 0, NULL, 0,
 	  "who may use !reset: Matrix ids, '*' matches any text" },
+	{ "bridge", "stream", CFG_BOOL, "true", 0, 0, NULL, 0,
+	  "read Letta's answer as it streams and show a slow one live, in "
+	  "one message edited as it grows" },
+	{ "bridge", "stream_after", CFG_DURATION, "3s", 0, 10 * MS_MIN, NULL, 0,
+	  "a streamed answer not complete by then is shown at once and "
+	  "edited (at most once a second, 20 edits)" },
+	{ "bridge", "show_tools", CFG_ENUM, "compact", 0, 0, "off|compact", 0,
+	  "while a live answer grows: name the tool the agent runs" },
 };
 
 const int cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];

@@ -38,6 +38,19 @@ void json_free(struct json *j)
 
 /* ---- UTF-8 ---- */
 
+size_t json_utf8_fit(const char *s, size_t n, size_t room)
+{
+	size_t k = 0;
+
+	while (k < n) {
+		size_t q = json_utf8_seq((const unsigned char *)s + k, n - k);
+		if (!q || k + q > room)
+			break;
+		k += q;
+	}
+	return k;
+}
+
 size_t json_utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];

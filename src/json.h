@@ -125,6 +125,10 @@ int json_get_bool(const struct json *j, int o, const char *key, bool *out);
  * there are not one (overlong, surrogate, beyond U+10FFFF, truncated). */
 size_t json_utf8_seq(const unsigned char *s, size_t n);
 
+/* The longest run of whole characters at the start of s[0..n) within
+ * room bytes (it stops at the first byte that starts none). */
+size_t json_utf8_fit(const char *s, size_t n, size_t room);
+
 /* True when s[0..n) is entirely valid UTF-8. */
 bool json_utf8_valid(const char *s, size_t n);
 
@@ -152,6 +156,9 @@ void json_w_key(struct json_w *w, const char *key);
 void json_w_keyn(struct json_w *w, const char *key, size_t n);
 void json_w_str(struct json_w *w, const char *s);
 void json_w_strn(struct json_w *w, const char *s, size_t n);
+/* One string value: a[0..an) then b[0..bn) (each whole UTF-8). */
+void json_w_strn2(struct json_w *w, const char *a, size_t an,
+                  const char *b, size_t bn);
 void json_w_int(struct json_w *w, int64_t v);
 void json_w_bool(struct json_w *w, bool v);
 void json_w_null(struct json_w *w);

@@ -107,14 +107,13 @@ void json_w_obj_end(struct json_w *w) { w_close(w, '{'); }
 void json_w_arr(struct json_w *w) { w_open(w, '['); }
 void json_w_arr_end(struct json_w *w) { w_close(w, '['); }
 
-/* Writes a quoted, escaped string; refuses bytes that are not UTF-8. */
-static void quoted(struct json_w *w, const char *s, size_t n)
+/* Writes s escaped (no quotes); refuses bytes that are not UTF-8. */
+static void escaped(struct json_w *w, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run;
 	char esc[8];
 
-	putc1(w, '"');
 	while (i < n && !w->err) {
 		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 &&
 		     p[run] != '"' && p[run] != '\\'; run++)
@@ -146,6 +145,12 @@ static void quoted(struct json_w *w, const char *s, size_t n)
 		}
 		i++;
 	}
+}
+
+static void quoted(struct json_w *w, const char *s, size_t n)
+{
+	putc1(w, '"');
+	escaped(w, s, n);
 	putc1(w, '"');
 }
 
@@ -175,6 +180,18 @@ void json_w_strn(struct json_w *w, const char *s, size_t n)
 	if (!value_start(w))
 		return;
 	quoted(w, s, n);
+	value_end(w);
+}
+
+void json_w_strn2(struct json_w *w, const char *a, size_t an,
+                  const char *b, size_t bn)
+{
+	if (!value_start(w))
+		return;
+	putc1(w, '"');
+	escaped(w, a, an);
+	escaped(w, b, bn);
+	putc1(w, '"');
 	value_end(w);
 }
 

@@ -33,16 +33,42 @@ int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
 	return 0;
 }
 
+int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
+{
+	if (!ident_agent_id_valid(agent_id))
+		return ERR_INVAL;
+	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages/stream",
+	                     agent_id) >= cap)
+		return ERR_TOOBIG;
+	return 0;
+}
+
+/* Whole messages per step, and pings that keep a quiet stream (a long
+ * tool run) alive through proxies. */
+static void stream_keys(struct json_w *w, const struct letta_send *s)
+{
+	if (!s->stream)
+		return;
+	json_w_kbool(w, "stream_tokens", false);
+	json_w_kbool(w, "include_pings", true);
+}
+
+/* {"messages":[{ : the start of every send's body. */
+static void messages_open(struct json_w *w, char *buf, size_t cap)
+{
+	json_w_init(w, buf, cap);
+	json_w_obj(w);
+	json_w_key(w, "messages");
+	json_w_arr(w);
+	json_w_obj(w);
+}
+
 static int body_into(const struct letta_send *s, char *buf, size_t cap,
                      size_t *len)
 {
 	struct json_w w;
 
-	json_w_init(&w, buf, cap);
-	json_w_obj(&w);
-	json_w_key(&w, "messages");
-	json_w_arr(&w);
-	json_w_obj(&w);
+	messages_open(&w, buf, cap);
 	json_w_kstr(&w, "role", "user");
 	json_w_key(&w, "content");
 	json_w_strn(&w, s->text, s->text_len);
@@ -58,6 +84,7 @@ static int body_into(const struct letta_send *s, char *buf, size_t cap,
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
 	json_w_kint(&w, "max_steps", s->max_steps);
+	stream_keys(&w, s);
 	json_w_obj_end(&w);
 	return json_w_finish(&w, len);
 }
@@ -84,6 +111,57 @@ int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
 	return r;
 }
 
+/* The approval item (letta-api.md §5); the deprecated top-level
+ * approve/approval_request_id form is not used. */
+static int approval_into(const struct letta_send *s, int approve,
+                         const char *call_id, const char *reason, char *buf,
+                         size_t cap, size_t *len)
+{
+	struct json_w w;
+
+	messages_open(&w, buf, cap);
+	json_w_kstr(&w, "type", "approval");
+	json_w_key(&w, "approvals");
+	json_w_arr(&w);
+	json_w_obj(&w);
+	json_w_kstr(&w, "type", "approval");
+	json_w_kstr(&w, "tool_call_id", call_id);
+	json_w_kbool(&w, "approve", approve != 0);
+	if (reason && *reason)
+		json_w_kstr(&w, "reason", reason);
+	json_w_obj_end(&w);
+	json_w_arr_end(&w);
+	json_w_obj_end(&w);
+	json_w_arr_end(&w);
+	json_w_kint(&w, "max_steps", s->max_steps);
+	stream_keys(&w, s);
+	json_w_obj_end(&w);
+	return json_w_finish(&w, len);
+}
+
+int letta_msg_approval_body(const struct letta_send *s, int approve,
+                            const char *call_id, const char *reason,
+                            char **body, size_t *len)
+{
+	size_t n = strlen(call_id) + (reason ? strlen(reason) : 0), cap;
+	int r;
+
+	*body = NULL;
+	if (!*call_id)
+		return ERR_INVAL;
+	if (n > ((size_t)1 << 24))
+		return ERR_TOOBIG;
+	cap = 6 * n + 256;              /* \u00XX is the widest escape */
+	if (!(*body = malloc(cap)))
+		return ERR_NOMEM;
+	r = approval_into(s, approve, call_id, reason, *body, cap, len);
+	if (r) {
+		free(*body);
+		*body = NULL;
+	}
+	return r;
+}
+
 /* ---- reading replies ---- */
 
 /* Empties r without touching the whole text buffer. */
@@ -93,6 +171,9 @@ static void reply_reset(struct letta_reply *r)
 	r->len = 0;
 	r->n = r->cut = r->approval = r->later = 0;
 	r->stop[0] = '\0';
+	r->run_id[0] = '\0';
+	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+	r->args_len = 0;
 }
 
 /* Said where an answer too long for one Matrix event ends. */
@@ -102,7 +183,7 @@ static const char cut_note[] = "\n\n[The answer was cut here: it is longer "
 
 static void add_text(struct letta_reply *r, const char *s, size_t n)
 {
-	size_t room, k = 0;
+	size_t room;
 
 	if (!n || r->cut)
 		return;
@@ -113,14 +194,7 @@ static void add_text(struct letta_reply *r, const char *s, size_t n)
 	room = TEXT_ROOM - r->len;
 	if (n > room) {
 		r->cut = 1;
-		while (k < room) {
-			size_t q = json_utf8_seq((const unsigned char *)s + k,
-			                         n - k);
-			if (!q || k + q > room)
-				break;
-			k += q;
-		}
-		n = k;
+		n = json_utf8_fit(s, n, room);
 	}
 	memcpy(r->text + r->len, s, n);
 	r->len += n;
@@ -190,6 +264,131 @@ static void add_tool_call(struct letta_reply *r, const struct json *j, int m)
 	free(raw);
 }
 
+/* The arguments as shown: cut at a character, "…" saying so. */
+static void set_args(struct letta_reply *r, const char *s, size_t n)
+{
+	static const char more[] = "\xe2\x80\xa6";      /* U+2026 */
+	size_t k;
+
+	if (!s || memchr(s, 0, n) || !json_utf8_valid(s, n))
+		return;
+	if (n < sizeof r->args) {
+		memcpy(r->args, s, n);
+		r->args_len = n;
+	} else {
+		k = json_utf8_fit(s, n, sizeof r->args - sizeof more);
+		memcpy(r->args, s, k);
+		memcpy(r->args + k, more, sizeof more - 1);
+		r->args_len = k + sizeof more - 1;
+	}
+	r->args[r->args_len] = '\0';
+}
+
+/* A tool_call_id is sent back as it came, never cut: printable ASCII
+ * that fits, else none (the call then cannot be answered from here). */
+static void set_call_id(struct letta_reply *r, const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n >= sizeof r->call_id)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] <= ' ' || id[i] > '~')
+			return;
+	memcpy(r->call_id, id, n + 1);
+}
+
+void letta_reply_approval(struct letta_reply *r, const char *tool,
+                          const char *call_id, const char *args,
+                          size_t args_len)
+{
+	size_t n = tool ? strlen(tool) : 0;
+
+	r->approval = 1;
+	r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+	r->args_len = 0;
+	set_call_id(r, call_id);
+	if (tool && json_utf8_valid(tool, n)) {
+		n = json_utf8_fit(tool, n, sizeof r->tool - 1);
+		memcpy(r->tool, tool, n);
+		r->tool[n] = '\0';
+	}
+	set_args(r, args, args_len);
+}
+
+/* A string member of o unescaped on the heap (free it), or NULL. */
+static char *str_dup(const struct json *j, int o, const char *key,
+                     size_t *n)
+{
+	int v = json_get(j, o, key);
+	char *s;
+
+	if (json_type(j, v) != JSON_STR)
+		return NULL;
+	json_raw(j, v, n);
+	if (!(s = malloc(*n + 1)))
+		return NULL;
+	if (json_strn(j, v, s, *n + 1, n) || memchr(s, 0, *n)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* An approval_request_message: which tool, with what, under which id.
+ * A later request of the same reply replaces an earlier one. */
+static void add_approval(struct letta_reply *r, const struct json *j, int m)
+{
+	int tc = json_get(j, m, "tool_call"), a;
+	char *tool = NULL, *id = NULL, *args = NULL;
+	const char *raw = NULL;
+	size_t n = 0, an = 0;
+
+	if (json_type(j, tc) != JSON_OBJ) {
+		a = json_get(j, m, "tool_calls");
+		tc = json_type(j, a) == JSON_ARR ? json_arr_first(j, a) : -1;
+	}
+	if (json_type(j, tc) == JSON_OBJ) {
+		tool = str_dup(j, tc, "name", &n);
+		id = str_dup(j, tc, "tool_call_id", &n);
+		a = json_get(j, tc, "arguments");
+		/* not the usual JSON string: show the JSON value itself */
+		if (json_type(j, a) == JSON_STR)
+			raw = args = str_dup(j, tc, "arguments", &an);
+		else if (a >= 0)
+			raw = json_raw(j, a, &an);
+	}
+	letta_reply_approval(r, tool, id, raw, an);
+	free(tool);
+	free(id);
+	free(args);
+}
+
+static int is_user(const struct json *j, int m)
+{
+	return json_str_eq(j, json_get(j, m, "message_type"), "user_message");
+}
+
+/* The message that starts our turn: the user message with `otid`, or
+ * (otid NULL) the approval response naming `call_id`. */
+static int is_ours(const struct json *j, int m, const char *otid,
+                   const char *call_id)
+{
+	int a;
+
+	if (otid)
+		return is_user(j, m) && json_str_eq(j, json_get(j, m, "otid"),
+		                                    otid);
+	if (!json_str_eq(j, json_get(j, m, "message_type"),
+	                 "approval_response_message") ||
+	    json_type(j, a = json_get(j, m, "approvals")) != JSON_ARR)
+		return 0;
+	for (int e = json_arr_first(j, a); e >= 0; e = json_arr_next(j, a, e))
+		if (json_str_eq(j, json_get(j, e, "tool_call_id"), call_id))
+			return 1;
+	return 0;
+}
+
 /* One LettaMessage of a reply. */
 static void add_message(struct letta_reply *r, const struct json *j, int m)
 {
@@ -206,7 +405,13 @@ static void add_message(struct letta_reply *r, const struct json *j, int m)
 	           json_str_eq(j, t, "function_call")) {
 		add_tool_call(r, j, m);
 	} else if (json_str_eq(j, t, "approval_request_message")) {
-		r->approval = 1;
+		add_approval(r, j, m);
+	} else if (r->approval && r->call_id[0] &&
+	           is_ours(j, m, NULL, r->call_id)) {
+		/* answered later in the history read: nothing waits */
+		r->approval = 0;
+		r->tool[0] = r->call_id[0] = r->args[0] = '\0';
+		r->args_len = 0;
 	}
 }
 
@@ -234,13 +439,8 @@ out:
 	return rr;
 }
 
-static int is_user(const struct json *j, int m)
-{
-	return json_str_eq(j, json_get(j, m, "message_type"), "user_message");
-}
-
-int letta_hist_find(const char *body, size_t len, const char *otid,
-                    struct letta_reply *r)
+static int hist_find(const char *body, size_t len, const char *otid,
+                     const char *call_id, struct letta_reply *r)
 {
 	struct json j;
 	int idx[LIM_BRIDGE_HISTORY], n = 0, found = -1, rr = 0;
@@ -254,8 +454,7 @@ int letta_hist_find(const char *body, size_t len, const char *otid,
 	for (int m = json_arr_first(&j, 0); m >= 0 && n < LIM_BRIDGE_HISTORY;
 	     m = json_arr_next(&j, 0, m)) {
 		idx[n] = m;
-		if (is_user(&j, m) && json_str_eq(&j, json_get(&j, m, "otid"),
-		                                  otid)) {
+		if (is_ours(&j, m, otid, call_id)) {
 			found = n;
 			break;
 		}
@@ -273,6 +472,55 @@ int letta_hist_find(const char *body, size_t len, const char *otid,
 	for (int k = found - 1; k >= start; k--) {
 		add_message(r, &j, idx[k]);
 		r->later++;
+	}
+	/* the run, to ask whether it is over: the question's own, or that
+	 * of the first message after it */
+	for (int k = found; k >= start && !r->run_id[0]; k--)
+		if (json_get_str(&j, idx[k], "run_id", r->run_id,
+		                 sizeof r->run_id))
+			r->run_id[0] = '\0';
+out:
+	json_free(&j);
+	return rr;
+}
+
+int letta_hist_find(const char *body, size_t len, const char *otid,
+                    struct letta_reply *r)
+{
+	return hist_find(body, len, otid, NULL, r);
+}
+
+int letta_hist_find_approval(const char *body, size_t len,
+                             const char *call_id, struct letta_reply *r)
+{
+	return hist_find(body, len, NULL, call_id, r);
+}
+
+int letta_hist_pending(const char *body, size_t len,
+                       struct letta_reply *r)
+{
+	struct json j;
+	int rr = 0, k = 0;
+
+	reply_reset(r);
+	json_init(&j);
+	if (json_parse(&j, body, len) || json_type(&j, 0) != JSON_ARR) {
+		rr = ERR_PROTO;
+		goto out;
+	}
+	/* newest first: a request not yet followed by an answer waits */
+	for (int m = json_arr_first(&j, 0); m >= 0 && k++ < LIM_BRIDGE_HISTORY;
+	     m = json_arr_next(&j, 0, m)) {
+		int t = json_get(&j, m, "message_type");
+
+		if (json_str_eq(&j, t, "approval_request_message")) {
+			add_approval(r, &j, m);
+			rr = 1;
+			break;
+		}
+		if (is_user(&j, m) ||
+		    json_str_eq(&j, t, "approval_response_message"))
+			break;
 	}
 out:
 	json_free(&j);
@@ -336,4 +584,16 @@ const char *letta_msg_stop_text(const struct letta_reply *r)
 		if (!strcmp(r->stop, t[i].stop))
 			return t[i].text;
 	return "The agent could not answer: its turn ended with an error.";
+}
+
+/* ---- a reply read from a stream ---- */
+
+void letta_reply_init(struct letta_reply *r)
+{
+	reply_reset(r);
+}
+
+void letta_reply_add(struct letta_reply *r, const char *s, size_t n)
+{
+	add_text(r, s, n);
 }

@@ -39,6 +39,10 @@ static const struct def defs[METRICS_N] = {
 	  "Size of the store's data file." },
 	{ "lettamx_agents", "gauge", "state", 1,
 	  "Agents by state." },
+	{ "lettamx_live_answers_total", "counter", NULL, 1,
+	  "Slow answers shown live: one message, then edits." },
+	{ "lettamx_answer_edits_total", "counter", NULL, 1,
+	  "Edits of live answers, the final one included." },
 };
 
 /* Upper bounds of the Letta latency buckets, in seconds (+Inf last). */

@@ -51,6 +51,8 @@ enum metrics_id {
 	METRICS_TURNS_IN_FLIGHT,        /* gauge */
 	METRICS_STORE_BYTES,            /* gauge */
 	METRICS_AGENTS,                 /* gauge {state} */
+	METRICS_LIVE_ANSWERS,           /* counter: answers shown live */
+	METRICS_EDITS,                  /* counter: edits of live answers */
 	METRICS_N
 };
 

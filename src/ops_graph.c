@@ -17,7 +17,8 @@
 #include "err.h"
 #include "json.h"
 #include "ops_check.h"
-#include "recon_int.h"
+#include "reconcile.h"
+#include "reconcile_graph.h"
 #include "secret.h"
 
 struct gread {

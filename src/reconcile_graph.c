@@ -9,7 +9,7 @@
  * Untrusted input: a malformed event is ignored (a room we cannot read
  * is skipped, never mapped); a malformed answer is refused as a whole.
  */
-#include "recon_int.h"
+#include "reconcile_graph.h"
 
 #include <stdio.h>
 #include <stdlib.h>

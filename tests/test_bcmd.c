@@ -145,6 +145,9 @@ static void test_notices(void)
 	}
 	bcmd_notice(out, sizeof out, BCMD_N_APPROVAL_NEEDED, "::", NULL);
 	CHECK(strstr(out, "Say ::approve or ::deny [reason].") != NULL);
+	bcmd_notice(out, sizeof out, BCMD_N_APPROVAL_WAITING, "::", "rm_rf");
+	CHECK(strstr(out, "the tool \"rm_rf\"") != NULL);
+	CHECK(strstr(out, "Say ::approve to let it, or ::deny [reason]") != NULL);
 	bcmd_notice(out, sizeof out, BCMD_N_LETTA_ERROR, "!",
 	            bcmd_error_words("llm_timeout"));
 	CHECK_STR(out, "The agent could not answer: the language model took "

@@ -1,11 +1,13 @@
 /* bridge_msg: what reaches an agent, what it reads, the records. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bridge.h"
 #include "bridge_int.h"
 #include "err.h"
 #include "harness.h"
+#include "json.h"
 
 static char bodybuf[LIM_SYNC_BODY];
 
@@ -138,6 +140,55 @@ static void test_otid_and_name(void)
 	CHECK_STR(name, "a_b_c");
 }
 
+/* The approval tail of an inbox record (issue 12): after the thread,
+ * written empty then; a record without it reads as no approval. */
+static void test_approval_records(void)
+{
+	uint8_t buf[256], old[256];
+	size_t n, on;
+	struct bridge_in in = { .event_id = "$ev2", .sender = "@alice:ex.org",
+	                        .text = "because no", .text_len = 10,
+	                        .approval = BRIDGE_APPROVAL_NO,
+	                        .call_id = "call_abc" }, i2;
+
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
+	CHECK_EQ(i2.approval, BRIDGE_APPROVAL_NO);
+	CHECK_STR(i2.call_id, "call_abc");
+	CHECK_STR(i2.thread, "");
+	CHECK_MEM(i2.text, i2.text_len, "because no");
+	/* cut inside the approval part (past the empty thread) */
+	for (size_t k = n - 10; k < n; k++)
+		CHECK_EQ(bridge_in_decode(buf, k, &i2), ERR_CORRUPT);
+	snprintf(in.thread, sizeof in.thread, "$root");
+	in.approval = BRIDGE_APPROVAL_YES;
+	in.text_len = 0;
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), 0);
+	CHECK_EQ(i2.approval, BRIDGE_APPROVAL_YES);
+	CHECK_STR(i2.thread, "$root");
+	CHECK_EQ(i2.text_len, 0);
+	/* a record written before the tail: no approval */
+	in.approval = BRIDGE_APPROVAL_NONE;
+	CHECK_EQ(bridge_in_encode(&in, old, sizeof old, &on), 0);
+	CHECK_EQ(bridge_in_decode(old, on, &i2), 0);
+	CHECK_EQ(i2.approval, BRIDGE_APPROVAL_NONE);
+	CHECK_STR(i2.call_id, "");
+	CHECK_INT(on, <, n);
+	/* refused: a bad kind, a call id with a space or none */
+	in.approval = 3;
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	in.approval = BRIDGE_APPROVAL_YES;
+	snprintf(in.call_id, sizeof in.call_id, "call x");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	in.call_id[0] = '\0';
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	snprintf(in.call_id, sizeof in.call_id, "c");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	buf[n - 4] = 7;                          /* the kind byte */
+	CHECK_EQ(bridge_in_decode(buf, n, &i2), ERR_CORRUPT);
+}
+
 static void test_records(void)
 {
 	uint8_t buf[256];
@@ -173,6 +224,7 @@ static void test_records(void)
 	in.text = "\xff";
 	in.text_len = 1;
 	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	test_approval_records();
 	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
 	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
 	CHECK_EQ(o2.kind, BRIDGE_OUT_TEXT);
@@ -201,6 +253,66 @@ static void test_records(void)
 	buf[2] = 9;
 	CHECK_EQ(bridge_out_decode(buf, n, &o2), ERR_CORRUPT);
 	CHECK_EQ(bridge_out_decode(buf, 0, &o2), ERR_CORRUPT);
+	/* the stream flags share the reply byte (issue 12) */
+	o.flags = BRIDGE_OUT_F_LIVE;
+	o.reply = 1;
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK_EQ(o2.flags, BRIDGE_OUT_F_LIVE);
+	CHECK_EQ(o2.reply, 1);
+	o.flags = BRIDGE_OUT_F_FINAL;
+	o.reply = 0;
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK_EQ(o2.flags, BRIDGE_OUT_F_FINAL);
+	CHECK_EQ(o2.reply, 0);
+	buf[n - 3] = 0x9;       /* the tail byte: an unknown flag */
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), ERR_CORRUPT);
+	o.flags = 0x8;
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), ERR_INVAL);
+}
+
+/* An edit (m.replace) as the homeserver gets it: the fallback "* "
+ * text, the whole new content, the relation to the live message only. */
+static void test_edit_event(void)
+{
+	struct bridge_out o;
+	struct json j;
+	char *ev;
+	size_t n;
+	int c;
+
+	memset(&o, 0, sizeof o);
+	o.kind = BRIDGE_OUT_TEXT;
+	snprintf(o.sender, sizeof o.sender, "@letta_a:ex.org");
+	snprintf(o.reply_to, sizeof o.reply_to, "$q");
+	snprintf(o.thread, sizeof o.thread, "$root");
+	o.body = "# Hi\n\nthere";
+	o.body_len = strlen(o.body);
+	o.replaces = "$live";
+	ev = bridge_conv_event(&o, "t1", &n);
+	CHECK(ev != NULL);
+	json_init(&j);
+	CHECK_EQ(json_parse(&j, ev, n), 0);
+	CHECK(json_str_eq(&j, json_get(&j, 0, "body"), "* # Hi\n\nthere"));
+	c = json_get(&j, 0, "m.new_content");
+	CHECK(json_str_eq(&j, json_get(&j, c, "body"), "# Hi\n\nthere"));
+	CHECK(json_str_eq(&j, json_get(&j, c, "msgtype"), "m.text"));
+	CHECK(json_str_eq(&j, json_get(&j, c, "formatted_body"),
+	                  "<h1>Hi</h1>\n<p>there</p>\n"));
+	CHECK(json_get(&j, c, "m.relates_to") < 0);
+	c = json_get(&j, 0, "m.relates_to");
+	CHECK(json_str_eq(&j, json_get(&j, c, "rel_type"), "m.replace"));
+	CHECK(json_str_eq(&j, json_get(&j, c, "event_id"), "$live"));
+	CHECK(json_get(&j, c, "m.in_reply_to") < 0);
+	json_free(&j);
+	free(ev);
+	/* not an edit: the thread relation as before */
+	o.replaces = NULL;
+	ev = bridge_conv_event(&o, "t2", &n);
+	CHECK(ev && strstr(ev, "\"rel_type\":\"m.thread\"") != NULL);
+	CHECK(ev && strstr(ev, "m.new_content") == NULL);
+	free(ev);
 }
 
 /* bridge_backoff lives with the driver but is pure: doubling, capped,
@@ -231,5 +343,6 @@ int main(void)
 	RUN(test_text);
 	RUN(test_otid_and_name);
 	RUN(test_records);
+	RUN(test_edit_event);
 	return harness_done("test_bridge");
 }

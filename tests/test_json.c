@@ -274,6 +274,39 @@ static void test_writer(void)
 	CHECK_EQ(parse_once(buf), 0);
 }
 
+/* Cutting text to a size without splitting a character. */
+static void test_utf8_fit(void)
+{
+	static const char s[] = "a\xc3\xa9\xe2\x82\xacz";   /* a é € z */
+
+	CHECK_EQ(json_utf8_fit(s, 7, 100), 7);
+	CHECK_EQ(json_utf8_fit(s, 7, 2), 1);     /* é does not fit whole */
+	CHECK_EQ(json_utf8_fit(s, 7, 3), 3);
+	CHECK_EQ(json_utf8_fit(s, 7, 5), 3);     /* nor does € */
+	CHECK_EQ(json_utf8_fit(s, 7, 6), 6);
+	CHECK_EQ(json_utf8_fit(s, 7, 0), 0);
+	CHECK_EQ(json_utf8_fit("ab\xff", 3, 10), 2);   /* stops at a bad byte */
+}
+
+/* Two pieces as one string value (an edit's "* " fallback). */
+static void test_writer_two_pieces(void)
+{
+	char buf[64];
+	struct json_w w;
+	size_t n;
+
+	json_w_init(&w, buf, sizeof buf);
+	json_w_arr(&w);
+	json_w_strn2(&w, "* ", 2, "a\"b", 3);
+	json_w_strn2(&w, "", 0, "", 0);
+	json_w_arr_end(&w);
+	CHECK_EQ(json_w_finish(&w, &n), 0);
+	CHECK_STR(buf, "[\"* a\\\"b\",\"\"]");
+	json_w_init(&w, buf, sizeof buf);
+	json_w_strn2(&w, "ok", 2, "\xff", 1);
+	CHECK_EQ(json_w_finish(&w, &n), ERR_UTF8);
+}
+
 static void test_writer_misuse(void)
 {
 	char buf[64];
@@ -389,6 +422,8 @@ int main(void)
 	RUN(test_integers);
 	RUN(test_limits);
 	RUN(test_writer);
+	RUN(test_writer_two_pieces);
+	RUN(test_utf8_fit);
 	RUN(test_writer_misuse);
 	RUN(test_writer_overflow);
 	RUN(test_copy_and_reuse);

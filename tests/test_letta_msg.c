@@ -16,7 +16,7 @@ static void test_request(void)
 	char path[256], *body;
 	size_t n;
 	struct letta_send s = { A1, "[A (@a:x)] hi \"there\"", 21, "a", "@a:x",
-	                        "5d2c8f0e-3a41-4b7e-9c11-8e4f2a6b7c90", 20 };
+	                        "5d2c8f0e-3a41-4b7e-9c11-8e4f2a6b7c90", 20, 0 };
 
 	CHECK_EQ(letta_msg_path(path, sizeof path, A1), 0);
 	CHECK_STR(path, "/v1/agents/" A1 "/messages");
@@ -34,6 +34,24 @@ static void test_request(void)
 	s.text_len = 4;
 	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
 	free(body);
+	/* streamed: whole messages per step, pings on, on the route every
+	 * server version streams on */
+	s.stream = 1;
+	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
+	CHECK(strstr(body, "\"max_steps\":20,\"stream_tokens\":false,"
+	             "\"include_pings\":true}") != NULL);
+	free(body);
+	CHECK_EQ(letta_msg_stream_path(path, sizeof path, A1), 0);
+	CHECK_STR(path, "/v1/agents/" A1 "/messages/stream");
+	CHECK_EQ(letta_msg_stream_path(path, sizeof path, "x/y"), ERR_INVAL);
+	CHECK_EQ(letta_msg_stream_path(path, 20, A1), ERR_TOOBIG);
+	/* a reply put together from a stream reads as a parsed one */
+	letta_reply_init(&rep);
+	letta_reply_add(&rep, "one", 3);
+	letta_reply_add(&rep, "", 0);
+	letta_reply_add(&rep, "two", 3);
+	CHECK_STR(rep.text, "one\n\ntwo");
+	CHECK_EQ(rep.n, 2);
 }
 
 static void test_reply(void)
@@ -95,6 +113,210 @@ static void test_history(void)
 	CHECK_EQ(rep.n, 0);
 	CHECK_EQ(letta_hist_find(doc, strlen(doc), "o3", &rep), 0);
 	CHECK_EQ(letta_hist_find("{}", 2, "o1", &rep), ERR_PROTO);
+	CHECK_STR(rep.run_id, "");
+}
+
+/* The run of a turn found in the history: the question's own, else the
+ * first message after it that names one (never a later turn's). */
+static void test_history_run(void)
+{
+	static const char doc[] = "["
+		"{\"message_type\":\"user_message\",\"otid\":\"o2\","
+		"\"run_id\":\"run-later\"},"
+		"{\"message_type\":\"assistant_message\",\"content\":\"b\","
+		"\"run_id\":\"run-2\"},"
+		"{\"message_type\":\"assistant_message\",\"content\":\"a\","
+		"\"run_id\":\"run-1\"},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\","
+		"\"run_id\":null}]";
+	static const char own[] = "[{\"message_type\":\"user_message\","
+		"\"otid\":\"o1\",\"run_id\":\"run-own\"}]";
+
+	CHECK_EQ(letta_hist_find(doc, strlen(doc), "o1", &rep), 1);
+	CHECK_STR(rep.run_id, "run-1");
+	CHECK_EQ(letta_hist_find(own, strlen(own), "o1", &rep), 1);
+	CHECK_STR(rep.run_id, "run-own");
+}
+
+static void test_approval_body(void)
+{
+	struct letta_send s = { .max_steps = 7 };
+	char *body;
+	size_t n;
+
+	CHECK_EQ(letta_msg_approval_body(&s, 1, "call_1", NULL, &body, &n), 0);
+	CHECK_MEM(body, n, "{\"messages\":[{\"type\":\"approval\",\"approvals\":"
+	          "[{\"type\":\"approval\",\"tool_call_id\":\"call_1\","
+	          "\"approve\":true}]}],\"max_steps\":7}");
+	free(body);
+	CHECK_EQ(letta_msg_approval_body(&s, 1, "call_1", "", &body, &n), 0);
+	CHECK(strstr(body, "reason") == NULL);
+	free(body);
+	CHECK_EQ(letta_msg_approval_body(&s, 0, "call_1", "no \"way\"\n\x01",
+	                                 &body, &n), 0);
+	CHECK_MEM(body, n, "{\"messages\":[{\"type\":\"approval\",\"approvals\":"
+	          "[{\"type\":\"approval\",\"tool_call_id\":\"call_1\","
+	          "\"approve\":false,\"reason\":\"no \\\"way\\\"\\n\\u0001\"}]}],"
+	          "\"max_steps\":7}");
+	free(body);
+	CHECK_EQ(letta_msg_approval_body(&s, 0, "call_1", "bad \xff", &body,
+	                                 &n), ERR_UTF8);
+	CHECK(body == NULL);
+	CHECK_EQ(letta_msg_approval_body(&s, 1, "", NULL, &body, &n),
+	         ERR_INVAL);
+	/* a long reason of the widest escapes fits */
+	char *big = malloc(5001);
+	memset(big, 0x02, 5000);
+	big[5000] = '\0';
+	CHECK_EQ(letta_msg_approval_body(&s, 0, "c", big, &body, &n), 0);
+	CHECK_INT(n, >, 30000);
+	free(body);
+	free(big);
+}
+
+static void test_approval_request(void)
+{
+	static const char doc[] = "{\"messages\":["
+		"{\"message_type\":\"reasoning_message\",\"reasoning\":\"hm\"},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"delete_everything\",\"arguments\":"
+		"\"{\\\"path\\\": \\\"/tmp/\\u00e9\\\"}\",\"tool_call_id\":"
+		"\"call_abc\"},\"tool_calls\":[{\"name\":\"other\","
+		"\"arguments\":\"{}\",\"tool_call_id\":\"call_zzz\"}]}],"
+		"\"stop_reason\":{\"stop_reason\":\"requires_approval\"}}";
+	static const char list[] = "{\"messages\":[{\"message_type\":"
+		"\"approval_request_message\",\"tool_call\":null,\"tool_calls\":"
+		"[{\"name\":\"web\",\"arguments\":{\"q\":1},\"tool_call_id\":"
+		"\"call_2\"}]}]}";
+	static const char badid[] = "{\"messages\":[{\"message_type\":"
+		"\"approval_request_message\",\"tool_call\":{\"name\":\"t\","
+		"\"arguments\":\"{}\",\"tool_call_id\":\"call x\\n\"}}]}";
+	static const char hist[] = "["
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":\"c9\"}},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\"}]";
+
+	CHECK_EQ(letta_reply_parse(doc, strlen(doc), &rep), 0);
+	CHECK_EQ(rep.approval, 1);
+	CHECK_EQ(rep.n, 0);
+	CHECK_STR(rep.tool, "delete_everything");
+	CHECK_STR(rep.call_id, "call_abc");
+	CHECK_STR(rep.args, "{\"path\": \"/tmp/\xc3\xa9\"}");
+	CHECK_EQ(rep.args_len, strlen(rep.args));
+	CHECK_STR(rep.stop, "requires_approval");
+	CHECK_EQ(letta_reply_parse(list, strlen(list), &rep), 0);
+	CHECK_STR(rep.tool, "web");
+	CHECK_STR(rep.call_id, "call_2");
+	CHECK_STR(rep.args, "{\"q\":1}");
+	CHECK_EQ(letta_reply_parse(badid, strlen(badid), &rep), 0);
+	CHECK_EQ(rep.approval, 1);
+	CHECK_STR(rep.call_id, "");
+	CHECK_EQ(letta_hist_find(hist, strlen(hist), "o1", &rep), 1);
+	CHECK_EQ(rep.approval, 1);
+	CHECK_STR(rep.tool, "rm");
+	CHECK_STR(rep.call_id, "c9");
+	/* a plain reply clears what an earlier parse read */
+	CHECK_EQ(letta_reply_parse("{\"messages\":[]}", 15, &rep), 0);
+	CHECK_EQ(rep.approval, 0);
+	CHECK_STR(rep.call_id, "");
+	CHECK_STR(rep.tool, "");
+	CHECK_EQ(rep.args_len, 0);
+}
+
+/* Arguments longer than shown are cut at a character, with "…". */
+static void test_approval_args_cut(void)
+{
+	size_t k = 1500, o;
+	char *doc = malloc(k * 2 + 256);
+
+	o = (size_t)snprintf(doc, 256, "{\"messages\":[{\"message_type\":"
+	                     "\"approval_request_message\",\"tool_call\":{"
+	                     "\"name\":\"t\",\"tool_call_id\":\"c\","
+	                     "\"arguments\":\"x");
+	for (size_t i = 0; i < k; i++) {      /* 'x' then é é é ... */
+		doc[o++] = '\xc3';
+		doc[o++] = '\xa9';
+	}
+	memcpy(doc + o, "\"}}]}", 6);
+	CHECK_EQ(letta_reply_parse(doc, strlen(doc), &rep), 0);
+	CHECK_INT(rep.args_len, <, sizeof rep.args);
+	CHECK_EQ(rep.args_len, strlen(rep.args));
+	CHECK_EQ(memcmp(rep.args + rep.args_len - 3, "\xe2\x80\xa6", 3), 0);
+	/* 'x' + whole é's: the cut fell between two characters */
+	CHECK_EQ((rep.args_len - 3 - 1) % 2, 0);
+	CHECK_INT(rep.args_len, >=, sizeof rep.args - 4);
+	free(doc);
+}
+
+/* The streaming path records what it read itself, by the same rules. */
+static void test_approval_set(void)
+{
+	char tool[300];
+
+	letta_reply_approval(&rep, "web", "call_9", "{}", 2);
+	CHECK_EQ(rep.approval, 1);
+	CHECK_STR(rep.tool, "web");
+	CHECK_STR(rep.call_id, "call_9");
+	CHECK_STR(rep.args, "{}");
+	letta_reply_approval(&rep, NULL, "call 9", NULL, 0);
+	CHECK_STR(rep.tool, "");
+	CHECK_STR(rep.call_id, "");
+	CHECK_EQ(rep.args_len, 0);
+	memset(tool, 'a', sizeof tool);
+	memcpy(tool + 126, "\xc3\xa9", 2);   /* é across the cut */
+	tool[sizeof tool - 1] = '\0';
+	letta_reply_approval(&rep, tool, "c", "bad \xff", 5);
+	CHECK_EQ(strlen(rep.tool), 126);
+	CHECK_EQ(rep.args_len, 0);
+}
+
+/* After a restart an approval turn is found by its approval response. */
+static void test_history_approval(void)
+{
+	static const char doc[] = "["
+		"{\"message_type\":\"assistant_message\",\"content\":\"Done.\"},"
+		"{\"message_type\":\"tool_return_message\",\"tool_return\":\"ok\"},"
+		"{\"message_type\":\"approval_response_message\",\"approvals\":"
+		"[{\"type\":\"approval\",\"tool_call_id\":\"call_1\","
+		"\"approve\":true}]},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":"
+		"\"call_1\"}},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\"}]";
+
+	CHECK_EQ(letta_hist_find_approval(doc, strlen(doc), "call_1", &rep), 1);
+	CHECK_STR(rep.text, "Done.");
+	CHECK_EQ(rep.approval, 0);
+	CHECK_EQ(rep.later, 2);
+	CHECK_EQ(letta_hist_find_approval(doc, strlen(doc), "call_2", &rep), 0);
+	/* the question's turn: its request was answered since */
+	CHECK_EQ(letta_hist_find(doc, strlen(doc), "o1", &rep), 1);
+	CHECK_EQ(rep.approval, 0);
+	CHECK_STR(rep.call_id, "");
+}
+
+/* A pause the bridge did not see: found in the history. */
+static void test_history_pending(void)
+{
+	static const char waits[] = "["
+		"{\"message_type\":\"reasoning_message\",\"reasoning\":\"r\"},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":"
+		"\"call_7\"}},"
+		"{\"message_type\":\"user_message\",\"otid\":\"o1\"}]";
+	static const char answered[] = "["
+		"{\"message_type\":\"approval_response_message\",\"approvals\":[]},"
+		"{\"message_type\":\"approval_request_message\",\"tool_call\":"
+		"{\"name\":\"rm\",\"arguments\":\"{}\",\"tool_call_id\":"
+		"\"call_7\"}}]";
+
+	CHECK_EQ(letta_hist_pending(waits, strlen(waits), &rep), 1);
+	CHECK_STR(rep.tool, "rm");
+	CHECK_STR(rep.call_id, "call_7");
+	CHECK_EQ(letta_hist_pending(answered, strlen(answered), &rep), 0);
+	CHECK_EQ(rep.approval, 0);
+	CHECK_EQ(letta_hist_pending("[]", 2, &rep), 0);
+	CHECK_EQ(letta_hist_pending("{}", 2, &rep), ERR_PROTO);
 }
 
 static void test_failures(void)
@@ -127,6 +349,13 @@ int main(void)
 	RUN(test_request);
 	RUN(test_reply);
 	RUN(test_history);
+	RUN(test_history_run);
 	RUN(test_failures);
+	RUN(test_approval_body);
+	RUN(test_approval_request);
+	RUN(test_approval_args_cut);
+	RUN(test_approval_set);
+	RUN(test_history_approval);
+	RUN(test_history_pending);
 	return harness_done("test_letta_msg");
 }

@@ -43,6 +43,9 @@ if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
     # Reconcile after a lost store, 1,000 rooms: time, requests, peak RSS.
     LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
         "$top/tests/integration/bench_reconcile.py" 1000 | grep '^bench ' || status=1
+    # Streamed answers (issue 12): edits per answer, their gaps, 429s.
+    LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
+        "$top/tests/integration/bench_stream.py" 5 | grep '^bench ' || status=1
 fi
 # The bridge against the fakes (issue 11): lettamx beside the Python
 # baseline (tests/bench/baseline_bridge.py, matrix-nio + aiohttp), with

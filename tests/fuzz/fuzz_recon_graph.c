@@ -13,7 +13,7 @@
 #include "err.h"
 #include "ident.h"
 #include "json.h"
-#include "recon_int.h"
+#include "reconcile_graph.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

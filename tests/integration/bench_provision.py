@@ -26,22 +26,12 @@ import resource
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-os.environ.setdefault("LETTAMX_BIN", os.path.join(
-    HERE, "..", "..", "build", "x86_64", "lettamx"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_env import HERE, Quiet  # noqa: E402,F401
 
 import lettamx  # noqa: E402
 from test_provision import Env  # noqa: E402
 
-
-class Quiet:
-    def assertEqual(self, a, b, msg=None):
-        if a != b:
-            raise AssertionError(msg)
-
-    def fail(self, msg):
-        raise AssertionError(msg)
 
 
 def cpu():

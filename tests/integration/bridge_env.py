@@ -20,6 +20,9 @@ class BridgeEnv(Env):
         self.people = {}
         conf = dict(conf or {})
         conf.setdefault("bridge", {}).update(bridge or {})
+        # Answers are read as they stream; shown live only in the tests
+        # of live answers (they set stream_after themselves).
+        conf["bridge"].setdefault("stream_after", "120s")
         hs_people = ["@%s:localhost" % p for p in people]
         conf.setdefault("matrix", {})["invite"] = ", ".join(hs_people)
         super().__init__(test, conf=conf)
@@ -75,13 +78,39 @@ class BridgeEnv(Env):
                                   limit)
 
     def answers(self, agent_id, event_id=None, msgtype="m.text"):
-        """Events of the agent user answering (event_id: that question)."""
+        """Events of the agent user answering (event_id: that question),
+        as a client shows them: an edited event with the content of its
+        newest edit (m.new_content; its edits, in order, under
+        "edits"), the edits themselves not listed."""
         au = self.agent_user(agent_id)
-        return [e for e in self.timeline(agent_id)
-                if e["type"] == "m.room.message" and e["sender"] == au
-                and e["content"].get("msgtype") == msgtype
-                and (event_id is None
-                     or e["content"].get(REPLY_TO) == event_id)]
+        events = [e for e in self.timeline(agent_id)
+                  if e["type"] == "m.room.message" and e["sender"] == au]
+        edits = {}
+        for e in events:
+            rel = e["content"].get("m.relates_to") or {}
+            if rel.get("rel_type") == "m.replace":
+                edits.setdefault(rel.get("event_id"), []).append(e)
+        out = []
+        for e in events:
+            rel = e["content"].get("m.relates_to") or {}
+            if rel.get("rel_type") == "m.replace":
+                continue
+            mine = edits.get(e["event_id"], [])
+            shown = dict(e)
+            if mine:
+                last = mine[-1]["content"]
+                shown["content"] = dict(last["m.new_content"],
+                                        **{REPLY_TO: last.get(REPLY_TO)})
+                if "m.relates_to" in e["content"]:
+                    shown["content"]["m.relates_to"] = \
+                        e["content"]["m.relates_to"]
+            shown["edits"] = mine
+            shown["original"] = e["content"]
+            if shown["content"].get("msgtype") == msgtype and (
+                    event_id is None or
+                    shown["content"].get(REPLY_TO) == event_id):
+                out.append(shown)
+        return out
 
     def wait_answer(self, agent_id, event_id, timeout=30, msgtype="m.text"):
         return self.wait(lambda: self.answers(agent_id, event_id, msgtype),
@@ -90,7 +119,7 @@ class BridgeEnv(Env):
     def sends(self, agent_id):
         """Letta sends to agent_id (the fake's log): their bodies."""
         return [r["body"] for r in self.letta.requests(
-            "POST", "^/v1/agents/%s/messages$" % agent_id)]
+            "POST", "^/v1/agents/%s/messages(/stream)?$" % agent_id)]
 
     def close(self):
         if self.d is not None:

@@ -144,6 +144,28 @@ class BackPressure(BridgeTest):
         self.assertIn("queued", waits[0]["content"]["body"])
         self.assertEqual(len(env.sends(a0)), 2)
 
+    def test_one_queued_notice_per_stretch_of_waiting(self):
+        env = self.env(n=1, bridge={"wait_notice": "1s"},
+                       scripts={0: {"mode": "echo", "delay_ms": 2000}})
+        a0 = env.ids[0]
+        evs = [env.say(a0, "m%d" % i) for i in range(4)]
+        for ev in evs:
+            env.wait_answer(a0, ev, 30)
+        time.sleep(1.5)
+        queued = [n for n in env.answers(a0, msgtype="m.notice")
+                  if "queued" in n["content"]["body"]]
+        self.assertEqual(len(queued), 1, queued)
+        self.assertEqual(queued[0]["content"][REPLY_TO], evs[1])
+        # caught up: a new stretch gets its own notice
+        more = [env.say(a0, "n%d" % i) for i in range(2)]
+        for ev in more:
+            env.wait_answer(a0, ev, 30)
+        time.sleep(1.5)
+        queued = [n for n in env.answers(a0, msgtype="m.notice")
+                  if "queued" in n["content"]["body"]]
+        self.assertEqual(len(queued), 2, queued)
+        self.assertEqual(queued[1]["content"][REPLY_TO], more[1])
+
     def test_a_slow_agent_does_not_delay_another_room(self):
         env = self.env(n=2, scripts={0: {"mode": "echo", "delay_ms": 30000}})
         a0, a1 = env.ids
@@ -164,7 +186,7 @@ class Failures(BridgeTest):
         env = self.env(n=1)
         a0 = env.ids[0]
         # the turn runs but its answer is lost (twice), then a 500
-        env.letta.inject_fault("POST", "/messages$", count=1,
+        env.letta.inject_fault("POST", "/messages(/stream)?$", count=1,
                                drop="after_head")
         ev = env.say(a0, "only once please")
         ans = env.wait_answer(a0, ev, 30)
@@ -323,7 +345,7 @@ class Answers(BridgeTest):
         both = env.wait_answer(a2, e2, 20)
         self.assertEqual(both["content"]["body"], "first\n\nsecond")
         # max_turns = 1: the three turns never overlapped
-        sends = sorted(env.letta.requests("POST", "/messages$"),
+        sends = sorted(env.letta.requests("POST", "/messages(/stream)?$"),
                        key=lambda r: r["time"])
         for prev, nxt in zip(sends, sends[1:]):
             self.assertGreaterEqual(nxt["time"], prev["t_end"] - 0.01)
@@ -344,13 +366,13 @@ class Busy(BridgeTest):
     def test_busy_409_waits_and_goes_again(self):
         env = self.env(n=1, scripts={0: {"mode": "echo", "busy_409": True}})
         a0 = env.ids[0]
-        env.letta.inject_fault("POST", "/messages$", count=1, status=409,
+        env.letta.inject_fault("POST", "/messages(/stream)?$", count=1, status=409,
                                body={"detail": "CONFLICT: Cannot send a new "
                                      "message: Another request is currently "
                                      "being processed for this agent."})
         ev = env.say(a0, "when you can")
         env.wait_answer(a0, ev, 20)
-        posts = sorted(env.letta.requests("POST", "/messages$"),
+        posts = sorted(env.letta.requests("POST", "/messages(/stream)?$"),
                        key=lambda r: r["time"])
         self.assertEqual([p["status"] for p in posts], [409, 200])
         self.assertGreaterEqual(posts[1]["time"] - posts[0]["t_end"], 0.7)

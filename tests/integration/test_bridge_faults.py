@@ -38,7 +38,7 @@ class Faults(unittest.TestCase):
         # ~20 % in all: each kind gets its share, seeded
         p_l = 0.2 / len(LETTA_FAULTS)
         for i, f in enumerate(LETTA_FAULTS):
-            env.letta.inject_fault("*", "^/v1/agents/[^/]+/messages$",
+            env.letta.inject_fault("*", "^/v1/agents/[^/]+/messages(/stream)?$",
                                    count=-1, probability=p_l, seed=i, **f)
         p_h = 0.2 / len(HS_FAULTS)
         for i, f in enumerate(HS_FAULTS):

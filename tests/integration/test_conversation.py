@@ -187,6 +187,27 @@ class Commands(ConvTest):
         ev = env.say(a0, "after the cancel")
         env.wait_answer(a0, ev, 20)
 
+    def test_typing_stops_when_a_turn_fails(self):
+        # a refused turn (400) and a broken one told after its tries:
+        # the person reads why, and the agent is not left typing
+        env = self.env(n=2, bridge={"letta_timeout": "2s"}, scripts={
+            0: {"mode": "error", "status": 400, "delay_ms": 1500,
+                "body": {"detail": "no such model"}},
+            1: {"mode": "messages", "stream_delay_ms": 800,
+                "stream_error": True, "messages": [
+                    {"type": "reasoning", "text": "hmm"}]}})
+        for a in env.ids:
+            au = env.agent_user(a)
+            ev = env.say(a, "hello")
+            n = env.wait_answer(a, ev, 30, msgtype="m.notice")["content"]
+            self.assertNotIn("{", n["body"])
+            env.wait(lambda: [r["body"]["typing"] for r in
+                              env.hs.requests("PUT", "/typing/")
+                              if r.get("user") == au][-1:] == [False], 10)
+            ons = [r for r in env.hs.requests("PUT", "/typing/")
+                   if r.get("user") == au and r["body"]["typing"]]
+            self.assertTrue(ons, "typing was never shown")
+
     def test_reset_only_for_admins_and_only_confirmed(self):
         env = self.env(n=1, people=("alice", "bob"),
                        bridge={"admins": "@bob:localhost"},

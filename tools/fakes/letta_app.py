@@ -9,6 +9,7 @@ lists, and the cursor quirk: an unknown `after`/`before` id silently gives
 the first page again.
 """
 
+import collections
 import datetime
 import json
 import re
@@ -121,7 +122,8 @@ class LettaApp(App):
                 ("POST", A + r"/messages", self.send_message),
                 ("POST", A + r"/messages/stream", self.stream_message),
                 ("POST", A + r"/messages/cancel", self.cancel_message),
-                ("PATCH", A + r"/reset-messages", self.reset_messages)):
+                ("PATCH", A + r"/reset-messages", self.reset_messages),
+                ("GET", r"/v1/runs/([^/]+)", self.get_run)):
             self.router.add(method, pattern, func)
         self.reset()
 
@@ -129,6 +131,7 @@ class LettaApp(App):
         with self.lock:
             self.agents = {}
             self.runs = {}
+            self.runs_over = collections.OrderedDict()   # finished runs
             self.config = dict(self.base)
             self.clock = 0
 
@@ -488,6 +491,11 @@ class LettaApp(App):
                 "include_relationships" not in req.query
             return Response.json(200, agent.json(self._wants_tags(req),
                                                  legacy))
+
+    def get_run(self, req, run_id):
+        with self.lock:
+            status, body = letta_runs.get_run(self, run_id)
+        return Response.json(status, body)
 
     # -- control -------------------------------------------------------------------
     def control(self, req, sub):

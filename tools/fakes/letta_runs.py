@@ -17,6 +17,23 @@ is none (NoActiveRunsToCancelError). A cancelled run emits no more
 messages; its stream ends with stop_reason `cancelled` and [DONE]; a
 non-streamed send returns what was emitted with stop_reason `cancelled`.
 
+`GET /v1/runs/{run_id}` answers the Run (letta-api.md section 7): id,
+status (`running` while in flight, then `completed`, `failed` or
+`cancelled`), agent_id, stop_reason (null while running), created_at,
+completed_at, background, metadata {"run_type": "send_message" |
+"send_message_streaming"}, request_config and the other schema fields.
+Finished runs keep their final state (the last RUNS_KEPT of them); an
+unknown id is 404 {"detail": "Run <id> not found"}.
+
+Script key `stream_cut_after` (int N >= 0): a streamed body ends right
+after its N-th message event (pings not counted; with stream_tokens each
+delta is one event): the connection is closed mid-body (no terminating
+chunk), with no stop_reason and no [DONE]. The run itself goes on and
+fills the history on its own timeline, as a real run does when its
+client goes away. N at or above the number of message events cuts the
+body after its last message, before the stop_reason. Plain (JSON) sends
+ignore it.
+
 `PATCH /v1/agents/{id}/reset-messages` (body required:
 {"add_default_initial_messages": bool}) empties the history (and a
 pending approval) and answers the AgentState.
@@ -32,6 +49,8 @@ tool denied") and an assistant message (script keys `after_approve`,
 `after_deny`; the reason is quoted).
 """
 
+import collections
+import datetime
 import json
 import threading
 import time
@@ -40,6 +59,9 @@ import uuid
 from . import letta_script as script_mod
 
 PING_INTERVAL_MS = 20000
+RUNS_KEPT = 1000      # finished runs GET /v1/runs/{id} still knows
+# stop_reason -> the final Run status (letta-api.md section 5)
+COMPLETED_STOPS = ("end_turn", "max_steps", "tool_rule", "requires_approval")
 
 
 class Run:
@@ -54,6 +76,10 @@ class Run:
         self.stop = None
         self.end_t = self.t0
         self.final = False        # history and counters updated
+        self.wall0 = time.time()  # created_at, completed_at
+        self.background = False
+        self.run_stop = None      # the Run's stop_reason once it is over
+        self.request = {}         # the send, for request_config
 
     def active(self, now=None):
         return not self.final and not self.cancelled.is_set()
@@ -93,6 +119,11 @@ def start(app, agent, turn, messages, stop, body, streaming):
     run.stop = stop
     run.end_t = run.t0 + t_stop
     run.events = events
+    run.background = bool(body.get("background")) if streaming else False
+    run.request = body
+    # A stream that ends with an error event is a failed run.
+    run.run_stop = "llm_api_error" if streaming and \
+        turn.get("stream_error") else stop
     app.runs[run.id] = run
     return run
 
@@ -115,6 +146,14 @@ def settle(app, agent, now=None):
             agent.last_stop_reason = "cancelled" if run.cancelled.is_set() \
                 else run.stop
             del app.runs[run.id]      # over: nothing to settle or cancel
+            _keep_finished(app, run)
+
+
+def _keep_finished(app, run):
+    """GET /v1/runs/{id} still answers for a run that is over."""
+    app.runs_over[run.id] = run
+    while len(app.runs_over) > RUNS_KEPT:
+        app.runs_over.popitem(last=False)
 
 
 def _emit(agent, messages):
@@ -128,6 +167,57 @@ def _emit(agent, messages):
 def settle_all(app):
     for agent in list(app.agents.values()):
         settle(app, agent)
+
+
+def _iso(wall):
+    return datetime.datetime.fromtimestamp(
+        wall, datetime.timezone.utc).isoformat()
+
+
+def run_json(run, now):
+    """The Run object (letta-openapi.json `Run`) as of `now`."""
+    over = run.final or run.cancelled.is_set() or now >= run.end_t
+    end = run.cancelled_at if run.cancelled.is_set() else run.end_t
+    if not over:
+        status, stop = "running", None
+    elif run.cancelled.is_set():
+        status, stop = "cancelled", "cancelled"
+    else:
+        stop = run.run_stop
+        status = "completed" if stop in COMPLETED_STOPS else "failed"
+    body = run.request
+    return {
+        "id": run.id, "status": status, "agent_id": run.agent_id,
+        "created_at": _iso(run.wall0),
+        "completed_at": _iso(run.wall0 + end - run.t0) if over else None,
+        "conversation_id": None, "base_template_id": None,
+        "background": run.background,
+        "metadata": {"run_type": "send_message_streaming" if run.streaming
+                     else "send_message"},
+        "request_config": {
+            "use_assistant_message": body.get("use_assistant_message", True),
+            "assistant_message_tool_name": body.get(
+                "assistant_message_tool_name", "send_message"),
+            "assistant_message_tool_kwarg": body.get(
+                "assistant_message_tool_kwarg", "message"),
+            "include_return_message_types": body.get(
+                "include_return_message_types")},
+        "stop_reason": stop, "callback_url": None, "callback_sent_at": None,
+        "callback_status_code": None, "callback_error": None,
+        "ttft_ns": None,
+        "total_duration_ns": int((end - run.t0) * 1e9) if over else None}
+
+
+def get_run(app, run_id):
+    """GET /v1/runs/{run_id} -> (status, body); settles the run's agent
+    first so the answer and the history agree (caller holds app.lock)."""
+    run = app.runs.get(run_id)
+    if run is not None and run.agent_id in app.agents:
+        settle(app, app.agents[run.agent_id])
+    run = app.runs.get(run_id) or app.runs_over.get(run_id)
+    if run is None:
+        return 404, {"detail": "Run %s not found" % run_id}
+    return 200, run_json(run, time.monotonic())
 
 
 def wait_run(app, run):
@@ -154,7 +244,13 @@ class RunStream:
     def __init__(self, app, run, turn, body, limit=None):
         self.app, self.run, self.turn, self.body = app, run, turn, body
         self.limit = limit
+        self.cut = turn.get("stream_cut_after")
+        self.aborted = False      # web.py closes the connection mid-body
         self.planned = self._planned()
+        if self.cut is not None:
+            head = 1 if body.get("include_pings", True) else 0
+            self.planned = self.planned[:head + min(self.cut,
+                                                    len(run.events))]
 
     def _planned(self):
         r, out = self.run, []
@@ -217,6 +313,8 @@ class RunStream:
                     yield 0, self._ping()
             next_ping = max(next_ping, time.monotonic() + interval)
             yield 0, data
+        # stream_cut_after: the body breaks here; the run goes on.
+        self.aborted = self.cut is not None
 
 
 # -- cancel, reset, approvals -------------------------------------------

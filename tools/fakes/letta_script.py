@@ -24,7 +24,12 @@ A script is a JSON object; "mode" picks the shape of the answer:
 Common keys: "stop_reason" (default "end_turn"), "delay_ms" (time before
 the first message, cancellable), "stream_delay_ms" (gap before each
 message), "ping_interval_ms" (keep-alive pings while quiet, default 20000),
-"stream_error" (streams end with an error event, no [DONE]).
+"stream_error" (streams end with an error event, no [DONE]),
+"stream_cut_after" (int N >= 0: a streamed body breaks right after its
+N-th message event, pings not counted, each stream_tokens delta counted:
+the connection closes mid-body with no stop_reason and no [DONE], while
+the run goes on into the history and GET /v1/runs/{id}; see
+letta_runs.py).
 "turns": [script, ...] uses one script per send, the last one repeating.
 """
 
@@ -146,6 +151,10 @@ def _message(kind, fields, step_id, run_id, msg_id):
 def build_reply(script, text_in):
     """(messages, stop_reason) for one send."""
     run_id = new_id("run")
+    cut = script.get("stream_cut_after")
+    if cut is not None and (type(cut) is not int or cut < 0):
+        raise ValueError("stream_cut_after must be an int >= 0, not %r"
+                         % (cut,))
     steps = _steps(script, text_in)
     out, step_id, msg_id = [], new_id("step"), new_id("message")
     for kind, fields in steps:

@@ -283,7 +283,7 @@ class Store:
 
 
 def client_event(ev, with_room_id=True, legacy=False, token=None,
-                 reader=None):
+                 reader=None, bundle=True):
     """An event as the client-server API shows it.
 
     with_room_id: /messages, /state, /event (sync leaves it out).
@@ -292,6 +292,11 @@ def client_event(ev, with_room_id=True, legacy=False, token=None,
     token: the access token of the reader; its own sends carry
            unsigned.transaction_id, as on a real server.
     reader: user id of the reader, for the thread aggregation.
+    bundle: add the bundled m.relations (and serve an edit's new
+           content); /sync does only for a limited timeline, as Synapse
+           1.67 (TimelineBatch.bundled_aggregations): in a gapless one
+           the original shows as sent and its edit follows as its own
+           event (transcript-1.67-stock.json #47).
     """
     age = max(0, now_ms() - ev["origin_server_ts"])
     out = {k: v for k, v in ev.items() if not k.startswith("_")}
@@ -308,7 +313,8 @@ def client_event(ev, with_room_id=True, legacy=False, token=None,
             ev["_redacted_because"], with_room_id)
     if token is not None and ev.get("_txn") and ev["_txn"][0] == token:
         unsigned["transaction_id"] = ev["_txn"][1]
-    relations = _bundled_relations(ev, with_room_id, reader)
+    relations = _bundled_relations(ev, with_room_id, reader) if bundle \
+        else None
     if relations:
         unsigned["m.relations"] = relations
         edit = ev["_relations"]["m.replace"][-1:] if "m.replace" in \
@@ -316,8 +322,13 @@ def client_event(ev, with_room_id=True, legacy=False, token=None,
         if edit and isinstance(edit[0]["content"].get("m.new_content"),
                                dict):
             # Synapse 1.67 served the edited content in place of the
-            # original (server-side edit application, dropped later).
-            out["content"] = dict(edit[0]["content"]["m.new_content"])
+            # original (server-side edit application, dropped later),
+            # keeping the original's own relation (a thread, a reply).
+            content = dict(edit[0]["content"]["m.new_content"])
+            content.pop("m.relates_to", None)
+            if "m.relates_to" in ev["content"]:
+                content["m.relates_to"] = ev["content"]["m.relates_to"]
+            out["content"] = content
     out["unsigned"] = unsigned
     if legacy:
         out["user_id"] = ev["sender"]

@@ -136,7 +136,7 @@ def _batch(ctx, f, room, since, full, upto):
     end_state = room.state if upto == ctx.store.pos else room.state_at(upto)
     state = _state(ctx, f, room, since, start, full, events, end_state)
     timeline = {"events": [client_event(e, False, token=ctx.token,
-                                        reader=ctx.user_id)
+                                        reader=ctx.user_id, bundle=limited)
                            for e in events],
                 "prev_batch": ctx.store.sync_token(start),
                 "limited": limited}

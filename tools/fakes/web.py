@@ -318,7 +318,10 @@ class Handler(BaseHTTPRequestHandler):
             if delay:
                 time.sleep(delay)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        if rule and rule.get("truncate"):
+        # A stream may end itself mid-body (the fake Letta's
+        # stream_cut_after): no terminating chunk, the connection closes.
+        if (rule and rule.get("truncate")) or getattr(pieces, "aborted",
+                                                      False):
             self._abort()
             return
         self.wfile.write(b"0\r\n\r\n")
