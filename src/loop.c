@@ -1,25 +1,20 @@
 /*
- * loop: one wait per pass, a binary min-heap of timers, a FIFO of
+ * loop: one poll() per pass, a binary min-heap of timers, a FIFO of
  * deferred calls, and signals turned into callbacks through a self-pipe.
  *
- * A pass: fold the earliest deadline into the wait's timeout, wait, then
+ * A pass: fold the earliest deadline into the poll timeout, poll, then
  * dispatch fd events, fire due timers, run deferred calls, and reap the
- * watchers removed meanwhile. The wait is epoll (level-triggered): a pass
- * costs what is ready, not what is watched; with poll() the thousand idle
- * keep-alive connections to Letta cost a third of the daemon's CPU in a
- * burst. Each interest change is an epoll_ctl, made only when the
- * interest really changes. Watchers live in one array; an fd-indexed map
- * finds a watcher in O(1). Each registration carries its watcher's
- * generation, so an event read for a watcher removed in the same pass
- * (whose fd number a new watcher may already have) is dropped. A removed
- * watcher is only marked and compacted away when no dispatch runs.
+ * watchers removed meanwhile. Watchers live in one array with a parallel
+ * pollfd array, so poll() gets the array directly; an fd-indexed map finds
+ * a watcher in O(1). A removed watcher is only marked (its pollfd gets
+ * fd -1) and compacted away when no dispatch is walking the array.
  */
 #include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/epoll.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +30,6 @@ struct watcher {
 	int dead;
 	loop_fd_cb cb;
 	void *arg;
-	uint32_t gen;           /* of this registration */
 };
 
 /* The heap keeps the deadline next to the pointer (one cache line for
@@ -50,9 +44,7 @@ struct heap_ent {
 
 struct loop {
 	struct watcher *w;
-	int epfd;
-	struct epoll_event *evs;        /* capw of them */
-	uint32_t gen;                   /* registrations made */
+	struct pollfd *pfd;
 	size_t nw, capw;
 	int *fdmap;             /* fd -> watcher index + 1, 0 = none */
 	size_t capfdmap;
@@ -103,11 +95,6 @@ struct loop *loop_new(void)
 		return NULL;
 	l->sigfd[0] = l->sigfd[1] = -1;
 	l->now = loop_clock_ms();
-	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->epfd < 0) {
-		free(l);
-		return NULL;
-	}
 	return l;
 }
 
@@ -126,9 +113,8 @@ void loop_free(struct loop *l)
 		d->queued = 0;
 	free(l->heap);
 	free(l->w);
-	free(l->evs);
+	free(l->pfd);
 	free(l->fdmap);
-	close(l->epfd);
 	free(l);
 }
 
@@ -141,16 +127,10 @@ static struct watcher *watcher_find(const struct loop *l, int fd)
 	return &l->w[l->fdmap[fd] - 1];
 }
 
-/* (Re)registers w with `op`. */
-static int ep_set(struct loop *l, int op, const struct watcher *w)
+static short to_poll(unsigned events)
 {
-	struct epoll_event ev;
-
-	memset(&ev, 0, sizeof ev);
-	ev.events = ((w->events & LOOP_READ) ? EPOLLIN : 0) |
-	            ((w->events & LOOP_WRITE) ? EPOLLOUT : 0);
-	ev.data.u64 = (uint64_t)w->gen << 32 | (uint32_t)w->fd;
-	return epoll_ctl(l->epfd, op, w->fd, &ev) == 0 ? 0 : ERR_IO;
+	return (short)(((events & LOOP_READ) ? POLLIN : 0) |
+	               ((events & LOOP_WRITE) ? POLLOUT : 0));
 }
 
 static void reap_watchers(struct loop *l);
@@ -175,7 +155,7 @@ static int grow_watchers(struct loop *l)
 {
 	size_t cap = l->capw ? l->capw * 2 : 16;
 	struct watcher *w;
-	struct epoll_event *e;
+	struct pollfd *p;
 
 	if (cap > LIM_LOOP_FDS)
 		cap = LIM_LOOP_FDS;
@@ -183,10 +163,10 @@ static int grow_watchers(struct loop *l)
 	if (!w)
 		return ERR_NOMEM;
 	l->w = w;
-	e = realloc(l->evs, cap * sizeof *e);
-	if (!e)
+	p = realloc(l->pfd, cap * sizeof *p);
+	if (!p)
 		return ERR_NOMEM;
-	l->evs = e;
+	l->pfd = p;
 	l->capw = cap;
 	return 0;
 }
@@ -210,11 +190,11 @@ int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb cb,
 	}
 	if ((size_t)fd >= l->capfdmap && (rc = grow_fdmap(l, fd)) != 0)
 		return rc;
-	/* A new generation: an event already read for an old watcher of
-	 * this fd number is not this one's. */
-	l->w[l->nw] = (struct watcher){ fd, events, 0, cb, arg, ++l->gen };
-	if ((rc = ep_set(l, EPOLL_CTL_ADD, &l->w[l->nw])) != 0)
-		return rc;
+	/* Appended, never put in a freed slot: a dispatch in progress walks
+	 * only the slots that were polled, so a new watcher on a reused fd
+	 * number cannot receive the old watcher's event. */
+	l->w[l->nw] = (struct watcher){ fd, events, 0, cb, arg };
+	l->pfd[l->nw] = (struct pollfd){ fd, to_poll(events), 0 };
 	l->nw++;
 	l->fdmap[fd] = (int)l->nw;
 	return 0;
@@ -226,10 +206,9 @@ int loop_fd_set(struct loop *l, int fd, unsigned events)
 
 	if (!w)
 		return ERR_NOTFOUND;
-	if (w->events == events)
-		return 0;
 	w->events = events;
-	return ep_set(l, EPOLL_CTL_MOD, w);
+	l->pfd[w - l->w].events = to_poll(events);
+	return 0;
 }
 
 void loop_fd_del(struct loop *l, int fd)
@@ -240,9 +219,7 @@ void loop_fd_del(struct loop *l, int fd)
 		return;
 	w->dead = 1;
 	w->cb = NULL;
-	/* Before the caller closes fd: a copy of it in a child process
-	 * would keep the registration alive. */
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	l->pfd[w - l->w].fd = -1;
 	l->fdmap[fd] = 0;
 	l->reap = 1;
 }
@@ -257,8 +234,10 @@ static void reap_watchers(struct loop *l)
 	for (size_t i = 0; i < l->nw; i++) {
 		if (l->w[i].dead)
 			continue;
-		if (k != i)
+		if (k != i) {
 			l->w[k] = l->w[i];
+			l->pfd[k] = l->pfd[i];
+		}
 		l->fdmap[l->w[k].fd] = (int)(k + 1);
 		k++;
 	}
@@ -266,34 +245,34 @@ static void reap_watchers(struct loop *l)
 	l->reap = 0;
 }
 
-static unsigned from_ep(uint32_t revents, unsigned interest)
+static unsigned from_poll(short revents, unsigned interest)
 {
 	unsigned r = 0;
 
-	if (revents & (EPOLLIN | EPOLLPRI))
+	if (revents & (POLLIN | POLLPRI))
 		r |= LOOP_READ;
-	if (revents & EPOLLOUT)
+	if (revents & POLLOUT)
 		r |= LOOP_WRITE;
 	/* An error or hang-up also wakes the interested direction, so that a
 	 * reader sees its EOF or error from read() itself. */
-	if (revents & (EPOLLERR | EPOLLHUP))
+	if (revents & (POLLERR | POLLHUP | POLLNVAL))
 		r |= LOOP_ERROR | (interest & (LOOP_READ | LOOP_WRITE));
 	return r & (interest | LOOP_ERROR);
 }
 
-static int dispatch_fds(struct loop *l, int n)
+static int dispatch_fds(struct loop *l, size_t npolled)
 {
 	int ran = 0;
 
 	l->dispatching = 1;
-	for (int i = 0; i < n; i++) {
-		uint64_t key = l->evs[i].data.u64;
-		struct watcher *w = watcher_find(l, (int)(uint32_t)key);
+	for (size_t i = 0; i < npolled; i++) {
+		struct watcher *w = &l->w[i];
 		unsigned rev;
 
-		if (!w || w->dead || w->gen != (uint32_t)(key >> 32))
-			continue;       /* removed (and maybe replaced) since */
-		rev = from_ep(l->evs[i].events, w->events);
+		if (w->dead || l->pfd[i].revents == 0)
+			continue;
+		rev = from_poll(l->pfd[i].revents, w->events);
+		l->pfd[i].revents = 0;
 		if (rev == 0)
 			continue;
 		w->cb(w->arg, w->fd, rev);
@@ -628,6 +607,7 @@ void loop_before_poll(struct loop *l, loop_cb cb, void *arg)
 
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
+	size_t npolled;
 	int n, ran = 0;
 
 	if (l->before_poll) {
@@ -638,18 +618,14 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 			return 0;       /* stopped there: no poll, no I/O */
 	}
 	reap_watchers(l);
-	/* An empty set still waits (the timeout): epoll_wait needs room
-	 * for one event. */
-	if (!l->capw && grow_watchers(l) != 0)
-		return ERR_NOMEM;
-	n = epoll_wait(l->epfd, l->evs, (int)l->capw, poll_timeout(l,
-	               max_wait_ms));
+	npolled = l->nw;
+	n = poll(l->pfd, (nfds_t)npolled, poll_timeout(l, max_wait_ms));
 	l->stats.passes++;
 	l->now = loop_clock_ms();
 	if (n < 0 && errno != EINTR)
 		return ERR_IO;
 	if (n > 0)
-		ran += dispatch_fds(l, n);
+		ran += dispatch_fds(l, npolled);
 	ran += fire_timers(l);
 	ran += run_deferred(l);
 	reap_watchers(l);

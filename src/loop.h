@@ -1,6 +1,5 @@
 /*
- * loop: the one wait of lettamx (epoll: a pass costs what is ready, not
- * what is watched), with timers, deferred calls and signals.
+ * loop: the one poll() of lettamx, with timers, deferred calls and signals.
  *
  * Everything that waits registers here: fd watchers (read/write interest),
  * timers on CLOCK_MONOTONIC absolute deadlines in milliseconds, and
@@ -56,7 +55,7 @@ struct loop_defer {
 /* Counters for tests and benchmarks (idle behaviour: a long-poll with
  * nothing else going on must wake only when something happens). */
 struct loop_stats {
-	uint64_t passes;        /* waits (epoll_wait calls) */
+	uint64_t passes;        /* poll() calls */
 	uint64_t fd_events;     /* fd callbacks run */
 	uint64_t timers_fired;
 	uint64_t deferred_run;
@@ -71,22 +70,20 @@ void loop_free(struct loop *l);
 
 /* Watches `fd` for `events` (LOOP_READ|LOOP_WRITE); `cb` gets the ready
  * bits. One watcher per fd. Returns 0, ERR_EXISTS if fd is watched,
- * ERR_NOMEM, ERR_TOOBIG past LIM_LOOP_FDS, ERR_INVAL for fd < 0 or no cb,
- * ERR_IO if the kernel refuses it (not an open fd).
+ * ERR_NOMEM, ERR_TOOBIG past LIM_LOOP_FDS, ERR_INVAL for fd < 0 or no cb.
  * A watcher added inside a callback is first polled in the next pass. */
 int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb cb,
                 void *arg);
 
 /* Changes the interest of a watched fd (0 = none, keep watching). Returns
- * 0, ERR_NOTFOUND, or ERR_IO (the kernel refused). */
+ * 0 or ERR_NOTFOUND. */
 int loop_fd_set(struct loop *l, int fd, unsigned events);
 
 /* Stops watching `fd`. Safe inside callbacks; no callback for `fd` runs
- * after this returns. The fd itself is not closed: call this before
- * closing it (a copy of it elsewhere would keep it registered). */
+ * after this returns. The fd itself is not closed. */
 void loop_fd_del(struct loop *l, int fd);
 
-/* Monotonic milliseconds, read when the current pass's wait returned
+/* Monotonic milliseconds, read when the current pass's poll() returned
  * (cheap, consistent within one pass). */
 uint64_t loop_now(const struct loop *l);
 
@@ -120,10 +117,10 @@ void loop_defer_cancel(struct loop *l, struct loop_defer *d);
  * Returns 0 or ERR_IO. */
 int loop_signals(struct loop *l, void (*cb)(void *arg, int signo), void *arg);
 
-/* Runs cb(arg) at the start of every pass, before the wait: after all the
+/* Runs cb(arg) at the start of every pass, before poll(): after all the
  * callbacks, timers and deferred calls of the last pass, and before any
  * fd is watched again (so before any byte of a request made in that pass
- * can leave: the HTTP client writes only when the wait says writable). A
+ * can leave: the HTTP client writes only when poll() says writable). A
  * cb that calls loop_stop() ends the pass there, without polling. One
  * hook per loop; cb NULL removes it. */
 void loop_before_poll(struct loop *l, loop_cb cb, void *arg);
@@ -131,7 +128,7 @@ void loop_before_poll(struct loop *l, loop_cb cb, void *arg);
 /* Runs one pass: polls with a timeout folded from the earliest timer (and
  * at most `max_wait_ms`, -1 for no cap), dispatches fd events, fires due
  * timers, runs deferred calls, reaps removed watchers. Returns the number
- * of callbacks run (>= 0) or ERR_IO if the wait failed other than EINTR. */
+ * of callbacks run (>= 0) or ERR_IO if poll() failed other than EINTR. */
 int loop_run_once(struct loop *l, int max_wait_ms);
 
 /* Runs passes until loop_stop(). Returns 0, or ERR_IO. */
