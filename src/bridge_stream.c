@@ -635,6 +635,11 @@ int bridge_stream_final_wait(struct broom *r, const char *question,
 	return 0;
 }
 
+int bridge_stream_edits(const struct broom *r)
+{
+	return r->lv && r->lv->state == L_SHOWN ? r->lv->edits : -1;
+}
+
 void bridge_stream_stop(struct broom *r)
 {
 	if (!r->lv)

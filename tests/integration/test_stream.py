@@ -244,6 +244,11 @@ class Broken(StreamTest):
         au = env.agent_user(a0)
         ev = env.say(a0, "a very long one")
         env.wait(lambda: env.answers(a0, ev), 20, 0.1)
+        time.sleep(2.5)
+        st = env.say(a0, "!status")
+        c = env.wait_answer(a0, st, 10, msgtype="m.notice")["content"]
+        self.assertRegex(c["body"], r"running for \d+ s, shown live "
+                                    r"\(\d+ edits? so far\)")
         cx = env.say(a0, "!cancel")
         env.wait_answer(a0, cx, 10, msgtype="m.notice")
         env.wait(lambda: env.letta.agent(a0)["cancels"] == 1, 5)
