@@ -266,13 +266,19 @@ class Broken(StreamTest):
 
 
 class ExactlyOnceLive(StreamTest):
+    """LIVE_KILLS=40 LIVE_SEED=n runs it longer (make test-long)."""
+
     def test_kill_9_while_answers_are_live(self):
+        import os
         import random
-        rnd = random.Random(7)
-        env = self.env(n=2, bridge={"stream_after": "1s"},
+        rnd = random.Random(int(os.environ.get("LIVE_SEED", "7")))
+        kills = int(os.environ.get("LIVE_KILLS", "4"))
+        # three questions a round, ~3 s each: the queue must hold them
+        env = self.env(n=2, bridge={"stream_after": "1s",
+                                    "queue_limit": 3 * kills + 3},
                        scripts={i: steps(3, 700) for i in range(2)})
         sent = {a: [] for a in env.ids}
-        for k in range(4):
+        for k in range(kills):
             for i in range(3):
                 a = env.ids[rnd.randrange(2)]
                 sent[a].append(env.say(a, "q%d.%d" % (k, i)))
@@ -281,7 +287,7 @@ class ExactlyOnceLive(StreamTest):
             env.start(first=False)
         for a in env.ids:
             for ev in sent[a]:
-                self.wait_final(env, a, ev, full(3), 120)
+                self.wait_final(env, a, ev, full(3), 60 + 4 * kills)
         time.sleep(1.5)
         for a in env.ids:
             by_q = {}
