@@ -375,9 +375,10 @@ DEMO_PY := $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 demo: $(BIN)
 	@$(DEMO_PY) tests/demo/demo.py --lettamx $(BIN)
 
-# kill -9 at 100 random moments during 1,000 messages across 20 rooms
+# kill -9 at 100 random moments during 1,000 messages across 20 rooms,
+# and 40 times while answers are shown live
 test-long: $(BIN)
-	@BRIDGE_KILLS=100 BRIDGE_MESSAGES=1000 BRIDGE_ROOMS=20 \
+	@BRIDGE_KILLS=100 BRIDGE_MESSAGES=1000 BRIDGE_ROOMS=20 LIVE_KILLS=40 \
 	  $(DEMO_PY) tests/integration/run.py --lettamx $(BIN) -k ExactlyOnce
 
 # ---------------------------------------------------------------- misc

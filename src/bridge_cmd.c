@@ -180,10 +180,16 @@ static void do_status(struct cmd *k)
 	struct broom *r = k->r;
 	char text[BCMD_TEXT_MAX], turn[128] = "none", pend[256] = "";
 
-	if (r->turn != T_IDLE && r->first_sent)
-		snprintf(turn, sizeof turn, "running for %llu s",
-		         (unsigned long long)((loop_now(r->b->loop) -
-		                               r->first_sent) / 1000));
+	if (r->turn != T_IDLE && r->first_sent) {
+		int n = snprintf(turn, sizeof turn, "running for %llu s",
+		                 (unsigned long long)((loop_now(r->b->loop) -
+		                                       r->first_sent) / 1000));
+		int ed = bridge_stream_edits(r);
+
+		if (ed >= 0 && n > 0 && (size_t)n < sizeof turn)
+			snprintf(turn + n, sizeof turn - (size_t)n, ", shown live "
+			         "(%d edit%s so far)", ed, ed == 1 ? "" : "s");
+	}
 	else if (r->turn != T_IDLE)
 		snprintf(turn, sizeof turn, "starting");
 	/* the store, not the counters: what a restart would find */

@@ -290,6 +290,10 @@ void bridge_stream_final_sent(struct broom *r, const char *question);
 int bridge_stream_final_wait(struct broom *r, const char *question,
                              int64_t *ms);
 
+/* Edits of the turn's live message so far, or -1 when it has none shown
+ * (for !status). */
+int bridge_stream_edits(const struct broom *r);
+
 /* bridge_stop / bridge_free. */
 void bridge_stream_stop(struct broom *r);
 void bridge_stream_free(struct broom *r);

@@ -448,6 +448,24 @@ static void on_check(struct bcall *c, int st, const char *body, size_t len,
 	bridge_kick(r);
 }
 
+/* An answer the homeserver refused for good: gone from the outbox, and
+ * the person told (a notice is dropped without one: nothing loops). */
+static void out_dropped(struct broom *r, struct ohead *h, int st,
+                        const char *errcode)
+{
+	struct bridge_out o = h->o;
+	char msg[256];
+
+	out_done(r, h->seq, &h->o, NULL);
+	if (o.kind != BRIDGE_OUT_TEXT)
+		return;
+	snprintf(msg, sizeof msg, "A part of the agent's answer could not be "
+	         "posted in this room: the homeserver refused it (HTTP %d%s%s).",
+	         st, errcode[0] ? " " : "", errcode);
+	if (bridge_notice(r, o.sender, o.reply_to, msg))
+		LOG_WARN("bridge", "event=notice_lost room=%s", r->id);
+}
+
 static void on_put(struct bcall *c, int st, const char *body, size_t len,
                    int64_t ra, int err)
 {
@@ -493,10 +511,11 @@ static void on_put(struct bcall *c, int st, const char *body, size_t len,
 		bridge_metric(r->b, METRICS_RATE_LIMITED, "send", 1);
 		bridge_metric(r->b, METRICS_RATE_WAIT_MS, "send", (double)d);
 	}
-	if (d < 0 && r->out_tries >= LIM_BRIDGE_OUT_TRIES) {
+	/* too large will not fix itself; other refusals get a few tries */
+	if (d < 0 && (st == 413 || r->out_tries >= LIM_BRIDGE_OUT_TRIES)) {
 		LOG_ERROR("bridge", "event=answer_dropped room=%s txn=%s "
 		          "status=%d errcode=%s", r->id, h.txn, st, e.errcode);
-		out_done(r, h.seq, &h.o, NULL);
+		out_dropped(r, &h, st, e.errcode);
 		return;
 	}
 	out_wait(r, d >= 0 ? d : bridge_backoff(LIM_BRIDGE_BACKOFF_MS,

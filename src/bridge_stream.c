@@ -39,7 +39,10 @@
                                       * only as far as used; a bigger
                                       * message is read from the history) */
 #define STREAM_IDLE_MS 65000         /* three missed 20 s pings */
-#define RAW_KEEP       2048          /* an error body, for its detail */
+#define RAW_KEEP       1024          /* an error body, for its detail */
+#define BUF_FIRST      2048          /* the parser's buffers start so (a
+                                      * ping is ~200 bytes; 1,000 quiet
+                                      * streams stay small) and grow */
 #define PLACEHOLDER    "Thinking…"
 
 enum { L_NONE, L_QUEUED, L_SHOWN };
@@ -50,7 +53,8 @@ struct blive {
 	struct sse sse;
 	struct json j;
 	char *ev, *strs;
-	struct letta_reply *rep;
+	size_t strs_cap;
+	struct letta_reply *rep;        /* made on the first news */
 	char raw[RAW_KEEP];
 	size_t raw_len;
 	char tool[LETTA_STREAM_NAME];   /* running (show_tools), "" none */
@@ -319,6 +323,35 @@ void bridge_stream_shown(struct broom *r, const char *question,
 
 /* ---- reading the stream ---- */
 
+/* buf grows (to at most SSE_EVENT_MAX) to hold want bytes. Returns 1
+ * when it does. */
+static int grow(char **buf, size_t *cap, size_t want)
+{
+	size_t n = *cap;
+	char *nb;
+
+	if (want <= n || n >= SSE_EVENT_MAX)
+		return 0;
+	while (n < want && n < SSE_EVENT_MAX)
+		n *= 2;
+	if (n > SSE_EVENT_MAX)
+		n = SSE_EVENT_MAX;
+	if (!(nb = realloc(*buf, n)))
+		return 0;
+	*buf = nb;
+	*cap = n;
+	return 1;
+}
+
+static struct letta_reply *rep_new(void)
+{
+	struct letta_reply *r = malloc(sizeof *r);
+
+	if (r)
+		letta_reply_init(r);
+	return r;
+}
+
 static int on_event(void *ctx, const struct sse_event *ev)
 {
 	struct broom *r = ctx;
@@ -327,7 +360,14 @@ static int on_event(void *ctx, const struct sse_event *ev)
 	int e;
 
 	e = letta_stream_parse(&m, &lv->j, ev->name, ev->data, ev->data_len,
-	                       lv->strs, SSE_EVENT_MAX);
+	                       lv->strs, lv->strs_cap);
+	if (e == ERR_TOOBIG && grow(&lv->strs, &lv->strs_cap,
+	                            ev->data_len + 1))
+		e = letta_stream_parse(&m, &lv->j, ev->name, ev->data,
+		                       ev->data_len, lv->strs, lv->strs_cap);
+	if (!e && !lv->rep && m.kind != LETTA_SK_PING &&
+	    m.kind != LETTA_SK_OTHER && !(lv->rep = rep_new()))
+		e = ERR_NOMEM;
 	if (e) {
 		LOG_WARN("bridge", "event=stream_event_unreadable room=%s err=%s",
 		         r->id, err_str(e));
@@ -383,6 +423,13 @@ static int on_body(struct bcall *c, const char *data, size_t len)
 	memcpy(lv->raw + lv->raw_len, data, k);
 	lv->raw_len += k;
 	lv->raw[lv->raw_len] = '\0';
+	/* room for what this piece may add to the event being read */
+	if (lv->sse.len + len + 1 > lv->sse.cap) {
+		size_t cap = lv->sse.cap;
+
+		if (grow(&lv->ev, &cap, lv->sse.len + len + 1))
+			sse_set_buf(&lv->sse, lv->ev, cap);
+	}
 	return sse_feed(&lv->sse, data, len);
 }
 
@@ -450,18 +497,17 @@ struct bcall *bridge_stream_open(struct broom *r, const char *question,
 		free(body);
 		return NULL;
 	}
-	lv->ev = malloc(SSE_EVENT_MAX);
-	lv->strs = malloc(SSE_EVENT_MAX);
-	lv->rep = malloc(sizeof *lv->rep);
-	if (!lv->ev || !lv->strs || !lv->rep) {
+	lv->ev = malloc(BUF_FIRST);
+	lv->strs = malloc(BUF_FIRST);
+	lv->strs_cap = BUF_FIRST;
+	if (!lv->ev || !lv->strs) {
 		reader_free(lv);
 		free(body);
 		return NULL;
 	}
 	json_init(&lv->j);
 	lv->reading = 1;
-	letta_reply_init(lv->rep);
-	sse_init(&lv->sse, lv->ev, SSE_EVENT_MAX, on_event, r);
+	sse_init(&lv->sse, lv->ev, BUF_FIRST, on_event, r);
 	lv->raw_len = 0;
 	lv->raw[0] = '\0';
 	snprintf(lv->user, sizeof lv->user, "%s", user);
@@ -497,8 +543,10 @@ int bridge_stream_result(struct broom *r, struct letta_reply **rep,
 		return ERR_CLOSED;
 	*raw = lv->raw;
 	*raw_len = lv->raw_len;
-	*rep = lv->rep;
 	e = sse_finish(&lv->sse);
+	if (!lv->rep && !(lv->rep = rep_new()))
+		return ERR_CLOSED;      /* read from the history instead */
+	*rep = lv->rep;
 	/* an error event ends a stream as Letta ends it: what the agent
 	 * said and the stop reason are the turn's outcome */
 	return e == 0 || e == ERR_PROTO ? 0 : ERR_CLOSED;
@@ -633,6 +681,11 @@ int bridge_stream_final_wait(struct broom *r, const char *question,
 		return 1;
 	}
 	return 0;
+}
+
+int bridge_stream_edits(const struct broom *r)
+{
+	return r->lv && r->lv->state == L_SHOWN ? r->lv->edits : -1;
 }
 
 void bridge_stream_stop(struct broom *r)

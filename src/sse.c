@@ -30,6 +30,14 @@ void sse_init(struct sse *s, char *buf, size_t cap, sse_cb cb, void *ctx)
 		buf[0] = '\0';
 }
 
+void sse_set_buf(struct sse *s, char *buf, size_t cap)
+{
+	if (!buf || cap <= s->len + 1)
+		return;                 /* would cut the event: keep the old */
+	s->data = buf;
+	s->cap = cap;
+}
+
 static int append(struct sse *s, const char *p, size_t n)
 {
 	if (n >= s->cap - s->len)

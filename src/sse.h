@@ -68,6 +68,11 @@ struct sse {
  * largest event it can deliver is cap - 1 bytes). */
 void sse_init(struct sse *s, char *buf, size_t cap, sse_cb cb, void *ctx);
 
+/* The event buffer moved to buf[0..cap) (realloc'd: it holds what the
+ * old one held), cap > the data read so far: a reader may start small
+ * and grow before a feed that would not fit. A smaller buf is ignored. */
+void sse_set_buf(struct sse *s, char *buf, size_t cap);
+
 /* Feeds body bytes p[0..n). Returns 0, the callback's non-zero value, or
  * the sticky error (ERR_TOOBIG). */
 int sse_feed(struct sse *s, const char *p, size_t n);

@@ -196,6 +196,40 @@ static void test_event_size_cap(void)
 	CHECK_EQ(run("data: 12345\ndata: 6789\n\n", 24, 1, &g, 11), ERR_TOOBIG);
 }
 
+/* A reader that starts small and grows its buffer between feeds (as the
+ * bridge does) reads the same events; a smaller buffer is refused. */
+static void test_growing_buffer(void)
+{
+	static const char in[] = "data: {\"a\":\"0123456789012345\"}\n\n"
+	                         "data: [DONE]\n\n";
+	struct got g;
+	struct sse r;
+	char *buf = malloc(8);
+	size_t cap = 8;
+
+	memset(&g, 0, sizeof g);
+	sse_init(&r, buf, cap, on_event, &g);
+	for (size_t i = 0; i < sizeof in - 1; i++) {
+		if (r.len + 2 > r.cap) {
+			char *nb = realloc(buf, cap * 2);
+
+			CHECK(nb != NULL);
+			buf = nb;
+			cap *= 2;
+			sse_set_buf(&r, buf, cap);
+		}
+		CHECK_EQ(sse_feed(&r, in + i, 1), 0);
+	}
+	CHECK_EQ(sse_finish(&r), 0);
+	CHECK_EQ(g.n, 2);
+	CHECK_STR(g.data[0], "{\"a\":\"0123456789012345\"}");
+	CHECK(g.done[1]);
+	CHECK_EQ(cap, 32);
+	sse_set_buf(&r, buf, 1);        /* too small: ignored */
+	CHECK(r.data == buf && r.cap == 32);
+	free(buf);
+}
+
 static void test_callback_stops(void)
 {
 	struct got g;
@@ -385,6 +419,7 @@ int main(void)
 	RUN(test_fields);
 	RUN(test_end_without_done);
 	RUN(test_event_size_cap);
+	RUN(test_growing_buffer);
 	RUN(test_callback_stops);
 	RUN(test_chunk_assistant);
 	RUN(test_chunk_tools);

@@ -382,6 +382,7 @@ class Answers:
         self.log = Log(world.hs, "PUT", r"/send/m\.room\.message/")
         self.by_token = {}
         self.other = []
+        self.live = 0       # slow answers first shown as a placeholder
 
     def poll(self, tokens):
         """How many of `tokens` have an answer."""
@@ -392,7 +393,11 @@ class Answers:
             found = set(TOKEN_RE.findall(text))
             for token in found:
                 self.by_token.setdefault(token, []).append(entry)
-            if not found:
+            body = entry["body"] if isinstance(entry["body"], dict) else {}
+            if not found and body.get("org.lettamx.reply_to") and \
+                    str(body.get("body", "")).startswith("Thinking"):
+                self.live += 1      # lettamx's live message, edited later
+            elif not found:
                 self.other.append(text)
         return sum(1 for t in tokens if t in self.by_token)
 
@@ -675,6 +680,10 @@ def slow(world, bridge, args, out):
 def others(bridge, answers):
     """Messages the bridge sent that answer no question (errors,
     notices): counted, one shown."""
+    if answers.live:
+        line(bridge, "live_messages", "%d slow answers were shown live "
+             "first (a placeholder, then the answer as its edit)"
+             % answers.live)
     if answers.other:
         line(bridge, "other_messages", "%d messages that answer no "
              "question, e.g. %s" % (len(answers.other),

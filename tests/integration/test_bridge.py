@@ -209,6 +209,20 @@ class Failures(BridgeTest):
         n = env.wait_answer(a1, e2, 20, msgtype="m.notice")
         self.assertIn("approval", n["content"]["body"])
 
+    def test_an_answer_refused_as_too_large_is_told_not_retried(self):
+        env = self.env(n=1)
+        a0 = env.ids[0]
+        env.hs.inject_fault("PUT", "/send/m.room.message/", count=1,
+                            status=413, body={"errcode": "M_TOO_LARGE",
+                                              "error": "event too large"})
+        ev = env.say(a0, "say something")
+        n = env.wait_answer(a0, ev, 20, msgtype="m.notice")["content"]
+        self.assertIn("413 M_TOO_LARGE", n["body"])
+        # the refused answer was not sent again: one 413, then the notice
+        puts = env.hs.requests("PUT", "/send/m.room.message/")
+        self.assertEqual([p["status"] for p in puts], [413, 200])
+        self.assertEqual(env.answers(a0, ev), [])
+
     def test_429_on_send_waits_as_told(self):
         env = self.env(n=1)
         a0 = env.ids[0]

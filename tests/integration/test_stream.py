@@ -244,6 +244,11 @@ class Broken(StreamTest):
         au = env.agent_user(a0)
         ev = env.say(a0, "a very long one")
         env.wait(lambda: env.answers(a0, ev), 20, 0.1)
+        time.sleep(2.5)
+        st = env.say(a0, "!status")
+        c = env.wait_answer(a0, st, 10, msgtype="m.notice")["content"]
+        self.assertRegex(c["body"], r"running for \d+ s, shown live "
+                                    r"\(\d+ edits? so far\)")
         cx = env.say(a0, "!cancel")
         env.wait_answer(a0, cx, 10, msgtype="m.notice")
         env.wait(lambda: env.letta.agent(a0)["cancels"] == 1, 5)
@@ -261,13 +266,19 @@ class Broken(StreamTest):
 
 
 class ExactlyOnceLive(StreamTest):
+    """LIVE_KILLS=40 LIVE_SEED=n runs it longer (make test-long)."""
+
     def test_kill_9_while_answers_are_live(self):
+        import os
         import random
-        rnd = random.Random(7)
-        env = self.env(n=2, bridge={"stream_after": "1s"},
+        rnd = random.Random(int(os.environ.get("LIVE_SEED", "7")))
+        kills = int(os.environ.get("LIVE_KILLS", "4"))
+        # three questions a round, ~3 s each: the queue must hold them
+        env = self.env(n=2, bridge={"stream_after": "1s",
+                                    "queue_limit": 3 * kills + 3},
                        scripts={i: steps(3, 700) for i in range(2)})
         sent = {a: [] for a in env.ids}
-        for k in range(4):
+        for k in range(kills):
             for i in range(3):
                 a = env.ids[rnd.randrange(2)]
                 sent[a].append(env.say(a, "q%d.%d" % (k, i)))
@@ -276,7 +287,7 @@ class ExactlyOnceLive(StreamTest):
             env.start(first=False)
         for a in env.ids:
             for ev in sent[a]:
-                self.wait_final(env, a, ev, full(3), 120)
+                self.wait_final(env, a, ev, full(3), 60 + 4 * kills)
         time.sleep(1.5)
         for a in env.ids:
             by_q = {}
