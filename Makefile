@@ -66,6 +66,9 @@ LDFLAGS_ALL   := $(LINKMODE) $(BOARD_LDFLAGS)
 # compiler, defines or configuration rebuilds everything (objects built
 # against another mbedTLS configuration would disagree on struct layouts).
 LMDB_DEFS := -DMDB_USE_ROBUST=0
+# LMDB keeps its big per-transaction lists instead of mapping them anew
+# for each nested transaction of a store batch (see the header).
+LMDB_DEFS += -include src/store_mdb_alloc.h
 FLAGS_NOW := $(CC) | $(CFLAGS_OURS) | $(CFLAGS_VENDOR) | $(LMDB_DEFS) | $(LDFLAGS_ALL)
 ifneq ($(FLAGS_NOW),$(file < $(B)/.flags))
 $(shell mkdir -p $(B))

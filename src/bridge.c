@@ -250,6 +250,42 @@ void bridge_kick(struct broom *r)
 		loop_defer(r->b->loop, &r->kick, on_kick, r);
 }
 
+/* ---- the store's batch ---- */
+
+/* Each pass's updates (inbox and token, answers, outbox deletions) are
+ * one commit, made here before the loop polls: every request built in
+ * the pass is written only after a poll, so it leaves after what it
+ * depends on is on disk ("txn id fixed before the first attempt", "inbox
+ * and token in one transaction" hold as before; a kill -9 loses at most
+ * a pass that nobody outside has seen). A batch that cannot be committed
+ * stops the daemon before it polls again: nothing built on it leaves. */
+static void before_poll(void *arg)
+{
+	struct bridge *b = arg;
+
+	if (store_batch_flush(b->store) == 0)
+		return;
+	LOG_ERROR("bridge", "event=store_lost why=\"%s\" msg=\"the last "
+	          "updates could not be stored: stopping before anything "
+	          "built on them is sent; a restart goes on from what is "
+	          "stored\"", store_why(b->store));
+	loop_stop(b->loop);
+}
+
+static void batch_start(struct bridge *b)
+{
+	if (store_batch_start(b->store) == 0)
+		loop_before_poll(b->loop, before_poll, b);
+}
+
+static void batch_stop(struct bridge *b)
+{
+	loop_before_poll(b->loop, NULL, NULL);
+	if (store_batch_stop(b->store) < 0)
+		LOG_ERROR("bridge", "event=store_lost why=\"%s\"",
+		          store_why(b->store));
+}
+
 /* ---- start and stop ---- */
 
 struct resume { struct bridge *b; enum store_queue q; };
@@ -377,6 +413,7 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 	if (!b->bot_token[0])
 		LOG_WARN("bridge", "event=no_bot_token msg=\"the bot has no "
 		         "access token yet; /sync waits for provisioning\"");
+	batch_start(b);
 	rs.b = b;
 	if (store_view(b->store, resume_view, &rs))
 		LOG_ERROR("bridge", "event=resume_failed why=\"%s\"",
@@ -413,6 +450,7 @@ void bridge_stop(struct bridge *b)
 			r->turn_call = r->out_call = r->login_call = NULL;
 			r->typing_busy = 0;
 		}
+	batch_stop(b);
 	LOG_INFO("bridge", "event=stopped");
 }
 

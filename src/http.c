@@ -25,32 +25,43 @@
 
 /* ---------------------------------------------------------------- requests */
 
+/* The queue is doubly linked and each request knows whether it is in
+ * it: a request that completes on its connection leaves nothing to walk
+ * (the homeserver's queue holds thousands in a burst). */
 static void queue_unlink(struct http_req *r)
 {
 	struct http_origin *o = r->p.origin;
-	struct http_req **pp = &o->qhead, *prev = NULL;
 
-	while (*pp && *pp != r) {
-		prev = *pp;
-		pp = &(*pp)->p.next;
-	}
-	if (!*pp)
+	if (!r->p.queued)
 		return;
-	*pp = r->p.next;
-	if (o->qtail == r)
-		o->qtail = prev;
-	r->p.next = NULL;
+	if (r->p.prev)
+		r->p.prev->p.next = r->p.next;
+	else
+		o->qhead = r->p.next;
+	if (r->p.next)
+		r->p.next->p.prev = r->p.prev;
+	else
+		o->qtail = r->p.prev;
+	r->p.next = r->p.prev = NULL;
+	r->p.queued = 0;
 }
 
 void http_queue_push(struct http_origin *o, struct http_req *r, int front)
 {
-	r->p.next = NULL;
+	if (r->p.queued)
+		return;
+	r->p.queued = 1;
 	if (front) {
+		r->p.prev = NULL;
 		r->p.next = o->qhead;
-		o->qhead = r;
-		if (!o->qtail)
+		if (o->qhead)
+			o->qhead->p.prev = r;
+		else
 			o->qtail = r;
+		o->qhead = r;
 	} else {
+		r->p.next = NULL;
+		r->p.prev = o->qtail;
 		if (o->qtail)
 			o->qtail->p.next = r;
 		else
@@ -159,14 +170,6 @@ static void total_expired(void *arg)
 	http_origin_pump(o);    /* its connection, if any, was closed */
 }
 
-static struct http_conn *idle_conn(struct http_origin *o)
-{
-	for (struct http_conn *c = o->conns; c; c = c->next)
-		if (c->state == C_IDLE && !c->delivering)
-			return c;
-	return NULL;
-}
-
 /* Gives waiting requests a connection while the cap allows. */
 void http_origin_pump(struct http_origin *o)
 {
@@ -174,7 +177,7 @@ void http_origin_pump(struct http_origin *o)
 	struct http_conn *c;
 
 	while ((r = o->qhead) && !r->p.cl->closing) {
-		c = r->p.retried ? NULL : idle_conn(o);
+		c = r->p.retried ? NULL : http_origin_idle(o);
 		if (!c && o->nconns >= (o->cap > 0 ? o->cap
 		                                    : r->p.cl->per_origin))
 			return;
@@ -416,6 +419,59 @@ const char *http_resp_header(const struct http_resp *r, const char *name,
 const struct http_stats *http_stats(const struct http_client *cl)
 {
 	return &cl->stats;
+}
+
+static int conns_check(const struct http_origin *o, int *open, int *idle)
+{
+	const struct http_conn *c, *prev = NULL;
+	int n = 0, free_ = 0, k = 0;
+
+	for (c = o->conns; c; prev = c, c = c->next, n++) {
+		if (c->prev != prev || !c->linked || c->state == C_CLOSED)
+			return ERR_CORRUPT;
+		if (c->in_idle != (c->state == C_IDLE && !c->delivering))
+			return ERR_CORRUPT;
+		free_ += c->in_idle;
+	}
+	prev = NULL;
+	for (c = o->idle; c; prev = c, c = c->idle_next, k++)
+		if (c->idle_prev != prev || !c->in_idle || c->o != o || k > n)
+			return ERR_CORRUPT;
+	if (n != o->nconns || k != free_ || k != o->nidle)
+		return ERR_CORRUPT;
+	*open = n;
+	*idle = k;
+	return 0;
+}
+
+static int queue_check(const struct http_origin *o)
+{
+	const struct http_req *r, *prev = NULL;
+
+	for (r = o->qhead; r; prev = r, r = r->p.next)
+		if (r->p.prev != prev || !r->p.queued || r->p.conn)
+			return ERR_CORRUPT;
+	return o->qtail == prev ? 0 : ERR_CORRUPT;
+}
+
+int http_pool_check(const struct http_client *cl, const char *url,
+                    int *open, int *idle)
+{
+	struct httpp_url u;
+	const struct http_origin *o;
+	int e = httpp_url_parse(&u, url);
+
+	if (e)
+		return ERR_INVAL;
+	for (size_t i = 0; i < cl->norigins; i++) {
+		o = cl->origins[i];
+		if (o->tls != u.tls || o->port != u.port ||
+		    strcmp(o->host, u.host))
+			continue;
+		e = conns_check(o, open, idle);
+		return e ? e : queue_check(o);
+	}
+	return ERR_NOTFOUND;
 }
 
 /* ---------------------------------------------------------------- causes */

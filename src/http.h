@@ -122,6 +122,8 @@ struct http_req {
 		struct http_origin *origin;
 		struct http_conn *conn;
 		struct http_req *next;  /* in the origin's queue */
+		struct http_req *prev;
+		int queued;             /* in the origin's queue */
 		struct loop_timer total;
 		int active;
 		int retried;            /* already retried on a fresh conn */
@@ -184,5 +186,13 @@ struct http_stats {
 	uint64_t requests_done;
 };
 const struct http_stats *http_stats(const struct http_client *c);
+
+/* Checks the pool of the origin of `url` (tests): the connection list,
+ * its count, the idle list (every idle, not delivering connection, and
+ * only those) and the queue links. Sets *open and *idle. Returns 0, or
+ * ERR_CORRUPT naming nothing (a broken invariant), ERR_NOTFOUND (no such
+ * origin yet) or ERR_INVAL (bad URL). */
+int http_pool_check(const struct http_client *c, const char *url,
+                    int *open, int *idle);
 
 #endif

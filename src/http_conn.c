@@ -93,16 +93,63 @@ void http_conn_reap(void *arg)
 	}
 }
 
+/* ---------------------------------------------------------------- pool */
+
+/* Both lists are doubly linked: a connection leaves them in O(1), with
+ * a thousand connections to Letta. */
 static void origin_unlink(struct http_conn *c)
 {
-	struct http_conn **pp = &c->o->conns;
+	struct http_origin *o = c->o;
 
-	while (*pp && *pp != c)
-		pp = &(*pp)->next;
-	if (*pp) {
-		*pp = c->next;
-		c->o->nconns--;
-	}
+	if (!c->linked)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		o->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	c->linked = 0;
+	o->nconns--;
+}
+
+/* Offers an idle connection to the next request (the front: warmest). */
+static void idle_push(struct http_conn *c)
+{
+	struct http_origin *o = c->o;
+
+	if (c->in_idle)
+		return;
+	c->idle_prev = NULL;
+	c->idle_next = o->idle;
+	if (o->idle)
+		o->idle->idle_prev = c;
+	o->idle = c;
+	c->in_idle = 1;
+	o->nidle++;
+}
+
+static void idle_drop(struct http_conn *c)
+{
+	struct http_origin *o = c->o;
+
+	if (!c->in_idle)
+		return;
+	if (c->idle_prev)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		o->idle = c->idle_next;
+	if (c->idle_next)
+		c->idle_next->idle_prev = c->idle_prev;
+	c->idle_next = c->idle_prev = NULL;
+	c->in_idle = 0;
+	o->nidle--;
+}
+
+struct http_conn *http_origin_idle(struct http_origin *o)
+{
+	return o->idle;
 }
 
 /* Closes the connection now and frees it at the end of the pass. Its
@@ -125,6 +172,7 @@ void http_conn_close(struct http_conn *c)
 	}
 	tls_conn_free(c->tls);
 	c->tls = NULL;
+	idle_drop(c);
 	origin_unlink(c);
 	c->next = cl->dead;
 	cl->dead = c;
@@ -215,6 +263,8 @@ static void conn_set(struct http_conn *c, enum conn_state s)
 	uint64_t t = http_now(c->cl);
 
 	log_state(c, s);
+	if (s != C_IDLE)
+		idle_drop(c);           /* taken, or failing */
 	c->state = s;
 	switch (s) {
 	case C_RESOLVE:
@@ -525,6 +575,10 @@ static void conn_done(struct http_conn *c)
 	}
 	http_req_finish(r, 0, NULL, c);
 	c->delivering = 0;
+	/* Free for a request only now: the head read by the callback was
+	 * in its buffer. */
+	if (c->state == C_IDLE)
+		idle_push(c);
 	http_origin_pump(o);
 }
 
@@ -706,7 +760,10 @@ struct http_conn *http_conn_new(struct http_origin *o,
 	c->fd = -1;
 	loop_timer_init(&c->timer, timer_fired, c);
 	c->next = o->conns;
+	if (o->conns)
+		o->conns->prev = c;
 	o->conns = c;
+	c->linked = 1;
 	o->nconns++;
 	cl->stats.conns_opened++;
 	return c;

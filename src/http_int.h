@@ -19,6 +19,11 @@ struct http_origin {
 	char host[LIM_HTTP_HOST + 1];
 	struct http_conn *conns;        /* open connections */
 	int nconns;
+	/* Idle connections free for a request (not delivering), the most
+	 * recently freed first: taking one is O(1) however wide the pool
+	 * (Letta's is max_turns + 8), and the warmest is reused. */
+	struct http_conn *idle;
+	int nidle;
 	int cap;                        /* 0: the client's per_origin */
 	struct http_req *qhead, *qtail; /* waiting for a connection */
 	struct tls_session *session;    /* for resumption */
@@ -27,7 +32,10 @@ struct http_origin {
 struct http_conn {
 	struct http_client *cl;
 	struct http_origin *o;
-	struct http_conn *next;         /* in o->conns */
+	struct http_conn *next, *prev;  /* in o->conns */
+	struct http_conn *idle_next, *idle_prev;  /* in o->idle */
+	int linked;                     /* in o->conns */
+	int in_idle;                    /* in o->idle */
 	enum conn_state state;
 	int fd;
 	unsigned interest;
@@ -88,6 +96,9 @@ void http_conn_start(struct http_conn *c);
 void http_conn_close(struct http_conn *c);
 /* Frees closed connections; `arg` is the client. */
 void http_conn_reap(void *arg);
+/* An idle connection of `o` free for a request (the most recently
+ * freed), or NULL. */
+struct http_conn *http_origin_idle(struct http_origin *o);
 
 /* http.c */
 /* Completes `r` and runs its callback last; `c` holds its head or is

@@ -164,6 +164,9 @@
 #define LIM_STORE_MAP_INITIAL (1u << 20)
 #define LIM_STORE_MAP_MAX     (512u << 20)
 #define LIM_STORE_SNAPSHOTS  1000  /* snapshots listed in one directory */
+/* Updates in one batch (store_batch_start) before it commits by itself:
+ * bounds what one commit writes and what a lost batch loses. */
+#define LIM_STORE_BATCH       512
 
 /*  */
 

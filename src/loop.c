@@ -65,6 +65,9 @@ struct loop {
 	int sigfd[2];
 	void (*sig_cb)(void *arg, int signo);
 	void *sig_arg;
+
+	loop_cb before_poll;    /* loop_before_poll() */
+	void *before_arg;
 };
 
 /* ---------------------------------------------------------------- clock */
@@ -596,11 +599,24 @@ static int poll_timeout(const struct loop *l, int max_wait_ms)
 	return (int)wait;
 }
 
+void loop_before_poll(struct loop *l, loop_cb cb, void *arg)
+{
+	l->before_poll = cb;
+	l->before_arg = arg;
+}
+
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
 	size_t npolled;
 	int n, ran = 0;
 
+	if (l->before_poll) {
+		int stopped = l->stop;
+
+		l->before_poll(l->before_arg);
+		if (l->stop && !stopped)
+			return 0;       /* stopped there: no poll, no I/O */
+	}
 	reap_watchers(l);
 	npolled = l->nw;
 	n = poll(l->pfd, (nfds_t)npolled, poll_timeout(l, max_wait_ms));

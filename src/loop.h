@@ -117,6 +117,14 @@ void loop_defer_cancel(struct loop *l, struct loop_defer *d);
  * Returns 0 or ERR_IO. */
 int loop_signals(struct loop *l, void (*cb)(void *arg, int signo), void *arg);
 
+/* Runs cb(arg) at the start of every pass, before poll(): after all the
+ * callbacks, timers and deferred calls of the last pass, and before any
+ * fd is watched again (so before any byte of a request made in that pass
+ * can leave: the HTTP client writes only when poll() says writable). A
+ * cb that calls loop_stop() ends the pass there, without polling. One
+ * hook per loop; cb NULL removes it. */
+void loop_before_poll(struct loop *l, loop_cb cb, void *arg);
+
 /* Runs one pass: polls with a timeout folded from the earliest timer (and
  * at most `max_wait_ms`, -1 for no cap), dispatches fd events, fires due
  * timers, runs deferred calls, reaps removed watchers. Returns the number

@@ -677,6 +677,9 @@ int run_cmd(int argc, char **argv)
 	phase_enter(&r, RUN_GATE_HS);
 	if (loop_run(r.app.net.loop) < 0 && !r.exit_code)
 		r.exit_code = 1;
+	/* The bridge stopped the loop: its last updates were not stored. */
+	if (!r.exit_code && store_batch_lost(r.app.store))
+		r.exit_code = 1;
 	prov_stop(&r);
 	recon_job_cancel(r.recon);
 	pcall_cancel(&r.call);

@@ -124,7 +124,7 @@ static int take_lock(struct store *s)
 
 /* ---- transactions ---- */
 
-static int grow_map(struct store *s)
+int store_grow_map(struct store *s)
 {
 	size_t want = s->map_size * 2;
 	int rc;
@@ -158,6 +158,15 @@ static void adopt_map(struct store *s)
 }
 
 int store_txn_begin(struct store *s, bool write, struct store_txn **out)
+{
+	/* An explicit transaction sees every update made before it (and a
+	 * second writer would wait for the batch forever). */
+	int r = store_batch_flush(s);
+
+	return r < 0 ? r : store_txn_open(s, write, out);
+}
+
+int store_txn_open(struct store *s, bool write, struct store_txn **out)
 {
 	struct store_txn *t;
 	int rc;
@@ -195,7 +204,7 @@ static int txn_end(struct store_txn *t, int r)
 	s->ntxn--;
 	free(t);
 	if (full) {
-		int g = grow_map(s);
+		int g = store_grow_map(s);
 		return g < 0 ? g : ERR_AGAIN;
 	}
 	return r;
@@ -235,6 +244,8 @@ int store_update(struct store *s, int (*fn)(struct store_txn *, void *),
 	struct store_txn *t;
 	int r, c;
 
+	if (s->batching)
+		return store_batch_update(s, fn, arg);
 	for (;;) {
 		if ((r = store_txn_begin(s, true, &t)) < 0)
 			return r;
@@ -255,7 +266,14 @@ int store_view(struct store *s, int (*fn)(struct store_txn *, void *),
 	struct store_txn *t;
 	int r;
 
-	if ((r = store_txn_begin(s, false, &t)) < 0)
+	if (s->batch && !s->in_child) {
+		/* The batch's own transaction: it sees the updates not yet
+		 * committed, as the caller expects of an update done. */
+		struct store_txn v = { .s = s, .txn = s->batch->txn };
+
+		return fn(&v, arg);
+	}
+	if ((r = store_txn_open(s, false, &t)) < 0)
 		return r;
 	r = fn(t, arg);
 	store_txn_abort(t);
@@ -472,6 +490,9 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	if (store_batch_flush(s) < 0)
+		LOG_ERROR("store", "event=batch_lost path=%s why=\"%s\"",
+		          s->dir, s->why);
 	memset(s->key, 0, sizeof s->key);
 	if (s->env)
 		mdb_env_close(s->env);

@@ -93,6 +93,26 @@ int store_update(struct store *s, int (*fn)(struct store_txn *, void *),
 int store_view(struct store *s, int (*fn)(struct store_txn *, void *),
                void *arg);
 
+/* Batching (the daemon's bridge: one commit, two fsyncs, per loop pass
+ * instead of per update). After store_batch_start(), each store_update()
+ * runs in a nested transaction of one open write transaction: fn < 0
+ * still undoes fn's own writes only, store_view() sees every update made,
+ * but nothing is on disk until store_batch_flush() commits them all at
+ * once. The caller must flush before anything that depends on an update
+ * leaves the process (a request built from it): the bridge flushes from
+ * loop_before_poll(), and the HTTP client writes only after a poll.
+ * store_txn_begin() and store_close() flush first; a batch also commits
+ * by itself after LIM_STORE_BATCH updates or when the map must grow.
+ * A batch that fails to commit is lost (as if the process had died just
+ * before): store_batch_lost() turns true and every later update fails;
+ * the process must stop without sending anything more.
+ * store_batch_stop() flushes and goes back to one commit per update.
+ * Returns 0 or an err code (flush: the commit's). */
+int store_batch_start(struct store *s);
+int store_batch_flush(struct store *s);
+int store_batch_stop(struct store *s);
+bool store_batch_lost(const struct store *s);
+
 /* Explicit transactions, for callers that cannot use a callback. A write
  * transaction that met a full map makes its calls and the commit return
  * ERR_AGAIN: abort it and run the whole change again (the map has grown).

@@ -27,6 +27,12 @@ struct store {
 	bool has_key;               /* seal the secrets of records */
 	uint8_t key[32];
 	char why[LIM_STORE_WHY];
+	/* store_batch_start(): updates nest in one write transaction */
+	bool batching;
+	bool batch_lost;            /* a batch failed to commit */
+	bool in_child;              /* an update of the batch is running */
+	int batch_n;                /* updates in the open batch */
+	struct store_txn *batch;    /* NULL: none open */
 };
 
 struct store_txn {
@@ -66,6 +72,16 @@ int store_seal(const uint8_t key[32], const char *aad, const uint8_t *pt,
 /* Opens a box; returns the plaintext length or ERR_CORRUPT. */
 int store_unseal(const uint8_t key[32], const char *aad, const uint8_t *in,
                  size_t n, uint8_t *out, size_t cap);
+
+/* store_txn_begin() without flushing an open batch first. */
+int store_txn_open(struct store *s, bool write, struct store_txn **out);
+
+/* Doubles the map (no transaction may be open). */
+int store_grow_map(struct store *s);
+
+/* store_update() while batching (store_batch.c). */
+int store_batch_update(struct store *s,
+                       int (*fn)(struct store_txn *, void *), void *arg);
 
 /* Closes the environment of s (keeping the writer lock), and opens it
  * again (databases, schema check). Used by restore. */

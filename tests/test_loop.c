@@ -423,6 +423,78 @@ static void test_defer(void)
 	loop_free(l);
 }
 
+/* ---------------------------------------------------------------- before poll */
+
+struct hook {
+	struct loop *l;
+	int runs;               /* hook calls */
+	int polls_before;       /* passes counted when the hook last ran */
+	int deferred_seen;      /* the deferred call had run by then */
+	int deferred;
+	int stop_at;            /* loop_stop() at this call (0: never) */
+	int fd_calls;
+	struct loop_defer d;
+};
+
+static void hook_defer(void *arg)
+{
+	((struct hook *)arg)->deferred++;
+}
+
+static void hook_run(void *arg)
+{
+	struct hook *h = arg;
+
+	h->runs++;
+	h->polls_before = (int)loop_stats(h->l)->passes;
+	h->deferred_seen = h->deferred;
+	if (h->runs == h->stop_at)
+		loop_stop(h->l);
+}
+
+static void hook_fd(void *arg, int fd, unsigned ev)
+{
+	(void)fd;
+	(void)ev;
+	((struct hook *)arg)->fd_calls++;
+}
+
+/* The hook runs before each poll, after the last pass's deferred calls;
+ * a loop_stop() from it ends loop_run() before that poll (a ready fd is
+ * not dispatched). */
+static void test_before_poll_hook(void)
+{
+	struct loop *l = loop_new();
+	struct hook h = { .l = l };
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	loop_before_poll(l, hook_run, &h);
+	loop_defer(l, &h.d, hook_defer, &h);
+	loop_run_once(l, 0);                    /* runs the deferred call */
+	CHECK_EQ(h.runs, 1);
+	CHECK_EQ(h.polls_before, 0);
+	loop_run_once(l, 0);
+	CHECK_EQ(h.runs, 2);
+	CHECK_EQ(h.polls_before, 1);
+	CHECK_EQ(h.deferred_seen, 1);
+	CHECK_EQ(loop_fd_add(l, sv[0], LOOP_READ, hook_fd, &h), 0);
+	CHECK_EQ(write(sv[1], "x", 1), 1);
+	h.stop_at = 3;
+	CHECK_EQ(loop_run(l), 0);
+	CHECK_EQ(h.runs, 3);
+	CHECK_EQ(h.fd_calls, 0);
+	CHECK_EQ(loop_stats(l)->passes, 2);
+	loop_before_poll(l, NULL, NULL);        /* removed */
+	loop_run_once(l, 0);
+	CHECK_EQ(h.runs, 3);
+	CHECK_EQ(h.fd_calls, 1);
+	loop_fd_del(l, sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+	loop_free(l);
+}
+
 /* ---------------------------------------------------------------- signals */
 
 struct sigrec {
@@ -554,6 +626,7 @@ int main(void)
 	RUN(test_fd_readiness);
 	RUN(test_removal_inside_callback);
 	RUN(test_fd_cap);
+	RUN(test_before_poll_hook);
 	RUN(test_defer);
 	RUN(test_signals_arrive_in_loop);
 	RUN(test_idle_is_quiet_and_timers_are_punctual);
