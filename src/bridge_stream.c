@@ -39,10 +39,12 @@
                                       * only as far as used; a bigger
                                       * message is read from the history) */
 #define STREAM_IDLE_MS 65000         /* three missed 20 s pings */
-#define RAW_KEEP       1024          /* an error body, for its detail */
-#define BUF_FIRST      2048          /* the parser's buffers start so (a
+#define RAW_KEEP       512           /* an error body, for its detail */
+#define BUF_FIRST      512           /* the event buffer starts so (a
                                       * ping is ~200 bytes; 1,000 quiet
-                                      * streams stay small) and grow */
+                                      * streams stay small) and grows */
+#define STRS_STACK     1024          /* an event's strings, on the stack
+                                      * unless they need more */
 #define PLACEHOLDER    "Thinking…"
 
 enum { L_NONE, L_QUEUED, L_SHOWN };
@@ -59,6 +61,8 @@ struct blive {
 	size_t raw_len;
 	char tool[LETTA_STREAM_NAME];   /* running (show_tools), "" none */
 	int reading;
+	int bad;                        /* an event could not be read: the
+	                                 * answer comes from the history */
 	/* the live message */
 	int state;                      /* L_* */
 	int final;                      /* its final answer is queued */
@@ -327,10 +331,10 @@ void bridge_stream_shown(struct broom *r, const char *question,
  * when it does. */
 static int grow(char **buf, size_t *cap, size_t want)
 {
-	size_t n = *cap;
+	size_t n = *cap ? *cap : BUF_FIRST;
 	char *nb;
 
-	if (want <= n || n >= SSE_EVENT_MAX)
+	if (want <= *cap || *cap >= SSE_EVENT_MAX)
 		return 0;
 	while (n < want && n < SSE_EVENT_MAX)
 		n *= 2;
@@ -357,20 +361,25 @@ static int on_event(void *ctx, const struct sse_event *ev)
 	struct broom *r = ctx;
 	struct blive *lv = r->lv;
 	struct letta_stream_msg m;
+	char small[STRS_STACK];
 	int e;
 
 	e = letta_stream_parse(&m, &lv->j, ev->name, ev->data, ev->data_len,
-	                       lv->strs, lv->strs_cap);
-	if (e == ERR_TOOBIG && grow(&lv->strs, &lv->strs_cap,
-	                            ev->data_len + 1))
+	                       small, sizeof small);
+	if (e == ERR_TOOBIG && (ev->data_len < lv->strs_cap ||
+	                        grow(&lv->strs, &lv->strs_cap,
+	                             ev->data_len + 1)))
 		e = letta_stream_parse(&m, &lv->j, ev->name, ev->data,
 		                       ev->data_len, lv->strs, lv->strs_cap);
+	/* the tokens go with the event: a quiet stream holds none */
+	json_free(&lv->j);
 	if (!e && !lv->rep && m.kind != LETTA_SK_PING &&
 	    m.kind != LETTA_SK_OTHER && !(lv->rep = rep_new()))
 		e = ERR_NOMEM;
 	if (e) {
 		LOG_WARN("bridge", "event=stream_event_unreadable room=%s err=%s",
 		         r->id, err_str(e));
+		lv->bad = 1;
 		return 0;
 	}
 	if (m.run_id[0] && !r->run_id[0])
@@ -498,15 +507,16 @@ struct bcall *bridge_stream_open(struct broom *r, const char *question,
 		return NULL;
 	}
 	lv->ev = malloc(BUF_FIRST);
-	lv->strs = malloc(BUF_FIRST);
-	lv->strs_cap = BUF_FIRST;
-	if (!lv->ev || !lv->strs) {
+	lv->strs = NULL;                /* made for an event that needs it */
+	lv->strs_cap = 0;
+	if (!lv->ev) {
 		reader_free(lv);
 		free(body);
 		return NULL;
 	}
 	json_init(&lv->j);
 	lv->reading = 1;
+	lv->bad = 0;
 	sse_init(&lv->sse, lv->ev, BUF_FIRST, on_event, r);
 	lv->raw_len = 0;
 	lv->raw[0] = '\0';
@@ -544,7 +554,7 @@ int bridge_stream_result(struct broom *r, struct letta_reply **rep,
 	*raw = lv->raw;
 	*raw_len = lv->raw_len;
 	e = sse_finish(&lv->sse);
-	if (!lv->rep && !(lv->rep = rep_new()))
+	if (lv->bad || (!lv->rep && !(lv->rep = rep_new())))
 		return ERR_CLOSED;      /* read from the history instead */
 	*rep = lv->rep;
 	/* an error event ends a stream as Letta ends it: what the agent
