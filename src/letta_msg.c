@@ -43,14 +43,21 @@ int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
 	return 0;
 }
 
-/* Whole messages per step, and pings that keep a quiet stream (a long
- * tool run) alive through proxies. */
-static void stream_keys(struct json_w *w, const struct letta_send *s)
+/* }]: the end of every send's body, with max_steps and, streamed, whole
+ * messages per step and pings that keep a quiet stream (a long tool run)
+ * alive through proxies. */
+static int messages_close(struct json_w *w, const struct letta_send *s,
+                          size_t *len)
 {
-	if (!s->stream)
-		return;
-	json_w_kbool(w, "stream_tokens", false);
-	json_w_kbool(w, "include_pings", true);
+	json_w_obj_end(w);
+	json_w_arr_end(w);
+	json_w_kint(w, "max_steps", s->max_steps);
+	if (s->stream) {
+		json_w_kbool(w, "stream_tokens", false);
+		json_w_kbool(w, "include_pings", true);
+	}
+	json_w_obj_end(w);
+	return json_w_finish(w, len);
 }
 
 /* {"messages":[{ : the start of every send's body. */
@@ -81,12 +88,7 @@ static int body_into(const struct letta_send *s, char *buf, size_t cap,
 	if (s->sender_id)
 		json_w_kstr(&w, "sender_id", s->sender_id);
 	json_w_kstr(&w, "otid", s->otid);
-	json_w_obj_end(&w);
-	json_w_arr_end(&w);
-	json_w_kint(&w, "max_steps", s->max_steps);
-	stream_keys(&w, s);
-	json_w_obj_end(&w);
-	return json_w_finish(&w, len);
+	return messages_close(&w, s, len);
 }
 
 int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
@@ -131,12 +133,7 @@ static int approval_into(const struct letta_send *s, int approve,
 		json_w_kstr(&w, "reason", reason);
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
-	json_w_obj_end(&w);
-	json_w_arr_end(&w);
-	json_w_kint(&w, "max_steps", s->max_steps);
-	stream_keys(&w, s);
-	json_w_obj_end(&w);
-	return json_w_finish(&w, len);
+	return messages_close(&w, s, len);
 }
 
 int letta_msg_approval_body(const struct letta_send *s, int approve,
