@@ -114,7 +114,7 @@ static int hex4(const char *s, uint32_t *out)
 	return 0;
 }
 
-static size_t utf8_put(uint32_t cp, char *o)
+size_t json_utf8_put(uint32_t cp, char *o)
 {
 	if (cp < 0x80) {
 		o[0] = (char)cp;
@@ -188,7 +188,7 @@ static long str_decode(const char *s, size_t n, char *out, size_t cap)
 			i++;
 			if ((r = unescape_one(s, n, &i, &cp)) < 0)
 				return r;
-			k = utf8_put(cp, tmp);
+			k = json_utf8_put(cp, tmp);
 		} else {
 			k = json_utf8_seq((const unsigned char *)s + i, n - i);
 			if (!k)

@@ -125,6 +125,10 @@ int json_get_bool(const struct json *j, int o, const char *key, bool *out);
  * there are not one (overlong, surrogate, beyond U+10FFFF, truncated). */
 size_t json_utf8_seq(const unsigned char *s, size_t n);
 
+/* Writes code point cp (a Unicode scalar value) as UTF-8 into o[0..4);
+ * returns its length. */
+size_t json_utf8_put(uint32_t cp, char *o);
+
 /* The longest run of whole characters at the start of s[0..n) within
  * room bytes (it stops at the first byte that starts none). */
 size_t json_utf8_fit(const char *s, size_t n, size_t room);
