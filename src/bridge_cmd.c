@@ -150,17 +150,6 @@ struct cmd {
 	struct bcmd c;
 };
 
-static int count_cb(const char *room, uint64_t seq, const void *data,
-                    size_t n, void *arg)
-{
-	(void)room;
-	(void)seq;
-	(void)data;
-	(void)n;
-	++*(int *)arg;
-	return 0;
-}
-
 struct qcount { const char *room; int n; char tool[128]; };
 
 static int count_view(struct store_txn *t, void *arg)
@@ -171,7 +160,7 @@ static int count_view(struct store_txn *t, void *arg)
 	if (bridge_pending_get(t, c->room, call, sizeof call, c->tool,
 	                       sizeof c->tool))
 		c->tool[0] = '\0';
-	return store_q_each(t, STORE_Q_INBOX, c->room, count_cb, &c->n);
+	return store_q_count(t, STORE_Q_INBOX, c->room, &c->n);
 }
 
 static void do_status(struct cmd *k)

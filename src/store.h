@@ -246,6 +246,11 @@ int store_q_first(struct store_txn *t, enum store_queue q, const char *room,
 int store_q_del(struct store_txn *t, enum store_queue q, const char *room,
                 uint64_t seq);
 
+/* The number of entries of room's queue (all rooms when room is NULL)
+ * into *n. Returns 0 or a store error. */
+int store_q_count(struct store_txn *t, enum store_queue q, const char *room,
+                  int *n);
+
 /* Calls fn for every entry of the queue (all rooms when room is NULL), by
  * room then sequence; stops at fn's first non-zero result. */
 int store_q_each(struct store_txn *t, enum store_queue q, const char *room,

@@ -199,3 +199,21 @@ int store_q_del(struct store_txn *t, enum store_queue q, const char *room,
 	return store_mdb_err(t, mdb_del(t->txn, t->s->dbi[q], &k, NULL),
 	                     "queue del");
 }
+
+static int count_one(const char *room, uint64_t seq, const void *data,
+                     size_t n, void *arg)
+{
+	(void)room;
+	(void)seq;
+	(void)data;
+	(void)n;
+	++*(int *)arg;
+	return 0;
+}
+
+int store_q_count(struct store_txn *t, enum store_queue q, const char *room,
+                  int *n)
+{
+	*n = 0;
+	return store_q_each(t, q, room, count_one, n);
+}

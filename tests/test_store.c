@@ -425,6 +425,19 @@ static int qcheck_fn(struct store_txn *t, void *arg)
 	store_q_each(t, STORE_Q_INBOX, NULL, collect, out);
 	CHECK_STR(out, "!a:x=m0@1 !a:x=m2@3 !a:x=m5@6 !ab:x=m3@4 "
 	               "!b:x=m1@2 !b:x=m4@5 ");
+	{
+		int k = -1;
+
+		/* "!a:x" is a prefix of "!ab:x": not counted with it */
+		CHECK_EQ(store_q_count(t, STORE_Q_INBOX, "!a:x", &k), 0);
+		CHECK_EQ(k, 3);
+		CHECK_EQ(store_q_count(t, STORE_Q_INBOX, NULL, &k), 0);
+		CHECK_EQ(k, 6);
+		CHECK_EQ(store_q_count(t, STORE_Q_OUTBOX, "!a:x", &k), 0);
+		CHECK_EQ(k, 1);                 /* its own queue: one reply */
+		CHECK_EQ(store_q_count(t, STORE_Q_OUTBOX, "!b:x", &k), 0);
+		CHECK_EQ(k, 0);
+	}
 	CHECK_EQ(store_q_first(t, STORE_Q_INBOX, "!b:x", &seq, buf,
 	                       sizeof buf, &n), 0);
 	CHECK_MEM(buf, n, "m1");

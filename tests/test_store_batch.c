@@ -58,21 +58,9 @@ static int push(struct store *s, const char *room, size_t n, int fail)
 	return store_update(s, push_fn, &p);
 }
 
-static int count_cb(const char *room, uint64_t seq, const void *data,
-                    size_t n, void *arg)
-{
-	(void)room;
-	(void)seq;
-	(void)data;
-	(void)n;
-	++*(int *)arg;
-	return 0;
-}
-
 static int count_view(struct store_txn *t, void *arg)
 {
-	*(int *)arg = 0;
-	return store_q_each(t, STORE_Q_INBOX, NULL, count_cb, arg);
+	return store_q_count(t, STORE_Q_INBOX, NULL, arg);
 }
 
 static int count(struct store *s)
