@@ -34,7 +34,9 @@
 #include "store.h"
 
 #define EDIT_GAP_MS    1100          /* > 1 s, whatever the jitter */
-#define LIVE_TEXT_MAX  24000         /* of an edit's body: a part's room */
+#define LIVE_TEXT_MAX  8000          /* of an edit's text: it goes twice,
+                                      * with its HTML twice, in one event
+                                      * under 64 KB (413 M_TOO_LARGE) */
 #define SSE_EVENT_MAX  (128u << 10)  /* one event's data (pages touched
                                       * only as far as used; a bigger
                                       * message is read from the history) */
@@ -70,6 +72,10 @@ struct blive {
 	char thread[LIM_STORE_ID], event[LIM_STORE_ID];
 	int reply;
 	int edits, dirty;
+	uint64_t shown;                 /* hash of the text shown (or on its
+	                                 * way): the same text is not sent
+	                                 * again (past LIVE_TEXT_MAX, more
+	                                 * news changes nothing shown) */
 	uint64_t due;                   /* monotonic ms: no edit before */
 	struct bcall *edit_call;
 	struct loop_timer t_edit, t_live;
@@ -128,31 +134,36 @@ int bridge_live_del(struct store_txn *t, const char *room,
 
 /* ---- what the live message shows ---- */
 
-/* The text so far, cut on a character boundary, with the tool being
- * run (a name of [A-Za-z0-9_.-] only: it is Markdown) or a placeholder.
- * out holds LIVE_TEXT_MAX + 256. */
+/* The name of the tool being run as the live message shows it: only
+ * [A-Za-z0-9_.-] (it goes into Markdown). Returns its length. */
+static size_t tool_shown(const char *name, char *out, size_t cap)
+{
+	size_t k = 0;
+
+	for (const char *p = name; *p && k + 1 < cap; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.')
+			out[k++] = *p;
+	out[k] = '\0';
+	return k;
+}
+
+/* The text so far (cut on a character boundary, "…" saying so) or a
+ * placeholder, and the tool being run. out holds LIVE_TEXT_MAX + 256. */
 static size_t live_text(const struct blive *lv, char *out)
 {
 	const struct letta_reply *rep = lv->rep;
-	size_t n = rep ? rep->len : 0, k = 0;
+	size_t n = rep ? json_utf8_fit(rep->text, rep->len, LIVE_TEXT_MAX) : 0;
 	char tool[LETTA_STREAM_NAME];
 
-	if (n > LIVE_TEXT_MAX)
-		n = json_utf8_fit(rep->text, n, LIVE_TEXT_MAX);
 	if (n)
 		memcpy(out, rep->text, n);
 	else
 		n = (size_t)snprintf(out, 64, "%s", PLACEHOLDER);
-	if (rep && rep->len > n && rep->len)
+	if (rep && rep->len > n)
 		n += (size_t)snprintf(out + n, 8, " …");
-	k = 0;
-	for (const char *p = lv->tool; *p && k + 1 < sizeof tool; p++)
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
-		    *p == '.')
-			tool[k++] = *p;
-	tool[k] = '\0';
-	if (k && lv->r->b->show_tools)
+	if (lv->r->b->show_tools && tool_shown(lv->tool, tool, sizeof tool))
 		n += (size_t)snprintf(out + n, 200, "\n\n*(running `%s`)*", tool);
 	return n;
 }
@@ -196,6 +207,15 @@ static int queue(struct broom *r, struct bridge_out *o)
 
 /* ---- edits ---- */
 
+static uint64_t text_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
 static void edit_pump(struct broom *r);
 
 static void on_edit(struct bcall *c, int st, const char *body, size_t len,
@@ -213,6 +233,7 @@ static void on_edit(struct bcall *c, int st, const char *body, size_t len,
 		/* not shown: the text it carried comes with the next one */
 		lv->edits--;
 		lv->dirty = 1;
+		lv->shown = 0;
 		if (st == 429) {
 			int64_t d = ra > EDIT_GAP_MS ? ra : EDIT_GAP_MS;
 
@@ -235,7 +256,14 @@ static void edit_send(struct broom *r, struct blive *lv, const char *tok)
 
 	if (text) {
 		size_t tn = live_text(lv, text);
+		uint64_t h = text_hash(text, tn);
 
+		if (h == lv->shown) {
+			free(text);
+			lv->dirty = 0;
+			return;
+		}
+		lv->shown = h;
 		out_of(lv, &o, BRIDGE_OUT_TEXT, text, tn, 0);
 		o.replaces = lv->event;
 		snprintf(txn, sizeof txn, "lmxe.%lld.%d",
@@ -296,13 +324,15 @@ static void on_live_timer(void *arg)
 	struct blive *lv = r->lv;
 	struct bridge_out o;
 	char *text;
+	size_t n;
 
 	if (!lv || !lv->reading || lv->state != L_NONE)
 		return;
 	if (!(text = malloc(LIVE_TEXT_MAX + 256)))
 		return;
-	out_of(lv, &o, BRIDGE_OUT_TEXT, text, live_text(lv, text),
-	       BRIDGE_OUT_F_LIVE);
+	n = live_text(lv, text);
+	lv->shown = text_hash(text, n);
+	out_of(lv, &o, BRIDGE_OUT_TEXT, text, n, BRIDGE_OUT_F_LIVE);
 	if (!queue(r, &o)) {
 		lv->state = L_QUEUED;
 		lv->dirty = 0;

@@ -197,6 +197,35 @@ class Limits(StreamTest):
         self.assertEqual(len(shown), len(set(shown)))
         self.assertEqual(shown[-1], full(12))
 
+    def test_a_long_live_answer_never_makes_an_edit_too_large(self):
+        # three steps of ~10 KB of Markdown: an edit holds its text and
+        # HTML twice; none may go over the homeserver's 64 KB (413)
+        para = "Some **bold** & <tag> \"quoted\" text. " * 250
+        texts = ["Part %d. %s" % (i + 1, para) for i in range(3)]
+        script = {"mode": "messages", "stream_delay_ms": 1500,
+                  "messages": [{"type": "assistant", "text": t}
+                               for t in texts]}
+        env = self.env(n=1, scripts={0: script},
+                       bridge={"stream_after": "1s"})
+        a0 = env.ids[0]
+        ev = env.say(a0, "write a lot")
+        whole = "\n\n".join(t.rstrip() for t in texts)
+        env.wait(lambda: len(env.answers(a0, ev)) == 3, 40)
+        time.sleep(2)
+        puts = env.hs.requests("PUT", "/send/m.room.message/")
+        self.assertEqual([p["status"] for p in puts if p["status"] != 200],
+                         [])
+        edits = self.edit_puts(env, a0)
+        self.assertGreaterEqual(len(edits), 1)
+        # past what an edit shows, more text changes nothing shown: no
+        # edit repeats the one before
+        shown = [e["body"]["m.new_content"]["body"] for e in edits]
+        for a, b in zip(shown, shown[1:]):
+            self.assertNotEqual(a, b)
+        body = "\n\n".join(a["content"]["body"]
+                           for a in env.answers(a0, ev))
+        self.assertEqual(body, whole)
+
     def test_at_most_twenty_edits(self):
         env = self.env(n=1, scripts={0: steps(40, 600)})
         a0 = env.ids[0]
