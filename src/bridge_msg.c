@@ -421,6 +421,10 @@ static void r_in_tail(struct rd *r, struct bridge_in *m)
 	m->thread[tn] = '\0';
 	if (tn && !id_ok(m->thread, '$'))
 		r->err = ERR_CORRUPT;
+	/* the encoder writes the tail only when it holds something: an empty
+	 * one is not a record lettamx wrote */
+	if (!r->err && !tn && r->i == r->n)
+		r->err = ERR_CORRUPT;
 	if (r->err || r->i == r->n)
 		return;
 	m->approval = (int)r_uint(r, 1);
@@ -510,8 +514,9 @@ int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m)
 		m->flags = m->reply & ~1;
 		m->reply &= 1;
 		t = r_str(&r, 2, &tn);
+		/* an empty tail is never written (see the encoder) */
 		if ((m->flags & ~(BRIDGE_OUT_F_LIVE | BRIDGE_OUT_F_FINAL)) ||
-		    tn >= LIM_STORE_ID)
+		    tn >= LIM_STORE_ID || (!tn && !m->reply && !m->flags))
 			r.err = ERR_CORRUPT;
 		if (!r.err && tn) {
 			memcpy(m->thread, t, tn);

@@ -53,8 +53,7 @@
 #define LIM_MX_NONCE           256
 #define LIM_MX_ERRCODE         64
 /* Backoff when a server says nothing better: first wait, and the cap on
- * any wait, even one the server asked for (a hostile Retry-After must not
- * park a room for a day). */
+ * it (a 429's own wait has its cap below). */
 #define LIM_MX_BACKOFF_MS      500
 #define LIM_MX_BACKOFF_MAX_MS  (5 * 60 * 1000)
 /* A 429's wait is honoured as told up to this (an hour: far above any

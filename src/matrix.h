@@ -65,8 +65,8 @@ int mx_error_is(const struct mx_error *e, const char *code);
 
 /* How long to wait before retrying after `e` on attempt `attempt` (0 for
  * the first retry): a 429 waits what the server said (retry_after_ms in
- * the body, else Retry-After), else doubles from LIM_MX_BACKOFF_MS; 5xx
- * and no response back off the same way; every wait is capped at
+ * the body, else Retry-After), capped at LIM_MX_RL_MAX_MS; a 429 without
+ * a wait, a 5xx or no response double from LIM_MX_BACKOFF_MS up to
  * LIM_MX_BACKOFF_MAX_MS. Returns -1 when a retry cannot help (other 4xx). */
 int64_t mx_retry_delay_ms(const struct mx_error *e, int attempt);
 

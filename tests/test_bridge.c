@@ -218,6 +218,10 @@ static void test_records(void)
 	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
 	for (size_t k = 0; k < n; k++)
 		CHECK_EQ(bridge_in_decode(buf, k, &i2), ERR_CORRUPT);
+	/* an empty tail (a thread of length 0 and nothing after) is not a
+	 * record the encoder writes: found by fuzz_bridge_rec */
+	memset(buf + n, 0, 2);
+	CHECK_EQ(bridge_in_decode(buf, n + 2, &i2), ERR_CORRUPT);
 	buf[1] = 2;
 	CHECK_EQ(bridge_in_decode(buf, n, &i2), ERR_VERSION);
 	CHECK_EQ(bridge_in_encode(&in, buf, 10, &n), ERR_TOOBIG);
@@ -253,6 +257,10 @@ static void test_records(void)
 	buf[2] = 9;
 	CHECK_EQ(bridge_out_decode(buf, n, &o2), ERR_CORRUPT);
 	CHECK_EQ(bridge_out_decode(buf, 0, &o2), ERR_CORRUPT);
+	buf[2] = BRIDGE_OUT_TEXT;
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	memset(buf + n, 0, 3);  /* an empty tail: never written */
+	CHECK_EQ(bridge_out_decode(buf, n + 3, &o2), ERR_CORRUPT);
 	/* the stream flags share the reply byte (issue 12) */
 	o.flags = BRIDGE_OUT_F_LIVE;
 	o.reply = 1;

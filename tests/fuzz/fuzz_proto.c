@@ -41,7 +41,10 @@ static void matrix_parsers(const struct proto_resp *r)
 	mx_nonce_parse(r, nonce, &e);
 	mx_joined_rooms_parse(r, count_room, &n, &e);
 	mx_error_parse(r, &e);
-	if (mx_retry_delay_ms(&e, 3) > LIM_MX_BACKOFF_MAX_MS)
+	/* a 429 waits as told up to its own cap, anything else backs off up
+	 * to the backoff cap */
+	if (mx_retry_delay_ms(&e, 3) > (e.status == 429 ? LIM_MX_RL_MAX_MS
+	                                               : LIM_MX_BACKOFF_MAX_MS))
 		abort();
 	mx_error_msg(&e, msg, sizeof msg);
 	if (mx_uia_parse(r, &u) == 0)
