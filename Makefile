@@ -10,6 +10,7 @@
 #                             replay, integration tests; last line
 #                             "N passed, N failed"
 #   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
+#                             (FUZZ_JOBS side by side, default one per CPU)
 #   make bench                benchmarks (figures the issues name)
 #   make demo                 lettamx between the fakes: a question, its answer
 #   make test-long            the bridge's full kill -9 run (issue 11)
@@ -212,6 +213,8 @@ unit: test-bins
 
 # ---------------------------------------------------------------- fuzz
 FUZZ_SECONDS ?= 60
+# targets run side by side; empty: one per CPU
+FUZZ_JOBS    ?=
 FUZZ_CC      ?= clang
 FB := build/fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
@@ -219,7 +222,7 @@ fuzz: build/fetched.mk
 	@$(MAKE) --no-print-directory B=$(FB) CC=$(FUZZ_CC) \
 	  OPTFLAGS="$(FUZZ_FLAGS)" LINKMODE="-fsanitize=fuzzer,address,undefined -pthread" \
 	  SAN=fuzz fuzz-bins
-	@tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS)
+	@tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 ifeq ($(SAN),fuzz)
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(FB)/fuzz/%,$(FUZZ_SRC))
