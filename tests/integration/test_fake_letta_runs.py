@@ -340,5 +340,46 @@ class Approval(RunsCase):
         self.assertEqual(self.approve(aid, call_id, False).status, 200)
 
 
+class ListRuns(RunsCase):
+    def runs(self, query):
+        return self.call("GET", "/v1/runs/?" + query)
+
+    def test_active_runs_of_one_agent(self):
+        aid = self.letta.add_agent("t", self.steps(2, 400))["id"]
+        other = self.letta.add_agent("u", self.steps(2, 400))["id"]
+        s = StreamReader(self.letta, aid, {"input": "q"})
+        s.next()
+        res = self.runs("agent_id=%s&active=true&limit=5" % aid)
+        self.assertEqual(res.status, 200)
+        self.assertEqual([(r["agent_id"], r["status"]) for r in res.body],
+                         [(aid, "running")])
+        self.assertEqual(self.runs("agent_id=%s&active=true" % other).body,
+                         [])
+        s.rest()
+        s.close()
+        self.assertEqual(self.runs("agent_id=%s&active=true" % aid).body, [])
+        done = self.runs("agent_id=%s" % aid).body
+        self.assertEqual([r["status"] for r in done], ["completed"])
+
+    def test_bad_values_are_refused(self):
+        for query in ("active=yes", "limit=0", "limit=1001", "order=up"):
+            self.assertEqual(self.runs(query).status, 422, query)
+
+    def test_input_after_ms_holds_the_question_back(self):
+        aid = self.letta.add_agent("t", {"mode": "text", "text": "late",
+                                         "delay_ms": 200,
+                                         "input_after_ms": 800})["id"]
+        s = StreamReader(self.letta, aid, {"input": "q"})
+        s.next()                                   # ping
+        time.sleep(0.4)
+        self.assertEqual(self.letta.history(aid), [])
+        self.assertEqual(len(self.runs("agent_id=%s&active=true"
+                                       % aid).body), 1)
+        s.rest()
+        s.close()
+        texts = [m.get("content") for m in self.letta.history(aid)]
+        self.assertEqual(texts, ["q", "late"])
+
+
 if __name__ == "__main__":
     unittest.main()

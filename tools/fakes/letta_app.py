@@ -123,7 +123,8 @@ class LettaApp(App):
                 ("POST", A + r"/messages/stream", self.stream_message),
                 ("POST", A + r"/messages/cancel", self.cancel_message),
                 ("PATCH", A + r"/reset-messages", self.reset_messages),
-                ("GET", r"/v1/runs/([^/]+)", self.get_run)):
+                ("GET", r"/v1/runs/([^/]+)", self.get_run),
+                ("GET", r"/v1/runs/", self.list_runs)):
             self.router.add(method, pattern, func)
         self.reset()
 
@@ -373,11 +374,12 @@ class LettaApp(App):
             agent.sends += 1
             agent.in_flight += 1
             agent.max_in_flight = max(agent.max_in_flight, agent.in_flight)
-            for m in msgs:
-                if m.get("type") in ("approval", "tool_return"):
-                    continue
-                agent.history.append(self._user_message(m))
-            return turn
+            inputs = [self._user_message(m) for m in msgs
+                      if m.get("type") not in ("approval", "tool_return")]
+            if not turn.get("input_after_ms"):
+                agent.history.extend(inputs)
+                inputs = []
+            return turn, inputs
 
     def _check_busy(self, agent):
         """With "busy_409" in the agent's script, a send while another
@@ -423,7 +425,7 @@ class LettaApp(App):
 
     def _run_turn(self, req, agent_id, forced_stream):
         body, msgs, streaming = self._parse_send(req, forced_stream)
-        turn = self._begin_turn(agent_id, msgs)
+        turn, inputs = self._begin_turn(agent_id, msgs)
         try:
             if turn.get("mode") == "error":
                 if turn.get("delay_ms"):
@@ -442,7 +444,7 @@ class LettaApp(App):
                 raise HTTPError(404, {"detail": "Agent with ID %s not found"
                                       % agent_id})
             run = letta_runs.start(self, agent, turn, messages, stop, body,
-                                   streaming)
+                                   streaming, inputs)
         return body, turn, run, streaming
 
     def send_message(self, req, agent_id):
@@ -496,6 +498,28 @@ class LettaApp(App):
         with self.lock:
             status, body = letta_runs.get_run(self, run_id)
         return Response.json(status, body)
+
+    def list_runs(self, req):
+        """GET /v1/runs/: agent_id, active, limit and order as the real
+        server reads them (letta-api.md section 7); a bad value is 422."""
+        limit = self._int_arg(req, "limit", 100, 1)
+        if limit > 1000:
+            raise validation_error(("query", "limit"), "Input should be "
+                                   "less than or equal to 1000", limit)
+        order = req.arg("order", "desc")
+        if order not in ("asc", "desc"):
+            raise validation_error(("query", "order"), "Input should be "
+                                   "'asc' or 'desc'", order)
+        active = req.arg("active", "false")
+        if active not in ("true", "false"):
+            raise validation_error(("query", "active"), "Input should be a "
+                                   "valid boolean", active)
+        with self.lock:
+            runs = letta_runs.list_runs(self, req.arg("agent_id"),
+                                        active == "true")
+        if order == "desc":
+            runs.reverse()
+        return Response.json(200, runs[:limit])
 
     # -- control -------------------------------------------------------------------
     def control(self, req, sub):

@@ -105,20 +105,29 @@ def timeline(turn, messages, body):
     return out, t + gap
 
 
-def start(app, agent, turn, messages, stop, body, streaming):
-    """Registers a run of these messages (caller holds app.lock)."""
+def start(app, agent, turn, messages, stop, body, streaming, inputs=()):
+    """Registers a run of these messages (caller holds app.lock).
+    `inputs`: the user's messages when script key `input_after_ms` holds
+    them back: they enter the history that long after the start (as a
+    server that writes the input with the turn's first step), and
+    nothing of the answer comes before them."""
     run = Run(agent.id, streaming)
     for m in messages:
         m["run_id"] = run.id
     events, t_stop = timeline(turn, messages, body)
+    t_in = run.t0 + turn.get("input_after_ms", 0) / 1000.0
+    for m in inputs:
+        run.schedule.append((t_in, m))
+    floor = t_in if inputs else run.t0
     for ev in events:
         if ev[1] == "message":
-            run.schedule.append((run.t0 + ev[0], ev[2]))
+            run.schedule.append((max(floor, run.t0 + ev[0]), ev[2]))
         elif ev[1] == "message_last":
-            run.schedule.append((run.t0 + ev[0], ev[3]))
+            run.schedule.append((max(floor, run.t0 + ev[0]), ev[3]))
     run.stop = stop
-    run.end_t = run.t0 + t_stop
-    run.events = events
+    run.end_t = max(floor, run.t0 + t_stop)
+    run.events = [(max(floor - run.t0, ev[0]),) + tuple(ev[1:])
+                  for ev in events]
     run.background = bool(body.get("background")) if streaming else False
     run.request = body
     # A stream that ends with an error event is a failed run.
@@ -218,6 +227,21 @@ def get_run(app, run_id):
     if run is None:
         return 404, {"detail": "Run %s not found" % run_id}
     return 200, run_json(run, time.monotonic())
+
+
+def list_runs(app, agent_id, active):
+    """GET /v1/runs/ -> the Runs oldest first, of one agent if given,
+    only those in flight if `active` (caller holds app.lock)."""
+    now = time.monotonic()
+    for agent in list(app.agents.values()):
+        if agent_id is None or agent.id == agent_id:
+            settle(app, agent, now)
+    runs = list(app.runs.values())
+    if not active:
+        runs = list(app.runs_over.values()) + runs
+    runs = [r for r in runs if agent_id is None or r.agent_id == agent_id]
+    runs.sort(key=lambda r: r.t0)
+    return [run_json(r, now) for r in runs]
 
 
 def wait_run(app, run):
