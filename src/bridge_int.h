@@ -34,7 +34,9 @@ struct bcall {
 };
 
 /* Turn states of a room. */
-enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN };
+enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN, T_RUNS };
+/* broom.runs_check: the agent's runs looked at before a re-send */
+enum { RUNS_UNASKED, RUNS_ASK, RUNS_CLEAR };
 /* Outbox states of a room. */
 enum { O_IDLE, O_CHECK, O_SEND, O_WAIT, O_LOGIN };
 
@@ -49,6 +51,9 @@ struct broom {
 	int turn, next_step;            /* T_*; the step after a slot */
 	int tries;
 	int check_first;                /* read history before (re)sending */
+	int runs_check;                 /* RUNS_*: a turn not in the history
+	                                 * is re-sent only once no run of
+	                                 * the agent is going */
 	int has_slot;
 	uint64_t head;                  /* inbox seq being worked on */
 	uint64_t receipt_for;           /* seq whose receipt was sent */

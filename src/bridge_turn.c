@@ -221,6 +221,7 @@ static void turn_end(struct broom *r, const char *user)
 	r->turn = T_IDLE;
 	r->tries = 0;
 	r->check_first = 0;
+	r->runs_check = RUNS_UNASKED;
 	r->first_sent = 0;
 	r->unsure_until = 0;
 	/* one "queued" notice per stretch of waiting: again only once the
@@ -610,8 +611,15 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 		bridge_arm(r->b, &r->t_turn, (int64_t)(r->unsure_until -
 		                                       loop_now(r->b->loop)));
 	} else if (found == 0) {
-		r->check_first = 0;
-		r->unsure_until = 0;
+		/* Not in the history: re-sent once no run of the agent is
+		 * going (a send that reached Letta may not have written its
+		 * input yet), and the history read again after that look. */
+		if (r->runs_check == RUNS_CLEAR) {
+			r->check_first = 0;
+			r->unsure_until = 0;
+		} else {
+			r->runs_check = RUNS_ASK;
+		}
 		r->turn = T_IDLE;
 		bridge_kick(r);
 	} else {
@@ -684,6 +692,7 @@ static void start_send(struct broom *r, struct head *h)
 		return;
 	}
 	r->turn = T_SEND;
+	r->runs_check = RUNS_UNASKED;
 	r->sent_at = loop_now(r->b->loop);
 	if (!r->first_sent)
 		r->first_sent = loop_now(r->b->loop);
@@ -704,13 +713,28 @@ static void start_send(struct broom *r, struct head *h)
 
 #define RUN_POLL_MS 2000
 
+/* 1 when a run the turn waits on is still going and the wait is not
+ * over: look again in RUN_POLL_MS. Anything else (over, unreadable, a
+ * server without runs) lets the history tell. */
+static int run_wait(struct broom *r, int st, const char *body, size_t len)
+{
+	int going = st == 200 && letta_runs_going(body, len) == 1;
+
+	if (!r->first_sent)
+		r->first_sent = loop_now(r->b->loop);   /* after a restart */
+	if (!going || loop_now(r->b->loop) - r->first_sent >=
+	    (uint64_t)r->b->letta_timeout)
+		return 0;
+	r->turn = T_WAIT;
+	bridge_arm(r->b, &r->t_turn, RUN_POLL_MS);
+	return 1;
+}
+
 static void on_run(struct bcall *c, int st, const char *body, size_t len,
                    int64_t ra, int err)
 {
 	struct broom *r = c->room;
-	struct json j;
 	struct head h;
-	int over = 1;
 
 	(void)ra;
 	(void)err;
@@ -718,30 +742,54 @@ static void on_run(struct bcall *c, int st, const char *body, size_t len,
 	if (!head_still(r, &h))
 		return;
 	slot_release(r);
-	json_init(&j);
-	/* running or created: look again; anything else (over, or a server
-	 * without runs): the history tells */
-	if (st == 200 && !json_parse(&j, body, len) && json_type(&j, 0) ==
-	    JSON_OBJ) {
-		int v = json_get(&j, 0, "status");
-
-		over = !json_str_eq(&j, v, "running") &&
-		       !json_str_eq(&j, v, "created");
-	}
-	json_free(&j);
-	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d "
-	          "over=%d", r->id, r->run_id, st, over);
-	if (!r->first_sent)
-		r->first_sent = loop_now(r->b->loop);   /* after a restart */
-	if (!over && loop_now(r->b->loop) - r->first_sent <
-	    (uint64_t)r->b->letta_timeout) {
-		r->turn = T_WAIT;
-		bridge_arm(r->b, &r->t_turn, RUN_POLL_MS);
+	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d",
+	          r->id, r->run_id, st);
+	if (run_wait(r, st, body, len))
 		return;
-	}
 	r->run_over = 1;
 	r->turn = T_IDLE;
 	bridge_kick(r);
+}
+
+/* The agent's runs before a re-send: while one is going, wait and read
+ * the history again (it may be this turn's, its input not written yet);
+ * once none is, one more history read decides. */
+static void on_runs(struct bcall *c, int st, const char *body, size_t len,
+                    int64_t ra, int err)
+{
+	struct broom *r = c->room;
+	struct head h;
+
+	(void)ra;
+	(void)err;
+	r->turn_call = NULL;
+	if (!head_still(r, &h))
+		return;
+	slot_release(r);
+	if (run_wait(r, st, body, len)) {
+		LOG_INFO("bridge", "event=turn_waits_for_run room=%s agent=%s",
+		         r->id, h.ag.agent_id);
+		r->runs_check = RUNS_UNASKED;
+		return;
+	}
+	r->runs_check = RUNS_CLEAR;
+	r->turn = T_IDLE;
+	bridge_kick(r);
+}
+
+static void start_runs(struct broom *r, struct head *h)
+{
+	char path[200];
+
+	r->turn = T_RUNS;
+	r->turn_call = letta_runs_active_path(path, sizeof path,
+	                                      h->ag.agent_id) ? NULL :
+	               bridge_call(r->b, r, "GET", BASE_LETTA, path,
+	                           r->b->letta_token, NULL, 0, 30000, on_runs);
+	if (!r->turn_call) {
+		r->runs_check = RUNS_CLEAR;
+		start_hist(r, h);
+	}
 }
 
 static void start_run(struct broom *r, struct head *h)
@@ -821,6 +869,7 @@ void bridge_turn_run(struct broom *r)
 		r->head = h.seq;
 		r->tries = 0;
 		r->first_sent = 0;
+		r->runs_check = RUNS_UNASKED;
 	}
 	r->turn = T_IDLE;
 	taken_up(r, &h);
@@ -828,6 +877,8 @@ void bridge_turn_run(struct broom *r)
 		return;
 	if (r->check_first && r->run_id[0] && !r->run_over)
 		start_run(r, &h);
+	else if (r->check_first && r->runs_check == RUNS_ASK)
+		start_runs(r, &h);
 	else if (r->check_first)
 		start_hist(r, &h);
 	else

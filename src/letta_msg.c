@@ -43,6 +43,50 @@ int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
 	return 0;
 }
 
+int letta_runs_active_path(char *path, size_t cap, const char *agent_id)
+{
+	if (!ident_agent_id_valid(agent_id))
+		return ERR_INVAL;
+	if ((size_t)snprintf(path, cap, "/v1/runs/?agent_id=%s&active=true"
+	                     "&limit=%d", agent_id, LIM_LETTA_RUNS_LISTED) >= cap)
+		return ERR_TOOBIG;
+	return 0;
+}
+
+/* A Run object still going: created or running (letta-api.md §7). */
+static int run_going(const struct json *j, int run)
+{
+	int v;
+
+	if (json_type(j, run) != JSON_OBJ)
+		return -1;
+	v = json_get(j, run, "status");
+	return json_str_eq(j, v, "running") || json_str_eq(j, v, "created");
+}
+
+int letta_runs_going(const char *body, size_t len)
+{
+	struct json j;
+	int r = 0, k;
+
+	json_init(&j);
+	if (json_parse(&j, body, len)) {
+		r = ERR_PROTO;
+	} else if (json_type(&j, 0) == JSON_OBJ) {
+		r = run_going(&j, 0);
+	} else if (json_type(&j, 0) == JSON_ARR) {
+		/* The status of each, not the filter: a server that does not
+		 * know `active` lists every run. */
+		for (k = json_arr_first(&j, 0); k >= 0 && r == 0;
+		     k = json_arr_next(&j, 0, k))
+			r = run_going(&j, k);
+	} else {
+		r = ERR_PROTO;
+	}
+	json_free(&j);
+	return r < 0 ? ERR_PROTO : r;
+}
+
 /* }]: the end of every send's body, with max_steps and, streamed, whole
  * messages per step and pings that keep a quiet stream (a long tool run)
  * alive through proxies. */

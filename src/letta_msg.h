@@ -36,6 +36,15 @@ int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
  * 1.0 mode). */
 int letta_msg_stream_path(char *path, size_t cap, const char *agent_id);
 
+/* "/v1/runs/?agent_id=<id>&active=true&limit=N": the agent's runs that
+ * are still going (letta-api.md §7). Returns 0, ERR_INVAL, ERR_TOOBIG. */
+int letta_runs_active_path(char *path, size_t cap, const char *agent_id);
+
+/* Reads a Run (GET /v1/runs/{id}) or a list of them (GET /v1/runs/):
+ * 1 when one is still going (status created or running), 0 when none
+ * is, ERR_PROTO when the body is neither. */
+int letta_runs_going(const char *body, size_t len);
+
 /* The JSON body of a send into a buffer it allocates (*body, free it),
  * *len its length. Returns 0, ERR_NOMEM, ERR_UTF8, ERR_TOOBIG. */
 int letta_msg_body(const struct letta_send *s, char **body, size_t *len);

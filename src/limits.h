@@ -224,6 +224,9 @@
 #define LIM_BRIDGE_BACKOFF_MAX_MS (60 * 1000)
 /* Letta history entries read to find a turn by its otid. */
 #define LIM_BRIDGE_HISTORY    100
+/* Runs asked for when looking whether an agent is still busy: any one
+ * going is enough to wait (the list is read in full, so keep it short). */
+#define LIM_LETTA_RUNS_LISTED 5
 /* Edits of one live answer, the final one included (issue 12: one peer's
  * room stopped loading in every client after ~1,000 edits of one event). */
 #define LIM_BRIDGE_EDITS      20

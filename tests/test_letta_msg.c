@@ -344,6 +344,34 @@ static void test_failures(void)
 	CHECK_STR(d, "no credits");
 }
 
+/* Runs still going: one Run or a list, whatever the filter did. */
+static void test_runs(void)
+{
+	char path[256];
+#define GOING(s) letta_runs_going(s, sizeof s - 1)
+
+	CHECK_EQ(letta_runs_active_path(path, sizeof path, A1), 0);
+	CHECK_STR(path, "/v1/runs/?agent_id=" A1 "&active=true&limit=5");
+	CHECK_EQ(letta_runs_active_path(path, sizeof path, "agent-x&y"),
+	         ERR_INVAL);
+	CHECK_EQ(letta_runs_active_path(path, 20, A1), ERR_TOOBIG);
+	CHECK_EQ(GOING("{\"id\":\"run-1\",\"status\":\"running\"}"), 1);
+	CHECK_EQ(GOING("{\"id\":\"run-1\",\"status\":\"created\"}"), 1);
+	CHECK_EQ(GOING("{\"id\":\"run-1\",\"status\":\"completed\"}"), 0);
+	CHECK_EQ(GOING("[]"), 0);
+	/* a server that ignores `active` lists finished runs too */
+	CHECK_EQ(GOING("[{\"status\":\"completed\"},{\"status\":"
+	               "\"cancelled\"}]"), 0);
+	CHECK_EQ(GOING("[{\"status\":\"failed\"},{\"status\":\"running\"}]"),
+	         1);
+	CHECK_EQ(GOING("[{\"status\":\"running\"},7]"), 1);
+	CHECK_EQ(GOING("[7,{\"status\":\"running\"}]"), ERR_PROTO);
+	CHECK_EQ(GOING("{\"detail\":\"Not Found\"}"), 0);
+	CHECK_EQ(GOING("\"running\""), ERR_PROTO);
+	CHECK_EQ(GOING("[{\"status\":"), ERR_PROTO);
+#undef GOING
+}
+
 int main(void)
 {
 	RUN(test_request);
@@ -357,5 +385,6 @@ int main(void)
 	RUN(test_approval_set);
 	RUN(test_history_approval);
 	RUN(test_history_pending);
+	RUN(test_runs);
 	return harness_done("test_letta_msg");
 }

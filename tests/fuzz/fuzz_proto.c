@@ -11,6 +11,7 @@
 #include "err.h"
 #include "ident.h"
 #include "letta.h"
+#include "letta_msg.h"
 #include "matrix.h"
 
 static int count_room(void *arg, const char *room)
@@ -61,6 +62,12 @@ static void letta_parsers(const struct proto_resp *r)
 	if (letta_get_parse(r, &a, &e) == 0 && !ident_agent_id_valid(a.id))
 		abort();
 	letta_error_msg(&e, msg, sizeof msg);
+	if (r->body) {
+		int g = letta_runs_going(r->body, r->len);
+
+		if (g != 0 && g != 1 && g != ERR_PROTO)
+			abort();
+	}
 	letta_list_init(&l);
 	for (int page = 0; page < 3 && !l.done; page++)
 		letta_list_feed(&l, r, &e);

@@ -5,6 +5,7 @@ after the head, truncated bodies, stalls past our deadline). Every
 message is still answered once, no turn runs twice, and no retry comes
 sooner than its backoff allows (asserted from the fakes' logs)."""
 
+import signal
 import time
 import unittest
 
@@ -97,6 +98,35 @@ class Faults(unittest.TestCase):
             want = 1.15 if prev["fault"].get("retry_after_ms") else 0.35
             gap = nxt["time"] - (prev.get("t_end") or prev["time"])
             self.assertGreaterEqual(gap, want, (prev, nxt))
+
+
+class RestartMidSend(unittest.TestCase):
+    """kill -9 right after a send reached Letta, before Letta wrote the
+    question into the agent's history (a real server writes it with the
+    turn's first step): after the restart the history does not show the
+    turn, but its run is going, so the bridge waits for it instead of
+    sending the question a second time."""
+
+    def test_a_send_not_yet_in_the_history_is_not_sent_again(self):
+        lettamx.require_binary(self)
+        env = BridgeEnv(self, n=1, scripts={0: {
+            "mode": "text", "text": "the one answer", "delay_ms": 8000,
+            "input_after_ms": 7000}})
+        self.addCleanup(env.close)
+        a0 = env.ids[0]
+        ev = env.say(a0, "only once, please")
+        env.wait(lambda: env.sends(a0), 30)
+        env.d.stop(signal.SIGKILL)
+        self.assertEqual(env.letta.history(a0), [], "the fake wrote the "
+                         "question at once: the case is not shown")
+        env.start(first=False)
+        got = env.wait_answer(a0, ev, 60)
+        self.assertEqual(got["content"]["body"], "the one answer")
+        time.sleep(1.0)
+        self.assertEqual(len(env.sends(a0)), 1, "the turn was sent again")
+        self.assertEqual(len(env.answers(a0)), 1)
+        self.assertTrue(env.letta.requests("GET", "^/v1/runs/$"))
+        self.assertIn("event=turn_waits_for_run", env.d.output())
 
 
 if __name__ == "__main__":
