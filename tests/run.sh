@@ -96,8 +96,10 @@ if [ "$integration" = yes ]; then
     py=/usr/bin/python3
     [ -x "$py" ] || py=python3
     if [ -f "$top/tests/integration/run.py" ]; then
+        # Two test classes at a time (LETTAMX_TEST_JOBS): the tests
+        # mostly wait on scripted delays, so this halves the run.
         suite integration "$py" "$top/tests/integration/run.py" \
-            --lettamx "$bin" --run "$run"
+            --lettamx "$bin" --run "$run" --jobs "${LETTAMX_TEST_JOBS:-2}"
     fi
 fi
 
