@@ -96,10 +96,13 @@ if [ "$integration" = yes ]; then
     py=/usr/bin/python3
     [ -x "$py" ] || py=python3
     if [ -f "$top/tests/integration/run.py" ]; then
-        # Two test classes at a time (LETTAMX_TEST_JOBS): the tests
-        # mostly wait on scripted delays, so this halves the run.
+        # Two test classes at a time (LETTAMX_TEST_JOBS; one on a
+        # single CPU): the tests mostly wait on scripted delays, so this
+        # halves the run.
+        jobs=$(nproc 2>/dev/null || echo 1)
+        [ "$jobs" -gt 2 ] && jobs=2
         suite integration "$py" "$top/tests/integration/run.py" \
-            --lettamx "$bin" --run "$run" --jobs "${LETTAMX_TEST_JOBS:-2}"
+            --lettamx "$bin" --run "$run" --jobs "${LETTAMX_TEST_JOBS:-$jobs}"
     fi
 fi
 
