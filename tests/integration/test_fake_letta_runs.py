@@ -365,6 +365,24 @@ class ListRuns(RunsCase):
         for query in ("active=yes", "limit=0", "limit=1001", "order=up"):
             self.assertEqual(self.runs(query).status, 422, query)
 
+
+
+class ScriptKeys(RunsCase):
+    def test_stream_garbage_after_puts_one_bad_event_in(self):
+        aid = self.letta.add_agent("t", self.steps(
+            3, 50, stream_garbage_after=1))["id"]
+        conn = http.client.HTTPConnection(self.letta.host, self.letta.port,
+                                          timeout=30)
+        conn.request("POST", "/v1/agents/%s/messages/stream" % aid,
+                     body=json.dumps({"input": "q"}).encode(), headers=UA)
+        events = conn.getresponse().read().decode().split("\n\n")
+        conn.close()
+        bad = [i for i, e in enumerate(events) if e.endswith('"cut')]
+        self.assertEqual(len(bad), 1)
+        self.assertIn('"step 0"', events[bad[0] - 1])   # after the 1st
+        self.assertIn('"step 1"', events[bad[0] + 1])   # then on as planned
+        self.assertEqual(events[-2], "data: [DONE]")
+
     def test_input_after_ms_holds_the_question_back(self):
         aid = self.letta.add_agent("t", {"mode": "text", "text": "late",
                                          "delay_ms": 200,
@@ -373,8 +391,8 @@ class ListRuns(RunsCase):
         s.next()                                   # ping
         time.sleep(0.4)
         self.assertEqual(self.letta.history(aid), [])
-        self.assertEqual(len(self.runs("agent_id=%s&active=true"
-                                       % aid).body), 1)
+        self.assertEqual(len(self.call("GET", "/v1/runs/?agent_id=%s&"
+                                       "active=true" % aid).body), 1)
         s.rest()
         s.close()
         texts = [m.get("content") for m in self.letta.history(aid)]

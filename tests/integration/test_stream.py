@@ -253,6 +253,23 @@ class Broken(StreamTest):
         self.assertTrue(env.letta.requests("GET", "/v1/agents/%s/messages"
                                            % a0))
 
+    def test_an_unreadable_event_ends_with_the_whole_answer(self):
+        env = self.env(n=1, scripts={0: steps(6, 1000,
+                                              stream_garbage_after=3)})
+        a0 = env.ids[0]
+        ev = env.say(a0, "survive the garbage")
+        # the stream goes on after the bad event (the live message keeps
+        # growing), but its answer is taken from the history
+        env.wait(lambda: env.letta.requests(
+            "GET", "/v1/agents/%s/messages" % a0), 40, 0.1)
+        self.wait_final(env, a0, ev, full(6), 20)
+        time.sleep(1.5)
+        self.assertEqual(len(env.sends(a0)), 1, "the turn ran twice")
+        ans = env.answers(a0, ev)
+        self.assertEqual(len(ans), 1)
+        self.assertEqual(ans[0]["content"]["body"], full(6))
+        self.assertIn("event=stream_event_unreadable", env.d.output())
+
     def test_kill_9_mid_answer_the_final_edit_still_lands(self):
         env = self.env(n=1, scripts={0: steps(8, 1000)})
         a0 = env.ids[0]

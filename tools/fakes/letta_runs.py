@@ -25,6 +25,10 @@ completed_at, background, metadata {"run_type": "send_message" |
 Finished runs keep their final state (the last RUNS_KEPT of them); an
 unknown id is 404 {"detail": "Run <id> not found"}.
 
+Script key `stream_garbage_after` (int N >= 0): right after the N-th
+message event comes one event whose data is not JSON (a message cut
+short); the stream then goes on as planned.
+
 Script key `stream_cut_after` (int N >= 0): a streamed body ends right
 after its N-th message event (pings not counted; with stream_tokens each
 delta is one event): the connection is closed mid-body (no terminating
@@ -282,6 +286,15 @@ class RunStream:
             out.append((0.0, self._ping()))
         for ev in r.events:
             out.append((ev[0], script_mod.sse(ev[2])))
+        bad = self.turn.get("stream_garbage_after")
+        if bad is not None:
+            # one event that is not JSON (a message cut short), then the
+            # stream goes on as planned
+            at = (1 if self.body.get("include_pings", True) else 0) + \
+                min(int(bad), len(r.events))
+            out.insert(at, (out[at - 1][0] if at else 0.0,
+                            b'data: {"message_type":"assistant_message",'
+                            b'"content":"cut\n\n'))
         t_stop = r.end_t - r.t0
         if self.turn.get("stream_error"):
             out.append((t_stop, script_mod.sse({

@@ -29,7 +29,8 @@ message), "ping_interval_ms" (keep-alive pings while quiet, default 20000),
 N-th message event, pings not counted, each stream_tokens delta counted:
 the connection closes mid-body with no stop_reason and no [DONE], while
 the run goes on into the history and GET /v1/runs/{id}; see
-letta_runs.py), "input_after_ms" (the user's message enters the history
+letta_runs.py), "stream_garbage_after" (int N: an event that is not JSON right after
+the N-th message event), "input_after_ms" (the user's message enters the history
 this long after the send, not at once: a run in flight whose input the
 history does not show yet; GET /v1/runs/?active=true lists it).
 "turns": [script, ...] uses one script per send, the last one repeating.
