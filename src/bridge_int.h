@@ -180,6 +180,42 @@ void bridge_turn_run(struct broom *r);
 void bridge_turn_typing_timer(void *arg);
 void bridge_turn_wait_timer(void *arg);
 
+struct letta_reply;
+
+/* The head of a room's inbox: the question the turn works on. */
+struct bturn_head {
+	uint64_t seq;
+	struct bridge_in m;
+	struct store_agent ag;
+	size_t n;
+};
+
+/* 1 when h (re-read) is still the question r's turn is for; else the
+ * turn ends (a !cancel took it away) and 0. */
+int bridge_turn_head_still(struct broom *r, struct bturn_head *h);
+
+/* The question h is answered with `text` (kind BRIDGE_OUT_*), then
+ * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
+ * approval request is kept as the room's pending call; gone: the agent
+ * is gone from Letta. Ends the turn. */
+void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
+                        const char *text, size_t len, int gone,
+                        const struct letta_reply *rep, const char *note);
+
+/* 1 when the turn of rep ended paused on a tool call we can answer. */
+int bridge_turn_waits_approval(const struct letta_reply *rep);
+
+/* ---- bridge_appr.c ---- */
+
+/* The turn ended on an approval request: what the agent said, then one
+ * notice naming the tool and its arguments and how to answer. */
+void bridge_appr_asked(struct broom *r, struct bturn_head *h,
+                       const struct letta_reply *rep);
+
+/* 409 PENDING_APPROVAL: the message is not taken; says which tool
+ * waits and how to answer. */
+void bridge_appr_waits(struct broom *r, struct bturn_head *h);
+
 /* ---- bridge_out.c ---- */
 
 /* Works the room's outbox: the oldest answer is sent. */

@@ -4,9 +4,11 @@
  * max_turns at once), the answer or an explanation to its outbox in the
  * transaction that removes the question. Before any re-send the agent's
  * history is read for the question's otid (for an answer to a tool
- * approval: for its approval response). A turn that ends on an approval
- * request keeps the pending call in that same transaction; !approve and
- * !deny (bridge_cmd.c) queue the answer as an entry of the inbox.
+ * approval: for its approval response), and a question not found there
+ * is sent again only once no run of its agent is going. A turn that ends
+ * on an approval request keeps the pending call in that same
+ * transaction (the notices: bridge_appr.c); !approve and !deny
+ * (bridge_cmd.c) queue the answer as an entry of the inbox.
  */
 #include "bridge_int.h"
 
@@ -16,7 +18,6 @@
 
 #include "bcmd.h"
 #include "err.h"
-#include "json.h"
 #include "letta_msg.h"
 #include "log.h"
 #include "metrics.h"
@@ -77,16 +78,9 @@ static int slot_take(struct broom *r, int step)
 
 /* ---- the head of the inbox ---- */
 
-struct head {
-	uint64_t seq;
-	struct bridge_in m;
-	struct store_agent ag;
-	size_t n;
-};
-
 struct head_ctx {
 	struct broom *r;
-	struct head *h;
+	struct bturn_head *h;
 	uint8_t *buf;
 	int got;                        /* an entry was read */
 };
@@ -116,7 +110,7 @@ static int drop_seq(struct store_txn *t, void *arg)
 
 /* Reads the head into h (h->m.text points into b->rec). Returns 0,
  * ERR_NOTFOUND (empty), or another error after dropping the entry. */
-static int load_head(struct broom *r, struct head *h)
+static int load_head(struct broom *r, struct bturn_head *h)
 {
 	struct head_ctx c = { r, h, r->b->rec, 0 };
 	int e;
@@ -154,7 +148,7 @@ struct fin {
 };
 
 /* 1 when the turn of rep ended paused on a tool call we can answer. */
-static int waits_approval(const struct letta_reply *rep)
+int bridge_turn_waits_approval(const struct letta_reply *rep)
 {
 	return rep && rep->approval && rep->call_id[0] &&
 	       (!rep->stop[0] || !strcmp(rep->stop, "requires_approval"));
@@ -166,7 +160,7 @@ static int fin_pending(struct store_txn *t, struct fin *f)
 {
 	if (!f->rep)
 		return 0;
-	if (waits_approval(f->rep))
+	if (bridge_turn_waits_approval(f->rep))
 		return bridge_pending_put(t, f->r->id, f->rep->call_id,
 		                          f->rep->tool);
 	return bridge_pending_del(t, f->r->id);
@@ -235,7 +229,7 @@ static void turn_end(struct broom *r, const char *user)
 
 /* The head is still the question this call was for; else the turn
  * ends (a !cancel took it away). */
-static int head_still(struct broom *r, struct head *h)
+int bridge_turn_head_still(struct broom *r, struct bturn_head *h)
 {
 	if (load_head(r, h) || h->seq != r->head) {
 		turn_end(r, h->ag.user_id);
@@ -247,9 +241,9 @@ static int head_still(struct broom *r, struct head *h)
 /* The question h is answered with `text` (kind BRIDGE_OUT_*), then
  * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
  * approval request is kept as the room's pending call. */
-static void finish_all(struct broom *r, struct head *h, int kind,
-                       const char *text, size_t len, int gone,
-                       const struct letta_reply *rep, const char *note)
+void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
+                        const char *text, size_t len, int gone,
+                        const struct letta_reply *rep, const char *note)
 {
 	struct bridge_out o = { .kind = kind, .body = text, .body_len = len };
 	struct bridge_out o2 = { .kind = BRIDGE_OUT_NOTICE };
@@ -287,7 +281,7 @@ static void finish_all(struct broom *r, struct head *h, int kind,
 	bridge_inbox_moved(r, -1);
 	if (f.flags & BRIDGE_OUT_F_FINAL)
 		bridge_stream_final_queued(r, h->m.event_id);
-	if (kind != BRIDGE_OUT_TEXT && !waits_approval(rep))
+	if (kind != BRIDGE_OUT_TEXT && !bridge_turn_waits_approval(rep))
 		bridge_metric(r->b, METRICS_MSG_FAILED, "letta", 1);
 	LOG_INFO("bridge", "event=answered room=%s event_id=%s kind=%s "
 	         "bytes=%zu", r->id, h->m.event_id,
@@ -295,21 +289,21 @@ static void finish_all(struct broom *r, struct head *h, int kind,
 	turn_end(r, h->ag.user_id);
 }
 
-static void finish(struct broom *r, struct head *h, int kind,
+static void finish(struct broom *r, struct bturn_head *h, int kind,
                    const char *text, size_t len, int gone)
 {
-	finish_all(r, h, kind, text, len, gone, NULL, NULL);
+	bridge_turn_finish(r, h, kind, text, len, gone, NULL, NULL);
 }
 
-static void finish_notice(struct broom *r, struct head *h, const char *text,
-                          int gone)
+static void finish_notice(struct broom *r, struct bturn_head *h,
+                          const char *text, int gone)
 {
 	snprintf(r->last_err, sizeof r->last_err, "%s", text);
 	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
 }
 
 /* A failed try: wait and go again, or tell the person after the last. */
-static void retry_or_give_up(struct broom *r, struct head *h,
+static void retry_or_give_up(struct broom *r, struct bturn_head *h,
                              const char *why)
 {
 	slot_release(r);
@@ -328,117 +322,26 @@ static void retry_or_give_up(struct broom *r, struct head *h,
 	           bridge_backoff(LIM_BRIDGE_BACKOFF_MS, r->tries - 1));
 }
 
-/* ---- tool approvals ---- */
-
-/* The turn ended on an approval request: what the agent said, then one
- * notice naming the tool and its arguments and how to answer. */
-static void approval_asked(struct broom *r, struct head *h,
-                           const struct letta_reply *rep)
-{
-	char note[BCMD_TEXT_MAX];
-
-	if (bcmd_approval_text(note, sizeof note, bridge_cmd_prefix(r->b),
-	                       rep->tool, rep->args, rep->args_len) < 0)
-		bcmd_notice(note, sizeof note, BCMD_N_APPROVAL_NEEDED,
-		            bridge_cmd_prefix(r->b), NULL);
-	LOG_INFO("bridge", "event=approval_asked room=%s tool=\"%.60s\" "
-	         "call_id=%s", r->id, rep->tool, rep->call_id);
-	if (rep->n > 0)
-		finish_all(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0, rep,
-		           note);
-	else
-		finish_all(r, h, BRIDGE_OUT_NOTICE, note, strlen(note), 0, rep,
-		           NULL);
-}
-
-static int pending_view(struct store_txn *t, void *arg)
-{
-	char **p = arg, call[80];
-
-	return bridge_pending_get(t, p[0], call, sizeof call, p[1], 128);
-}
-
-/* The 409 notice: the waiting tool named when known; rep (NULL: none)
- * a pending call learnt from the history, kept with the notice. */
-static void approval_told(struct broom *r, struct head *h, const char *tool,
-                          const struct letta_reply *rep)
-{
-	char text[BCMD_TEXT_MAX];
-
-	if (bcmd_notice(text, sizeof text, tool[0] ? BCMD_N_APPROVAL_WAITING
-	                                           : BCMD_N_APPROVAL_NEEDED,
-	                bridge_cmd_prefix(r->b), tool) < 0)
-		snprintf(text, sizeof text, "The agent is waiting for approval "
-		         "of a tool call.");
-	snprintf(r->last_err, sizeof r->last_err, "The agent is waiting for "
-	         "a tool approval.");
-	finish_all(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep, NULL);
-}
-
-static void on_pend_hist(struct bcall *c, int st, const char *body,
-                         size_t len, int64_t ra, int err)
-{
-	struct broom *r = c->room;
-	struct letta_reply *rep = NULL;
-	struct head h;
-
-	(void)ra;
-	(void)err;
-	r->turn_call = NULL;
-	if (!head_still(r, &h))
-		return;
-	if (st == 200 && (rep = malloc(sizeof *rep)) &&
-	    letta_hist_pending(body, len, rep) == 1 && waits_approval(rep)) {
-		LOG_INFO("bridge", "event=approval_found room=%s tool=\"%.60s\" "
-		         "call_id=%s", r->id, rep->tool, rep->call_id);
-		approval_told(r, &h, rep->tool, rep);
-	} else {
-		approval_told(r, &h, "", NULL);
-	}
-	free(rep);
-}
-
-/* 409 PENDING_APPROVAL: the message is not taken; say which tool waits
- * and how to answer. A pause this room's turns did not see (asked for
- * elsewhere, or before an upgrade) is looked up in the history first. */
-static void approval_waits(struct broom *r, struct head *h)
-{
-	char tool[128] = "", path[256];
-	char *p[2] = { r->id, tool };
-
-	if ((!store_view(r->b->store, pending_view, p) && tool[0]) ||
-	    letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
-	                        LIM_BRIDGE_HISTORY)) {
-		approval_told(r, h, tool, NULL);
-		return;
-	}
-	r->turn = T_HIST;
-	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
-	                           r->b->letta_token, NULL, 0, 60000,
-	                           on_pend_hist);
-	if (!r->turn_call)
-		approval_told(r, h, "", NULL);
-}
-
 /* ---- Letta answers ---- */
 
-static void reply_done(struct broom *r, struct head *h,
+static void reply_done(struct broom *r, struct bturn_head *h,
                        const struct letta_reply *rep)
 {
 	const char *text;
 
-	if (waits_approval(rep)) {
-		approval_asked(r, h, rep);
+	if (bridge_turn_waits_approval(rep)) {
+		bridge_appr_asked(r, h, rep);
 		return;
 	}
 	if (rep->n > 0) {
-		finish_all(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len, 0, rep,
-		           NULL);
+		bridge_turn_finish(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len,
+		                   0, rep, NULL);
 		return;
 	}
 	text = letta_msg_stop_text(rep);
 	snprintf(r->last_err, sizeof r->last_err, "%s", text);
-	finish_all(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep, NULL);
+	bridge_turn_finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep,
+	                   NULL);
 }
 
 /* 1 when a failed send may still reach Letta and run: it went out and
@@ -454,7 +357,7 @@ static int ambiguous(int st, int err)
 }
 
 /* A send that got no usable answer: tell, or look and go again. */
-static void send_failed(struct broom *r, struct head *h, int st,
+static void send_failed(struct broom *r, struct bturn_head *h, int st,
                         const char *body, size_t len, int err)
 {
 	char detail[256], msg[512];
@@ -469,7 +372,7 @@ static void send_failed(struct broom *r, struct head *h, int st,
 		              "it cannot answer.", 1);
 		return;
 	case LETTA_F_APPROVAL:
-		approval_waits(r, h);
+		bridge_appr_waits(r, h);
 		return;
 	case LETTA_F_REFUSED:
 		if (h->m.approval) {
@@ -498,14 +401,14 @@ static void on_send(struct bcall *c, int st, const char *body, size_t len,
 {
 	struct broom *r = c->room;
 	struct letta_reply *rep;
-	struct head h;
+	struct bturn_head h;
 
 	(void)ra;
 	r->turn_call = NULL;
 	if (r->b->metrics)
 		metrics_letta_ms(r->b->metrics,
 		                 (double)(loop_now(r->b->loop) - r->sent_at));
-	if (!head_still(r, &h))
+	if (!bridge_turn_head_still(r, &h))
 		return;
 	if (st >= 200 && st < 300 && (rep = malloc(sizeof *rep))) {
 		if (letta_reply_parse(body, len, rep)) {
@@ -531,7 +434,7 @@ static void on_stream(struct bcall *c, int st, const char *body, size_t len,
 	struct letta_reply *rep;
 	const char *raw;
 	size_t raw_len;
-	struct head h;
+	struct bturn_head h;
 	int e;
 
 	(void)body;
@@ -542,7 +445,7 @@ static void on_stream(struct bcall *c, int st, const char *body, size_t len,
 		metrics_letta_ms(r->b->metrics,
 		                 (double)(loop_now(r->b->loop) - r->sent_at));
 	e = bridge_stream_result(r, &rep, &raw, &raw_len);
-	if (!head_still(r, &h)) {
+	if (!bridge_turn_head_still(r, &h)) {
 		bridge_stream_done(r);
 		return;
 	}
@@ -566,13 +469,13 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 	struct broom *r = c->room;
 	struct letta_reply *rep = NULL;
 	char otid[37];
-	struct head h;
+	struct bturn_head h;
 	int found;
 
 	(void)ra;
 	(void)err;
 	r->turn_call = NULL;
-	if (!head_still(r, &h))
+	if (!bridge_turn_head_still(r, &h))
 		return;
 	if (st != 200 || !(rep = malloc(sizeof *rep))) {
 		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
@@ -590,7 +493,8 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 		snprintf(r->run_id, sizeof r->run_id, "%s", rep->run_id);
 		r->turn = T_IDLE;
 		bridge_kick(r);
-	} else if (found == 1 && (rep->n > 0 || waits_approval(rep))) {
+	} else if (found == 1 &&
+	           (rep->n > 0 || bridge_turn_waits_approval(rep))) {
 		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,
 		         otid);
 		reply_done(r, &h, rep);
@@ -630,7 +534,7 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 
 /* ---- the turn ---- */
 
-static void start_hist(struct broom *r, struct head *h)
+static void start_hist(struct broom *r, struct bturn_head *h)
 {
 	char path[256];
 
@@ -648,7 +552,7 @@ static void start_hist(struct broom *r, struct head *h)
 
 /* The body of the turn's send: the question, or the answer to the
  * pending tool call (the deny reason is the entry's text). */
-static int turn_body(struct broom *r, struct head *h, char **body,
+static int turn_body(struct broom *r, struct bturn_head *h, char **body,
                      size_t *len)
 {
 	char otid[37], name[64], *why;
@@ -676,7 +580,7 @@ static int turn_body(struct broom *r, struct head *h, char **body,
 	return letta_msg_body(&s, body, len);
 }
 
-static void start_send(struct broom *r, struct head *h)
+static void start_send(struct broom *r, struct bturn_head *h)
 {
 	char path[256];
 	char *body;
@@ -734,12 +638,12 @@ static void on_run(struct bcall *c, int st, const char *body, size_t len,
                    int64_t ra, int err)
 {
 	struct broom *r = c->room;
-	struct head h;
+	struct bturn_head h;
 
 	(void)ra;
 	(void)err;
 	r->turn_call = NULL;
-	if (!head_still(r, &h))
+	if (!bridge_turn_head_still(r, &h))
 		return;
 	slot_release(r);
 	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d",
@@ -758,12 +662,12 @@ static void on_runs(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
 	struct broom *r = c->room;
-	struct head h;
+	struct bturn_head h;
 
 	(void)ra;
 	(void)err;
 	r->turn_call = NULL;
-	if (!head_still(r, &h))
+	if (!bridge_turn_head_still(r, &h))
 		return;
 	slot_release(r);
 	if (run_wait(r, st, body, len)) {
@@ -777,7 +681,7 @@ static void on_runs(struct bcall *c, int st, const char *body, size_t len,
 	bridge_kick(r);
 }
 
-static void start_runs(struct broom *r, struct head *h)
+static void start_runs(struct broom *r, struct bturn_head *h)
 {
 	char path[200];
 
@@ -792,7 +696,7 @@ static void start_runs(struct broom *r, struct head *h)
 	}
 }
 
-static void start_run(struct broom *r, struct head *h)
+static void start_run(struct broom *r, struct bturn_head *h)
 {
 	char path[160];
 	struct proto_buf p;
@@ -811,7 +715,7 @@ static void start_run(struct broom *r, struct head *h)
 }
 
 /* Receipt and typing when the question is taken up. */
-static void taken_up(struct broom *r, struct head *h)
+static void taken_up(struct broom *r, struct bturn_head *h)
 {
 	char tok[LIM_STORE_SECRET];
 
@@ -833,7 +737,7 @@ static void taken_up(struct broom *r, struct head *h)
 
 void bridge_turn_run(struct broom *r)
 {
-	struct head h;
+	struct bturn_head h;
 	int e;
 
 	if (r->b->stopping)
@@ -889,7 +793,7 @@ void bridge_turn_typing_timer(void *arg)
 {
 	struct broom *r = arg;
 	char tok[LIM_STORE_SECRET];
-	struct head h;
+	struct bturn_head h;
 
 	if (!r->typing || load_head(r, &h))
 		return;
@@ -933,7 +837,7 @@ void bridge_turn_wait_timer(void *arg)
 	struct broom *r = arg;
 	char ev[LIM_STORE_ID] = "";
 	struct second s = { r, ev };
-	struct head h;
+	struct bturn_head h;
 
 	if (r->wait_noticed || r->turn == T_IDLE || load_head(r, &h))
 		return;
