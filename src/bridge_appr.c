@@ -64,14 +64,13 @@ static void approval_told(struct broom *r, struct bturn_head *h,
 static void on_pend_hist(struct bcall *c, int st, const char *body,
                          size_t len, int64_t ra, int err)
 {
-	struct broom *r = c->room;
+	struct broom *r;
 	struct letta_reply *rep = NULL;
 	struct bturn_head h;
 
 	(void)ra;
 	(void)err;
-	r->turn_call = NULL;
-	if (!bridge_turn_head_still(r, &h))
+	if (!(r = bridge_turn_answered(c, &h)))
 		return;
 	if (st == 200 && (rep = malloc(sizeof *rep)) &&
 	    letta_hist_pending(body, len, rep) == 1 &&

@@ -194,6 +194,11 @@ struct bturn_head {
  * turn ends (a !cancel took it away) and 0. */
 int bridge_turn_head_still(struct broom *r, struct bturn_head *h);
 
+/* The turn's call c answered: its turn_call is cleared; returns its
+ * room when h (re-read) is still the question, else NULL (the turn
+ * ended: a !cancel took it away). */
+struct broom *bridge_turn_answered(struct bcall *c, struct bturn_head *h);
+
 /* The question h is answered with `text` (kind BRIDGE_OUT_*), then
  * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
  * approval request is kept as the room's pending call; gone: the agent

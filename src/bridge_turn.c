@@ -238,6 +238,14 @@ int bridge_turn_head_still(struct broom *r, struct bturn_head *h)
 	return 1;
 }
 
+struct broom *bridge_turn_answered(struct bcall *c, struct bturn_head *h)
+{
+	struct broom *r = c->room;
+
+	r->turn_call = NULL;
+	return bridge_turn_head_still(r, h) ? r : NULL;
+}
+
 /* The question h is answered with `text` (kind BRIDGE_OUT_*), then
  * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
  * approval request is kept as the room's pending call. */
@@ -466,7 +474,7 @@ static void on_stream(struct bcall *c, int st, const char *body, size_t len,
 static void on_hist(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
-	struct broom *r = c->room;
+	struct broom *r;
 	struct letta_reply *rep = NULL;
 	char otid[37];
 	struct bturn_head h;
@@ -474,8 +482,7 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 
 	(void)ra;
 	(void)err;
-	r->turn_call = NULL;
-	if (!bridge_turn_head_still(r, &h))
+	if (!(r = bridge_turn_answered(c, &h)))
 		return;
 	if (st != 200 || !(rep = malloc(sizeof *rep))) {
 		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
@@ -637,13 +644,12 @@ static int run_wait(struct broom *r, int st, const char *body, size_t len)
 static void on_run(struct bcall *c, int st, const char *body, size_t len,
                    int64_t ra, int err)
 {
-	struct broom *r = c->room;
+	struct broom *r;
 	struct bturn_head h;
 
 	(void)ra;
 	(void)err;
-	r->turn_call = NULL;
-	if (!bridge_turn_head_still(r, &h))
+	if (!(r = bridge_turn_answered(c, &h)))
 		return;
 	slot_release(r);
 	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d",
@@ -661,13 +667,12 @@ static void on_run(struct bcall *c, int st, const char *body, size_t len,
 static void on_runs(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
-	struct broom *r = c->room;
+	struct broom *r;
 	struct bturn_head h;
 
 	(void)ra;
 	(void)err;
-	r->turn_call = NULL;
-	if (!bridge_turn_head_still(r, &h))
+	if (!(r = bridge_turn_answered(c, &h)))
 		return;
 	slot_release(r);
 	if (run_wait(r, st, body, len)) {
