@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "help.h"
 #include "ops_cmd.h"
 #include "prov_cmd.h"
 #include "reconcile_cmd.h"
@@ -161,6 +162,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lettamx: unknown command '%s' "
 		        "(run 'lettamx help' for the list)\n", argv[1]);
 		return 2;
+	}
+	/* `lettamx CMD --help`: what it does, on stdout, exit 0 (config
+	 * answers for its subcommands itself) */
+	if (help_asked(argc - 1, argv + 1) && help_text(c->name)) {
+		fputs(help_text(c->name), stdout);
+		return 0;
 	}
 	return c->run(argc - 1, argv + 1);
 }
