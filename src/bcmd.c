@@ -254,6 +254,21 @@ static const char *const notices[BCMD_N__COUNT] = {
 		"is no longer waiting for that tool (it was answered some other "
 		"way, or its history was reset). Send your message again if you "
 		"still need it.",
+	[BCMD_N_CATCHUP_BOUND] = "More messages came into this room while the "
+		"bridge was away than it catches up on ({d}): the older ones were "
+		"not passed to the agent. Send again anything it should answer.",
+	[BCMD_N_CATCHUP_HISTORY] = "Messages came into this room while the "
+		"bridge was away, and the homeserver did not give it the older "
+		"ones: they were not passed to the agent. Send again anything it "
+		"should answer.",
+	[BCMD_N_CATCHUP_UNREADABLE] = "A message came into this room while the "
+		"bridge was away that it could not read, and the messages before "
+		"that one were not passed to the agent. Send again anything it "
+		"should answer.",
+	[BCMD_N_CATCHUP_FAILED] = "Messages came into this room while the "
+		"bridge was away that it could not catch up on: the older ones "
+		"were not passed to the agent. Send again anything it should "
+		"answer.",
 };
 
 /* Copies tmpl, putting the prefix for "{p}" and detail for "{d}". */

@@ -101,6 +101,12 @@ enum bcmd_notice {
 	BCMD_N_APPROVAL_WAITING, /* 409 PENDING_APPROVAL, detail: the tool */
 	BCMD_N_APPROVAL_STALE,   /* Letta refused an approval answer (no
 	                          * such call waits any more) */
+	/* a catch-up of the room after a gap stopped short (bridge_sync):
+	 * older messages never reached the agent */
+	BCMD_N_CATCHUP_BOUND,    /* over LIM_SYNC_CATCHUP (detail: "1,000") */
+	BCMD_N_CATCHUP_HISTORY,  /* the homeserver did not give the history */
+	BCMD_N_CATCHUP_UNREADABLE, /* an event that cannot be read */
+	BCMD_N_CATCHUP_FAILED,   /* anything else */
 	BCMD_N__COUNT
 };
 

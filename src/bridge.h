@@ -122,7 +122,9 @@ enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
 struct bridge_out {
 	int kind;                       /* BRIDGE_OUT_* */
 	char sender[LIM_STORE_ID];      /* the agent user who posts it */
-	char reply_to[LIM_STORE_ID];    /* the question's event id */
+	char reply_to[LIM_STORE_ID];    /* the question's event id; "" for
+	                                 * a notice about the room (no
+	                                 * reply, no flags) */
 	const char *body;               /* borrowed */
 	size_t body_len;
 	char thread[LIM_STORE_ID];      /* answer in this thread (root), or

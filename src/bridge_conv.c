@@ -181,7 +181,8 @@ char *bridge_conv_event(const struct bridge_out *o, const char *txn,
 	} else {
 		write_rel(&w, o);
 	}
-	json_w_kstr(&w, MX_K_REPLY_TO, o->reply_to);
+	if (o->reply_to[0])     /* a notice about the room names none */
+		json_w_kstr(&w, MX_K_REPLY_TO, o->reply_to);
 	json_w_kstr(&w, MX_K_TXN, txn);
 	json_w_obj_end(&w);
 	free(html);

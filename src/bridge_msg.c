@@ -273,6 +273,9 @@ void bridge_letta_name(const char *user_id, char *out, size_t cap)
  *         u32 text [| u16 thread [| u8 approval | u16 call_id]]
  *         (strings without NUL)
  * outbox: 'O' 1 | kind | u16 sender | u16 reply_to | u32 body
+ *         [| u8 reply and flags | u16 thread]
+ *         (a notice about the room, not answering a question, has an
+ *         empty reply_to)
  */
 
 #define REC_V 1
@@ -339,6 +342,7 @@ static const char *r_str(struct rd *r, int lenbytes, size_t *n)
 }
 
 /* An id into out (LIM_STORE_ID), checked with its sigil. */
+/* An id of sigil's kind (0: any string, checked by the caller). */
 static void r_id(struct rd *r, char *out, char sigil)
 {
 	size_t n = 0;
@@ -351,7 +355,7 @@ static void r_id(struct rd *r, char *out, char sigil)
 	memcpy(out, s, n);
 	out[n] = '\0';
 	if (sigil == '$' ? !sync_event_id_valid(out)
-	                 : !ident_matrix_id_valid(out, sigil))
+	                 : sigil && !ident_matrix_id_valid(out, sigil))
 		r->err = ERR_CORRUPT;
 }
 
@@ -364,6 +368,14 @@ static int id_ok(const char *id, char sigil)
 static int ids_ok(const char *a, char sa, const char *b, char sb)
 {
 	return id_ok(a, sa) && id_ok(b, sb);
+}
+
+/* The question an outbox entry answers: a notice may name none. */
+static int reply_ok(const struct bridge_out *m)
+{
+	return id_ok(m->reply_to, '$') ||
+	       (m->kind == BRIDGE_OUT_NOTICE && !m->reply_to[0] && !m->reply &&
+	        !m->flags);
 }
 
 /* A tool call id as letta_msg keeps it: printable ASCII, no space. */
@@ -467,7 +479,7 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
 {
 	struct wr w = { out, cap, 0, 0 };
 
-	if (!ids_ok(m->sender, '@', m->reply_to, '$') ||
+	if (!id_ok(m->sender, '@') || !reply_ok(m) ||
 	    (m->kind != BRIDGE_OUT_TEXT && m->kind != BRIDGE_OUT_NOTICE) ||
 	    !json_utf8_valid(m->body, m->body_len) ||
 	    memchr(m->body, 0, m->body_len))
@@ -504,7 +516,7 @@ int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m)
 	if (m->kind != BRIDGE_OUT_TEXT && m->kind != BRIDGE_OUT_NOTICE)
 		r.err = ERR_CORRUPT;
 	r_id(&r, m->sender, '@');
-	r_id(&r, m->reply_to, '$');
+	r_id(&r, m->reply_to, 0);
 	m->body = r_str(&r, 4, &m->body_len);
 	if (!r.err && r.i < n) {
 		size_t tn = 0;
@@ -525,7 +537,7 @@ int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m)
 				r.err = ERR_CORRUPT;
 		}
 	}
-	if (!r.err && r.i != n)
+	if (!r.err && (r.i != n || !reply_ok(m)))
 		r.err = ERR_CORRUPT;
 	return r.err;
 }

@@ -11,6 +11,13 @@
  * UTF-8, not JSON) is synced again with one event per room, then with
  * none, and the rooms are caught up page by page: one bad event costs a
  * log line, never the loop.
+ *
+ * A catch-up that stops short (LIM_SYNC_CATCHUP, a homeserver that does
+ * not give the history, an unreadable event) tells the room with one
+ * notice from the agent user, an outbox entry of the same transaction
+ * as the token: a crash before it means the gap is caught up again (and
+ * told once then), after it the notice is sent once, its transaction id
+ * fixed.
  */
 #include "bridge_int.h"
 
@@ -19,6 +26,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "bcmd.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -40,11 +48,26 @@ struct item {
 	uint8_t data[];
 };
 
+/* Why a catch-up stopped short (0: it did not). */
+enum { LOST_NONE, LOST_BOUND, LOST_HISTORY, LOST_UNREADABLE, LOST_OTHER };
+
+/* What the room is told, and the metric's label, per LOST_*. */
+static const struct {
+	enum bcmd_notice notice;
+	const char *label;
+} lost_tab[] = {
+	[LOST_BOUND] = { BCMD_N_CATCHUP_BOUND, "bound" },
+	[LOST_HISTORY] = { BCMD_N_CATCHUP_HISTORY, "history" },
+	[LOST_UNREADABLE] = { BCMD_N_CATCHUP_UNREADABLE, "unreadable" },
+	[LOST_OTHER] = { BCMD_N_CATCHUP_FAILED, "other" },
+};
+
 struct job {                            /* one room's gap */
 	struct job *next;
 	struct broom *room;
 	char from[LIM_STORE_META];
 	int fetched, limit, tries;
+	int lost;                       /* LOST_* */
 	struct item *items;             /* oldest first */
 	struct store_agent ag;
 };
@@ -165,23 +188,33 @@ static void add_item(struct bsync *s, struct item *it)
 	}
 }
 
+/* A notice from agent user `user` in room r as an outbox item of the
+ * batch (reply_to "": about the room, no question). NULL on failure. */
+static struct item *notice_item(struct broom *r, const char *user,
+                                const char *reply_to, const char *text)
+{
+	struct bridge_out o = { .kind = BRIDGE_OUT_NOTICE, .body = text,
+	                        .body_len = strlen(text) };
+	uint8_t buf[BCMD_TEXT_MAX + 1024];
+	size_t n;
+
+	snprintf(o.sender, sizeof o.sender, "%s", user);
+	snprintf(o.reply_to, sizeof o.reply_to, "%s", reply_to);
+	if (bridge_out_encode(&o, buf, sizeof buf, &n))
+		return NULL;
+	return item_new(r, STORE_Q_OUTBOX, buf, n);
+}
+
 /* The queue is full: the person is told instead. */
 static int refuse(struct bsync *s, struct broom *r, const struct sync_ev *ev)
 {
 	char text[256];
-	struct bridge_out o = { .kind = BRIDGE_OUT_NOTICE, .body = text };
-	uint8_t buf[1024];
-	size_t n;
 	struct item *it;
 
 	snprintf(text, sizeof text, "Your message was not passed on to the "
 	         "agent: %d messages are already waiting. Please send it "
 	         "again later.", r->nin + r->pend);
-	o.body_len = strlen(text);
-	snprintf(o.sender, sizeof o.sender, "%s", s->ag.user_id);
-	snprintf(o.reply_to, sizeof o.reply_to, "%s", ev->event_id);
-	if (bridge_out_encode(&o, buf, sizeof buf, &n) ||
-	    !(it = item_new(r, STORE_Q_OUTBOX, buf, n)))
+	if (!(it = notice_item(r, s->ag.user_id, ev->event_id, text)))
 		return ERR_NOMEM;
 	LOG_WARN("bridge", "event=queue_full room=%s event_id=%s waiting=%d",
 	         r->id, ev->event_id, r->nin + r->pend);
@@ -375,8 +408,12 @@ static void commit(struct bsync *s)
 	s->history = 0;
 	if (s->b->metrics)
 		metrics_sync_ok(s->b->metrics, loop_now(s->b->loop));
-	for (struct job *j = s->jobs; j; j = j->next)
+	for (struct job *j = s->jobs; j; j = j->next) {
+		if (j->lost)
+			bridge_metric(s->b, METRICS_CATCHUP_INCOMPLETE,
+			              lost_tab[j->lost].label, 1);
 		took(j->items);
+	}
 	took(s->items);
 	answer_invites(s);
 	snprintf(s->since, sizeof s->since, "%s", s->next);
@@ -388,13 +425,55 @@ static void commit(struct bsync *s)
 
 /* ---- catching up a limited timeline ---- */
 
-static void job_done(struct bsync *s, struct job *j, const char *lost)
+/* v with a thousands separator, as people read it (v < 1,000,000). */
+static void thousands(char *out, size_t cap, int v)
 {
-	if (lost)
+	if (v >= 1000)
+		snprintf(out, cap, "%d,%03d", v / 1000, v % 1000);
+	else
+		snprintf(out, cap, "%d", v);
+}
+
+/* One notice that older messages never reached the agent, first of the
+ * room's items: stored with the token, so told once per gap. */
+static void tell_lost(struct bsync *s, struct job *j)
+{
+	char text[BCMD_TEXT_MAX], bound[16];
+	struct item *it;
+
+	thousands(bound, sizeof bound, LIM_SYNC_CATCHUP);
+	if (bcmd_notice(text, sizeof text, lost_tab[j->lost].notice,
+	                bridge_cmd_prefix(s->b), bound) < 0 ||
+	    !(it = notice_item(j->room, j->ag.user_id, "", text))) {
+		LOG_WARN("bridge", "event=catch_up_notice_lost room=%s",
+		         j->room->id);
+		return;
+	}
+	it->next = j->items;
+	j->items = it;
+}
+
+/* The job is over; lost (LOST_*) says why it stopped short, `why` in
+ * the log's words. */
+static void job_done(struct bsync *s, struct job *j, int lost,
+                     const char *why)
+{
+	if (lost) {
 		LOG_WARN("bridge", "event=catch_up_incomplete room=%s fetched=%d "
-		         "reason=\"%s\"", j->room->id, j->fetched, lost);
+		         "reason=\"%s\"", j->room->id, j->fetched, why);
+		j->lost = lost;
+		tell_lost(s, j);
+	}
 	s->cur = j->next;
 	run_jobs(s);
+}
+
+/* A refusal that asking again does not change: a token the homeserver
+ * no longer takes, history the bot may not see, a room gone (401, 429,
+ * 5xx and no answer are tried again). */
+static int refused_for_good(int st)
+{
+	return st == 400 || st == 403 || st == 404;
 }
 
 static void on_page(struct bcall *c, int st, const char *body, size_t len,
@@ -409,8 +488,11 @@ static void on_page(struct bcall *c, int st, const char *body, size_t len,
 	(void)ra;
 	s->call = NULL;
 	if (st != 200) {
-		if (++j->tries >= LIM_BRIDGE_TRIES) {
-			job_done(s, j, "the homeserver did not give the history");
+		if (refused_for_good(st) || ++j->tries >= LIM_BRIDGE_TRIES) {
+			LOG_WARN("bridge", "event=catch_up_refused room=%s "
+			         "status=%d err=%s", j->room->id, st, err_str(err));
+			job_done(s, j, LOST_HISTORY, "the homeserver did not give "
+			         "the history");
 			return;
 		}
 		LOG_WARN("bridge", "event=catch_up_retry room=%s status=%d err=%s",
@@ -426,7 +508,7 @@ static void on_page(struct bcall *c, int st, const char *body, size_t len,
 	s->ag = j->ag;
 	if (store_txn_begin(s->b->store, false, &s->rt)) {
 		s->in_job = NULL;
-		job_done(s, j, "store unreadable");
+		job_done(s, j, LOST_OTHER, "store unreadable");
 		return;
 	}
 	e = sync_messages_parse(s->rd, body, len, j->room->id, &sk, end,
@@ -444,16 +526,17 @@ static void on_page(struct bcall *c, int st, const char *body, size_t len,
 		return;
 	}
 	if (e) {
-		job_done(s, j, "an unreadable event; older ones not answered");
+		job_done(s, j, LOST_UNREADABLE, "an unreadable event; older ones "
+		         "not answered");
 		return;
 	}
 	j->fetched += j->limit;
 	j->tries = 0;
 	if (!end[0]) {
-		job_done(s, j, NULL);
+		job_done(s, j, LOST_NONE, NULL);
 	} else if (j->fetched >= LIM_SYNC_CATCHUP) {
-		job_done(s, j, "more messages while away than the catch-up "
-		         "bound; older ones not answered");
+		job_done(s, j, LOST_BOUND, "more messages while away than the "
+		         "catch-up bound; older ones not answered");
 	} else {
 		snprintf(j->from, sizeof j->from, "%s", end);
 		j->limit = LIM_SYNC_PAGE;
@@ -476,7 +559,7 @@ static void run_jobs(struct bsync *s)
 	if (!q || sync_req_messages(q, s->b->bot_token, j->room->id, j->from,
 	                            s->since, j->limit)) {
 		free(q);
-		job_done(s, j, "request too long");
+		job_done(s, j, LOST_OTHER, "request too long");
 		return;
 	}
 	s->call = bridge_call(s->b, NULL, "GET", BASE_HS, q->path,

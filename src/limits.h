@@ -199,7 +199,8 @@
 #define LIM_SYNC_TIMELINE     50
 #define LIM_SYNC_PAGE         50
 /* Events fetched to catch one room up after a gap; older ones are
- * reported in the log as missed (a bound on a restart after months). */
+ * reported in the log as missed and told to the room in one notice (a
+ * bound on a restart after months). */
 #define LIM_SYNC_CATCHUP      1000
 /* The /sync answer's cap (a first sync of 1,000 rooms is a few MiB). */
 #define LIM_SYNC_RESP         (8u << 20)

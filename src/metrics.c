@@ -43,6 +43,9 @@ static const struct def defs[METRICS_N] = {
 	  "Slow answers shown live: one message, then edits." },
 	{ "lettamx_answer_edits_total", "counter", NULL, 1,
 	  "Edits of live answers, the final one included." },
+	{ "lettamx_catch_up_incomplete_total", "counter", "reason", 1,
+	  "Rooms caught up after a gap only in part (the room was told), by "
+	  "reason: bound, history, unreadable, other." },
 };
 
 /* Upper bounds of the Letta latency buckets, in seconds (+Inf last). */

@@ -20,6 +20,7 @@
  *   metrics_add(m, METRICS_RATE_LIMITED, "send", 1)    a 429 of a kind
  *   metrics_add(m, METRICS_RATE_WAIT_MS, "send", ms)   time it made us wait
  *   metrics_add(m, METRICS_RECONNECTS, "sync", 1)
+ *   metrics_add(m, METRICS_CATCHUP_INCOMPLETE, "bound", 1)  older ones lost
  *   metrics_set(m, METRICS_STORE_BYTES, NULL, bytes)
  *   metrics_set(m, METRICS_AGENTS, "ok", n)            agents by state
  *   metrics_snapshot_at(m, wall_ms)                    after a snapshot
@@ -53,6 +54,8 @@ enum metrics_id {
 	METRICS_AGENTS,                 /* gauge {state} */
 	METRICS_LIVE_ANSWERS,           /* counter: answers shown live */
 	METRICS_EDITS,                  /* counter: edits of live answers */
+	METRICS_CATCHUP_INCOMPLETE,     /* counter {reason}: rooms whose
+	                                 * catch-up stopped short */
 	METRICS_N
 };
 

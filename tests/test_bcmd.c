@@ -153,6 +153,10 @@ static void test_notices(void)
 	CHECK_STR(out, "The agent could not answer: the language model took "
 	          "too long to answer. Try again in a moment; if it keeps "
 	          "failing, tell the person who runs Letta.");
+	bcmd_notice(out, sizeof out, BCMD_N_CATCHUP_BOUND, "!", "1,000");
+	CHECK_STR(out, "More messages came into this room while the bridge was "
+	          "away than it catches up on (1,000): the older ones were not "
+	          "passed to the agent. Send again anything it should answer.");
 	CHECK_STR(bcmd_error_words("whatever"), "Letta reported an error");
 	CHECK_STR(bcmd_error_words(NULL), "Letta reported an error");
 	CHECK_EQ(bcmd_notice(out, sizeof out, BCMD_N__COUNT, "!", NULL),

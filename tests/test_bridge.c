@@ -280,6 +280,43 @@ static void test_records(void)
 	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), ERR_INVAL);
 }
 
+/* A notice about the room (a catch-up that stopped short) answers no
+ * question: an empty reply_to, for a plain notice only; its event does
+ * not name a question. */
+static void test_room_notice(void)
+{
+	uint8_t buf[256];
+	size_t n;
+	struct bridge_out o = { .kind = BRIDGE_OUT_NOTICE,
+	                        .sender = "@letta_x:ex.org", .body = "lost",
+	                        .body_len = 4 }, o2;
+	char *ev;
+
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK_STR(o2.reply_to, "");
+	CHECK_EQ(o2.kind, BRIDGE_OUT_NOTICE);
+	ev = bridge_conv_event(&o2, "t1", &n);
+	CHECK(ev && strstr(ev, "\"msgtype\":\"m.notice\"") != NULL);
+	CHECK(ev && strstr(ev, "reply_to") == NULL);
+	CHECK(ev && strstr(ev, "m.relates_to") == NULL);
+	free(ev);
+	o.reply = 1;            /* a reply to nothing */
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), ERR_INVAL);
+	o.reply = 0;
+	o.kind = BRIDGE_OUT_TEXT;       /* an answer always has a question */
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), ERR_INVAL);
+	o.kind = BRIDGE_OUT_NOTICE;
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	buf[2] = BRIDGE_OUT_TEXT;       /* stored as an answer: refused */
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), ERR_CORRUPT);
+	buf[2] = BRIDGE_OUT_NOTICE;
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	buf[n] = 1;                     /* a tail: a rich reply to nothing */
+	buf[n + 1] = buf[n + 2] = 0;
+	CHECK_EQ(bridge_out_decode(buf, n + 3, &o2), ERR_CORRUPT);
+}
+
 /* An edit (m.replace) as the homeserver gets it: the fallback "* "
  * text, the whole new content, the relation to the live message only. */
 static void test_edit_event(void)
@@ -352,5 +389,6 @@ int main(void)
 	RUN(test_otid_and_name);
 	RUN(test_records);
 	RUN(test_edit_event);
+	RUN(test_room_notice);
 	return harness_done("test_bridge");
 }
