@@ -341,8 +341,8 @@ static const char *r_str(struct rd *r, int lenbytes, size_t *n)
 	return s;
 }
 
-/* An id into out (LIM_STORE_ID), checked with its sigil. */
-/* An id of sigil's kind (0: any string, checked by the caller). */
+/* An id into out (LIM_STORE_ID), checked with its sigil (0: any
+ * string, checked by the caller). */
 static void r_id(struct rd *r, char *out, char sigil)
 {
 	size_t n = 0;
