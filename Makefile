@@ -9,6 +9,8 @@
 #                             native, under qemu when cross), fuzz corpus
 #                             replay, integration tests; last line
 #                             "N passed, N failed"
+#   make test-san             the integration tests against the ASan+UBSan
+#                             daemon; any sanitizer report fails
 #   make fuzz                 libFuzzer targets with clang, FUZZ_SECONDS each
 #                             (FUZZ_JOBS side by side, default one per CPU)
 #   make bench                benchmarks (figures the issues name)
@@ -109,7 +111,7 @@ TEST_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(B)/tests/%,$(FUZZ_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
-.PHONY: all fetch test test-bins unit fuzz bench clean distclean help
+.PHONY: all fetch test test-bins unit test-san fuzz bench clean distclean help
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -210,6 +212,14 @@ endif
 # Unit tests only, of this build configuration.
 unit: test-bins
 	@tests/run.sh --unit $(B)/tests --run "$(RUN)"
+
+# The integration tests against the daemon built with ASan and UBSan
+# (native only; CI runs it): any sanitizer report, from any process,
+# fails the run.
+test-san: build/fetched.mk
+	@$(MAKE) --no-print-directory SAN=1 build/$(BOARD)-san/lettamx
+	@tests/run.sh --bin build/$(BOARD)-san/lettamx --integration --no-shell \
+	  --san-reports build/$(BOARD)-san/sanitizer-reports
 
 # ---------------------------------------------------------------- fuzz
 FUZZ_SECONDS ?= 60

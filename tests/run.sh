@@ -2,18 +2,21 @@
 # Runs lettamx's test suites and prints one closing line "N passed, N failed".
 #
 #   tests/run.sh --unit DIR [--run PREFIX] [--bin LETTAMX] [--integration]
-#                [--smoke-run PREFIX2]
+#                [--smoke-run PREFIX2] [--no-shell] [--san-reports DIR2]
 #
 # DIR holds the built unit-test programs (test_*) and fuzz replayers
 # (fuzz_*). PREFIX runs each of them (qemu-aarch64 for a cross build).
 # PREFIX2 runs the smoke test once more (armel: the ARMv5TE arm926 core,
 # so no newer instruction slips in). The integration tests run the binary
-# under PREFIX too.
+# under PREFIX too. --no-shell skips the shell-level tests of the build
+# tooling. --san-reports: LETTAMX is a sanitized build; every report of
+# ASan or UBSan, from whichever process, goes to a file in DIR2, and any
+# such file fails the run (suite "sanitizers").
 # Each suite ends with a line "<suite>: N passed, M failed"; a program that
 # dies before printing it counts as one failure, so a crash never passes.
 set -u
 
-unit_dir= run= bin= integration=no smoke_run=
+unit_dir= run= bin= integration=no smoke_run= shell=yes san_dir=
 while [ $# -gt 0 ]; do
     case "$1" in
         --unit) unit_dir=$2; shift 2 ;;
@@ -21,6 +24,8 @@ while [ $# -gt 0 ]; do
         --bin) bin=$2; shift 2 ;;
         --integration) integration=yes; shift ;;
         --smoke-run) smoke_run=$2; shift 2 ;;
+        --no-shell) shell=no; shift ;;
+        --san-reports) san_dir=$2; shift 2 ;;
         *) echo "tests/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -51,6 +56,12 @@ suite() {
         echo "$line" >> "$log"
     fi
 }
+
+if [ -n "$san_dir" ]; then
+    rm -rf "$san_dir" && mkdir -p "$san_dir" || exit 2
+    export ASAN_OPTIONS="log_path=$san_dir/asan:detect_leaks=1"
+    export UBSAN_OPTIONS="log_path=$san_dir/ubsan:print_stacktrace=1"
+fi
 
 suite lint "$top/tests/lint.sh"
 
@@ -85,7 +96,7 @@ if [ -n "$unit_dir" ]; then
 fi
 
 # Shell-level tests of the build tooling need no target emulation.
-if [ -z "$run" ]; then
+if [ -z "$run" ] && [ "$shell" = yes ]; then
     for s in "$top"/tests/test_*.sh; do
         [ -x "$s" ] || continue
         suite "$(basename "$s" .sh)" "$s"
@@ -105,6 +116,22 @@ if [ "$integration" = yes ]; then
             --lettamx "$bin" --run "$run" --jobs "${LETTAMX_TEST_JOBS:-$jobs}"
     fi
 fi
+
+# A sanitizer report fails the run even when the test that caused it
+# passed (a leak at exit, an error in a process no test waited for).
+sanitizers() {
+    reports=$(ls "$san_dir" 2>/dev/null)
+    if [ -z "$reports" ]; then
+        echo "sanitizers: 1 passed, 0 failed"
+        return 0
+    fi
+    for f in $reports; do
+        echo "==== $san_dir/$f"
+        head -n 40 "$san_dir/$f"
+    done
+    echo "sanitizers: 0 passed, $(echo "$reports" | wc -l) failed"
+}
+[ -n "$san_dir" ] && suite sanitizers sanitizers
 
 if grep -q "$secret_marker" "$log.all"; then
     echo "secrets: a test secret reached the output:"
