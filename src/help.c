@@ -53,7 +53,9 @@ static const struct help helps[] = {
 	  "deleted), and whether rate limits are lifted. Works beside a\n"
 	  "running daemon.\n\n"
 	  CONF
-	  "  --json             the same as one JSON object\n"
+	  "  --json             the agents only, as a JSON array (agent,\n"
+	  "                     agent_id, matrix_user, room, state, linked,\n"
+	  "                     deleted_at)\n"
 	  EXIT },
 	{ "reconcile",
 	  "usage: lettamx reconcile [-c FILE] [--dry-run] [--json]\n\n"
