@@ -15,6 +15,7 @@
 #include "cfg_int.h"
 #include "err.h"
 #include "httpp.h"
+#include "json.h"
 #include "log.h"
 
 extern char **environ;
@@ -159,8 +160,55 @@ static bool section_known(const char *s, size_t n)
 	return false;
 }
 
+/* The sections of the table, in its order: "matrix, letta, ...". */
+static void sections(char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < cfg_nkeys && o < cap; i++) {
+		if (i && !strcmp(cfg_keys[i].section, cfg_keys[i - 1].section))
+			continue;
+		o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? ", " : "",
+		                      cfg_keys[i].section);
+	}
+}
+
+/* s[0..n) as a message may show it: a byte that is not printable ASCII
+ * becomes '?' (a line of the file must not reach the terminal as an
+ * escape sequence), at most cap - 1 bytes. */
+static const char *shown(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; i < n && i + 1 < cap; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+void cfg_msg_clean(char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (i < n) {
+		size_t q = json_utf8_seq((const unsigned char *)s + i, n - i);
+
+		if (q == 0 && n - i < 4 && (unsigned char)s[i] >= 0xc0) {
+			s[i] = '\0';   /* a character cut by the buffer's end */
+			return;
+		}
+		if (q == 0 || (q == 1 && ((unsigned char)s[i] < 0x20 ||
+		                          s[i] == 0x7f))) {
+			s[i++] = '?';
+			continue;
+		}
+		i += q;
+	}
+}
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -169,6 +217,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	cfg_msg_clean(err);
 	return ERR_CONFIG;
 }
 
@@ -280,10 +329,14 @@ static int parse_section(struct parse *p, const char *s, size_t n)
 		            "'[name]'", p->c->path, p->line);
 	len = n - 2;
 	name = trim(s + 1, &len);
-	if (!section_known(name, len) || len >= sizeof p->section)
-		return fail(p->err, p->errlen, "%s:%d: unknown section [%.*s] "
-		            "(known: matrix, letta, store, log)", p->c->path,
-		            p->line, (int)len, name);
+	if (!section_known(name, len) || len >= sizeof p->section) {
+		char known[128], show[64];
+
+		sections(known, sizeof known);
+		return fail(p->err, p->errlen, "%s:%d: unknown section [%s] "
+		            "(known: %s)", p->c->path, p->line,
+		            shown(name, len, show, sizeof show), known);
+	}
 	memcpy(p->section, name, len);
 	p->section[len] = 0;
 	return 0;
@@ -292,6 +345,7 @@ static int parse_section(struct parse *p, const char *s, size_t n)
 static int parse_pair(struct parse *p, const char *s, size_t n)
 {
 	const char *eq = memchr(s, '=', n), *key, *val;
+	char show[64];
 	size_t kn, vn;
 	int i;
 
@@ -303,13 +357,14 @@ static int parse_pair(struct parse *p, const char *s, size_t n)
 	vn = n - (size_t)(eq - s) - 1;
 	val = trim(eq + 1, &vn);
 	if (!p->section[0])
-		return fail(p->err, p->errlen, "%s:%d: key '%.*s' before any "
-		            "[section]", p->c->path, p->line, (int)kn, key);
+		return fail(p->err, p->errlen, "%s:%d: key '%s' before any "
+		            "[section]", p->c->path, p->line,
+		            shown(key, kn, show, sizeof show));
 	i = cfg_find(p->section, strlen(p->section), key, kn);
 	if (i < 0)
-		return fail(p->err, p->errlen, "%s:%d: unknown key '%.*s' in "
-		            "[%s]", p->c->path, p->line, (int)kn, key,
-		            p->section);
+		return fail(p->err, p->errlen, "%s:%d: unknown key '%s' in "
+		            "[%s]", p->c->path, p->line,
+		            shown(key, kn, show, sizeof show), p->section);
 	if (p->c->val[i].src == CFG_SRC_FILE)
 		return fail(p->err, p->errlen, "%s:%d: [%s] %s is set twice "
 		            "(first on line %d)", p->c->path, p->line,
@@ -331,31 +386,57 @@ static int parse_line(struct parse *p, const char *s, size_t n)
 	return parse_pair(p, s, n);
 }
 
+/* The lines of text[0..n), each checked for its length and for a NUL
+ * (which would end the value early without a word). */
+static int parse_text(struct parse *p, const char *text, size_t n)
+{
+	const char *end = text + n;
+	int r = 0;
+
+	while (r == 0 && text < end) {
+		const char *nl = memchr(text, '\n', (size_t)(end - text));
+		size_t len = (size_t)((nl ? nl : end) - text);
+
+		p->line++;
+		if (len > LIM_CFG_LINE - 2)
+			r = fail(p->err, p->errlen, "%s:%d: line longer than %d "
+			         "bytes", p->c->path, p->line, LIM_CFG_LINE - 2);
+		else if (memchr(text, 0, len))
+			r = fail(p->err, p->errlen, "%s:%d: NUL byte",
+			         p->c->path, p->line);
+		else
+			r = parse_line(p, text, len);
+		text += len + (nl != NULL);
+	}
+	return r;
+}
+
 static int read_file(struct cfg *c, char *err, size_t errlen)
 {
 	struct parse p = { c, 0, "", err, errlen };
-	char line[LIM_CFG_LINE];
 	FILE *f = fopen(c->path, "re");
-	int r = 0;
+	char *text;
+	size_t n;
+	int r;
 
 	if (!f)
 		return fail(err, errlen, "cannot read %s: %s", c->path,
 		            strerror(errno));
-	while (r == 0 && fgets(line, sizeof line, f)) {
-		size_t n = strlen(line);
-		p.line++;
-		if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f))
-			r = fail(err, errlen, "%s:%d: line longer than %d "
-			         "bytes", c->path, p.line, LIM_CFG_LINE - 2);
-		else if (memchr(line, 0, n) != NULL || strlen(line) != n)
-			r = fail(err, errlen, "%s:%d: NUL byte", c->path, p.line);
-		else
-			r = parse_line(&p, line, n);
+	if (!(text = malloc(LIM_CFG_FILE + 1))) {
+		fclose(f);
+		return fail(err, errlen, "out of memory");
 	}
-	if (r == 0 && ferror(f))
+	n = fread(text, 1, LIM_CFG_FILE + 1, f);
+	if (ferror(f))
 		r = fail(err, errlen, "cannot read %s: %s", c->path,
 		         strerror(errno));
+	else if (n > LIM_CFG_FILE)
+		r = fail(err, errlen, "%s is larger than %d KB: not a "
+		         "configuration", c->path, LIM_CFG_FILE / 1024);
+	else
+		r = parse_text(&p, text, n);
 	fclose(f);
+	free(text);
 	return r;
 }
 
@@ -399,8 +480,8 @@ static int read_env(struct cfg *c, char *const *envp, char *err,
 
 /* ---- loading ---- */
 
-int cfg_load(struct cfg *c, const char *path, char *const *envp,
-             char *err, size_t errlen)
+static int load(struct cfg *c, const char *path, char *const *envp,
+                char *err, size_t errlen)
 {
 	int r;
 
@@ -416,6 +497,16 @@ int cfg_load(struct cfg *c, const char *path, char *const *envp,
 		return r;
 	derived_defaults(c);
 	return cfg_validate(c, err, errlen);
+}
+
+int cfg_load(struct cfg *c, const char *path, char *const *envp,
+             char *err, size_t errlen)
+{
+	int r = load(c, path, envp, err, errlen);
+
+	if (r < 0)
+		cfg_msg_clean(err);     /* whatever part of it came from input */
+	return r;
 }
 
 const char *cfg_get(const struct cfg *c, const char *section,

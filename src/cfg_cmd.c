@@ -15,6 +15,7 @@
 #include "cfg_int.h"
 #include "err.h"
 #include "httpp.h"
+#include "json.h"
 
 /* Prefixes a value's origin and key to a reason. */
 static int bad(const struct cfg *c, int i, char *err, size_t errlen,
@@ -32,6 +33,7 @@ static int bad(const struct cfg *c, int i, char *err, size_t errlen,
 	cfg_origin(c, i, where, sizeof where);
 	snprintf(err, errlen, "%s: [%s] %s: %s", where, cfg_keys[i].section,
 	         cfg_keys[i].key, why);
+	cfg_msg_clean(err);
 	return ERR_CONFIG;
 }
 
@@ -144,6 +146,20 @@ static void fmt_ms(int64_t ms, char *out, size_t cap)
 		snprintf(out, cap, "%" PRId64 "ms", ms);
 }
 
+/* A value is one line of UTF-8 text: no control character (a tab
+ * included), so that a message may quote it. */
+static int value_text(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!json_utf8_valid(s, n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* Checks value i (which is set) against its type. */
 static int check_one(struct cfg *c, int i, char *err, size_t errlen)
 {
@@ -152,6 +168,9 @@ static int check_one(struct cfg *c, int i, char *err, size_t errlen)
 	struct httpp_url u;
 	char lo[32], hi[32];
 
+	if (!value_text(v->text))
+		return bad(c, i, err, errlen, "the value holds a control "
+		           "character or bytes that are not UTF-8");
 	switch (k->type) {
 	case CFG_INT:
 		if (parse_int(v->text, &v->num) < 0)

@@ -45,6 +45,11 @@ void cfg_env_name(int i, char *out, size_t cap);
 /* "FILE:LINE", "environment NAME" or "default" for value i. */
 void cfg_origin(const struct cfg *c, int i, char *out, size_t cap);
 
+/* Makes message s one line of text in place: a control character or a
+ * byte that starts no UTF-8 character becomes '?', a character cut at
+ * the end (by the buffer's size) is dropped. */
+void cfg_msg_clean(char *s);
+
 /* Checks every value against its type and the cross-key rules; fills the
  * numeric values. Returns 0 or ERR_CONFIG with the message in err. */
 int cfg_validate(struct cfg *c, char *err, size_t errlen);

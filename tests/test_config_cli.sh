@@ -68,6 +68,19 @@ chmod 644 "$tmp/letta.token"
 run wide-secret 2 "token_file: secret file $tmp/letta.token must be" \
     -- config check -c "$tmp/ok.conf"
 run usage 2 "usage: lettamx config check" -- config frob
+# A byte of the file never reaches the terminal as a control character:
+# an escape sequence in a section name is shown as '?'.
+printf '[matrix]\n[evil\033[2J]\n' > "$tmp/esc.conf"
+run escape-shown 2 "esc.conf:2: unknown section \[evil?\[2J\] (known: matrix, letta, store, log, http, bridge)" \
+    -- config check -c "$tmp/esc.conf"
+if grep -q "$(printf '\033')" "$tmp/out"; then bad "an escape byte was printed"; else ok; fi
+# A NUL in a line is an error, not the end of its value.
+printf '[matrix]\nserver_name = a\000b\n' > "$tmp/nul.conf"
+run nul-byte 2 "nul.conf:2: NUL byte" -- config check -c "$tmp/nul.conf"
+sed "s|^server_name = localhost|server_name = local$(printf '\001')host|" \
+    "$tmp/ok.conf" > "$tmp/ctl.conf"
+run control-value 2 "\[matrix\] server_name: the value holds a control character" \
+    -- config check -c "$tmp/ctl.conf"
 
 echo "config_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
