@@ -8,6 +8,10 @@
  *     `Authorization: Bearer ...`, any key ending in token, password,
  *     passwd or secret. This catches a secret that was never registered
  *     (a fresh token in a response being logged by mistake).
+ *  3. a word shaped like a Matrix access or refresh token (syt_, syr_,
+ *     mat_, mar_ and at least 8 more token characters) is replaced: it
+ *     needs no key and no registration, so the agent users' tokens are
+ *     covered however many there are (only LOG_SECRETS_MAX register).
  * Control characters are escaped so that one event stays one line.
  *
  * Syslog is written as datagrams to /dev/log ourselves (reconnecting when
@@ -154,6 +158,43 @@ static bool key_char(char c)
 	       (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
 }
 
+static bool token_char(char c)
+{
+	return key_char(c) && c != '.';
+}
+
+/* Length of the token-shaped word at p (a known prefix, then at least
+ * 8 token characters), or 0. */
+static size_t token_len(const char *p)
+{
+	static const char *const prefixes[] = { "syt_", "syr_", "mat_",
+	                                        "mar_" };
+	size_t n;
+
+	for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++) {
+		if (strncmp(p, prefixes[k], 4))
+			continue;
+		for (n = 4; token_char(p[n]); n++)
+			;
+		return n >= 12 ? n : 0;
+	}
+	return 0;
+}
+
+/* Rule 3, in place: token-shaped words at a word's start become "***". */
+static void redact_shapes(char *line)
+{
+	for (char *p = line; *p; p++) {
+		size_t n;
+
+		if ((p > line && token_char(p[-1])) || !(n = token_len(p)))
+			continue;
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + n, strlen(p + n) + 1);
+		p += 2;
+	}
+}
+
 static bool ends_with_ci(const char *s, size_t n, const char *suffix)
 {
 	size_t m = strlen(suffix);
@@ -285,6 +326,7 @@ void log_vmsg(enum log_level level, const char *mod, const char *fmt,
 		return;
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	redact_registered(raw);
+	redact_shapes(raw);
 	redact_keys(raw, red, sizeof red);
 	one_line(red, line, sizeof line);
 	emit(level, mod, line);

@@ -96,6 +96,24 @@ static void test_key_redaction(void)
 	CHECK(has("tokens=5 max_tokens=9 event=ok"));
 }
 
+/* Matrix tokens are caught by their shape, registered or not, keyed or
+ * not; words that only look alike are left. */
+static void test_token_shapes(void)
+{
+	capture();
+	LOG_INFO("bridge", "saw syt_bGV0dGFfYWdlbnQ_Xq3vJkLmNoPqRsTu_0a1b2c here");
+	LOG_INFO("bridge", "(syr_ZXhhbXBsZQ_abcdefgh_123456) and mat_"
+	         "0123456789abcdef,x");
+	LOG_INFO("bridge", "keep syt_short and mysyt_bGV0dGFfYWdlbnQ_Xq3vJkLm "
+	         "and system_prompt_file");
+	captured();
+	CHECK(!has("Xq3vJkLmNoPqRsTu"));
+	CHECK(has("saw *** here"));
+	CHECK(has("(***) and ***,x"));
+	CHECK(has("keep syt_short and mysyt_bGV0dGFfYWdlbnQ_Xq3vJkLm and "
+	          "system_prompt_file"));
+}
+
 static void test_one_line(void)
 {
 	capture();
@@ -205,6 +223,7 @@ int main(void)
 	RUN(test_levels_and_format);
 	RUN(test_registered_secret);
 	RUN(test_key_redaction);
+	RUN(test_token_shapes);
 	RUN(test_one_line);
 	RUN(test_long_line_secret_at_the_cut);
 	RUN(test_syslog);
