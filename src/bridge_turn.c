@@ -641,47 +641,38 @@ static int run_wait(struct broom *r, int st, const char *body, size_t len)
 	return 1;
 }
 
+/* A look at runs answered: the turn's own run (T_RUN, its stream broke
+ * off) or, before a re-send, the agent's runs (T_RUNS). While one is
+ * going, wait and look again (the history first, for T_RUNS: the run may
+ * be this turn's, its input not written yet); once none is, the history
+ * decides (for T_RUNS, one more read of it). */
 static void on_run(struct bcall *c, int st, const char *body, size_t len,
                    int64_t ra, int err)
 {
 	struct broom *r;
 	struct bturn_head h;
+	int own;
 
 	(void)ra;
 	(void)err;
 	if (!(r = bridge_turn_answered(c, &h)))
 		return;
+	own = r->turn == T_RUN;
 	slot_release(r);
 	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d",
-	          r->id, r->run_id, st);
-	if (run_wait(r, st, body, len))
-		return;
-	r->run_over = 1;
-	r->turn = T_IDLE;
-	bridge_kick(r);
-}
-
-/* The agent's runs before a re-send: while one is going, wait and read
- * the history again (it may be this turn's, its input not written yet);
- * once none is, one more history read decides. */
-static void on_runs(struct bcall *c, int st, const char *body, size_t len,
-                    int64_t ra, int err)
-{
-	struct broom *r;
-	struct bturn_head h;
-
-	(void)ra;
-	(void)err;
-	if (!(r = bridge_turn_answered(c, &h)))
-		return;
-	slot_release(r);
+	          r->id, own ? r->run_id : "(any)", st);
 	if (run_wait(r, st, body, len)) {
-		LOG_INFO("bridge", "event=turn_waits_for_run room=%s agent=%s",
-		         r->id, h.ag.agent_id);
-		r->runs_check = RUNS_UNASKED;
+		if (!own) {
+			LOG_INFO("bridge", "event=turn_waits_for_run room=%s "
+			         "agent=%s", r->id, h.ag.agent_id);
+			r->runs_check = RUNS_UNASKED;
+		}
 		return;
 	}
-	r->runs_check = RUNS_CLEAR;
+	if (own)
+		r->run_over = 1;
+	else
+		r->runs_check = RUNS_CLEAR;
 	r->turn = T_IDLE;
 	bridge_kick(r);
 }
@@ -694,7 +685,7 @@ static void start_runs(struct broom *r, struct bturn_head *h)
 	r->turn_call = letta_runs_active_path(path, sizeof path,
 	                                      h->ag.agent_id) ? NULL :
 	               bridge_call(r->b, r, "GET", BASE_LETTA, path,
-	                           r->b->letta_token, NULL, 0, 30000, on_runs);
+	                           r->b->letta_token, NULL, 0, 30000, on_run);
 	if (!r->turn_call) {
 		r->runs_check = RUNS_CLEAR;
 		start_hist(r, h);
