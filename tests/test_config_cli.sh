@@ -3,15 +3,8 @@
 # message naming file:line or variable and key, values with their origin,
 # secret files named but never read out, and the global -c/--config form
 # the integration harness uses.
-set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-bin=${LETTAMX:-$top/build/x86_64/lettamx}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-pass=0 fail=0
-
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'config_cli: FAIL %s\n' "$*"; }
+name=config_cli
+. "$(dirname "$0")/sh_harness.sh"
 
 # run NAME WANT_STATUS GREP_PATTERN [env ...] -- args...
 run() {

@@ -3,14 +3,8 @@
 # without the network: apt-get and apt-cache are replaced by stand-ins that
 # record their calls and play the mirror (a served version, a missing .dsc).
 # Needs the real tarballs in vendor/downloads (make fetch brings them).
-set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT INT TERM
-pass=0 fail=0
-
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'test_fetch: FAIL %s\n' "$*"; }
+name=test_fetch
+. "$(dirname "$0")/sh_harness.sh"
 check() { if eval "$2"; then ok; else bad "$1"; fi; }
 
 # A copy of the project's vendor/ with the real downloads.

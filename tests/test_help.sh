@@ -3,15 +3,8 @@
 # the text on stdout (nothing on stderr), starting with the command's
 # usage line, and every option of that usage line explained on a line of
 # its own; `-h` the same; an unknown option is still refused with 2.
-set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-bin=${LETTAMX:-$top/build/x86_64/lettamx}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-pass=0 fail=0
-
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'help: FAIL %s\n' "$*"; }
+name=help
+. "$(dirname "$0")/sh_harness.sh"
 
 if [ ! -x "$bin" ]; then
     echo "help: 0 passed, 1 failed (no binary at $bin)"

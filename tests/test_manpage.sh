@@ -5,16 +5,9 @@
 # every key of `lettamx config keys` (and no other); each board's example
 # configuration has every key and passes `lettamx config check`.
 # Prints "manpage: N passed, M failed".
-set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-bin=${LETTAMX:-$top/build/x86_64/lettamx}
+name=manpage
+. "$(dirname "$0")/sh_harness.sh"
 page=${LETTAMX_MAN:-$(dirname "$bin")/lettamx.8}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-pass=0 fail=0
-
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'manpage: FAIL %s\n' "$*"; }
 finish() { echo "manpage: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit; }
 
 [ -x "$bin" ] || { bad "no binary at $bin (run make)"; finish; }

@@ -10,13 +10,8 @@
 #    paths of the installation in the service files.
 # systemd-analyze is skipped, with the reason, only when it is not
 # installed (Debian package systemd). Prints "services: N passed, M failed".
-set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'services: FAIL %s\n' "$*"; }
+name=services
+. "$(dirname "$0")/sh_harness.sh"
 
 # ---- make install, as a packager runs it
 d=$tmp/dest
