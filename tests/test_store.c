@@ -13,32 +13,17 @@
 #include "err.h"
 #include "harness.h"
 #include "store.h"
+#include "storefx.h"
 #include "store_int.h"
 #include "store_snap.h"
 
 static int64_t fake_now = 1763900000000;
 static int64_t fake_clock(void) { return fake_now; }
 
-/* A fresh store directory for one test. */
-static const char *newdir(const char *name)
-{
-	static char path[512];
-
-	snprintf(path, sizeof path, "%s/%s", harness_tmpdir(), name);
-	return path;
-}
-
+/* The store at dir on this test's clock. */
 static struct store *open_at(const char *dir, size_t map)
 {
-	struct store_opts o = { .map_size = map, .clock = fake_clock };
-	struct store *s = NULL;
-	char why[512];
-	int r = store_open(&s, dir, &o, why, sizeof why);
-
-	if (r)
-		harness_fail(__FILE__, __LINE__, "store_open %s: %d %s", dir, r,
-		             why);
-	return s;
+	return storefx_open(dir, map, fake_clock);
 }
 
 static void agent(struct store_agent *a, const char *id, const char *user,
@@ -103,7 +88,7 @@ static int count_fn(struct store_txn *t, void *arg)
 
 static void test_open_modes(void)
 {
-	const char *dir = newdir("modes");
+	const char *dir = storefx_dir("modes");
 	char path[600];
 	struct stat st;
 	struct store *s = open_at(dir, 0);
@@ -138,7 +123,7 @@ static void test_open_modes(void)
 
 static void test_writer_lock(void)
 {
-	const char *dir = newdir("lock");
+	const char *dir = storefx_dir("lock");
 	struct store *s = open_at(dir, 0), *s2 = NULL;
 	char why[512] = "", pid[64];
 
@@ -163,7 +148,7 @@ static void test_writer_lock(void)
 
 static void test_put_get_indexes(void)
 {
-	struct store *s = open_at(newdir("put"), 0);
+	struct store *s = open_at(storefx_dir("put"), 0);
 	char id[LIM_STORE_ID];
 	struct get g = { .key = "agent-1" };
 
@@ -217,7 +202,7 @@ static int dump_fn(struct store_txn *t, void *arg)
 
 static void test_uniqueness_changes_nothing(void)
 {
-	struct store *s = open_at(newdir("uniq"), 0);
+	struct store *s = open_at(storefx_dir("uniq"), 0);
 	struct dump before = { "", 0 }, after = { "", 0 };
 	uint64_t n1[STORE_NDB], n2[STORE_NDB];
 
@@ -260,7 +245,7 @@ static int two_fn(struct store_txn *t, void *arg)
 
 static void test_txn_all_or_nothing(void)
 {
-	struct store *s = open_at(newdir("atomic"), 0);
+	struct store *s = open_at(storefx_dir("atomic"), 0);
 
 	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
 	CHECK_EQ(store_update(s, two_fn, NULL), ERR_EXISTS);
@@ -271,7 +256,7 @@ static void test_txn_all_or_nothing(void)
 
 static void test_delete(void)
 {
-	struct store *s = open_at(newdir("del"), 0);
+	struct store *s = open_at(storefx_dir("del"), 0);
 	struct store_txn *t;
 
 	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
@@ -305,7 +290,7 @@ static int many_fn(struct store_txn *t, void *arg)
 
 static void test_map_growth(void)
 {
-	struct store *s = open_at(newdir("grow"), 32 << 10);
+	struct store *s = open_at(storefx_dir("grow"), 32 << 10);
 	struct store_txn *t;
 	struct store_agent a;
 	int n = 3000, r;
@@ -338,7 +323,7 @@ static int schema_fn(struct store_txn *t, void *arg)
 
 static void test_schema_version(void)
 {
-	const char *dir = newdir("schema");
+	const char *dir = storefx_dir("schema");
 	struct store *s = open_at(dir, 0);
 	char why[512];
 
@@ -353,7 +338,7 @@ static void test_schema_version(void)
 /* Writes a record of format version 9 straight through LMDB. */
 static void test_record_version(void)
 {
-	const char *dir = newdir("recver");
+	const char *dir = storefx_dir("recver");
 	struct store *s = open_at(dir, 0);
 	MDB_env *env;
 	MDB_txn *txn;
@@ -461,7 +446,7 @@ static int qcheck_fn(struct store_txn *t, void *arg)
 
 static void test_queues_ordered_per_room(void)
 {
-	struct store *s = open_at(newdir("queue"), 0);
+	struct store *s = open_at(storefx_dir("queue"), 0);
 	char out[256];
 
 	CHECK_EQ(store_update(s, qpush_fn, NULL), 0);
@@ -486,7 +471,7 @@ static int meta_fn(struct store_txn *t, void *arg)
 
 static void test_meta(void)
 {
-	struct store *s = open_at(newdir("meta"), 0);
+	struct store *s = open_at(storefx_dir("meta"), 0);
 
 	CHECK_EQ(store_update(s, meta_fn, NULL), 0);
 	store_close(s);
@@ -589,7 +574,7 @@ static long check_invariants(struct store *s)
 
 static void test_crash_all_or_nothing(void)
 {
-	const char *dir = newdir("crash");
+	const char *dir = storefx_dir("crash");
 	struct timespec ts;
 	long last = -1, progressed = 0;
 	struct store *s;
@@ -623,7 +608,7 @@ static void test_crash_all_or_nothing(void)
 /* Every field survives a write and a read, at its longest. */
 static void test_record_round_trip(void)
 {
-	struct store *s = open_at(newdir("rec"), 0);
+	struct store *s = open_at(storefx_dir("rec"), 0);
 	struct store_agent a, b;
 	struct get g = { .key = NULL };
 
@@ -726,7 +711,7 @@ static int reindex_fn(struct store_txn *t, void *arg)
 
 static void test_check_and_reindex(void)
 {
-	const char *dir = newdir("check");
+	const char *dir = storefx_dir("check");
 	struct store *s = open_at(dir, 0);
 	struct chk c;
 	unsigned char rec[512];
@@ -779,7 +764,7 @@ static bool file_has(const char *path, const char *s)
 
 static void test_sealed_secrets(void)
 {
-	const char *dir = newdir("seal");
+	const char *dir = storefx_dir("seal");
 	struct store *s = open_at(dir, 0);
 	uint8_t key[32], other[32];
 	struct get g = { .key = "agent-a" };
@@ -813,9 +798,9 @@ static void test_sealed_secrets(void)
 	 * a compacted copy */
 	s = open_at(dir, 0);
 	struct store_snap m;
-	CHECK_EQ(store_snapshot(s, newdir("sealsnap"), "t", &m), 0);
+	CHECK_EQ(store_snapshot(s, storefx_dir("sealsnap"), "t", &m), 0);
 	char snapfile[700];
-	snprintf(snapfile, sizeof snapfile, "%s/%s.mdb", newdir("sealsnap"),
+	snprintf(snapfile, sizeof snapfile, "%s/%s.mdb", storefx_dir("sealsnap"),
 	         m.name);
 	CHECK(!file_has(snapfile, "pw-agent-"));
 	CHECK(!file_has(snapfile, "s3cr3t-TEST"));
@@ -862,7 +847,7 @@ static int mclear_fn(struct store_txn *t, void *arg)
 
 static void test_meta_sealed(void)
 {
-	const char *dir = newdir("metaseal");
+	const char *dir = storefx_dir("metaseal");
 	const char *tok = "syt_Ym90_SECRETbotTOKEN_0123";
 	struct store *s = open_at(dir, 0);
 	struct msealed m = { 0 };

@@ -14,26 +14,14 @@
 #include "harness.h"
 #include "limits.h"
 #include "store.h"
+#include "storefx.h"
 
 static int64_t fake_clock(void) { return 1763900000000; }
 
-static const char *newdir(const char *name)
-{
-	static char path[512];
-
-	snprintf(path, sizeof path, "%s/%s", harness_tmpdir(), name);
-	return path;
-}
-
+/* The store at dir on this test's clock. */
 static struct store *open_at(const char *dir, size_t map)
 {
-	struct store_opts o = { .map_size = map, .clock = fake_clock };
-	struct store *s = NULL;
-	char why[512];
-
-	if (store_open(&s, dir, &o, why, sizeof why))
-		harness_fail(__FILE__, __LINE__, "store_open %s: %s", dir, why);
-	return s;
+	return storefx_open(dir, map, fake_clock);
 }
 
 struct put { const char *room; size_t n; int fail; };
@@ -104,7 +92,7 @@ static int count_on_disk(const char *dir)
 /* Views see the batch at once; the disk only after the flush. */
 static void test_batch_seen_at_once_on_disk_at_flush(void)
 {
-	const char *dir = newdir("seen");
+	const char *dir = storefx_dir("seen");
 	struct store *s = open_at(dir, 0);
 
 	CHECK_EQ(store_batch_start(s), 0);
@@ -127,7 +115,7 @@ static void test_batch_seen_at_once_on_disk_at_flush(void)
 /* A failing update undoes its own writes only, the batch goes on. */
 static void test_failed_update_undoes_only_itself(void)
 {
-	const char *dir = newdir("undo");
+	const char *dir = storefx_dir("undo");
 	struct store *s = open_at(dir, 0);
 
 	CHECK_EQ(store_batch_start(s), 0);
@@ -144,7 +132,7 @@ static void test_failed_update_undoes_only_itself(void)
  * reader sees everything, and a writer does not wait on the batch. */
 static void test_explicit_txn_and_close_flush(void)
 {
-	const char *dir = newdir("explicit");
+	const char *dir = storefx_dir("explicit");
 	struct store *s = open_at(dir, 0);
 	struct store_txn *t;
 	int n = -1;
@@ -170,7 +158,7 @@ static void test_explicit_txn_and_close_flush(void)
  * commits, the map grows, nothing is lost or doubled. */
 static void test_map_grows_inside_a_batch(void)
 {
-	const char *dir = newdir("grow");
+	const char *dir = storefx_dir("grow");
 	struct store *s = open_at(dir, 1u << 20);
 	int ok = 0;
 
@@ -187,7 +175,7 @@ static void test_map_grows_inside_a_batch(void)
 /* A batch commits by itself after LIM_STORE_BATCH updates. */
 static void test_batch_is_bounded(void)
 {
-	const char *dir = newdir("bounded");
+	const char *dir = storefx_dir("bounded");
 	struct store *s = open_at(dir, 0);
 
 	CHECK_EQ(store_batch_start(s), 0);
@@ -201,7 +189,7 @@ static void test_batch_is_bounded(void)
  * opens with every flushed update and none of the others. */
 static void test_kill_loses_only_the_open_batch(void)
 {
-	const char *dir = newdir("kill");
+	const char *dir = storefx_dir("kill");
 	int st = 0;
 	pid_t pid;
 	struct store *s = open_at(dir, 0);
