@@ -305,6 +305,7 @@ static int resume_cb(const char *room, uint64_t seq, const void *data,
 		bridge_inbox_moved(r, 1);
 		/* A turn may have run before the restart: look first. */
 		r->check_first = 1;
+		r->resumed = 1;
 	} else {
 		/* Sent with a token of another process, maybe: look first. */
 		r->out_check = 1;

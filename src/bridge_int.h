@@ -49,11 +49,15 @@ struct broom {
 	                                 * made, not yet committed */
 	/* the turn */
 	int turn, next_step;            /* T_*; the step after a slot */
-	int tries;
+	int tries, look_tries;          /* failed sends, failed history
+	                                 * looks: each gives up on its own */
 	int check_first;                /* read history before (re)sending */
-	int runs_check;                 /* RUNS_*: a turn not in the history
-	                                 * is re-sent only once no run of
-	                                 * the agent is going */
+	int resumed;                    /* the head was queued before this
+	                                 * process started: it may be on its
+	                                 * way to Letta, or just there */
+	int runs_check;                 /* RUNS_*: such a turn, not in the
+	                                 * history, is re-sent only once no
+	                                 * run of the agent is going */
 	int has_slot;
 	uint64_t head;                  /* inbox seq being worked on */
 	uint64_t receipt_for;           /* seq whose receipt was sent */

@@ -4,10 +4,10 @@
  * max_turns at once), the answer or an explanation to its outbox in the
  * transaction that removes the question. Before any re-send the agent's
  * history is read for the question's otid (for an answer to a tool
- * approval: for its approval response), and a question not found there
- * is sent again only once no run of its agent is going. A turn that ends
- * on an approval request keeps the pending call in that same
- * transaction (the notices: bridge_appr.c); !approve and !deny
+ * approval: for its approval response); after a restart, a question not
+ * found there is sent again only once no run of its agent is going. A
+ * turn that ends on an approval request keeps the pending call in that
+ * same transaction (the notices: bridge_appr.c); !approve and !deny
  * (bridge_cmd.c) queue the answer as an entry of the inbox.
  */
 #include "bridge_int.h"
@@ -214,7 +214,9 @@ static void turn_end(struct broom *r, const char *user)
 	r->typing = 0;
 	r->turn = T_IDLE;
 	r->tries = 0;
+	r->look_tries = 0;
 	r->check_first = 0;
+	r->resumed = 0;
 	r->runs_check = RUNS_UNASKED;
 	r->first_sent = 0;
 	r->unsure_until = 0;
@@ -310,12 +312,13 @@ static void finish_notice(struct broom *r, struct bturn_head *h,
 	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
 }
 
-/* A failed try: wait and go again, or tell the person after the last. */
-static void retry_or_give_up(struct broom *r, struct bturn_head *h,
-                             const char *why)
+/* A failed try, counted in *tries: wait and go again, or tell the
+ * person after the last. */
+static void try_again(struct broom *r, struct bturn_head *h, int *tries,
+                      const char *why)
 {
 	slot_release(r);
-	if (++r->tries >= LIM_BRIDGE_TRIES) {
+	if (++*tries >= LIM_BRIDGE_TRIES) {
 		char msg[512];
 
 		snprintf(msg, sizeof msg, "The agent could not be reached "
@@ -327,7 +330,23 @@ static void retry_or_give_up(struct broom *r, struct bturn_head *h,
 	}
 	r->turn = T_WAIT;
 	bridge_arm(r->b, &r->t_turn,
-	           bridge_backoff(LIM_BRIDGE_BACKOFF_MS, r->tries - 1));
+	           bridge_backoff(LIM_BRIDGE_BACKOFF_MS, *tries - 1));
+}
+
+/* A send that failed. */
+static void retry_or_give_up(struct broom *r, struct bturn_head *h,
+                             const char *why)
+{
+	try_again(r, h, &r->tries, why);
+}
+
+/* A look at the history that failed: counted apart from the sends, so
+ * that the looks a failed send brings do not use up its tries (each is
+ * bounded on its own). */
+static void look_failed(struct broom *r, struct bturn_head *h,
+                        const char *why)
+{
+	try_again(r, h, &r->look_tries, why);
 }
 
 /* ---- Letta answers ---- */
@@ -485,7 +504,7 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 	if (!(r = bridge_turn_answered(c, &h)))
 		return;
 	if (st != 200 || !(rep = malloc(sizeof *rep))) {
-		retry_or_give_up(r, &h, st == 404 ? "agent not found" :
+		look_failed(r, &h, st == 404 ? "agent not found" :
 		                 "history unreadable");
 		return;
 	}
@@ -522,10 +541,12 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 		bridge_arm(r->b, &r->t_turn, (int64_t)(r->unsure_until -
 		                                       loop_now(r->b->loop)));
 	} else if (found == 0) {
-		/* Not in the history: re-sent once no run of the agent is
-		 * going (a send that reached Letta may not have written its
-		 * input yet), and the history read again after that look. */
-		if (r->runs_check == RUNS_CLEAR) {
+		/* Not in the history. After a restart the send may have just
+		 * reached Letta, its input not written yet: re-sent once no
+		 * run of the agent is going, the history read again after
+		 * that look. (In this process a failed send is answered, or
+		 * waited for until unsure_until, so no look is needed.) */
+		if (!r->resumed || r->runs_check == RUNS_CLEAR) {
 			r->check_first = 0;
 			r->unsure_until = 0;
 		} else {
@@ -534,7 +555,7 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 		r->turn = T_IDLE;
 		bridge_kick(r);
 	} else {
-		retry_or_give_up(r, &h, "history unreadable");
+		look_failed(r, &h, "history unreadable");
 	}
 	free(rep);
 }
@@ -554,7 +575,7 @@ static void start_hist(struct broom *r, struct bturn_head *h)
 	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
 	                           r->b->letta_token, NULL, 0, 60000, on_hist);
 	if (!r->turn_call)
-		retry_or_give_up(r, h, "request refused");
+		look_failed(r, h, "request refused");
 }
 
 /* The body of the turn's send: the question, or the answer to the
@@ -768,6 +789,7 @@ void bridge_turn_run(struct broom *r)
 	if (h.seq != r->head) {
 		r->head = h.seq;
 		r->tries = 0;
+		r->look_tries = 0;
 		r->first_sent = 0;
 		r->runs_check = RUNS_UNASKED;
 	}
