@@ -129,5 +129,24 @@ class RestartMidSend(unittest.TestCase):
         self.assertIn("event=turn_waits_for_run", env.d.output())
 
 
+class GivesUp(unittest.TestCase):
+    def test_an_agent_that_always_fails_is_told_after_six_sends(self):
+        # every send is refused with 500 before Letta takes it (a proxy's
+        # fault: nothing reaches the history); the history reads between
+        # them work: six sends, then one notice, never a seventh
+        lettamx.require_binary(self)
+        env = BridgeEnv(self, n=1)
+        self.addCleanup(env.close)
+        a0 = env.ids[0]
+        env.letta.inject_fault("POST", "^/v1/agents/[^/]+/messages"
+                               "(/stream)?$", count=-1, status=500)
+        ev = env.say(a0, "anyone there?")
+        n = env.wait_answer(a0, ev, 120, msgtype="m.notice")["content"]
+        self.assertIn("could not be reached", n["body"])
+        time.sleep(1.5)
+        self.assertEqual(len(env.sends(a0)), 6)
+        self.assertEqual(env.answers(a0, ev), [])
+
+
 if __name__ == "__main__":
     unittest.main()
