@@ -12,45 +12,44 @@
 #include "json.h"
 #include "proto.h"
 
-int letta_msg_path(char *path, size_t cap, const char *agent_id)
+/* A path naming agent `agent_id` (checked first: it goes into a URL):
+ * fmt has one %s for the id, then optionally one %d for n. */
+static int agent_path(char *path, size_t cap, const char *fmt,
+                      const char *agent_id, int n)
+	__attribute__((format(printf, 3, 0)));
+
+static int agent_path(char *path, size_t cap, const char *fmt,
+                      const char *agent_id, int n)
 {
 	if (!ident_agent_id_valid(agent_id))
 		return ERR_INVAL;
-	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages", agent_id) >=
-	    cap)
+	if ((size_t)snprintf(path, cap, fmt, agent_id, n) >= cap)
 		return ERR_TOOBIG;
 	return 0;
+}
+
+int letta_msg_path(char *path, size_t cap, const char *agent_id)
+{
+	return agent_path(path, cap, "/v1/agents/%s/messages", agent_id, 0);
 }
 
 int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
                         int limit)
 {
-	if (!ident_agent_id_valid(agent_id))
-		return ERR_INVAL;
-	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages?order=desc"
-	                     "&limit=%d", agent_id, limit) >= cap)
-		return ERR_TOOBIG;
-	return 0;
+	return agent_path(path, cap, "/v1/agents/%s/messages?order=desc"
+	                  "&limit=%d", agent_id, limit);
 }
 
 int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
 {
-	if (!ident_agent_id_valid(agent_id))
-		return ERR_INVAL;
-	if ((size_t)snprintf(path, cap, "/v1/agents/%s/messages/stream",
-	                     agent_id) >= cap)
-		return ERR_TOOBIG;
-	return 0;
+	return agent_path(path, cap, "/v1/agents/%s/messages/stream",
+	                  agent_id, 0);
 }
 
 int letta_runs_active_path(char *path, size_t cap, const char *agent_id)
 {
-	if (!ident_agent_id_valid(agent_id))
-		return ERR_INVAL;
-	if ((size_t)snprintf(path, cap, "/v1/runs/?agent_id=%s&active=true"
-	                     "&limit=%d", agent_id, LIM_LETTA_RUNS_LISTED) >= cap)
-		return ERR_TOOBIG;
-	return 0;
+	return agent_path(path, cap, "/v1/runs/?agent_id=%s&active=true"
+	                  "&limit=%d", agent_id, LIM_LETTA_RUNS_LISTED);
 }
 
 /* A Run object still going: created or running (letta-api.md §7). */
