@@ -71,7 +71,7 @@ LDFLAGS_ALL   := $(LINKMODE) $(BOARD_LDFLAGS)
 LMDB_DEFS := -DMDB_USE_ROBUST=0
 # LMDB keeps its big per-transaction lists instead of mapping them anew
 # for each nested transaction of a store batch (see the header).
-LMDB_DEFS += -include src/store_mdb_alloc.h
+LMDB_DEFS += -include src/store/store_mdb_alloc.h
 FLAGS_NOW := $(CC) | $(CFLAGS_OURS) | $(CFLAGS_VENDOR) | $(LMDB_DEFS) | $(LDFLAGS_ALL)
 ifneq ($(FLAGS_NOW),$(file < $(B)/.flags))
 $(shell mkdir -p $(B))
@@ -96,8 +96,9 @@ MBEDTLS_SRC := $(wildcard $(MBEDTLS_DIR)/library/*.c)
 LMDB_SRC    := $(LMDB_DIR)/mdb.c $(LMDB_DIR)/midl.c
 MD4C_SRC    := $(MD4C_DIR)/md4c.c $(MD4C_DIR)/md4c-html.c $(MD4C_DIR)/entity.c
 
-SRC       := $(wildcard src/*.c)
-LIB_SRC   := $(filter-out src/main.c,$(SRC))
+# Our sources, found per layer folder (src/<layer>/*.c); no list to keep.
+SRC       := $(wildcard src/*/*.c)
+LIB_SRC   := $(filter-out src/cli/main.c,$(SRC))
 TEST_SRC  := $(wildcard tests/test_*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
@@ -162,7 +163,7 @@ $(B)/lib/%.a:
 	@echo "  AR $@"
 
 # ---------------------------------------------------------------- link
-$(BIN): $(call obj,src/main.c) $(LIBS)
+$(BIN): $(call obj,src/cli/main.c) $(LIBS)
 	$(if $(Q),@echo "  LD $@")
 	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL)
 	$(Q)$(STRIP) -o $@ $@.debug
@@ -372,7 +373,7 @@ size-board: $(B)/size/lettamx $(B)/size/size_probe
 	@tools/size_report.py $(BOARD) $(B)/size/size_probe \
 	  $(B)/size/size_probe.map "size_probe (every dependency linked)" --top 6
 
-$(B)/size/lettamx: $(call obj,src/main.c) $(LIBS)
+$(B)/size/lettamx: $(call obj,src/cli/main.c) $(LIBS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(OPTFLAGS) -o $@.debug $< $(LIBS) $(LDFLAGS_ALL) \
 	  -Wl,-Map=$@.map

@@ -1,6 +1,6 @@
 /*
  * html_check: an independent checker of the HTML md.c lets out, shared by
- * tests/test_md.c and tests/fuzz/fuzz_md.c. It shares no code with src/md.c:
+ * tests/test_md.c and tests/fuzz/fuzz_md.c. It shares no code with src/core/md.c:
  * it re-reads the output as a browser would and says what is wrong.
  *
  * Accepted: valid UTF-8; text without a raw '<' or '>' (only entities
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "json.h"
+#include "core/json.h"
 
 #define HC_DEPTH 256
 

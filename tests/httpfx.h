@@ -13,12 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dns.h"
-#include "err.h"
+#include "core/err.h"
+#include "net/dns.h"
 #include "harness.h"
-#include "http.h"
-#include "loop.h"
-#include "tls.h"
+#include "core/loop.h"
+#include "net/http.h"
+#include "net/tls.h"
 #include "testsrv.h"
 
 #define HTTPFX_FN static __attribute__((unused))

@@ -64,6 +64,7 @@ if [ -n "$san_dir" ]; then
 fi
 
 suite lint "$top/tests/lint.sh"
+suite layers "$top/tests/layers.sh"
 
 # The binary itself starts (under qemu for a cross build) and names its
 # dependencies.

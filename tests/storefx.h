@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "harness.h"
-#include "store.h"
+#include "store/store.h"
 
 /* A fresh store directory for one test (valid until the next call). */
 static inline const char *storefx_dir(const char *name)

@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
-#include "bcmd.h"
+#include "bridge/bcmd.h"
+#include "core/json.h"
 
 static struct bcmd c;
 

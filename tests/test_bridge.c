@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge.h"
-#include "bridge_int.h"
-#include "err.h"
+#include "bridge/bridge.h"
+#include "bridge/bridge_int.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
+#include "core/json.h"
 
 static char bodybuf[LIM_SYNC_BODY];
 

@@ -5,10 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cfg.h"
-#include "err.h"
+#include "conf/cfg.h"
+#include "core/err.h"
 #include "harness.h"
-#include "log.h"
+#include "core/log.h"
 
 #define SECRET "s3cr3t-TEST-TOKEN"
 

@@ -3,7 +3,7 @@
  * every hostile case, names, literals). The resolver against fake
  * nameservers is test_dns_net.c.
  */
-#include "dns.h"
+#include "net/dns.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +11,9 @@
 #include <sys/socket.h>
 
 #include "dns_pkt.h"
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "limits.h"
+#include "core/limits.h"
 
 static const uint8_t V6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
 

@@ -4,7 +4,7 @@
  * loop), with temporary resolv.conf and hosts files. The wire-format
  * parser has its own suite, test_dns.c.
  */
-#include "dns.h"
+#include "net/dns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "dns_pkt.h"
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "limits.h"
-#include "loop.h"
+#include "core/limits.h"
+#include "core/loop.h"
 
 static const uint8_t V6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
 

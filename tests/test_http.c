@@ -1,16 +1,16 @@
-#include "http.h"
+#include "net/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
 #include "httpfx.h"
-#include "limits.h"
-#include "log.h"
-#include "loop.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* ---------------------------------------------------------------- basics */
 

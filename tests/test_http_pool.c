@@ -3,17 +3,17 @@
  * closed or delivering connection), the O(1) queue, and when a request's
  * bytes may leave. http_pool_check() checks the lists after each step.
  */
-#include "http.h"
+#include "net/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
 #include "httpfx.h"
-#include "loop.h"
+#include "core/loop.h"
 
 static int pass_connect(void *ctx, const struct dns_addr *a, uint16_t port)
 {

@@ -1,14 +1,14 @@
 /* The http client over TLS (certificates made at test time by
  * tests/tls_certs.sh) and over IPv6. */
-#include "http.h"
+#include "net/http.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
 #include "httpfx.h"
-#include "tls.h"
+#include "net/tls.h"
 
 /* An https GET to host:port that the TLS layer must refuse with `reason`.
  * `u` is the caller's URL buffer: the request borrows it. */

@@ -1,12 +1,12 @@
-#include "httpp.h"
+#include "net/httpp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "limits.h"
+#include "core/limits.h"
 
 /* ---------------------------------------------------------------- driver */
 
@@ -381,22 +381,22 @@ static void test_unknown_transfer_coding_reads_to_close(void)
 
 static void test_url_forms(void)
 {
-	struct httpp_url u;
+	struct url u;
 
-	CHECK_EQ(httpp_url_parse(&u, "https://Matrix.Example.org/_matrix/"
+	CHECK_EQ(url_parse(&u, "https://Matrix.Example.org/_matrix/"
 	                         "client/v3/sync?timeout=30000"), 0);
 	CHECK_EQ(u.tls, 1);
 	CHECK_EQ(u.port, 443);
 	CHECK_STR(u.host, "matrix.example.org");
 	CHECK_STR(u.path, "/_matrix/client/v3/sync?timeout=30000");
-	CHECK_EQ(httpp_url_parse(&u, "http://127.0.0.1:8283"), 0);
+	CHECK_EQ(url_parse(&u, "http://127.0.0.1:8283"), 0);
 	CHECK_EQ(u.tls, 0);
 	CHECK_EQ(u.port, 8283);
 	CHECK_STR(u.path, "");
-	CHECK_EQ(httpp_url_parse(&u, "http://[::1]:8008/x"), 0);
+	CHECK_EQ(url_parse(&u, "http://[::1]:8008/x"), 0);
 	CHECK_STR(u.host, "::1");
 	CHECK_EQ(u.port, 8008);
-	CHECK_EQ(httpp_url_parse(&u, "HTTPS://[2001:DB8::1]?q=1"), 0);
+	CHECK_EQ(url_parse(&u, "HTTPS://[2001:DB8::1]?q=1"), 0);
 	CHECK_STR(u.host, "2001:db8::1");
 	CHECK_STR(u.path, "?q=1");
 }
@@ -410,16 +410,16 @@ static void test_url_rejects(void)
 		"http://host/a b", "http://host/#frag", "http://[::1/",
 		"http://[::1]x/", "http://[]/", "http://h\x01/", "http://h%41/",
 	};
-	struct httpp_url u;
+	struct url u;
 	char *huge = malloc(LIM_HTTP_URL + 16);
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		if (httpp_url_parse(&u, bad[i]) != ERR_INVAL)
+		if (url_parse(&u, bad[i]) != ERR_INVAL)
 			harness_fail(__FILE__, __LINE__, "accepted %s", bad[i]);
 	memcpy(huge, "http://h/", 9);
 	memset(huge + 9, 'a', LIM_HTTP_URL);
 	huge[LIM_HTTP_URL + 9] = '\0';
-	CHECK_EQ(httpp_url_parse(&u, huge), ERR_TOOBIG);
+	CHECK_EQ(url_parse(&u, huge), ERR_TOOBIG);
 	free(huge);
 }
 
@@ -427,20 +427,20 @@ static void test_url_rejects(void)
 
 static void test_request_head(void)
 {
-	struct httpp_url u;
+	struct url u;
 	struct httpp_field f[] = { { "Authorization", "Bearer t" },
 	                           { "Content-Type", "application/json" } };
 	char buf[512];
 	int n;
 
-	httpp_url_parse(&u, "http://[::1]:8008/_matrix/x?y=1");
+	url_parse(&u, "http://[::1]:8008/_matrix/x?y=1");
 	n = httpp_req_write(buf, sizeof buf, "PUT", &u, f, 2, 12);
 	CHECK_INT(n, >, 0);
 	CHECK_MEM(buf, (size_t)n, "PUT /_matrix/x?y=1 HTTP/1.1\r\n"
 	          "Host: [::1]:8008\r\nAuthorization: Bearer t\r\n"
 	          "Content-Type: application/json\r\n"
 	          "Content-Length: 12\r\n\r\n");
-	httpp_url_parse(&u, "https://h?q");
+	url_parse(&u, "https://h?q");
 	n = httpp_req_write(buf, sizeof buf, "GET", &u, NULL, 0, 0);
 	CHECK_MEM(buf, (size_t)n, "GET /?q HTTP/1.1\r\nHost: h\r\n\r\n");
 	n = httpp_req_write(buf, sizeof buf, "POST", &u, NULL, 0, 0);
@@ -451,14 +451,14 @@ static void test_request_head(void)
 
 static void test_request_header_injection(void)
 {
-	struct httpp_url u;
+	struct url u;
 	struct httpp_field inj[] = { { "X", "a\r\nEvil: 1" } };
 	struct httpp_field badname[] = { { "X Y", "a" } };
 	struct httpp_field host[] = { { "host", "other" } };
 	struct httpp_field te[] = { { "Transfer-Encoding", "chunked" } };
 	char buf[512];
 
-	httpp_url_parse(&u, "http://h/");
+	url_parse(&u, "http://h/");
 	CHECK_EQ(httpp_req_write(buf, sizeof buf, "GET", &u, inj, 1, 0),
 	         ERR_INVAL);
 	CHECK_EQ(httpp_req_write(buf, sizeof buf, "GET", &u, badname, 1, 0),

@@ -1,8 +1,8 @@
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "ident.h"
+#include "core/ident.h"
 
 static const char agent[] = "agent-6f1c2b9e-0d4a-4c1e-9a57-2f3b8c0d1e2a";
 

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
+#include "core/json.h"
 
 /* Parses a C string; returns the result code. */
 static int parse(struct json *j, const char *s)

@@ -1,9 +1,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "letta.h"
+#include "letta/letta.h"
 
 #define A1 "agent-6f1c2b9e-0d4a-4c1e-9a57-2f3b8c0d1e2a"
 #define A2 "agent-00000000-0000-4000-8000-000000000002"

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "letta_msg.h"
+#include "letta/letta_msg.h"
 
 #define A1 "agent-6f1c2b9e-0d4a-4c1e-9a57-2f3b8c0d1e2a"
 

@@ -6,9 +6,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "log.h"
+#include "core/log.h"
 
 #define SECRET "s3cr3t-TEST-TOKEN"
 

@@ -1,4 +1,4 @@
-#include "loop.h"
+#include "core/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,9 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "limits.h"
+#include "core/limits.h"
 
 /* ---------------------------------------------------------------- timers */
 

@@ -1,10 +1,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
-#include "matrix.h"
+#include "core/json.h"
+#include "matrix/matrix.h"
 
 #define AG "agent-6f1c2b9e-0d4a-4c1e-9a57-2f3b8c0d1e2a"
 #define AU "@letta_" AG ":localhost"

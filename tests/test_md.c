@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
 #include "html_check.h"
-#include "json.h"
-#include "md.h"
+#include "core/json.h"
+#include "core/md.h"
 
 static char out[65536];
 

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "ops_check.h"
-#include "provision.h"
-#include "store.h"
-#include "store_int.h"
-#include "store_snap.h"
+#include "ops/ops_check.h"
+#include "prov/provision.h"
+#include "store/store.h"
+#include "store/store_int.h"
+#include "store/store_snap.h"
 
 static int64_t fake_now = 1763900000000;
 static int64_t fake_clock(void) { return fake_now; }

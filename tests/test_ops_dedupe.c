@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "ops_dedupe.h"
+#include "ops/ops_dedupe.h"
 
 static struct store_agent recs[3];
 static struct ops_graph_room rooms[8];

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
-#include "ops_legacy.h"
+#include "core/json.h"
+#include "ops/ops_legacy.h"
 
 #define A1 "agent-11111111-1111-4111-8111-111111111111"
 #define A2 "agent-22222222-2222-4222-8222-222222222222"

@@ -1,9 +1,9 @@
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
-#include "proto.h"
+#include "core/json.h"
+#include "net/proto.h"
 
 static void test_buf_caps_are_sticky(void)
 {

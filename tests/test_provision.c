@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "json.h"
-#include "provision.h"
-#include "secret.h"
-#include "store_snap.h"
+#include "core/json.h"
+#include "prov/provision.h"
+#include "store/secret.h"
+#include "store/store_snap.h"
 
 #define MAXU 64
 #define MAXR 64

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "provision.h"
-#include "recon_int.h"
-#include "reconcile.h"
-#include "store.h"
+#include "prov/provision.h"
+#include "reconcile/recon_int.h"
+#include "reconcile/reconcile.h"
+#include "store/store.h"
 
 #define SRV   "localhost"
 #define BOT   "@bot:" SRV

@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "secret.h"
+#include "store/secret.h"
 
 static const char *path_in_tmp(char *buf, size_t n, const char *name)
 {

@@ -14,14 +14,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "loop.h"
-#include "metrics.h"
-#include "proto.h"
-#include "provision.h"
-#include "srv.h"
-#include "store.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "net/proto.h"
+#include "net/srv.h"
+#include "prov/metrics_store.h"
+#include "prov/provision.h"
+#include "store/store.h"
 
 /* ---- a strict reader of the text format (0.0.4) ---- */
 

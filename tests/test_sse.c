@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "letta_stream.h"
-#include "sse.h"
+#include "core/sse.h"
+#include "letta/letta_stream.h"
 
 #define MAXEV 32
 

@@ -10,12 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "store.h"
+#include "store/store.h"
 #include "storefx.h"
-#include "store_int.h"
-#include "store_snap.h"
+#include "store/store_int.h"
+#include "store/store_snap.h"
 
 static int64_t fake_now = 1763900000000;
 static int64_t fake_clock(void) { return fake_now; }

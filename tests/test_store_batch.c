@@ -10,10 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "limits.h"
-#include "store.h"
+#include "core/limits.h"
+#include "store/store.h"
 #include "storefx.h"
 
 static int64_t fake_clock(void) { return 1763900000000; }

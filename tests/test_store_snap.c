@@ -5,10 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "store.h"
-#include "store_snap.h"
+#include "store/store.h"
+#include "store/store_snap.h"
 
 #define DAY (86400 * (int64_t)1000)
 

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "sync.h"
+#include "matrix/sync.h"
 
 struct seen {
 	int rooms, events, invites, limited;

@@ -1,4 +1,4 @@
-#include "tls.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "testsrv.h"
 
 /* ---------------------------------------------------------------- driver */

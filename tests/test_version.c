@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include "deps.h"
-#include "err.h"
+#include "core/err.h"
 #include "harness.h"
-#include "version.h"
+#include "core/version.h"
 
 /* The headers compiled in must be the pinned ones: a mismatch means the
  * build picked up some other copy of a dependency. */

@@ -31,7 +31,7 @@ DEPS = (
     (re.compile(r"libmbedtls\.a$"), "mbedTLS"),
     (re.compile(r"liblmdb\.a$"), "LMDB"),
     (re.compile(r"libmd4c\.a$"), "md4c"),
-    (re.compile(r"liblettamx\.a$|/obj/src/main\.o$|/obj/tests/"), "lettamx"),
+    (re.compile(r"liblettamx\.a$|/obj/src/cli/main\.o$|/obj/tests/"), "lettamx"),
     (re.compile(r"libc\.a$|crt1\.o$|crti\.o$|crtn\.o$|rcrt1\.o$"),
      "C library (musl)"),
     (re.compile(r"libgcc(_eh)?\.a$|crtbegin.*\.o$|crtend.*\.o$"), "libgcc"),

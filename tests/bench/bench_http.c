@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "http_int.h"
-#include "httpp.h"
+#include "core/err.h"
+#include "net/http_int.h"
+#include "net/httpp.h"
 
 static double secs(void)
 {

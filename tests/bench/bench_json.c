@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "json.h"
+#include "core/err.h"
+#include "core/json.h"
 
 #define ROOMS 1000
 #define RUNS  7

@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dns.h"
-#include "loop.h"
+#include "core/loop.h"
+#include "net/dns.h"
 
 #define N 100000
 

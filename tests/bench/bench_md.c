@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "md.h"
-#include "sse.h"
+#include "core/err.h"
+#include "core/md.h"
+#include "core/sse.h"
 
 #define RUNS 15
 

@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "log.h"
-#include "store.h"
-#include "store_snap.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "store/store_snap.h"
 
 #define N    10000
 #define RUNS 7

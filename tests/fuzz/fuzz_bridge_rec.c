@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge.h"
-#include "err.h"
+#include "bridge/bridge.h"
+#include "core/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

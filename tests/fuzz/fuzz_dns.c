@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "dns.h"
-#include "err.h"
+#include "core/err.h"
+#include "net/dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

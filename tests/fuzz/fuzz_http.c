@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "httpp.h"
-#include "limits.h"
+#include "core/err.h"
+#include "core/limits.h"
+#include "net/httpp.h"
 
 struct run {
 	int err;

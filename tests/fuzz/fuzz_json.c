@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "json.h"
+#include "core/err.h"
+#include "core/json.h"
 
 static void emit(struct json_w *w, const struct json *j, int v);
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "ident.h"
-#include "json.h"
-#include "ops_legacy.h"
+#include "core/err.h"
+#include "core/ident.h"
+#include "core/json.h"
+#include "ops/ops_legacy.h"
 
 static void roundtrip(const struct legacy_entry *e)
 {

@@ -10,7 +10,7 @@
  * Asserted every time (abort() on failure): the HTML is valid UTF-8, its
  * tags are only those md.c may write, balanced, with only href (a safe
  * scheme), start and class="language-x" attributes (tests/html_check.h,
- * which shares no code with src/md.c), so no raw HTML and no unsafe link
+ * which shares no code with src/core/md.c), so no raw HTML and no unsafe link
  * from the input gets out; a too-small buffer gives ERR_TOOBIG and "";
  * each split part keeps the budget; bodies are valid UTF-8.
  */
@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "core/err.h"
 #include "html_check.h"
-#include "json.h"
-#include "md.h"
+#include "core/json.h"
+#include "core/md.h"
 
 #define OUT_MAX (4u << 20)
 

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "ident.h"
-#include "letta.h"
-#include "letta_msg.h"
-#include "matrix.h"
+#include "core/err.h"
+#include "core/ident.h"
+#include "letta/letta.h"
+#include "letta/letta_msg.h"
+#include "matrix/matrix.h"
 
 static int count_room(void *arg, const char *room)
 {

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "ident.h"
-#include "json.h"
-#include "reconcile_graph.h"
+#include "core/err.h"
+#include "core/ident.h"
+#include "core/json.h"
+#include "reconcile/reconcile_graph.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "json.h"
-#include "letta_stream.h"
-#include "sse.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/sse.h"
+#include "letta/letta_stream.h"
 
 #define CAP 4096
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "store_int.h"
+#include "core/err.h"
+#include "store/store_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge.h"
-#include "json.h"
-#include "log.h"
-#include "sync.h"
+#include "bridge/bridge.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "matrix/sync.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

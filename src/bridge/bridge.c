@@ -1,0 +1,484 @@
+/*
+ * bridge: the shared state and the wiring of a message's path (see
+ * bridge_int.h for the map): rooms, the bridge's HTTP calls, timers, start
+ * and stop; the steps call it, and it starts each step.
+ */
+#include "bridge/bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "bridge/bcmd.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "letta/letta.h"
+#include "prov/provision.h"
+#include "store/secret.h"
+
+#define NHASH 1024
+
+/* ---- calls ---- */
+
+static void call_unlink(struct bcall *c)
+{
+	struct bridge *b = c->b;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+static void call_free(struct bcall *c)
+{
+	free(c->url);
+	free(c->body);
+	free(c);
+}
+
+static void call_done(void *arg, struct http_resp *hr, int err)
+{
+	struct bcall *c = arg;
+	int st = (err == 0 || err == ERR_HTTP) ? hr->status : 0;
+
+	call_unlink(c);
+	c->done(c, st, st ? hr->body : "", st ? hr->body_len : 0,
+	        st ? hr->retry_after_ms : -1, err);
+	call_free(c);
+}
+
+static int call_body(void *arg, const char *data, size_t len)
+{
+	struct bcall *c = arg;
+
+	return c->on_body(c, data, len);
+}
+
+struct bcall *bridge_call(struct bridge *b, struct broom *room,
+                          const char *method, int base, const char *path,
+                          const char *token, char *body, size_t body_len,
+                          int total_ms,
+                          void (*done)(struct bcall *, int, const char *,
+                                       size_t, int64_t, int))
+{
+	return bridge_call_body(b, room, method, base, path, token, body,
+	                        body_len, total_ms, 0, NULL, done);
+}
+
+struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
+                               const char *method, int base,
+                               const char *path, const char *token,
+                               char *body, size_t body_len, int total_ms,
+                               int idle_ms,
+                               int (*on_body)(struct bcall *, const char *,
+                                              size_t),
+                               void (*done)(struct bcall *, int,
+                                            const char *, size_t, int64_t,
+                                            int))
+{
+	const char *bs = base == BASE_LETTA ? b->letta : b->hs;
+	struct bcall *c = calloc(1, sizeof *c);
+	size_t ul = strlen(bs) + strlen(path) + 1, n = 0;
+
+	if (!c || !(c->url = malloc(ul)) || b->stopping) {
+		free(body);
+		if (c)
+			free(c->url);
+		free(c);
+		return NULL;
+	}
+	snprintf(c->url, ul, "%s%s", bs, path);
+	c->b = b;
+	c->room = room;
+	c->done = done;
+	c->body = body;
+	c->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
+	c->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
+	if (token && *token) {
+		snprintf(c->auth, sizeof c->auth, "Bearer %s", token);
+		c->hdr[n++] = (struct httpp_field){ "Authorization", c->auth };
+	}
+	if (body)
+		c->hdr[n++] = (struct httpp_field){ "Content-Type",
+		                                    "application/json" };
+	c->h.method = method;
+	c->h.url = c->url;
+	c->h.hdrs = c->hdr;
+	c->h.nhdrs = n;
+	c->h.body = body;
+	c->h.body_len = body ? body_len : 0;
+	c->h.total_ms = total_ms;
+	c->h.first_byte_ms = total_ms;
+	c->h.idle_ms = idle_ms > 0 && idle_ms < total_ms ? idle_ms : total_ms;
+	if (on_body) {
+		c->on_body = on_body;
+		c->h.on_body = call_body;
+	}
+	c->h.body_cap = base == BASE_LETTA ? LIM_BRIDGE_LETTA_RESP
+	                                   : LIM_SYNC_RESP;
+	c->h.on_done = call_done;
+	c->h.arg = c;
+	/* A Letta turn is never re-sent behind our back (a dead kept
+	 * connection): only the history check decides to send again. */
+	c->h.no_replay = base == BASE_LETTA && !strcmp(method, "POST");
+	if (http_request(b->http, &c->h)) {
+		LOG_WARN("bridge", "event=request_refused url_path=%.80s", path);
+		call_free(c);
+		return NULL;
+	}
+	c->next = b->calls;
+	if (b->calls)
+		b->calls->prev = c;
+	b->calls = c;
+	return c;
+}
+
+int64_t bridge_backoff(int64_t base_ms, int tries)
+{
+	int64_t d = base_ms;
+	uint8_t rnd[2] = { 0, 0 };
+
+	for (int i = 0; i < tries && d < LIM_BRIDGE_BACKOFF_MAX_MS; i++)
+		d *= 2;
+	if (d > LIM_BRIDGE_BACKOFF_MAX_MS)
+		d = LIM_BRIDGE_BACKOFF_MAX_MS;
+	secret_random(rnd, sizeof rnd);
+	/* +-25 %: many rooms failing at once do not retry in step */
+	return d * 3 / 4 + (d / 2) * (rnd[0] << 8 | rnd[1]) / 65535;
+}
+
+void bridge_arm(struct bridge *b, struct loop_timer *t, int64_t ms)
+{
+	loop_timer_arm(b->loop, t, loop_now(b->loop) + (uint64_t)(ms > 0 ? ms
+	                                                             : 0));
+}
+
+/* ---- metrics (none when the daemon keeps none) ---- */
+
+void bridge_metric(struct bridge *b, int id, const char *label, double v)
+{
+	if (b->metrics)
+		metrics_add(b->metrics, id, label, v);
+}
+
+void bridge_inbox_moved(struct broom *r, int delta)
+{
+	struct bridge *b = r->b;
+
+	if (delta < 0 && r->nin + delta < 0)
+		delta = -r->nin;
+	r->nin += delta;
+	b->queued += delta;
+	if (b->metrics)
+		metrics_set(b->metrics, METRICS_QUEUE_DEPTH, "inbox", b->queued);
+}
+
+/* ---- rooms ---- */
+
+static size_t hash_of(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static void on_kick(void *arg)
+{
+	struct broom *r = arg;
+
+	if (r->b->stopping)
+		return;
+	bridge_turn_run(r);
+	bridge_out_run(r);
+}
+
+static void on_turn_timer(void *arg)
+{
+	struct broom *r = arg;
+
+	if (r->turn == T_WAIT)
+		r->turn = T_IDLE;
+	bridge_turn_run(r);
+}
+
+
+static void on_out_timer(void *arg)
+{
+	struct broom *r = arg;
+
+	if (r->out == O_WAIT)
+		r->out = O_IDLE;
+	bridge_out_run(r);
+}
+
+static void on_login_timer(void *arg)
+{
+	bridge_kick(arg);
+}
+
+struct broom *bridge_room(struct bridge *b, const char *id)
+{
+	size_t h = hash_of(id) % b->nhash;
+	struct broom *r;
+
+	for (r = b->hash[h]; r; r = r->hnext)
+		if (!strcmp(r->id, id))
+			return r;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	snprintf(r->id, sizeof r->id, "%s", id);
+	r->b = b;
+	loop_timer_init(&r->t_turn, on_turn_timer, r);
+	loop_timer_init(&r->t_typing, bridge_turn_typing_timer, r);
+	loop_timer_init(&r->t_wait, bridge_turn_wait_timer, r);
+	loop_timer_init(&r->t_out, on_out_timer, r);
+	loop_timer_init(&r->t_login, on_login_timer, r);
+	r->hnext = b->hash[h];
+	b->hash[h] = r;
+	return r;
+}
+
+void bridge_kick(struct broom *r)
+{
+	if (!r->b->stopping)
+		loop_defer(r->b->loop, &r->kick, on_kick, r);
+}
+
+/* ---- the store's batch ---- */
+
+/* Each pass's updates (inbox and token, answers, outbox deletions) are
+ * one commit, made here before the loop polls: every request built in
+ * the pass is written only after a poll, so it leaves after what it
+ * depends on is on disk ("txn id fixed before the first attempt", "inbox
+ * and token in one transaction" hold as before; a kill -9 loses at most
+ * a pass that nobody outside has seen). A batch that cannot be committed
+ * stops the daemon before it polls again: nothing built on it leaves. */
+static void before_poll(void *arg)
+{
+	struct bridge *b = arg;
+
+	if (store_batch_flush(b->store) == 0)
+		return;
+	LOG_ERROR("bridge", "event=store_lost why=\"%s\" msg=\"the last "
+	          "updates could not be stored: stopping before anything "
+	          "built on them is sent; a restart goes on from what is "
+	          "stored\"", store_why(b->store));
+	loop_stop(b->loop);
+}
+
+static void batch_start(struct bridge *b)
+{
+	if (store_batch_start(b->store) == 0)
+		loop_before_poll(b->loop, before_poll, b);
+}
+
+static void batch_stop(struct bridge *b)
+{
+	loop_before_poll(b->loop, NULL, NULL);
+	if (store_batch_stop(b->store) < 0)
+		LOG_ERROR("bridge", "event=store_lost why=\"%s\"",
+		          store_why(b->store));
+}
+
+/* ---- start and stop ---- */
+
+struct resume { struct bridge *b; enum store_queue q; };
+
+static int resume_cb(const char *room, uint64_t seq, const void *data,
+                     size_t n, void *arg)
+{
+	struct resume *rs = arg;
+	struct broom *r = bridge_room(rs->b, room);
+
+	(void)seq;
+	(void)data;
+	(void)n;
+	if (!r)
+		return ERR_NOMEM;
+	if (rs->q == STORE_Q_INBOX) {
+		bridge_inbox_moved(r, 1);
+		/* A turn may have run before the restart: look first. */
+		r->check_first = 1;
+		r->resumed = 1;
+	} else {
+		/* Sent with a token of another process, maybe: look first. */
+		r->out_check = 1;
+	}
+	bridge_kick(r);
+	return 0;
+}
+
+static int resume_view(struct store_txn *t, void *arg)
+{
+	struct resume *rs = arg;
+	int e;
+
+	rs->q = STORE_Q_INBOX;
+	e = store_q_each(t, STORE_Q_INBOX, NULL, resume_cb, rs);
+	if (e)
+		return e;
+	rs->q = STORE_Q_OUTBOX;
+	return store_q_each(t, STORE_Q_OUTBOX, NULL, resume_cb, rs);
+}
+
+static void copy_base(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	snprintf(dst, cap, "%s", src ? src : "");
+	n = strlen(dst);
+	while (n && dst[n - 1] == '/')
+		dst[--n] = '\0';
+}
+
+static int bot_token_view(struct store_txn *t, void *arg)
+{
+	struct bridge *b = arg;
+	bool clear = false;
+
+	return store_meta_get_sealed(t, PROV_META_BOT_TOKEN, b->bot_token,
+	                             sizeof b->bot_token, &clear);
+}
+
+static void configure(struct bridge *b, struct app *a)
+{
+	const struct cfg *c = &a->cfg;
+	const char *inv = cfg_get(c, "bridge", "invites");
+
+	b->pol.bot = a->bot_user;
+	b->pol.server = a->server;
+	b->pol.allow = cfg_get(c, "bridge", "allow");
+	b->pol.sender_format = cfg_get(c, "bridge", "sender_format");
+	b->max_steps = (int)cfg_num(c, "bridge", "max_steps");
+	b->queue_limit = (int)cfg_num(c, "bridge", "queue_limit");
+	b->max_turns = (int)cfg_num(c, "bridge", "max_turns");
+	b->letta_timeout = cfg_num(c, "bridge", "letta_timeout");
+	b->wait_notice = cfg_num(c, "bridge", "wait_notice");
+	b->poll_ms = (int)cfg_num(c, "bridge", "sync_timeout");
+	if (b->poll_ms <= 0)
+		b->poll_ms = SYNC_POLL_MS;
+	b->split_bytes = (int)cfg_num(c, "bridge", "split_bytes");
+	b->reply_rich = !strcmp(cfg_get(c, "bridge", "reply_style"), "reply");
+	b->cmd_prefix = cfg_get(c, "bridge", "command_prefix");
+	if (!b->cmd_prefix || !bcmd_prefix_ok(b->cmd_prefix))
+		b->cmd_prefix = "!";
+	b->admins = cfg_get(c, "bridge", "admins");
+	b->stream = cfg_num(c, "bridge", "stream") != 0;
+	b->stream_after = cfg_num(c, "bridge", "stream_after");
+	b->show_tools = !strcmp(cfg_get(c, "bridge", "show_tools"), "compact");
+	b->decline_invites = !inv || !strcmp(inv, "decline");
+	if (b->max_turns < 1)
+		b->max_turns = 1;
+	if (b->queue_limit < 1)
+		b->queue_limit = 20;
+	if (b->letta_timeout <= 0)
+		b->letta_timeout = 300000;
+	if (b->max_steps < 1)
+		b->max_steps = 20;
+	copy_base(b->hs, sizeof b->hs, cfg_get(c, "matrix", "homeserver_url"));
+	copy_base(b->letta, sizeof b->letta, cfg_get(c, "letta", "base_url"));
+	b->letta_token = a->letta_token[0] ? a->letta_token : NULL;
+	if (a->bot_token[0])
+		snprintf(b->bot_token, sizeof b->bot_token, "%s", a->bot_token);
+	else if (store_view(a->store, bot_token_view, b))
+		b->bot_token[0] = '\0';
+}
+
+struct bridge *bridge_start(struct app *a, const char *bot_token,
+                            struct metrics *m)
+{
+	struct bridge *b = calloc(1, sizeof *b);
+	struct resume rs;
+
+	if (!b || !(b->hash = calloc(NHASH, sizeof *b->hash)) ||
+	    !(b->rec = malloc(LIM_STORE_QVALUE)) ||
+	    !(b->text = malloc(LIM_BRIDGE_TEXT))) {
+		LOG_ERROR("bridge", "event=start_failed err=%s",
+		          err_str(ERR_NOMEM));
+		bridge_free(b);
+		return NULL;
+	}
+	b->a = a;
+	b->loop = a->net.loop;
+	b->http = a->net.http;
+	b->store = a->store;
+	b->nhash = NHASH;
+	b->metrics = m;
+	b->watch.shown = bridge_stream_shown;
+	b->watch.final_sent = bridge_stream_final_sent;
+	b->watch.final_wait = bridge_stream_final_wait;
+	configure(b, a);
+	if (bot_token && *bot_token)
+		snprintf(b->bot_token, sizeof b->bot_token, "%s", bot_token);
+	if (!b->bot_token[0])
+		LOG_WARN("bridge", "event=no_bot_token msg=\"the bot has no "
+		         "access token yet; /sync waits for provisioning\"");
+	batch_start(b);
+	rs.b = b;
+	if (store_view(b->store, resume_view, &rs))
+		LOG_ERROR("bridge", "event=resume_failed why=\"%s\"",
+		          store_why(b->store));
+	b->sync = bridge_sync_start(b);
+	LOG_INFO("bridge", "event=started max_turns=%d queue_limit=%d "
+	         "letta_timeout_ms=%lld", b->max_turns, b->queue_limit,
+	         (long long)b->letta_timeout);
+	return b;
+}
+
+void bridge_stop(struct bridge *b)
+{
+	if (!b || b->stopping)
+		return;
+	b->stopping = 1;
+	bridge_sync_stop(b->sync);
+	while (b->calls) {
+		struct bcall *c = b->calls;
+
+		http_cancel(b->http, &c->h);
+		call_unlink(c);
+		call_free(c);
+	}
+	for (size_t i = 0; i < b->nhash; i++)
+		for (struct broom *r = b->hash[i]; r; r = r->hnext) {
+			loop_timer_cancel(b->loop, &r->t_turn);
+			loop_timer_cancel(b->loop, &r->t_typing);
+			loop_timer_cancel(b->loop, &r->t_wait);
+			loop_timer_cancel(b->loop, &r->t_out);
+			loop_timer_cancel(b->loop, &r->t_login);
+			loop_defer_cancel(b->loop, &r->kick);
+			bridge_stream_stop(r);
+			r->turn_call = r->out_call = r->login_call = NULL;
+			r->typing_busy = 0;
+		}
+	batch_stop(b);
+	LOG_INFO("bridge", "event=stopped");
+}
+
+void bridge_free(struct bridge *b)
+{
+	if (!b)
+		return;
+	bridge_stop(b);
+	bridge_sync_free(b->sync);
+	for (size_t i = 0; b->hash && i < b->nhash; i++) {
+		struct broom *r = b->hash[i], *n;
+
+		for (; r; r = n) {
+			n = r->hnext;
+			bridge_stream_free(r);
+			free(r);
+		}
+	}
+	free(b->hash);
+	free(b->rec);
+	free(b->text);
+	free(b);
+}

@@ -1,0 +1,167 @@
+/*
+ * bridge_appr: at the side of step 3 (bridge_int.h has the map): a turn
+ * that meets a tool approval (letta-api.md §5): the notice that names the
+ * waiting tool and its arguments and says how to answer (!approve, !deny),
+ * and the 409 PENDING_APPROVAL of a message sent while the agent waits; and
+ * the room's pending call, a store record that bridge_turn_finish keeps in
+ * the transaction that ends the turn and !approve / !deny (bridge_cmd.c)
+ * read.
+ */
+#include "bridge/bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/bcmd.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "letta/letta_msg.h"
+
+/* ---- the pending tool call of a room ---- */
+
+#define PEND_KEY "approval/"
+
+static int pend_key(const char *room, char *key, size_t cap)
+{
+	return (size_t)snprintf(key, cap, PEND_KEY "%s", room) < cap ? 0
+	                                                             : ERR_TOOBIG;
+}
+
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap)
+{
+	char key[LIM_STORE_ID], val[512], *tab;
+	int e;
+
+	if (pend_key(room, key, sizeof key))
+		return ERR_NOTFOUND;
+	if ((e = store_meta_get(t, key, val, sizeof val)))
+		return e == ERR_TOOBIG ? ERR_NOTFOUND : e;
+	if (!(tab = strchr(val, '\t')) || tab == val)
+		return ERR_NOTFOUND;    /* not ours: as if none */
+	*tab = '\0';
+	snprintf(call_id, ccap, "%s", val);
+	snprintf(tool, tcap, "%s", tab + 1);
+	return 0;
+}
+
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool)
+{
+	char key[LIM_STORE_ID], val[512];
+
+	if (pend_key(room, key, sizeof key)) {
+		LOG_WARN("bridge", "event=approval_not_kept room=%.80s reason="
+		         "\"room id too long\"", room);
+		return 0;
+	}
+	if ((size_t)snprintf(val, sizeof val, "%s\t%s", call_id, tool) >=
+	    sizeof val)
+		return ERR_TOOBIG;
+	return store_meta_put(t, key, val);
+}
+
+int bridge_pending_del(struct store_txn *t, const char *room)
+{
+	char key[LIM_STORE_ID];
+	int e;
+
+	if (pend_key(room, key, sizeof key))
+		return 0;
+	e = store_meta_del(t, key);
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
+/* ---- the notices ---- */
+
+/* The turn ended on an approval request: what the agent said, then one
+ * notice naming the tool and its arguments and how to answer. */
+void bridge_appr_asked(struct broom *r, struct bturn_head *h,
+                       const struct letta_reply *rep)
+{
+	char note[BCMD_TEXT_MAX];
+
+	if (bcmd_approval_text(note, sizeof note, r->b->cmd_prefix,
+	                       rep->tool, rep->args, rep->args_len) < 0)
+		bcmd_notice(note, sizeof note, BCMD_N_APPROVAL_NEEDED,
+		            r->b->cmd_prefix, NULL);
+	LOG_INFO("bridge", "event=approval_asked room=%s tool=\"%.60s\" "
+	         "call_id=%s", r->id, rep->tool, rep->call_id);
+	if (rep->n > 0)
+		bridge_turn_finish(r, h, BRIDGE_OUT_TEXT, rep->text, rep->len,
+		                   0, rep, note);
+	else
+		bridge_turn_finish(r, h, BRIDGE_OUT_NOTICE, note, strlen(note),
+		                   0, rep, NULL);
+}
+
+static int pending_view(struct store_txn *t, void *arg)
+{
+	char **p = arg, call[80];
+
+	return bridge_pending_get(t, p[0], call, sizeof call, p[1], 128);
+}
+
+/* The 409 notice: the waiting tool named when known; rep (NULL: none)
+ * a pending call learnt from the history, kept with the notice. */
+static void approval_told(struct broom *r, struct bturn_head *h,
+                          const char *tool, const struct letta_reply *rep)
+{
+	char text[BCMD_TEXT_MAX];
+
+	if (bcmd_notice(text, sizeof text, tool[0] ? BCMD_N_APPROVAL_WAITING
+	                                           : BCMD_N_APPROVAL_NEEDED,
+	                r->b->cmd_prefix, tool) < 0)
+		snprintf(text, sizeof text, "The agent is waiting for approval "
+		         "of a tool call.");
+	snprintf(r->last_err, sizeof r->last_err, "The agent is waiting for "
+	         "a tool approval.");
+	bridge_turn_finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep,
+	                   NULL);
+}
+
+static void on_pend_hist(struct bcall *c, int st, const char *body,
+                         size_t len, int64_t ra, int err)
+{
+	struct broom *r;
+	struct letta_reply *rep = NULL;
+	struct bturn_head h;
+
+	(void)ra;
+	(void)err;
+	if (!(r = bridge_turn_answered(c, &h)))
+		return;
+	if (st == 200 && (rep = malloc(sizeof *rep)) &&
+	    letta_hist_pending(body, len, rep) == 1 &&
+	    bridge_turn_waits_approval(rep)) {
+		LOG_INFO("bridge", "event=approval_found room=%s tool=\"%.60s\" "
+		         "call_id=%s", r->id, rep->tool, rep->call_id);
+		approval_told(r, &h, rep->tool, rep);
+	} else {
+		approval_told(r, &h, "", NULL);
+	}
+	free(rep);
+}
+
+/* 409 PENDING_APPROVAL: the message is not taken; say which tool waits
+ * and how to answer. A pause this room's turns did not see (asked for
+ * elsewhere, or before an upgrade) is looked up in the history first. */
+void bridge_appr_waits(struct broom *r, struct bturn_head *h)
+{
+	char tool[128] = "", path[256];
+	char *p[2] = { r->id, tool };
+
+	if ((!store_view(r->b->store, pending_view, p) && tool[0]) ||
+	    letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
+	                        LIM_BRIDGE_HISTORY)) {
+		approval_told(r, h, tool, NULL);
+		return;
+	}
+	r->turn = T_HIST;
+	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
+	                           r->b->letta_token, NULL, 0, 60000,
+	                           on_pend_hist);
+	if (!r->turn_call)
+		approval_told(r, h, "", NULL);
+}

@@ -1,0 +1,369 @@
+/*
+ * bridge_cmd: at the side of the path (bridge_int.h has the map): the `!`
+ * commands of an agent room (bcmd.h), run by the bridge and answered as
+ * m.notice by the agent user; a command never reaches the agent. They run
+ * once their sync batch is stored (so a restart does not run them again)
+ * and act on the room's state at once: !cancel does not wait behind the
+ * turn it cancels.
+ */
+#include "bridge/bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/bcmd.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "letta/letta_msg.h"
+
+#define RESET_WINDOW_MS 60000   /* !reset confirm must follow within */
+
+int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev)
+{
+	struct bcmd c;
+
+	if (!ev->has_body || strcmp(ev->msgtype, "m.text"))
+		return 0;
+	return bcmd_parse(ev->body, ev->body_len, b->cmd_prefix, &c) > 0;
+}
+
+static int admin(const struct bridge *b, const char *user)
+{
+	struct bridge_policy p = { .allow = b->admins, .server = "" };
+
+	return b->admins && *b->admins && bridge_allowed(&p, user);
+}
+
+/* ---- notices in the room (and thread) of the command ---- */
+
+struct npush { const char *room; uint8_t *buf; size_t n; };
+
+static int npush_txn(struct store_txn *t, void *arg)
+{
+	struct npush *c = arg;
+
+	return store_q_push(t, STORE_Q_OUTBOX, c->room, c->buf, c->n, NULL);
+}
+
+static void tell(struct broom *r, const char *user, const char *ev,
+                 const char *thread, const char *text)
+{
+	struct bridge_out o = { .kind = BRIDGE_OUT_NOTICE, .body = text,
+	                        .body_len = strlen(text) };
+	uint8_t buf[BCMD_TEXT_MAX + 1024];
+	struct npush c = { r->id, buf, 0 };
+
+	snprintf(o.sender, sizeof o.sender, "%s", user);
+	snprintf(o.reply_to, sizeof o.reply_to, "%s", ev);
+	snprintf(o.thread, sizeof o.thread, "%s", thread);
+	if (bridge_out_encode(&o, buf, sizeof buf, &c.n) ||
+	    store_update(r->b->store, npush_txn, &c)) {
+		LOG_WARN("bridge", "event=command_answer_lost room=%s", r->id);
+		return;
+	}
+	bridge_kick(r);
+}
+
+static void tell_notice(struct broom *r, const char *user, const char *ev,
+                        const char *thread, enum bcmd_notice k,
+                        const char *detail)
+{
+	char text[BCMD_TEXT_MAX];
+
+	if (bcmd_notice(text, sizeof text, k, r->b->cmd_prefix, detail) < 0)
+		return;
+	tell(r, user, ev, thread, text);
+}
+
+/* ---- the commands ---- */
+
+struct cmd {
+	struct broom *r;
+	struct bridge_in m;
+	struct store_agent ag;
+	struct bcmd c;
+};
+
+struct qcount { const char *room; int n; char tool[128]; };
+
+static int count_view(struct store_txn *t, void *arg)
+{
+	struct qcount *c = arg;
+	char call[80];
+
+	if (bridge_pending_get(t, c->room, call, sizeof call, c->tool,
+	                       sizeof c->tool))
+		c->tool[0] = '\0';
+	return store_q_count(t, STORE_Q_INBOX, c->room, &c->n);
+}
+
+static void do_status(struct cmd *k)
+{
+	struct qcount q = { k->r->id, 0, "" };
+	struct broom *r = k->r;
+	char text[BCMD_TEXT_MAX], turn[128] = "none", pend[256] = "";
+
+	if (r->turn != T_IDLE && r->first_sent) {
+		int n = snprintf(turn, sizeof turn, "running for %llu s",
+		                 (unsigned long long)((loop_now(r->b->loop) -
+		                                       r->first_sent) / 1000));
+		int ed = bridge_stream_edits(r);
+
+		if (ed >= 0 && n > 0 && (size_t)n < sizeof turn)
+			snprintf(turn + n, sizeof turn - (size_t)n, ", shown live "
+			         "(%d edit%s so far)", ed, ed == 1 ? "" : "s");
+	}
+	else if (r->turn != T_IDLE)
+		snprintf(turn, sizeof turn, "starting");
+	/* the store, not the counters: what a restart would find */
+	store_view(r->b->store, count_view, &q);
+	LOG_DEBUG("bridge", "event=status room=%s nin=%d stored=%d", r->id,
+	          r->nin, q.n);
+	if (q.tool[0])
+		snprintf(pend, sizeof pend, "\nWaiting for approval: the tool "
+		         "\"%s\" (%sapprove or %sdeny [reason])", q.tool,
+		         r->b->cmd_prefix, r->b->cmd_prefix);
+	snprintf(text, sizeof text, "Agent: %s (%s)\nWaiting messages: %d\n"
+	         "Turn in flight: %s\nLast error: %s%s", k->ag.name,
+	         k->ag.agent_id, q.n > 0 && r->turn != T_IDLE ? q.n - 1 : q.n,
+	         turn, r->last_err[0] ? r->last_err : "none", pend);
+	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
+}
+
+static int clear_txn(struct store_txn *t, void *arg)
+{
+	struct broom *r = arg;
+	uint8_t *buf = r->b->rec;
+	uint64_t seq;
+	size_t n;
+	int e;
+
+	while (!(e = store_q_first(t, STORE_Q_INBOX, r->id, &seq, buf,
+	                           LIM_STORE_QVALUE, &n)))
+		if ((e = store_q_del(t, STORE_Q_INBOX, r->id, seq)))
+			return e;
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
+static void on_letta_cmd(struct bcall *c, int st, const char *body,
+                         size_t len, int64_t ra, int err)
+{
+	(void)ra;
+	LOG_INFO("bridge", "event=command_letta url=%.100s status=%d err=%s "
+	         "body=\"%.100s\"", c->url, st, err_str(err),
+	         body && len ? body : "");
+}
+
+static void do_cancel(struct cmd *k)
+{
+	struct broom *r = k->r;
+	char path[256], tok[LIM_STORE_SECRET];
+	char *body = strdup("{}");
+	int busy = r->turn != T_IDLE || r->nin > 0;
+
+	if (!busy) {
+		free(body);
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_NOTHING_TO_CANCEL, NULL);
+		return;
+	}
+	if (body && !letta_msg_path(path, sizeof path, k->ag.agent_id) &&
+	    strlen(path) + 8 < sizeof path) {
+		memcpy(path + strlen(path), "/cancel", 8);
+		bridge_call(r->b, NULL, "POST", BASE_LETTA, path,
+		            r->b->letta_token, body, 2, 30000, on_letta_cmd);
+	} else {
+		free(body);
+	}
+	if (store_update(r->b->store, clear_txn, r) == 0 && r->nin) {
+		/* the turn in flight finds its question gone and ends */
+		bridge_inbox_moved(r, -r->nin);
+	}
+	loop_timer_cancel(r->b->loop, &r->t_typing);
+	loop_timer_cancel(r->b->loop, &r->t_wait);
+	if (r->typing && !bridge_agent_token(r, k->ag.user_id, tok, sizeof tok))
+		bridge_typing(r, k->ag.user_id, tok, 0);
+	r->typing = 0;
+	LOG_INFO("bridge", "event=cancelled room=%s by=%s", r->id, k->m.sender);
+	tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+	            BCMD_N_CANCELLED, NULL);
+	bridge_kick(r);
+}
+
+static int unpend_txn(struct store_txn *t, void *arg)
+{
+	return bridge_pending_del(t, ((struct broom *)arg)->id);
+}
+
+static void on_reset(struct bcall *c, int st, const char *body, size_t len,
+                     int64_t ra, int err)
+{
+	struct broom *r = c->room;
+
+	(void)body;
+	(void)len;
+	(void)ra;
+	/* a reset also drops the agent's pending approval */
+	if (st == 200)
+		store_update(r->b->store, unpend_txn, r);
+	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id, st,
+	         err_str(err));
+	tell_notice(r, r->reset_by, r->cmd_ev,
+	            r->cmd_thread, st == 200 ? BCMD_N_RESET_DONE
+	                                     : BCMD_N_UNREACHABLE, NULL);
+}
+
+static void do_reset(struct cmd *k, int confirm)
+{
+	struct broom *r = k->r;
+	uint64_t now = loop_now(r->b->loop);
+	char path[256], *body;
+	size_t n;
+
+	if (!admin(r->b, k->m.sender)) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_REFUSED, NULL);
+		return;
+	}
+	if (!confirm) {
+		r->reset_asked = now;
+		snprintf(r->reset_by, sizeof r->reset_by, "%s", k->m.sender);
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_ASK, NULL);
+		return;
+	}
+	if (!r->reset_asked || now - r->reset_asked > RESET_WINDOW_MS ||
+	    strcmp(r->reset_by, k->m.sender)) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_NOT_ASKED, NULL);
+		return;
+	}
+	r->reset_asked = 0;
+	if (letta_msg_path(path, sizeof path, k->ag.agent_id) ||
+	    (n = strlen(path)) < 9 || n + 16 > sizeof path)
+		return;
+	memcpy(path + n - 9, "/reset-messages", 16);
+	body = strdup("{\"add_default_initial_messages\":false}");
+	if (!body)
+		return;
+	/* the notice is told by the agent user: keep who and where */
+	snprintf(r->reset_by, sizeof r->reset_by, "%s", k->ag.user_id);
+	snprintf(r->cmd_ev, sizeof r->cmd_ev, "%s", k->m.event_id);
+	snprintf(r->cmd_thread, sizeof r->cmd_thread, "%s", k->m.thread);
+	bridge_call(r->b, r, "PATCH", BASE_LETTA, path, r->b->letta_token,
+	            body, strlen(body), 60000, on_reset);
+}
+
+/* !approve / !deny: the answer waits its turn in the inbox like a
+ * message (in order, typing, the answer told as usual); the pending call
+ * is taken in the same transaction, so a second one finds nothing. */
+struct appr {
+	struct cmd *k;
+	uint8_t *buf;
+	int queued;
+	char tool[128];
+};
+
+static int approve_txn(struct store_txn *t, void *arg)
+{
+	struct appr *a = arg;
+	struct bridge_in m = a->k->m;
+	size_t n;
+	int e;
+
+	e = bridge_pending_get(t, a->k->r->id, m.call_id, sizeof m.call_id,
+	                       a->tool, sizeof a->tool);
+	if (e)
+		return e == ERR_NOTFOUND ? 0 : e;
+	m.approval = a->k->c.kind == BCMD_APPROVE ? BRIDGE_APPROVAL_YES
+	                                         : BRIDGE_APPROVAL_NO;
+	m.text = a->k->c.arg;
+	m.text_len = a->k->c.arg_len;
+	if ((e = bridge_in_encode(&m, a->buf, LIM_STORE_QVALUE, &n)) ||
+	    (e = bridge_pending_del(t, a->k->r->id)) ||
+	    (e = store_q_push(t, STORE_Q_INBOX, a->k->r->id, a->buf, n, NULL)))
+		return e;
+	a->queued = 1;
+	return 0;
+}
+
+static void do_approve(struct cmd *k)
+{
+	struct appr a = { k, malloc(LIM_STORE_QVALUE), 0, "" };
+	struct broom *r = k->r;
+	int e = a.buf ? store_update(r->b->store, approve_txn, &a) : ERR_NOMEM;
+
+	free(a.buf);
+	if (e) {
+		LOG_WARN("bridge", "event=approval_not_queued room=%s err=%s",
+		         r->id, err_str(e));
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_LETTA_ERROR, "the bridge could not store the "
+		            "answer");
+		return;
+	}
+	if (!a.queued) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_NO_APPROVAL, NULL);
+		return;
+	}
+	LOG_INFO("bridge", "event=approval_queued room=%s tool=\"%.60s\" "
+	         "approve=%d by=%s", r->id, a.tool, k->c.kind == BCMD_APPROVE,
+	         k->m.sender);
+	bridge_inbox_moved(r, 1);
+	tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+	            k->c.kind == BCMD_APPROVE ? BCMD_N_APPROVED : BCMD_N_DENIED,
+	            NULL);
+	bridge_kick(r);
+}
+
+static int cmd_view(struct store_txn *t, void *arg)
+{
+	struct cmd *k = arg;
+
+	return store_agent_by_room(t, k->r->id, &k->ag);
+}
+
+void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n)
+{
+	struct cmd *k = calloc(1, sizeof *k);
+	char text[BCMD_TEXT_MAX];
+
+	if (!k)
+		return;
+	k->r = r;
+	if (bridge_in_decode(data, n, &k->m) ||
+	    store_view(r->b->store, cmd_view, k) ||
+	    bcmd_parse(k->m.text, k->m.text_len, r->b->cmd_prefix, &k->c) <= 0) {
+		free(k);
+		return;
+	}
+	LOG_INFO("bridge", "event=command room=%s kind=%d sender=%s", r->id,
+	         (int)k->c.kind, k->m.sender);
+	switch (k->c.kind) {
+	case BCMD_HELP:
+		if (bcmd_help(text, sizeof text, r->b->cmd_prefix, k->ag.name,
+		              admin(r->b, k->m.sender)) >= 0)
+			tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
+		break;
+	case BCMD_STATUS:
+		do_status(k);
+		break;
+	case BCMD_CANCEL:
+		do_cancel(k);
+		break;
+	case BCMD_RESET:
+	case BCMD_RESET_CONFIRM:
+		do_reset(k, k->c.kind == BCMD_RESET_CONFIRM);
+		break;
+	case BCMD_APPROVE:
+	case BCMD_DENY:
+		do_approve(k);
+		break;
+	default:
+		if (bcmd_hint(text, sizeof text, r->b->cmd_prefix, &k->c) >= 0)
+			tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
+	}
+	free(k);
+}

@@ -1,0 +1,403 @@
+/*
+ * bridge_int: what the bridge's files share, and their map. Not for other
+ * modules.
+ *
+ * A message's path, one way, each step calling only the steps after it:
+ *
+ *   1 sync in      bridge_sync.c    /sync events -> inbox, with the token
+ *   2 inbox        bridge_msg.c     the inbox and outbox records (no I/O)
+ *   3 turn         bridge_turn.c    the oldest question -> its agent once
+ *   4 as it comes  bridge_stream.c  Letta's stream, the live message
+ *   5 as seen      bridge_conv.c    Markdown -> the event, parts, threads
+ *   6 answer out   bridge_out.c     the outbox, sent as the agent user
+ *
+ * At the side: the `!` commands (bridge_cmd.c, texts in bcmd.c), which a
+ * sync hands over and which act on a room's turn and outbox; approvals
+ * (bridge_appr.c), the side-car of a turn: a turn calls it when the agent
+ * asks, and it ends the turn through bridge_turn_finish. The outbox tells
+ * the live message what became of it through struct bout_watch, never by
+ * calling back up.
+ *
+ * Shared state and wiring: bridge.c (rooms, HTTP calls, timers, start and
+ * stop) and this header. Every step calls bridge.c; bridge.c starts the
+ * steps.
+ */
+#ifndef LETTAMX_BRIDGE_INT_H
+#define LETTAMX_BRIDGE_INT_H
+
+#include "bridge/bridge.h"
+#include "core/loop.h"
+#include "net/http.h"
+#include "store/store.h"
+
+struct app;
+struct bridge;
+struct broom;
+
+enum { BASE_HS, BASE_LETTA };
+
+/* One HTTP request of the bridge, on the heap for its lifetime only (a
+ * thousand idle rooms hold none). */
+struct bcall {
+	struct http_req h;
+	struct bridge *b;
+	struct broom *room;             /* NULL: not a room's */
+	void (*done)(struct bcall *c, int status, const char *body,
+	             size_t len, int64_t retry_after_ms, int err);
+	int (*on_body)(struct bcall *c, const char *data, size_t len);
+	char *url;
+	char *body;
+	char auth[LIM_MX_TOKEN + 8];
+	struct httpp_field hdr[4];
+	struct bcall *prev, *next;      /* b->calls */
+};
+
+/* Turn states of a room. */
+enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN, T_RUNS };
+/* broom.runs_check: the agent's runs looked at before a re-send */
+enum { RUNS_UNASKED, RUNS_ASK, RUNS_CLEAR };
+/* Outbox states of a room. */
+enum { O_IDLE, O_CHECK, O_SEND, O_WAIT, O_LOGIN };
+
+struct broom {
+	char id[LIM_STORE_ID];
+	struct broom *hnext;            /* hash chain */
+	struct bridge *b;
+	int nin;                        /* inbox entries */
+	int pend;                       /* entries of the sync batch being
+	                                 * made, not yet committed */
+	/* the turn */
+	int turn, next_step;            /* T_*; the step after a slot */
+	int tries, look_tries;          /* failed sends, failed history
+	                                 * looks: each gives up on its own */
+	int check_first;                /* read history before (re)sending */
+	int resumed;                    /* the head was queued before this
+	                                 * process started: it may be on its
+	                                 * way to Letta, or just there */
+	int runs_check;                 /* RUNS_*: such a turn, not in the
+	                                 * history, is re-sent only once no
+	                                 * run of the agent is going */
+	int has_slot;
+	uint64_t head;                  /* inbox seq being worked on */
+	uint64_t receipt_for;           /* seq whose receipt was sent */
+	uint64_t first_sent;            /* monotonic ms of the first POST */
+	uint64_t sent_at;               /* of the last POST */
+	uint64_t unsure_until;          /* a POST may still be on its way to
+	                                 * Letta: "not in the history" only
+	                                 * counts after this */
+	int wait_noticed;               /* one queue notice per stretch of
+	                                 * waiting (until the inbox is empty) */
+	int typing;
+	int typing_busy;                /* a typing request in flight */
+	int typing_next;                /* 0: none, else wanted state + 1 */
+	char typing_user[LIM_STORE_ID];
+	struct broom *slot_next;        /* b->slotq */
+	struct loop_timer t_turn, t_typing, t_wait;
+	struct bcall *turn_call;
+	/* the outbox */
+	int out, out_tries, out_check;
+	struct loop_timer t_out;
+	struct bcall *out_call;
+	/* a login of the agent user in flight */
+	struct bcall *login_call;
+	struct loop_timer t_login;      /* a failed login: try again */
+	struct loop_defer kick;
+	/* what !status and !reset need (bridge_cmd.c) */
+	char last_err[160];             /* the last failure told, "" none */
+	uint64_t reset_asked;           /* monotonic ms of a !reset, 0 none */
+	char reset_by[LIM_STORE_ID];
+	char cmd_ev[LIM_STORE_ID];      /* the !reset confirm being done */
+	char cmd_thread[LIM_STORE_ID];
+	/* a streamed turn and its live message (bridge_stream.c); on the
+	 * heap while there is one */
+	struct blive *lv;
+	char run_id[80];                /* the Letta run of the turn, "" */
+	int run_over;                   /* GET /v1/runs said it is over */
+};
+
+struct bsync;
+
+/* What the outbox tells the live answer (bridge_stream.c) about its
+ * messages. The outbox is the last step of a message's path and does
+ * not call back up into an earlier one: bridge.c sets these when it
+ * wires the steps together. */
+struct bout_watch {
+	/* the live message of question was sent as event_id */
+	void (*shown)(struct broom *r, const char *question,
+	              const char *event_id);
+	/* the final answer of question was sent or dropped */
+	void (*final_sent)(struct broom *r, const char *question);
+	/* 1 while the final answer of question must wait: an edit in
+	 * flight (the room is kicked when it returns) or *ms until the
+	 * edit gap */
+	int (*final_wait)(struct broom *r, const char *question,
+	                  int64_t *ms);
+};
+
+struct bridge {
+	struct app *a;
+	struct loop *loop;
+	struct http_client *http;
+	struct store *store;
+	struct bridge_policy pol;
+	char hs[LIM_HTTP_URL], letta[LIM_HTTP_URL];
+	char bot_token[LIM_STORE_SECRET];
+	const char *letta_token;
+	int max_steps, queue_limit, max_turns;
+	int64_t letta_timeout, wait_notice;
+	int poll_ms;                    /* [bridge] sync_timeout */
+	int decline_invites;
+	int split_bytes;                /* [bridge] split_bytes */
+	int reply_rich;                 /* [bridge] reply_style = reply */
+	const char *cmd_prefix;         /* [bridge] command_prefix, checked:
+	                                 * "!" when unusable */
+	const char *admins;             /* [bridge] admins */
+	int stream;                     /* [bridge] stream */
+	int64_t stream_after;           /* [bridge] stream_after */
+	int show_tools;                 /* [bridge] show_tools = compact */
+	int stopping;
+	int turns;                      /* Letta calls in flight */
+	struct broom *slotq, *slotq_tail;
+	struct broom **hash;
+	size_t nhash;
+	struct bcall *calls;
+	struct bsync *sync;
+	struct metrics *metrics;        /* NULL: none kept */
+	int queued;                     /* inbox entries, all rooms */
+	uint8_t *rec;                   /* LIM_STORE_QVALUE scratch */
+	char *text;                     /* LIM_BRIDGE_TEXT scratch */
+	struct bout_watch watch;        /* bridge_stream's, for the outbox */
+};
+
+/* ---- bridge.c ---- */
+
+/* The room `id`, made on first use. NULL on allocation failure. */
+struct broom *bridge_room(struct bridge *b, const char *id);
+
+/* Makes the room look at its inbox and outbox again (deferred). */
+void bridge_kick(struct broom *r);
+
+/* Starts a request to base `base` + `path` with bearer `token` (may be
+ * NULL) and `body` (malloc'd, taken; may be NULL). total_ms 0: built-in.
+ * Returns the call, or NULL (body freed, nothing will be called). */
+struct bcall *bridge_call(struct bridge *b, struct broom *room,
+                          const char *method, int base, const char *path,
+                          const char *token, char *body, size_t body_len,
+                          int total_ms,
+                          void (*done)(struct bcall *, int, const char *,
+                                       size_t, int64_t, int));
+
+/* bridge_call with the response body streamed to on_body (returning
+ * non-zero aborts the request with that error) and an idle deadline
+ * (0: total_ms) for a body that may stay quiet between pings. */
+struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
+                               const char *method, int base,
+                               const char *path, const char *token,
+                               char *body, size_t body_len, int total_ms,
+                               int idle_ms,
+                               int (*on_body)(struct bcall *, const char *,
+                                              size_t),
+                               void (*done)(struct bcall *, int,
+                                            const char *, size_t, int64_t,
+                                            int));
+
+/* metrics_add() when the daemon keeps metrics. */
+void bridge_metric(struct bridge *b, int id, const char *label, double v);
+
+/* The room's inbox gained (lost) entries: counts and the depth gauge. */
+void bridge_inbox_moved(struct broom *r, int delta);
+
+/* A wait of `base_ms` doubled per try, capped, with +-25 % jitter. */
+int64_t bridge_backoff(int64_t base_ms, int tries);
+
+/* Arms t at now + ms. */
+void bridge_arm(struct bridge *b, struct loop_timer *t, int64_t ms);
+
+/* ---- bridge_turn.c ---- */
+
+/* Works the room's inbox: the oldest question goes to its agent. */
+void bridge_turn_run(struct broom *r);
+
+/* The room's timers: typing refresh, the waiting notice. */
+void bridge_turn_typing_timer(void *arg);
+void bridge_turn_wait_timer(void *arg);
+
+struct letta_reply;
+
+/* The head of a room's inbox: the question the turn works on. */
+struct bturn_head {
+	uint64_t seq;
+	struct bridge_in m;
+	struct store_agent ag;
+	size_t n;
+};
+
+/* 1 when h (re-read) is still the question r's turn is for; else the
+ * turn ends (a !cancel took it away) and 0. */
+int bridge_turn_head_still(struct broom *r, struct bturn_head *h);
+
+/* The turn's call c answered: its turn_call is cleared; returns its
+ * room when h (re-read) is still the question, else NULL (the turn
+ * ended: a !cancel took it away). */
+struct broom *bridge_turn_answered(struct bcall *c, struct bturn_head *h);
+
+/* The question h is answered with `text` (kind BRIDGE_OUT_*), then
+ * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
+ * approval request is kept as the room's pending call; gone: the agent
+ * is gone from Letta. Ends the turn. */
+void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
+                        const char *text, size_t len, int gone,
+                        const struct letta_reply *rep, const char *note);
+
+/* 1 when the turn of rep ended paused on a tool call we can answer. */
+int bridge_turn_waits_approval(const struct letta_reply *rep);
+
+/* ---- bridge_appr.c ---- */
+
+/* The turn ended on an approval request: what the agent said, then one
+ * notice naming the tool and its arguments and how to answer. */
+void bridge_appr_asked(struct broom *r, struct bturn_head *h,
+                       const struct letta_reply *rep);
+
+/* 409 PENDING_APPROVAL: the message is not taken; says which tool
+ * waits and how to answer. */
+void bridge_appr_waits(struct broom *r, struct bturn_head *h);
+
+/* ---- bridge_out.c ---- */
+
+/* Works the room's outbox: the oldest answer is sent. */
+void bridge_out_run(struct broom *r);
+
+/* The access token of agent user `user` into out, or "" after starting
+ * a login (then the room is kicked when it is done). Returns 0 with a
+ * token, ERR_AGAIN (login started or in flight), or an error. */
+int bridge_agent_token(struct broom *r, const char *user, char *out,
+                       size_t cap);
+
+/* Queues a notice for the person in room's outbox (own transaction). */
+int bridge_notice(struct broom *r, const char *agent_user,
+                  const char *reply_to, const char *text);
+
+/* The path of PUT .../send/m.room.message/<txn> in room. */
+int bridge_send_path(char *out, size_t cap, const char *room,
+                     const char *txn);
+
+/* Typing on (refreshed) or off as the agent user; best effort. */
+void bridge_typing(struct broom *r, const char *user, const char *token,
+                   int on);
+
+/* A read receipt on event as the agent user; best effort. */
+void bridge_receipt(struct broom *r, const char *token, const char *event);
+
+/* ---- bridge_conv.c ---- */
+
+/* Pushes o to room's outbox in t: an answer (BRIDGE_OUT_TEXT) as its
+ * plain body, cut into parts of at most split_bytes of event JSON, each
+ * its own entry in order; a notice as it is. buf: LIM_STORE_QVALUE
+ * scratch. Returns 0 or an error (nothing must be committed then). */
+int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
+                     const struct bridge_out *o, uint8_t *buf);
+
+/* The m.room.message content of outbox entry o with transaction id txn
+ * (malloc'd, *n its length): an answer with formatted_body when its
+ * Markdown renders to more than a plain paragraph, the thread or reply
+ * relation. NULL on allocation failure. */
+char *bridge_conv_event(const struct bridge_out *o, const char *txn,
+                        size_t *n);
+
+/* ---- bridge_cmd.c ---- */
+
+/* 1 when ev (a wanted event) is a command (bcmd.h) for the bridge. */
+int bridge_cmd_is(struct bridge *b, const struct sync_ev *ev);
+
+/* Runs the command in inbox-shaped record data[0..n) (bridge_in: the
+ * raw body as text) in room r, once its sync batch is stored. */
+void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n);
+
+/* ---- bridge_stream.c ---- */
+
+struct letta_reply;
+
+/* Starts the streamed send of question `question` (asked by the person
+ * in `thread`, answered as `user`; reply: a rich reply) to path with
+ * body (taken). The live message is shown after [bridge] stream_after
+ * unless the stream is over by then. Returns the call, or NULL. */
+struct bcall *bridge_stream_open(struct broom *r, const char *question,
+                                 const char *user, const char *thread,
+                                 int reply, const char *path, char *body,
+                                 size_t len,
+                                 void (*done)(struct bcall *, int,
+                                              const char *, size_t,
+                                              int64_t, int));
+
+/* After the call's done callback: the reply read (valid until the next
+ * stream call) and 0 when the stream ended as Letta ends it ([DONE], or
+ * an error event), ERR_CLOSED when it broke off. For a status other than
+ * 200, *raw gets the first bytes of the body. */
+int bridge_stream_result(struct broom *r, struct letta_reply **rep,
+                         const char **raw, size_t *raw_len);
+
+/* The stream is over (its reply taken or not): the parser is freed; the
+ * live message stays for the final answer of the same question. */
+void bridge_stream_done(struct broom *r);
+
+/* The turn ended: a live message that got no final answer gets one
+ * (what was said, or that the agent stopped). */
+void bridge_stream_close(struct broom *r);
+
+/* 1 while the final answer of a previous live message is not sent: the
+ * next turn waits for it (answers stay in order, one live at a time). */
+int bridge_stream_busy(const struct broom *r);
+
+/* BRIDGE_OUT_F_FINAL when question has a live message (shown, queued,
+ * or kept by an earlier run), else 0 (in the finishing transaction). */
+int bridge_stream_flags(struct store_txn *t, struct broom *r,
+                        const char *question);
+
+/* finish() stored the final answer of question. */
+void bridge_stream_final_queued(struct broom *r, const char *question);
+
+/* The live message's event id, kept in the store when it is sent (t:
+ * the transaction that removes it from the outbox), read when the final
+ * answer is sent, removed with it. */
+int bridge_live_put(struct store_txn *t, const char *room,
+                    const char *question, const char *event_id);
+int bridge_live_get(struct store_txn *t, const char *room,
+                    const char *question, char *event_id, size_t cap);
+int bridge_live_del(struct store_txn *t, const char *room,
+                    const char *question);
+
+/* The outbox's news of the live message (struct bout_watch). */
+void bridge_stream_shown(struct broom *r, const char *question,
+                         const char *event_id);
+void bridge_stream_final_sent(struct broom *r, const char *question);
+
+int bridge_stream_final_wait(struct broom *r, const char *question,
+                             int64_t *ms);
+
+/* Edits of the turn's live message so far, or -1 when it has none shown
+ * (for !status). */
+int bridge_stream_edits(const struct broom *r);
+
+/* bridge_stop / bridge_free. */
+void bridge_stream_stop(struct broom *r);
+void bridge_stream_free(struct broom *r);
+/* The room's pending tool call, stored durably (meta "approval/<room>")
+ * by the turn that ended on the approval request and cleared by the
+ * !approve or !deny that answers it. get: call_id and tool into the
+ * caller's buffers; 0 or ERR_NOTFOUND (also for a room id too long to
+ * have one). put: 0 or a store error (a room id too long: 0, nothing
+ * kept). del: 0 also when there was none. */
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap);
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool);
+int bridge_pending_del(struct store_txn *t, const char *room);
+
+/* ---- bridge_sync.c ---- */
+
+struct bsync *bridge_sync_start(struct bridge *b);
+void bridge_sync_stop(struct bsync *s);
+void bridge_sync_free(struct bsync *s);
+
+#endif
