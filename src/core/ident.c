@@ -12,12 +12,22 @@ static int is_hex_lower(char c)
 
 int ident_agent_id_valid(const char *id)
 {
-	static const char shape[] = "agent-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	static const char uuid[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	size_t n;
 
-	if (!id || strlen(id) != IDENT_AGENT_ID_LEN)
+	if (!id)
 		return 0;
-	for (size_t i = 0; i < IDENT_AGENT_ID_LEN; i++) {
-		if (shape[i] == 'x' ? !is_hex_lower(id[i]) : id[i] != shape[i])
+	if (!strncmp(id, "agent-local-", 12))
+		id += 12;
+	else if (!strncmp(id, "agent-", 6))
+		id += 6;
+	else
+		return 0;
+	n = strlen(id);
+	if (n != sizeof uuid - 1)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (uuid[i] == 'x' ? !is_hex_lower(id[i]) : id[i] != uuid[i])
 			return 0;
 	}
 	return 1;

@@ -10,11 +10,15 @@
 
 #include <stddef.h>
 
-#define IDENT_AGENT_ID_LEN 42   /* "agent-" + 36-character UUID */
+/* The longest agent id: "agent-local-" + a 36-character UUID (the App
+ * Server's local backend); the REST server's are "agent-" + UUID. */
+#define IDENT_AGENT_ID_MAX 48
 #define IDENT_MXID_MAX     255  /* the spec's limit on a full user id */
 
-/* 1 if `id` looks like a Letta agent id: "agent-" and a lowercase UUID in
- * 8-4-4-4-12 hex form (what the server's path validator accepts). */
+/* 1 if `id` looks like a Letta agent id: "agent-" (the REST server, Letta
+ * Cloud) or "agent-local-" (the App Server's local backend), then a
+ * lowercase UUID in 8-4-4-4-12 hex form (what the REST server's path
+ * validator accepts). Either makes a valid Matrix localpart. */
 int ident_agent_id_valid(const char *id);
 
 /* 1 if `prefix` may start a Matrix localpart: 0-32 characters of

@@ -22,7 +22,7 @@ struct json;
 const char *letta_user_agent(void);
 
 struct letta_agent {
-	char id[IDENT_AGENT_ID_LEN + 1];
+	char id[IDENT_AGENT_ID_MAX + 1];
 	char name[LIM_LETTA_NAME];
 	char desc[LIM_LETTA_DESC];      /* "" when null */
 	int desc_cut;                   /* desc was cut to fit */
@@ -87,7 +87,7 @@ struct letta_list {
 	struct letta_agent *agents;     /* heap, owned */
 	size_t n;
 	size_t cap;
-	char after[IDENT_AGENT_ID_LEN + 1];
+	char after[IDENT_AGENT_ID_MAX + 1];
 	int pages;
 	int bad;        /* agents that could not be read */
 	int done;       /* no more requests to make */

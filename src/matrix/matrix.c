@@ -810,7 +810,7 @@ int mx_marker_parse(const struct proto_resp *resp, char *agent_id,
 		r = ERR_VERSION;
 	else if (json_get(&j, 0, "agent_id") < 0)
 		r = ERR_NOTFOUND;       /* content cleared: no marker */
-	else if (get_str(&j, "agent_id", agent_id, IDENT_AGENT_ID_LEN + 1, 0) ||
+	else if (get_str(&j, "agent_id", agent_id, IDENT_AGENT_ID_MAX + 1, 0) ||
 	         !ident_agent_id_valid(agent_id))
 		r = ERR_PROTO;
 	json_free(&j);

@@ -246,7 +246,7 @@ int mx_room_id_parse(const struct proto_resp *resp, char *room_id,
                      struct mx_error *e);
 
 /* Parses a marker state event's content into `agent_id`
- * (IDENT_AGENT_ID_LEN + 1). Returns 0, ERR_NOTFOUND (no marker: 404),
+ * (IDENT_AGENT_ID_MAX + 1). Returns 0, ERR_NOTFOUND (no marker: 404),
  * ERR_PROTO (malformed), ERR_VERSION (a newer marker version), or
  * mx_error_parse's codes. */
 int mx_marker_parse(const struct proto_resp *resp, char *agent_id,

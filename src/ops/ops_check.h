@@ -71,7 +71,7 @@ void ops_check_letta(const struct ops_recs *r, const struct letta_list *l,
 
 struct ops_graph_room {
 	char room_id[LIM_STORE_ID];
-	char marker_agent[IDENT_AGENT_ID_LEN + 1];  /* "" : no marker */
+	char marker_agent[IDENT_AGENT_ID_MAX + 1];  /* "" : no marker */
 	char parent[LIM_STORE_ID];      /* m.space.parent state key, "" none */
 	bool bot_joined, agent_joined;
 	bool child;                     /* the Space has m.space.child for it */

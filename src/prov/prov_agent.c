@@ -718,7 +718,7 @@ static int feed_joined(struct prov *p, const struct proto_resp *resp)
 
 static int feed_marker(struct prov *p, const struct proto_resp *resp)
 {
-	char agent[IDENT_AGENT_ID_LEN + 1];
+	char agent[IDENT_AGENT_ID_MAX + 1];
 	struct mx_error e;
 	int r = mx_marker_parse(resp, agent, &e);
 

@@ -125,7 +125,7 @@ static void on_marker(struct rg_graph *g, struct rg_room *rm,
 	rm->mark_by = e->by;
 	if (v >= 0 && json_int(j, v, 0, INT32_MAX, &ver) < 0)
 		return;
-	id = a >= 0 ? keep(g, a, IDENT_AGENT_ID_LEN + 1, 0) : NULL;
+	id = a >= 0 ? keep(g, a, IDENT_AGENT_ID_MAX + 1, 0) : NULL;
 	if (ver > MX_MARKER_V || !id || !ident_agent_id_valid(id))
 		return;
 	rm->agent_id = id;

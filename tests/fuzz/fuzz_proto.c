@@ -27,7 +27,7 @@ static void matrix_parsers(const struct proto_resp *r)
 	struct mx_login l;
 	struct mx_error e;
 	struct mx_uia u;
-	char id[IDENT_MXID_MAX + 1], agent[IDENT_AGENT_ID_LEN + 1];
+	char id[IDENT_MXID_MAX + 1], agent[IDENT_AGENT_ID_MAX + 1];
 	char nonce[LIM_MX_NONCE], msg[512];
 	int n = 0;
 
