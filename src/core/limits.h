@@ -235,4 +235,29 @@
 
 /*  */
 
+/* ---- ws ---- */
+/* An incoming WebSocket message, fragments reassembled. Most App Server
+ * messages are JSON events of a few KiB, but a page of history or a
+ * delta as long as a whole answer is as big as a Letta answer body over
+ * HTTP (LIM_BRIDGE_LETTA_RESP). Past it the connection is closed with
+ * 1009. Pages of the buffer are touched only as far as a message goes. */
+#define LIM_WS_MSG            (4u << 20)
+/* Bytes of frames queued for sending; a send that would pass it is
+ * refused (backpressure), it never grows. Also holds the opening
+ * request, so it is never below LIM_WS_SENDQ_MIN. */
+#define LIM_WS_SENDQ          (256u << 10)
+#define LIM_WS_SENDQ_MIN      (LIM_HTTP_REQ_HEAD + LIM_WS_BEARER + 1024)
+/* Room of the send queue kept for control frames (pong, ping, close:
+ * 131 bytes each at most), so a full queue of data never stops a pong. */
+#define LIM_WS_CTL_RESERVE    1024
+/* Receive window: one TLS record (as LIM_HTTP_RBUF). */
+#define LIM_WS_RBUF           16384
+/* A bearer token sent in the opening request (a Letta API key is ~60
+ * bytes; a JWT a few hundred). */
+#define LIM_WS_BEARER         4096
+/* A close reason kept for the on_close callback and the logs. */
+#define LIM_WS_WHY            128
+
+/*  */
+
 #endif
