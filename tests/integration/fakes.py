@@ -331,6 +331,80 @@ class FakeLetta(FakeProcess):
         return self.control("POST", "config", config)
 
 
+class FakeAppServer(FakeProcess):
+    """tools/fake_app_server.py: Letta's App Server (WebSocket)."""
+    script = "fake_app_server.py"
+
+    def __init__(self, ws_token=None, **kw):
+        args = ["--ws-token", ws_token] if ws_token else []
+        super().__init__(*args, **kw)
+        self.ws_token = ws_token
+
+    @property
+    def ws_url(self):
+        return "ws://127.0.0.1:%d/ws" % self.port
+
+    def connect(self, **kw):
+        """A wsclient.WSClient on /ws (with the token, if any)."""
+        from wsclient import WSClient
+        kw.setdefault("token", self.ws_token)
+        return WSClient(self.ws_url, **kw)
+
+    def add_agent(self, name, script=None, **fields):
+        body = dict(fields, name=name)
+        if script is not None:
+            body["script"] = script
+        return self.control("POST", "agents", body)
+
+    def set_script(self, agent_id, script):
+        return self.control("PATCH", "agents/" + agent_id,
+                            {"script": script})
+
+    def delete_agent(self, agent_id):
+        return self.control("DELETE", "agents/" + agent_id)
+
+    def agents(self):
+        return self.control("GET", "agents")["agents"]
+
+    def history(self, agent_id, conversation_id="default"):
+        return self.control("GET", "history?" + urllib.parse.urlencode(
+            {"agent_id": agent_id, "conversation_id": conversation_id})
+        )["messages"]
+
+    def frames(self, conn=None, dir=None, type=None, since=0, errors=False):
+        """The frame record (see tools/fakes/app_record.py)."""
+        query = {k: v for k, v in (("conn", conn), ("dir", dir),
+                                   ("type", type), ("since", since)) if v}
+        if errors:
+            query["errors"] = "1"
+        return self.control("GET", "frames?" + urllib.parse.urlencode(
+            query))["frames"]
+
+    def connections(self):
+        return self.control("GET", "connections")["connections"]
+
+    def runtimes(self):
+        return self.control("GET", "runtimes")["runtimes"]
+
+    def frame_fault(self, **rule):
+        """e.g. frame_fault(type="stream_delta", skip=1, drop=True)."""
+        return self.control("POST", "ws/faults", rule)
+
+    def act(self, action, conn=None, **args):
+        """ping, close, drop or send, at once (every open connection
+        unless conn)."""
+        body = dict(args, action=action)
+        if conn:
+            body["conn"] = conn
+        return self.control("POST", "ws/act", body)
+
+    def restart(self, down_ms=0):
+        return self.control("POST", "restart", {"down_ms": down_ms})
+
+    def configure(self, **config):
+        return self.control("POST", "config", config)
+
+
 def q(value):
     """Percent-encode one path segment (room ids, user ids, event ids)."""
     return urllib.parse.quote(value, safe="")

@@ -377,7 +377,10 @@ class FakeServer(ThreadingHTTPServer):
 
     def __init__(self, addr, app, control_token, idle, ssl_context=None,
                  verbose=False):
-        handler = type("BoundHandler", (Handler,), {"timeout": idle})
+        # An app may bring its own Handler subclass (the App Server's
+        # answers WebSocket upgrades itself).
+        base = getattr(app, "handler_class", Handler)
+        handler = type("BoundHandler", (base,), {"timeout": idle})
         super().__init__(addr, handler)
         self.app = app
         self.control_token = control_token
