@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "letta/lapi.h"
 #include "letta/letta.h"
 #include "prov/provision.h"
 #include "store/secret.h"
@@ -70,16 +71,13 @@ struct bcall *bridge_call(struct bridge *b, struct broom *room,
 	                        body_len, total_ms, 0, NULL, done);
 }
 
-struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
+/* A call to base + path, not started yet. NULL on allocation failure or
+ * while the bridge stops (body freed). */
+static struct bcall *call_make(struct bridge *b, struct broom *room,
                                const char *method, int base,
                                const char *path, const char *token,
                                char *body, size_t body_len, int total_ms,
-                               int idle_ms,
-                               int (*on_body)(struct bcall *, const char *,
-                                              size_t),
-                               void (*done)(struct bcall *, int,
-                                            const char *, size_t, int64_t,
-                                            int))
+                               int idle_ms)
 {
 	const char *bs = base == BASE_LETTA ? b->letta : b->hs;
 	struct bcall *c = calloc(1, sizeof *c);
@@ -95,7 +93,6 @@ struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
 	snprintf(c->url, ul, "%s%s", bs, path);
 	c->b = b;
 	c->room = room;
-	c->done = done;
 	c->body = body;
 	c->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
 	c->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
@@ -115,10 +112,6 @@ struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
 	c->h.total_ms = total_ms;
 	c->h.first_byte_ms = total_ms;
 	c->h.idle_ms = idle_ms > 0 && idle_ms < total_ms ? idle_ms : total_ms;
-	if (on_body) {
-		c->on_body = on_body;
-		c->h.on_body = call_body;
-	}
 	c->h.body_cap = base == BASE_LETTA ? LIM_BRIDGE_LETTA_RESP
 	                                   : LIM_SYNC_RESP;
 	c->h.on_done = call_done;
@@ -126,6 +119,15 @@ struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
 	/* A Letta turn is never re-sent behind our back (a dead kept
 	 * connection): only the history check decides to send again. */
 	c->h.no_replay = base == BASE_LETTA && !strcmp(method, "POST");
+	return c;
+}
+
+/* Starts c (made by call_make). Returns it, or NULL (c freed). */
+static struct bcall *call_go(struct bridge *b, struct bcall *c,
+                             const char *path)
+{
+	if (c->on_body)
+		c->h.on_body = call_body;
 	if (http_request(b->http, &c->h)) {
 		LOG_WARN("bridge", "event=request_refused url_path=%.80s", path);
 		call_free(c);
@@ -136,6 +138,66 @@ struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
 		b->calls->prev = c;
 	b->calls = c;
 	return c;
+}
+
+struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
+                               const char *method, int base,
+                               const char *path, const char *token,
+                               char *body, size_t body_len, int total_ms,
+                               int idle_ms,
+                               int (*on_body)(struct bcall *, const char *,
+                                              size_t),
+                               void (*done)(struct bcall *, int,
+                                            const char *, size_t, int64_t,
+                                            int))
+{
+	struct bcall *c = call_make(b, room, method, base, path, token, body,
+	                            body_len, total_ms, idle_ms);
+
+	if (!c)
+		return NULL;
+	c->done = done;
+	c->on_body = on_body;
+	return call_go(b, c, path);
+}
+
+/* ---- Letta's requests (struct lapi_http of letta/lapi.h) ---- */
+
+static void letta_done(struct bcall *c, int st, const char *body, size_t len,
+                       int64_t ra, int err)
+{
+	(void)ra;
+	c->l_done(c->l_arg, st, body, len, err);
+}
+
+static int letta_body(struct bcall *c, const char *data, size_t len)
+{
+	return c->l_body(c->l_arg, data, len);
+}
+
+/* The requests of the Letta API's REST implementation: calls of the
+ * bridge like its own (counted, cancelled when it stops), to the Letta
+ * base URL with its token. */
+static void *letta_call(void *io, void *owner, const char *method,
+                        const char *path, char *body, size_t body_len,
+                        int total_ms, int idle_ms,
+                        int (*on_body)(void *, const char *, size_t),
+                        void (*done)(void *, int, const char *, size_t, int),
+                        void *arg)
+{
+	struct bridge *b = io;
+	struct bcall *c = call_make(b, owner, method, BASE_LETTA, path,
+	                            b->letta_token, body, body_len, total_ms,
+	                            idle_ms);
+
+	if (!c)
+		return NULL;
+	c->l_done = done;
+	c->l_body = on_body;
+	c->l_arg = arg;
+	c->done = letta_done;
+	c->on_body = on_body ? letta_body : NULL;
+	return call_go(b, c, path);
 }
 
 int64_t bridge_backoff(int64_t base_ms, int tries)
@@ -416,6 +478,12 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 	b->watch.final_sent = bridge_stream_final_sent;
 	b->watch.final_wait = bridge_stream_final_wait;
 	configure(b, a);
+	if (!(b->lapi = lapi_rest_new(&(struct lapi_http){ letta_call, b }))) {
+		LOG_ERROR("bridge", "event=start_failed err=%s",
+		          err_str(ERR_NOMEM));
+		bridge_free(b);
+		return NULL;
+	}
 	if (bot_token && *bot_token)
 		snprintf(b->bot_token, sizeof b->bot_token, "%s", bot_token);
 	if (!b->bot_token[0])
@@ -468,6 +536,9 @@ void bridge_free(struct bridge *b)
 		return;
 	bridge_stop(b);
 	bridge_sync_free(b->sync);
+	/* after the stop: what Letta's calls left behind */
+	if (b->lapi)
+		b->lapi->ops->free(b->lapi);
 	for (size_t i = 0; b->hash && i < b->nhash; i++) {
 		struct broom *r = b->hash[i], *n;
 

@@ -16,6 +16,7 @@
 #include "bridge/bcmd.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "letta/lapi.h"
 #include "letta/letta_msg.h"
 
 /* ---- the pending tool call of a room ---- */
@@ -121,27 +122,21 @@ static void approval_told(struct broom *r, struct bturn_head *h,
 	                   NULL);
 }
 
-static void on_pend_hist(struct bcall *c, int st, const char *body,
-                         size_t len, int64_t ra, int err)
+static void on_pending(void *arg, const struct lapi_res *res)
 {
-	struct broom *r;
-	struct letta_reply *rep = NULL;
+	struct broom *r = arg;
+	const struct letta_reply *rep = res->rep;
 	struct bturn_head h;
 
-	(void)ra;
-	(void)err;
-	if (!(r = bridge_turn_answered(c, &h)))
+	if (!(r = bridge_turn_answered(r, &h)))
 		return;
-	if (st == 200 && (rep = malloc(sizeof *rep)) &&
-	    letta_hist_pending(body, len, rep) == 1 &&
-	    bridge_turn_waits_approval(rep)) {
+	if (res->found == 1 && bridge_turn_waits_approval(rep)) {
 		LOG_INFO("bridge", "event=approval_found room=%s tool=\"%.60s\" "
 		         "call_id=%s", r->id, rep->tool, rep->call_id);
 		approval_told(r, &h, rep->tool, rep);
 	} else {
 		approval_told(r, &h, "", NULL);
 	}
-	free(rep);
 }
 
 /* 409 PENDING_APPROVAL: the message is not taken; say which tool waits
@@ -149,19 +144,16 @@ static void on_pend_hist(struct bcall *c, int st, const char *body,
  * elsewhere, or before an upgrade) is looked up in the history first. */
 void bridge_appr_waits(struct broom *r, struct bturn_head *h)
 {
-	char tool[128] = "", path[256];
+	char tool[128] = "";
 	char *p[2] = { r->id, tool };
 
-	if ((!store_view(r->b->store, pending_view, p) && tool[0]) ||
-	    letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
-	                        LIM_BRIDGE_HISTORY)) {
+	if (!store_view(r->b->store, pending_view, p) && tool[0]) {
 		approval_told(r, h, tool, NULL);
 		return;
 	}
 	r->turn = T_HIST;
-	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
-	                           r->b->letta_token, NULL, 0, 60000,
-	                           on_pend_hist);
+	r->turn_call = r->b->lapi->ops->pending(r->b->lapi, r, h->ag.agent_id,
+	                                        on_pending, r);
 	if (!r->turn_call)
 		approval_told(r, h, "", NULL);
 }

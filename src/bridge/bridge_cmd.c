@@ -15,6 +15,7 @@
 #include "bridge/bcmd.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "letta/lapi.h"
 #include "letta/letta_msg.h"
 
 #define RESET_WINDOW_MS 60000   /* !reset confirm must follow within */
@@ -146,36 +147,26 @@ static int clear_txn(struct store_txn *t, void *arg)
 	return e == ERR_NOTFOUND ? 0 : e;
 }
 
-static void on_letta_cmd(struct bcall *c, int st, const char *body,
-                         size_t len, int64_t ra, int err)
+static void on_letta_cancel(void *arg, const struct lapi_res *res)
 {
-	(void)ra;
-	LOG_INFO("bridge", "event=command_letta url=%.100s status=%d err=%s "
-	         "body=\"%.100s\"", c->url, st, err_str(err),
-	         body && len ? body : "");
+	(void)arg;
+	LOG_INFO("bridge", "event=command_letta what=cancel status=%d err=%s "
+	         "body=\"%.100s\"", res->status, err_str(res->err), res->detail);
 }
 
 static void do_cancel(struct cmd *k)
 {
 	struct broom *r = k->r;
-	char path[256], tok[LIM_STORE_SECRET];
-	char *body = strdup("{}");
+	char tok[LIM_STORE_SECRET];
 	int busy = r->turn != T_IDLE || r->nin > 0;
 
 	if (!busy) {
-		free(body);
 		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
 		            BCMD_N_NOTHING_TO_CANCEL, NULL);
 		return;
 	}
-	if (body && !letta_msg_path(path, sizeof path, k->ag.agent_id) &&
-	    strlen(path) + 8 < sizeof path) {
-		memcpy(path + strlen(path), "/cancel", 8);
-		bridge_call(r->b, NULL, "POST", BASE_LETTA, path,
-		            r->b->letta_token, body, 2, 30000, on_letta_cmd);
-	} else {
-		free(body);
-	}
+	r->b->lapi->ops->cancel(r->b->lapi, NULL, k->ag.agent_id,
+	                        on_letta_cancel, NULL);
 	if (store_update(r->b->store, clear_txn, r) == 0 && r->nin) {
 		/* the turn in flight finds its question gone and ends */
 		bridge_inbox_moved(r, -r->nin);
@@ -196,30 +187,25 @@ static int unpend_txn(struct store_txn *t, void *arg)
 	return bridge_pending_del(t, ((struct broom *)arg)->id);
 }
 
-static void on_reset(struct bcall *c, int st, const char *body, size_t len,
-                     int64_t ra, int err)
+static void on_reset(void *arg, const struct lapi_res *res)
 {
-	struct broom *r = c->room;
+	struct broom *r = arg;
+	int ok = res->status == 200;
 
-	(void)body;
-	(void)len;
-	(void)ra;
 	/* a reset also drops the agent's pending approval */
-	if (st == 200)
+	if (ok)
 		store_update(r->b->store, unpend_txn, r);
-	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id, st,
-	         err_str(err));
+	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id,
+	         res->status, err_str(res->err));
 	tell_notice(r, r->reset_by, r->cmd_ev,
-	            r->cmd_thread, st == 200 ? BCMD_N_RESET_DONE
-	                                     : BCMD_N_UNREACHABLE, NULL);
+	            r->cmd_thread, ok ? BCMD_N_RESET_DONE : BCMD_N_UNREACHABLE,
+	            NULL);
 }
 
 static void do_reset(struct cmd *k, int confirm)
 {
 	struct broom *r = k->r;
 	uint64_t now = loop_now(r->b->loop);
-	char path[256], *body;
-	size_t n;
 
 	if (!admin(r->b, k->m.sender)) {
 		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
@@ -240,19 +226,11 @@ static void do_reset(struct cmd *k, int confirm)
 		return;
 	}
 	r->reset_asked = 0;
-	if (letta_msg_path(path, sizeof path, k->ag.agent_id) ||
-	    (n = strlen(path)) < 9 || n + 16 > sizeof path)
-		return;
-	memcpy(path + n - 9, "/reset-messages", 16);
-	body = strdup("{\"add_default_initial_messages\":false}");
-	if (!body)
-		return;
 	/* the notice is told by the agent user: keep who and where */
 	snprintf(r->reset_by, sizeof r->reset_by, "%s", k->ag.user_id);
 	snprintf(r->cmd_ev, sizeof r->cmd_ev, "%s", k->m.event_id);
 	snprintf(r->cmd_thread, sizeof r->cmd_thread, "%s", k->m.thread);
-	bridge_call(r->b, r, "PATCH", BASE_LETTA, path, r->b->letta_token,
-	            body, strlen(body), 60000, on_reset);
+	r->b->lapi->ops->reset(r->b->lapi, r, k->ag.agent_id, on_reset, r);
 }
 
 /* !approve / !deny: the answer waits its turn in the inbox like a

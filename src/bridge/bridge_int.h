@@ -6,8 +6,9 @@
  *
  *   1 sync in      bridge_sync.c    /sync events -> inbox, with the token
  *   2 inbox        bridge_msg.c     the inbox and outbox records (no I/O)
- *   3 turn         bridge_turn.c    the oldest question -> its agent once
- *   4 as it comes  bridge_stream.c  Letta's stream, the live message
+ *   3 turn         bridge_turn.c    the oldest question -> its agent once,
+ *                                   through the Letta API (letta/lapi.h)
+ *   4 as it comes  bridge_stream.c  the answer so far, the live message
  *   5 as seen      bridge_conv.c    Markdown -> the event, parts, threads
  *   6 answer out   bridge_out.c     the outbox, sent as the agent user
  *
@@ -33,6 +34,7 @@
 struct app;
 struct bridge;
 struct broom;
+struct lapi_events;
 
 enum { BASE_HS, BASE_LETTA };
 
@@ -45,6 +47,11 @@ struct bcall {
 	void (*done)(struct bcall *c, int status, const char *body,
 	             size_t len, int64_t retry_after_ms, int err);
 	int (*on_body)(struct bcall *c, const char *data, size_t len);
+	/* a request of the Letta API (letta/lapi.h): its own callbacks */
+	void (*l_done)(void *arg, int status, const char *body, size_t len,
+	               int err);
+	int (*l_body)(void *arg, const char *data, size_t len);
+	void *l_arg;
 	char *url;
 	char *body;
 	char auth[LIM_MX_TOKEN + 8];
@@ -93,7 +100,8 @@ struct broom {
 	char typing_user[LIM_STORE_ID];
 	struct broom *slot_next;        /* b->slotq */
 	struct loop_timer t_turn, t_typing, t_wait;
-	struct bcall *turn_call;
+	void *turn_call;                /* the turn's call in flight (a
+	                                 * handle of the Letta API) */
 	/* the outbox */
 	int out, out_tries, out_check;
 	struct loop_timer t_out;
@@ -167,6 +175,7 @@ struct bridge {
 	uint8_t *rec;                   /* LIM_STORE_QVALUE scratch */
 	char *text;                     /* LIM_BRIDGE_TEXT scratch */
 	struct bout_watch watch;        /* bridge_stream's, for the outbox */
+	struct lapi *lapi;              /* Letta, whichever API it speaks */
 };
 
 /* ---- bridge.c ---- */
@@ -236,10 +245,10 @@ struct bturn_head {
  * turn ends (a !cancel took it away) and 0. */
 int bridge_turn_head_still(struct broom *r, struct bturn_head *h);
 
-/* The turn's call c answered: its turn_call is cleared; returns its
- * room when h (re-read) is still the question, else NULL (the turn
- * ended: a !cancel took it away). */
-struct broom *bridge_turn_answered(struct bcall *c, struct bturn_head *h);
+/* The turn's call answered: r's turn_call is cleared; returns r when h
+ * (re-read) is still the question, else NULL (the turn ended: a !cancel
+ * took it away). */
+struct broom *bridge_turn_answered(struct broom *r, struct bturn_head *h);
 
 /* The question h is answered with `text` (kind BRIDGE_OUT_*), then
  * notice `note` (NULL: none); rep: Letta's answer (NULL: none), whose
@@ -318,27 +327,18 @@ void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n);
 
 struct letta_reply;
 
-/* Starts the streamed send of question `question` (asked by the person
- * in `thread`, answered as `user`; reply: a rich reply) to path with
- * body (taken). The live message is shown after [bridge] stream_after
- * unless the stream is over by then. Returns the call, or NULL. */
-struct bcall *bridge_stream_open(struct broom *r, const char *question,
-                                 const char *user, const char *thread,
-                                 int reply, const char *path, char *body,
-                                 size_t len,
-                                 void (*done)(struct bcall *, int,
-                                              const char *, size_t,
-                                              int64_t, int));
+/* A streamed send of question `question` (asked by the person in
+ * `thread`, answered as `user`; reply: a rich reply) is about to start:
+ * the live message is shown after [bridge] stream_after unless the
+ * answer is whole by then. Returns 0, or ERR_NOMEM. */
+int bridge_stream_begin(struct broom *r, const char *question,
+                        const char *user, const char *thread, int reply);
 
-/* After the call's done callback: the reply read (valid until the next
- * stream call) and 0 when the stream ended as Letta ends it ([DONE], or
- * an error event), ERR_CLOSED when it broke off. For a status other than
- * 200, *raw gets the first bytes of the body. */
-int bridge_stream_result(struct broom *r, struct letta_reply **rep,
-                         const char **raw, size_t *raw_len);
+/* What the Letta API tells of a streamed send (arg: the room). */
+extern const struct lapi_events bridge_stream_events;
 
-/* The stream is over (its reply taken or not): the parser is freed; the
- * live message stays for the final answer of the same question. */
+/* The send is over (its answer taken or not): the live message stays
+ * for the final answer of the same question. */
 void bridge_stream_done(struct broom *r);
 
 /* The turn ended: a live message that got no final answer gets one

@@ -1,7 +1,8 @@
 /*
  * bridge_stream: step 4, the answer as it comes (bridge_int.h has the map):
- * a Letta turn read as it streams (letta-api.md §6), and the answer shown
- * live while the agent works.
+ * the news of a streamed send, as the Letta API tells it (struct
+ * lapi_events: the answer so far, a tool being run), shown live while the
+ * agent works. Which API it came over is not known here.
  *
  * A turn not complete within [bridge] stream_after gets a first message
  * (what the agent has said so far, or a short placeholder) through the
@@ -29,7 +30,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "core/sse.h"
+#include "letta/lapi.h"
 #include "letta/letta_msg.h"
 #include "letta/letta_stream.h"
 #include "store/store.h"
@@ -38,34 +39,17 @@
 #define LIVE_TEXT_MAX  8000          /* of an edit's text: it goes twice,
                                       * with its HTML twice, in one event
                                       * under 64 KB (413 M_TOO_LARGE) */
-#define SSE_EVENT_MAX  (128u << 10)  /* one event's data (pages touched
-                                      * only as far as used; a bigger
-                                      * message is read from the history) */
-#define STREAM_IDLE_MS 65000         /* three missed 20 s pings */
-#define RAW_KEEP       512           /* an error body, for its detail */
-#define BUF_FIRST      512           /* the event buffer starts so (a
-                                      * ping is ~200 bytes; 1,000 quiet
-                                      * streams stay small) and grows */
-#define STRS_STACK     1024          /* an event's strings, on the stack
-                                      * unless they need more */
 #define PLACEHOLDER    "Thinking…"
 
 enum { L_NONE, L_QUEUED, L_SHOWN };
 
 struct blive {
 	struct broom *r;
-	/* while the stream is read (NULL afterwards) */
-	struct sse sse;
-	struct json j;
-	char *ev, *strs;
-	size_t strs_cap;
-	struct letta_reply *rep;        /* made on the first news */
-	char raw[RAW_KEEP];
-	size_t raw_len;
+	/* while the answer is read (NULL afterwards) */
+	const struct letta_reply *rep;  /* the answer so far: the Letta
+	                                 * API's, valid while it reads */
 	char tool[LETTA_STREAM_NAME];   /* running (show_tools), "" none */
 	int reading;
-	int bad;                        /* an event could not be read: the
-	                                 * answer comes from the history */
 	/* the live message */
 	int state;                      /* L_* */
 	int final;                      /* its final answer is queued */
@@ -305,131 +289,60 @@ void bridge_stream_shown(struct broom *r, const char *question,
 	edit_pump(r);
 }
 
-/* ---- reading the stream ---- */
+/* ---- the answer as it comes (struct lapi_events) ---- */
 
-/* buf grows (to at most SSE_EVENT_MAX) to hold want bytes. Returns 1
- * when it does. */
-static int grow(char **buf, size_t *cap, size_t want)
+static void ev_text(void *arg, const struct letta_reply *rep)
 {
-	size_t n = *cap ? *cap : BUF_FIRST;
-	char *nb;
+	struct broom *r = arg;
 
-	if (want <= *cap || *cap >= SSE_EVENT_MAX)
-		return 0;
-	while (n < want && n < SSE_EVENT_MAX)
-		n *= 2;
-	if (n > SSE_EVENT_MAX)
-		n = SSE_EVENT_MAX;
-	if (!(nb = realloc(*buf, n)))
-		return 0;
-	*buf = nb;
-	*cap = n;
-	return 1;
+	if (!r->lv || !r->lv->reading)
+		return;
+	r->lv->rep = rep;
+	r->lv->tool[0] = '\0';
+	progress(r);
 }
 
-static struct letta_reply *rep_new(void)
+static void ev_tool(void *arg, const char *tool)
 {
-	struct letta_reply *r = malloc(sizeof *r);
+	struct broom *r = arg;
 
-	if (r)
-		letta_reply_init(r);
-	return r;
-}
-
-static int on_event(void *ctx, const struct sse_event *ev)
-{
-	struct broom *r = ctx;
-	struct blive *lv = r->lv;
-	struct letta_stream_msg m;
-	char small[STRS_STACK];
-	int e;
-
-	e = letta_stream_parse(&m, &lv->j, ev->name, ev->data, ev->data_len,
-	                       small, sizeof small);
-	if (e == ERR_TOOBIG && (ev->data_len < lv->strs_cap ||
-	                        grow(&lv->strs, &lv->strs_cap,
-	                             ev->data_len + 1)))
-		e = letta_stream_parse(&m, &lv->j, ev->name, ev->data,
-		                       ev->data_len, lv->strs, lv->strs_cap);
-	/* the tokens go with the event: a quiet stream holds none */
-	json_free(&lv->j);
-	if (!e && !lv->rep && m.kind != LETTA_SK_PING &&
-	    m.kind != LETTA_SK_OTHER && !(lv->rep = rep_new()))
-		e = ERR_NOMEM;
-	if (e) {
-		LOG_WARN("bridge", "event=stream_event_unreadable room=%s err=%s",
-		         r->id, err_str(e));
-		lv->bad = 1;
-		return 0;
-	}
-	if (m.run_id[0] && !r->run_id[0])
-		snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
-	switch (m.kind) {
-	case LETTA_SK_ASSISTANT:
-		lv->tool[0] = '\0';
-		letta_reply_add(lv->rep, m.text, m.text_len);
+	if (!r->lv || !r->lv->reading)
+		return;
+	snprintf(r->lv->tool, sizeof r->lv->tool, "%s", tool);
+	if (tool[0] && r->b->show_tools)
 		progress(r);
-		break;
-	case LETTA_SK_TOOL_CALL:
-		snprintf(lv->tool, sizeof lv->tool, "%s", m.tool.name);
-		if (r->b->show_tools)
-			progress(r);
-		break;
-	case LETTA_SK_TOOL_RETURN:
-		lv->tool[0] = '\0';
-		break;
-	case LETTA_SK_APPROVAL:
-		letta_reply_approval(lv->rep, m.tool.name, m.tool.call_id,
-		                     m.tool.arguments, m.tool.arguments_len);
-		break;
-	case LETTA_SK_STOP:
-		/* the names are short; a longer one is unknown anyway */
-		snprintf(lv->rep->stop, sizeof lv->rep->stop, "%.63s",
-		         m.stop_str);
-		break;
-	case LETTA_SK_ERROR:
-		LOG_WARN("bridge", "event=stream_error room=%s type=%s "
-		         "detail=\"%.120s\"", r->id, m.error_type, m.text);
-		if (!lv->rep->stop[0])
-			snprintf(lv->rep->stop, sizeof lv->rep->stop, "error");
-		break;
-	default:
-		break;
-	}
-	return 0;
 }
 
-static int on_body(struct bcall *c, const char *data, size_t len)
+static void ev_run(void *arg, const char *run_id)
 {
-	struct blive *lv = c->room->lv;
-	size_t k;
+	struct broom *r = arg;
 
-	if (!lv || !lv->reading)
-		return ERR_CLOSED;
-	k = RAW_KEEP - 1 - lv->raw_len;
-	if (k > len)
-		k = len;
-	memcpy(lv->raw + lv->raw_len, data, k);
-	lv->raw_len += k;
-	lv->raw[lv->raw_len] = '\0';
-	/* room for what this piece may add to the event being read */
-	if (lv->sse.len + len + 1 > lv->sse.cap) {
-		size_t cap = lv->sse.cap;
-
-		if (grow(&lv->ev, &cap, lv->sse.len + len + 1))
-			sse_set_buf(&lv->sse, lv->ev, cap);
-	}
-	return sse_feed(&lv->sse, data, len);
+	if (!r->run_id[0])
+		snprintf(r->run_id, sizeof r->run_id, "%s", run_id);
 }
+
+static void ev_bad(void *arg, int err)
+{
+	struct broom *r = arg;
+
+	LOG_WARN("bridge", "event=stream_event_unreadable room=%s err=%s",
+	         r->id, err_str(err));
+}
+
+static int ev_stop(void *arg)
+{
+	struct broom *r = arg;
+
+	return !r->lv || !r->lv->reading;
+}
+
+const struct lapi_events bridge_stream_events = {
+	.text = ev_text, .tool = ev_tool, .run = ev_run, .bad = ev_bad,
+	.stop = ev_stop,
+};
 
 static void reader_free(struct blive *lv)
 {
-	if (lv->reading)
-		json_free(&lv->j);
-	free(lv->ev);
-	free(lv->strs);
-	free(lv->rep);
-	lv->ev = lv->strs = NULL;
 	lv->rep = NULL;
 	lv->reading = 0;
 	lv->tool[0] = '\0';
@@ -471,75 +384,24 @@ static struct blive *live_for(struct broom *r, const char *question)
 	return r->lv;
 }
 
-struct bcall *bridge_stream_open(struct broom *r, const char *question,
-                                 const char *user, const char *thread,
-                                 int reply, const char *path, char *body,
-                                 size_t len,
-                                 void (*done)(struct bcall *, int,
-                                              const char *, size_t,
-                                              int64_t, int))
+int bridge_stream_begin(struct broom *r, const char *question,
+                        const char *user, const char *thread, int reply)
 {
 	struct blive *lv = live_for(r, question);
-	struct bcall *c;
 
-	if (!lv || lv->reading) {
-		free(body);
-		return NULL;
-	}
-	lv->ev = malloc(BUF_FIRST);
-	lv->strs = NULL;                /* made for an event that needs it */
-	lv->strs_cap = 0;
-	if (!lv->ev) {
-		reader_free(lv);
-		free(body);
-		return NULL;
-	}
-	json_init(&lv->j);
+	if (!lv || lv->reading)
+		return ERR_NOMEM;
 	lv->reading = 1;
-	lv->bad = 0;
-	sse_init(&lv->sse, lv->ev, BUF_FIRST, on_event, r);
-	lv->raw_len = 0;
-	lv->raw[0] = '\0';
 	snprintf(lv->user, sizeof lv->user, "%s", user);
 	snprintf(lv->thread, sizeof lv->thread, "%s", thread);
 	lv->reply = reply;
 	r->run_id[0] = '\0';
 	r->run_over = 0;
-	c = bridge_call_body(r->b, r, "POST", BASE_LETTA, path,
-	                     r->b->letta_token, body, len,
-	                     (int)r->b->letta_timeout, STREAM_IDLE_MS, on_body,
-	                     done);
-	if (!c) {
-		reader_free(lv);
-		return NULL;
-	}
 	if (lv->state == L_NONE)
 		bridge_arm(r->b, &lv->t_live, r->b->stream_after);
 	else
 		lv->dirty = 1;  /* a re-send: the live message goes on */
-	return c;
-}
-
-int bridge_stream_result(struct broom *r, struct letta_reply **rep,
-                         const char **raw, size_t *raw_len)
-{
-	struct blive *lv = r->lv;
-	int e;
-
-	*rep = NULL;
-	*raw = "";
-	*raw_len = 0;
-	if (!lv || !lv->reading)
-		return ERR_CLOSED;
-	*raw = lv->raw;
-	*raw_len = lv->raw_len;
-	e = sse_finish(&lv->sse);
-	if (lv->bad || (!lv->rep && !(lv->rep = rep_new())))
-		return ERR_CLOSED;      /* read from the history instead */
-	*rep = lv->rep;
-	/* an error event ends a stream as Letta ends it: what the agent
-	 * said and the stop reason are the turn's outcome */
-	return e == 0 || e == ERR_PROTO ? 0 : ERR_CLOSED;
+	return 0;
 }
 
 void bridge_stream_done(struct broom *r)

@@ -18,10 +18,11 @@
 
 #include "bridge/bcmd.h"
 #include "core/err.h"
+#include "core/ident.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "letta/lapi.h"
 #include "letta/letta_msg.h"
-#include "net/proto.h"
 
 #define HIST_POLL_MS 5000       /* a turn seen running: look again */
 #define TYPING_REFRESH_MS 25000 /* typing (30 s) re-sent before it lapses */
@@ -240,10 +241,8 @@ int bridge_turn_head_still(struct broom *r, struct bturn_head *h)
 	return 1;
 }
 
-struct broom *bridge_turn_answered(struct bcall *c, struct bturn_head *h)
+struct broom *bridge_turn_answered(struct broom *r, struct bturn_head *h)
 {
-	struct broom *r = c->room;
-
 	r->turn_call = NULL;
 	return bridge_turn_head_still(r, h) ? r : NULL;
 }
@@ -371,29 +370,16 @@ static void reply_done(struct broom *r, struct bturn_head *h,
 	                   NULL);
 }
 
-/* 1 when a failed send may still reach Letta and run: it went out and
- * no answer came (a stall, a drop), or a gateway gave up on it. A
- * request not in the agent's history within two deadlines of being sent
- * is taken as lost (letta-api.md §11: the input is stored as the turn
- * starts). */
-static int ambiguous(int st, int err)
-{
-	if (st)
-		return st == 502 || st == 504;
-	return err != ERR_REFUSED && err != ERR_DNS && err != ERR_TLS;
-}
-
 /* A send that got no usable answer: tell, or look and go again. */
-static void send_failed(struct broom *r, struct bturn_head *h, int st,
-                        const char *body, size_t len, int err)
+static void send_failed(struct broom *r, struct bturn_head *h,
+                        const struct lapi_res *res)
 {
-	char detail[256], msg[512];
-	int f = letta_msg_fail(st, body, len, detail, sizeof detail);
+	char msg[512];
 
 	LOG_WARN("bridge", "event=letta_failed room=%s agent=%s status=%d "
-	         "err=%s detail=\"%.120s\"", r->id, h->ag.agent_id, st,
-	         err_str(err), detail);
-	switch (f) {
+	         "err=%s detail=\"%.120s\"", r->id, h->ag.agent_id,
+	         res->status, err_str(res->err), res->detail);
+	switch (res->fail) {
 	case LETTA_F_GONE:
 		finish_notice(r, h, "This agent no longer exists in Letta, so "
 		              "it cannot answer.", 1);
@@ -410,121 +396,106 @@ static void send_failed(struct broom *r, struct bturn_head *h, int st,
 			return;
 		}
 		snprintf(msg, sizeof msg, "Letta refused this message (HTTP %d%s"
-		         "%s).", st, detail[0] ? ": " : "", detail);
+		         "%s).", res->status, res->detail[0] ? ": " : "",
+		         res->detail);
 		finish_notice(r, h, msg, 0);
 		return;
 	default:
-		/* The turn may have run (a lost answer): look before re-sending */
+		/* The turn may have run (a lost answer): look before re-sending.
+		 * A request not in the agent's history within two deadlines of
+		 * being sent is taken as lost (letta-api.md §11: the input is
+		 * stored as the turn starts). */
 		r->check_first = 1;
-		if (ambiguous(st, err))
+		if (res->ambiguous)
 			r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
-		retry_or_give_up(r, h, f == LETTA_F_BUSY ? "busy" :
-		                 st ? "server error" : err_str(err));
+		retry_or_give_up(r, h, res->fail == LETTA_F_BUSY ? "busy" :
+		                 res->status ? "server error" : err_str(res->err));
 	}
 }
 
-static void on_send(struct bcall *c, int st, const char *body, size_t len,
-                    int64_t ra, int err)
+/* A send is over: the answer, or a look at the run and the history when
+ * its stream broke off (never a second send of a turn that may be
+ * running). */
+static void on_sent(void *arg, const struct lapi_res *res)
 {
-	struct broom *r = c->room;
-	struct letta_reply *rep;
+	struct broom *r = arg;
 	struct bturn_head h;
 
-	(void)ra;
 	r->turn_call = NULL;
 	if (r->b->metrics)
 		metrics_letta_ms(r->b->metrics,
 		                 (double)(loop_now(r->b->loop) - r->sent_at));
-	if (!bridge_turn_head_still(r, &h))
-		return;
-	if (st >= 200 && st < 300 && (rep = malloc(sizeof *rep))) {
-		if (letta_reply_parse(body, len, rep)) {
-			free(rep);
-			r->check_first = 1;
-			retry_or_give_up(r, &h, "unreadable answer");
-			return;
-		}
-		reply_done(r, &h, rep);
-		free(rep);
-		return;
-	}
-	send_failed(r, &h, st, body, len, err);
-}
-
-/* A streamed send is over: the answer as it came, or a look at the run
- * and the history when the stream broke off (never a second send of a
- * turn that may be running). */
-static void on_stream(struct bcall *c, int st, const char *body, size_t len,
-                      int64_t ra, int err)
-{
-	struct broom *r = c->room;
-	struct letta_reply *rep;
-	const char *raw;
-	size_t raw_len;
-	struct bturn_head h;
-	int e;
-
-	(void)body;
-	(void)len;
-	(void)ra;
-	r->turn_call = NULL;
-	if (r->b->metrics)
-		metrics_letta_ms(r->b->metrics,
-		                 (double)(loop_now(r->b->loop) - r->sent_at));
-	e = bridge_stream_result(r, &rep, &raw, &raw_len);
 	if (!bridge_turn_head_still(r, &h)) {
 		bridge_stream_done(r);
 		return;
 	}
-	if (st == 200 && !e && rep) {
-		reply_done(r, &h, rep);
-	} else if (st == 200 || st == 0) {
+	switch (res->outcome) {
+	case LAPI_ANSWERED:
+		reply_done(r, &h, res->rep);
+		break;
+	case LAPI_UNREADABLE:
+		r->check_first = 1;
+		retry_or_give_up(r, &h, "unreadable answer");
+		break;
+	case LAPI_BROKEN:
 		LOG_WARN("bridge", "event=stream_broken room=%s run=%s err=%s",
-		         r->id, r->run_id[0] ? r->run_id : "-", err_str(err));
+		         r->id, r->run_id[0] ? r->run_id : "-",
+		         err_str(res->err));
 		r->check_first = 1;
 		r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
 		retry_or_give_up(r, &h, "the answer's stream broke off");
-	} else {
-		send_failed(r, &h, st, raw, raw_len, err);
+		break;
+	default:
+		send_failed(r, &h, res);
 	}
 	bridge_stream_done(r);
 }
 
-static void on_hist(struct bcall *c, int st, const char *body, size_t len,
-                    int64_t ra, int err)
+/* The question's way to Letta, and back through the history. */
+static void ask_of(struct broom *r, const struct bturn_head *h,
+                   struct lapi_ask *q, char otid[37], char name[64])
 {
-	struct broom *r;
-	struct letta_reply *rep = NULL;
+	bridge_otid(r->id, h->m.event_id, otid);
+	bridge_letta_name(h->m.sender, name, 64);
+	*q = (struct lapi_ask){
+		.agent_id = h->ag.agent_id, .text = h->m.text,
+		.text_len = h->m.text_len, .name = name,
+		.sender_id = h->m.sender, .cmid = otid,
+		.call_id = h->m.call_id, .max_steps = r->b->max_steps,
+		.stream = r->b->stream, .timeout_ms = r->b->letta_timeout,
+	};
+	if (h->m.approval)
+		q->approval = h->m.approval == BRIDGE_APPROVAL_YES ? LAPI_ALLOW
+		                                                   : LAPI_DENY;
+}
+
+static void on_look(void *arg, const struct lapi_res *res)
+{
+	struct broom *r = arg;
+	const struct letta_reply *rep = res->rep;
 	char otid[37];
 	struct bturn_head h;
-	int found;
 
-	(void)ra;
-	(void)err;
-	if (!(r = bridge_turn_answered(c, &h)))
+	if (!(r = bridge_turn_answered(r, &h)))
 		return;
-	if (st != 200 || !(rep = malloc(sizeof *rep))) {
-		look_failed(r, &h, st == 404 ? "agent not found" :
-		                 "history unreadable");
+	if (res->found < 0) {
+		look_failed(r, &h, res->detail);
 		return;
 	}
 	bridge_otid(r->id, h.m.event_id, otid);
-	found = h.m.approval ? letta_hist_find_approval(body, len, h.m.call_id,
-	                                                rep)
-	                     : letta_hist_find(body, len, otid, rep);
 	slot_release(r);
-	if (found == 1 && rep->run_id[0] && !r->run_over) {
+	if (res->found == 1 && rep->run_id[0] && !r->run_over) {
 		/* The turn's run may still be going (a restart, a broken
 		 * stream): its answer is whole once the run is over. */
 		snprintf(r->run_id, sizeof r->run_id, "%s", rep->run_id);
 		r->turn = T_IDLE;
 		bridge_kick(r);
-	} else if (found == 1 &&
+	} else if (res->found == 1 &&
 	           (rep->n > 0 || bridge_turn_waits_approval(rep))) {
 		LOG_INFO("bridge", "event=turn_recovered room=%s otid=%s", r->id,
 		         otid);
 		reply_done(r, &h, rep);
-	} else if (found == 1) {
+	} else if (res->found == 1) {
 		/* It ran or runs: never again. Wait for its answer. */
 		if (!r->first_sent)
 			r->first_sent = loop_now(r->b->loop);
@@ -536,11 +507,11 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 			r->turn = T_WAIT;
 			bridge_arm(r->b, &r->t_turn, HIST_POLL_MS);
 		}
-	} else if (found == 0 && loop_now(r->b->loop) < r->unsure_until) {
+	} else if (loop_now(r->b->loop) < r->unsure_until) {
 		r->turn = T_WAIT;
 		bridge_arm(r->b, &r->t_turn, (int64_t)(r->unsure_until -
 		                                       loop_now(r->b->loop)));
-	} else if (found == 0) {
+	} else {
 		/* Not in the history. After a restart the send may have just
 		 * reached Letta, its input not written yet: re-sent once no
 		 * run of the agent is going, the history read again after
@@ -554,73 +525,38 @@ static void on_hist(struct bcall *c, int st, const char *body, size_t len,
 		}
 		r->turn = T_IDLE;
 		bridge_kick(r);
-	} else {
-		look_failed(r, &h, "history unreadable");
 	}
-	free(rep);
 }
 
 /* ---- the turn ---- */
 
 static void start_hist(struct broom *r, struct bturn_head *h)
 {
-	char path[256];
+	char otid[37], name[64];
+	struct lapi_ask q;
 
-	if (letta_msg_hist_path(path, sizeof path, h->ag.agent_id,
-	                        LIM_BRIDGE_HISTORY)) {
+	if (!ident_agent_id_valid(h->ag.agent_id)) {
 		finish_notice(r, h, "This room's agent id is not valid.", 0);
 		return;
 	}
+	ask_of(r, h, &q, otid, name);
 	r->turn = T_HIST;
-	r->turn_call = bridge_call(r->b, r, "GET", BASE_LETTA, path,
-	                           r->b->letta_token, NULL, 0, 60000, on_hist);
+	r->turn_call = r->b->lapi->ops->look(r->b->lapi, r, &q, on_look, r);
 	if (!r->turn_call)
 		look_failed(r, h, "request refused");
 }
 
-/* The body of the turn's send: the question, or the answer to the
- * pending tool call (the deny reason is the entry's text). */
-static int turn_body(struct broom *r, struct bturn_head *h, char **body,
-                     size_t *len)
-{
-	char otid[37], name[64], *why;
-	struct letta_send s = {
-		.agent_id = h->ag.agent_id, .text = h->m.text,
-		.text_len = h->m.text_len, .name = name,
-		.sender_id = h->m.sender, .otid = otid,
-		.max_steps = r->b->max_steps, .stream = r->b->stream,
-	};
-	int e;
-
-	if (h->m.approval) {
-		if (!(why = malloc(h->m.text_len + 1)))
-			return ERR_NOMEM;
-		memcpy(why, h->m.text, h->m.text_len);
-		why[h->m.text_len] = '\0';
-		e = letta_msg_approval_body(&s, h->m.approval ==
-		                            BRIDGE_APPROVAL_YES, h->m.call_id,
-		                            why, body, len);
-		free(why);
-		return e;
-	}
-	bridge_otid(r->id, h->m.event_id, otid);
-	bridge_letta_name(h->m.sender, name, sizeof name);
-	return letta_msg_body(&s, body, len);
-}
-
 static void start_send(struct broom *r, struct bturn_head *h)
 {
-	char path[256];
-	char *body;
-	size_t len;
-	int e;
+	char otid[37], name[64];
+	struct lapi_ask q;
+	int e = 0;
 
-	e = r->b->stream ? letta_msg_stream_path(path, sizeof path,
-	                                         h->ag.agent_id)
-	                 : letta_msg_path(path, sizeof path, h->ag.agent_id);
-	if (e || turn_body(r, h, &body, &len)) {
-		finish_notice(r, h, "This message could not be passed on to "
-		              "the agent.", 0);
+	ask_of(r, h, &q, otid, name);
+	if (r->b->stream &&
+	    bridge_stream_begin(r, h->m.event_id, h->ag.user_id, h->m.thread,
+	                        !h->m.thread[0] && r->b->reply_rich)) {
+		retry_or_give_up(r, h, "request refused");
 		return;
 	}
 	r->turn = T_SEND;
@@ -628,17 +564,18 @@ static void start_send(struct broom *r, struct bturn_head *h)
 	r->sent_at = loop_now(r->b->loop);
 	if (!r->first_sent)
 		r->first_sent = loop_now(r->b->loop);
-	if (r->b->stream)
-		r->turn_call = bridge_stream_open(r, h->m.event_id, h->ag.user_id,
-		                                  h->m.thread, !h->m.thread[0] &&
-		                                  r->b->reply_rich, path, body, len,
-		                                  on_stream);
-	else
-		r->turn_call = bridge_call(r->b, r, "POST", BASE_LETTA, path,
-		                           r->b->letta_token, body, len,
-		                           (int)r->b->letta_timeout, on_send);
-	if (!r->turn_call)
+	r->turn_call = r->b->lapi->ops->send(r->b->lapi, r, &q,
+	                                     &bridge_stream_events, on_sent, r,
+	                                     &e);
+	if (r->turn_call)
+		return;
+	bridge_stream_done(r);
+	r->turn = T_IDLE;
+	if (e == ERR_AGAIN)
 		retry_or_give_up(r, h, "request refused");
+	else
+		finish_notice(r, h, "This message could not be passed on to "
+		              "the agent.", 0);
 }
 
 /* ---- a run whose stream broke off ---- */
@@ -648,10 +585,8 @@ static void start_send(struct broom *r, struct bturn_head *h)
 /* 1 when a run the turn waits on is still going and the wait is not
  * over: look again in RUN_POLL_MS. Anything else (over, unreadable, a
  * server without runs) lets the history tell. */
-static int run_wait(struct broom *r, int st, const char *body, size_t len)
+static int run_wait(struct broom *r, int going)
 {
-	int going = st == 200 && letta_runs_going(body, len) == 1;
-
 	if (!r->first_sent)
 		r->first_sent = loop_now(r->b->loop);   /* after a restart */
 	if (!going || loop_now(r->b->loop) - r->first_sent >=
@@ -667,22 +602,19 @@ static int run_wait(struct broom *r, int st, const char *body, size_t len)
  * going, wait and look again (the history first, for T_RUNS: the run may
  * be this turn's, its input not written yet); once none is, the history
  * decides (for T_RUNS, one more read of it). */
-static void on_run(struct bcall *c, int st, const char *body, size_t len,
-                   int64_t ra, int err)
+static void on_going(void *arg, const struct lapi_res *res)
 {
-	struct broom *r;
+	struct broom *r = arg;
 	struct bturn_head h;
 	int own;
 
-	(void)ra;
-	(void)err;
-	if (!(r = bridge_turn_answered(c, &h)))
+	if (!(r = bridge_turn_answered(r, &h)))
 		return;
 	own = r->turn == T_RUN;
 	slot_release(r);
 	LOG_DEBUG("bridge", "event=run_checked room=%s run=%s status=%d",
-	          r->id, own ? r->run_id : "(any)", st);
-	if (run_wait(r, st, body, len)) {
+	          r->id, own ? r->run_id : "(any)", res->status);
+	if (run_wait(r, res->going)) {
 		if (!own) {
 			LOG_INFO("bridge", "event=turn_waits_for_run room=%s "
 			         "agent=%s", r->id, h.ag.agent_id);
@@ -700,13 +632,9 @@ static void on_run(struct bcall *c, int st, const char *body, size_t len,
 
 static void start_runs(struct broom *r, struct bturn_head *h)
 {
-	char path[200];
-
 	r->turn = T_RUNS;
-	r->turn_call = letta_runs_active_path(path, sizeof path,
-	                                      h->ag.agent_id) ? NULL :
-	               bridge_call(r->b, r, "GET", BASE_LETTA, path,
-	                           r->b->letta_token, NULL, 0, 30000, on_run);
+	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, h->ag.agent_id,
+	                                      NULL, on_going, r);
 	if (!r->turn_call) {
 		r->runs_check = RUNS_CLEAR;
 		start_hist(r, h);
@@ -715,16 +643,9 @@ static void start_runs(struct broom *r, struct bturn_head *h)
 
 static void start_run(struct broom *r, struct bturn_head *h)
 {
-	char path[160];
-	struct proto_buf p;
-
-	proto_buf_init(&p, path, sizeof path);
-	proto_buf_str(&p, "/v1/runs/");
-	proto_buf_urlenc(&p, r->run_id);
 	r->turn = T_RUN;
-	r->turn_call = p.err ? NULL : bridge_call(r->b, r, "GET", BASE_LETTA,
-	                                          path, r->b->letta_token, NULL,
-	                                          0, 30000, on_run);
+	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, h->ag.agent_id,
+	                                      r->run_id, on_going, r);
 	if (!r->turn_call) {
 		r->run_over = 1;
 		start_hist(r, h);
