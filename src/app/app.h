@@ -57,6 +57,11 @@ struct app {
 	char invite_buf[APP_MAX_INVITES][IDENT_MXID_MAX + 1];
 	const char *invite[APP_MAX_INVITES];
 	struct app_net net;
+	/* Which Letta API the server at [letta] base_url speaks, as the
+	 * start-up gate found it (LAPI_REST or LAPI_APP of letta/lapi.h; 0:
+	 * not known yet), and for the App Server its socket's URL. */
+	int letta_api;
+	char letta_ws[LIM_HTTP_URL];
 };
 
 /* -c FILE / --config FILE and flags (a NULL-terminated list; set[i] tells

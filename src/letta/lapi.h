@@ -142,8 +142,36 @@ struct lapi {
 	const struct lapi_ops *ops;
 };
 
+/* The APIs Letta serves. */
+enum lapi_kind {
+	LAPI_REST = 1,          /* v1 REST: Letta Cloud, the archived server */
+	LAPI_APP = 2,           /* the App Server of Letta Code (WebSocket) */
+};
+
 /* The REST implementation over `http` (copied). Returns NULL on
  * allocation failure. Free with l->ops->free(l). */
 struct lapi *lapi_rest_new(const struct lapi_http *http);
+
+struct loop;
+struct dns;
+struct tls_ctx;
+
+/* How the App Server implementation reaches its server: one WebSocket
+ * to `url` (ws:// or wss://, copied) with `bearer` (NULL: none; copied,
+ * never logged), on the caller's loop, resolver and TLS context (which
+ * outlive it). Runtimes start in tool mode `mode` ("strict" unless the
+ * operator said otherwise). */
+struct lapi_app_conf {
+	struct loop *loop;
+	struct dns *dns;
+	struct tls_ctx *tls;
+	const char *url;
+	const char *bearer;
+	const char *mode;
+};
+
+/* The App Server implementation. Returns NULL on allocation failure or
+ * a bad URL. Free with l->ops->free(l). */
+struct lapi *lapi_app_new(const struct lapi_app_conf *conf);
 
 #endif
