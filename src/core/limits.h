@@ -260,4 +260,27 @@
 
 /*  */
 
+/* ---- letta_app ---- */
+/* An id the App Server gives or echoes (request, run, turn, message,
+ * conversation and permission ids: "perm-call_1", "local-conv-1",
+ * "batch-direct-" + a UUID are all under 64 bytes). A longer one is
+ * refused, never cut: ids are sent back or compared. */
+#define LIM_LETTA_APP_ID      128
+/* An error text of a frame (error, loop_error's message) kept for the log
+ * and the person; longer is cut at a character. */
+#define LIM_LETTA_APP_ERROR   1024
+/* The text of one stream_delta (an answer chunk, a tool's arguments): as
+ * much as one whole answer keeps (LIM_BRIDGE_ANSWER), so a server that
+ * sends a message in one delta loses nothing the reply would show; past
+ * it cut at a character. */
+#define LIM_LETTA_APP_TEXT    LIM_BRIDGE_ANSWER
+/* A control_request's tool input (raw JSON) handed on for a person to
+ * judge; longer is cut at a character (and is then no longer JSON). */
+#define LIM_LETTA_APP_INPUT   (64u << 10)
+/* Largest page asked for (agent_list, conversation_messages_list), and
+ * the messages of one page the history reader looks at. */
+#define LIM_LETTA_APP_LIMIT   1000
+
+/*  */
+
 #endif
