@@ -34,6 +34,31 @@ include board/$(BOARD).mk
 
 VERSION := 0.1.0
 
+# ---------------------------------------------------------------- needs
+# What the goals need from the system (tools/needs.sh: one list for make,
+# .ci/run and README) is checked before anything is fetched or built. As
+# root with apt-get what is missing is installed; else make stops here
+# (exit 2) with the command to run. LETTAMX_NO_INSTALL=1: check only.
+# Once per command line: not in sub-makes, not when make restarts after
+# fetching. A cross board checks its own packages only.
+GOALS       := $(or $(MAKECMDGOALS),all)
+NEEDS_BOARD := $(if $(filter x86_64,$(BOARD)),build,$(BOARD))
+NEEDS := $(strip \
+  $(if $(filter-out clean distclean help size fuzz test test-san,$(GOALS)),$(NEEDS_BOARD)) \
+  $(if $(filter demo test-long,$(GOALS)),$(NEEDS_BOARD) demo) \
+  $(if $(filter test test-san,$(GOALS)),$(if $(filter x86_64,$(BOARD)),test,$(BOARD) board-test)) \
+  $(if $(filter size,$(GOALS)),build aarch64 armhf armel) \
+  $(if $(filter fuzz,$(GOALS)),fuzz))
+NEEDS_FOR := make$(if $(filter command line,$(origin BOARD)), BOARD=$(BOARD))$(if $(MAKECMDGOALS), $(MAKECMDGOALS))
+ifeq ($(MAKELEVEL)$(MAKE_RESTARTS),0)
+ifneq ($(and $(NEEDS),$(wildcard tools/needs.sh)),)
+NEEDS_STATUS := $(shell tools/needs.sh --for '$(NEEDS_FOR)' $(NEEDS) >&2; echo $$?)
+ifneq ($(NEEDS_STATUS),0)
+$(error nothing was built: the system lacks what is named above)
+endif
+endif
+endif
+
 ifeq ($(SAN),1)
   B        := build/$(BOARD)-san
   CC       := $(SAN_CC)
@@ -82,11 +107,12 @@ endif
 # The dependency sources appear only after vendor/fetch.sh ran. The stamp
 # below is an included makefile: make fetches, writes it, and restarts, so
 # the wildcards are read again with the sources present. It depends on the
-# downloads, so a tarball changed after the fact is checked again.
+# downloads, so a tarball changed after the fact is checked again. A
+# fetch that fails stops make there, before any compiler runs.
 NOFETCH_GOALS := clean distclean help
 ifeq ($(filter-out $(NOFETCH_GOALS),$(or $(MAKECMDGOALS),all)),)
 else
--include build/fetched.mk
+include build/fetched.mk
 endif
 build/fetched.mk: vendor/manifest vendor/fetch.sh $(wildcard vendor/downloads/*)
 	@vendor/fetch.sh

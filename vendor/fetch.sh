@@ -44,8 +44,10 @@ host_mirror() {
     if [ -n "${LETTAMX_DEBIAN_MIRROR:-}" ]; then
         printf '%s\n' "$LETTAMX_DEBIAN_MIRROR"; return
     fi
+    # Either file may be missing (a classic sources.list, or deb822
+    # .sources only): under set -e a failing sed would end the list.
     {
-        sed -n 's/^[[:space:]]*URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null
+        sed -n 's/^[[:space:]]*URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
         grep -hE '^[[:space:]]*deb(-src)?[[:space:]]' /etc/apt/sources.list \
             /etc/apt/sources.list.d/*.list 2>/dev/null |
             sed -E 's/\[[^]]*\]//' | awk '{print $2}'

@@ -75,6 +75,12 @@ static void on_agent(void *arg, const struct prov_report *r)
 {
 	struct ctx *c = arg;
 
+	if (c->dry && r->unknown) {
+		printf("  %s (%s): not in the store: its room is looked up by "
+		       "its marker before anything is created\n", r->name,
+		       r->agent_id);
+		return;
+	}
 	if (c->dry) {
 		char what[128] = "";
 		struct proto_buf b;
@@ -152,14 +158,24 @@ static int run_once(struct ctx *c, int dry,
 	return r;
 }
 
+/* A dry run reads Letta and the store only: what is not in the store is
+ * looked up by its marker by the real run before anything is created,
+ * so the plan says that rather than "create" (after a lost store the
+ * real run finds every room). */
 static void print_plan(const struct prov_summary *s)
 {
-	printf("plan: %zu agents listed%s; would create %zu users and %zu "
-	       "rooms, link %zu, rename %zu, mark %zu deleted, unlink %zu%s\n",
-	       s->agents, s->listing_complete ? "" : " (listing incomplete)",
-	       s->users_made, s->rooms_made, s->linked, s->renamed,
-	       s->marked_deleted, s->unlinked,
-	       s->space_made ? "; create the Space" : "");
+	printf("plan: %zu agents listed%s", s->agents,
+	       s->listing_complete ? "" : " (listing incomplete)");
+	if (s->unknown)
+		printf("; %zu not in the store: each one's room is looked up "
+		       "by its marker before anything is created", s->unknown);
+	printf("; would create %zu users and %zu rooms, link %zu, rename "
+	       "%zu, mark %zu deleted, unlink %zu\n", s->users_made,
+	       s->rooms_made, s->linked, s->renamed, s->marked_deleted,
+	       s->unlinked);
+	if (s->space_made)
+		printf("plan: the Space is not in the store: it is looked up "
+		       "by its marker before one is created\n");
 }
 
 static void print_summary(const struct ctx *c, const struct prov_summary *s,

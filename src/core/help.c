@@ -64,9 +64,12 @@ static const struct help helps[] = {
 	  "markers come back, stale mappings move or are cleared, forged\n"
 	  "markers and conflicts are reported. The store changes in one\n"
 	  "transaction after a snapshot, only when something differs.\n"
-	  "`lettamx run` does this at every start.\n\n"
+	  "`lettamx run` does this at every start. With no bot_token_file\n"
+	  "and no token in the store (a lost store), the bot logs in first,\n"
+	  "as `lettamx run` does, and its new token is kept in the store.\n\n"
 	  CONF
-	  "  --dry-run          the report only; nothing written\n"
+	  "  --dry-run          the report only; nothing written but the\n"
+	  "                     token of that login\n"
 	  "  --json             the report as JSON\n"
 	  EXIT },
 	{ "check",

@@ -206,6 +206,7 @@ int prov_agent_start(struct prov *p)
 	p->ncand = p->ci = 0;
 	r = store_view(c->store, get_rec, &g);
 	if (r == ERR_NOTFOUND) {
+		p->rep.unknown = 1;
 		memset(&p->rec, 0, sizeof p->rec);
 		copy(p->rec.agent_id, sizeof p->rec.agent_id, p->a->id);
 		r = ident_agent_user_id(c->user_prefix, p->a->id,
@@ -260,6 +261,13 @@ void prov_agent_plan(struct prov *p)
 	                                             : PROV_R_MADE;
 	p->rep.space = (f & PROV_F_LINKED) && !(f & PROV_F_UNLINKED) ?
 	               PROV_R_KEPT : PROV_R_MADE;
+	if (p->rep.unknown) {
+		/* The real run looks its room up by the marker first (a lost
+		 * store makes nothing twice): what it will make is unknown. */
+		p->sum.unknown++;
+		prov_agent_done(p);
+		return;
+	}
 	p->sum.users_made += p->rep.user == PROV_R_MADE;
 	p->sum.rooms_made += p->rep.room == PROV_R_MADE;
 	p->sum.linked += p->rep.space == PROV_R_MADE;

@@ -145,6 +145,10 @@ static int bot_start(struct prov *p, struct proto_req *req)
 	if (c->reg == MX_REG_SHARED_SECRET && c->shared_secret &&
 	    *c->shared_secret && !secret_agent_password(c->master,
 	    c->bot_user, p->bot_pw, sizeof p->bot_pw)) {
+		if (c->dry_run) {       /* a dry run logs in, creates no bot */
+			prov_go(p, B_LOGIN);
+			return mx_req_login(req, local, p->bot_pw);
+		}
 		prov_go(p, B_SS_NONCE);
 		return mx_req_ss_nonce(req);
 	}

@@ -69,9 +69,12 @@ struct prov_conf {
 	const char *exclude_tags;
 	const char *letta_token;        /* NULL: no Authorization */
 	int64_t grace_ms;               /* deleted agent -> unlink */
-	int dry_run;                    /* plan only, no Matrix request */
+	int dry_run;                    /* plan only, no Matrix request
+	                                 * (with bot_only: a login only, never
+	                                 * a registration of the bot) */
 	int bot_only;                   /* only get the bot's token (the
-	                                 * daemon's start-up gate), then end */
+	                                 * daemon's start-up gate, a one-off
+	                                 * reconcile), then end */
 	const struct secret_master *master;
 	struct store *store;
 	const char *snapdir;            /* snapshot before the first change of
@@ -107,6 +110,10 @@ struct prov_report {
 	int room;
 	int space;
 	int renamed;
+	int unknown;                    /* not in the store: its room is
+	                                 * looked up by its marker before
+	                                 * anything is made (a dry run cannot
+	                                 * tell, so it says so) */
 	const char *why;                /* a failure's explanation, or "" */
 };
 
@@ -116,14 +123,17 @@ struct prov_summary {
 	size_t agents;                  /* wanted agents listed */
 	size_t users_made, rooms_made, rooms_found, linked, renamed;
 	size_t failed, marked_deleted, unlinked, returned;
+	size_t unknown;                 /* dry run: agents not in the store,
+	                                 * left out of the counts above */
 	size_t requests;                /* Matrix requests sent */
 	size_t limited;                 /* answers 429 (pacing, not failures) */
 	int64_t limited_ms;             /* sum of the waits they asked for */
 	size_t logins, admin_logins;    /* agent tokens: password / admin API */
 	int rl_state;                   /* PROV_RL_* of the bot */
 	int listing_complete;
-	int space_made;                 /* the Space was created (or would
-	                                 * be, in a dry run) */
+	int space_made;                 /* the Space was created (in a dry
+	                                 * run: none in the store, so it is
+	                                 * looked up before one is made) */
 };
 
 /* Whether the bot's rate limits are lifted. */

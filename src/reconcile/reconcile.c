@@ -192,6 +192,7 @@ static void on_error(struct recon *r, const struct proto_resp *resp)
 	mx_error_parse(resp, &e);
 	if (mx_error_is(&e, "M_UNKNOWN_TOKEN") ||
 	    mx_error_is(&e, "M_MISSING_TOKEN")) {
+		r->rep.token_refused = 1;
 		recon_fail(r, ERR_CONFIG, "the homeserver refused the bot's "
 		           "access token (%s): replace bot_token_file, or run "
 		           "`lettamx provision` to log the bot in again",

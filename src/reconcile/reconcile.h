@@ -89,6 +89,8 @@ struct recon_report {
 	size_t requests;                /* HTTP requests made */
 	uint64_t ms;                    /* time taken (set by the driver) */
 	int changed;                    /* the store was (would be) changed */
+	int token_refused;              /* stopped: the homeserver refused the
+	                                 * bot's access token */
 	int space;                      /* RECON_SPACE_* */
 	char space_id[256];
 	char snapshot[96];              /* taken before the change, or "" */

@@ -1,11 +1,13 @@
 /*
  * reconcile_cmd: the reconcile engine's requests over the HTTP client,
  * one at a time on the loop (waits are loop timers), and the
- * `lettamx reconcile [--dry-run] [--json]` command.
+ * `lettamx reconcile [--dry-run] [--json]` command, which gets the bot's
+ * token as the daemon's gate does when none is configured or stored.
  */
 #include "reconcile/reconcile_cmd.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include "letta/letta.h"
 #include "net/http.h"
 #include "prov/pcall.h"
+#include "prov/prov_drive.h"
 #include "store/secret.h"
 
 struct recon_driver {
@@ -267,6 +270,9 @@ struct cmd {
 	char token[LIM_STORE_SECRET];
 	char install[SECRET_INSTALL_ID_LEN + 1];
 	int json;
+	int dry;
+	int token_stored;               /* the token was the store's */
+	int logged_in;                  /* this command logged the bot in */
 	struct json_w w;                /* --json: the findings */
 	char *out;
 	int stop;
@@ -301,7 +307,99 @@ static void on_signal(void *arg, int signo)
 	loop_stop(c->app.net.loop);
 }
 
-static void print_text(const struct recon_report *p, int dry)
+/* ---- the bot's token, as `lettamx run` gets it at its gate ---- */
+
+static void prov_stop_loop(void *arg, struct prov_driver *d)
+{
+	(void)d;
+	loop_stop(arg);
+}
+
+/* Says, before the findings, why and how the bot logged in. */
+static void say_login(const struct cmd *c, const char *why)
+{
+	if (!c->json)
+		printf("bot: %s, so %s logged in as `lettamx run` does; its new "
+		       "token is kept in the store (sealed)%s\n", why,
+		       c->app.bot_user, c->dry ? ", the one thing this dry "
+		       "run writes" : "");
+}
+
+/* Runs the provisioning engine for the bot only, as the daemon's gate
+ * does: a login with bot_password_file, or with the password derived
+ * for a bot that registration = shared-secret made. The new token is
+ * sealed in the store, so the next command reuses it. A dry run creates
+ * no bot and takes no snapshot: that token is all it writes. Returns 0
+ * (c->token set) or an error with `why`. */
+static int bot_login(struct cmd *c, char *why, size_t cap)
+{
+	struct app_net *n = &c->app.net;
+	struct prov_urls urls = {
+		cfg_get(&c->app.cfg, "matrix", "homeserver_url"),
+		cfg_get(&c->app.cfg, "letta", "base_url"),
+	};
+	struct prov_conf pc = c->app.pc;
+	struct prov_driver *d;
+	struct prov *p;
+	int r;
+
+	pc.bot_only = 1;
+	pc.dry_run = c->dry;
+	if (c->dry)
+		pc.snapdir = NULL;
+	p = prov_new(&pc, NULL, NULL);
+	d = p ? prov_driver_start(n->loop, n->http, p, &urls, prov_stop_loop,
+	                          n->loop) : NULL;
+	if (!d) {
+		prov_free(p);
+		snprintf(why, cap, "out of memory");
+		return ERR_NOMEM;
+	}
+	loop_run(n->loop);
+	prov_driver_free(d);
+	r = prov_result(p, why, cap);
+	if (!r && c->stop)
+		r = ERR_CANCELLED;
+	if (r == ERR_CANCELLED)
+		snprintf(why, cap, "interrupted while logging the bot in; "
+		         "nothing else was done: run it again");
+	if (!r)
+		snprintf(c->token, sizeof c->token, "%s", prov_bot_token(p));
+	prov_free(p);
+	c->logged_in = !r;
+	LOG_INFO("reconcile", "event=bot_login user=%s ok=%d",
+	         c->app.bot_user, !r);
+	return r;
+}
+
+static int meta_del_fn(struct store_txn *t, void *arg)
+{
+	int e = store_meta_del(t, arg);
+
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
+/* The stored token was refused (the server forgot it): forget it and log
+ * in again, once, as the gate does. */
+static int relogin(struct cmd *c, char *why, size_t cap)
+{
+	int r;
+
+	if (store_update(c->app.store, meta_del_fn,
+	                 (void *)(uintptr_t)PROV_META_BOT_TOKEN) < 0) {
+		snprintf(why, cap, "store: %s", store_why(c->app.store));
+		return ERR_STORE;
+	}
+	c->token_stored = 0;
+	r = bot_login(c, why, cap);
+	if (!r)
+		say_login(c, "the homeserver refused the stored access token");
+	return r;
+}
+
+/* ---- the report ---- */
+
+static void print_text(const struct cmd *c, const struct recon_report *p)
 {
 	static const char *const space[] = { "kept", "found by its marker",
 	                                     "none of ours" };
@@ -313,7 +411,7 @@ static void print_text(const struct recon_report *p, int dry)
 	       p->forged, p->stale, p->skipped,
 	       p->space_id[0] ? p->space_id : "-", space[p->space],
 	       p->requests, (unsigned long long)p->ms);
-	if (dry)
+	if (c->dry)
 		printf("dry run: %s\n", p->changed ? "the changes above were "
 		       "not written" : "nothing to change");
 	else if (p->changed)
@@ -323,7 +421,7 @@ static void print_text(const struct recon_report *p, int dry)
 		printf("nothing to change\n");
 }
 
-static int print_json(struct cmd *c, const struct recon_report *p, int dry)
+static int print_json(struct cmd *c, const struct recon_report *p)
 {
 	static const char *const space[] = { "kept", "found", "gone" };
 	size_t n;
@@ -343,7 +441,8 @@ static int print_json(struct cmd *c, const struct recon_report *p, int dry)
 	json_w_kstr(&c->w, "space", space[p->space]);
 	json_w_kstr(&c->w, "space_id", p->space_id);
 	json_w_kbool(&c->w, "changed", p->changed != 0);
-	json_w_kbool(&c->w, "dry_run", dry != 0);
+	json_w_kbool(&c->w, "dry_run", c->dry != 0);
+	json_w_kbool(&c->w, "bot_login", c->logged_in != 0);
 	json_w_kstr(&c->w, "snapshot", p->snapshot);
 	json_w_obj_end(&c->w);
 	if (json_w_finish(&c->w, &n) < 0) {
@@ -355,28 +454,44 @@ static int print_json(struct cmd *c, const struct recon_report *p, int dry)
 	return 0;
 }
 
-static int run(struct cmd *c, int dry)
+/* One engine run on the loop. Returns recon_result's code (why set);
+ * *rp the engine (the caller frees it), NULL on allocation failure. */
+static int run_once(struct cmd *c, struct recon **rp, char *why, size_t cap)
 {
 	struct recon_driver *d;
 	struct recon *r;
-	char why[512];
-	int e;
 
-	c->rc.dry_run = dry;
+	c->rc.bot_token = c->token;
+	c->rc.dry_run = c->dry;
 	c->rc.on_line = on_line;
 	c->rc.arg = c;
-	r = recon_new(&c->rc);
+	r = *rp = recon_new(&c->rc);
 	d = r ? recon_driver_start(c->app.net.loop, c->app.net.http, r,
 	        cfg_get(&c->app.cfg, "matrix", "homeserver_url"), stop_loop,
 	        c->app.net.loop) : NULL;
 	if (!d) {
-		recon_free(r);
-		fprintf(stderr, "lettamx reconcile: out of memory\n");
-		return 1;
+		snprintf(why, cap, "out of memory");
+		return ERR_NOMEM;
 	}
 	loop_run(c->app.net.loop);
 	recon_driver_free(d);
-	e = recon_result(r, why, sizeof why);
+	return recon_result(r, why, cap);
+}
+
+static int run(struct cmd *c)
+{
+	struct recon *r = NULL;
+	char why[512];
+	int e = run_once(c, &r, why, sizeof why);
+
+	if (e && r && recon_report(r)->token_refused && c->token_stored &&
+	    !c->stop) {
+		recon_free(r);
+		r = NULL;
+		e = relogin(c, why, sizeof why);
+		if (!e)
+			e = run_once(c, &r, why, sizeof why);
+	}
 	if (c->stop && !e) {
 		e = ERR_CANCELLED;
 		snprintf(why, sizeof why, "interrupted; nothing was changed "
@@ -387,8 +502,8 @@ static int run(struct cmd *c, int dry)
 
 		recon_report_line(recon_report(r), one, sizeof one);
 		LOG_INFO("reconcile", "event=done %s", one);
-		e = c->json ? print_json(c, recon_report(r), dry)
-		            : (print_text(recon_report(r), dry), 0);
+		e = c->json ? print_json(c, recon_report(r))
+		            : (print_text(c, recon_report(r)), 0);
 		recon_free(r);
 		return e;
 	}
@@ -398,13 +513,43 @@ static int run(struct cmd *c, int dry)
 	return e == ERR_CONFIG ? 2 : 1;
 }
 
+/* The bot's token: configured, stored, or from a login as the gate's. */
+static int get_token(struct cmd *c)
+{
+	char why[512];
+	int r = recon_conf_from_app(&c->rc, &c->app, c->token, c->install,
+	                            why, sizeof why);
+
+	c->token_stored = !r && !c->app.bot_token[0];
+	if (r == ERR_NOTFOUND) {
+		r = bot_login(c, why, sizeof why);
+		if (!r)
+			say_login(c, "no access token is configured or stored");
+	}
+	if (!r)
+		return 0;
+	fprintf(stderr, "lettamx reconcile: %s\n", why);
+	return r == ERR_CONFIG ? 2 : 1;
+}
+
+static int start_json(struct cmd *c)
+{
+	c->out = malloc(CMD_JSON);
+	if (!c->out)
+		return 1;
+	json_w_init(&c->w, c->out, CMD_JSON);
+	json_w_obj(&c->w);
+	json_w_key(&c->w, "findings");
+	json_w_arr(&c->w);
+	return 0;
+}
+
 int recon_cmd(int argc, char **argv)
 {
 	static const char *const flags[] = { "--dry-run", "--json", NULL };
 	/* The process's one command context (main runs one command). */
 	static struct cmd c;
 	const char *path;
-	char why[256];
 	int set[2], r;
 
 	if (app_args(argc, argv, flags, &path, set, NULL)) {
@@ -412,6 +557,7 @@ int recon_cmd(int argc, char **argv)
 		return 2;
 	}
 	memset(&c, 0, sizeof c);
+	c.dry = set[0];
 	c.json = set[1];
 	r = app_open(&c.app, path, APP_WRITE);
 	if (r)
@@ -421,26 +567,12 @@ int recon_cmd(int argc, char **argv)
 		app_close(&c.app);
 		return 1;
 	}
-	r = recon_conf_from_app(&c.rc, &c.app, c.token, c.install, why,
-	                        sizeof why);
-	if (r) {
-		fprintf(stderr, "lettamx reconcile: %s\n", why);
-		app_close(&c.app);
-		return r == ERR_NOTFOUND ? 2 : 1;
-	}
-	if (c.json) {
-		c.out = malloc(CMD_JSON);
-		if (!c.out) {
-			app_close(&c.app);
-			return 1;
-		}
-		json_w_init(&c.w, c.out, CMD_JSON);
-		json_w_obj(&c.w);
-		json_w_key(&c.w, "findings");
-		json_w_arr(&c.w);
-	}
 	loop_signals(c.app.net.loop, on_signal, &c);
-	r = run(&c, set[0]);
+	r = get_token(&c);
+	if (!r && c.json && start_json(&c))
+		r = 1;
+	if (!r)
+		r = run(&c);
 	memset(c.token, 0, sizeof c.token);
 	free(c.out);
 	app_close(&c.app);
