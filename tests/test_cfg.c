@@ -185,6 +185,41 @@ static void test_value_errors(void)
 	       "[log] target: 'file' is not one of stderr|syslog", NULL);
 }
 
+/* [letta]: either API, by URL or by name; the App Server's tool mode. */
+#define HS "[matrix]\nhomeserver_url = https://m.example\n[letta]\n"
+
+static void test_letta_api(void)
+{
+	static const struct { const char *text, *n1, *n2; } bad[] = {
+		{ HS "base_url = ws://127.0.0.1:4500/ws\napi = rest\n",
+		  "lettamx.conf:4: [letta] base_url: 'ws://127.0.0.1:4500/ws' "
+		  "is a WebSocket URL", "api = rest" },
+		{ "[matrix]\nhomeserver_url = ws://m.example\n[letta]\n"
+		  "base_url = http://l\n", "[matrix] homeserver_url: "
+		  "'ws://m.example' is not an http:// or https:// URL", NULL },
+		{ HS "base_url = ftp://l\n", "'ftp://l' is not an http(s):// "
+		  "or ws(s):// URL", NULL },
+		{ BASE "api = websocket\n", "api: 'websocket' is not one of "
+		  "auto|rest|app-server", NULL },
+		{ BASE "tool_mode = yolo\n", "tool_mode: 'yolo' is not one of "
+		  "strict|standard|acceptEdits|unrestricted", NULL },
+	};
+
+	CHECK_EQ(load(BASE, NULL), 0);
+	CHECK_STR(cfg_get(&c, "letta", "api"), "auto");
+	CHECK_STR(cfg_get(&c, "letta", "tool_mode"), "strict");
+	CHECK(cfg_get(&c, "bridge", "approvers") == NULL);
+	CHECK_EQ(load(HS "base_url = wss://letta.example/ws\napi = app-server"
+	              "\ntool_mode = acceptEdits\n[bridge]\napprovers = "
+	              "@ops:example.org\n", NULL), 0);
+	CHECK_STR(cfg_get(&c, "letta", "base_url"), "wss://letta.example/ws");
+	CHECK_STR(cfg_get(&c, "letta", "tool_mode"), "acceptEdits");
+	CHECK_STR(cfg_get(&c, "bridge", "approvers"), "@ops:example.org");
+	CHECK_EQ(load(HS "base_url = ws://127.0.0.1:4500\n", NULL), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		expect(__LINE__, bad[i].text, NULL, bad[i].n1, bad[i].n2);
+}
+
 static void test_secret_files(void)
 {
 	char text[1024], buf[128], sf[512];
@@ -296,6 +331,7 @@ int main(void)
 	RUN(test_environment);
 	RUN(test_file_errors);
 	RUN(test_value_errors);
+	RUN(test_letta_api);
 	RUN(test_secret_files);
 	RUN(test_process_environment);
 	RUN(test_list_items);

@@ -50,6 +50,18 @@ run env-wins 0 "level = debug  # environment LETTAMX_LOG_LEVEL" \
 run secret-named 0 "token_file = $tmp/letta.token  # $tmp/ok.conf:6; secret file" \
     -- config check -c "$tmp/ok.conf"
 if grep -q 's3cr3t-TEST' "$tmp/out"; then bad "secret printed"; else ok; fi
+# Which Letta API, and why; tool modes that run tools unasked are named.
+run letta-auto 0 "# letta api: decided at start: GET /app-server-info, then GET /v1/health/" \
+    -- config check -c "$tmp/ok.conf"
+run letta-ws 0 "# letta api: app-server (\[letta\] base_url is a WebSocket URL)" \
+    LETTAMX_LETTA_BASE_URL=ws://127.0.0.1:4500/ws -- config check -c "$tmp/ok.conf"
+run letta-rest 0 "# letta api: rest (\[letta\] api = rest)" \
+    LETTAMX_LETTA_API=rest -- config check -c "$tmp/ok.conf"
+run letta-ws-rest 2 "\[letta\] base_url: 'ws://127.0.0.1:4500/ws' is a WebSocket URL" \
+    LETTAMX_LETTA_API=rest LETTAMX_LETTA_BASE_URL=ws://127.0.0.1:4500/ws \
+    -- config check -c "$tmp/ok.conf"
+run tool-mode 0 "warning: \[letta\] tool_mode = unrestricted: App Server agents run every tool call without asking anyone" \
+    LETTAMX_LETTA_TOOL_MODE=unrestricted -- config check -c "$tmp/ok.conf"
 run env-bad 2 "environment LETTAMX_LOG_LEVEL: \[log\] level: 'loud'" \
     LETTAMX_LOG_LEVEL=loud -- config check -c "$tmp/ok.conf"
 printf '[matrix]\nhomeserver_url = http://h\n[letta]\nbase_url = http://l\ninterval = 5\n' > "$tmp/bad.conf"

@@ -47,6 +47,7 @@ static struct fake {
 	int reqs, writes, logins, registers, creates, notices, names;
 	int fail_create_429;    /* next createRoom answers 429 */
 	int list_fail;          /* the listing answers 500 */
+	int given;              /* prov_take_list: 1 complete, 2 not, 3 fails */
 	int reg_offers_token;   /* /register wants a registration token */
 	int crash_after;        /* stop the run after this many Matrix
 	                         * requests, dropping the last answer */
@@ -459,7 +460,7 @@ static int answer(const struct proto_req *q, int target,
 {
 	F.reqs++;
 	if (target == PROV_LETTA)
-		return letta(q, resp), 0;
+		return CHECK(!F.given), letta(q, resp), 0;
 	if (F.chaos && chaos(q, resp))
 		return 0;
 	matrix(q, resp);
@@ -479,6 +480,21 @@ static int answer(const struct proto_req *q, int target,
 	return F.crash_after && ++*n == F.crash_after;
 }
 
+/* A listing read elsewhere (the App Server's), given to the engine. */
+static void give_list(struct prov *p)
+{
+	struct letta_list l = { .done = 1, .complete = F.given == 1 };
+	struct letta_agent a = { .sleeptime = 0 };
+
+	for (int i = 0; i < F.na; i++) {
+		snprintf(a.id, sizeof a.id, "%s", F.a[i].id);
+		snprintf(a.name, sizeof a.name, "%s", F.a[i].name);
+		CHECK_EQ(letta_list_add(&l, &a), 0);
+	}
+	prov_take_list(p, &l, F.given == 3 ? ERR_CLOSED : 0, "gone");
+	letta_list_reset(&l);
+}
+
 /* Runs the engine to its end (or to F.crash_after Matrix requests).
  * With F.interleave, requests of all lanes are collected first and
  * answered in a random order. Returns prov_result's code. */
@@ -491,6 +507,8 @@ static int run(char *why, size_t cap)
 	int queued = 0, s;
 	int64_t w;
 
+	if (F.given)
+		give_list(p);
 	for (;;) {
 		a = prov_next(p, &q[queued], &target[queued], &w, &s);
 		if (a == PROV_WAIT) {
@@ -814,6 +832,28 @@ static void test_empty_or_failed_listing_deletes_nothing(void)
 	CHECK_EQ(F.notices, 0);
 }
 
+/* A listing read elsewhere (the App Server's), not over REST: complete;
+ * incomplete, an agent missing (never marked); failed (the run ends). */
+static void test_given_listing(void)
+{
+	static const struct { int given, agents, err; } runs[] = {
+		{ 1, 3, 0 }, { 2, 2, 0 }, { 2, 2, 0 }, { 3, 2, ERR_CLOSED },
+	};
+	char why[512];
+
+	if (setup("given", 3))
+		return;
+	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+		F.given = runs[i].given;
+		F.na = runs[i].agents;
+		CHECK_EQ(run(why, sizeof why), runs[i].err);
+		F.now += 3 * 3600 * 1000;       /* past the grace */
+	}
+	check_one_each(3);
+	CHECK_EQ(F.notices, 0);
+	CHECK_STR(why, "listing the Letta agents failed: gone");
+}
+
 static void test_unsupported_mode_is_clear(void)
 {
 	char why[512];
@@ -949,6 +989,7 @@ int main(void)
 	RUN(test_rename_and_relogin);
 	RUN(test_delete_grace_and_return);
 	RUN(test_empty_or_failed_listing_deletes_nothing);
+	RUN(test_given_listing);
 	RUN(test_unsupported_mode_is_clear);
 	RUN(test_dry_run_sends_nothing_to_matrix);
 	RUN(test_no_login_storm);

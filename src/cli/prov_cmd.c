@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/app_letta.h"
 #include "conf/cfg.h"
 #include "core/err.h"
 #include "core/ident.h"
@@ -38,6 +39,7 @@ struct ctx {
 	int waiting;            /* a "waiting" line is on the terminal */
 	uint64_t limited_ms;    /* the last run's time waiting for limits */
 	struct loop *loop;
+	struct lapi_app_conf appconf;   /* Letta is an App Server */
 };
 
 /* On a terminal the last line may be a "waiting" line, overwritten by
@@ -144,6 +146,10 @@ static int run_once(struct ctx *c, int dry,
 		return ERR_NOMEM;
 	}
 	prov_driver_on_wait(d, on_wait, c);
+	if (c->app.letta_api == LAPI_APP) {
+		app_letta_conf(&c->app, &c->appconf);
+		prov_driver_app(d, &c->appconf);
+	}
 	if (!c->watch)          /* a daemon's runs have no deadline */
 		prov_driver_deadline(d, (uint64_t)cfg_num(&c->app.cfg,
 		                     "matrix", "provision_deadline"));
@@ -281,6 +287,12 @@ int prov_cmd_provision(int argc, char **argv)
 	c.loop = c.app.net.loop;
 	c.watch = set[1];
 	loop_signals(c.loop, on_signal, &c);
+	r = app_letta_detect(&c.app, why, sizeof why);
+	if (r) {
+		fprintf(stderr, "lettamx provision: %s\n", why);
+		app_close(&c.app);
+		return r == ERR_CONFIG ? 2 : 1;
+	}
 	r = run_once(&c, 1, &sum, &ms, why, sizeof why);
 	if (!r && !c.stop)
 		print_plan(&sum);

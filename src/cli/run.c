@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/app_letta.h"
 #include "bridge/bridge.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "letta/letta.h"
 #include "matrix/matrix.h"
 #include "net/srv.h"
 #include "prov/metrics_store.h"
@@ -43,7 +43,9 @@ enum run_phase {
 	RUN_GATE_HS,            /* GET /versions until it answers */
 	RUN_GATE_BOT,           /* the bot's token (provisioning, bot only) */
 	RUN_GATE_WHOAMI,        /* the token names the configured bot */
-	RUN_GATE_LETTA,         /* GET /v1/health/ until it answers */
+	RUN_GATE_LETTA,         /* which Letta API answers (GET
+	                         * /app-server-info, GET /v1/health/), until
+	                         * one does */
 	RUN_RECONCILE,          /* the store from the room graph */
 	RUN_PROVISION,          /* the first provisioning run */
 	RUN_LIVE,               /* the bridge, provisioning periodically */
@@ -59,6 +61,8 @@ struct run {
 	struct app app;
 	int phase;
 	struct pcall call;              /* the gate's one request */
+	struct app_probe probe;         /* the gate's Letta probe */
+	struct lapi_app_conf appconf;   /* discovery over the App Server */
 	struct loop_timer retry;        /* the gate's next try */
 	struct loop_timer tick;         /* the next provisioning run */
 	struct loop_timer hard_stop;    /* shutdown deadline */
@@ -262,21 +266,31 @@ static void on_whoami(void *arg, const struct proto_resp *resp, int err,
 	gate_wait(r, why);
 }
 
-static void on_health(void *arg, const struct proto_resp *resp, int err,
-                      const char *reason)
+/* The Letta probe is over: the API is known, or the gate waits (or
+ * stops, when it can never work as configured). */
+static void on_probe(void *arg, struct app_probe *pr, int err,
+                     const char *why)
 {
 	struct run *r = arg;
-	char why[512];
+	char line[512];
 
-	if (resp->status >= 200 && resp->status < 300) {
-		phase_enter(r, RUN_RECONCILE);
+	if (err == ERR_CONFIG) {
+		run_fail(r, 2, "%s", why);
 		return;
 	}
-	if (resp->status)
-		snprintf(why, sizeof why, "Letta answered HTTP %d", resp->status);
-	else
-		why_of(resp, err, reason, why, sizeof why);
-	gate_wait(r, why);
+	if (err) {
+		gate_wait(r, why);
+		return;
+	}
+	app_letta_describe(pr, line, sizeof line);
+	LOG_INFO("run", "event=letta_ok %s", line);
+	phase_enter(r, RUN_RECONCILE);
+}
+
+static void gate_letta(struct run *r)
+{
+	if (app_probe_start(&r->probe, &r->app, on_probe, r))
+		run_fail(r, 2, "%s", r->probe.p.why);
 }
 
 /* ---- provisioning runs on the loop ---- */
@@ -310,6 +324,10 @@ static int prov_start(struct run *r, int bot_only)
 		prov_free(r->prov);
 		r->prov = NULL;
 		return ERR_NOMEM;
+	}
+	if (!bot_only && r->app.letta_api == LAPI_APP) {
+		app_letta_conf(&r->app, &r->appconf);
+		prov_driver_app(r->drv, &r->appconf);
 	}
 	return 0;
 }
@@ -465,8 +483,7 @@ static void phase_enter(struct run *r, int phase)
 			gate_call(r, hs_url(r), &req, on_whoami);
 		break;
 	case RUN_GATE_LETTA:
-		letta_req_health(&req);
-		gate_call(r, letta_url(r), &req, on_health);
+		gate_letta(r);
 		break;
 	case RUN_RECONCILE:
 		phase_reconcile(r);
@@ -508,6 +525,7 @@ static void run_stop(struct run *r)
 	LOG_INFO("run", "event=stopping phase=\"%s\"", phase_name[r->phase]);
 	r->phase = RUN_STOPPING;
 	pcall_cancel(&r->call);
+	app_probe_cancel(&r->probe);
 	loop_timer_cancel(l, &r->retry);
 	loop_timer_cancel(l, &r->tick);
 	/* A provisioning run cut short is safe to run again; so is a
@@ -684,6 +702,7 @@ int run_cmd(int argc, char **argv)
 	prov_stop(&r);
 	recon_job_cancel(r.recon);
 	pcall_cancel(&r.call);
+	app_probe_cancel(&r.probe);
 	bridge_free(r.bridge);
 	if (r.exit_code == 0)
 		LOG_INFO("run", "event=stopped");

@@ -64,10 +64,23 @@ const struct cfg_key cfg_keys[] = {
 	{ "matrix", "provision_deadline", CFG_DURATION, "0s", 0, 7 * MS_D,
 	  NULL, 0, "a one-off provision run ends after this long, waiting "
 	  "for rate limits included (0s: never; --watch has none)" },
-	{ "letta", "base_url", CFG_URL, NULL, 0, 0, NULL, CFG_REQUIRED,
-	  "base URL of the Letta server" },
+	{ "letta", "base_url", CFG_URL_WS, NULL, 0, 0, NULL, CFG_REQUIRED,
+	  "base URL of the Letta server: http(s):// for either API, or the "
+	  "App Server's ws(s):// socket" },
 	{ "letta", "token_file", CFG_PATH, NULL, 0, 0, NULL, CFG_SECRET,
-	  "file holding the Letta API token" },
+	  "file holding the Letta API token (the App Server's "
+	  "--ws-token-file), sent as a Bearer token to either API" },
+	{ "letta", "api", CFG_ENUM, "auto", 0, 0, "auto|rest|app-server", 0,
+	  "which Letta API base_url serves: rest (Letta Cloud, the archived "
+	  "Letta server), app-server (Letta Code's letta server --listen), "
+	  "auto: asked at start (GET /app-server-info, then GET /v1/health/)" },
+	{ "letta", "tool_mode", CFG_ENUM, "strict", 0, 0,
+	  "strict|standard|acceptEdits|unrestricted", 0,
+	  "App Server: which tool calls of an agent wait for a person's "
+	  "!approve (tools run on the Letta host, a shell among them): "
+	  "strict every one; standard all but those the server deems "
+	  "harmless (reads, read-only commands); acceptEdits as standard, "
+	  "but file edits run unasked; unrestricted none" },
 	{ "letta", "tags_include", CFG_LIST, NULL, 0, 0, NULL, 0,
 	  "bridge only agents with one of these tags" },
 	{ "letta", "tags_exclude", CFG_LIST, NULL, 0, 0, NULL, 0,
@@ -125,6 +138,9 @@ const struct cfg_key cfg_keys[] = {
 	  "what starts a command in an agent room (!help, !status, ...)" },
 	{ "bridge", "admins", CFG_STR, NULL, 0, 0, NULL, 0,
 	  "who may use !reset: Matrix ids, '*' matches any text" },
+	{ "bridge", "approvers", CFG_STR, NULL, 0, 0, NULL, 0,
+	  "who may answer an agent's tool call with !approve or !deny: "
+	  "Matrix ids, '*' matches any text (default: [bridge] admins)" },
 	{ "bridge", "stream", CFG_BOOL, "true", 0, 0, NULL, 0,
 	  "read Letta's answer as it streams and show a slow one live, in "
 	  "one message edited as it grows" },

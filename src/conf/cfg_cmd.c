@@ -204,6 +204,10 @@ static int check_one(struct cfg *c, int i, char *err, size_t errlen)
 		return url_parse(&u, v->text) < 0 ? bad(c, i, err,
 		       errlen, "'%s' is not an http:// or https:// URL",
 		       v->text) : 0;
+	case CFG_URL_WS:
+		return url_parse(&u, v->text) < 0 && url_parse_ws(&u, v->text)
+		       < 0 ? bad(c, i, err, errlen, "'%s' is not an http(s):// "
+		       "or ws(s):// URL", v->text) : 0;
 	case CFG_ENUM:
 		return enum_ok(k->choices, v->text) ? 0 : bad(c, i, err,
 		       errlen, "'%s' is not one of %s", v->text, k->choices);
@@ -219,12 +223,28 @@ static int check_one(struct cfg *c, int i, char *err, size_t errlen)
 	}
 }
 
+/* 1 when [letta] base_url is a ws:// or wss:// URL: the App Server's. */
+static bool letta_ws(const struct cfg *c)
+{
+	const char *base = cfg_get(c, "letta", "base_url");
+	struct url u;
+
+	return base && url_parse_ws(&u, base) == 0;
+}
+
 /* Rules between keys. */
 static int check_cross(const struct cfg *c, char *err, size_t errlen)
 {
 	const char *reg = cfg_get(c, "matrix", "registration");
+	const char *api = cfg_get(c, "letta", "api");
 	const char *need = NULL;
 
+	if (api && !strcmp(api, "rest") && letta_ws(c))
+		return bad(c, cfg_find("letta", 5, "base_url", 8), err, errlen,
+		           "'%s' is a WebSocket URL (an App Server's), but "
+		           "[letta] api = rest: give the REST server's http:// "
+		           "or https:// URL, or set api = app-server or auto",
+		           cfg_get(c, "letta", "base_url"));
 	if (reg && !strcmp(reg, "token"))
 		need = "registration_token_file";
 	else if (reg && !strcmp(reg, "shared-secret"))
@@ -296,6 +316,35 @@ int cfg_read_secret(const char *path, char *out, size_t cap, char *err,
 
 /* ---- printing ---- */
 
+/* Which Letta API the daemon will talk to, and why; a word of warning
+ * when App Server agents may run tools unasked. */
+static void print_letta(const struct cfg *c, FILE *out, FILE *warn)
+{
+	const char *api = cfg_get(c, "letta", "api");
+	const char *mode = cfg_get(c, "letta", "tool_mode");
+	bool rest = api && !strcmp(api, "rest");
+
+	if (letta_ws(c))
+		fputs("# letta api: app-server ([letta] base_url is a WebSocket "
+		      "URL)\n", out);
+	else if (api && strcmp(api, "auto"))
+		fprintf(out, "# letta api: %s ([letta] api = %s)\n", api, api);
+	else
+		fputs("# letta api: decided at start: GET /app-server-info, "
+		      "then GET /v1/health/ (api = auto)\n", out);
+	if (rest || !mode || !strcmp(mode, "strict"))
+		return;
+	fprintf(warn, "warning: [letta] tool_mode = %s: %s. Tools run on the "
+	        "Letta host, a shell among them; strict (the default) asks a "
+	        "person before every tool call.\n", mode,
+	        !strcmp(mode, "unrestricted") ? "App Server agents run every "
+	        "tool call without asking anyone" : !strcmp(mode, "standard")
+	        ? "App Server agents run the tool calls the server deems "
+	        "harmless (file reads, read-only shell commands) without "
+	        "asking anyone" : "App Server agents edit files and run the "
+	        "tool calls the server deems harmless without asking anyone");
+}
+
 void cfg_print(const struct cfg *c, FILE *out)
 {
 	const char *section = "";
@@ -362,5 +411,6 @@ int cfg_cmd(int argc, char **argv)
 		return 2;
 	}
 	cfg_print(&c, stdout);
+	print_letta(&c, stdout, stderr);
 	return 0;
 }

@@ -28,7 +28,8 @@ static const char *type_arg(enum cfg_type t)
 	case CFG_BOOL:     return "true|false";
 	case CFG_DURATION: return "duration";
 	case CFG_PATH:     return "path";
-	case CFG_URL:      return "URL";
+	case CFG_URL:
+	case CFG_URL_WS:   return "URL";
 	case CFG_ENUM:     return "choice";
 	case CFG_LIST:     return "word,...";
 	case CFG_USER:     return "user";

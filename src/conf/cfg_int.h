@@ -13,6 +13,7 @@ enum cfg_type {
 	CFG_DURATION,   /* 90, 90s, 15m, 2h, 1d, 500ms: ms in [min, max] */
 	CFG_PATH,       /* an absolute path */
 	CFG_URL,        /* an http:// or https:// URL */
+	CFG_URL_WS,     /* the same, or a ws:// or wss:// URL */
 	CFG_ENUM,       /* one of `choices` ("a|b|c") */
 	CFG_LIST,       /* comma-separated words */
 	CFG_USER,       /* a Matrix localpart or @local:server */

@@ -281,6 +281,14 @@
  * the messages of one page the history reader looks at. */
 #define LIM_LETTA_APP_LIMIT   1000
 
+/* ---- letta_app_list ---- */
+/* Agents asked for in one agent_list page. The App Server sends every
+ * agent whole (system prompt, the ids of its messages): a page of 50
+ * long-used agents stays well under LIM_LETTA_APP_LIST_MSG. */
+#define LIM_LETTA_APP_PAGE    50
+/* The largest agent_list answer taken: as much as one JSON document. */
+#define LIM_LETTA_APP_LIST_MSG LIM_JSON_DOC
+
 /*  */
 
 #endif

@@ -295,6 +295,11 @@ static int push(struct letta_list *l, const struct letta_agent *a)
 	return 0;
 }
 
+int letta_list_add(struct letta_list *l, const struct letta_agent *a)
+{
+	return seen(l, a->id) ? 1 : push(l, a);
+}
+
 /* Takes the agents of one page. Returns the number of elements, or an
  * error. A repeated id means the server dropped our cursor and started
  * over (letta-api.md §3): stop, and do not call the listing complete.

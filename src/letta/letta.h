@@ -99,6 +99,11 @@ void letta_list_init(struct letta_list *l);
 /* Frees the agents; `l` can be reused after letta_list_init(). */
 void letta_list_reset(struct letta_list *l);
 
+/* Adds `a` to a listing read some other way (the App Server's pages):
+ * returns 0 (added), 1 (already listed: not added again), ERR_TOOBIG
+ * (more than LIM_LETTA_AGENTS agents), ERR_NOMEM. */
+int letta_list_add(struct letta_list *l, const struct letta_agent *a);
+
 /* Fills `r` with the request for the next page. Returns 0, or ERR_INVAL
  * when the listing is done. */
 int letta_list_next(struct letta_list *l, struct proto_req *r,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/app_letta.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "letta/letta.h"
@@ -97,25 +98,41 @@ static int list_fn(void *arg, const struct proto_resp *resp)
 	return 0;
 }
 
+/* Lists the agents over REST into l. Returns 0 or the error, with msg. */
+static int list_rest(struct run *r, struct letta_list *l, char *msg,
+                     size_t cap)
+{
+	struct proto_req req;
+	struct feed f;
+
+	memset(&f, 0, sizeof f);
+	f.l = l;
+	while (!l->done && f.rc >= 0 &&
+	       letta_list_next(l, &req, r->app.pc.letta_token) == 0)
+		ops_call(&r->app, OPS_LETTA, &req, list_fn, &f);
+	if (f.rc < 0)
+		letta_error_msg(&f.e, msg, cap);
+	return f.rc < 0 ? f.rc : 0;
+}
+
 static void check_letta(struct run *r, const struct ops_recs *recs)
 {
 	struct letta_list l;
-	struct proto_req req;
-	struct feed f;
-	char msg[400];
+	char msg[512];
+	int rc = app_letta_detect(&r->app, msg, sizeof msg);
 
-	memset(&f, 0, sizeof f);
-	f.l = &l;
-	letta_list_init(&l);
-	while (!l.done && f.rc >= 0 &&
-	       letta_list_next(&l, &req, r->app.pc.letta_token) == 0)
-		ops_call(&r->app, OPS_LETTA, &req, list_fn, &f);
-	if (f.rc < 0 || !l.complete) {
-		letta_error_msg(&f.e, msg, sizeof msg);
-		cannot(r, "the Letta agents", f.rc < 0 ? msg :
-		       "the listing was incomplete");
+	if (rc) {
+		cannot(r, "the Letta agents", msg);
+		return;
 	}
-	if (f.rc >= 0)
+	letta_list_init(&l);
+	rc = r->app.letta_api == LAPI_APP ?
+	     app_letta_list(&r->app, &l, msg, sizeof msg) :
+	     list_rest(r, &l, msg, sizeof msg);
+	if (rc < 0 || !l.complete)
+		cannot(r, "the Letta agents", rc < 0 ? msg :
+		       "the listing was incomplete");
+	if (rc >= 0)
 		ops_check_letta(recs, &l, r->app.pc.include_tags,
 		                r->app.pc.exclude_tags, &r->sink);
 	letta_list_reset(&l);

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "letta/letta_app_list.h"
 #include "net/http.h"
 #include "prov/pcall.h"
 
@@ -42,6 +43,10 @@ struct prov_driver {
 	struct loop_timer deadline;
 	int nlimited;                   /* slots waiting for a rate limit */
 	uint64_t limited_since, limited_ms;
+	struct letta_app_lister *lister;        /* the App Server's listing,
+	                                         * before the engine runs */
+	struct letta_list list;
+	int listed;                             /* it is over */
 };
 
 static void pump(void *arg);
@@ -108,6 +113,10 @@ static void pump(void *arg)
 	int target = 0, a, i = 0;
 	int64_t wait_ms = 0;
 
+	if (d->lister && d->listed) {
+		letta_app_list_free(d->lister);
+		d->lister = NULL;
+	}
 	while (!d->finished) {
 		a = prov_next(d->p, &d->next, &target, &wait_ms, &i);
 		if (a == PROV_IDLE)
@@ -139,6 +148,34 @@ static void pump(void *arg)
 	}
 }
 
+/* The App Server's listing is over: the engine takes it and runs. */
+static void on_listed(void *arg, int err, const char *why)
+{
+	struct prov_driver *d = arg;
+
+	d->listed = 1;
+	prov_take_list(d->p, &d->list, err, why);
+	letta_list_reset(&d->list);
+	/* not freed inside its own callback: pump() frees it */
+	loop_defer(d->loop, &d->pump, pump, d);
+}
+
+void prov_driver_app(struct prov_driver *d, const struct lapi_app_conf *app)
+{
+	char why[128];
+	int r;
+
+	letta_list_init(&d->list);
+	r = letta_app_list_start(&d->lister, app, &d->list, on_listed, d);
+	if (r == 0) {
+		loop_defer_cancel(d->loop, &d->pump);   /* after the listing */
+		return;
+	}
+	snprintf(why, sizeof why, "cannot connect to the App Server: %s",
+	         err_str(r));
+	prov_take_list(d->p, &d->list, r, why);
+}
+
 /* The run's deadline: stop the engine, cancel what is in flight, and
  * let pump() report the end. */
 static void on_deadline(void *arg)
@@ -147,6 +184,8 @@ static void on_deadline(void *arg)
 
 	prov_cancel(d->p, ERR_TIMEOUT, "the run's deadline passed before it "
 	          "was done (rate limits?); run it again to go on");
+	letta_app_list_free(d->lister);
+	d->lister = NULL;
 	for (int i = 0; i < LIM_PROV_LANES; i++) {
 		struct slot *sl = &d->slot[i];
 
@@ -196,6 +235,8 @@ void prov_driver_free(struct prov_driver *d)
 	}
 	loop_timer_cancel(d->loop, &d->deadline);
 	loop_defer_cancel(d->loop, &d->pump);
+	letta_app_list_free(d->lister);
+	letta_list_reset(&d->list);
 	free(d);
 }
 

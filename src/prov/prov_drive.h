@@ -11,6 +11,7 @@
 
 struct loop;
 struct http_client;
+struct lapi_app_conf;
 struct prov_driver;
 
 /* Where the engine's requests go: base URLs without a trailing slash
@@ -29,6 +30,12 @@ struct prov_driver *prov_driver_start(struct loop *l, struct http_client *http,
                                       void (*done)(void *arg,
                                                    struct prov_driver *d),
                                       void *arg);
+
+/* Letta is an App Server: the run lists its agents over the socket that
+ * `app` names (read now: its url, bearer, loop, dns, tls) before the
+ * engine starts, instead of with GET /v1/agents/ (prov_take_list). Call
+ * right after prov_driver_start(), before the loop runs. */
+void prov_driver_app(struct prov_driver *d, const struct lapi_app_conf *app);
 
 /* Cancels a request in flight and frees the driver (not the engine). */
 void prov_driver_free(struct prov_driver *d);

@@ -89,6 +89,21 @@ int prov_result(const struct prov *p, char *why, size_t cap)
 
 /* ---- listing ---- */
 
+/* The listing is in p->list: count the wanted agents, go on. */
+static void list_taken(struct prov *p)
+{
+	p->sum.listing_complete = p->list.complete;
+	for (size_t i = 0; i < p->list.n; i++)
+		p->sum.agents += letta_agent_wanted(&p->list.agents[i],
+		                                    p->c->include_tags,
+		                                    p->c->exclude_tags);
+	LOG_INFO("provision", "event=listed agents=%zu wanted=%zu pages=%d "
+	         "complete=%d", p->list.n, p->sum.agents, p->list.pages,
+	         p->list.complete);
+	p->phase = p->c->dry_run ? PH_SPACE : PH_BOT;
+	p->step = p->c->dry_run ? SP_START : B_START;
+}
+
 static int feed_list(struct prov *p, const struct proto_resp *resp)
 {
 	struct letta_error e;
@@ -106,18 +121,8 @@ static int feed_list(struct prov *p, const struct proto_resp *resp)
 		           : r, "listing the Letta agents failed: %s", msg);
 		return 0;
 	}
-	if (r == 0)
-		return 0;
-	p->sum.listing_complete = p->list.complete;
-	for (size_t i = 0; i < p->list.n; i++)
-		p->sum.agents += letta_agent_wanted(&p->list.agents[i],
-		                                    p->c->include_tags,
-		                                    p->c->exclude_tags);
-	LOG_INFO("provision", "event=listed agents=%zu wanted=%zu pages=%d "
-	         "complete=%d", p->list.n, p->sum.agents, p->list.pages,
-	         p->list.complete);
-	p->phase = p->c->dry_run ? PH_SPACE : PH_BOT;
-	p->step = p->c->dry_run ? SP_START : B_START;
+	if (r)
+		list_taken(p);
 	return 0;
 }
 
@@ -567,6 +572,23 @@ int prov_feed(struct prov *p, int slot, const struct proto_resp *resp)
 	if (p->admin_probe == slot && (p->admin_login >= 0 || p->bk_hit < 0))
 		p->admin_probe = -1;
 	return r;
+}
+
+void prov_take_list(struct prov *p, struct letta_list *l, int err,
+                    const char *why)
+{
+	if (p->phase != PH_LIST || p->state[0] != LANE_IDLE)
+		return;
+	if (err) {
+		prov_fatal(p, err, "listing the Letta agents failed: %s", why);
+		return;
+	}
+	letta_list_reset(&p->list);
+	p->list = *l;
+	letta_list_init(l);
+	swap_in(p, 0);          /* the phase code works on lane 0 */
+	list_taken(p);
+	swap_out(p, 0);
 }
 
 void prov_cancel(struct prov *p, int err, const char *why)

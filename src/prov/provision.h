@@ -164,6 +164,16 @@ int prov_next(struct prov *p, struct proto_req *req, int *target,
  * Returns 0, or a store error (the run then ends). */
 int prov_feed(struct prov *p, int slot, const struct proto_resp *resp);
 
+/* Gives the run a listing read some other way (over the App Server's
+ * socket) instead of its first phase's REST listing: l's agents move into
+ * the engine (l is left empty) and the run goes on as after a REST
+ * listing, deletions only after a complete one. err: the listing failed
+ * (`why` in words): the run ends with err, as after a failed REST
+ * listing. Call before the first prov_next(); later calls, and calls on a
+ * bot-only run, do nothing. */
+void prov_take_list(struct prov *p, struct letta_list *l, int err,
+                    const char *why);
+
 /* Ends lane `slot`'s wait. */
 void prov_wake(struct prov *p, int slot);
 

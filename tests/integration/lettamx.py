@@ -10,6 +10,7 @@ import shlex
 import signal
 import subprocess
 import tempfile
+import time
 
 from fakes import REPO
 
@@ -131,6 +132,20 @@ class Daemon:
     def output(self):
         self.out.seek(0)
         return self.out.read().decode("utf-8", "replace")
+
+    def wait_until(self, what, timeout=25):
+        """Polls what() until it is true; AssertionError (a test failure,
+        with the daemon's output) when the daemon ends or `timeout`
+        seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while not what():
+            if self.proc.poll() is not None:
+                raise AssertionError("lettamx ended (status %s):\n%s"
+                                     % (self.proc.returncode, self.output()))
+            if time.monotonic() > deadline:
+                raise AssertionError("not so within %s s:\n%s"
+                                     % (timeout, self.output()))
+            time.sleep(0.05)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         """Signal, wait; returns the exit status. Kills after timeout."""
