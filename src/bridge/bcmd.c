@@ -270,6 +270,17 @@ static const char *const notices[BCMD_N__COUNT] = {
 		"bridge was away that it could not catch up on: the older ones "
 		"were not passed to the agent. Send again anything it should "
 		"answer.",
+	[BCMD_N_APPROVE_REFUSED] = "Only the people named in the bridge's "
+		"approvers (or, when none are named, its admins) may answer a "
+		"tool call: the agent still waits.",
+	[BCMD_N_APPROVE_NOBODY] = "Nobody may answer tool calls here: the "
+		"bridge has no approvers and no admins configured ([bridge] "
+		"approvers). The agent still waits; {p}cancel stops it.",
+	[BCMD_N_APPROVAL_LAPSED] = "The agent's request to use the tool "
+		"\"{d}\" lapsed: Letta lost it when its connection to the bridge "
+		"dropped, so the tool did not run. Ask again if you still need "
+		"it.",
+	[BCMD_N_RESET_UNSUPPORTED] = "The agent's history was not erased: {d}",
 };
 
 /* Copies tmpl, putting the prefix for "{p}" and detail for "{d}". */

@@ -107,6 +107,12 @@ enum bcmd_notice {
 	BCMD_N_CATCHUP_HISTORY,  /* the homeserver did not give the history */
 	BCMD_N_CATCHUP_UNREADABLE, /* an event that cannot be read */
 	BCMD_N_CATCHUP_FAILED,   /* anything else */
+	BCMD_N_APPROVE_REFUSED,  /* !approve/!deny from someone who may not */
+	BCMD_N_APPROVE_NOBODY,   /* ... and nobody may: no approvers, no
+	                          * admins configured */
+	BCMD_N_APPROVAL_LAPSED,  /* the App Server forgot a waiting tool call
+	                          * (its connection dropped; detail: the tool) */
+	BCMD_N_RESET_UNSUPPORTED, /* !reset where Letta cannot (detail: why) */
 	BCMD_N__COUNT
 };
 

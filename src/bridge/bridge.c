@@ -433,6 +433,7 @@ static void configure(struct bridge *b, struct app *a)
 	if (!b->cmd_prefix || !bcmd_prefix_ok(b->cmd_prefix))
 		b->cmd_prefix = "!";
 	b->admins = cfg_get(c, "bridge", "admins");
+	b->approvers = cfg_get(c, "bridge", "approvers");
 	b->stream = cfg_num(c, "bridge", "stream") != 0;
 	b->stream_after = cfg_num(c, "bridge", "stream_after");
 	b->show_tools = !strcmp(cfg_get(c, "bridge", "show_tools"), "compact");
@@ -452,6 +453,24 @@ static void configure(struct bridge *b, struct app *a)
 		snprintf(b->bot_token, sizeof b->bot_token, "%s", a->bot_token);
 	else if (store_view(a->store, bot_token_view, b))
 		b->bot_token[0] = '\0';
+}
+
+/* The Letta the gate found: the REST API through the bridge's own
+ * calls, or the App Server over its WebSocket. */
+static struct lapi *letta_of(struct bridge *b, struct app *a)
+{
+	const char *mode = cfg_get(&a->cfg, "letta", "tool_mode");
+	struct lapi_app_conf ac = {
+		.loop = a->net.loop, .dns = a->net.dns, .tls = a->net.tls,
+		.url = a->letta_ws, .bearer = b->letta_token,
+		.mode = mode ? mode : "strict",
+		.lapsed = bridge_appr_lapsed, .arg = b,
+	};
+
+	if (a->letta_api != LAPI_APP)
+		return lapi_rest_new(&(struct lapi_http){ letta_call, b });
+	LOG_INFO("bridge", "event=letta_api api=app-server mode=%s", ac.mode);
+	return lapi_app_new(&ac);
 }
 
 struct bridge *bridge_start(struct app *a, const char *bot_token,
@@ -478,7 +497,7 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 	b->watch.final_sent = bridge_stream_final_sent;
 	b->watch.final_wait = bridge_stream_final_wait;
 	configure(b, a);
-	if (!(b->lapi = lapi_rest_new(&(struct lapi_http){ letta_call, b }))) {
+	if (!(b->lapi = letta_of(b, a))) {
 		LOG_ERROR("bridge", "event=start_failed err=%s",
 		          err_str(ERR_NOMEM));
 		bridge_free(b);
@@ -507,6 +526,8 @@ void bridge_stop(struct bridge *b)
 		return;
 	b->stopping = 1;
 	bridge_sync_stop(b->sync);
+	if (b->lapi)
+		b->lapi->ops->stop(b->lapi);
 	while (b->calls) {
 		struct bcall *c = b->calls;
 

@@ -157,3 +157,44 @@ void bridge_appr_waits(struct broom *r, struct bturn_head *h)
 	if (!r->turn_call)
 		approval_told(r, h, "", NULL);
 }
+
+/* ---- a tool call the App Server lost ---- */
+
+struct lapse {
+	const char *agent;
+	struct store_agent ag;
+	int had;                        /* the room's pending call was it */
+};
+
+static int lapse_txn(struct store_txn *t, void *arg)
+{
+	struct lapse *l = arg;
+	char call[80], tool[128];
+	int e;
+
+	if ((e = store_agent_get(t, l->agent, &l->ag)) || !l->ag.room_id[0])
+		return e == ERR_NOTFOUND ? 0 : e;
+	e = bridge_pending_get(t, l->ag.room_id, call, sizeof call, tool,
+	                       sizeof tool);
+	if (e)
+		return e == ERR_NOTFOUND ? 0 : e;
+	l->had = 1;
+	return bridge_pending_del(t, l->ag.room_id);
+}
+
+void bridge_appr_lapsed(void *arg, const char *agent_id, const char *tool)
+{
+	struct bridge *b = arg;
+	struct lapse l = { .agent = agent_id };
+	char note[BCMD_TEXT_MAX];
+	struct broom *r;
+
+	if (store_update(b->store, lapse_txn, &l) || !l.had ||
+	    !(r = bridge_room(b, l.ag.room_id)))
+		return;
+	LOG_INFO("bridge", "event=approval_lapsed room=%s tool=\"%.60s\"",
+	         r->id, tool);
+	if (bcmd_notice(note, sizeof note, BCMD_N_APPROVAL_LAPSED,
+	                b->cmd_prefix, tool) >= 0)
+		bridge_notice(r, l.ag.user_id, "", note);
+}

@@ -36,6 +36,22 @@ static int admin(const struct bridge *b, const char *user)
 	return b->admins && *b->admins && bridge_allowed(&p, user);
 }
 
+/* Who may answer a tool call: [bridge] approvers, else the admins, else
+ * nobody (tools may run on the Letta host). */
+static const char *approvers(const struct bridge *b)
+{
+	if (b->approvers && *b->approvers)
+		return b->approvers;
+	return b->admins && *b->admins ? b->admins : NULL;
+}
+
+static int approver(const struct bridge *b, const char *user)
+{
+	struct bridge_policy p = { .allow = approvers(b), .server = "" };
+
+	return p.allow && bridge_allowed(&p, user);
+}
+
 /* ---- notices in the room (and thread) of the command ---- */
 
 struct npush { const char *room; uint8_t *buf; size_t n; };
@@ -197,9 +213,12 @@ static void on_reset(void *arg, const struct lapi_res *res)
 		store_update(r->b->store, unpend_txn, r);
 	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id,
 	         res->status, err_str(res->err));
-	tell_notice(r, r->reset_by, r->cmd_ev,
-	            r->cmd_thread, ok ? BCMD_N_RESET_DONE : BCMD_N_UNREACHABLE,
-	            NULL);
+	if (!ok && res->err == ERR_INVAL)       /* this Letta cannot */
+		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		            BCMD_N_RESET_UNSUPPORTED, res->detail);
+	else
+		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		            ok ? BCMD_N_RESET_DONE : BCMD_N_UNREACHABLE, NULL);
 }
 
 static void do_reset(struct cmd *k, int confirm)
@@ -268,9 +287,20 @@ static int approve_txn(struct store_txn *t, void *arg)
 
 static void do_approve(struct cmd *k)
 {
-	struct appr a = { k, malloc(LIM_STORE_QVALUE), 0, "" };
+	struct appr a = { k, NULL, 0, "" };
 	struct broom *r = k->r;
-	int e = a.buf ? store_update(r->b->store, approve_txn, &a) : ERR_NOMEM;
+	int e;
+
+	if (!approver(r->b, k->m.sender)) {
+		LOG_INFO("bridge", "event=approval_refused room=%s by=%s", r->id,
+		         k->m.sender);
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            approvers(r->b) ? BCMD_N_APPROVE_REFUSED
+		                            : BCMD_N_APPROVE_NOBODY, NULL);
+		return;
+	}
+	a.buf = malloc(LIM_STORE_QVALUE);
+	e = a.buf ? store_update(r->b->store, approve_txn, &a) : ERR_NOMEM;
 
 	free(a.buf);
 	if (e) {

@@ -160,6 +160,7 @@ struct bridge {
 	const char *cmd_prefix;         /* [bridge] command_prefix, checked:
 	                                 * "!" when unusable */
 	const char *admins;             /* [bridge] admins */
+	const char *approvers;          /* [bridge] approvers (NULL: admins) */
 	int stream;                     /* [bridge] stream */
 	int64_t stream_after;           /* [bridge] stream_after */
 	int show_tools;                 /* [bridge] show_tools = compact */
@@ -271,6 +272,11 @@ void bridge_appr_asked(struct broom *r, struct bturn_head *h,
 /* 409 PENDING_APPROVAL: the message is not taken; says which tool
  * waits and how to answer. */
 void bridge_appr_waits(struct broom *r, struct bturn_head *h);
+
+/* The App Server lost agent_id's tool call that waited for approval (its
+ * connection dropped): the room's pending call is dropped and the room
+ * told, in plain words, to ask again (arg: the bridge). */
+void bridge_appr_lapsed(void *arg, const char *agent_id, const char *tool);
 
 /* ---- bridge_out.c ---- */
 

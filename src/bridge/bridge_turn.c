@@ -395,9 +395,13 @@ static void send_failed(struct broom *r, struct bturn_head *h,
 			finish_notice(r, h, msg, 0);
 			return;
 		}
-		snprintf(msg, sizeof msg, "Letta refused this message (HTTP %d%s"
-		         "%s).", res->status, res->detail[0] ? ": " : "",
-		         res->detail);
+		if (res->status)
+			snprintf(msg, sizeof msg, "Letta refused this message "
+			         "(HTTP %d%s%s).", res->status,
+			         res->detail[0] ? ": " : "", res->detail);
+		else
+			snprintf(msg, sizeof msg, "Letta refused this message "
+			         "(%s).", res->detail);
 		finish_notice(r, h, msg, 0);
 		return;
 	default:
@@ -442,7 +446,9 @@ static void on_sent(void *arg, const struct lapi_res *res)
 		         r->id, r->run_id[0] ? r->run_id : "-",
 		         err_str(res->err));
 		r->check_first = 1;
-		r->unsure_until = r->sent_at + 2 * (uint64_t)r->b->letta_timeout;
+		if (res->ambiguous)
+			r->unsure_until = r->sent_at +
+			                  2 * (uint64_t)r->b->letta_timeout;
 		retry_or_give_up(r, &h, "the answer's stream broke off");
 		break;
 	default:

@@ -135,6 +135,9 @@ struct lapi_ops {
 	 * did. */
 	void *(*reset)(struct lapi *l, void *owner, const char *agent_id,
 	               lapi_done done, void *arg);
+	/* The owner stops: nothing is called any more (operations still
+	 * going end without their callback). */
+	void (*stop)(struct lapi *l);
 	void (*free)(struct lapi *l);
 };
 
@@ -168,6 +171,11 @@ struct lapi_app_conf {
 	const char *url;
 	const char *bearer;
 	const char *mode;
+	/* A tool call of agent_id that waited for approval was lost with
+	 * the connection (the server forgets it): the owner tells the room.
+	 * NULL: nobody is told. */
+	void (*lapsed)(void *arg, const char *agent_id, const char *tool);
+	void *arg;
 };
 
 /* The App Server implementation. Returns NULL on allocation failure or

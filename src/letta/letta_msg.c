@@ -221,13 +221,16 @@ static const char cut_note[] = "\n\n[The answer was cut here: it is longer "
                                "than the bridge passes on.]";
 #define TEXT_ROOM (LIM_BRIDGE_ANSWER - (sizeof cut_note - 1))
 
-static void add_text(struct letta_reply *r, const char *s, size_t n)
+/* Appends s[0..n) as a new message (join 0: a blank line after the one
+ * before) or as more of the last one (join 1). */
+static void put_text(struct letta_reply *r, const char *s, size_t n,
+                     int join)
 {
 	size_t room;
 
 	if (!n || r->cut)
 		return;
-	if (r->n++ && r->len + 2 <= TEXT_ROOM) {
+	if ((!join || !r->n) && r->n++ && r->len + 2 <= TEXT_ROOM) {
 		memcpy(r->text + r->len, "\n\n", 2);
 		r->len += 2;
 	}
@@ -243,6 +246,11 @@ static void add_text(struct letta_reply *r, const char *s, size_t n)
 		r->len += sizeof cut_note - 1;
 	}
 	r->text[r->len] = '\0';
+}
+
+static void add_text(struct letta_reply *r, const char *s, size_t n)
+{
+	put_text(r, s, n, 0);
 }
 
 /* Appends string value v (unescaped). */
@@ -636,4 +644,9 @@ void letta_reply_init(struct letta_reply *r)
 void letta_reply_add(struct letta_reply *r, const char *s, size_t n)
 {
 	add_text(r, s, n);
+}
+
+void letta_reply_more(struct letta_reply *r, const char *s, size_t n)
+{
+	put_text(r, s, n, 1);
 }

@@ -87,6 +87,9 @@ struct letta_reply {
  * reply read from a stream. */
 void letta_reply_init(struct letta_reply *r);
 void letta_reply_add(struct letta_reply *r, const char *s, size_t n);
+/* Appends to the last message (a chunk of a message that comes in
+ * pieces); the first chunk starts a message. */
+void letta_reply_more(struct letta_reply *r, const char *s, size_t n);
 /* Records an approval request in r as letta_reply_parse does, for a
  * path that reads the message itself (streaming): sets r->approval, the
  * tool name (cut at a character), call_id (kept only whole and printable

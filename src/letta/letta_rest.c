@@ -350,10 +350,17 @@ static void op_free(struct lapi *base)
 	free(l);
 }
 
+/* The caller's HTTP cancels its requests itself when it stops; their
+ * calls are freed with the object. */
+static void op_stop(struct lapi *base)
+{
+	(void)base;
+}
+
 static const struct lapi_ops rest_ops = {
 	.send = op_send, .look = op_look, .pending = op_pending,
 	.going = op_going, .cancel = op_cancel, .reset = op_reset,
-	.free = op_free,
+	.stop = op_stop, .free = op_free,
 };
 
 struct lapi *lapi_rest_new(const struct lapi_http *http)

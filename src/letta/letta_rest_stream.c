@@ -160,7 +160,9 @@ static void on_done(void *arg, int st, const char *body, size_t len, int err)
 		 * agent said and the stop reason are the turn's outcome */
 		res.rep = c->rep;
 	} else if (st == 200 || st == 0) {
+		/* the turn may still run on the server */
 		res.outcome = LAPI_BROKEN;
+		res.ambiguous = 1;
 	} else {
 		res.outcome = LAPI_FAILED;
 		rest_send_failed(&res, st, c->raw, c->raw_len, err);

@@ -16,7 +16,7 @@ class BridgeEnv(Env):
     joined to every agent room, the first sync done."""
 
     def __init__(self, test, n=1, bridge=None, scripts=None, people=("alice",),
-                 conf=None, start=True):
+                 conf=None, start=True, letta=None):
         self.people = {}
         conf = dict(conf or {})
         conf.setdefault("bridge", {}).update(bridge or {})
@@ -25,7 +25,7 @@ class BridgeEnv(Env):
         conf["bridge"].setdefault("stream_after", "120s")
         hs_people = ["@%s:localhost" % p for p in people]
         conf.setdefault("matrix", {})["invite"] = ", ".join(hs_people)
-        super().__init__(test, conf=conf)
+        super().__init__(test, conf=conf, letta=letta)
         for p in people:
             self.people[p] = self.hs.human_register(p, displayname=p.title())
         self.ids = [self.letta.add_agent("agent %d" % i,
@@ -65,6 +65,9 @@ class BridgeEnv(Env):
             if self.d is not None and self.d.proc.poll() is not None:
                 self.test.fail("lettamx exited:\n" + self.d.output()[-4000:])
             if time.monotonic() > deadline:
+                if self.d is not None and os.environ.get("LETTAMX_DUMP"):
+                    with open(os.environ["LETTAMX_DUMP"], "w") as f:
+                        f.write(self.d.output())
                 self.test.fail("timed out waiting; lettamx said:\n"
                                + (self.d.output()[-4000:] if self.d else ""))
             time.sleep(step)

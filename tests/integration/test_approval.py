@@ -26,6 +26,9 @@ def approval_items(sends):
 class ApprovalTest(unittest.TestCase):
     def env(self, **kw):
         lettamx.require_binary(self)
+        # alice may answer tool calls ([bridge] approvers)
+        kw.setdefault("bridge", {}).setdefault("approvers",
+                                               "@alice:localhost")
         e = BridgeEnv(self, **kw)
         self.addCleanup(e.close)
         return e
@@ -110,6 +113,51 @@ class RoundTrip(ApprovalTest):
         time.sleep(0.5)
         self.assertEqual(env.sends(a0), [])
         self.assertEqual(env.answers(a0), [])
+
+
+class Who(ApprovalTest):
+    """Tools may run on the Letta host: only [bridge] approvers (else the
+    admins) may answer a tool call; a person who may not is told so, and
+    nothing reaches Letta."""
+
+    def refused(self, env, a0, command, person, words):
+        """`command` from `person` is refused with `words`; nothing went
+        to Letta."""
+        ap = env.say(a0, command, person=person)
+        c = env.wait_answer(a0, ap, msgtype="m.notice")["content"]
+        self.assertIn(words, c["body"])
+        time.sleep(0.5)
+        self.assertEqual(approval_items(env.sends(a0)), [])
+
+    def test_a_person_who_may_not_approve_is_told_and_nothing_is_sent(self):
+        env = self.env(n=1, scripts={0: SCRIPT}, people=("alice", "bob"))
+        a0 = env.ids[0]
+        self.ask(env, a0)
+        self.refused(env, a0, "!approve", "bob",
+                     "Only the people named in the bridge's approvers")
+        self.assertTrue(env.letta.agent(a0)["pending_approval"])
+        # alice may: the call is still there for her
+        ap = env.say(a0, "!approve")
+        env.wait_answer(a0, ap, 20)
+        self.assertEqual(len(approval_items(env.sends(a0))), 1)
+
+    def test_with_no_approvers_and_no_admins_nobody_may(self):
+        env = self.env(n=1, scripts={0: SCRIPT},
+                       bridge={"approvers": "", "admins": ""})
+        a0 = env.ids[0]
+        self.ask(env, a0)
+        self.refused(env, a0, "!deny no", "alice",
+                     "Nobody may answer tool calls here")
+
+    def test_the_admins_approve_when_no_approvers_are_named(self):
+        env = self.env(n=1, scripts={0: SCRIPT}, people=("alice", "bob"),
+                       bridge={"approvers": "", "admins": "@bob:localhost"})
+        a0 = env.ids[0]
+        self.ask(env, a0)
+        self.refused(env, a0, "!approve", "alice", "Only the people named")
+        ap = env.say(a0, "!approve", person="bob")
+        env.wait_answer(a0, ap, 20)
+        self.assertEqual(len(approval_items(env.sends(a0))), 1)
 
 
 class Paused(ApprovalTest):

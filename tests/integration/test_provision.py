@@ -38,10 +38,12 @@ class Env:
 
     def __init__(self, test, registration="dummy", hs_kw=None, conf=None,
                  bot_admin=False, bot_cred="token", letta_password=None,
-                 letta_token=None):
+                 letta_token=None, letta=None):
         self.test = test
         self.hs = FakeHomeserver(**(hs_kw or {})).start()
-        self.letta = FakeLetta(password=letta_password).start()
+        # letta: a started Letta of the caller's (the fake App Server),
+        # stopped with the env; else the fake REST Letta
+        self.letta = letta or FakeLetta(password=letta_password).start()
         self._work = lettamx.Workdir()
         self.work = self._work.__enter__()
         self.bot = self.hs.user_id("lettamx")
