@@ -1,37 +1,50 @@
 """Benchmark (not a test): a bridge against the fakes, lettamx beside the
-Python baseline (tests/bench/baseline_bridge.py). Prints `bench <name>:
-<figure>` lines (issue 11, item 8):
+Python baseline (tests/bench/baseline_bridge.py), and lettamx over Letta's
+REST API beside lettamx over the App Server (issue 19). Prints `bench
+<name>: <figure>` lines (issue 11, item 8):
 
     /usr/bin/python3 tests/bench/bench_bridge.py [--bridge both|baseline|
-        lettamx] [--lettamx BIN] [--agents 1000] [--idle-seconds 60]
-        [--slow-ms 30000] [--set SECTION.KEY=VALUE ...]
+        lettamx] [--letta both|rest|app-server] [--lettamx BIN]
+        [--agents 1000] [--idle-seconds 60] [--slow-ms 30000]
+        [--set SECTION.KEY=VALUE ...]
 
-For each bridge, from scratch: a fake homeserver and a fake Letta on
-127.0.0.1, N agents (+ a few probe agents) provisioned by the real
-`lettamx provision` (users, rooms with their org.lettamx.agent marker, the
-Space), a person (@alice) joined to every room, then the bridge, then:
+For each bridge and Letta API, from scratch: a fake homeserver and a fake
+Letta (REST: tools/fake_letta.py; App Server: tools/fake_app_server.py,
+`[letta] api = app-server`, one WebSocket) on 127.0.0.1, N agents (+ a
+few probe agents) added through the fake's control API and provisioned
+by the real `lettamx provision` (users, rooms with their
+org.lettamx.agent marker, the Space), a person (@alice) joined to every
+room, then the bridge, then:
 
   idle      RSS (VmRSS, VmHWM), CPU time and wake-ups (voluntary and
             involuntary context switches of all its threads) over a window
             with nothing to do but the /sync long-poll;
   latency   one message at a time: the time the bridge adds between the
             /sync answer that carried the message leaving the homeserver
-            (its log's t_sent) and the Letta request arriving (t_recv),
-            and between the Letta reply leaving and the Matrix PUT of the
-            answer arriving; median and p99;
+            (its log's t_sent) and the Letta request arriving (REST: the
+            request log's t_recv; App Server: the record's `time` of the
+            `input` frame), and between the Letta reply leaving (REST:
+            t_sent; App Server: the `time` of the turn's last frame,
+            turn_finished) and the Matrix PUT of the answer arriving;
+            median and p99;
   burst     2 messages in every room at once (instant echo agents):
             messages per second until the last answer is in, the
             fakes' own floor (their CPU time for the same work: the fakes
             are Python and may be the limit) and the bridge's CPU time per
             message (what it could do if the servers took no time);
-  slow      every agent takes --slow-ms per turn, one message per room:
-            turns in flight at the fake Letta, peak RSS, the answer time of
+  slow      every agent takes --slow-ms per turn (the script `delay_ms`,
+            the same on both fakes), one message per room: turns in
+            flight at the fake Letta at once, peak RSS, the answer time of
             probe rooms whose agents are instant (they must not wait), and
             of the slow rooms (they must not wait for each other).
 
-Then lettamx beside the baseline, with the ratio (bridge_vs_* lines).
-lettamx is given `[bridge] max_turns` for every room when its config
-takes it (the line bridge_lettamx_config says what was set).
+The Python baseline speaks REST only. Bridges are named in the lines:
+bridge_baseline_*, bridge_lettamx_* (REST), bridge_lettamx_app_* (App
+Server); then lettamx beside the baseline with the ratio (bridge_vs_*
+lines) and lettamx over REST beside the App Server (bridge_rest_vs_app_*
+lines), each with lettamx's budget and whether it is met. lettamx is
+given `[bridge] max_turns` for every room when its config takes it (the
+line bridge_lettamx*_config says what was set).
 
 Every run is bounded (counts and deadlines) and stops by itself. A bridge
 that cannot run or does not answer a first probe message is reported in
@@ -55,7 +68,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
-from fakes import FakeHomeserver, FakeLetta, http_request  # noqa: E402
+from fakes import FakeAppServer, FakeHomeserver, FakeLetta  # noqa: E402
 import lettamx  # noqa: E402
 
 MARKER = "org.lettamx.agent"
@@ -148,17 +161,23 @@ def ms(seconds):
 # -- the world: fakes, agents, rooms, a person --------------------------------
 class World:
     """Fresh fakes with n provisioned agents and probes, alice in every
-    room. rooms: agent id -> room id; slow and probe: agent id lists."""
+    room. rooms: agent id -> room id; slow and probe: agent id lists.
+    api: "rest" (the fake Letta) or "app-server" (the fake App Server,
+    which the bridge reaches over one WebSocket)."""
 
-    def __init__(self, args):
+    def __init__(self, args, api="rest"):
         self.args = args
+        self.api = api
+        self.app = api == "app-server"
+        self.letta_name = "App Server" if self.app else "Letta"
         self.tmp = tempfile.mkdtemp(prefix="bench-bridge-")
         # Idle keep-alive connections close after 10 s (Letta: 5 s, as
         # uvicorn): the idle window starts after that, in steady state.
         self.hs = self.letta = None
         try:
             self.hs = FakeHomeserver(keepalive_idle=HS_KEEPALIVE_S).start()
-            self.letta = FakeLetta().start()
+            self.letta = (FakeAppServer() if self.app else
+                          FakeLetta()).start()
             self.bot = self.hs.user_id("lettamx")
             self.alice = self.hs.user_id("alice")
             self._setup(args)
@@ -173,7 +192,9 @@ class World:
         self.bot_password_file = write_secret(self.tmp, "bot.password",
                                               "bot-pw")
         self.hs.human_register("alice")
-        self.agents = [self.letta.add_agent("agent %d" % i)["id"]
+        first = self.script(0) if self.app else None   # REST: default
+        self.agents = [self.letta.add_agent("agent %d" % i,
+                                            script=first)["id"]
                        for i in range(args.agents + args.probes)]
         self.slow = self.agents[:args.agents]
         self.probe = self.agents[args.agents:]
@@ -189,6 +210,10 @@ class World:
         sections["matrix"].update({
             "bot_user": self.bot, "bot_token_file": self.bot_token_file,
             "registration": "dummy", "invite": self.alice})
+        if self.app:
+            # As tests/integration/test_appserver_bridge.py: base_url is
+            # the fake's http URL, the gate finds the App Server there.
+            sections["letta"]["api"] = "app-server"
         given = set()
         for item in self.args.set:
             key, _, value = item.partition("=")
@@ -281,10 +306,32 @@ class World:
                 % (q(self.rooms[agent]), secrets.token_hex(8)),
                 "body": {"msgtype": "m.text", "body": text}}
 
+    def script(self, delay_ms):
+        """The same answer on both fakes: an echo after delay_ms, in one
+        piece (REST: one assistant message; App Server: one stream_delta
+        chunk, chunk_count 1, with no chunk_delay_ms)."""
+        script = {"mode": "echo", "delay_ms": delay_ms}
+        if self.app:
+            script.update(chunk_count=1, chunk_delay_ms=0)
+        return script
+
     def set_delay(self, agents, delay_ms):
         for agent in agents:
-            self.letta.set_script(agent, {"mode": "echo",
-                                          "delay_ms": delay_ms})
+            self.letta.set_script(agent, self.script(delay_ms))
+
+    def in_flight(self):
+        """Turns running at the fake Letta now: REST runs counted by the
+        fake per agent; App Server runtimes with a turn."""
+        if self.app:
+            return sum(1 for rt in self.letta.runtimes()
+                       if rt["turn"] is not None)
+        return sum(a["in_flight"] for a in self.letta.agents())
+
+    def letta_log(self):
+        """What the bridge says to and hears from Letta, incrementally:
+        REST requests, or App Server frames (pings and pongs too)."""
+        return FrameLog(self.letta) if self.app else \
+            Log(self.letta, None, None)
 
     def close(self):
         for fake in (self.hs, self.letta):
@@ -366,6 +413,29 @@ class Log:
         return new
 
 
+class FrameLog:
+    """Incremental reader of the fake App Server's frame record
+    (tools/fakes/app_record.py): entries with `seq`, `time` (monotonic,
+    as the request logs' t_recv/t_sent), `dir`, `kind`, `type`, `frame`.
+    The Log-like `path` of an entry is its kind and type, so a reader of
+    both logs sees activity the same way."""
+
+    def __init__(self, fake, dir=None, type=None):
+        self.fake, self.dir, self.type = fake, dir, type
+        self.seq = 0
+        self.entries = []
+
+    def poll(self):
+        new = self.fake.frames(dir=self.dir, type=self.type, since=self.seq)
+        if new:
+            self.seq = new[-1]["seq"]
+            for e in new:
+                e["path"] = "frame %s %s %s" % (e["dir"], e["kind"],
+                                                e["type"] or "")
+            self.entries += new
+        return new
+
+
 TOKEN_RE = re.compile(r"tok[0-9a-f]{12}")
 
 
@@ -413,6 +483,11 @@ class Answers:
         return self.poll(tokens) == len(tokens)
 
 
+def is_edit(entry):
+    body = entry["body"] if isinstance(entry["body"], dict) else {}
+    return (body.get("m.relates_to") or {}).get("rel_type") == "m.replace"
+
+
 def wait_for_t_sent(fake, since, seconds=2.0):
     """Let the fake stamp t_sent on the answers a client already has."""
     deadline = time.monotonic() + seconds
@@ -425,15 +500,17 @@ def wait_for_t_sent(fake, since, seconds=2.0):
 
 def quiesce(world, quiet=2.0, limit=60.0):
     """Wait until the bridge makes no request but the long-poll for
-    `quiet` seconds (at most `limit`)."""
-    logs = [Log(world.hs, None, None), Log(world.letta, None, None)]
+    `quiet` seconds (at most `limit`); over the App Server, no frame
+    either (a heartbeat ping or its pong is not work)."""
+    logs = [Log(world.hs, None, None), world.letta_log()]
     for log in logs:
         log.poll()
     deadline = time.monotonic() + limit
     since = time.monotonic()
     while time.monotonic() < deadline:
         busy = [e for log in logs for e in log.poll()
-                if not e["path"].endswith("/sync")]
+                if not e["path"].endswith("/sync")
+                and e.get("kind") not in ("ping", "pong")]
         if busy:
             since = time.monotonic()
         elif time.monotonic() - since >= quiet:
@@ -466,7 +543,7 @@ def first_answer(world, bridge, args):
         if tokens and answers.poll(tokens):
             # Said only of a bridge that works: one line for one that
             # does not.
-            if bridge.name == "lettamx" and world.tuning:
+            if bridge.name.startswith("lettamx") and world.tuning:
                 line(bridge, "config", "; ".join(world.tuning))
             line(bridge, "start", started)
             return
@@ -488,7 +565,7 @@ def idle(world, bridge, args, out):
     syncs = Log(world.hs, "GET", r"/sync$")
     syncs.poll()
     seq_hs = syncs.seq
-    letta = Log(world.letta, None, None)
+    letta = world.letta_log()
     letta.poll()
     c0, s0, t0 = cpu_exact(bridge.pid), switches(bridge.pid), \
         time.monotonic()
@@ -499,26 +576,54 @@ def idle(world, bridge, args, out):
     other = [e for e in world.hs.requests(since=seq_hs)
              if not e["path"].endswith("/sync")]
     n_sync = len(syncs.poll())
-    n_letta = len(letta.poll())
+    heard = letta.poll()
+    if world.app:
+        sent = {}
+        for e in heard:
+            if e["dir"] == "in":
+                kind = e["type"] or e["kind"]
+                sent[kind] = sent.get(kind, 0) + 1
+        opened = sum(1 for e in heard if e["kind"] == "open")
+        said = "%d App Server frames, %d of them from the bridge (%s); " \
+            "%d WebSocket%s opened" % (
+                sum(1 for e in heard if e["dir"] != "conn"),
+                sum(sent.values()), ", ".join(
+                    "%s %d" % kv for kv in sorted(sent.items())) or "none",
+                opened, "" if opened == 1 else "s")
+    else:
+        said = "%d Letta requests" % len(heard)
     minutes = (t1 - t0) / 60.0
     wakes = (s1[0] - s0[0]) + (s1[1] - s0[1])
     out["rss_idle"] = mem["VmRSS"]
+    out["agents"] = len(world.agents)
     out.update(wakes_period=wakes / (t1 - t0) * LONG_POLL_S,
                cpu_min=(c1 - c0) / minutes)
     n = len(world.agents)
     line(bridge, "rss_idle", "%d KiB VmRSS (%d anonymous, %d file), %d KiB "
-         "VmHWM with %d mapped agents (budget for lettamx: <= 4096 KiB at "
-         "1000)" % (mem["VmRSS"], mem["RssAnon"], mem["RssFile"],
-                    mem["VmHWM"], n))
+         "VmHWM with %d mapped agents%s (budget for lettamx: <= 4096 KiB at "
+         "1000%s)" % (mem["VmRSS"], mem["RssAnon"], mem["RssFile"],
+                      mem["VmHWM"], n, over_one_socket(world),
+                      verdict(bridge, "rss_idle", mem["VmRSS"],
+                              agents=n)))
     line(bridge, "idle", "%s CPU and %.1f wake-ups per minute over "
          "%.0f s from %.0f s after the last work (%d voluntary, %d "
          "involuntary context switches); %.1f "
-         "wake-ups per %.0f s long-poll period (budget for lettamx <= 2); "
-         "%d /sync requests, %d other Matrix and %d Letta requests"
+         "wake-ups per %.0f s long-poll period (budget for lettamx <= 2%s); "
+         "%d /sync requests, %d other Matrix requests and %s"
          % (ms((c1 - c0) / minutes), wakes / minutes, t1 - t0,
             IDLE_QUIET_S, s1[0] - s0[0], s1[1] - s0[1],
-            wakes / (t1 - t0) * LONG_POLL_S, LONG_POLL_S, n_sync,
-            len(other), n_letta))
+            wakes / (t1 - t0) * LONG_POLL_S, LONG_POLL_S,
+            verdict(bridge, "wakes_period", out["wakes_period"]), n_sync,
+            len(other), said))
+
+
+def over_one_socket(world):
+    """Over the App Server: how many WebSockets the bridge holds."""
+    if not world.app:
+        return ""
+    conns = [c for c in world.letta.connections() if c["state"] == "open"]
+    return " over %d WebSocket%s" % (len(conns),
+                                      "" if len(conns) == 1 else "s")
 
 
 def find_sync(syncs, event_id):
@@ -529,21 +634,98 @@ def find_sync(syncs, event_id):
 
 
 def find_letta(letta_log, token):
+    """The Letta request (REST) or input frame (App Server) that carried
+    the question with this token."""
     for entry in letta_log.entries:
-        if token in json.dumps(entry["body"]):
+        if token in json.dumps(entry["frame"] if "frame" in entry
+                               else entry["body"]):
             return entry
     return None
 
 
 def latency(world, bridge, args, out):
-    """One message at a time (nothing queued), round robin over rooms."""
+    """One message at a time (nothing queued), round robin over rooms.
+    Over the App Server each of these is the agent's first message on
+    the connection (its runtime is started first); then a second round
+    to agents whose runtime runs (warm)."""
+    agents = [world.agents[(i * 7) % len(world.agents)]
+              for i in range(args.latency_messages)]
+    ins, outs, wrong, cold = one_at_a_time(world, bridge, agents)
+    out["lat_in"] = statistics.median(ins)
+    out["lat_out"] = statistics.median(outs)
+    if world.app:
+        names = ("added_latency_sync_to_input", "added_latency_turn_"
+                 "finished_to_put")
+        whats = ("/sync answer sent -> input frame at the App Server",
+                 "turn_finished sent -> Matrix PUT arrived")
+    else:
+        names = ("added_latency_sync_to_letta", "added_latency_letta_to_put")
+        whats = ("/sync answer sent -> Letta request arrived",
+                 "Letta reply sent -> Matrix PUT arrived")
+    started = ""
+    if cold:
+        fake = [c[0] for c in cold]
+        own = [c[1] for c in cold]
+        started = "; %d of them started the agent's runtime first " \
+            "(runtime_start -> its response, the fake's time: median " \
+            "%s; the rest, the bridge's, the wire's and the fake's " \
+            "reading of the input: median %s)" % (
+                len(cold), ms(statistics.median(fake)),
+                ms(statistics.median(own)))
+    for name, what, key, values, extra in (
+            (names[0], whats[0], "lat_in", ins, started),
+            (names[1], whats[1], "lat_out", outs, "")):
+        line(bridge, name, "median %s, p99 %s over %d messages, %s%s "
+             "(budget for lettamx: median <= 1 ms%s)"
+             % (ms(statistics.median(values)), ms(pct(values, 99)),
+                len(values), what, extra, verdict(bridge, key, out[key])))
+    if world.app:
+        # Warm: the same rooms again, their runtimes running.
+        warm = agents[:max(1, args.latency_messages // 2)]
+        w_ins, w_outs, w_wrong, w_cold = one_at_a_time(world, bridge, warm)
+        wrong += w_wrong
+        out["lat_in_warm"] = statistics.median(w_ins)
+        out["lat_out_warm"] = statistics.median(w_outs)
+        line(bridge, "added_latency_warm", "agents whose runtime runs "
+             "(%d messages, %d started a runtime): /sync -> input median "
+             "%s, p99 %s (budget for lettamx: median <= 1 ms%s); "
+             "turn_finished -> PUT median %s, p99 %s (budget for lettamx: "
+             "median <= 1 ms%s)" % (
+                 len(w_ins), len(w_cold), ms(out["lat_in_warm"]),
+                 ms(pct(w_ins, 99)),
+                 verdict(bridge, "lat_in", out["lat_in_warm"]),
+                 ms(out["lat_out_warm"]), ms(pct(w_outs, 99)),
+                 verdict(bridge, "lat_out", out["lat_out_warm"])))
+    if wrong:
+        line(bridge, "misrouted", "%d messages reached the wrong agent"
+             % wrong)
+
+
+def one_at_a_time(world, bridge, agents):
+    """Asks each agent in turn, each once the answer before is in.
+    Returns (/sync -> Letta delays, Letta -> PUT delays, misrouted,
+    cold): cold, over the App Server, has (the fake's runtime_start
+    time, the rest of the delay) of each question whose agent's runtime
+    was started for it."""
     syncs = Log(world.hs, "GET", r"/sync$")
-    letta_log = Log(world.letta, "POST", r"/messages(/stream)?$")
+    if world.app:
+        # The `input` frames that carry questions, the ends of turns,
+        # and runtime starts (the first message to an agent).
+        calls = FrameLog(world.letta, dir="in", type="input")
+        ends = FrameLog(world.letta, dir="out", type="turn_finished")
+        starts = FrameLog(world.letta, dir="in", type="runtime_start")
+        started = FrameLog(world.letta, dir="out",
+                           type="runtime_start_response")
+        logs = (syncs, calls, ends, starts, started)
+    else:
+        calls = Log(world.letta, "POST", r"/messages(/stream)?$")
+        logs = (syncs, calls)
     answers = Answers(world)
-    syncs.poll(), letta_log.poll(), answers.skip()
+    for log in logs:
+        log.poll()
+    answers.skip()
     asked = []
-    for i in range(args.latency_messages):
-        agent = world.agents[(i * 7) % len(world.agents)]
+    for i, agent in enumerate(agents):
         token = new_token()
         asked.append((agent, token, world.ask([(agent, token)])[0]))
         # Reading a fake's log takes its GIL: look only once the answer
@@ -551,31 +733,63 @@ def latency(world, bridge, args, out):
         time.sleep(0.03)
         if not answers.wait([token], time.monotonic() + 30, bridge.alive):
             raise NotMeasured("latency: no answer to message %d in 30 s" % i)
-    wait_for_t_sent(world.letta, letta_log.seq)
-    syncs.poll(), letta_log.poll(), answers.poll([t for _, t, _ in asked])
-    ins, outs, wrong = [], [], 0
+    if not world.app:
+        wait_for_t_sent(world.letta, calls.seq)
+    for log in logs:
+        log.poll()
+    answers.poll([t for _, t, _ in asked])
+    ins, outs, wrong, cold = [], [], 0, []
     for agent, token, event_id in asked:
         sync = find_sync(syncs, event_id)
-        call = find_letta(letta_log, token)
+        call = find_letta(calls, token)
         put = answers.by_token[token][0]
-        if sync is None or call is None or call["t_sent"] is None:
-            raise NotMeasured("latency: no /sync or Letta entry for %s"
-                              % token)
-        if "/v1/agents/%s/" % agent not in call["path"]:
-            wrong += 1
-        ins.append(call["t_recv"] - sync["t_sent"])
-        outs.append(put["t_recv"] - call["t_sent"])
-    out["lat_in"] = statistics.median(ins)
-    out["lat_out"] = statistics.median(outs)
-    line(bridge, "added_latency_sync_to_letta", "median %s, p99 %s over %d "
-         "messages (budget for lettamx: median <= 1 ms)"
-         % (ms(statistics.median(ins)), ms(pct(ins, 99)), len(ins)))
-    line(bridge, "added_latency_letta_to_put", "median %s, p99 %s over %d "
-         "messages (budget for lettamx: median <= 1 ms)"
-         % (ms(statistics.median(outs)), ms(pct(outs, 99)), len(outs)))
-    if wrong:
-        line(bridge, "misrouted", "%d messages reached the wrong agent"
-             % wrong)
+        if world.app:
+            end = call and find_turn_end(ends, call)
+            if sync is None or call is None or end is None:
+                raise NotMeasured("latency: no /sync entry, input frame or "
+                                  "turn_finished for %s" % token)
+            if call["frame"]["runtime"]["agent_id"] != agent:
+                wrong += 1
+            t_in, t_out = call["time"], end["time"]
+            start = runtime_started(starts, started, agent,
+                                    sync["t_sent"], call)
+            if start is not None:
+                fake = start[1]["time"] - start[0]["time"]
+                cold.append((fake, t_in - sync["t_sent"] - fake))
+        else:
+            if sync is None or call is None or call["t_sent"] is None:
+                raise NotMeasured("latency: no /sync or Letta entry for %s"
+                                  % token)
+            if "/v1/agents/%s/" % agent not in call["path"]:
+                wrong += 1
+            t_in, t_out = call["t_recv"], call["t_sent"]
+        ins.append(t_in - sync["t_sent"])
+        outs.append(put["t_recv"] - t_out)
+    return ins, outs, wrong, cold
+
+
+def runtime_started(starts, started, agent, since, call):
+    """(runtime_start, its response) of `agent` between the /sync answer
+    (`since`, monotonic) and the input frame `call`, or None."""
+    for rs in starts.entries:
+        if rs["frame"].get("agent_id") == agent and \
+                rs["time"] >= since and rs["seq"] < call["seq"]:
+            rid = rs["frame"].get("request_id")
+            for resp in started.entries:
+                if resp["frame"].get("request_id") == rid and \
+                        resp["seq"] > rs["seq"]:
+                    return rs, resp
+    return None
+
+
+def find_turn_end(ends, call):
+    """The first turn_finished of the input's agent after the input."""
+    agent = call["frame"]["runtime"]["agent_id"]
+    for entry in ends.entries:
+        if entry["seq"] > call["seq"] and \
+                entry["frame"]["runtime"]["agent_id"] == agent:
+            return entry
+    return None
 
 
 def burst(world, bridge, args, out):
@@ -602,22 +816,27 @@ def burst(world, bridge, args, out):
     own = cpu_exact(bridge.pid) - own0
     hs_cpu = cpu_seconds(world.hs.proc.pid) - fakes0[0]
     letta_cpu = cpu_seconds(world.letta.proc.pid) - fakes0[1]
-    twice = sum(1 for t in tokens if len(answers.by_token.get(t, [])) > 1)
+    # An edit is not a second answer: a live message that already had
+    # the whole text is edited once more with the final one.
+    twice = sum(1 for t in tokens if sum(
+        1 for e in answers.by_token.get(t, []) if not is_edit(e)) > 1)
     rate = len(got) / (end - t0) if end > t0 else 0.0
     out["rate"] = rate
     line(bridge, "messages_per_second", "%.0f messages/s end to end "
          "(%d of %d answered in %.2f s%s, %d answered twice; budget for "
-         "lettamx: >= 1000)" % (rate, len(got), len(tokens), end - t0,
-                                "" if done else ", stopped at the deadline",
-                                twice))
+         "lettamx: >= 1000%s)" % (rate, len(got), len(tokens), end - t0,
+                                  "" if done else
+                                  ", stopped at the deadline", twice,
+                                  verdict(bridge, "rate", rate)))
     others(bridge, answers)
     if args.verbose:
         sys.stderr.write(request_mix(world.hs, hs_seq))
     busiest = max(hs_cpu, letta_cpu)
     line(bridge, "fakes_floor", "the fakes spent %.2f s (homeserver) and "
-         "%.2f s (Letta) CPU on the burst: %.0f messages/s is the most "
+         "%.2f s (%s) CPU on the burst: %.0f messages/s is the most "
          "they could serve with a bridge that took no time"
-         % (hs_cpu, letta_cpu, len(got) / busiest if busiest else 0))
+         % (hs_cpu, letta_cpu, world.letta_name,
+            len(got) / busiest if busiest else 0))
     if got and own > 0:
         out["cpu_msg"] = own / len(got)
         line(bridge, "cpu_per_message", "%s CPU per message in the burst: "
@@ -645,10 +864,22 @@ def slow(world, bridge, args, out):
     tokens = [new_token() for _ in world.slow]
     answers = Answers(world)
     answers.skip()
+    inputs = None
+    if world.app:
+        # What the bridge sent: tells a bridge that holds questions back
+        # from a fake that is slow to start their turns.
+        inputs = FrameLog(world.letta, dir="in", type="input")
+        inputs.poll()
     t0 = time.monotonic()
+    letta_cpu0 = cpu_seconds(world.letta.proc.pid)
     world.ask(list(zip(world.slow, tokens)))
     peak, in_flight = watch_in_flight(world, bridge, len(world.slow),
                                       t0 + min(10.0, args.slow_ms / 2000.0))
+    t_all = time.monotonic() - t0
+    letta_cpu = cpu_seconds(world.letta.proc.pid) - letta_cpu0
+    sent = ""
+    if inputs is not None:
+        sent = "; the bridge had sent %d input frames" % len(inputs.poll())
     probes = probe_latencies(world, bridge, answers)
     rss_peak = max(peak, proc_status(bridge.pid)["VmRSS"])
     deadline = t0 + args.slow_ms / 1000.0 + args.slow_grace
@@ -657,9 +888,14 @@ def slow(world, bridge, args, out):
              if t in answers.by_token
              and answers.by_token[t][0]["t_recv"] <= deadline]
     out["rss_slow"] = rss_peak
+    out["in_flight"] = in_flight
     line(bridge, "slow_turns", "%d of %d slow turns in flight at the fake "
-         "Letta at once; peak %d KiB VmRSS (budget for lettamx: <= 32768 "
-         "KiB with 1000 in flight)" % (in_flight, len(world.slow), rss_peak))
+         "%s at once (seen %.1f s after they were asked; the fake spent "
+         "%.2f s CPU meanwhile%s); peak %d KiB VmRSS (budget for lettamx: "
+         "<= 32768 KiB with 1000 in flight%s)"
+         % (in_flight, len(world.slow), world.letta_name, t_all, letta_cpu,
+            sent, rss_peak,
+            verdict(bridge, "rss_slow", rss_peak, in_flight)))
     done = [p for p in probes if p != float("inf")]
     line(bridge, "slow_other_rooms", "answers in instant rooms while they "
          "run: %d of %d within 5 s%s" % (
@@ -696,7 +932,7 @@ def watch_in_flight(world, bridge, want, until):
     peak, most = 0, 0
     while time.monotonic() < until and bridge.alive():
         peak = max(peak, proc_status(bridge.pid)["VmRSS"])
-        now = sum(a["in_flight"] for a in world.letta.agents())
+        now = world.in_flight()
         most = max(most, now)
         if most >= want:
             break
@@ -724,14 +960,17 @@ def line(bridge, figure, text):
     print("bench bridge_%s_%s: %s" % (bridge.name, figure, text), flush=True)
 
 
-def measure(name, args):
-    """Figures of one bridge (a dict), or None if it was not measured."""
+def measure(name, api, args):
+    """Figures of one bridge over one Letta API (a dict), or None if it
+    was not measured."""
+    label = name if api == "rest" else name + "_app"
     try:
-        world = World(args)
-    except SystemExit as exc:
-        print("bench bridge_%s: not measured: %s" % (name, exc), flush=True)
+        world = World(args, api)
+    except (SystemExit, RuntimeError) as exc:
+        print("bench bridge_%s: not measured: %s" % (label, exc), flush=True)
         return None
     bridge = start_bridge(name, world, args)
+    bridge.name = label
     out = {}
     try:
         first_answer(world, bridge, args)
@@ -743,12 +982,13 @@ def measure(name, args):
                     bridge.last_line()))
         return out
     except NotMeasured as exc:
-        print("bench bridge_%s: not measured: %s" % (name, exc), flush=True)
+        print("bench bridge_%s: not measured: %s" % (label, exc), flush=True)
         return out or None
     finally:
         bridge.stop()
         if args.verbose:
-            sys.stderr.write("%s output (end):\n%s" % (name, bridge.tail(30)))
+            sys.stderr.write("%s output (end):\n%s" % (label,
+                                                       bridge.tail(30)))
         world.close()
 
 
@@ -774,21 +1014,87 @@ def fakes_timestamp_floor():
         letta.stop()
 
 
-# (key, what, unit, budget for lettamx, "lower"/"higher" is better)
+def app_timestamp_floor():
+    """The same for the fake App Server's frame record, both ways: a
+    client's write of a frame to the record's `time` of it (read and
+    parsed), and the record's `time` of the answer (stamped just before
+    it is written) to the client having read it."""
+    from wsclient import WSClient
+    app = FakeAppServer().start()
+    try:
+        ws = WSClient(app.ws_url)
+        ins, outs = [], []
+        for i in range(200):
+            rid = "floor-%d" % i
+            t0 = time.monotonic()
+            ws.send_json({"type": "app_server_info", "request_id": rid})
+            ws.recv_until(lambda m: m.get("request_id") == rid)
+            t1 = time.monotonic()
+            got = {e["dir"]: e for e in app.frames()
+                   if e["frame"] and e["frame"].get("request_id") == rid}
+            ins.append(got["in"]["time"] - t0)
+            outs.append(t1 - got["out"]["time"])
+        ws.close()
+        print("bench bridge_app_fakes_timestamp_floor: a client's write of "
+              "a frame to the fake App Server's record time: median %s, "
+              "p99 %s; its record time of an answer to the client's read: "
+              "median %s, p99 %s (part of the App Server's added latencies "
+              "above)" % (ms(statistics.median(ins)), ms(pct(ins, 99)),
+                          ms(statistics.median(outs)), ms(pct(outs, 99))),
+              flush=True)
+    finally:
+        app.stop()
+
+
+# (key, what, unit, budget for lettamx, "lower"/"higher" is better,
+#  the budget as a number in the unit of the figure: KiB, s, /s, count)
 SIDE_BY_SIDE = (
-    ("rss_idle", "RSS idle", "KiB", "<= 4096 KiB", "lower"),
+    ("rss_idle", "RSS idle", "KiB", "<= 4096 KiB", "lower", 4096),
     ("lat_in", "added latency /sync -> Letta (median)", "ms", "<= 1 ms",
-     "lower"),
+     "lower", 0.001),
     ("lat_out", "added latency Letta -> PUT (median)", "ms", "<= 1 ms",
-     "lower"),
-    ("rate", "messages per second", "/s", ">= 1000", "higher"),
+     "lower", 0.001),
+    ("lat_in_warm", "added latency /sync -> Letta (median), App Server "
+     "runtime running", "ms", "<= 1 ms", "lower", 0.001),
+    ("lat_out_warm", "added latency Letta -> PUT (median), App Server "
+     "runtime running", "ms", "<= 1 ms", "lower", 0.001),
+    ("rate", "messages per second", "/s", ">= 1000", "higher", 1000),
     ("rss_slow", "RSS with slow turns in flight", "KiB", "<= 32768 KiB",
-     "lower"),
+     "lower", 32768),
     ("wakes_period", "idle wake-ups per long-poll period", "", "<= 2",
-     "lower"),
-    ("cpu_min", "idle CPU per minute", "ms", "", "lower"),
-    ("cpu_msg", "CPU per message (burst)", "ms", "", "lower"),
+     "lower", 2),
+    ("cpu_min", "idle CPU per minute", "ms", "", "lower", None),
+    ("cpu_msg", "CPU per message (burst)", "ms", "", "lower", None),
 )
+REST_KEY = {"lat_in_warm": "lat_in", "lat_out_warm": "lat_out"}
+BUDGETS = {key: (limit, better) for key, _, _, _, better, limit
+           in SIDE_BY_SIDE if limit is not None}
+SLOW_TURNS_BUDGET_AT = 1000
+IDLE_BUDGET_AT = 1000
+
+
+def met(key, value, in_flight=None, agents=None):
+    """"met", "NOT met", or why the figure cannot be held to the budget
+    (the idle RSS's is for 1,000 agents, the slow turns' for 1,000 in
+    flight at once)."""
+    limit, better = BUDGETS[key]
+    if key == "rss_slow" and in_flight is not None and \
+            in_flight < SLOW_TURNS_BUDGET_AT:
+        return "not comparable: %d in flight, not %d" % (
+            in_flight, SLOW_TURNS_BUDGET_AT)
+    if key == "rss_idle" and agents is not None and \
+            agents < IDLE_BUDGET_AT:
+        return "not comparable: %d agents, not %d" % (agents,
+                                                      IDLE_BUDGET_AT)
+    ok = value <= limit if better == "lower" else value >= limit
+    return "met" if ok else "NOT met"
+
+
+def verdict(bridge, key, value, in_flight=None, agents=None):
+    """Appended to a lettamx line's budget: whether it is met."""
+    if not bridge.name.startswith("lettamx"):
+        return ""
+    return ": " + met(key, value, in_flight, agents)
 
 
 def shown(value, unit):
@@ -803,7 +1109,7 @@ def shown(value, unit):
 
 def side_by_side(lm, base):
     """lettamx beside the baseline, and the ratio lettamx / baseline."""
-    for key, what, unit, budget, better in SIDE_BY_SIDE:
+    for key, what, unit, budget, better, _ in SIDE_BY_SIDE:
         if key not in base:
             continue
         if key not in lm:
@@ -817,10 +1123,44 @@ def side_by_side(lm, base):
             "; budget %s" % budget if budget else ""), flush=True)
 
 
+def rest_vs_app(rest, app):
+    """lettamx over REST beside lettamx over the App Server, each held
+    to lettamx's budget (issue 19)."""
+    for key, what, unit, budget, better, limit in SIDE_BY_SIDE:
+        # REST has no runtime to start: its one figure stands beside
+        # both of the App Server's.
+        rest_key = REST_KEY.get(key, key)
+        if rest_key not in rest and key not in app:
+            continue
+        figures = []
+        for path, fig, k in (("REST", rest, rest_key),
+                             ("App Server", app, key)):
+            if k not in fig:
+                figures.append((path, "not measured", ""))
+                continue
+            check = "" if limit is None else " (%s)" % met(
+                key, fig[k], fig.get("in_flight"), fig.get("agents"))
+            figures.append((path, shown(fig[k], unit), check))
+        ratio = ""
+        if rest_key in rest and key in app and rest[rest_key]:
+            ratio = ", app/rest %.3f (%s is better)" % (
+                app[key] / rest[rest_key], better)
+        print("bench bridge_rest_vs_app_%s: %s: %s%s%s" % (
+            key, what, ", ".join("%s %s%s" % f for f in figures), ratio,
+            "; budget for lettamx %s" % budget if budget else ""),
+            flush=True)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bridge", choices=("both", "baseline", "lettamx"),
                    default="both")
+    p.add_argument("--letta", choices=("both", "rest", "app-server"),
+                   default="both",
+                   help="the Letta API lettamx is measured over: REST "
+                   "(tools/fake_letta.py), the App Server "
+                   "(tools/fake_app_server.py) or both; the baseline "
+                   "speaks REST only (default both)")
     p.add_argument("--lettamx", default=os.environ.get("LETTAMX_BIN") or
                    os.path.join(REPO, "build", "x86_64", "lettamx"))
     p.add_argument("--agents", type=int, default=1000)
@@ -842,6 +1182,9 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.agents < 1 or args.probes < 1 or args.latency_messages < 1:
         p.error("--agents, --probes and --latency-messages must be >= 1")
+    if args.bridge == "baseline" and args.letta == "app-server":
+        p.error("the baseline speaks REST only: --bridge baseline needs "
+                "--letta rest or both")
     if not os.access(args.lettamx, os.X_OK):
         p.error("no lettamx binary at %s (it provisions the world)"
                 % args.lettamx)
@@ -850,15 +1193,31 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    names = ["baseline", "lettamx"] if args.bridge == "both" \
-        else [args.bridge]
+    runs = []
+    rest = args.letta in ("both", "rest")
+    if args.bridge in ("both", "baseline") and rest:
+        runs.append(("baseline", "rest"))
+    if args.bridge in ("both", "lettamx"):
+        if rest:
+            runs.append(("lettamx", "rest"))
+        if args.letta in ("both", "app-server"):
+            runs.append(("lettamx", "app-server"))
     figures = {}
-    for name in names:
-        figures[name] = measure(name, args)
-    fakes_timestamp_floor()
-    if args.bridge == "both" and figures["baseline"] and figures["lettamx"]:
-        side_by_side(figures["lettamx"], figures["baseline"])
-    missing = [n for n in names if figures[n] is None]
+    for name, api in runs:
+        figures[(name, api)] = measure(name, api, args)
+    if any(api == "rest" for _, api in runs):
+        fakes_timestamp_floor()
+    if ("lettamx", "app-server") in figures:
+        app_timestamp_floor()
+    base = figures.get(("baseline", "rest"))
+    lm = figures.get(("lettamx", "rest"))
+    app = figures.get(("lettamx", "app-server"))
+    if base and lm:
+        side_by_side(lm, base)
+    if ("lettamx", "rest") in figures and ("lettamx", "app-server") in \
+            figures and (lm or app):
+        rest_vs_app(lm or {}, app or {})
+    missing = [run for run in runs if figures[run] is None]
     return 1 if args.strict and missing else 0
 
 

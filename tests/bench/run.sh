@@ -49,14 +49,18 @@ if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
 fi
 # The bridge against the fakes (issue 11): lettamx beside the Python
 # baseline (tests/bench/baseline_bridge.py, matrix-nio + aiohttp), with
-# ratios. A bridge that cannot be measured (not built yet, nio missing)
+# ratios; and lettamx over Letta's REST API beside lettamx over the App
+# Server, one WebSocket to tools/fake_app_server.py (issue 19;
+# --letta both, the default: bridge_lettamx_app_* and bridge_rest_vs_app_*
+# lines). A bridge that cannot be measured (not built yet, nio missing)
 # says so in one "not measured" line and does not fail the bench.
-# BENCH_BRIDGE_ARGS adds options (e.g. --idle-seconds 30 --set KEY=V).
+# BENCH_BRIDGE_ARGS adds options (e.g. --letta rest --idle-seconds 30
+# --set KEY=V).
 if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
     top=$(cd "$(dirname "$0")/../.." && pwd)
     # shellcheck disable=SC2086
     /usr/bin/python3 "$top/tests/bench/bench_bridge.py" \
-        --lettamx "$dir/lettamx" ${BENCH_BRIDGE_ARGS:-} | grep '^bench ' \
-        || status=1
+        --lettamx "$dir/lettamx" --letta both ${BENCH_BRIDGE_ARGS:-} \
+        | grep '^bench ' || status=1
 fi
 exit $status
