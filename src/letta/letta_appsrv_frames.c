@@ -217,8 +217,12 @@ static void own_run(struct appsrv *s, struct aop *o,
 		for (int v = json_arr_first(&s->j, k + 1); v >= 0;
 		     v = json_arr_next(&s->j, k + 1, v))
 			if (!json_str(&s->j, v, id, sizeof id) &&
-			    !strcmp(id, o->cmid))
+			    !strcmp(id, o->cmid)) {
+				/* its run started (a queued input, e.g. after
+				 * an abort, too) */
 				o->running = 1;
+				o->accepted = ACC_STARTED;
+			}
 }
 
 /* The turn's send, or NULL when none (or its owner stopped reading:
@@ -380,8 +384,7 @@ void appsrv_on_message(struct appsrv *s, const char *text, size_t len)
 	case LETTA_APP_F_CONTROL:  on_control(s, f);  break;
 	case LETTA_APP_F_TURN:     on_turn(s, f);     break;
 	case LETTA_APP_F_LOOP:
-		if ((rt = rt_of(s, f)) && rt->turn &&
-		    rt->turn->accepted == ACC_STARTED)
+		if ((rt = rt_of(s, f)) && rt->turn && rt->turn->accepted)
 			own_run(s, rt->turn, f);
 		if (rt && rt->idle != f->idle) {
 			rt->idle = f->idle;

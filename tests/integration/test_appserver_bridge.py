@@ -273,6 +273,38 @@ class AppServerBridgeReal(unittest.TestCase):
                  60, 0.2)
 
 
+    def test_a_slow_answer_is_shown_live_and_edited(self):
+        env = self.env(bridge={"stream_after": "1s"})
+        a0 = env.ids[0]
+        q = env.say(a0, "SLOW 4 please")
+        ans = env.wait(lambda: [a for a in env.answers(a0, q)
+                                if "part 8" in a["content"]["body"]
+                                and a["edits"]], 60, 0.2)[0]
+        self.assertLessEqual(len(ans["edits"]), 20)
+        self.assertTrue(ans["content"]["body"].startswith("Slow answer"))
+
+    def test_a_denied_tool_call_does_not_run(self):
+        env = self.env()
+        a0 = env.ids[0]
+        q = env.say(a0, "RUN_TOOL echo denied-ok")
+        env.wait_answer(a0, q, 60, msgtype="m.notice")
+        d = env.say(a0, "!deny not today")
+        ans = env.wait(lambda: [a for a in env.answers(a0)
+                                if a["content"].get("org.lettamx.reply_to")
+                                == d], 60, 0.2)[0]
+        self.assertNotIn("denied-ok\n", ans["content"]["body"])
+
+    def test_cancel_stops_a_slow_answer(self):
+        env = self.env()
+        a0 = env.ids[0]
+        env.say(a0, "SLOW 20 please")
+        time.sleep(1.5)
+        c = env.say(a0, "!cancel")
+        env.wait_answer(a0, c, 20, msgtype="m.notice")
+        q = env.say(a0, "after the cancel")
+        ans = env.wait_answer(a0, q, 60)
+        self.assertIn("after the cancel", ans["content"]["body"])
+
     def test_kill_9_during_100_messages_answers_each_once(self):
         """10 kill -9 of lettamx while 100 questions go to 4 agents of
         the real server: every question is answered once in Matrix, with
