@@ -27,6 +27,16 @@ from fakes import FakeAppServer
 REAL_SKIP = skip_reason()
 
 
+def live_answer(env, agent_id, question, words, timeout):
+    """The answer to `question` once it holds `words` and was shown live
+    (edited): at most twenty edits."""
+    ans = env.wait(lambda: [a for a in env.answers(agent_id, question)
+                            if words in a["content"]["body"]
+                            and a["edits"]], timeout, 0.2)[0]
+    assert len(ans["edits"]) <= 20, len(ans["edits"])
+    return ans
+
+
 class AppBridgeTest(unittest.TestCase):
     def env(self, n=1, scripts=None, bridge=None, conf=None, **kw):
         lettamx.require_binary(self)
@@ -99,11 +109,7 @@ class Turns(AppBridgeTest):
                        bridge={"stream_after": "1s"})
         a0 = env.ids[0]
         q = env.say(a0, "tell me slowly about the weather")
-        ans = env.wait(lambda: [a for a in env.answers(a0, q)
-                                if "weather" in a["content"]["body"]
-                                and a["edits"]], 30, 0.2)[0]
-        self.assertGreaterEqual(len(ans["edits"]), 1)
-        self.assertLessEqual(len(ans["edits"]), 20)
+        ans = live_answer(env, a0, q, "weather", 30)
         self.assertIn("tell me slowly about the weather",
                       ans["content"]["body"])
 
@@ -277,10 +283,7 @@ class AppServerBridgeReal(unittest.TestCase):
         env = self.env(bridge={"stream_after": "1s"})
         a0 = env.ids[0]
         q = env.say(a0, "SLOW 4 please")
-        ans = env.wait(lambda: [a for a in env.answers(a0, q)
-                                if "part 8" in a["content"]["body"]
-                                and a["edits"]], 60, 0.2)[0]
-        self.assertLessEqual(len(ans["edits"]), 20)
+        ans = live_answer(env, a0, q, "part 8", 60)
         self.assertTrue(ans["content"]["body"].startswith("Slow answer"))
 
     def test_a_denied_tool_call_does_not_run(self):
