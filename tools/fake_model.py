@@ -43,10 +43,13 @@ import json
 import os
 import re
 import secrets
-import signal
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fakes import web  # noqa: E402
 import uuid
 
 REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
@@ -391,13 +394,6 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def write_port_file(path, port):
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write("%d\n" % port)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--port", type=int, default=0)
@@ -413,23 +409,7 @@ def main(argv=None):
     server.models = args.model_id or ["fake-model"]
     server.token = args.control_token or secrets.token_hex(16)
     server.log = Log(args.log)
-    port = server.server_address[1]
-    print("fake_model listening on http://127.0.0.1:%d" % port, flush=True)
-    if not args.control_token:
-        print("control token %s" % server.token, flush=True)
-    if args.port_file:
-        write_port_file(args.port_file, port)
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except (SystemExit, KeyboardInterrupt):
-        pass
-    finally:
-        server.server_close()
-
+    web.run_server(server, "fake_model", "http", args, server.token)
 
 if __name__ == "__main__":
     main()

@@ -28,18 +28,14 @@ Actions (`act`) happen at once on a connection, after what is queued:
 """
 
 import re
-import threading
 import time
 
 from . import ws
+from .faults import FaultError, RuleTable
 
 SHAPING = ("fragment", "split_writes", "invalid_utf8")
 ENDING = ("drop", "close")
 ACTIONS = ("ping", "close", "drop", "send")
-
-
-class FaultError(ValueError):
-    pass
 
 
 def _count(rule, key, default, minimum):
@@ -93,52 +89,31 @@ def validate(rule):
     return out
 
 
-def describe(rule):
-    return {k: v for k, v in rule.items() if not k.startswith("_")}
+class FrameFaults(RuleTable):
+    """Frame rules: the first that matches an outgoing frame is used."""
 
-
-class FrameFaults:
     def __init__(self):
-        self._lock = threading.Lock()
-        self._rules = []
+        super().__init__(validate)
 
-    def add(self, rule):
-        rule = validate(rule)
-        with self._lock:
-            self._rules.append(rule)
-        return describe(rule)
-
-    def clear(self):
-        with self._lock:
-            self._rules = []
-
-    def list(self):
-        with self._lock:
-            return [describe(r) for r in self._rules]
+    def _hits(self, rule, conn_id, frame, mtype):
+        if rule.get("conn") not in (None, conn_id):
+            return False
+        if not rule["_type"].fullmatch(str(frame.get("type"))):
+            return False
+        if rule["_mtype"] is not None and \
+                not rule["_mtype"].fullmatch(str(mtype)):
+            return False
+        if rule["skip"] > 0:
+            rule["skip"] -= 1
+            return False
+        return True
 
     def take(self, conn_id, frame):
         """The rule for this outgoing frame (consuming it), or None."""
         mtype = None
         if isinstance(frame.get("delta"), dict):
             mtype = frame["delta"].get("message_type")
-        with self._lock:
-            for rule in self._rules:
-                if rule.get("conn") not in (None, conn_id):
-                    continue
-                if not rule["_type"].fullmatch(str(frame.get("type"))):
-                    continue
-                if rule["_mtype"] is not None and \
-                        not rule["_mtype"].fullmatch(str(mtype)):
-                    continue
-                if rule["skip"] > 0:
-                    rule["skip"] -= 1
-                    continue
-                if rule["count"] > 0:
-                    rule["count"] -= 1
-                    if rule["count"] == 0:
-                        self._rules.remove(rule)
-                return describe(rule)
-        return None
+        return self._take(conn_id, frame, mtype)
 
 
 def transmit(conn, payload, frame, rule, opcode=ws.OP_TEXT):

@@ -17,19 +17,14 @@ went as on the real server) and `fault` (the injected fault that changed
 it, else null).
 """
 
-import bisect
-import threading
 import time
 
 from . import reqlog
 
 
-class FrameRecord:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._entries = []
-        self._seqs = []
-        self._seq = 0
+class FrameRecord(reqlog.RequestLog):
+    """The frames, in order (the request log's store: seq, clear, what is
+    new since a seq)."""
 
     def add(self, conn, direction, kind, **fields):
         entry = {"seq": 0, "time": time.monotonic(), "conn": conn,
@@ -40,23 +35,11 @@ class FrameRecord:
         if isinstance(entry["frame"], dict):
             entry["type"] = entry["frame"].get("type")
             entry["frame"] = reqlog.mask_json(entry["frame"])
-        with self._lock:
-            self._seq += 1
-            entry["seq"] = self._seq
-            self._entries.append(entry)
-            self._seqs.append(self._seq)
-        return entry
-
-    def clear(self):
-        with self._lock:
-            self._entries, self._seqs = [], []
+        return super().add(entry)
 
     def query(self, conn=None, direction=None, type_=None, since=0,
               errors=False):
-        with self._lock:
-            start = bisect.bisect_right(self._seqs, since)
-            entries = self._entries[start:]
-        return [e for e in entries
+        return [e for e in self.since(since)
                 if (conn is None or e["conn"] == conn)
                 and (direction is None or e["dir"] == direction)
                 and (type_ is None or e["type"] == type_)

@@ -78,15 +78,19 @@ def describe(rule):
     return {k: v for k, v in rule.items() if not k.startswith("_")}
 
 
-class FaultTable:
-    """Ordered rules; the first rule that matches a request is consumed."""
+class RuleTable:
+    """Ordered rules, checked by `validate` when added; take() consumes
+    one use of the first rule that matches (a subclass says what matches
+    in `_hits`). Shared by the HTTP faults here and the WebSocket frame
+    faults of the fake App Server."""
 
-    def __init__(self):
+    def __init__(self, validate_rule):
+        self._validate = validate_rule
         self._lock = threading.Lock()
         self._rules = []
 
     def add(self, rule):
-        rule = validate(rule)
+        rule = self._validate(rule)
         with self._lock:
             self._rules.append(rule)
         return describe(rule)
@@ -99,16 +103,10 @@ class FaultTable:
         with self._lock:
             return [describe(r) for r in self._rules]
 
-    def take(self, method, path):
-        """Return the matching rule (consuming one use) or None."""
+    def _take(self, *what):
         with self._lock:
             for rule in self._rules:
-                if rule["method"] not in ("*", method):
-                    continue
-                if not rule["_re"].search(path):
-                    continue
-                if "_rng" in rule and \
-                        rule["_rng"].random() >= rule["probability"]:
+                if not self._hits(rule, *what):
                     continue
                 if rule["count"] > 0:
                     rule["count"] -= 1
@@ -116,3 +114,22 @@ class FaultTable:
                         self._rules.remove(rule)
                 return describe(rule)
         return None
+
+
+class FaultTable(RuleTable):
+    """HTTP faults: the first rule that matches a request is consumed."""
+
+    def __init__(self):
+        super().__init__(validate)
+
+    def _hits(self, rule, method, path):
+        if rule["method"] not in ("*", method):
+            return False
+        if not rule["_re"].search(path):
+            return False
+        return "_rng" not in rule or \
+            rule["_rng"].random() < rule["probability"]
+
+    def take(self, method, path):
+        """Return the matching rule (consuming one use) or None."""
+        return self._take(method, path)

@@ -75,14 +75,18 @@ class RequestLog:
             self._entries = []
             self._seqs = []
 
-    def query(self, method=None, path=None, since=0):
-        """Entries matching an exact method and a path regex (re.search)."""
-        pattern = re.compile(path) if path else None
+    def since(self, since):
+        """The entries after seq `since`, in order."""
         with self._lock:
             # seq grows along the list: start past `since` (benchmarks
             # poll a long log for what is new).
             start = bisect.bisect_right(self._seqs, since)
-            entries = self._entries[start:]
+            return self._entries[start:]
+
+    def query(self, method=None, path=None, since=0):
+        """Entries matching an exact method and a path regex (re.search)."""
+        pattern = re.compile(path) if path else None
+        entries = self.since(since)
         return [e for e in entries
                 if e["seq"] > since
                 and (method is None or e["method"] == method.upper())

@@ -420,9 +420,15 @@ def serve(app, args):
     server = FakeServer((args.host, args.port), app, token,
                         args.keepalive_idle, ctx, args.verbose)
     app.server = server
+    run_server(server, app.name, "https" if ctx else "http", args, token)
+
+
+def run_server(server, name, scheme, args, token):
+    """Says where `server` listens (and the control token when none was
+    given), writes --port-file, and serves until SIGTERM/SIGINT."""
     port = server.server_address[1]
-    scheme = "https" if ctx else "http"
-    print("%s listening on %s://%s:%d" % (app.name, scheme, args.host, port),
+    print("%s listening on %s://%s:%d" % (name, scheme,
+                                         server.server_address[0], port),
           flush=True)
     if not args.control_token:
         print("control token %s" % token, flush=True)
