@@ -295,12 +295,8 @@ class FakeHomeserver(FakeProcess):
         return self.control("POST", "tokens/revoke", {"user_id": user_id})
 
 
-class FakeLetta(FakeProcess):
-    script = "fake_letta.py"
-
-    def __init__(self, password=None, **kw):
-        args = ["--password", password] if password else []
-        super().__init__(*args, **kw)
+class AgentControl:
+    """The agent calls of both fake Lettas' control interfaces."""
 
     def add_agent(self, name, script=None, **fields):
         body = dict(fields, name=name)
@@ -321,6 +317,14 @@ class FakeLetta(FakeProcess):
     def agents(self):
         return self.control("GET", "agents")["agents"]
 
+
+class FakeLetta(AgentControl, FakeProcess):
+    script = "fake_letta.py"
+
+    def __init__(self, password=None, **kw):
+        args = ["--password", password] if password else []
+        super().__init__(*args, **kw)
+
     def agent(self, agent_id):
         return self.control("GET", "agents/" + agent_id)
 
@@ -331,7 +335,7 @@ class FakeLetta(FakeProcess):
         return self.control("POST", "config", config)
 
 
-class FakeAppServer(FakeProcess):
+class FakeAppServer(AgentControl, FakeProcess):
     """tools/fake_app_server.py: Letta's App Server (WebSocket)."""
     script = "fake_app_server.py"
 
@@ -350,21 +354,7 @@ class FakeAppServer(FakeProcess):
         kw.setdefault("token", self.ws_token)
         return WSClient(self.ws_url, **kw)
 
-    def add_agent(self, name, script=None, **fields):
-        body = dict(fields, name=name)
-        if script is not None:
-            body["script"] = script
-        return self.control("POST", "agents", body)
 
-    def set_script(self, agent_id, script):
-        return self.control("PATCH", "agents/" + agent_id,
-                            {"script": script})
-
-    def delete_agent(self, agent_id):
-        return self.control("DELETE", "agents/" + agent_id)
-
-    def agents(self):
-        return self.control("GET", "agents")["agents"]
 
     def history(self, agent_id, conversation_id="default"):
         return self.control("GET", "history?" + urllib.parse.urlencode(
