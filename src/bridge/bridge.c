@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/app_letta.h"
 #include "bridge/bcmd.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -459,16 +460,13 @@ static void configure(struct bridge *b, struct app *a)
  * calls, or the App Server over its WebSocket. */
 static struct lapi *letta_of(struct bridge *b, struct app *a)
 {
-	const char *mode = cfg_get(&a->cfg, "letta", "tool_mode");
-	struct lapi_app_conf ac = {
-		.loop = a->net.loop, .dns = a->net.dns, .tls = a->net.tls,
-		.url = a->letta_ws, .bearer = b->letta_token,
-		.mode = mode ? mode : "strict",
-		.lapsed = bridge_appr_lapsed, .arg = b,
-	};
+	struct lapi_app_conf ac;
 
 	if (a->letta_api != LAPI_APP)
 		return lapi_rest_new(&(struct lapi_http){ letta_call, b });
+	app_letta_conf(a, &ac);
+	ac.lapsed = bridge_appr_lapsed;
+	ac.arg = b;
 	LOG_INFO("bridge", "event=letta_api api=app-server mode=%s", ac.mode);
 	return lapi_app_new(&ac);
 }

@@ -274,9 +274,11 @@ class AppServerBridgeReal(unittest.TestCase):
         note = env.wait_answer(a0, q, 60, msgtype="m.notice")
         self.assertIn("Bash", note["content"]["body"])
         ap = env.say(a0, "!approve")
-        env.wait(lambda: [a for a in env.answers(a0)
-                          if a["content"].get("org.lettamx.reply_to") == ap],
-                 60, 0.2)
+        ans = env.wait(lambda: [a for a in env.answers(a0)
+                                if a["content"].get("org.lettamx.reply_to")
+                                == ap], 60, 0.2)[0]
+        # the tool ran on the Letta host: its output came back
+        self.assertIn("Tool result: approved-ok", ans["content"]["body"])
 
 
     def test_a_slow_answer_is_shown_live_and_edited(self):
@@ -295,7 +297,9 @@ class AppServerBridgeReal(unittest.TestCase):
         ans = env.wait(lambda: [a for a in env.answers(a0)
                                 if a["content"].get("org.lettamx.reply_to")
                                 == d], 60, 0.2)[0]
-        self.assertNotIn("denied-ok\n", ans["content"]["body"])
+        # the model saw the refusal as the tool's result, not its output
+        self.assertNotIn("denied-ok", ans["content"]["body"])
+        self.assertIn("not today", ans["content"]["body"])
 
     def test_cancel_stops_a_slow_answer(self):
         env = self.env()
