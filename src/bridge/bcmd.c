@@ -172,8 +172,9 @@ int bcmd_help(char *out, size_t cap, const char *prefix,
 
 	if (admin)
 		snprintf(reset, sizeof reset,
-		         "%sreset - erase the agent's message history (you are "
-		         "asked to confirm with %sreset confirm)\n", p, p);
+		         "%sreset - start the agent's conversation here over "
+		         "(you are asked to confirm with %sreset confirm)\n",
+		         p, p);
 	return fmt(out, cap,
 	           "This room talks to the Letta agent%s%s%s. Write a message "
 	           "and the agent answers here; ask in a thread and it answers "
@@ -236,9 +237,10 @@ static const char *const notices[BCMD_N__COUNT] = {
 	[BCMD_N_NO_APPROVAL] = "No tool is waiting for approval.",
 	[BCMD_N_APPROVED] = "Approved. The agent goes on; its answer follows.",
 	[BCMD_N_DENIED] = "Denied. The agent was told, and answers next.",
-	[BCMD_N_RESET_ASK] = "This erases the agent's message history for "
-		"everyone (its memory blocks stay). Say {p}reset confirm within "
-		"a minute to do it.",
+	[BCMD_N_RESET_ASK] = "This starts the agent's conversation in this "
+		"room over, for everyone: what was said here is no longer in its "
+		"context (its memory blocks stay). Say {p}reset confirm within a "
+		"minute to do it.",
 	[BCMD_N_RESET_DONE] = "Done: the agent's message history was erased.",
 	[BCMD_N_RESET_REFUSED] = "Only the bridge's admins may reset the agent.",
 	[BCMD_N_RESET_NOT_ASKED] = "Say {p}reset first, then {p}reset "
@@ -281,6 +283,11 @@ static const char *const notices[BCMD_N__COUNT] = {
 		"dropped, so the tool did not run. Ask again if you still need "
 		"it.",
 	[BCMD_N_RESET_UNSUPPORTED] = "The agent's history was not erased: {d}",
+	[BCMD_N_RESET_NEW] = "Done: this room now talks to the agent in a new "
+		"conversation ({d}). What was said before stays in Letta, out of "
+		"the agent's context; its memory blocks stay.",
+	[BCMD_N_RESET_FAILED] = "The conversation was not started over: {d}. "
+		"Nothing changed; say {p}reset again later.",
 };
 
 /* Copies tmpl, putting the prefix for "{p}" and detail for "{d}". */

@@ -113,6 +113,10 @@ enum bcmd_notice {
 	BCMD_N_APPROVAL_LAPSED,  /* the App Server forgot a waiting tool call
 	                          * (its connection dropped; detail: the tool) */
 	BCMD_N_RESET_UNSUPPORTED, /* !reset where Letta cannot (detail: why) */
+	BCMD_N_RESET_NEW,        /* !reset done as a new conversation
+	                          * (detail: its id) */
+	BCMD_N_RESET_FAILED,     /* Letta answered the !reset with an
+	                          * error (detail: its words) */
 	BCMD_N__COUNT
 };
 

@@ -286,8 +286,18 @@ static void on_login_timer(void *arg)
 	bridge_kick(arg);
 }
 
+static int conv_view(struct store_txn *t, void *arg)
+{
+	struct broom *r = arg;
+	int e = store_conv_get(t, r->id, NULL, r->conv, sizeof r->conv);
+
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
 struct broom *bridge_room(struct bridge *b, const char *id)
 {
+	int e;
+
 	size_t h = hash_of(id) % b->nhash;
 	struct broom *r;
 
@@ -299,6 +309,13 @@ struct broom *bridge_room(struct bridge *b, const char *id)
 		return NULL;
 	snprintf(r->id, sizeof r->id, "%s", id);
 	r->b = b;
+	/* a store that cannot say is the agent's default conversation:
+	 * the room still gets answers, and the log says why */
+	if ((e = store_view(b->store, conv_view, r)) < 0) {
+		LOG_ERROR("bridge", "event=conversation_unread room=%s err=%s "
+		          "why=\"%s\"", r->id, err_str(e), store_why(b->store));
+		r->conv[0] = '\0';
+	}
 	loop_timer_init(&r->t_turn, on_turn_timer, r);
 	loop_timer_init(&r->t_typing, bridge_turn_typing_timer, r);
 	loop_timer_init(&r->t_wait, bridge_turn_wait_timer, r);

@@ -144,6 +144,7 @@ static void on_pending(void *arg, const struct lapi_res *res)
  * elsewhere, or before an upgrade) is looked up in the history first. */
 void bridge_appr_waits(struct broom *r, struct bturn_head *h)
 {
+	struct lapi_at at = { h->ag.agent_id, r->conv };
 	char tool[128] = "";
 	char *p[2] = { r->id, tool };
 
@@ -152,7 +153,7 @@ void bridge_appr_waits(struct broom *r, struct bturn_head *h)
 		return;
 	}
 	r->turn = T_HIST;
-	r->turn_call = r->b->lapi->ops->pending(r->b->lapi, r, h->ag.agent_id,
+	r->turn_call = r->b->lapi->ops->pending(r->b->lapi, r, &at,
 	                                        on_pending, r);
 	if (!r->turn_call)
 		approval_told(r, h, "", NULL);

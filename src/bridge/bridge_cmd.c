@@ -141,10 +141,12 @@ static void do_status(struct cmd *k)
 		snprintf(pend, sizeof pend, "\nWaiting for approval: the tool "
 		         "\"%s\" (%sapprove or %sdeny [reason])", q.tool,
 		         r->b->cmd_prefix, r->b->cmd_prefix);
-	snprintf(text, sizeof text, "Agent: %s (%s)\nWaiting messages: %d\n"
-	         "Turn in flight: %s\nLast error: %s%s", k->ag.name,
-	         k->ag.agent_id, q.n > 0 && r->turn != T_IDLE ? q.n - 1 : q.n,
-	         turn, r->last_err[0] ? r->last_err : "none", pend);
+	snprintf(text, sizeof text, "Agent: %s (%s)\nConversation: %s\n"
+	         "Waiting messages: %d\nTurn in flight: %s\nLast error: %s%s",
+	         k->ag.name, k->ag.agent_id, r->conv[0] ? r->conv :
+	         "the agent's default one", q.n > 0 && r->turn != T_IDLE ?
+	         q.n - 1 : q.n, turn, r->last_err[0] ? r->last_err : "none",
+	         pend);
 	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
 }
 
@@ -181,7 +183,9 @@ static void do_cancel(struct cmd *k)
 		            BCMD_N_NOTHING_TO_CANCEL, NULL);
 		return;
 	}
-	r->b->lapi->ops->cancel(r->b->lapi, NULL, k->ag.agent_id,
+	r->b->lapi->ops->cancel(r->b->lapi, NULL,
+	                        &(const struct lapi_at){ k->ag.agent_id,
+	                                                 r->conv },
 	                        on_letta_cancel, NULL);
 	if (store_update(r->b->store, clear_txn, r) == 0 && r->nin) {
 		/* the turn in flight finds its question gone and ends */
@@ -198,32 +202,80 @@ static void do_cancel(struct cmd *k)
 	bridge_kick(r);
 }
 
-static int unpend_txn(struct store_txn *t, void *arg)
+struct reset_done {
+	struct broom *r;
+	const char *conv;               /* "": the room keeps its own */
+};
+
+/* A reset drops the agent's pending approval, and moves the room to
+ * the conversation Letta made for it, in one transaction. */
+static int reset_txn(struct store_txn *t, void *arg)
 {
-	return bridge_pending_del(t, ((struct broom *)arg)->id);
+	struct reset_done *d = arg;
+	int e = bridge_pending_del(t, d->r->id);
+
+	if (e < 0 && e != ERR_NOTFOUND)
+		return e;
+	return d->conv[0] ? store_conv_put(t, d->r->id, NULL, d->conv) : 0;
+}
+
+/* Why a reset did not happen, in words for the room. */
+static const char *reset_why(const struct lapi_res *res, int e, char *buf,
+                             size_t cap)
+{
+	if (e < 0)
+		return "the bridge could not keep the new conversation";
+	if (res->err == ERR_PROTO && res->detail[0])
+		return res->detail;
+	if (res->status && res->status != 200) {
+		snprintf(buf, cap, "Letta answered with status %d", res->status);
+		return buf;
+	}
+	return "Letta did not answer";
 }
 
 static void on_reset(void *arg, const struct lapi_res *res)
 {
 	struct broom *r = arg;
-	int ok = res->status == 200;
+	char why[64];
+	struct reset_done d = { r, res->conv };
+	int ok = res->status == 200 && !res->err, e = 0;
 
-	/* a reset also drops the agent's pending approval */
-	if (ok)
-		store_update(r->b->store, unpend_txn, r);
-	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s", r->id,
-	         res->status, err_str(res->err));
+	if (ok && (e = store_update(r->b->store, reset_txn, &d)) < 0)
+		LOG_ERROR("bridge", "event=reset_not_kept room=%s err=%s "
+		          "why=\"%s\"", r->id, err_str(e),
+		          store_why(r->b->store));
+	else if (ok && res->conv[0])
+		snprintf(r->conv, sizeof r->conv, "%s", res->conv);
+	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s conv=%s",
+	         r->id, res->status, err_str(res->err),
+	         ok && res->conv[0] ? res->conv : "-");
 	if (!ok && res->err == ERR_INVAL)       /* this Letta cannot */
 		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
 		            BCMD_N_RESET_UNSUPPORTED, res->detail);
+	else if (!ok || e < 0)  /* nothing tries it again: say so */
+		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		            BCMD_N_RESET_FAILED, reset_why(res, e, why,
+		                                           sizeof why));
 	else
 		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
-		            ok ? BCMD_N_RESET_DONE : BCMD_N_UNREACHABLE, NULL);
+		            res->conv[0] ? BCMD_N_RESET_NEW : BCMD_N_RESET_DONE,
+		            res->conv);
+}
+
+/* The summary of the conversation a !reset makes, fixed by the room and
+ * the command's event: a second try of the same !reset finds the
+ * first's conversation. */
+static void reset_key(const struct broom *r, char *out, size_t cap)
+{
+	snprintf(out, cap, "Matrix room %s, since %s", r->id, r->cmd_ev);
 }
 
 static void do_reset(struct cmd *k, int confirm)
 {
 	struct broom *r = k->r;
+	struct lapi_at at = { k->ag.agent_id, r->conv };
+	char key[2 * LIM_STORE_ID + 32];
 	uint64_t now = loop_now(r->b->loop);
 
 	if (!admin(r->b, k->m.sender)) {
@@ -249,7 +301,10 @@ static void do_reset(struct cmd *k, int confirm)
 	snprintf(r->reset_by, sizeof r->reset_by, "%s", k->ag.user_id);
 	snprintf(r->cmd_ev, sizeof r->cmd_ev, "%s", k->m.event_id);
 	snprintf(r->cmd_thread, sizeof r->cmd_thread, "%s", k->m.thread);
-	r->b->lapi->ops->reset(r->b->lapi, r, k->ag.agent_id, on_reset, r);
+	reset_key(r, key, sizeof key);
+	if (!r->b->lapi->ops->reset(r->b->lapi, r, &at, key, on_reset, r))
+		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		            BCMD_N_RESET_FAILED, "Letta could not be asked");
 }
 
 /* !approve / !deny: the answer waits its turn in the inbox like a

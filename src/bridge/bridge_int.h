@@ -68,6 +68,9 @@ enum { O_IDLE, O_CHECK, O_SEND, O_WAIT, O_LOGIN };
 
 struct broom {
 	char id[LIM_STORE_ID];
+	/* the Letta conversation the room talks in ("": the agent's
+	 * default), as the store keeps it (store_conv_get) */
+	char conv[LIM_LETTA_APP_ID];
 	struct broom *hnext;            /* hash chain */
 	struct bridge *b;
 	int nin;                        /* inbox entries */

@@ -464,7 +464,7 @@ static void ask_of(struct broom *r, const struct bturn_head *h,
 	bridge_otid(r->id, h->m.event_id, otid);
 	bridge_letta_name(h->m.sender, name, 64);
 	*q = (struct lapi_ask){
-		.agent_id = h->ag.agent_id, .text = h->m.text,
+		.agent_id = h->ag.agent_id, .conv = r->conv, .text = h->m.text,
 		.text_len = h->m.text_len, .name = name,
 		.sender_id = h->m.sender, .cmid = otid,
 		.call_id = h->m.call_id, .max_steps = r->b->max_steps,
@@ -638,9 +638,11 @@ static void on_going(void *arg, const struct lapi_res *res)
 
 static void start_runs(struct broom *r, struct bturn_head *h)
 {
+	struct lapi_at at = { h->ag.agent_id, r->conv };
+
 	r->turn = T_RUNS;
-	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, h->ag.agent_id,
-	                                      NULL, on_going, r);
+	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, &at, NULL,
+	                                      on_going, r);
 	if (!r->turn_call) {
 		r->runs_check = RUNS_CLEAR;
 		start_hist(r, h);
@@ -649,9 +651,11 @@ static void start_runs(struct broom *r, struct bturn_head *h)
 
 static void start_run(struct broom *r, struct bturn_head *h)
 {
+	struct lapi_at at = { h->ag.agent_id, r->conv };
+
 	r->turn = T_RUN;
-	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, h->ag.agent_id,
-	                                      r->run_id, on_going, r);
+	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, &at, r->run_id,
+	                                      on_going, r);
 	if (!r->turn_call) {
 		r->run_over = 1;
 		start_hist(r, h);

@@ -21,11 +21,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/limits.h"
+
 struct letta_reply;
+
+/* Where a turn goes: an agent, and one of its conversations (NULL or
+ * "": the agent's default one, where a room talks until !reset). */
+struct lapi_at {
+	const char *agent_id;
+	const char *conv;
+};
 
 /* A question for an agent, or the answer to the tool call it waits on. */
 struct lapi_ask {
 	const char *agent_id;
+	const char *conv;               /* its conversation (lapi_at) */
 	const char *text;               /* what the agent reads (a deny's
 	                                 * reason for an approval) */
 	size_t text_len;
@@ -66,6 +76,8 @@ struct lapi_res {
 	                                 * there, < 0 unreadable */
 	int going;                      /* going: 1 a run is going */
 	char detail[256];               /* the server's words, or "" */
+	char conv[LIM_LETTA_APP_ID];     /* reset: the conversation to talk
+	                                 * in from now on ("": the same) */
 	const struct letta_reply *rep;  /* send / look / pending: the answer,
 	                                 * NULL when none */
 };
@@ -120,21 +132,25 @@ struct lapi_ops {
 	 * run in rep->run_id when it names one). */
 	void *(*look)(struct lapi *l, void *owner, const struct lapi_ask *q,
 	              lapi_done done, void *arg);
-	/* The tool call agent waits on: found 1 with rep (tool, call_id,
-	 * args), 0 none. */
-	void *(*pending)(struct lapi *l, void *owner, const char *agent_id,
+	/* The tool call the conversation at waits on: found 1 with rep
+	 * (tool, call_id, args), 0 none. */
+	void *(*pending)(struct lapi *l, void *owner, const struct lapi_at *at,
 	                 lapi_done done, void *arg);
-	/* Is run_id (NULL: any run of agent_id) still going? going 1/0; an
-	 * error or a server that cannot tell: 0. */
-	void *(*going)(struct lapi *l, void *owner, const char *agent_id,
+	/* Is run_id (NULL: any run at at) still going? going 1/0; an error
+	 * or a server that cannot tell: 0. */
+	void *(*going)(struct lapi *l, void *owner, const struct lapi_at *at,
 	               const char *run_id, lapi_done done, void *arg);
-	/* Stops what agent_id is doing (best effort; done may be NULL). */
-	void *(*cancel)(struct lapi *l, void *owner, const char *agent_id,
+	/* Stops what runs at at (best effort; done may be NULL). */
+	void *(*cancel)(struct lapi *l, void *owner, const struct lapi_at *at,
 	                lapi_done done, void *arg);
-	/* Starts agent_id's conversation over: status 200 / err 0 when it
-	 * did. */
-	void *(*reset)(struct lapi *l, void *owner, const char *agent_id,
-	               lapi_done done, void *arg);
+	/* Starts the conversation at at over: status 200 / err 0 when it
+	 * did. REST erases the agent's messages (res.conv ""); the App
+	 * Server cannot, so it makes a new conversation (res.conv: its id)
+	 * whose summary is `key`, or finds the one an earlier try made with
+	 * it (a crash between the create and the caller's store write must
+	 * not leave two). err ERR_INVAL: this Letta cannot (detail says). */
+	void *(*reset)(struct lapi *l, void *owner, const struct lapi_at *at,
+	               const char *key, lapi_done done, void *arg);
 	/* The owner stops: nothing is called any more (operations still
 	 * going end without their callback). */
 	void (*stop)(struct lapi *l);

@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "deps.h"
+#include "letta/letta_app_conv.h"
 #include "letta/letta_msg.h"
 #include "net/ws_conn.h"
 #include "store/secret.h"
@@ -41,16 +42,18 @@
 
 /* ---- runtimes ---- */
 
-struct art *appsrv_rt(struct appsrv *s, const char *agent, int make)
+struct art *appsrv_rt(struct appsrv *s, const char *agent,
+                      const char *conv, int make)
 {
 	struct art *rt;
 
 	for (rt = s->rts; rt; rt = rt->next)
-		if (!strcmp(rt->agent, agent))
+		if (!strcmp(rt->agent, agent) && !strcmp(rt->conv, conv))
 			return rt;
 	if (!make || !(rt = calloc(1, sizeof *rt)))
 		return NULL;
 	snprintf(rt->agent, sizeof rt->agent, "%s", agent);
+	snprintf(rt->conv, sizeof rt->conv, "%s", conv);
 	rt->next = s->rts;
 	s->rts = rt;
 	return rt;
@@ -166,19 +169,36 @@ static void on_dead(void *arg)
 	op_fail(o, ERR_TIMEOUT, "the App Server did not answer in time");
 }
 
-static struct aop *op_new(struct appsrv *s, int kind, const char *agent,
-                          int64_t ms, lapi_done done, void *arg)
+/* A conversation id as the server gives them (it goes back in commands
+ * and names a runtime). */
+static int conv_ok(const char *c)
 {
+	size_t n = strnlen(c, LIM_LETTA_APP_ID);
+
+	if (!n || n >= LIM_LETTA_APP_ID)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (c[i] <= ' ' || c[i] > '~')
+			return 0;
+	return 1;
+}
+
+static struct aop *op_new(struct appsrv *s, int kind,
+                          const struct lapi_at *at, int64_t ms,
+                          lapi_done done, void *arg)
+{
+	const char *conv = at->conv && at->conv[0] ? at->conv : "default";
 	struct aop *o;
 
-	if (s->stopped || !ident_agent_id_valid(agent) ||
-	    !(o = calloc(1, sizeof *o)))
+	if (s->stopped || !ident_agent_id_valid(at->agent_id) ||
+	    !conv_ok(conv) || !(o = calloc(1, sizeof *o)))
 		return NULL;
 	o->s = s;
 	o->kind = kind;
 	o->done = done;
 	o->arg = arg;
-	snprintf(o->agent, sizeof o->agent, "%s", agent);
+	snprintf(o->agent, sizeof o->agent, "%s", at->agent_id);
+	snprintf(o->conv, sizeof o->conv, "%s", conv);
 	snprintf(o->rid, sizeof o->rid, "r%llu",
 	         (unsigned long long)++s->seq);
 	loop_timer_init(&o->t_dead, on_dead, o);
@@ -218,8 +238,9 @@ static void on_message(void *arg, const char *text, size_t len)
 	appsrv_on_message(arg, text, len);
 }
 
-/* Every operation that was sent ends; those still waiting wait for the
- * next connection (their deadlines still run). */
+/* Every operation that was sent ends, but a reset, which is asked again;
+ * those still waiting wait for the next connection (their deadlines
+ * still run). */
 static void fail_sent(struct appsrv *s, const char *why)
 {
 	struct aop *o = s->ops, *next;
@@ -230,7 +251,15 @@ static void fail_sent(struct appsrv *s, const char *why)
 		next = o->next;
 		if (o->stage != ST_SENT)
 			continue;
-		if (o->kind == OP_SEND && (rt = appsrv_rt(s, o->agent, 0)))
+		if (o->kind == OP_RESET) {
+			/* asked again over the next connection: its search
+			 * finds what the lost one may have made */
+			o->stage = ST_WAIT;
+			o->phase = RESET_FIND;
+			continue;
+		}
+		if (o->kind == OP_SEND &&
+		    (rt = appsrv_rt(s, o->agent, o->conv, 0)))
 			snprintf(rt->cut, sizeof rt->cut, "%s", o->cmid);
 		op_fail(o, ERR_CLOSED, why);
 	}
@@ -301,7 +330,7 @@ static int put(struct appsrv *s, int n)
 
 static void rt_start(struct appsrv *s, struct art *rt)
 {
-	struct letta_app_runtime r = { rt->agent, "default" };
+	struct letta_app_runtime r = { rt->agent, rt->conv };
 
 	snprintf(rt->rid, sizeof rt->rid, "r%llu",
 	         (unsigned long long)++s->seq);
@@ -313,7 +342,7 @@ static void rt_start(struct appsrv *s, struct art *rt)
 
 static int send_turn(struct appsrv *s, struct aop *o, struct art *rt)
 {
-	struct letta_app_runtime r = { o->agent, "default" };
+	struct letta_app_runtime r = { o->agent, o->conv };
 	char perm[LIM_LETTA_APP_ID + 8];
 
 	if (rt->turn)
@@ -341,10 +370,16 @@ static int send_turn(struct appsrv *s, struct aop *o, struct art *rt)
  * code (o cannot go). */
 static int op_go(struct appsrv *s, struct aop *o, struct art *rt)
 {
-	struct letta_app_runtime r = { o->agent, "default" };
+	struct letta_app_runtime r = { o->agent, o->conv };
 	int e;
 
 	switch (o->kind) {
+	case OP_RESET:
+		return put(s, o->phase == RESET_FIND ?
+		           letta_app_conv_list(s->out, OUT_CAP, o->rid, o->agent,
+		                               o->text) :
+		           letta_app_conv_create(s->out, OUT_CAP, o->rid,
+		                                 o->agent, o->text));
 	case OP_SEND:
 		e = send_turn(s, o, rt);
 		if (!e) {
@@ -363,10 +398,25 @@ static int op_go(struct appsrv *s, struct aop *o, struct art *rt)
 	}
 }
 
+/* o's runtime, started if need be: NULL while it is not ready (or o
+ * failed). */
+static struct art *ready_rt(struct appsrv *s, struct aop *o)
+{
+	struct art *rt = appsrv_rt(s, o->agent, o->conv, 1);
+
+	if (!rt) {
+		op_fail(o, ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (rt->state == RT_NONE)
+		rt_start(s, rt);
+	return rt->state == RT_READY ? rt : NULL;
+}
+
 void appsrv_pump(struct appsrv *s)
 {
 	struct aop *o, *next;
-	struct art *rt;
+	struct art *rt = NULL;
 	int e;
 
 	if (s->stopped)
@@ -380,13 +430,8 @@ void appsrv_pump(struct appsrv *s)
 		next = o->next;
 		if (o->stage != ST_WAIT)
 			continue;
-		if (!(rt = appsrv_rt(s, o->agent, 1))) {
-			op_fail(o, ERR_NOMEM, "out of memory");
-			continue;
-		}
-		if (rt->state == RT_NONE)
-			rt_start(s, rt);
-		if (rt->state != RT_READY)
+		/* a reset talks about conversations, not in one */
+		if (o->kind != OP_RESET && !(rt = ready_rt(s, o)))
 			continue;
 		e = op_go(s, o, rt);
 		if (!e)
@@ -431,7 +476,8 @@ static void *op_send(struct lapi *base, void *owner, const struct lapi_ask *q,
 	                    strlen(q->call_id) >= sizeof o->call_id))
 		return NULL;
 	*err = ERR_AGAIN;
-	if (!(o = op_new(s, OP_SEND, q->agent_id, q->timeout_ms, done, arg)))
+	if (!(o = op_new(s, OP_SEND, &(struct lapi_at){ q->agent_id, q->conv },
+	                 q->timeout_ms, done, arg)))
 		return NULL;
 	o->ev = ev;
 	o->stream = q->stream && ev;
@@ -459,7 +505,8 @@ static void *op_look(struct lapi *base, void *owner, const struct lapi_ask *q,
 
 	(void)owner;
 	if (!key || strlen(key) >= sizeof o->cmid ||
-	    !(o = op_new((struct appsrv *)base, OP_LOOK, q->agent_id, 0, done,
+	    !(o = op_new((struct appsrv *)base, OP_LOOK,
+	                 &(struct lapi_at){ q->agent_id, q->conv }, 0, done,
 	                 arg)))
 		return NULL;
 	snprintf(o->cmid, sizeof o->cmid, "%s", key);
@@ -473,19 +520,13 @@ static void on_now(void *arg)
 	struct aop *o = arg;
 	struct lapi_res res = { .found = 0 };
 
-	if (o->kind == OP_RESET) {
-		res.err = ERR_INVAL;
-		snprintf(res.detail, sizeof res.detail, "on the App Server, "
-		         "starting over means a new conversation, which this "
-		         "version of lettamx does not make yet.");
-	}
 	appsrv_end(o, &res);
 }
 
-static void *answer_now(struct appsrv *s, int kind, const char *agent_id,
+static void *answer_now(struct appsrv *s, int kind, const struct lapi_at *at,
                         lapi_done done, void *arg)
 {
-	struct aop *o = op_new(s, kind, agent_id, 0, done, arg);
+	struct aop *o = op_new(s, kind, at, 0, done, arg);
 
 	if (!o)
 		return NULL;
@@ -498,35 +539,49 @@ static void *answer_now(struct appsrv *s, int kind, const char *agent_id,
 
 /* The server keeps a waiting tool call with the connection that saw it
  * and tells it then (control_request): none waits for a new one. */
-static void *op_pending(struct lapi *base, void *owner, const char *agent_id,
-                        lapi_done done, void *arg)
+static void *op_pending(struct lapi *base, void *owner,
+                        const struct lapi_at *at, lapi_done done, void *arg)
 {
 	(void)owner;
-	return answer_now((struct appsrv *)base, OP_NONE, agent_id, done, arg);
+	return answer_now((struct appsrv *)base, OP_NONE, at, done, arg);
 }
 
-static void *op_going(struct lapi *base, void *owner, const char *agent_id,
-                      const char *run_id, lapi_done done, void *arg)
-{
-	(void)owner;
-	(void)run_id;   /* one turn runs in a conversation at a time */
-	return op_new((struct appsrv *)base, OP_GOING, agent_id, 0, done, arg);
-}
-
-static void *op_cancel(struct lapi *base, void *owner, const char *agent_id,
-                       lapi_done done, void *arg)
-{
-	(void)owner;
-	return op_new((struct appsrv *)base, OP_CANCEL, agent_id, 0, done, arg);
-}
-
-/* Starting over is a new conversation on the App Server, which this
- * version does not keep per room yet: said in plain words (on_now). */
-static void *op_reset(struct lapi *base, void *owner, const char *agent_id,
+static void *op_going(struct lapi *base, void *owner,
+                      const struct lapi_at *at, const char *run_id,
                       lapi_done done, void *arg)
 {
 	(void)owner;
-	return answer_now((struct appsrv *)base, OP_RESET, agent_id, done, arg);
+	(void)run_id;   /* one turn runs in a conversation at a time */
+	return op_new((struct appsrv *)base, OP_GOING, at, 0, done, arg);
+}
+
+static void *op_cancel(struct lapi *base, void *owner,
+                       const struct lapi_at *at, lapi_done done, void *arg)
+{
+	(void)owner;
+	return op_new((struct appsrv *)base, OP_CANCEL, at, 0, done, arg);
+}
+
+/* The server keeps a conversation's messages for good: starting over is
+ * a new conversation, summarised by key so that a second try finds it
+ * (letta_appsrv_frames.c reads the answers). */
+static void *op_reset(struct lapi *base, void *owner,
+                      const struct lapi_at *at, const char *key,
+                      lapi_done done, void *arg)
+{
+	size_t n = key ? strlen(key) : 0;
+	struct aop *o;
+
+	(void)owner;
+	if (!n || n >= LETTA_APP_CONV_SUMMARY ||
+	    !(o = op_new((struct appsrv *)base, OP_RESET, at, 0, done, arg)))
+		return NULL;
+	if (!(o->text = strdup(key))) {
+		op_free(o);
+		return NULL;
+	}
+	o->phase = RESET_FIND;
+	return o;
 }
 
 static void drop_all(struct appsrv *s)

@@ -25,14 +25,19 @@ enum { OP_SEND, OP_LOOK, OP_GOING, OP_CANCEL, OP_NONE, OP_RESET };
  * answer. */
 enum { ST_WAIT, ST_SENT };
 enum { ACC_STARTED = 1, ACC_QUEUED = 2 };
+/* A reset looks for the conversation an earlier try made, then makes
+ * one. */
+enum { RESET_FIND, RESET_MAKE };
 
 struct appsrv;
 
-/* One agent's runtime on the server: its default conversation, to which
- * this connection is subscribed once started. */
+/* A runtime on the server: one conversation of an agent ("default", or
+ * the one a room talks in since its !reset), to which this connection is
+ * subscribed once started. One is kept per conversation used. */
 struct art {
 	struct art *next;
 	char agent[IDENT_AGENT_ID_MAX + 1];
+	char conv[LIM_LETTA_APP_ID];
 	int state;                      /* RT_* */
 	char rid[APPSRV_RID];           /* of its runtime_start */
 	int idle;                       /* the loop waits for input */
@@ -56,11 +61,15 @@ struct aop {
 	int kind, stage;                /* OP_*, ST_* */
 	char rid[APPSRV_RID];
 	char agent[IDENT_AGENT_ID_MAX + 1];
+	char conv[LIM_LETTA_APP_ID];    /* its conversation ("default") */
+	int phase;                      /* reset: RESET_* */
 	lapi_done done;
 	void *arg;
 	const struct lapi_events *ev;
 	struct letta_reply *rep;        /* made on the first news */
-	char *text;                     /* send: the message (owned) */
+	char *text;                     /* send: the message; reset: the
+	                                 * new conversation's summary
+	                                 * (owned) */
 	size_t text_len;
 	char cmid[LIM_LETTA_APP_ID];    /* send: this try's id; look: the
 	                                 * question's */
@@ -104,7 +113,8 @@ struct appsrv {
 };
 
 /* letta_appsrv.c */
-struct art *appsrv_rt(struct appsrv *s, const char *agent, int make);
+struct art *appsrv_rt(struct appsrv *s, const char *agent,
+                      const char *conv, int make);
 void appsrv_end(struct aop *o, const struct lapi_res *res);
 void appsrv_refuse(struct aop *o, int fail, const char *why);
 struct letta_reply *appsrv_rep(struct aop *o);

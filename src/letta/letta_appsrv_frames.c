@@ -20,6 +20,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "letta/letta_app_conv.h"
 #include "letta/letta_msg.h"
 
 static struct aop *op_of(struct appsrv *s, const char *rid)
@@ -32,12 +33,18 @@ static struct aop *op_of(struct appsrv *s, const char *rid)
 	return NULL;
 }
 
-/* The runtime a frame is about (the default conversation only). */
+/* The runtime a frame is about (one this connection started). */
 static struct art *rt_of(struct appsrv *s, const struct letta_app_frame *f)
 {
-	if (!f->has_runtime || strcmp(f->conversation_id, "default"))
+	if (!f->has_runtime || !f->conversation_id[0])
 		return NULL;
-	return appsrv_rt(s, f->agent_id, 0);
+	return appsrv_rt(s, f->agent_id, f->conversation_id, 0);
+}
+
+/* o's runtime, if this connection has one. */
+static struct art *rt_of_op(struct appsrv *s, const struct aop *o)
+{
+	return appsrv_rt(s, o->agent, o->conv, 0);
 }
 
 /* ---- answers to commands ---- */
@@ -64,7 +71,8 @@ static void on_runtime(struct appsrv *s, const struct letta_app_frame *f)
 	/* what waits for it fails now; the owner tries again later */
 	for (struct aop *o = s->ops, *n; o; o = n) {
 		n = o->next;
-		if (o->stage == ST_WAIT && !strcmp(o->agent, rt->agent))
+		if (o->stage == ST_WAIT && !strcmp(o->agent, rt->agent) &&
+		    !strcmp(o->conv, rt->conv))
 			appsrv_refuse(o, LETTA_F_RETRY, f->error[0] ? f->error
 			              : "the App Server refused the runtime");
 	}
@@ -84,7 +92,7 @@ static void on_accepted(struct appsrv *s, const struct letta_app_frame *f)
 	}
 	LOG_WARN("letta", "event=app_input_refused agent=%s error=\"%.200s\"",
 	         o->agent, f->error);
-	if ((rt = appsrv_rt(s, o->agent, 0)) && rt->turn == o)
+	if ((rt = rt_of_op(s, o)) && rt->turn == o)
 		rt->turn = NULL;
 	/* an approval that no longer waits says so: the bridge tells the
 	 * room it lapsed */
@@ -143,7 +151,7 @@ static void on_messages(struct appsrv *s, const struct letta_app_frame *f)
 
 	if (!o || o->kind != OP_LOOK)
 		return;
-	rt = appsrv_rt(s, o->agent, 0);
+	rt = rt_of_op(s, o);
 	if (!f->success || f->messages < 0) {
 		res.found = -1;
 		snprintf(res.detail, sizeof res.detail, "%.200s", f->error[0] ?
@@ -176,7 +184,7 @@ static void on_sync(struct appsrv *s, const struct letta_app_frame *f)
 
 	if (!o || o->kind != OP_GOING)
 		return;
-	rt = appsrv_rt(s, o->agent, 0);
+	rt = rt_of_op(s, o);
 	/* the replay's loop status came before the answer */
 	res.going = rt && !rt->idle;
 	res.status = f->success ? 200 : 0;
@@ -193,6 +201,53 @@ static void on_abort(struct appsrv *s, const struct letta_app_frame *f)
 	snprintf(res.detail, sizeof res.detail, "%s", f->aborted ?
 	         "aborted" : "nothing ran");
 	appsrv_end(o, &res);
+}
+
+/* ---- a reset: a new conversation ---- */
+
+static void reset_end(struct aop *o, const char *conv, int err,
+                      const char *why)
+{
+	struct lapi_res res = { .err = err, .status = err ? 0 : 200 };
+
+	snprintf(res.conv, sizeof res.conv, "%s", conv);
+	snprintf(res.detail, sizeof res.detail, "%.200s", why);
+	LOG_INFO("letta", "event=app_conversation agent=%s conv=%s err=%s",
+	         o->agent, conv[0] ? conv : "-", err_str(err));
+	appsrv_end(o, &res);
+}
+
+/* The answer to a reset's search (an earlier try's conversation, or
+ * none: make one) or to its create. */
+static void on_conv(struct appsrv *s, const struct letta_app_frame *f)
+{
+	struct aop *o = op_of(s, f->request_id);
+	char id[LIM_LETTA_APP_ID];
+	int kind = letta_app_conv_answer(&s->j), r;
+
+	if (!o || o->kind != OP_RESET || kind == LETTA_APP_CONV_NONE)
+		return;
+	if (kind == LETTA_APP_CONV_CREATED) {
+		r = letta_app_conv_made(&s->j, id, sizeof id);
+		reset_end(o, r ? "" : id, r ? ERR_PROTO : 0, f->error[0] ?
+		          f->error : "the App Server made no conversation");
+		return;
+	}
+	r = letta_app_conv_found(&s->j, o->agent, o->text, id, sizeof id);
+	if (r == 1) {
+		reset_end(o, id, 0, "");
+	} else if (r < 0) {
+		reset_end(o, "", ERR_PROTO, f->error[0] ? f->error :
+		          "the App Server's list of conversations was "
+		          "unreadable");
+	} else {
+		/* none yet: make it (the next pump sends the create) */
+		o->phase = RESET_MAKE;
+		o->stage = ST_WAIT;
+		snprintf(o->rid, sizeof o->rid, "r%llu",
+		         (unsigned long long)++s->seq);
+		appsrv_pump(s);
+	}
 }
 
 /* ---- a turn's news ---- */
@@ -392,7 +447,8 @@ void appsrv_on_message(struct appsrv *s, const char *text, size_t len)
 				appsrv_pump(s);
 		}
 		break;
-	default:
+	default:        /* the answers letta_app.h does not read */
+		on_conv(s, f);
 		break;
 	}
 }

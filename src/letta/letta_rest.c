@@ -239,10 +239,12 @@ static void *op_look(struct lapi *base, void *owner, const struct lapi_ask *q,
 	                  done, arg);
 }
 
-static void *op_pending(struct lapi *base, void *owner, const char *agent_id,
-                        lapi_done done, void *arg)
+/* One conversation per agent here (REST's conversations come with
+ * threads): at->conv is not read. */
+static void *op_pending(struct lapi *base, void *owner,
+                        const struct lapi_at *at, lapi_done done, void *arg)
 {
-	return start_look((struct rest *)base, owner, RC_PENDING, agent_id,
+	return start_look((struct rest *)base, owner, RC_PENDING, at->agent_id,
 	                  "", 0, done, arg);
 }
 
@@ -260,8 +262,9 @@ static void on_going(void *arg, int st, const char *body, size_t len,
 	rest_call_end(c, &res);
 }
 
-static void *op_going(struct lapi *base, void *owner, const char *agent_id,
-                      const char *run_id, lapi_done done, void *arg)
+static void *op_going(struct lapi *base, void *owner,
+                      const struct lapi_at *at, const char *run_id,
+                      lapi_done done, void *arg)
 {
 	char path[200];
 	struct proto_buf p;
@@ -273,7 +276,7 @@ static void *op_going(struct lapi *base, void *owner, const char *agent_id,
 		proto_buf_urlenc(&p, run_id);
 		if (p.err)
 			return NULL;
-	} else if (letta_runs_active_path(path, sizeof path, agent_id)) {
+	} else if (letta_runs_active_path(path, sizeof path, at->agent_id)) {
 		return NULL;
 	}
 	if (!(c = rest_call_new((struct rest *)base, RC_GOING, done, arg)))
@@ -319,18 +322,21 @@ static void *agent_cmd(struct rest *l, void *owner, const char *agent_id,
 	                       0, NULL, on_cmd);
 }
 
-static void *op_cancel(struct lapi *base, void *owner, const char *agent_id,
-                       lapi_done done, void *arg)
+static void *op_cancel(struct lapi *base, void *owner,
+                       const struct lapi_at *at, lapi_done done, void *arg)
 {
-	return agent_cmd((struct rest *)base, owner, agent_id, "POST", 0,
+	return agent_cmd((struct rest *)base, owner, at->agent_id, "POST", 0,
 	                 "/cancel", "{}", CMD_MS, done, arg);
 }
 
-/* PATCH /v1/agents/<id>/reset-messages */
-static void *op_reset(struct lapi *base, void *owner, const char *agent_id,
+/* PATCH /v1/agents/<id>/reset-messages: the room keeps its conversation
+ * (key is for a Letta that makes a new one). */
+static void *op_reset(struct lapi *base, void *owner,
+                      const struct lapi_at *at, const char *key,
                       lapi_done done, void *arg)
 {
-	return agent_cmd((struct rest *)base, owner, agent_id, "PATCH",
+	(void)key;
+	return agent_cmd((struct rest *)base, owner, at->agent_id, "PATCH",
 	                 strlen("/messages"), "/reset-messages",
 	                 "{\"add_default_initial_messages\":false}", RESET_MS,
 	                 done, arg);

@@ -197,6 +197,30 @@ int store_check(struct store_txn *t,
  * room or user; run it in store_update() so that then nothing changes. */
 int store_reindex(struct store_txn *t);
 
+/* ---- conversations (store_conv.c) ----
+ *
+ * The Letta conversation a room (thread NULL or "": its main timeline)
+ * talks in when it is not the agent's default one. Room and thread ids
+ * have no spaces. */
+
+/* Reads it into out[0..cap). Returns 0, ERR_NOTFOUND (the default: out
+ * is ""), ERR_TOOBIG, ERR_INVAL. */
+int store_conv_get(struct store_txn *t, const char *room, const char *thread,
+                   char *out, size_t cap);
+
+/* Sets it to conv. Returns 0 or an err code. */
+int store_conv_put(struct store_txn *t, const char *room, const char *thread,
+                   const char *conv);
+
+/* Deletes every entry of room (its main timeline and its threads): the
+ * store does it itself when the room's agent goes or moves. */
+int store_conv_del_room(struct store_txn *t, const char *room);
+
+/* Calls fn with the room of every entry, in key order; stops at fn's
+ * first non-zero result and returns it. fn must not write. */
+int store_conv_each(struct store_txn *t,
+                    int (*fn)(const char *room, void *arg), void *arg);
+
 /* ---- meta ---- */
 
 /* Reads meta value `key` as a C string into out[0..cap). Returns 0,

@@ -388,6 +388,10 @@ int store_agent_put(struct store_txn *t, const struct store_agent *a)
 	memset(&rec, 0, sizeof rec);
 	if (n < 0)
 		return store_fail(t->s, n, "agent record too big or unsealable");
+	/* a room the agent leaves takes its conversations with it */
+	if (strcmp(old.room_id, a->room_id) &&
+	    (r = store_conv_del_room(t, old.room_id)) < 0)
+		return r;
 	if ((r = reindex(t, STORE_BY_ROOM, old.room_id, a->room_id,
 	                 a->agent_id)) < 0 ||
 	    (r = reindex(t, STORE_BY_USER, old.user_id, a->user_id,
@@ -408,7 +412,8 @@ int store_agent_del(struct store_txn *t, const char *agent_id)
 
 	if ((r = store_agent_get(t, agent_id, &old)) < 0)
 		return r;
-	if ((r = reindex(t, STORE_BY_ROOM, old.room_id, "", agent_id)) < 0 ||
+	if ((r = store_conv_del_room(t, old.room_id)) < 0 ||
+	    (r = reindex(t, STORE_BY_ROOM, old.room_id, "", agent_id)) < 0 ||
 	    (r = reindex(t, STORE_BY_USER, old.user_id, "", agent_id)) < 0)
 		return r;
 	k = sval(agent_id);

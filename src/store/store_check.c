@@ -113,6 +113,23 @@ static int check_index(struct chk *c, enum store_db db)
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(c->t, rc, "cursor");
 }
 
+/* Every room with a conversation of its own belongs to an agent (the
+ * store deletes them with the room's agent: one left over is a stale
+ * mapping). */
+static int check_conv(const char *room, void *arg)
+{
+	struct chk *c = arg;
+	char owner[LIM_STORE_ID];
+	int r = owner_of(c->t, STORE_BY_ROOM, room, owner);
+
+	if (r < 0)
+		return r;
+	if (!owner[0])
+		problem(c, "room %s keeps a Letta conversation but belongs "
+		        "to no agent", room);
+	return 0;
+}
+
 int store_check(struct store_txn *t,
                 void (*report)(const char *problem, void *arg), void *arg)
 {
@@ -123,6 +140,8 @@ int store_check(struct store_txn *t,
 		r = check_index(&c, STORE_BY_ROOM);
 	if (r == 0)
 		r = check_index(&c, STORE_BY_USER);
+	if (r == 0)
+		r = store_conv_each(t, check_conv, &c);
 	return r < 0 ? r : c.problems;
 }
 

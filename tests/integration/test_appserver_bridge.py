@@ -15,6 +15,7 @@ App Server's record of frames and history.
 import json
 import os
 import random
+import re
 import signal
 import time
 import unittest
@@ -152,14 +153,68 @@ class Turns(AppBridgeTest):
         env.wait(lambda: env.letta.frames(dir="in", type="abort_message"),
                  10)
 
-    def test_reset_is_told_plainly(self):
+    def reset(self, env, agent_id):
+        """!reset, !reset confirm: the conversation the notice names."""
+        r1 = env.say(agent_id, "!reset")
+        env.wait_answer(agent_id, r1, msgtype="m.notice")
+        r2 = env.say(agent_id, "!reset confirm")
+        body = env.wait_answer(agent_id, r2, 30,
+                               msgtype="m.notice")["content"]["body"]
+        m = re.search(r"new conversation \((local-conv-\d+)\)", body)
+        self.assertTrue(m, body)
+        return m.group(1)
+
+    def asked_in(self, env, agent_id, text):
+        """The conversation the question `text` went to."""
+        return [f["runtime"]["conversation_id"]
+                for f in self.questions(env, agent_id)
+                if text in json.dumps(f["payload"])]
+
+    def test_reset_starts_a_new_conversation_kept_across_restarts(self):
         env = self.env(bridge={"admins": "@alice:localhost"})
         a0 = env.ids[0]
-        r1 = env.say(a0, "!reset")
-        env.wait_answer(a0, r1, msgtype="m.notice")
-        r2 = env.say(a0, "!reset confirm")
-        c = env.wait_answer(a0, r2, msgtype="m.notice")["content"]
-        self.assertIn("new conversation", c["body"])
+        env.wait_answer(a0, env.say(a0, "before the reset"), 30)
+        st = env.say(a0, "!status")
+        self.assertIn("Conversation: the agent's default one", env.wait_answer(
+            a0, st, msgtype="m.notice")["content"]["body"])
+        conv = self.reset(env, a0)
+        st = env.say(a0, "!status")
+        self.assertIn("Conversation: %s\n" % conv, env.wait_answer(
+            a0, st, msgtype="m.notice")["content"]["body"])
+        creates = env.letta.frames(dir="in", type="conversation_create")
+        self.assertEqual(len(creates), 1)
+        self.assertIn(env.room_of[a0], creates[0]["frame"]["body"]["summary"])
+        env.wait_answer(a0, env.say(a0, "after the reset"), 30)
+        self.assertEqual(self.asked_in(env, a0, "before the reset"),
+                         ["default"])
+        self.assertEqual(self.asked_in(env, a0, "after the reset"), [conv])
+        self.assertNotIn("after the reset",
+                         json.dumps(env.letta.history(a0)))
+        self.assertIn("after the reset",
+                      json.dumps(env.letta.history(a0, conv)))
+        # the store keeps it: after a kill -9 the room talks there still
+        env.d.proc.send_signal(signal.SIGKILL)
+        env.d.proc.wait()
+        env.start(first=False)
+        env.wait_answer(a0, env.say(a0, "after a restart"), 30)
+        self.assertEqual(self.asked_in(env, a0, "after a restart"), [conv])
+
+    def test_reset_whose_answer_was_lost_makes_one_conversation(self):
+        """The connection drops after the server made the conversation
+        and before its answer: the reset goes on over the next
+        connection, finds the conversation by its summary and makes no
+        second one."""
+        env = self.env(bridge={"admins": "@alice:localhost"})
+        a0 = env.ids[0]
+        env.letta.frame_fault(type="conversation_create_response",
+                              drop=True, count=1)
+        conv = self.reset(env, a0)
+        self.assertEqual(len(env.letta.frames(
+            dir="in", type="conversation_create")), 1)
+        self.assertGreaterEqual(len(env.letta.frames(
+            dir="in", type="conversation_list")), 2)
+        env.wait_answer(a0, env.say(a0, "where am I"), 30)
+        self.assertEqual(self.asked_in(env, a0, "where am I"), [conv])
 
 
 class Faults(AppBridgeTest):
@@ -311,6 +366,32 @@ class AppServerBridgeReal(unittest.TestCase):
         q = env.say(a0, "after the cancel")
         ans = env.wait_answer(a0, q, 60)
         self.assertIn("after the cancel", ans["content"]["body"])
+
+    def test_reset_talks_in_a_new_conversation(self):
+        env = self.env(bridge={"admins": "@alice:localhost"})
+        a0 = env.ids[0]
+        env.wait_answer(a0, env.say(a0, "remember the word apricot"), 60)
+        env.wait_answer(a0, env.say(a0, "!reset"), 30, msgtype="m.notice")
+        r = env.say(a0, "!reset confirm")
+        body = env.wait_answer(a0, r, 60, msgtype="m.notice")["content"][
+            "body"]
+        m = re.search(r"new conversation \((local-conv-\d+)\)", body)
+        self.assertTrue(m, body)
+        q = env.say(a0, "a fresh start")
+        self.assertIn("a fresh start",
+                      env.wait_answer(a0, q, 60)["content"]["body"])
+        s = self.server.session()
+        try:
+            new = json.dumps(s.messages(a0, conversation_id=m.group(1)))
+            old = json.dumps(s.messages(a0))
+        finally:
+            s.close()
+        # the question went to the new conversation, the old one keeps
+        # what was said before
+        self.assertIn("a fresh start", new)
+        self.assertNotIn("apricot", new)
+        self.assertIn("apricot", old)
+        self.assertNotIn("a fresh start", old)
 
     def test_kill_9_during_100_messages_answers_each_once(self):
         """10 kill -9 of lettamx while 100 questions go to 4 agents of

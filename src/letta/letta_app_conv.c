@@ -1,0 +1,177 @@
+/*
+ * letta_app_conv: finding and making conversations on the App Server
+ * (see letta_app_conv.h).
+ */
+#include "letta/letta_app_conv.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/ident.h"
+#include "core/json.h"
+#include "core/limits.h"
+
+/* The most conversations one search reads: a summary names one room's
+ * one reset, so more than a handful means another client's. */
+#define FIND_LIMIT 50
+
+static int summary_ok(const char *s)
+{
+	size_t n = s ? strnlen(s, LETTA_APP_CONV_SUMMARY) : 0;
+
+	return n > 0 && n < LETTA_APP_CONV_SUMMARY ? 0 : ERR_INVAL;
+}
+
+/* An id as the server sends one: printable ASCII, no space. */
+static bool id_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= LIM_LETTA_APP_ID)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return false;
+	return true;
+}
+
+static int open_cmd(struct json_w *w, char *buf, size_t cap,
+                    const char *type, const char *request_id,
+                    const char *agent_id, const char *summary)
+{
+	int r = summary_ok(summary);
+
+	if (r || !buf || !request_id ||
+	    !id_ok(request_id, strnlen(request_id, LIM_LETTA_APP_ID)) ||
+	    !ident_agent_id_valid(agent_id))
+		return r ? r : ERR_INVAL;
+	if (!json_utf8_valid(summary, strlen(summary)))
+		return ERR_UTF8;
+	json_w_init(w, buf, cap > INT_MAX ? (size_t)INT_MAX : cap);
+	json_w_obj(w);
+	json_w_kstr(w, "type", type);
+	json_w_kstr(w, "request_id", request_id);
+	return 0;
+}
+
+static int close_cmd(struct json_w *w)
+{
+	size_t n;
+	int r;
+
+	json_w_obj_end(w);
+	r = json_w_finish(w, &n);
+	return r ? r : (int)n;
+}
+
+int letta_app_conv_list(char *buf, size_t cap, const char *request_id,
+                        const char *agent_id, const char *summary)
+{
+	struct json_w w;
+	int r = open_cmd(&w, buf, cap, "conversation_list", request_id,
+	                 agent_id, summary);
+
+	if (r)
+		return r;
+	json_w_key(&w, "query");
+	json_w_obj(&w);
+	json_w_kstr(&w, "agent_id", agent_id);
+	json_w_kstr(&w, "summary_search", summary);
+	json_w_kint(&w, "limit", FIND_LIMIT);
+	json_w_obj_end(&w);
+	return close_cmd(&w);
+}
+
+int letta_app_conv_create(char *buf, size_t cap, const char *request_id,
+                          const char *agent_id, const char *summary)
+{
+	struct json_w w;
+	int r = open_cmd(&w, buf, cap, "conversation_create", request_id,
+	                 agent_id, summary);
+
+	if (r)
+		return r;
+	json_w_key(&w, "body");
+	json_w_obj(&w);
+	json_w_kstr(&w, "agent_id", agent_id);
+	json_w_kstr(&w, "summary", summary);
+	json_w_obj_end(&w);
+	return close_cmd(&w);
+}
+
+int letta_app_conv_answer(const struct json *j)
+{
+	int t = json_get(j, 0, "type");
+
+	if (t < 0)
+		return LETTA_APP_CONV_NONE;
+	if (json_str_eq(j, t, "conversation_list_response"))
+		return LETTA_APP_CONV_LISTED;
+	if (json_str_eq(j, t, "conversation_create_response"))
+		return LETTA_APP_CONV_CREATED;
+	return LETTA_APP_CONV_NONE;
+}
+
+static bool succeeded(const struct json *j)
+{
+	bool ok = false;
+
+	return !json_get_bool(j, 0, "success", &ok) && ok;
+}
+
+/* Conversation c's id into id[0..cap): 0, or ERR_PROTO. */
+static int conv_id(const struct json *j, int c, char *id, size_t cap)
+{
+	size_t n = 0;
+
+	if (c < 0 || cap < LIM_LETTA_APP_ID ||
+	    json_strn(j, json_get(j, c, "id"), id, cap, &n) ||
+	    !id_ok(id, n)) {
+		if (cap)
+			id[0] = '\0';
+		return ERR_PROTO;
+	}
+	return 0;
+}
+
+/* Newest first or oldest first depends on the server's order: the
+ * oldest is the first try's, whichever way they come. */
+static int older(const struct json *j, int a, int b)
+{
+	char ta[40] = "", tb[40] = "";
+
+	json_get_str(j, a, "created_at", ta, sizeof ta);
+	json_get_str(j, b, "created_at", tb, sizeof tb);
+	return strcmp(ta, tb) < 0;
+}
+
+int letta_app_conv_found(const struct json *j, const char *agent_id,
+                         const char *summary, char *id, size_t cap)
+{
+	int a = json_get(j, 0, "conversations"), best = -1;
+
+	if (cap)
+		id[0] = '\0';
+	if (!succeeded(j) || json_type(j, a) != JSON_ARR)
+		return ERR_PROTO;
+	for (int c = json_arr_first(j, a); c >= 0;
+	     c = json_arr_next(j, a, c)) {
+		if (!json_str_eq(j, json_get(j, c, "summary"), summary) ||
+		    !json_str_eq(j, json_get(j, c, "agent_id"), agent_id))
+			continue;
+		if (best < 0 || older(j, c, best))
+			best = c;
+	}
+	if (best < 0)
+		return 0;
+	return conv_id(j, best, id, cap) ? ERR_PROTO : 1;
+}
+
+int letta_app_conv_made(const struct json *j, char *id, size_t cap)
+{
+	if (cap)
+		id[0] = '\0';
+	if (!succeeded(j))
+		return ERR_PROTO;
+	return conv_id(j, json_get(j, 0, "conversation"), id, cap);
+}

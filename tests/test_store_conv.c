@@ -1,0 +1,140 @@
+/*
+ * store_conv: a room's Letta conversation (after !reset on the App
+ * Server) is kept per room and thread, and goes with the room's agent in
+ * the same transaction: never a stale mapping for a room no agent has
+ * (the failure of the Python bridge's cleanup).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "harness.h"
+#include "store/store.h"
+#include "storefx.h"
+
+static int64_t fake_clock(void) { return 1763900000000; }
+
+static int put_fn(struct store_txn *t, void *arg)
+{
+	return store_agent_put(t, arg);
+}
+
+static int put1(struct store *s, const char *id, const char *user,
+                const char *room)
+{
+	struct store_agent a;
+
+	memset(&a, 0, sizeof a);
+	snprintf(a.agent_id, sizeof a.agent_id, "%s", id);
+	snprintf(a.name, sizeof a.name, "Agent %s", id);
+	snprintf(a.user_id, sizeof a.user_id, "%s", user);
+	snprintf(a.room_id, sizeof a.room_id, "%s", room);
+	a.flags = STORE_AGENT_ROOM_CREATED;
+	return store_update(s, put_fn, &a);
+}
+
+struct conv_get {
+	const char *room, *thread;
+	char *out;
+};
+
+static int conv_get_fn(struct store_txn *t, void *arg)
+{
+	struct conv_get *g = arg;
+
+	return store_conv_get(t, g->room, g->thread, g->out, 64);
+}
+
+static int conv_get(struct store *s, const char *room, const char *thread,
+                    char out[64])
+{
+	struct conv_get g = { room, thread, out };
+
+	return store_view(s, conv_get_fn, &g);
+}
+
+struct conv_put {
+	const char *room, *thread, *conv;
+};
+
+static int conv_put_fn(struct store_txn *t, void *arg)
+{
+	struct conv_put *c = arg;
+
+	return store_conv_put(t, c->room, c->thread, c->conv);
+}
+
+static int conv_put(struct store *s, const char *room, const char *thread,
+                    const char *conv)
+{
+	struct conv_put c = { room, thread, conv };
+
+	return store_update(s, conv_put_fn, &c);
+}
+
+static void report_count(const char *problem, void *arg)
+{
+	(void)problem;
+	++*(int *)arg;
+}
+
+static int conv_check_fn(struct store_txn *t, void *arg)
+{
+	return store_check(t, report_count, arg);
+}
+
+static void test_conversations(void)
+{
+	struct store *s = storefx_open(storefx_dir("conv"), 0, fake_clock);
+	struct store_agent a;
+	struct store_txn *t;
+	char out[64];
+	int problems = 0;
+
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
+	CHECK_EQ(put1(s, "agent-b", "@b:x", "!ra:x2"), 0);
+	CHECK_EQ(conv_get(s, "!ra:x", NULL, out), ERR_NOTFOUND);
+	CHECK_STR(out, "");
+	CHECK_EQ(conv_put(s, "!ra:x", NULL, "local-conv-1"), 0);
+	CHECK_EQ(conv_put(s, "!ra:x", "$root", "local-conv-2"), 0);
+	CHECK_EQ(conv_put(s, "!ra:x2", NULL, "local-conv-3"), 0);
+	CHECK_EQ(conv_get(s, "!ra:x", NULL, out), 0);
+	CHECK_STR(out, "local-conv-1");
+	CHECK_EQ(conv_get(s, "!ra:x", "$root", out), 0);
+	CHECK_STR(out, "local-conv-2");
+	CHECK_EQ(conv_get(s, "!ra:x", "", out), 0);
+	CHECK_STR(out, "local-conv-1");
+	/* ids with spaces would be read back as another room's */
+	CHECK_EQ(conv_put(s, "!r a:x", NULL, "c"), ERR_INVAL);
+	CHECK_EQ(conv_put(s, "!ra:x", NULL, ""), ERR_INVAL);
+	CHECK_EQ(store_view(s, conv_check_fn, &problems), 0);
+	CHECK_EQ(problems, 0);
+	/* the agent moves to another room: its old room's entries go, the
+	 * room whose id starts the same stays */
+	CHECK_EQ(store_txn_begin(s, true, &t), 0);
+	CHECK_EQ(store_agent_get(t, "agent-a", &a), 0);
+	snprintf(a.room_id, sizeof a.room_id, "!rnew:x");
+	CHECK_EQ(store_agent_put(t, &a), 0);
+	CHECK_EQ(store_txn_commit(t), 0);
+	CHECK_EQ(conv_get(s, "!ra:x", NULL, out), ERR_NOTFOUND);
+	CHECK_EQ(conv_get(s, "!ra:x", "$root", out), ERR_NOTFOUND);
+	CHECK_EQ(conv_get(s, "!ra:x2", NULL, out), 0);
+	CHECK_STR(out, "local-conv-3");
+	/* the agent goes: so does its room's conversation */
+	CHECK_EQ(store_txn_begin(s, true, &t), 0);
+	CHECK_EQ(store_agent_del(t, "agent-b"), 0);
+	CHECK_EQ(store_txn_commit(t), 0);
+	CHECK_EQ(conv_get(s, "!ra:x2", NULL, out), ERR_NOTFOUND);
+	/* one written for a room no agent has is reported */
+	CHECK_EQ(conv_put(s, "!nobody:x", NULL, "local-conv-9"), 0);
+	problems = 0;
+	CHECK_EQ(store_view(s, conv_check_fn, &problems), 1);
+	CHECK_EQ(problems, 1);
+	store_close(s);
+}
+
+int main(void)
+{
+	RUN(test_conversations);
+	return harness_done("store_conv");
+}
