@@ -38,6 +38,23 @@ def live_answer(env, agent_id, question, words, timeout):
     return ans
 
 
+def wait_answered(env, asked, stall, limit):
+    """Waits until every (agent, text, event) of asked has an answer: as
+    long as answers keep coming (a board emulated by qemu beside another
+    test run is slow, not stuck), at most `stall` seconds without a new
+    one and `limit` in all. Returns those still missing."""
+    start = last = time.monotonic()
+    missing = asked
+    while missing and time.monotonic() - last < stall and \
+            time.monotonic() - start < limit:
+        time.sleep(1)
+        still = [m for m in missing if not env.answers(m[0], m[2])]
+        if len(still) < len(missing):
+            last = time.monotonic()
+        missing = still
+    return missing
+
+
 class AppBridgeTest(unittest.TestCase):
     def env(self, n=1, scripts=None, bridge=None, conf=None, **kw):
         lettamx.require_binary(self)
@@ -419,11 +436,7 @@ class AppServerBridgeReal(unittest.TestCase):
                     with open(os.environ["LETTAMX_DUMP"] + ".all", "a") as f:
                         f.write(env.d.output())
                 env.start(first=False)
-        deadline = time.monotonic() + 180
-        missing = asked
-        while missing and time.monotonic() < deadline:
-            time.sleep(1)
-            missing = [m for m in missing if not env.answers(m[0], m[2])]
+        missing = wait_answered(env, asked, stall=90, limit=900)
         if missing and os.environ.get("LETTAMX_DUMP"):
             with open(os.environ["LETTAMX_DUMP"], "w") as f:
                 f.write(env.d.output())
