@@ -418,7 +418,7 @@ static void test_everything_else_is_404(void)
 	CHECK_EQ(request("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
 	         404);
 	CHECK_EQ(request("HEAD /healthz HTTP/1.1\r\n\r\n"), 404);
-	CHECK_EQ(request("GET /metrics\r\n\r\n"), 404);     /* HTTP/0.9 */
+	CHECK_EQ(request("GET /metrics\r\n\r\n"), 400);     /* HTTP/0.9 */
 	CHECK_EQ(request("GET /metrics?x=1 HTTP/1.1\r\n\r\n"), 200);
 	teardown();
 }
@@ -537,6 +537,106 @@ static void test_store_gauges(void)
 	store_close(s);
 }
 
+/* ---- a server that takes bodies (the application service API) ---- */
+
+struct seen {
+	char method[8], path[64], query[64], bearer[64], body[256];
+	size_t body_len;
+	int calls;
+};
+
+static int echo_handler(void *arg, const struct srv_req *rq,
+                        struct proto_buf *out, const char **ctype)
+{
+	struct seen *s = arg;
+
+	s->calls++;
+	snprintf(s->method, sizeof s->method, "%s", rq->method);
+	snprintf(s->path, sizeof s->path, "%s", rq->path);
+	snprintf(s->query, sizeof s->query, "%s", rq->query);
+	snprintf(s->bearer, sizeof s->bearer, "%s", rq->bearer ? rq->bearer
+	         : "(none)");
+	snprintf(s->body, sizeof s->body, "%s", rq->body);
+	s->body_len = rq->body_len;
+	*ctype = "application/json";
+	proto_buf_str(out, "{}");
+	return 200;
+}
+
+static void body_setup(struct seen *seen)
+{
+	struct srv_conf c = {
+		.listen = "127.0.0.1:0", .key = "[appservice] listen",
+		.remote_key = "[appservice] allow_remote", .body_max = 100,
+		.fn = echo_handler, .arg = seen,
+	};
+	char why[256];
+
+	memset(seen, 0, sizeof *seen);
+	lp = loop_new();
+	CHECK_EQ(srv_open_conf(&sv, lp, &c, why, sizeof why), 0);
+}
+
+/* Lets the server run for about ms. */
+static void pump(int ms)
+{
+	for (int i = 0; i < ms / 5; i++)
+		loop_run_once(lp, 5);
+}
+
+/* A PUT whose body comes in two writes, after the head. */
+static int put_split(const char *head, const char *b1, const char *b2)
+{
+	int fd = dial(), status = 0;
+
+	if (write(fd, head, strlen(head)) < 0 ||
+	    (pump(20), write(fd, b1, strlen(b1))) < 0 ||
+	    (pump(20), write(fd, b2, strlen(b2))) < 0)
+		harness_fail(__FILE__, __LINE__, "write");
+	drain(fd, resp, sizeof resp);
+	sscanf(resp, "HTTP/1.1 %d", &status);
+	return status;
+}
+
+static void test_bodies(void)
+{
+	struct seen seen;
+
+	body_setup(&seen);
+	/* head and body in one write, the token in the header */
+	CHECK_EQ(request("PUT /_matrix/app/v1/transactions/7?x=1 HTTP/1.1\r\n"
+	                 "Authorization: Bearer hs_tok\r\nContent-Length: 13"
+	                 "\r\n\r\n{\"events\":[]}"), 200);
+	CHECK_STR(seen.method, "PUT");
+	CHECK_STR(seen.path, "/_matrix/app/v1/transactions/7");
+	CHECK_STR(seen.query, "x=1");
+	CHECK_STR(seen.bearer, "hs_tok");
+	CHECK_STR(seen.body, "{\"events\":[]}");
+	CHECK_EQ(seen.body_len, 13);
+	CHECK(strstr(body(), "{}"));
+	/* the body over several reads */
+	CHECK_EQ(put_split("PUT /t/8 HTTP/1.1\r\ncontent-length: 10\r\n\r\n",
+	                   "01234", "56789"), 200);
+	CHECK_STR(seen.body, "0123456789");
+	CHECK_STR(seen.bearer, "(none)");
+	/* what is refused before the handler sees it */
+	seen.calls = 0;
+	CHECK_EQ(request("PUT /t/9 HTTP/1.1\r\nContent-Length: 101\r\n\r\n"),
+	         413);
+	CHECK_EQ(request("PUT /t/9 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	                 "\r\n"), 411);
+	CHECK_EQ(request("PUT /t/9 HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+	         411);
+	CHECK_EQ(request("PUT t/9 HTTP/1.1\r\n\r\n"), 400);
+	CHECK_EQ(seen.calls, 0);
+	/* a GET without a body reaches the handler too */
+	CHECK_EQ(request("GET /_matrix/app/v1/users/%40a%3Ahs HTTP/1.1\r\n"
+	                 "\r\n"), 200);
+	CHECK_STR(seen.method, "GET");
+	CHECK_STR(seen.body, "");
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_store_gauges);
@@ -547,5 +647,6 @@ int main(void)
 	RUN(test_bounds);
 	RUN(test_listen_addresses);
 	RUN(test_labels_bounded);
+	RUN(test_bodies);
 	return harness_done("srv");
 }

@@ -2,7 +2,10 @@
  * srv: the health and metrics server (see srv.h).
  *
  * Each connection is a small state machine: READ (collect the head until
- * the blank line), WRITE (the whole response), then closed. One timer per
+ * the blank line), BODY (a server that takes bodies: Content-Length
+ * bytes, into a buffer of that size), WRITE (the whole response, after
+ * the next poll: whatever the handler stored is committed before the
+ * client hears of it), then closed. One timer per
  * connection guards the total time, so a client that sends nothing or
  * reads nothing holds a slot for at most SRV_TIME_MS.
  */
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +28,15 @@
 #include "core/metrics.h"
 #include "core/proto_buf.h"
 
-enum conn_state { C_FREE = 0, C_READ, C_WRITE };
+enum conn_state { C_FREE = 0, C_READ, C_BODY, C_WRITE };
+
+/* A request head, taken apart in place. */
+struct head {
+	struct srv_req rq;
+	long long length;       /* Content-Length; -1: none */
+	int chunked;            /* Transfer-Encoding given */
+};
+
 
 struct conn {
 	struct srv *s;
@@ -32,6 +44,9 @@ struct conn {
 	int fd;
 	char req[SRV_REQ_MAX];
 	size_t rlen;
+	struct head h;          /* the request, pointing into req */
+	char *body;             /* C_BODY: Content-Length + 1 bytes, heap */
+	size_t blen, bneed;
 	char *out;              /* the response, heap */
 	size_t olen, off;
 	struct loop_timer deadline;
@@ -41,10 +56,14 @@ struct srv {
 	struct loop *loop;
 	int fd;
 	int port;
-	srv_handler fn;
+	srv_req_handler head;   /* NULL: none */
+	srv_handler path_fn;    /* srv_open's: GETs by path */
+	void *path_arg;
+	srv_req_handler fn;
 	void *arg;
+	size_t body_max;        /* 0: GET only */
 	int time_ms;
-	char *body;             /* SRV_RESP_MAX: one response built at a
+	char *resp;             /* SRV_RESP_MAX: one response built at a
 	                         * time, then copied into its connection */
 	struct conn conn[SRV_CONNS];
 };
@@ -108,7 +127,8 @@ static void conn_close(struct conn *c)
 	loop_timer_cancel(c->s->loop, &c->deadline);
 	close(c->fd);
 	free(c->out);
-	c->out = NULL;
+	free(c->body);
+	c->out = c->body = NULL;
 	c->st = C_FREE;
 }
 
@@ -117,8 +137,14 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default:  return "Error";
 	}
@@ -144,38 +170,91 @@ static int respond(struct conn *c, int status, const char *ctype,
 	return loop_fd_set(c->s->loop, c->fd, LOOP_WRITE);
 }
 
-/* "GET /path?query HTTP/1.1": the path of a GET, or NULL. */
-static const char *get_path(char *line)
+/* "METHOD /path?query HTTP/1.x": 0, or -1 when malformed. */
+static int read_line(char *line, struct srv_req *rq)
 {
-	char *sp, *q;
+	char *sp = strchr(line, ' '), *sp2, *q;
 
-	if (strncmp(line, "GET /", 5))
-		return NULL;
-	sp = strchr(line + 4, ' ');
-	if (!sp || strncmp(sp + 1, "HTTP/1.", 7))
-		return NULL;
+	if (!sp || sp == line || sp[1] != '/')
+		return -1;
 	*sp = '\0';
-	q = strchr(line + 4, '?');
-	if (q)
+	sp2 = strchr(sp + 1, ' ');
+	if (!sp2 || strncmp(sp2 + 1, "HTTP/1.", 7))
+		return -1;
+	*sp2 = '\0';
+	rq->method = line;
+	rq->path = sp + 1;
+	rq->query = "";
+	if ((q = strchr(sp + 1, '?'))) {
 		*q = '\0';
-	return line + 4;
+		rq->query = q + 1;
+	}
+	return 0;
 }
 
-static void handle(struct conn *c)
+/* One header line "Name: value" into h (the ones the server needs). */
+static void read_field(char *line, struct head *h)
 {
-	char *body = c->s->body;
+	char *colon = strchr(line, ':'), *v, *end;
+
+	if (!colon)
+		return;
+	*colon = '\0';
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	if (!strcasecmp(line, "Content-Length")) {
+		h->length = strtoll(v, &end, 10);
+		if (end == v || *end || h->length < 0)
+			h->length = -2;         /* malformed */
+	} else if (!strcasecmp(line, "Transfer-Encoding")) {
+		h->chunked = 1;
+	} else if (!strcasecmp(line, "Authorization") &&
+	           !strncasecmp(v, "Bearer ", 7)) {
+		h->rq.bearer = v + 7;
+	}
+}
+
+/* Takes the head in c->req (ended by a blank line at `end`) apart.
+ * Returns 0, or the status to answer at once. */
+static int read_head(struct conn *c, char *end, struct head *h)
+{
+	char *line = c->req, *nl;
+
+	memset(h, 0, sizeof *h);
+	h->length = -1;
+	*end = '\0';
+	nl = strpbrk(line, "\r\n");
+	if (nl)
+		*nl++ = '\0';
+	if (read_line(line, &h->rq))
+		return 400;
+	while (nl && *nl) {
+		line = nl + strspn(nl, "\r\n");
+		if (!*line)
+			break;
+		nl = strpbrk(line, "\r\n");
+		if (nl)
+			*nl++ = '\0';
+		read_field(line, h);
+	}
+	return 0;
+}
+
+/* Calls the handler (fn: the head's, or the request's) and writes its
+ * answer into c. Returns 0 when the head's let the request on. */
+static int answer_by(struct conn *c, srv_req_handler fn,
+                     const struct srv_req *rq)
+{
+	char *body = c->s->resp;
 	const char *ctype = "text/plain; charset=utf-8";
 	struct proto_buf b;
-	const char *path;
-	int status = 404;
+	int status;
 
-	c->req[strcspn(c->req, "\r\n")] = '\0';
-	path = get_path(c->req);
 	proto_buf_init(&b, body, SRV_RESP_MAX);
-	if (path)
-		status = c->s->fn(c->s->arg, path, &b, &ctype);
-	if (status == 404) {
-		proto_buf_init(&b, body, SRV_RESP_MAX);
+	status = fn(c->s->arg, rq, &b, &ctype);
+	if (fn == c->s->head && status == 0)
+		return 0;
+	if (status == 404 && !b.len) {
 		proto_buf_str(&b, "not found\n");
 		ctype = "text/plain; charset=utf-8";
 	}
@@ -183,14 +262,108 @@ static void handle(struct conn *c)
 		status = 503;
 		proto_buf_init(&b, body, SRV_RESP_MAX);
 		proto_buf_str(&b, "response too big\n");
+		ctype = "text/plain; charset=utf-8";
 	}
 	if (respond(c, status, ctype, b.p, b.len) < 0)
 		conn_close(c);
+	return 1;
+}
+
+static void answer(struct conn *c, const struct srv_req *rq)
+{
+	answer_by(c, c->s->fn, rq);
+}
+
+static void refuse(struct conn *c, int status, const char *text)
+{
+	if (respond(c, status, "text/plain; charset=utf-8", text,
+	            strlen(text)) < 0)
+		conn_close(c);
+}
+
+/* The head (ending at `end`) is in: answer, or read the body first
+ * (C_BODY; the head stays in c->req for the handler). */
+static void handle(struct conn *c, char *end)
+{
+	int st = read_head(c, end, &c->h);
+	struct head *h = &c->h;
+
+	if (st)
+		st = 400;
+	else if (!c->s->body_max && strcmp(h->rq.method, "GET"))
+		st = 404;
+	else if (h->chunked || h->length == -2)
+		st = 411;       /* no chunked bodies: a homeserver sends a
+		                 * Content-Length */
+	else if (h->length > (long long)c->s->body_max)
+		st = 413;
+	if (st) {
+		refuse(c, st, st == 404 ? "not found\n" : st == 411 ? "a body "
+		       "needs a Content-Length\n" : st == 413 ? "body too "
+		       "big\n" : "bad request\n");
+		return;
+	}
+	h->rq.body = "";
+	if (c->s->head && answer_by(c, c->s->head, &h->rq))
+		return;
+	if (h->length <= 0) {
+		answer(c, &h->rq);
+		return;
+	}
+	if (!(c->body = malloc((size_t)h->length + 1))) {
+		conn_close(c);
+		return;
+	}
+	c->bneed = (size_t)h->length;
+	c->blen = 0;
+	c->st = C_BODY;
+}
+
+/* n more bytes of the body; the whole body answers. */
+static void body_take(struct conn *c, const char *p, size_t n)
+{
+	if (n > c->bneed - c->blen)
+		n = c->bneed - c->blen;         /* a pipelined request: ours
+		                                 * closes after one */
+	memcpy(c->body + c->blen, p, n);
+	c->blen += n;
+	if (c->blen < c->bneed)
+		return;
+	c->body[c->blen] = '\0';
+	c->h.rq.body = c->body;
+	c->h.rq.body_len = c->blen;
+	answer(c, &c->h.rq);
+}
+
+static void on_body(struct conn *c)
+{
+	char buf[16384];
+	size_t want = c->bneed - c->blen;
+	ssize_t n = read(c->fd, buf, want < sizeof buf ? want : sizeof buf);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	body_take(c, buf, (size_t)n);
+}
+
+/* The end of the head (just past its blank line), or NULL. */
+static char *head_end(char *req)
+{
+	char *a = strstr(req, "\r\n\r\n"), *b = strstr(req, "\n\n");
+
+	if (a && (!b || a < b))
+		return a + 4;
+	return b ? b + 2 : NULL;
 }
 
 static void on_read(struct conn *c)
 {
 	ssize_t n = read(c->fd, c->req + c->rlen, sizeof c->req - 1 - c->rlen);
+	char *end;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -200,13 +373,23 @@ static void on_read(struct conn *c)
 	}
 	c->rlen += (size_t)n;
 	c->req[c->rlen] = '\0';
-	if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n")) {
-		handle(c);
+	if (memchr(c->req, '\0', c->rlen)) {
+		refuse(c, 400, "bad request\n");
 		return;
 	}
-	if (c->rlen >= sizeof c->req - 1 &&
-	    respond(c, 431, "text/plain", "request too big\n", 16) < 0)
-		conn_close(c);
+	if ((end = head_end(c->req))) {
+		size_t extra = c->rlen - (size_t)(end - c->req);
+		char tail[SRV_REQ_MAX];
+
+		/* bytes of the body that came with the head */
+		memcpy(tail, end, extra);
+		handle(c, end);
+		if (c->st == C_BODY)
+			body_take(c, tail, extra);
+		return;
+	}
+	if (c->rlen >= sizeof c->req - 1)
+		refuse(c, 431, "request too big\n");
 }
 
 static void on_write(struct conn *c)
@@ -233,6 +416,8 @@ static void on_conn(void *arg, int fd, unsigned ev)
 	(void)fd;
 	if (c->st == C_READ && (ev & (LOOP_READ | LOOP_ERROR)))
 		on_read(c);
+	else if (c->st == C_BODY && (ev & (LOOP_READ | LOOP_ERROR)))
+		on_body(c);
 	else if (c->st == C_WRITE && (ev & (LOOP_WRITE | LOOP_ERROR)))
 		on_write(c);
 }
@@ -292,9 +477,19 @@ static int bind_listen(struct srv *s, const struct sockaddr_storage *ss,
 	return loop_fd_add(s->loop, s->fd, LOOP_READ, on_accept, s);
 }
 
-int srv_open(struct srv **out, struct loop *l, const char *listen,
-             bool allow_remote, srv_handler fn, void *arg, char *why,
-             size_t cap)
+/* srv_open's requests: GETs, by path. */
+static int by_path(void *arg, const struct srv_req *rq,
+                   struct proto_buf *body, const char **content_type)
+{
+	struct srv *s = arg;
+
+	if (strcmp(rq->method, "GET"))
+		return 404;
+	return s->path_fn(s->path_arg, rq->path, body, content_type);
+}
+
+int srv_open_conf(struct srv **out, struct loop *l, const struct srv_conf *c,
+                  char *why, size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
@@ -303,39 +498,60 @@ int srv_open(struct srv **out, struct loop *l, const char *listen,
 	int r;
 
 	*out = NULL;
-	if (parse_listen(listen, &ss, &len, &lo)) {
-		snprintf(why, cap, "[http] listen '%s' is not ADDRESS:PORT (an "
-		         "IP address, e.g. 127.0.0.1:9464)", listen);
+	if (parse_listen(c->listen, &ss, &len, &lo)) {
+		snprintf(why, cap, "%s '%s' is not ADDRESS:PORT (an IP address "
+		         "and a port, e.g. 127.0.0.1:9464)", c->key, c->listen);
 		return ERR_CONFIG;
 	}
-	if (!lo && !allow_remote) {
-		snprintf(why, cap, "[http] listen '%s' is not a loopback "
-		         "address: set [http] allow_remote = true to serve "
-		         "health and metrics to other hosts", listen);
+	if (!lo && !c->allow_remote) {
+		snprintf(why, cap, "%s '%s' is not a loopback address: set %s = "
+		         "true to take requests from other hosts", c->key,
+		         c->listen, c->remote_key);
 		return ERR_CONFIG;
 	}
 	s = calloc(1, sizeof *s);
 	if (s)
-		s->body = malloc(SRV_RESP_MAX);
-	if (!s || !s->body) {
+		s->resp = malloc(SRV_RESP_MAX);
+	if (!s || !s->resp) {
 		free(s);
 		return ERR_NOMEM;
 	}
 	s->loop = l;
-	s->time_ms = SRV_TIME_MS;
-	s->fn = fn;
-	s->arg = arg;
+	s->time_ms = c->time_ms > 0 ? c->time_ms : SRV_TIME_MS;
+	s->body_max = c->body_max;
+	s->fn = c->fn;
+	s->head = c->head;
+	s->arg = c->arg;
 	r = bind_listen(s, &ss, len, why, cap);
 	if (r) {
 		if (s->fd >= 0)
 			close(s->fd);
-		free(s->body);
+		free(s->resp);
 		free(s);
 		return r < 0 ? r : ERR_IO;
 	}
-	LOG_INFO("srv", "event=listening addr=%s port=%d", listen, s->port);
+	LOG_INFO("srv", "event=listening addr=%s port=%d", c->listen, s->port);
 	*out = s;
 	return 0;
+}
+
+int srv_open(struct srv **out, struct loop *l, const char *listen,
+             bool allow_remote, srv_handler fn, void *arg, char *why,
+             size_t cap)
+{
+	struct srv_conf c = {
+		.listen = listen, .key = "[http] listen",
+		.remote_key = "[http] allow_remote",
+		.allow_remote = allow_remote, .fn = by_path,
+	};
+	int r = srv_open_conf(out, l, &c, why, cap);
+
+	if (!r) {
+		(*out)->arg = *out;
+		(*out)->path_fn = fn;
+		(*out)->path_arg = arg;
+	}
+	return r;
 }
 
 int srv_port(const struct srv *s)
@@ -351,7 +567,7 @@ void srv_close(struct srv *s)
 		conn_close(&s->conn[i]);
 	loop_fd_del(s->loop, s->fd);
 	close(s->fd);
-	free(s->body);
+	free(s->resp);
 	free(s);
 }
 

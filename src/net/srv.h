@@ -9,7 +9,9 @@
  *
  * The handler gets the path of each GET (without the query) and writes
  * the body; it returns the status (200, 503, 404, ...). Anything but a GET
- * is 404 without asking it.
+ * is 404 without asking it. srv_open_conf() makes a server that takes
+ * other methods too, with a body of bounded size (the application
+ * service API: the homeserver PUTs its transactions).
  */
 #ifndef LETTAMX_SRV_H
 #define LETTAMX_SRV_H
@@ -28,6 +30,44 @@ struct srv;
 
 typedef int (*srv_handler)(void *arg, const char *path, struct proto_buf *body,
                            const char **content_type);
+
+/* A request, for a server that takes more than GETs (srv_open_conf). All
+ * pointers are valid during the handler's call only. */
+struct srv_req {
+	const char *method;             /* "GET", "PUT", "POST", ... */
+	const char *path;               /* without the query, still encoded */
+	const char *query;              /* after '?', "" when none */
+	const char *bearer;             /* Authorization: Bearer's token,
+	                                 * NULL when none */
+	const char *body;               /* NUL-terminated, "" when none */
+	size_t body_len;
+};
+
+typedef int (*srv_req_handler)(void *arg, const struct srv_req *req,
+                               struct proto_buf *body,
+                               const char **content_type);
+
+struct srv_conf {
+	const char *listen;             /* ADDRESS:PORT */
+	const char *key;                /* its setting, named in errors
+	                                 * ("[appservice] listen") */
+	const char *remote_key;         /* the setting that allows others */
+	bool allow_remote;
+	size_t body_max;                /* longest body taken (Content-Length
+	                                 * only; longer: 413, none: 411) */
+	int time_ms;                    /* accept to last byte; 0: default */
+	/* NULL, or called with the head before a body is read (body ""):
+	 * 0 reads on, else the status of the answer it wrote (a client
+	 * without the right token never gets a body buffer) */
+	srv_req_handler head;
+	srv_req_handler fn;
+	void *arg;
+};
+
+/* A server for c: any method, bodies up to c->body_max. Returns as
+ * srv_open. */
+int srv_open_conf(struct srv **out, struct loop *l, const struct srv_conf *c,
+                  char *why, size_t cap);
 
 /* Parses "HOST:PORT" ("127.0.0.1:9464", "[::1]:9464", "localhost:9464";
  * port 0 picks one) and listens there. Refuses a non-loopback address
