@@ -294,6 +294,42 @@ class FakeHomeserver(FakeProcess):
     def revoke_tokens(self, user_id):
         return self.control("POST", "tokens/revoke", {"user_id": user_id})
 
+    # -- the application service (tools/fakes/mx_appservice.py) ---------------
+    def appservice_load(self, registration=None, yaml=None, **options):
+        """Load the one application service: a registration dict or its
+        YAML text, plus options (paths, ping, retry_ms, retry_max_ms,
+        max_events, timeout_ms). Returns the state (GET appservice)."""
+        body = dict(registration or {}, **options)
+        if yaml is not None:
+            body["yaml"] = yaml
+        return self.control("POST", "appservice", body)
+
+    def appservice(self):
+        return self.control("GET", "appservice")
+
+    def appservice_remove(self):
+        return self.control("DELETE", "appservice")
+
+    def appservice_pushes(self, kind=None, since=0):
+        """Every push attempt (kind "transaction" or "ping"), oldest
+        first."""
+        query = {k: v for k, v in (("kind", kind), ("since", since)) if v}
+        suffix = "?" + urllib.parse.urlencode(query) if query else ""
+        return self.control("GET", "appservice/pushes" + suffix)["pushes"]
+
+    def appservice_fault(self, **rule):
+        """e.g. appservice_fault(drop="before_send", count=2)."""
+        return self.control("POST", "appservice/faults", rule)
+
+    def appservice_wait_idle(self, timeout=10.0):
+        """Wait until every queued event was delivered; the state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.appservice()
+            if state["delivery"]["idle"] or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
+
 
 class AgentControl:
     """The agent calls of both fake Lettas' control interfaces."""

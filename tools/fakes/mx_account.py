@@ -10,7 +10,7 @@ import hmac
 import re
 import secrets
 
-from . import mx_filter
+from . import mx_appservice, mx_filter
 from .mx_store import (MatrixError, bad_json, forbidden, missing_param,
                        not_found, unknown)
 
@@ -137,6 +137,9 @@ def _check_username(ctx, username):
         raise MatrixError(400, "M_INVALID_USERNAME",
                           "User ID can only contain characters a-z, 0-9, "
                           "or '=_-./'")
+    # Synapse's check_username: an application service's exclusive
+    # namespace before "in use".
+    ctx.app.appservice.check_not_exclusive(ctx.store.user_id(username))
     if ctx.store.lookup_user(username) is not None:
         raise MatrixError(400, "M_USER_IN_USE", "User ID already taken.")
 
@@ -145,6 +148,14 @@ def register(ctx):
     if ctx.req.arg("kind", "user") != "user":
         raise MatrixError(403, "M_FORBIDDEN", "Guest access is disabled")
     body = ctx.json()
+    if body.get("type") == mx_appservice.AS_TYPE:
+        # Synapse forks off application services first: no enabled
+        # check, no user-interactive auth, no name rules.
+        return mx_appservice.register(ctx, body)
+    if mx_appservice.has_token(ctx.req):
+        raise unknown("An access token should not be provided on requests "
+                      "to /register (except if type is "
+                      "m.login.application_service)")
     if ctx.config["registration"] == "disabled":
         raise forbidden("Registration has been disabled")
     username = body.get("username")
@@ -319,7 +330,8 @@ def _admin_user_json(user):
             "displayname": user.displayname, "avatar_url": user.avatar_url,
             "user_type": None, "is_guest": 0, "threepids": [],
             "external_ids": [], "consent_version": None,
-            "consent_server_notice_sent": None, "appservice_id": None,
+            "consent_server_notice_sent": None,
+            "appservice_id": getattr(user, "appservice_id", None),
             "creation_ts": getattr(user, "creation_ts", 0)}
 
 

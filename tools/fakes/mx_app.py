@@ -1,14 +1,16 @@
 """The fake homeserver: route table, auth, JSON bodies, rate limiting and
 its control interface. Endpoint logic lives in mx_account, mx_rooms and
-mx_sync; the order of checks follows Synapse (route, then token, then
-body), so a wrong path fails with M_UNRECOGNIZED before anything else.
+mx_sync, the application service in mx_appservice; the order of checks
+follows Synapse (route, then token, then body), so a wrong path fails
+with M_UNRECOGNIZED before anything else.
 """
 
 import json
 import math
 import time
 
-from . import mx_account, mx_ratelimit, mx_room_admin, mx_rooms, mx_sync
+from . import (mx_account, mx_appservice, mx_ratelimit, mx_room_admin,
+               mx_rooms, mx_sync)
 from .mx_store import MatrixError, Store, bad_json
 from .web import App, NoRoute, Response, Router
 
@@ -81,6 +83,10 @@ ROUTES = [
      mx_ratelimit.admin_login, True, None),
     ("DELETE", r"/_synapse/admin/v1/rooms/([^/]+)",
      mx_room_admin.delete_room, True, None),
+    # Authenticated inside: without an application service (or with
+    # `ping: false`) the endpoint does not exist, token or not.
+    ("POST", r"/_matrix/client/v1/appservice/([^/]*)/ping",
+     mx_appservice.ping, False, None),
 ]
 
 # The bucket of the synapse-defaults profile each "action" route takes
@@ -136,6 +142,7 @@ class Ctx:
         self.user_id = None
         self.token = None
         self.device_id = None
+        self.appservice = None      # the Registration, for the as_token
 
     def json(self, allow_empty=False):
         """The body as a JSON object, or the error Synapse gives."""
@@ -151,8 +158,9 @@ class Ctx:
         return value
 
     def ratelimit(self, kind, key=None):
-        if getattr(self.req, "control", False):
-            return  # people acted by the test are not throttled
+        if mx_ratelimit.exempt(self, "message" if kind == "action"
+                               else kind):
+            return  # people acted by the test, an unlimited service
         profile = self.app.profile
         if profile.enabled:
             if kind == "login":
@@ -178,6 +186,8 @@ class HomeserverApp(App):
         for method, pattern, func, needs_token, limit in ROUTES:
             self.router.add(method, pattern,
                             (func, needs_token, limit))
+        self.appservice = mx_appservice.Appservice(self)
+        self.store.on_event = self.appservice.on_event
         self.base_config = dict(config or {})
         self.config = {}
         self.reset()
@@ -194,6 +204,7 @@ class HomeserverApp(App):
             self.limiter.configure(enabled=False)
             self.profile.configure(None)
             self.profile.overrides = {}
+            self.appservice.reset()
             self.store.cond.notify_all()
 
     # -- the client-server API -----------------------------------------
@@ -201,7 +212,10 @@ class HomeserverApp(App):
         ctx = Ctx(self, req)
         try:
             with self.store.cond:
-                return self._route(ctx)
+                result = self._route(ctx)
+            if isinstance(result, mx_appservice.Later):
+                result = result.run()   # a call out, without the lock
+            return result
         except MatrixError as err:
             if err.status == 429:       # what the client was told
                 req.log_extra["retry_after_ms"] = err.extra.get(
@@ -231,7 +245,7 @@ class HomeserverApp(App):
         elif limit == "action":
             ctx.ratelimit("action")
         result = func(ctx, *args)
-        if isinstance(result, Response):
+        if isinstance(result, (Response, mx_appservice.Later)):
             return result
         status, body = result
         return Response.json(status, body)
@@ -246,6 +260,8 @@ class HomeserverApp(App):
             token = req.arg("access_token")
         if not token:
             raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token")
+        if self.appservice.authenticate(ctx, token):
+            return
         found = self.store.tokens.get(token)
         user = self.store.users.get(found[0]) if found else None
         if not found or user is None or user.deactivated:

@@ -16,11 +16,14 @@
                           logged, not faulted, not rate limited
   GET  /_fake/rooms       room ids with name, type, members
   GET  /_fake/rooms/<id>  full state and every event of one room
+  POST|GET|DELETE /_fake/appservice, GET|DELETE /_fake/appservice/pushes,
+  POST|GET|DELETE /_fake/appservice/faults   (see mx_appservice)
 """
 
 import json
 import urllib.parse
 
+from . import mx_appservice
 from .mx_store import client_event
 from .web import Request, Response
 
@@ -47,6 +50,8 @@ def dispatch(app, req, sub):
         return Response.json(200, list_rooms(app))
     if key == ("GET", "rooms"):
         return room_dump(app, urllib.parse.unquote(parts[1]))
+    if parts[0] == "appservice":
+        return mx_appservice.control(app, req, parts, body)
     return None
 
 

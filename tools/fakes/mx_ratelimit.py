@@ -36,6 +36,14 @@ truth about the fake it talks to and a request sooner than told is still
 refused. Only the speed changes, not the shape: benchmarks scale their
 waiting time back with it.
 
+An application service (mx_appservice) with `rate_limited: false` is
+never limited in what it does with its as_token (Ratelimiter.can_do_action
+skips a requester whose service is not rate limited); with `true` it is,
+but its sender's messages never are (RequestRatelimiter: "The AS user
+itself is never rate limited", whatever token it uses). Registration has
+no requester: an application service's registrations are checked against
+the address's bucket and never counted, as on Synapse.
+
 override_ratelimit (admin API): {"messages_per_second": 0,
 "burst_count": 0} lifts every limit of requests that user makes (joins,
 messages, invites), as in the transcript; other values replace their rate
@@ -61,6 +69,18 @@ PROFILES = {
     },
 }
 ADDRESS = "127.0.0.1"   # every client of the fake comes from loopback
+
+
+def exempt(ctx, kind):
+    """Whether a request is not limited at all: people acted by the test
+    (control), anything an application service with `rate_limited: false`
+    does, and its sender's messages (`kind` "message")."""
+    if getattr(ctx.req, "control", False):
+        return True
+    service = getattr(ctx, "appservice", None)
+    if service is not None and not service.rate_limited:
+        return True
+    return kind == "message" and ctx.app.appservice.is_sender(ctx.user_id)
 
 
 def limit_exceeded(retry_ms, header):
@@ -134,7 +154,8 @@ class Profile:
     # -- what the routes take ----------------------------------------------
     def action(self, ctx, kind):
         """A per-user action of the client API (see mx_app.LIMITS)."""
-        if getattr(ctx.req, "control", False) or not self.enabled:
+        if not self.enabled or exempt(ctx, "message" if kind == "create"
+                                      else kind):
             return
         if kind == "create":
             self.check("message", ctx.user_id, ctx.user_id, cost=2, need=1)
@@ -157,7 +178,7 @@ class Profile:
         """createRoom's `invite` list: Synapse checks the issuer's bucket
         could take them all (without taking them) and refuses more than
         that with a 400; the invites themselves are not limited."""
-        if getattr(ctx.req, "control", False) or not self.enabled or not n:
+        if not self.enabled or not n or exempt(ctx, "invite"):
             return
         try:
             self.check("invite_issuer", ctx.user_id, ctx.user_id, cost=n,
@@ -167,7 +188,7 @@ class Profile:
                               "Cannot invite so many users at once")
 
     def invite(self, ctx, room_id, target):
-        if getattr(ctx.req, "control", False) or not self.enabled:
+        if not self.enabled or exempt(ctx, "invite"):
             return
         me = ctx.user_id
         self.check("invite_issuer", me, me)

@@ -180,6 +180,7 @@ class Store:
         self.server_name = server_name
         self.cond = threading.Condition()
         self.instance = random_id(6, string.ascii_lowercase)
+        self.on_event = None   # called (lock held) with each new event
         self.reset()
 
     def reset(self):
@@ -272,6 +273,8 @@ class Store:
         room.events.append(ev)
         room.by_id[ev["event_id"]] = ev
         note_relation(room, ev)
+        if self.on_event is not None:
+            self.on_event(room, ev)     # the application service's push
         self.cond.notify_all()
         return ev
 
