@@ -321,6 +321,71 @@ class FakeHomeserver(FakeProcess):
         """e.g. appservice_fault(drop="before_send", count=2)."""
         return self.control("POST", "appservice/faults", rule)
 
+    # -- the media repository (tools/fakes/mx_media.py) -----------------------
+    def media_put(self, data, content_type="application/octet-stream",
+                  uploader=None, filename=None, server_name=None,
+                  media_id=None):
+        """Put bytes into the media repository directly (no request
+        logged); returns the entry with its `content_uri`."""
+        import base64
+        body = {"base64": base64.b64encode(data).decode("ascii"),
+                "content_type": content_type}
+        for key, value in (("uploader", uploader), ("filename", filename),
+                           ("server_name", server_name),
+                           ("media_id", media_id)):
+            if value is not None:
+                body[key] = value
+        return self.control("POST", "media", body)
+
+    def media(self):
+        """Every piece of media held: mxc, content_type, size, sha256,
+        uploader, upload_name, source, ... (no bytes)."""
+        return self.control("GET", "media")["media"]
+
+    def media_get(self, mxc):
+        """One entry with its bytes as `data`."""
+        server, media_id = mxc[len("mxc://"):].split("/", 1)
+        entry = self.control("GET", "media/%s/%s" % (q(server),
+                                                      q(media_id)))
+        import base64
+        entry["data"] = base64.b64decode(entry["base64"])
+        return entry
+
+    def media_bytes(self, mxc):
+        """The bytes the fake holds for an mxc URI."""
+        return self.media_get(mxc)["data"]
+
+    def media_clear(self):
+        return self.control("DELETE", "media")
+
+    def upload(self, token, data, content_type=None, filename=None,
+               user_id=None, version="v3"):
+        """POST /_matrix/media/<version>/upload as a client would (logged);
+        the HTTPResult."""
+        query = {k: v for k, v in (("filename", filename),
+                                   ("user_id", user_id)) if v is not None}
+        path = "/_matrix/media/%s/upload" % version
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        headers = {"Content-Type": content_type} if content_type else {}
+        return self.http("POST", path, data, headers, token)
+
+    def download(self, mxc, token=None, authenticated=False, filename=None,
+                 version="v3"):
+        """GET the media of an mxc URI: /_matrix/media/<version>/download
+        or, authenticated, /_matrix/client/v1/media/download; the
+        HTTPResult (raw bytes in .raw)."""
+        server, media_id = mxc[len("mxc://"):].split("/", 1)
+        if authenticated:
+            path = "/_matrix/client/v1/media/download/%s/%s" % (
+                q(server), q(media_id))
+        else:
+            path = "/_matrix/media/%s/download/%s/%s" % (
+                version, q(server), q(media_id))
+        if filename is not None:
+            path += "/" + q(filename)
+        return self.http("GET", path, None, None, token)
+
     def appservice_wait_idle(self, timeout=10.0):
         """Wait until every queued event was delivered; the state."""
         deadline = time.monotonic() + timeout

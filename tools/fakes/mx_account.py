@@ -10,7 +10,7 @@ import hmac
 import re
 import secrets
 
-from . import mx_appservice, mx_filter
+from . import mx_appservice, mx_filter, mx_media
 from .mx_store import (MatrixError, bad_json, forbidden, missing_param,
                        not_found, unknown)
 
@@ -38,7 +38,7 @@ LOCALPART_RE = re.compile(r"[a-z0-9._=\-/]+")
 
 
 def versions(ctx):
-    return 200, VERSIONS
+    return 200, mx_media.versions(ctx, VERSIONS)
 
 
 def capabilities(ctx):
@@ -234,7 +234,13 @@ def set_profile_field(ctx, user_id, field):
     if value is not None and not isinstance(value, str):
         raise MatrixError(400, "M_INVALID_PARAM", "%s must be a string"
                           % field)
-    if value is not None and len(value) > 256:
+    if value is not None and field == "avatar_url" and len(value) > 1000:
+        # Any string: an mxc:// URI of media this server does not hold
+        # passes (Synapse checks only with max_avatar_size or
+        # allowed_avatar_mimetypes configured, and 1.67's defaults set
+        # neither).
+        raise unknown("Avatar URL is too long (max 1000)")
+    if value is not None and field == "displayname" and len(value) > 256:
         raise MatrixError(400, "M_INVALID_PARAM", "%s is too long" % field)
     user = ctx.store.users[user_id]
     setattr(user, field, value)
@@ -366,3 +372,32 @@ def admin_get_user(ctx, user_id):
     if user is None:
         raise not_found("User not found")
     return 200, _admin_user_json(user)
+
+
+def _room_data_owner(ctx, user_id, room_id):
+    """Synapse: only the user itself, and only a valid room id."""
+    if user_id != ctx.user_id:
+        raise forbidden("Cannot add account data for other users.")
+    if not room_id.startswith("!") or ":" not in room_id:
+        raise MatrixError(400, "M_INVALID_PARAM",
+                          "%r is not a valid room ID" % room_id)
+    return ctx.store.users[user_id]
+
+
+def put_room_account_data(ctx, user_id, room_id, data_type):
+    """PUT /user/{userId}/rooms/{roomId}/account_data/{type}: a JSON
+    object kept per user, room and type."""
+    user = _room_data_owner(ctx, user_id, room_id)
+    body = ctx.json()
+    if not isinstance(body, dict):
+        raise MatrixError(400, "M_BAD_JSON", "Content must be a JSON object")
+    user.room_data[(room_id, data_type)] = body
+    return 200, {}
+
+
+def get_room_account_data(ctx, user_id, room_id, data_type):
+    user = _room_data_owner(ctx, user_id, room_id)
+    data = user.room_data.get((room_id, data_type))
+    if data is None:
+        raise not_found("Room account data not found")
+    return 200, data

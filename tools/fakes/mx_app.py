@@ -1,21 +1,23 @@
 """The fake homeserver: route table, auth, JSON bodies, rate limiting and
 its control interface. Endpoint logic lives in mx_account, mx_rooms and
-mx_sync, the application service in mx_appservice; the order of checks
-follows Synapse (route, then token, then body), so a wrong path fails
-with M_UNRECOGNIZED before anything else.
+mx_sync, the application service in mx_appservice, the media repository
+in mx_media; the order of checks follows Synapse (route, then token,
+then body), so a wrong path fails with M_UNRECOGNIZED before anything
+else.
 """
 
 import json
 import math
 import time
 
-from . import (mx_account, mx_appservice, mx_ratelimit, mx_room_admin,
-               mx_rooms, mx_sync)
+from . import (mx_account, mx_appservice, mx_media, mx_ratelimit,
+               mx_room_admin, mx_rooms, mx_sync)
 from .mx_store import MatrixError, Store, bad_json
 from .web import App, NoRoute, Response, Router
 
 C = r"/_matrix/client/(?:r0|v3)"   # Synapse serves both for these
 ROOM = C + r"/rooms/([^/]+)"
+MEDIA = mx_media.MEDIA               # /_matrix/media/(v1|r0|v3)
 
 # (method, regex, handler, needs_token, rate-limited action)
 ROUTES = [
@@ -34,6 +36,10 @@ ROUTES = [
     ("PUT", C + r"/profile/([^/]+)/(displayname|avatar_url)",
      mx_account.set_profile_field, True, "action"),
     ("POST", C + r"/user/([^/]+)/filter", mx_account.post_filter, True, None),
+    ("PUT", C + r"/user/([^/]+)/rooms/([^/]+)/account_data/([^/]+)",
+     mx_account.put_room_account_data, True, None),
+    ("GET", C + r"/user/([^/]+)/rooms/([^/]+)/account_data/([^/]+)",
+     mx_account.get_room_account_data, True, None),
     ("GET", C + r"/user/([^/]+)/filter/([^/]+)", mx_account.get_filter,
      True, None),
     ("GET", r"/_synapse/admin/v1/register", mx_account.admin_nonce, False,
@@ -87,6 +93,17 @@ ROUTES = [
     # `ping: false`) the endpoint does not exist, token or not.
     ("POST", r"/_matrix/client/v1/appservice/([^/]*)/ping",
      mx_appservice.ping, False, None),
+    # The media repository (mx_media): 1.67's resources are leaves, so
+    # anything under upload/ and download/ reaches them; the client v1
+    # paths exist only with config media.authenticated.
+    ("POST", MEDIA + r"/upload(?:/.*)?", mx_media.upload, True, None),
+    ("GET", MEDIA + r"/download(/.*)?", mx_media.legacy_download, False,
+     None),
+    ("GET", MEDIA + r"/config(?:/.*)?", mx_media.media_config, True, None),
+    ("GET", mx_media.MEDIA_V1 + r"/download/([^/]*)/([^/]*)(?:/([^/]*))?",
+     mx_media.v1_download, True, None),
+    ("GET", mx_media.MEDIA_V1 + r"/config", mx_media.media_config, True,
+     None),
 ]
 
 # The bucket of the synapse-defaults profile each "action" route takes
@@ -177,6 +194,7 @@ class Ctx:
 class HomeserverApp(App):
     name = "fake_homeserver"
     server_header = "Synapse/1.67.0 (fake)"
+    handler_class = mx_media.MediaHandler   # raw upload bodies
 
     def __init__(self, server_name, config=None):
         self.store = Store(server_name)
@@ -188,6 +206,7 @@ class HomeserverApp(App):
                             (func, needs_token, limit))
         self.appservice = mx_appservice.Appservice(self)
         self.store.on_event = self.appservice.on_event
+        self.media = mx_media.MediaRepo(self)
         self.base_config = dict(config or {})
         self.config = {}
         self.reset()
@@ -199,12 +218,14 @@ class HomeserverApp(App):
             self.config = {"registration": "dummy",
                            "registration_token": None,
                            "shared_secret": None, "synapse_admin": True,
-                           "admin_login": True}
+                           "admin_login": True,
+                           "media": mx_media.default_config()}
             self.config.update(self.base_config)
             self.limiter.configure(enabled=False)
             self.profile.configure(None)
             self.profile.overrides = {}
             self.appservice.reset()
+            self.media.reset()
             self.store.cond.notify_all()
 
     # -- the client-server API -----------------------------------------
@@ -228,11 +249,14 @@ class HomeserverApp(App):
                 not self.config["synapse_admin"]:
             # Look like a non-Synapse server: the admin API does not exist.
             raise MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request")
+        mx_media.precheck(self, req)
         try:
             (func, needs_token, limit), args = self.router.resolve(
                 req.method, req.path)
         except NoRoute as nr:
-            if nr.path_known:
+            # Synapse 1.67's media resources answer a method they lack
+            # with 400, the servlets with 405.
+            if nr.path_known and not mx_media.is_leaf_path(req.path):
                 raise MatrixError(405, "M_UNRECOGNIZED",
                                   "Unrecognized request")
             raise MatrixError(400, "M_UNRECOGNIZED", "Unrecognized request")

@@ -5,10 +5,12 @@
                            "synapse_admin": bool, "admin_login": bool,
                            "rate_limit": {"enabled", "per_second", "burst"}
                            or {"profile": "synapse-defaults", "header",
-                           "time_scale"} (see mx_ratelimit)}
+                           "time_scale"} (see mx_ratelimit),
+                           "media": {"max_upload_size", "authenticated",
+                           "freeze_legacy"} (merged; see mx_media)}
   POST /_fake/users       {"username", "password", "admin", "displayname"}
                           -> {"user_id", "access_token", "device_id"}
-  GET  /_fake/users       all users (no passwords)
+  GET  /_fake/users       all users (no passwords; with avatar_url)
   POST /_fake/tokens/revoke {"user_id"} -> invalidate all their tokens
   POST /_fake/act         {"as": user_id, "method", "path", "body"}
                           run one real client-API request as that user
@@ -18,12 +20,18 @@
   GET  /_fake/rooms/<id>  full state and every event of one room
   POST|GET|DELETE /_fake/appservice, GET|DELETE /_fake/appservice/pushes,
   POST|GET|DELETE /_fake/appservice/faults   (see mx_appservice)
+  GET  /_fake/media       every piece of media held (no bytes) + config
+  POST /_fake/media       {"base64" | "text", "content_type", "uploader",
+                           "filename", "server_name", "media_id"}: put
+                          bytes directly -> {"content_uri", ...}
+  GET  /_fake/media/<server>/<id>   one, with its bytes ("base64")
+  DELETE /_fake/media[/<server>/<id>]  forget all of them, or one
 """
 
 import json
 import urllib.parse
 
-from . import mx_appservice
+from . import mx_appservice, mx_media
 from .mx_store import client_event
 from .web import Request, Response
 
@@ -52,15 +60,20 @@ def dispatch(app, req, sub):
         return room_dump(app, urllib.parse.unquote(parts[1]))
     if parts[0] == "appservice":
         return mx_appservice.control(app, req, parts, body)
+    if parts[0] == "media":
+        return mx_media.control(app, req, parts, body)
     return None
 
 
 def set_config(app, body):
     with app.store.cond:
         rate = body.pop("rate_limit", None)
+        media = body.pop("media", None)
         unknown = set(body) - set(app.config)
         if unknown:
             raise KeyError("unknown config keys %s" % sorted(unknown))
+        if media is not None:
+            mx_media.configure(app, media)   # checked before any change
         app.config.update(body)
         if rate is not None and "profile" in rate:
             app.limiter.configure(enabled=False)
@@ -97,6 +110,7 @@ def list_users(app):
     with app.store.cond:
         return {"users": [{"user_id": u.user_id, "admin": u.admin,
                            "displayname": u.displayname,
+                           "avatar_url": u.avatar_url,
                            "deactivated": u.deactivated,
                            "tokens": sum(1 for t in app.store.tokens.values()
                                          if t[0] == u.user_id)}

@@ -95,6 +95,7 @@ class User:
         self.avatar_url = None
         self.deactivated = False
         self.filters = {}
+        self.room_data = {}        # (room_id, type) -> room account data
         self.creation_ts = int(time.time())
 
 
