@@ -2,7 +2,8 @@
  * store_conv: a room's Letta conversation (after !reset on the App
  * Server) is kept per room and thread, and goes with the room's agent in
  * the same transaction: never a stale mapping for a room no agent has
- * (the failure of the Python bridge's cleanup).
+ * (the failure of the Python bridge's cleanup). Direct chats of agent
+ * users likewise: found as the agent's rooms, gone with the agent.
  */
 #include <stdio.h>
 #include <string.h>
@@ -133,8 +134,66 @@ static void test_conversations(void)
 	store_close(s);
 }
 
+struct dm_q {
+	const char *room;
+	struct store_agent a;
+};
+
+static int dm_of_room(struct store_txn *t, void *arg)
+{
+	struct dm_q *q = arg;
+
+	return store_agent_of_room(t, q->room, &q->a);
+}
+
+static int dm_put_fn(struct store_txn *t, void *arg)
+{
+	const char **p = arg;
+
+	return store_dm_put(t, p[0], p[1], p[2]);
+}
+
+static void test_direct_chats(void)
+{
+	struct store *s = storefx_open(storefx_dir("dm"), 0, fake_clock);
+	const char *dm1[3] = { "!dm1:x", "agent-a", "@alice:x" };
+	const char *dm2[3] = { "!dm2:x", "agent-a", "@bob:x" };
+	const char *bad[3] = { "!dm3:x", "agent-a", "@a b:x" };
+	const char *gone[3] = { "!dm4:x", "agent-zz", "@bob:x" };
+	struct dm_q q = { .room = "!dm1:x" };
+	struct store_txn *t;
+	int problems = 0;
+
+	CHECK_EQ(put1(s, "agent-a", "@a:x", "!ra:x"), 0);
+	CHECK_EQ(store_update(s, dm_put_fn, dm1), 0);
+	CHECK_EQ(store_update(s, dm_put_fn, dm2), 0);
+	CHECK_EQ(store_update(s, dm_put_fn, bad), ERR_INVAL);
+	/* a direct chat is the agent's room as the bridge sees rooms */
+	CHECK_EQ(store_view(s, dm_of_room, &q), 0);
+	CHECK_STR(q.a.agent_id, "agent-a");
+	q.room = "!ra:x";
+	CHECK_EQ(store_view(s, dm_of_room, &q), 0);
+	CHECK_STR(q.a.agent_id, "agent-a");
+	q.room = "!other:x";
+	CHECK_EQ(store_view(s, dm_of_room, &q), ERR_NOTFOUND);
+	CHECK_EQ(store_view(s, conv_check_fn, &problems), 0);
+	/* one naming an agent the store does not have is reported */
+	CHECK_EQ(store_update(s, dm_put_fn, gone), 0);
+	CHECK_EQ(store_view(s, conv_check_fn, &problems), 1);
+	/* the agent goes: its direct chats with it, the other stays */
+	CHECK_EQ(store_txn_begin(s, true, &t), 0);
+	CHECK_EQ(store_agent_del(t, "agent-a"), 0);
+	CHECK_EQ(store_txn_commit(t), 0);
+	q.room = "!dm2:x";
+	CHECK_EQ(store_view(s, dm_of_room, &q), ERR_NOTFOUND);
+	q.room = "!dm4:x";
+	CHECK_EQ(store_view(s, dm_of_room, &q), ERR_NOTFOUND);
+	store_close(s);
+}
+
 int main(void)
 {
 	RUN(test_conversations);
+	RUN(test_direct_chats);
 	return harness_done("store_conv");
 }

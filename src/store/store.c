@@ -330,6 +330,80 @@ int store_meta_del(struct store_txn *t, const char *key)
 	                                NULL), "meta del");
 }
 
+int store_meta_scan(struct store_txn *t, const char *prefix,
+                    int (*fn)(const char *key, size_t kn, const char *val,
+                              size_t vn, void *arg),
+                    void *arg)
+{
+	size_t pn = strlen(prefix);
+	MDB_val k = { pn, (void *)(uintptr_t)prefix }, v;
+	MDB_cursor *c;
+	int rc, r = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_META], &c)))
+		return store_mdb_err(t, rc, "cursor");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc && !r;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn))
+			break;
+		r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_mdb_err(t, rc, "meta cursor");
+	return r;
+}
+
+/* The keys a scan picked for deletion, a batch at a time: a cursor must
+ * not outlive a delete, so they go after the walk. */
+struct picked {
+	int (*pick)(const char *key, size_t kn, const char *val, size_t vn,
+	            void *arg);
+	void *arg;
+	int n, more;
+	char key[16][STORE_META_KEY + 1];
+};
+
+static int pick_one(const char *key, size_t kn, const char *val, size_t vn,
+                    void *arg)
+{
+	struct picked *p = arg;
+
+	if (kn > STORE_META_KEY || !p->pick(key, kn, val, vn, p->arg))
+		return 0;
+	if (p->n == (int)(sizeof p->key / sizeof p->key[0])) {
+		p->more = 1;
+		return 1;
+	}
+	memcpy(p->key[p->n], key, kn);
+	p->key[p->n++][kn] = '\0';
+	return 0;
+}
+
+int store_meta_del_if(struct store_txn *t, const char *prefix,
+                      int (*pick)(const char *key, size_t kn,
+                                  const char *val, size_t vn, void *arg),
+                      void *arg)
+{
+	struct picked *p = malloc(sizeof *p);  /* 8 KiB: off the stack */
+	int r = 0;
+
+	if (!p)
+		return store_fail(t->s, ERR_NOMEM, "out of memory");
+	p->pick = pick;
+	p->arg = arg;
+	do {
+		p->n = p->more = 0;
+		if ((r = store_meta_scan(t, prefix, pick_one, p)) < 0)
+			break;
+		for (int i = 0; i < p->n && r >= 0; i++)
+			if ((r = store_meta_del(t, p->key[i])) == ERR_NOTFOUND)
+				r = 0;
+	} while (r >= 0 && p->more);
+	free(p);
+	return r < 0 ? r : 0;
+}
+
 /* ---- open ---- */
 
 static int open_dbs(struct store *s)

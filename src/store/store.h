@@ -221,6 +221,40 @@ int store_conv_del_room(struct store_txn *t, const char *room);
 int store_conv_each(struct store_txn *t,
                     int (*fn)(const char *room, void *arg), void *arg);
 
+/* ---- direct chats with agent users (store_dm.c) ---- */
+
+/* Room is a direct chat of agent_id with person. Returns 0 or ERR_INVAL
+ * (ids with spaces, empty). */
+int store_dm_put(struct store_txn *t, const char *room, const char *agent_id,
+                 const char *person);
+
+/* The agent and person of direct chat room. Returns 0, ERR_NOTFOUND,
+ * ERR_CORRUPT. */
+int store_dm_get(struct store_txn *t, const char *room,
+                 char agent[LIM_STORE_ID], char person[LIM_STORE_ID]);
+
+/* Forgets one direct chat / every one of agent_id (the store does the
+ * latter itself when the agent's record goes). */
+int store_dm_del(struct store_txn *t, const char *room);
+int store_dm_del_agent(struct store_txn *t, const char *agent_id);
+
+/* Calls fn for every direct chat (agent and person "" when the entry is
+ * damaged), in room order; stops at fn's first non-zero result. fn must
+ * not write. */
+int store_dm_each(struct store_txn *t,
+                  int (*fn)(const char *room, const char *agent,
+                            const char *person, void *arg),
+                  void *arg);
+
+/* Meta: the direct chats were looked for by their marks for this store
+ * (a restore clears it: they are looked for again). */
+#define STORE_META_DM_SCANNED "dm_scanned"
+
+/* The agent a room talks to: its own room (by_room), else a direct chat
+ * of its user. Returns as store_agent_get, ERR_NOTFOUND when neither. */
+int store_agent_of_room(struct store_txn *t, const char *room,
+                        struct store_agent *a);
+
 /* ---- meta ---- */
 
 /* Reads meta value `key` as a C string into out[0..cap). Returns 0,
@@ -249,6 +283,24 @@ int store_meta_get_sealed(struct store_txn *t, const char *key, char *out,
 
 /* Deletes meta `key`. Returns 0 or ERR_NOTFOUND. */
 int store_meta_del(struct store_txn *t, const char *key);
+
+/* The longest meta key written through the scans below (LMDB's limit). */
+#define STORE_META_KEY 511
+
+/* Calls fn with every meta entry whose key starts with prefix (key and
+ * value not NUL-terminated), in key order; stops at fn's first non-zero
+ * result and returns it. fn must not write. */
+int store_meta_scan(struct store_txn *t, const char *prefix,
+                    int (*fn)(const char *key, size_t kn, const char *val,
+                              size_t vn, void *arg),
+                    void *arg);
+
+/* Deletes every meta entry under prefix that pick says yes (non-zero)
+ * to. Returns 0 or an err code. */
+int store_meta_del_if(struct store_txn *t, const char *prefix,
+                      int (*pick)(const char *key, size_t kn,
+                                  const char *val, size_t vn, void *arg),
+                      void *arg);
 
 /* ---- inbox / outbox: per-room FIFOs ---- */
 

@@ -413,6 +413,7 @@ int store_agent_del(struct store_txn *t, const char *agent_id)
 	if ((r = store_agent_get(t, agent_id, &old)) < 0)
 		return r;
 	if ((r = store_conv_del_room(t, old.room_id)) < 0 ||
+	    (r = store_dm_del_agent(t, agent_id)) < 0 ||
 	    (r = reindex(t, STORE_BY_ROOM, old.room_id, "", agent_id)) < 0 ||
 	    (r = reindex(t, STORE_BY_USER, old.user_id, "", agent_id)) < 0)
 		return r;

@@ -130,6 +130,31 @@ static int check_conv(const char *room, void *arg)
 	return 0;
 }
 
+/* Every direct chat names an agent that exists, and no agent's own
+ * room. */
+static int check_dm(const char *room, const char *agent, const char *person,
+                    void *arg)
+{
+	struct chk *c = arg;
+	struct store_agent a;
+	char owner[LIM_STORE_ID];
+	int r;
+
+	(void)person;
+	if (!agent[0] || (r = store_agent_get(c->t, agent, &a)) ==
+	    ERR_NOTFOUND) {
+		problem(c, "direct chat %s names agent '%s', which does not "
+		        "exist", room, agent);
+		return 0;
+	}
+	if (r < 0 || (r = owner_of(c->t, STORE_BY_ROOM, room, owner)) < 0)
+		return r;
+	if (owner[0])
+		problem(c, "room %s is agent %s's room and a direct chat of "
+		        "agent %s", room, owner, agent);
+	return 0;
+}
+
 int store_check(struct store_txn *t,
                 void (*report)(const char *problem, void *arg), void *arg)
 {
@@ -142,6 +167,8 @@ int store_check(struct store_txn *t,
 		r = check_index(&c, STORE_BY_USER);
 	if (r == 0)
 		r = store_conv_each(t, check_conv, &c);
+	if (r == 0)
+		r = store_dm_each(t, check_dm, &c);
 	return r < 0 ? r : c.problems;
 }
 

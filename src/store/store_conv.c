@@ -10,15 +10,13 @@
  * entries with it in the same transaction (store_agent.c), and
  * store_check reports any left behind.
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "store/store_int.h"
 
 #define CONV_PREFIX "conv "
-#define CONV_KEY    511         /* LMDB's longest key */
+#define CONV_KEY    STORE_META_KEY
 
 /* "conv <room>[ <thread>]" into out; its length, or ERR_INVAL. */
 static int conv_key(char *out, const char *room, const char *thread)
@@ -81,97 +79,27 @@ int store_conv_put(struct store_txn *t, const char *room, const char *thread,
 	                                0), "conversation put");
 }
 
-/* Calls fn(key, room part of key, arg) for every entry of `room` (NULL:
- * every room); stops at fn's first non-zero result. The cursor is
- * closed before fn's result is returned, so fn may not write. */
-static int each_entry(struct store_txn *t, const char *room,
-                      int (*fn)(struct store_txn *t, const MDB_val *k,
-                                void *arg), void *arg)
+/* An entry of the room whose "conv <room>" is arg: the room's own key or
+ * one of its threads ("conv !a:hs" must not take "conv !a:hs2"). */
+static int of_room(const char *key, size_t kn, const char *val, size_t vn,
+                   void *arg)
 {
-	char key[CONV_KEY + 1];
-	size_t pn;
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	size_t pn = strlen(arg);
 
-	if (room) {
-		if (conv_key(key, room, NULL) < 0)
-			return ERR_INVAL;
-	} else {
-		snprintf(key, sizeof key, "%s", CONV_PREFIX);
-	}
-	pn = strlen(key);
-	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_META], &c)))
-		return store_mdb_err(t, rc, "cursor");
-	k.mv_size = pn;
-	k.mv_data = key;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc && !r;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, key, pn))
-			break;
-		/* "conv !a:hs" must not take "conv !a:hs2": whole ids */
-		if (room && k.mv_size > pn && ((char *)k.mv_data)[pn] != ' ')
-			continue;
-		r = fn(t, &k, arg);
-	}
-	mdb_cursor_close(c);
-	if (rc && rc != MDB_NOTFOUND)
-		return store_mdb_err(t, rc, "conversation cursor");
-	return r;
-}
-
-/* Collects the keys to delete: LMDB's cursor must not outlive a delete
- * of another key, so they go after the walk. */
-struct keys {
-	int n;
-	char key[16][CONV_KEY + 1];
-	int more;
-};
-
-static int collect(struct store_txn *t, const MDB_val *k, void *arg)
-{
-	struct keys *ks = arg;
-
-	(void)t;
-	if (ks->n == (int)(sizeof ks->key / sizeof ks->key[0])) {
-		ks->more = 1;
-		return 1;
-	}
-	memcpy(ks->key[ks->n], k->mv_data, k->mv_size);
-	ks->key[ks->n++][k->mv_size] = '\0';
-	return 0;
-}
-
-/* Deletes the keys of ks. */
-static int del_keys(struct store_txn *t, const struct keys *ks)
-{
-	for (int i = 0; i < ks->n; i++) {
-		MDB_val k = { strlen(ks->key[i]), (void *)(uintptr_t)ks->key[i] };
-		int rc = mdb_del(t->txn, t->s->dbi[STORE_META], &k, NULL);
-
-		if (rc)
-			return store_mdb_err(t, rc, "conversation del");
-	}
-	return 0;
+	(void)val;
+	(void)vn;
+	return kn == pn || (kn > pn && key[pn] == ' ');
 }
 
 int store_conv_del_room(struct store_txn *t, const char *room)
 {
-	struct keys *ks;
-	int r;
+	char key[CONV_KEY + 1];
 
 	if (!room || !room[0])
 		return 0;
-	/* 8 KiB: off the stack */
-	if (!(ks = malloc(sizeof *ks)))
-		return store_fail(t->s, ERR_NOMEM, "out of memory");
-	do {
-		ks->n = ks->more = 0;
-		if ((r = each_entry(t, room, collect, ks)) >= 0)
-			r = del_keys(t, ks);
-	} while (r >= 0 && ks->more);
-	free(ks);
-	return r < 0 ? r : 0;
+	if (conv_key(key, room, NULL) < 0)
+		return ERR_INVAL;
+	return store_meta_del_if(t, key, of_room, key);
 }
 
 struct each {
@@ -179,17 +107,19 @@ struct each {
 	void *arg;
 };
 
-static int each_one(struct store_txn *t, const MDB_val *k, void *arg)
+static int each_one(const char *key, size_t kn, const char *val, size_t vn,
+                    void *arg)
 {
 	struct each *c = arg;
-	char key[CONV_KEY + 1], *room, *sp;
+	char room[CONV_KEY + 1];
+	size_t pn = strlen(CONV_PREFIX), rn;
 
-	(void)t;
-	memcpy(key, k->mv_data, k->mv_size);
-	key[k->mv_size] = '\0';
-	room = key + strlen(CONV_PREFIX);
-	if ((sp = strchr(room, ' ')))
-		*sp = '\0';
+	(void)val;
+	(void)vn;
+	rn = kn - pn;
+	memcpy(room, key + pn, rn);
+	room[rn] = '\0';
+	room[strcspn(room, " ")] = '\0';
 	return c->fn(room, c->arg);
 }
 
@@ -198,5 +128,5 @@ int store_conv_each(struct store_txn *t,
 {
 	struct each c = { fn, arg };
 
-	return each_entry(t, NULL, each_one, &c);
+	return store_meta_scan(t, CONV_PREFIX, each_one, &c);
 }

@@ -148,6 +148,12 @@ static int raise_seq(struct store_txn *t, void *arg)
 	uint64_t floor = *(uint64_t *)arg;
 	char buf[32];
 
+	int e = store_meta_del(t, STORE_META_DM_SCANNED);
+
+	/* what came after the snapshot is not here: the direct chats made
+	 * since are looked for again by their marks */
+	if (e && e != ERR_NOTFOUND)
+		return e;
 	if (store_meta_get(t, "q_seq", buf, sizeof buf) == 0 &&
 	    strtoull(buf, NULL, 10) >= floor)
 		return 0;
