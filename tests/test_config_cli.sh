@@ -76,7 +76,7 @@ run usage 2 "usage: lettamx config check" -- config frob
 # A byte of the file never reaches the terminal as a control character:
 # an escape sequence in a section name is shown as '?'.
 printf '[matrix]\n[evil\033[2J]\n' > "$tmp/esc.conf"
-run escape-shown 2 "esc.conf:2: unknown section \[evil?\[2J\] (known: matrix, letta, store, log, http, bridge)" \
+run escape-shown 2 "esc.conf:2: unknown section \[evil?\[2J\] (known: matrix, appservice, letta, store, log, http, bridge)" \
     -- config check -c "$tmp/esc.conf"
 if grep -q "$(printf '\033')" "$tmp/out"; then bad "an escape byte was printed"; else ok; fi
 # A NUL in a line is an error, not the end of its value.

@@ -8,8 +8,8 @@
 #include "matrix/sync.h"
 
 struct seen {
-	int rooms, events, invites, limited;
-	char prev[64], inviter[64];
+	int rooms, events, invites, limited, user_invites, direct;
+	char prev[64], inviter[64], invitee[64];
 	char body[8][128];
 	char names[8][64];
 	int rel[8];
@@ -50,11 +50,24 @@ static int on_invite(void *arg, const char *room, const char *inviter)
 	return 0;
 }
 
+static int on_user_invite(void *arg, const char *room, const char *invitee,
+                          const char *inviter, int is_direct)
+{
+	struct seen *s = arg;
+
+	(void)room;
+	s->user_invites++;
+	s->direct += is_direct;
+	snprintf(s->invitee, sizeof s->invitee, "%.63s", invitee);
+	snprintf(s->inviter, sizeof s->inviter, "%.63s", inviter);
+	return 0;
+}
+
 static int parse(const char *doc, struct seen *s, char *next)
 {
 	struct sync_reader *sr = sync_reader_new();
 	struct sync_sink sk = { on_room, on_event, on_invite, s,
-	                        "@bot:localhost" };
+	                        "@bot:localhost", NULL };
 	int r;
 
 	memset(s, 0, sizeof *s);
@@ -195,7 +208,7 @@ static void test_messages_page(void)
 	                          "\"end\":\"t7\"}";
 	struct sync_reader *sr = sync_reader_new();
 	struct seen s;
-	struct sync_sink sk = { NULL, on_event, NULL, &s, NULL };
+	struct sync_sink sk = { NULL, on_event, NULL, &s, NULL, NULL };
 	char end[64];
 
 	memset(&s, 0, sizeof s);
@@ -210,6 +223,58 @@ static void test_messages_page(void)
 	sync_reader_free(sr);
 }
 
+/* An application service transaction: events of several rooms in one
+ * array, the room told when it changes, an invite of the bot as an
+ * m.room.member event. */
+static void test_transaction(void)
+{
+	static const char txn[] =
+		"{\"events\":["
+		"{\"room_id\":\"!a:localhost\",\"type\":\"m.room.message\","
+		"\"sender\":\"@alice:localhost\",\"event_id\":\"$1\","
+		"\"origin_server_ts\":1,\"content\":{\"msgtype\":\"m.text\","
+		"\"body\":\"one\"},\"unsigned\":{\"age\":3}},"
+		"{\"room_id\":\"!a:localhost\",\"type\":\"m.room.message\","
+		"\"sender\":\"@alice:localhost\",\"event_id\":\"$2\","
+		"\"content\":{\"msgtype\":\"m.text\",\"body\":\"two\"}},"
+		"{\"room_id\":\"!b:localhost\",\"type\":\"m.room.member\","
+		"\"sender\":\"@carol:localhost\",\"event_id\":\"$3\","
+		"\"state_key\":\"@bot:localhost\",\"content\":{\"membership\""
+		":\"invite\"}},"
+		"{\"type\":\"m.room.message\",\"event_id\":\"$4\"},"
+		"{\"room_id\":\"!d:localhost\",\"type\":\"m.room.member\","
+		"\"sender\":\"@dan:localhost\",\"event_id\":\"$6\","
+		"\"state_key\":\"@letta_x:localhost\",\"content\":{"
+		"\"membership\":\"invite\",\"is_direct\":true}},"
+		"{\"room_id\":\"!c:localhost\",\"type\":\"m.room.message\","
+		"\"sender\":\"@bob:localhost\",\"event_id\":\"$5\","
+		"\"content\":{\"msgtype\":\"m.text\",\"body\":\"three\"}}"
+		"]}";
+	struct sync_reader *sr = sync_reader_new();
+	struct seen s;
+	struct sync_sink sk = { on_room, on_event, on_invite, &s,
+	                        "@bot:localhost", on_user_invite };
+
+	memset(&s, 0, sizeof s);
+	CHECK_EQ(sync_txn_parse(sr, txn, strlen(txn), &sk), 0);
+	CHECK_EQ(s.events, 3);
+	CHECK_STR(s.body[0], "one");
+	CHECK_STR(s.body[1], "two");
+	CHECK_STR(s.body[2], "three");
+	CHECK_EQ(s.invites, 1);
+	CHECK_EQ(s.user_invites, 1);
+	CHECK_EQ(s.direct, 1);
+	CHECK_STR(s.invitee, "@letta_x:localhost");
+	CHECK_STR(s.inviter, "@dan:localhost");
+	CHECK_EQ(s.rooms, 4);
+	CHECK_EQ(sync_reader_skipped(sr), 1);   /* no room_id */
+	/* not a transaction */
+	CHECK_EQ(sync_txn_parse(sr, "{}", 2, &sk), ERR_PROTO);
+	CHECK_EQ(sync_txn_parse(sr, "{\"events\":{}}", 13, &sk), ERR_PROTO);
+	CHECK_INT(sync_txn_parse(sr, "{\"events\":[", 11, &sk), <, 0);
+	sync_reader_free(sr);
+}
+
 int main(void)
 {
 	RUN(test_requests);
@@ -217,5 +282,6 @@ int main(void)
 	RUN(test_bad_events_are_skipped);
 	RUN(test_unreadable_documents);
 	RUN(test_messages_page);
+	RUN(test_transaction);
 	return harness_done("test_sync");
 }

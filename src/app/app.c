@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "net/dns.h"
 #include "net/http.h"
@@ -185,6 +186,53 @@ static int read_secrets(struct app *a)
 	return 0;
 }
 
+static int as_view(struct store_txn *t, void *arg)
+{
+	struct app_as *as = arg;
+	bool clear;
+	int e = store_meta_get_sealed(t, APP_META_AS_TOKEN, as->as_token,
+	                              sizeof as->as_token, &clear);
+
+	if (!e)
+		e = store_meta_get_sealed(t, APP_META_HS_TOKEN, as->hs_token,
+		                          sizeof as->hs_token, &clear);
+	if (e) {
+		as->as_token[0] = as->hs_token[0] = '\0';
+		return e == ERR_NOTFOUND ? 0 : e;
+	}
+	return 0;
+}
+
+int app_as_load(struct app *a)
+{
+	int e = a->store ? store_view(a->store, as_view, &a->as) : 0;
+
+	if (a->as.as_token[0])
+		log_add_secret(a->as.as_token);
+	if (a->as.hs_token[0])
+		log_add_secret(a->as.hs_token);
+	return e;
+}
+
+/* Application-service mode: the bot and the agent users act with the
+ * service's token; the homeserver's limits do not apply to them. */
+static int as_conf(struct app *a)
+{
+	struct prov_conf *pc = &a->pc;
+	int e = app_as_load(a);
+
+	if (e < 0) {
+		fprintf(stderr, "lettamx: the application service's tokens "
+		        "cannot be read: %s\n", store_why(a->store));
+		return 1;
+	}
+	pc->as_token = a->as.as_token;
+	pc->bot_token = a->as.as_token[0] ? a->as.as_token : NULL;
+	pc->bot_password = NULL;
+	pc->rl_override = 0;
+	return 0;
+}
+
 static int fill_conf(struct app *a)
 {
 	struct prov_conf *pc = &a->pc;
@@ -196,7 +244,8 @@ static int fill_conf(struct app *a)
 		        "Matrix user id (set server_name?)\n", a->bot_user);
 		return 2;
 	}
-	pc->reg = mx_reg_parse(reg);
+	a->as.on = !strcmp(cfg_get(&a->cfg, "matrix", "mode"), "appservice");
+	pc->reg = a->as.on ? MX_REG_APPSERVICE : mx_reg_parse(reg);
 	if (pc->reg < 0) {
 		fprintf(stderr, "lettamx: set [matrix] registration (token, "
 		        "shared-secret, admin-api or dummy): how agent users "
@@ -224,8 +273,11 @@ static int fill_conf(struct app *a)
 	                                 "rate_limit_override"), "off") != 0;
 	pc->access = !strcmp(cfg_get(&a->cfg, "matrix", "access"), "space")
 	             ? PROV_ACCESS_SPACE : PROV_ACCESS_INVITE;
+	pc->avatars = !strcmp(cfg_get(&a->cfg, "matrix", "avatars"), "none")
+	              ? PROV_AVATAR_NONE : PROV_AVATAR_MAKE;
+	pc->avatar_dir = cfg_get(&a->cfg, "matrix", "avatar_dir");
 	load_invites(a);
-	return 0;
+	return a->as.on ? as_conf(a) : 0;
 }
 
 int app_open(struct app *a, const char *path, enum app_mode mode)
@@ -295,6 +347,7 @@ void app_close(struct app *a)
 	a->store = NULL;
 	memset(a->bot_token, 0, sizeof a->bot_token);
 	memset(a->bot_password, 0, sizeof a->bot_password);
+	memset(&a->as, 0, sizeof a->as);
 	memset(a->reg_token, 0, sizeof a->reg_token);
 	memset(a->shared_secret, 0, sizeof a->shared_secret);
 	memset(a->letta_token, 0, sizeof a->letta_token);

@@ -27,6 +27,19 @@ struct http_client;
 
 #define APP_MAX_INVITES 16
 
+/* Where the application service's tokens are kept (sealed meta), made
+ * by `lettamx appservice registration`. */
+#define APP_META_AS_TOKEN "appservice_as_token"
+#define APP_META_HS_TOKEN "appservice_hs_token"
+
+/* [matrix] mode = appservice: the tokens of the registration ("" until
+ * one was made). */
+struct app_as {
+	int on;
+	char as_token[LIM_STORE_SECRET];        /* ours, to the homeserver */
+	char hs_token[LIM_STORE_SECRET];        /* the homeserver's, to us */
+};
+
 /* How app_open() opens the store. */
 enum app_mode {
 	APP_WRITE = 0,          /* writer lock; master secret created if
@@ -62,7 +75,12 @@ struct app {
 	 * not known yet), and for the App Server its socket's URL. */
 	int letta_api;
 	char letta_ws[LIM_HTTP_URL];
+	struct app_as as;
 };
+
+/* Reads the application service's tokens from the store into a->as
+ * ("" when none were made). Returns 0 or the store's error. */
+int app_as_load(struct app *a);
 
 /* -c FILE / --config FILE and flags (a NULL-terminated list; set[i] tells
  * whether flag i was given). A flag written with a trailing '=' in the

@@ -17,6 +17,8 @@
 #include "core/metrics.h"
 #include "letta/lapi.h"
 #include "letta/letta.h"
+#include "matrix/mx_cred.h"
+#include "net/srv.h"
 #include "prov/provision.h"
 #include "store/secret.h"
 
@@ -80,26 +82,35 @@ static struct bcall *call_make(struct bridge *b, struct broom *room,
                                char *body, size_t body_len, int total_ms,
                                int idle_ms)
 {
-	const char *bs = base == BASE_LETTA ? b->letta : b->hs;
+	const char *bs = base == BASE_LETTA ? b->letta : b->hs, *user = NULL;
 	struct bcall *c = calloc(1, sizeof *c);
-	size_t ul = strlen(bs) + strlen(path) + 1, n = 0;
+	char tok[LIM_MX_TOKEN] = "";
+	/* room for an application service's "&user_id=" and the id, each
+	 * byte of it percent-encoded at worst */
+	size_t ul = strlen(bs) + strlen(path) + 16 + 3 * LIM_STORE_ID, n = 0;
+	struct proto_buf u;
 
-	if (!c || !(c->url = malloc(ul)) || b->stopping) {
+	if (!c || !(c->url = malloc(ul)) || b->stopping ||
+	    (token && mx_cred_split(token, tok, sizeof tok, &user))) {
 		free(body);
 		if (c)
 			free(c->url);
 		free(c);
 		return NULL;
 	}
-	snprintf(c->url, ul, "%s%s", bs, path);
+	proto_buf_init(&u, c->url, ul);
+	proto_buf_str(&u, bs);
+	proto_buf_str(&u, path);
+	mx_cred_url(&u, user);
 	c->b = b;
 	c->room = room;
 	c->body = body;
 	c->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
 	c->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
-	if (token && *token) {
-		snprintf(c->auth, sizeof c->auth, "Bearer %s", token);
+	if (tok[0]) {
+		snprintf(c->auth, sizeof c->auth, "Bearer %s", tok);
 		c->hdr[n++] = (struct httpp_field){ "Authorization", c->auth };
+		memset(tok, 0, sizeof tok);
 	}
 	if (body)
 		c->hdr[n++] = (struct httpp_field){ "Content-Type",
@@ -456,6 +467,10 @@ static void configure(struct bridge *b, struct app *a)
 	b->stream_after = cfg_num(c, "bridge", "stream_after");
 	b->show_tools = !strcmp(cfg_get(c, "bridge", "show_tools"), "compact");
 	b->decline_invites = !inv || !strcmp(inv, "decline");
+	inv = cfg_get(c, "bridge", "agent_invites");
+	b->agent_invites = !inv || !strcmp(inv, "direct") ?
+	                   BRIDGE_INVITES_DIRECT : !strcmp(inv, "any") ?
+	                   BRIDGE_INVITES_ANY : BRIDGE_INVITES_NONE;
 	if (b->max_turns < 1)
 		b->max_turns = 1;
 	if (b->queue_limit < 1)
@@ -486,6 +501,70 @@ static struct lapi *letta_of(struct bridge *b, struct app *a)
 	ac.arg = b;
 	LOG_INFO("bridge", "event=letta_api api=app-server mode=%s", ac.mode);
 	return lapi_app_new(&ac);
+}
+
+static void on_ping(struct bcall *c, int st, const char *body, size_t len,
+                    int64_t ra, int err)
+{
+	(void)c;
+	(void)ra;
+	if (st == 200)
+		LOG_INFO("bridge", "event=appservice_ping ok=1 answer=%.*s",
+		         (int)(len < 80 ? len : 80), body);
+	else if (st == 404 || (st == 400 && len && strstr(body,
+	                                                  "M_UNRECOGNIZED")))
+		LOG_INFO("bridge", "event=appservice_ping ok=0 msg=\"the "
+		         "homeserver has no ping (before Matrix 1.7): its "
+		         "transactions are the check\"");
+	else
+		LOG_ERROR("bridge", "event=appservice_ping ok=0 status=%d err=%s "
+		          "answer=\"%.*s\" msg=\"the homeserver could not reach "
+		          "lettamx: check [appservice] url in the registration "
+		          "it loaded\"", st, err_str(err),
+		          (int)(len < 160 ? len : 160), body ? body : "");
+}
+
+/* Asks the homeserver to call us once (Matrix 1.7): a wrong URL in the
+ * registration shows at start, not when the first message is lost. */
+static void as_ping(struct bridge *b)
+{
+	const char *id = cfg_get(&b->a->cfg, "appservice", "id");
+	char path[LIM_PROTO_PATH], *body = strdup("{}");
+	struct proto_buf p;
+
+	proto_buf_init(&p, path, sizeof path);
+	proto_buf_str(&p, "/_matrix/client/v1/appservice/");
+	proto_buf_urlenc(&p, id ? id : "");
+	proto_buf_str(&p, "/ping");
+	if (!body || p.err) {
+		free(body);
+		return;
+	}
+	bridge_call(b, NULL, "POST", BASE_HS, path, b->a->as.as_token, body, 2,
+	            30000, on_ping);
+}
+
+/* appservice mode: the homeserver's transactions come to [appservice]
+ * listen. Returns 0 or ERR_CONFIG / ERR_IO (said in the log). */
+static int as_listen(struct bridge *b)
+{
+	const struct cfg *c = &b->a->cfg;
+	struct srv_conf sc = {
+		.listen = cfg_get(c, "appservice", "listen"),
+		.key = "[appservice] listen",
+		.remote_key = "[appservice] allow_remote",
+		.allow_remote = cfg_num(c, "appservice", "allow_remote") != 0,
+		.body_max = LIM_AS_TXN,
+		.time_ms = 60000,       /* a big transaction on a slow link */
+		.head = bridge_as_head, .fn = bridge_as_handler, .arg = b,
+	};
+	char why[256];
+	int e = srv_open_conf(&b->as_srv, b->loop, &sc, why, sizeof why);
+
+	if (e)
+		LOG_ERROR("bridge", "event=appservice_listen_failed why=\"%s\"",
+		          why);
+	return e;
 }
 
 struct bridge *bridge_start(struct app *a, const char *bot_token,
@@ -529,6 +608,15 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 		LOG_ERROR("bridge", "event=resume_failed why=\"%s\"",
 		          store_why(b->store));
 	b->sync = bridge_sync_start(b);
+	if (a->as.on && as_listen(b) < 0) {
+		bridge_free(b);
+		return NULL;
+	}
+	if (a->as.on) {
+		as_ping(b);
+		bridge_dm_resume(b);
+		bridge_dm_scan(b);
+	}
 	LOG_INFO("bridge", "event=started max_turns=%d queue_limit=%d "
 	         "letta_timeout_ms=%lld", b->max_turns, b->queue_limit,
 	         (long long)b->letta_timeout);
@@ -541,6 +629,9 @@ void bridge_stop(struct bridge *b)
 		return;
 	b->stopping = 1;
 	bridge_sync_stop(b->sync);
+	srv_close(b->as_srv);   /* the homeserver resends what it did not
+	                         * hear 200 for */
+	b->as_srv = NULL;
 	if (b->lapi)
 		b->lapi->ops->stop(b->lapi);
 	while (b->calls) {
@@ -572,6 +663,7 @@ void bridge_free(struct bridge *b)
 		return;
 	bridge_stop(b);
 	bridge_sync_free(b->sync);
+	srv_close(b->as_srv);
 	/* after the stop: what Letta's calls left behind */
 	if (b->lapi)
 		b->lapi->ops->free(b->lapi);

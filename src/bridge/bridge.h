@@ -61,6 +61,15 @@ struct bridge_policy {
 	const char *sender_format;      /* "{name}", "{id}" placeholders */
 };
 
+/* [bridge] agent_invites: which invites an agent user takes (appservice
+ * mode: agent users see their invites). */
+enum {
+	BRIDGE_INVITES_DIRECT = 0,      /* a direct chat, from a person who
+	                                 * may talk to agents */
+	BRIDGE_INVITES_ANY,             /* any room, from such a person */
+	BRIDGE_INVITES_NONE,            /* none: declined */
+};
+
 /* 1 if `user` matches the allow list of `p`. */
 int bridge_allowed(const struct bridge_policy *p, const char *user);
 

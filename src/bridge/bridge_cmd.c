@@ -385,7 +385,7 @@ static int cmd_view(struct store_txn *t, void *arg)
 {
 	struct cmd *k = arg;
 
-	return store_agent_by_room(t, k->r->id, &k->ag);
+	return store_agent_of_room(t, k->r->id, &k->ag);
 }
 
 void bridge_cmd_run(struct broom *r, const uint8_t *data, size_t n)

@@ -158,6 +158,8 @@ struct bridge {
 	int64_t letta_timeout, wait_notice;
 	int poll_ms;                    /* [bridge] sync_timeout */
 	int decline_invites;
+	int agent_invites;              /* BRIDGE_INVITES_* */
+	int dm_scan, dm_scan_failed;    /* bridge_dm_scan's requests out */
 	int split_bytes;                /* [bridge] split_bytes */
 	int reply_rich;                 /* [bridge] reply_style = reply */
 	const char *cmd_prefix;         /* [bridge] command_prefix, checked:
@@ -174,6 +176,7 @@ struct bridge {
 	size_t nhash;
 	struct bcall *calls;
 	struct bsync *sync;
+	struct srv *as_srv;             /* appservice mode: the listener */
 	struct metrics *metrics;        /* NULL: none kept */
 	int queued;                     /* inbox entries, all rooms */
 	uint8_t *rec;                   /* LIM_STORE_QVALUE scratch */
@@ -307,6 +310,36 @@ void bridge_typing(struct broom *r, const char *user, const char *token,
 /* A read receipt on event as the agent user; best effort. */
 void bridge_receipt(struct broom *r, const char *token, const char *event);
 
+/* ---- bridge_dm.c ---- */
+
+/* The answer of agent user `user` to its invite to `room` (recorded as a
+ * direct chat already when join): join, then mark the room; or leave
+ * with the reason `why`. A join that fails forgets the direct chat. */
+void bridge_dm_answer(struct bridge *b, const char *room, const char *user,
+                      int join, const char *why);
+
+/* At start: the agent users join their direct chats again (a join is
+ * harmless when in; a crash between the record and the join is made
+ * good). */
+void bridge_dm_resume(struct bridge *b);
+
+/* Once per store: finds the direct chats the store lost from their marks
+ * (each agent user's joined rooms). */
+void bridge_dm_scan(struct bridge *b);
+
+/* ---- bridge_as.c ---- */
+
+struct srv_req;
+struct proto_buf;
+
+/* The application service API (appservice mode), as a srv_req_handler
+ * over the bridge (arg); _head refuses a request without the
+ * homeserver's token before its body is read. */
+int bridge_as_head(void *arg, const struct srv_req *req,
+                   struct proto_buf *out, const char **content_type);
+int bridge_as_handler(void *arg, const struct srv_req *req,
+                      struct proto_buf *out, const char **content_type);
+
 /* ---- bridge_conv.c ---- */
 
 /* Pushes o to room's outbox in t: an answer (BRIDGE_OUT_TEXT) as its
@@ -406,6 +439,13 @@ int bridge_pending_del(struct store_txn *t, const char *room);
 /* ---- bridge_sync.c ---- */
 
 struct bsync *bridge_sync_start(struct bridge *b);
+/* appservice mode: takes the events of the homeserver's transaction txn
+ * (its JSON body) into the inbox, with txn's id, in one store
+ * transaction; a txn taken before is not taken again. Returns 0 (answer
+ * 200), ERR_INVAL (a bad id), or an error (nothing taken: the homeserver
+ * sends it again). */
+int bridge_sync_push(struct bsync *s, const char *txn, const char *body,
+                     size_t len);
 void bridge_sync_stop(struct bsync *s);
 void bridge_sync_free(struct bsync *s);
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "matrix/matrix.h"
+#include "matrix/mx_cred.h"
 #include "store/secret.h"
 
 #include <mbedtls/platform_util.h>
@@ -240,6 +241,9 @@ int bridge_agent_token(struct broom *r, const char *user, char *out,
 	int e;
 
 	out[0] = '\0';
+	/* an application service acts as its users with its own token */
+	if (r->b->a->as.on)
+		return mx_cred_as(out, cap, r->b->a->as.as_token, user);
 	e = store_view(r->b->store, tok_view, &c);
 	if (e)
 		return e;

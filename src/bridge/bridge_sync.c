@@ -77,6 +77,10 @@ struct inv {
 	struct inv *next;
 	char room[LIM_STORE_ID];
 	int join;
+	/* an agent user's invite (a direct chat): "" for the bot's */
+	char agent_id[LIM_STORE_ID], user[LIM_STORE_ID];
+	char person[LIM_STORE_ID];
+	const char *why;                /* a declined one: static words */
 };
 
 struct bsync {
@@ -97,6 +101,10 @@ struct bsync {
 	int mapped;
 	struct store_agent ag;          /* of the room being read */
 	size_t history;                 /* first start: not answered */
+	/* appservice mode: the homeserver pushes transactions (no /sync) */
+	int push;
+	char txns[LIM_STORE_META];      /* the ids of the last ones taken */
+	const char *txn;                /* the one being taken */
 };
 
 static void poll_next(struct bsync *s);
@@ -161,7 +169,8 @@ static int on_room(void *arg, const char *room, int limited,
 	struct bsync *s = arg;
 	struct job *j;
 
-	s->mapped = !store_agent_by_room(s->rt, room, &s->ag);
+	/* its own room, or a direct chat with its user */
+	s->mapped = !store_agent_of_room(s->rt, room, &s->ag);
 	if (!s->mapped || !limited || !s->since[0] || !prev[0])
 		return 0;
 	j = calloc(1, sizeof *j);
@@ -308,8 +317,54 @@ static int on_invite(void *arg, const char *room, const char *inviter)
 	return 0;
 }
 
+/* Whether an agent user takes person's invite (is_direct as the invite
+ * said): [bridge] agent_invites, and a person allowed to talk to
+ * agents. Returns NULL (take it) or why not. */
+static const char *dm_refusal(const struct bridge *b, const char *person,
+                              int is_direct)
+{
+	if (b->agent_invites == BRIDGE_INVITES_NONE)
+		return "this bridge takes no invites of its agents";
+	if (b->agent_invites == BRIDGE_INVITES_DIRECT && !is_direct)
+		return "agents join direct chats only";
+	if (!person[0] || !bridge_allowed(&b->pol, person))
+		return "you may not talk to this bridge's agents";
+	return NULL;
+}
+
+/* An invite of someone else than the bot (pushed in appservice mode):
+ * one of our agent users asked into a room. */
+static int on_user_invite(void *arg, const char *room, const char *invitee,
+                          const char *inviter, int is_direct)
+{
+	struct bsync *s = arg;
+	struct store_agent a, own;
+	const char *why;
+	struct inv *v;
+
+	if (store_agent_by_user(s->rt, invitee, &a) ||
+	    !store_agent_by_room(s->rt, room, &own))
+		return 0;       /* not ours, or the agent's own room */
+	why = dm_refusal(s->b, inviter, is_direct);
+	if (!(v = calloc(1, sizeof *v)))
+		return ERR_NOMEM;
+	snprintf(v->room, sizeof v->room, "%s", room);
+	snprintf(v->agent_id, sizeof v->agent_id, "%s", a.agent_id);
+	snprintf(v->user, sizeof v->user, "%s", a.user_id);
+	snprintf(v->person, sizeof v->person, "%s", inviter);
+	v->join = !why;
+	v->why = why;
+	v->next = s->invites;
+	s->invites = v;
+	LOG_INFO("bridge", "event=agent_invite room=%s agent=%s inviter=%s "
+	         "direct=%d action=%s why=\"%s\"", room, a.agent_id,
+	         inviter[0] ? inviter : "?", is_direct, why ? "decline" : "join",
+	         why ? why : "");
+	return 0;
+}
+
 static const struct sync_sink sink_tmpl = { on_room, on_event, on_invite,
-                                            NULL, NULL };
+                                            NULL, NULL, on_user_invite };
 
 /* ---- committing ---- */
 
@@ -325,6 +380,58 @@ static int push_list(struct store_txn *t, struct item *it)
 	return 0;
 }
 
+/* ---- pushed transactions (appservice mode) ---- */
+
+#define TXN_META "appservice_txns"
+#define TXN_KEEP 32             /* ids kept: the homeserver resends only
+                                 * the one it has no 200 for */
+
+/* 1 when txn is among the ids of s->txns (space-separated). */
+static int txn_seen(const struct bsync *s, const char *txn)
+{
+	size_t n = strlen(txn);
+
+	for (const char *p = s->txns; *p; ) {
+		size_t k = strcspn(p, " ");
+
+		if (k == n && !memcmp(p, txn, n))
+			return 1;
+		p += k + (p[k] == ' ');
+	}
+	return 0;
+}
+
+/* The ids with s->txn first, the oldest beyond TXN_KEEP dropped. */
+static int txns_put(struct store_txn *t, struct bsync *s)
+{
+	char v[LIM_STORE_META];
+	size_t n = (size_t)snprintf(v, sizeof v, "%s", s->txn);
+	int kept = 1;
+
+	for (const char *p = s->txns; *p && kept < TXN_KEEP; kept++) {
+		size_t k = strcspn(p, " ");
+
+		if (n + 1 + k >= sizeof v)
+			break;
+		v[n++] = ' ';
+		memcpy(v + n, p, k);
+		n += k;
+		v[n] = '\0';
+		p += k + (p[k] == ' ');
+	}
+	return store_meta_put(t, TXN_META, v);
+}
+
+static int txns_view(struct store_txn *t, void *arg)
+{
+	struct bsync *s = arg;
+	int e = store_meta_get(t, TXN_META, s->txns, sizeof s->txns);
+
+	if (e)
+		s->txns[0] = '\0';
+	return e == ERR_NOTFOUND ? 0 : e;
+}
+
 static int commit_txn(struct store_txn *t, void *arg)
 {
 	struct bsync *s = arg;
@@ -335,6 +442,12 @@ static int commit_txn(struct store_txn *t, void *arg)
 			return e;
 	if ((e = push_list(t, s->items)))
 		return e;
+	for (struct inv *v = s->invites; v; v = v->next)
+		if (v->agent_id[0] && v->join &&
+		    (e = store_dm_put(t, v->room, v->agent_id, v->person)))
+			return e;
+	if (s->push)
+		return txns_put(t, s);
 	return store_meta_put(t, SYNC_META_TOKEN, s->next);
 }
 
@@ -370,8 +483,13 @@ static void answer_invites(struct bsync *s)
 	struct proto_buf p;
 
 	for (struct inv *v = s->invites; v; v = v->next) {
-		char *body = strdup("{}");
+		char *body;
 
+		if (v->agent_id[0]) {   /* a direct chat with an agent */
+			bridge_dm_answer(s->b, v->room, v->user, v->join, v->why);
+			continue;
+		}
+		body = strdup("{}");
 		proto_buf_init(&p, path, sizeof path);
 		proto_buf_str(&p, v->join ? "/_matrix/client/v3/join/"
 		                          : "/_matrix/client/v3/rooms/");
@@ -750,6 +868,71 @@ static void on_timer(void *arg)
 		poll_next(s);
 }
 
+/* A transaction id as it goes in the list: printable, no space. */
+static int txn_id_ok(const char *txn)
+{
+	size_t n = strlen(txn);
+
+	if (!n || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (txn[i] <= ' ' || txn[i] > '~')
+			return 0;
+	return 1;
+}
+
+int bridge_sync_push(struct bsync *s, const char *txn, const char *body,
+                     size_t len)
+{
+	struct sync_sink sk = sink_tmpl;
+	int e;
+
+	if (!s || !s->push || !txn_id_ok(txn))
+		return ERR_INVAL;
+	if ((e = store_view(s->b->store, txns_view, s)) < 0)
+		return e;
+	if (txn_seen(s, txn)) {
+		LOG_INFO("bridge", "event=txn_again txn=%s msg=\"taken before: "
+		         "answered without taking it twice\"", txn);
+		return 0;
+	}
+	sk.arg = s;
+	sk.me = s->b->pol.bot;
+	if (!(e = store_txn_begin(s->b->store, false, &s->rt))) {
+		e = sync_txn_parse(s->rd, body, len, &sk);
+		store_txn_abort(s->rt);
+		s->rt = NULL;
+		if (len > TRIM_AFTER)
+			sync_reader_trim(s->rd);
+	}
+	s->txn = txn;
+	if (e == ERR_PROTO || e == ERR_UTF8 || e == ERR_TOOBIG) {
+		/* it will never read better: taken as empty, or the
+		 * homeserver would resend it for good and stall the rest */
+		LOG_ERROR("bridge", "event=txn_unreadable txn=%s err=%s bytes=%zu",
+		          txn, err_str(e), len);
+		batch_free(s);
+		e = 0;
+	}
+	/* the events and the id in one transaction: a crash before it
+	 * commits has neither, and the homeserver sends it again */
+	if (!e)
+		e = store_update(s->b->store, commit_txn, s);
+	if (e) {
+		LOG_WARN("bridge", "event=txn_not_taken txn=%s err=%s why=\"%s\"",
+		         txn, err_str(e), e == ERR_STORE ?
+		         store_why(s->b->store) : "unreadable");
+		batch_free(s);
+		return e;
+	}
+	if (s->b->metrics)
+		metrics_sync_ok(s->b->metrics, loop_now(s->b->loop));
+	took(s->items);
+	answer_invites(s);
+	batch_free(s);
+	return 0;
+}
+
 struct bsync *bridge_sync_start(struct bridge *b)
 {
 	struct bsync *s = calloc(1, sizeof *s);
@@ -765,6 +948,13 @@ struct bsync *bridge_sync_start(struct bridge *b)
 	s->jtail = &s->jobs;
 	b->sync = s;
 	loop_timer_init(&s->t, on_timer, s);
+	if (b->a->pc.as_token) {
+		/* pushed: every event is new (the homeserver sends only what
+		 * came after the service was registered) */
+		s->push = 1;
+		snprintf(s->since, sizeof s->since, "pushed");
+		return s;
+	}
 	store_view(b->store, meta_view, s);
 	if (!s->since[0])
 		LOG_INFO("bridge", "event=first_start msg=\"messages already in "

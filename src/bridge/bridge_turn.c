@@ -98,7 +98,7 @@ static int head_read(struct store_txn *t, void *arg)
 	c->got = 1;
 	if (bridge_in_decode(c->buf, c->h->n, &c->h->m))
 		return ERR_CORRUPT;
-	return store_agent_by_room(t, c->r->id, &c->h->ag);
+	return store_agent_of_room(t, c->r->id, &c->h->ag);
 }
 
 /* Drops an inbox entry that cannot be worked on (one log line). */

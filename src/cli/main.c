@@ -64,6 +64,9 @@ static const struct cmd cmds[] = {
 	  ops_cmd_reset },
 	{ "dedupe",  "[--dry-run]",
 	  "fold rooms that claim the same agent into one", ops_cmd_dedupe },
+	{ "appservice", "registration [-o F]",
+	  "write the registration for [matrix] mode = appservice "
+	  "(--rotate: new tokens)", ops_cmd_appservice },
 };
 
 #define NCMDS (sizeof cmds / sizeof cmds[0])

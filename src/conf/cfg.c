@@ -30,6 +30,11 @@ extern char **environ;
 const struct cfg_key cfg_keys[] = {
 	{ "matrix", "homeserver_url", CFG_URL, NULL, 0, 0, NULL, CFG_REQUIRED,
 	  "base URL of the homeserver's client-server API" },
+	{ "matrix", "mode", CFG_ENUM, "client", 0, 0, "client|appservice", 0,
+	  "client: the bot and agent users are accounts that log in and the "
+	  "bot syncs; appservice: lettamx is the homeserver's application "
+	  "service (see lettamx appservice registration): no passwords, no "
+	  "rate limits, events pushed to [appservice] listen" },
 	{ "matrix", "server_name", CFG_STR, NULL, 0, 0, NULL, 0,
 	  "the server name in Matrix ids (default: from the bot's login)" },
 	{ "matrix", "bot_user", CFG_USER, "lettamx", 0, 0, NULL, 0,
@@ -61,9 +66,27 @@ const struct cfg_key cfg_keys[] = {
 	{ "matrix", "access", CFG_ENUM, "invite", 0, 0, "invite|space", 0,
 	  "invite: people are invited to every agent room; space: only to "
 	  "the Space, rooms are joinable by its members" },
+	{ "matrix", "avatars", CFG_ENUM, "generated", 0, 0, "generated|none",
+	  0, "each agent user and its room get an avatar: the picture in "
+	  "avatar_dir when there is one, else one drawn from the agent id "
+	  "(generated); none: no avatars" },
+	{ "matrix", "avatar_dir", CFG_PATH, NULL, 0, 0, NULL, 0,
+	  "pictures for agents: <agent name>.png (or .jpg, .jpeg), else "
+	  "<agent id>.png ...; at most 1 MiB each" },
 	{ "matrix", "provision_deadline", CFG_DURATION, "0s", 0, 7 * MS_D,
 	  NULL, 0, "a one-off provision run ends after this long, waiting "
 	  "for rate limits included (0s: never; --watch has none)" },
+	{ "appservice", "id", CFG_STR, "lettamx", 0, 0, NULL, 0,
+	  "the application service's id in its registration" },
+	{ "appservice", "listen", CFG_STR, "127.0.0.1:29318", 0, 0, NULL, 0,
+	  "ADDRESS:PORT where lettamx takes the homeserver's transactions "
+	  "(matrix mode = appservice)" },
+	{ "appservice", "url", CFG_URL, NULL, 0, 0, NULL, 0,
+	  "the URL the homeserver reaches [appservice] listen at "
+	  "(default: http:// and the listen address)" },
+	{ "appservice", "allow_remote", CFG_BOOL, "false", 0, 0, NULL, 0,
+	  "let [appservice] listen be a non-loopback address (a homeserver "
+	  "on another host or in another container)" },
 	{ "letta", "base_url", CFG_URL_WS, NULL, 0, 0, NULL, CFG_REQUIRED,
 	  "base URL of the Letta server: http(s):// for either API, or the "
 	  "App Server's ws(s):// socket" },
@@ -129,6 +152,11 @@ const struct cfg_key cfg_keys[] = {
 	  NULL, 0, "how long one /sync long-poll waits for news" },
 	{ "bridge", "invites", CFG_ENUM, "decline", 0, 0, "decline|ignore", 0,
 	  "invites to the bot from anyone but our agent users" },
+	{ "bridge", "agent_invites", CFG_ENUM, "direct", 0, 0,
+	  "direct|any|none", 0, "appservice mode: an agent user joins a room "
+	  "it is invited to by a person [bridge] allow names, and answers "
+	  "there as in its own room: direct chats only, any room, or none "
+	  "(declined with a reason)" },
 	{ "bridge", "split_bytes", CFG_INT, "60000", 4096, 60000, NULL, 0,
 	  "most bytes of one answer event's JSON; longer answers are sent "
 	  "as several messages" },

@@ -318,6 +318,24 @@ int cfg_read_secret(const char *path, char *out, size_t cap, char *err,
 
 /* Which Letta API the daemon will talk to, and why; a word of warning
  * when App Server agents may run tools unasked. */
+/* Client or appservice mode, and for the latter where the homeserver
+ * must reach us. */
+static void print_mode(const struct cfg *c, FILE *out)
+{
+	const char *mode = cfg_get(c, "matrix", "mode");
+	const char *url = cfg_get(c, "appservice", "url");
+
+	if (!mode || strcmp(mode, "appservice")) {
+		fputs("# matrix mode: client (the bot and agent users log in; "
+		      "the bot syncs)\n", out);
+		return;
+	}
+	fprintf(out, "# matrix mode: appservice: the homeserver pushes to "
+	        "%s%s (registration: lettamx appservice registration)\n",
+	        url ? "" : "http://", url ? url : cfg_get(c, "appservice",
+	                                                 "listen"));
+}
+
 static void print_letta(const struct cfg *c, FILE *out, FILE *warn)
 {
 	const char *api = cfg_get(c, "letta", "api");
@@ -411,6 +429,7 @@ int cfg_cmd(int argc, char **argv)
 		return 2;
 	}
 	cfg_print(&c, stdout);
+	print_mode(&c, stdout);
 	print_letta(&c, stdout, stderr);
 	return 0;
 }

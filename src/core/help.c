@@ -147,6 +147,22 @@ static const struct help helps[] = {
 	  CONF
 	  "  --dry-run          what it would fold; nothing done\n"
 	  EXIT },
+	{ "appservice",
+	  "usage: lettamx appservice [-c FILE] registration [-o FILE] "
+	  "[--rotate]\n\n"
+	  "Writes the registration that makes lettamx the homeserver's\n"
+	  "application service ([matrix] mode = appservice): its id and URL,\n"
+	  "two tokens, the bot as sender, and the agent users' namespace\n"
+	  "(exclusive, not rate limited). The tokens are made once and kept\n"
+	  "sealed in the store: running it again writes the same file. Add\n"
+	  "the file to the homeserver's app_service_config_files (Synapse)\n"
+	  "and restart it. The daemon must be stopped.\n\n"
+	  CONF
+	  "  -o FILE            write it to FILE (mode 0600) instead of\n"
+	  "                     standard output\n"
+	  "  --rotate           new tokens: the homeserver must load the file\n"
+	  "                     again\n"
+	  EXIT },
 };
 
 const char *help_text(const char *cmd)

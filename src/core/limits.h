@@ -150,6 +150,13 @@
 /* ---- store ---- */
 /* Matrix ids are at most 255 bytes (spec: "Identifier Grammar"); Letta
  * ids are ~42. One more for the NUL. */
+/* The largest application service transaction taken: Synapse sends at
+ * most 100 events (65,536 bytes each at most) and 100 ephemeral ones in
+ * one, one transaction at a time; the body is read only once the head
+ * carried the homeserver's token. */
+#define LIM_AS_TXN           (8u << 20)
+/* The largest avatar picture taken from [matrix] avatar_dir. */
+#define LIM_AVATAR_BYTES     (1 << 20)
 #define LIM_STORE_ID         256
 #define LIM_STORE_NAME       256   /* an agent's display name */
 #define LIM_STORE_SECRET     512   /* a password or access token */

@@ -126,3 +126,59 @@ int url_parse_ws(struct url *u, const char *url)
 {
 	return parse_as(u, url, "ws://", "wss://");
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int url_unescape(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (!cap)
+		return ERR_TOOBIG;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i], hi, lo;
+
+		if (c == '%') {
+			if (n - i < 3)
+				return ERR_INVAL;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return ERR_INVAL;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (c == 0)
+			return ERR_INVAL;
+		if (o + 1 >= cap)
+			return ERR_TOOBIG;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+int url_query_get(const char *q, const char *key, char *out, size_t cap)
+{
+	size_t kn = strlen(key);
+
+	while (q && *q) {
+		size_t n = strcspn(q, "&");
+
+		if (n > kn && !strncmp(q, key, kn) && q[kn] == '=')
+			return url_unescape(q + kn + 1, n - kn - 1, out, cap);
+		if (n == kn && !strncmp(q, key, kn))
+			return url_unescape("", 0, out, cap);
+		q += n + (q[n] == '&');
+	}
+	return ERR_NOTFOUND;
+}

@@ -8,6 +8,7 @@
 #ifndef LETTAMX_URL_H
 #define LETTAMX_URL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/limits.h"
@@ -29,5 +30,15 @@ int url_parse(struct url *u, const char *url);
 /* The same for an absolute ws:// or wss:// URL (wss: u->tls set; default
  * ports 80 and 443). http:// and https:// are refused (ERR_INVAL). */
 int url_parse_ws(struct url *u, const char *url);
+
+/* Decodes n bytes of a percent-encoded path segment or query value into
+ * out[0..cap) as a C string ('+' stays '+': Matrix ids are encoded with
+ * %XX). Returns its length, or ERR_INVAL (a bad %XX, or a NUL decoded),
+ * ERR_TOOBIG. */
+int url_unescape(const char *s, size_t n, char *out, size_t cap);
+
+/* The value of `key` in query q ("a=1&b=2", undecoded) into out[0..cap),
+ * decoded. Returns its length, ERR_NOTFOUND, or url_unescape's errors. */
+int url_query_get(const char *q, const char *key, char *out, size_t cap);
 
 #endif

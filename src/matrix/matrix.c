@@ -23,6 +23,7 @@ static const char *const reg_names[] = {
 	[MX_REG_SHARED_SECRET] = "shared-secret",
 	[MX_REG_ADMIN_API] = "admin-api",
 	[MX_REG_DUMMY] = "dummy",
+	[MX_REG_APPSERVICE] = "appservice",
 };
 
 int mx_reg_parse(const char *s)
@@ -155,6 +156,21 @@ int mx_req_register(struct proto_req *r, int reg, const char *localpart,
 	return finish(r, &p, &w);
 }
 
+int mx_req_register_as(struct proto_req *r, const char *as_token,
+                       const char *localpart)
+{
+	struct proto_buf p;
+	struct json_w w;
+
+	start(r, PROTO_POST, as_token, &p);
+	proto_buf_str(&p, CS "/register");
+	body(r, &w);
+	json_w_kstr(&w, "type", "m.login.application_service");
+	json_w_kstr(&w, "username", localpart);
+	json_w_kbool(&w, "inhibit_login", true);
+	return finish(r, &p, &w);
+}
+
 int mx_req_ss_nonce(struct proto_req *r)
 {
 	struct proto_buf p;
@@ -232,6 +248,50 @@ int mx_req_displayname(struct proto_req *r, const char *token,
 	body(r, &w);
 	json_w_kstr(&w, "displayname", name);
 	return finish(r, &p, &w);
+}
+
+int mx_req_avatar(struct proto_req *r, const char *token,
+                  const char *user_id, const char *mxc)
+{
+	struct proto_buf p;
+	struct json_w w;
+
+	start(r, PROTO_PUT, token, &p);
+	if (path_id(&p, CS "/profile/", user_id, '@'))
+		return ERR_INVAL;
+	proto_buf_str(&p, "/avatar_url");
+	body(r, &w);
+	json_w_kstr(&w, "avatar_url", mxc);
+	return finish(r, &p, &w);
+}
+
+int mx_req_get_avatar(struct proto_req *r, const char *token,
+                      const char *user_id)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_GET, token, &p);
+	if (path_id(&p, CS "/profile/", user_id, '@'))
+		return ERR_INVAL;
+	proto_buf_str(&p, "/avatar_url");
+	return finish(r, &p, NULL);
+}
+
+int mx_req_upload(struct proto_req *r, const char *token,
+                  const char *filename, const uint8_t *data, size_t n,
+                  const char *content_type)
+{
+	struct proto_buf p;
+
+	start(r, PROTO_POST, token, &p);
+	proto_buf_str(&p, "/_matrix/media/v3/upload?filename=");
+	proto_buf_urlenc(&p, filename);
+	if (p.err || !data || !n || !content_type)
+		return p.err ? p.err : ERR_INVAL;
+	r->raw = data;
+	r->raw_len = n;
+	r->raw_type = content_type;
+	return 0;
 }
 
 int mx_req_joined_rooms(struct proto_req *r, const char *token)
@@ -781,6 +841,52 @@ int mx_joined_rooms_parse(const struct proto_resp *resp,
 	return r;
 }
 
+/* "mxc://server/id", each part non-empty and without '/'. */
+static int mxc_ok(const char *s)
+{
+	const char *id;
+
+	if (strncmp(s, "mxc://", 6) || !(id = strchr(s + 6, '/')) ||
+	    id == s + 6 || !id[1] || strchr(id + 1, '/'))
+		return 0;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return 0;
+	return 1;
+}
+
+int mx_upload_parse(const struct proto_resp *resp, char *mxc, size_t cap,
+                    struct mx_error *e)
+{
+	struct json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (r)
+		return r;
+	r = get_str(&j, "content_uri", mxc, cap, 0);
+	if (!r && !mxc_ok(mxc))
+		r = ERR_PROTO;
+	json_free(&j);
+	return r;
+}
+
+int mx_avatar_parse(const struct proto_resp *resp, char *mxc, size_t cap,
+                    struct mx_error *e)
+{
+	struct json j;
+	int r = ok_obj(resp, &j, e);
+
+	if (cap)
+		mxc[0] = '\0';
+	if (r)
+		return r;
+	/* {} or null: none; anything but an mxc URI counts as none */
+	if (json_get_str(&j, 0, "avatar_url", mxc, cap) || !mxc_ok(mxc))
+		mxc[0] = '\0';
+	json_free(&j);
+	return 0;
+}
+
 int mx_room_id_parse(const struct proto_resp *resp, char *room_id,
                      struct mx_error *e)
 {
@@ -830,94 +936,4 @@ int mx_tombstone_parse(const struct proto_resp *resp, struct mx_error *e)
 	r = json_get(&j, 0, "replacement_room") >= 0;
 	json_free(&j);
 	return r;
-}
-
-static const char *stage_name(int reg)
-{
-	return reg == MX_REG_TOKEN ? "m.login.registration_token"
-	                           : "m.login.dummy";
-}
-
-/* The one-stage registration modes (token, dummy). */
-static int diag_register(int reg, const struct mx_error *e,
-                         const struct mx_uia *u, char *out, size_t cap)
-{
-	unsigned want = reg == MX_REG_TOKEN ? MX_STAGE_TOKEN : MX_STAGE_DUMMY;
-
-	if (e->status == 403 || (e->status == 401 && !u)) {
-		snprintf(out, cap, "the homeserver does not allow registration "
-		         "(%s); enable it, or set registration = shared-secret "
-		         "or admin-api", e->error);
-		return MX_DIAG_MODE;
-	}
-	if (e->status == 401 && !(u->stages & want)) {
-		snprintf(out, cap, "the homeserver does not offer %s for "
-		         "registration%s; set registration to a mode it "
-		         "supports", stage_name(reg),
-		         (u->stages & MX_STAGE_TOKEN) ? " (it asks for a "
-		         "registration token, so use registration = token)" :
-		         (u->stages & MX_STAGE_DUMMY) ? " (it offers "
-		         "registration = dummy)" : "");
-		return MX_DIAG_MODE;
-	}
-	if (e->status == 401) {
-		snprintf(out, cap, "the homeserver refused our registration "
-		         "token; check registration_token_file");
-		return MX_DIAG_MODE;
-	}
-	return -1;
-}
-
-static int diag_synapse(int reg, const struct mx_error *e, char *out,
-                        size_t cap)
-{
-	if (mx_error_is(e, "M_UNRECOGNIZED") || e->status == 404) {
-		snprintf(out, cap, "the homeserver has no Synapse admin API "
-		         "(%s); registration = %s needs Synapse", e->error,
-		         mx_reg_name(reg));
-		return MX_DIAG_MODE;
-	}
-	if (reg == MX_REG_SHARED_SECRET &&
-	    (e->status == 400 || e->status == 403)) {
-		snprintf(out, cap, "shared-secret registration failed (%s): "
-		         "enable registration_shared_secret in Synapse and "
-		         "give lettamx the same secret", e->error);
-		return MX_DIAG_MODE;
-	}
-	if (reg == MX_REG_ADMIN_API && e->status == 403) {
-		snprintf(out, cap, "the bot is not a server admin (%s); "
-		         "registration = admin-api needs an admin bot",
-		         e->error);
-		return MX_DIAG_MODE;
-	}
-	return -1;
-}
-
-int mx_reg_diagnose(int reg, const struct mx_error *e, const struct mx_uia *u,
-                    char *out, size_t cap)
-{
-	char msg[LIM_PROTO_DETAIL + 64];
-	int r = -1;
-
-	if (mx_error_is(e, "M_USER_IN_USE")) {
-		snprintf(out, cap, "the user exists but our derived password "
-		         "does not open it: restore the master secret file it "
-		         "was made with, or reset its password (registration "
-		         "= admin-api does that), or remove the account");
-		return MX_DIAG_AGENT;
-	}
-	if (mx_error_is(e, "M_INVALID_USERNAME")) {
-		snprintf(out, cap, "the homeserver refuses the user name (%s); "
-		         "check user_prefix", e->error);
-		return MX_DIAG_MODE;
-	}
-	if (reg == MX_REG_TOKEN || reg == MX_REG_DUMMY)
-		r = diag_register(reg, e, u, out, cap);
-	else
-		r = diag_synapse(reg, e, out, cap);
-	if (r >= 0)
-		return r;
-	mx_error_msg(e, msg, sizeof msg);
-	snprintf(out, cap, "creating the user failed: %s", msg);
-	return MX_DIAG_RETRY;
 }

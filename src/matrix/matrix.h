@@ -39,6 +39,9 @@ enum mx_reg {
 	MX_REG_SHARED_SECRET,   /* Synapse /_synapse/admin/v1/register */
 	MX_REG_ADMIN_API,       /* Synapse PUT /_synapse/admin/v2/users/<id> */
 	MX_REG_DUMMY,           /* /register with m.login.dummy */
+	MX_REG_APPSERVICE,      /* [matrix] mode = appservice: /register
+	                         * m.login.application_service with the
+	                         * as_token, no password, no login */
 };
 
 /* Reads a `registration` value ("token", "shared-secret", "admin-api",
@@ -94,6 +97,13 @@ int mx_req_register(struct proto_req *r, int reg, const char *localpart,
                     const char *password, const char *regtoken,
                     const char *session);
 
+/* POST /register of `localpart` by the application service whose token
+ * is as_token (m.login.application_service, inhibit_login: it acts as
+ * the user with its own token). 200: made; M_USER_IN_USE: there already.
+ * Returns 0, ERR_TOOBIG. */
+int mx_req_register_as(struct proto_req *r, const char *as_token,
+                       const char *localpart);
+
 /* GET /_synapse/admin/v1/register (a nonce for shared-secret
  * registration). */
 int mx_req_ss_nonce(struct proto_req *r);
@@ -115,6 +125,30 @@ int mx_req_ss_register_as(struct proto_req *r, const char *nonce,
 int mx_req_admin_user(struct proto_req *r, const char *token,
                       const char *user_id, const char *password,
                       const char *displayname);
+
+/* PUT /profile/<user>/avatar_url with an mxc:// URI. */
+int mx_req_avatar(struct proto_req *r, const char *token,
+                  const char *user_id, const char *mxc);
+
+/* GET /profile/<user>/avatar_url, and its answer: the mxc:// URI into
+ * mxc ("" when the user has none). Parse returns 0, ERR_NOTFOUND (no
+ * such profile), or an error status as mx_error_parse. */
+int mx_req_get_avatar(struct proto_req *r, const char *token,
+                      const char *user_id);
+int mx_avatar_parse(const struct proto_resp *resp, char *mxc, size_t cap,
+                    struct mx_error *e);
+
+/* POST /_matrix/media/v3/upload?filename= of data[0..n) (borrowed: it
+ * must live until the answer) as content_type. Returns 0, ERR_INVAL,
+ * ERR_TOOBIG. */
+int mx_req_upload(struct proto_req *r, const char *token,
+                  const char *filename, const uint8_t *data, size_t n,
+                  const char *content_type);
+
+/* The content_uri of an upload's answer (an mxc:// URI). Returns 0,
+ * ERR_PROTO, or an error status as mx_error_parse. */
+int mx_upload_parse(const struct proto_resp *resp, char *mxc, size_t cap,
+                    struct mx_error *e);
 
 /* PUT /profile/<user_id>/displayname. */
 int mx_req_displayname(struct proto_req *r, const char *token,

@@ -3,6 +3,7 @@
  */
 #include "matrix/sync.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -496,4 +497,95 @@ int sync_messages_parse(struct sync_reader *sr, const char *body,
 		end[0] = '\0';
 	return walk_events(sr, room, chunk, json_get(j, 0, "state"), chunk,
 	                   sink);
+}
+
+/* An invite in a transaction: who, by whom, direct or not. */
+struct txn_inv {
+	char invitee[LIM_STORE_ID], inviter[LIM_STORE_ID];
+	int direct;
+};
+
+/* 1 when event e invites someone (an m.room.member event with
+ * membership "invite" and a valid user as state_key), read into v. */
+static int txn_invite(const struct json *j, int e, struct txn_inv *v)
+{
+	int c = json_get(j, e, "content");
+	bool direct = false;
+
+	if (!json_str_eq(j, json_get(j, e, "type"), "m.room.member") ||
+	    c < 0 || !json_str_eq(j, json_get(j, c, "membership"), "invite") ||
+	    json_get_str(j, e, "state_key", v->invitee, LIM_STORE_ID) ||
+	    !ident_matrix_id_valid(v->invitee, '@'))
+		return 0;
+	if (json_get_str(j, e, "sender", v->inviter, LIM_STORE_ID) ||
+	    !ident_matrix_id_valid(v->inviter, '@'))
+		v->inviter[0] = '\0';
+	json_get_bool(j, c, "is_direct", &direct);
+	v->direct = direct;
+	return 1;
+}
+
+static int txn_invited(const struct sync_sink *s, const char *room,
+                       const struct txn_inv *v)
+{
+	if (s->me && !strcmp(v->invitee, s->me))
+		return s->on_invite ? s->on_invite(s->arg, room, v->inviter) : 0;
+	return s->on_user_invite ? s->on_user_invite(s->arg, room, v->invitee,
+	                                             v->inviter, v->direct)
+	                         : 0;
+}
+
+/* Event e of a transaction: its room (on_room when it changes), then an
+ * invite of `me` or an ordinary event. */
+static int txn_event(struct sync_reader *sr, int e, char *room,
+                     const struct sync_sink *s)
+{
+	const struct json *j = &sr->j;
+	char here[LIM_STORE_ID];
+	struct txn_inv inv;
+	struct sync_ev ev;
+	const char *why;
+	int r;
+
+	if (json_type(j, e) != JSON_OBJ ||
+	    json_get_str(j, e, "room_id", here, sizeof here) ||
+	    !ident_matrix_id_valid(here, '!')) {
+		LOG_WARN("sync", "event=event_skipped reason=\"no valid room_id "
+		         "in a transaction\"");
+		sr->skipped++;
+		return 0;
+	}
+	if (strcmp(here, room)) {
+		snprintf(room, LIM_STORE_ID, "%s", here);
+		if (s->on_room && (r = s->on_room(s->arg, room, 0, "")))
+			return r;
+	}
+	if (txn_invite(j, e, &inv))
+		return txn_invited(s, room, &inv);
+	memset(&ev, 0, sizeof ev);
+	ev.room_id = room;
+	if ((why = read_event(sr, e, -1, &ev))) {
+		skip_log(sr, room, &ev, why);
+		return 0;
+	}
+	return s->on_event ? s->on_event(s->arg, &ev) : 0;
+}
+
+int sync_txn_parse(struct sync_reader *sr, const char *body, size_t len,
+                   const struct sync_sink *sink)
+{
+	struct json *j = &sr->j;
+	char room[LIM_STORE_ID] = "";
+	int r, a;
+
+	r = json_parse(j, body, len);
+	if (r)
+		return r;
+	a = json_type(j, 0) == JSON_OBJ ? json_get(j, 0, "events") : -1;
+	if (a < 0 || json_type(j, a) != JSON_ARR)
+		return ERR_PROTO;
+	for (int e = json_arr_first(j, a); e >= 0; e = json_arr_next(j, a, e))
+		if ((r = txn_event(sr, e, room, sink)))
+			return r;
+	return 0;
 }

@@ -70,6 +70,11 @@ struct sync_sink {
 	int (*on_invite)(void *arg, const char *room, const char *inviter);
 	void *arg;
 	const char *me;                 /* the bot: its invites */
+	/* A transaction (sync_txn_parse) invites someone else: `invitee`
+	 * to `room` by `inviter`, is_direct as the invite says (a direct
+	 * chat). NULL: such invites are ignored. */
+	int (*on_user_invite)(void *arg, const char *room, const char *invitee,
+	                      const char *inviter, int is_direct);
 };
 
 /* POST /user/<me>/filter with the bridge's filter: messages in timelines
@@ -121,6 +126,16 @@ int sync_messages_parse(struct sync_reader *sr, const char *body,
                         size_t len, const char *room,
                         const struct sync_sink *sink, char *end,
                         size_t cap);
+
+/* Reads an application service transaction ({"events": [...]}, pushed
+ * by the homeserver): for each event, on_room when its room_id differs
+ * from the event before (limited 0, no prev_batch: the homeserver
+ * resends what we did not take), then on_invite for an invite of
+ * sink->me (an m.room.member event with membership "invite"),
+ * on_user_invite for an invite of anyone else, else on_event. Events carry no member state: sender_name is "". Returns
+ * as sync_parse (ERR_PROTO: no events array). */
+int sync_txn_parse(struct sync_reader *sr, const char *body, size_t len,
+                   const struct sync_sink *sink);
 
 /* Frees the token arrays a big answer grew (they are kept between
  * answers otherwise), so an idle daemon does not hold the first sync's

@@ -32,6 +32,9 @@ void proto_req_init(struct proto_req *r, int method)
 	r->body[0] = '\0';
 	r->body_len = 0;
 	r->has_body = 0;
+	r->raw = NULL;
+	r->raw_len = 0;
+	r->raw_type = NULL;
 }
 
 int proto_req_bearer(struct proto_req *r, const char *token)

@@ -32,6 +32,11 @@ struct proto_req {
 	char body[LIM_PROTO_BODY];      /* JSON; empty when body_len == 0 */
 	size_t body_len;
 	int has_body;                   /* send body (even "{}") */
+	/* or bytes of another type (an upload): borrowed, valid until the
+	 * answer; NULL: none */
+	const uint8_t *raw;
+	size_t raw_len;
+	const char *raw_type;           /* its Content-Type */
 };
 
 /* Returns "GET", "POST", "PUT" or "DELETE". */

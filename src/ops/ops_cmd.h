@@ -20,5 +20,6 @@ int ops_cmd_import(int argc, char **argv);
 int ops_cmd_export(int argc, char **argv);
 int ops_cmd_reset(int argc, char **argv);
 int ops_cmd_dedupe(int argc, char **argv);
+int ops_cmd_appservice(int argc, char **argv);
 
 #endif

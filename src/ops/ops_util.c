@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/loop.h"
 #include "letta/letta.h"
+#include "matrix/mx_cred.h"
 #include "net/http.h"
 
 #define OPS_MAX_ARGS 32
@@ -118,20 +119,26 @@ static int send_one(struct call *c, int target)
 	                           : "matrix", target == OPS_LETTA ?
 	                           "base_url" : "homeserver_url");
 	size_t n = 0, bl = strlen(base ? base : "");
+	char tok[LIM_MX_TOKEN];
+	const char *user = NULL;
 	struct proto_buf u;
 
 	while (bl && base[bl - 1] == '/')
 		bl--;
+	if (mx_cred_split(c->req->bearer, tok, sizeof tok, &user))
+		return ERR_TOOBIG;
 	proto_buf_init(&u, c->url, sizeof c->url);
 	proto_buf_add(&u, base ? base : "", bl);
 	proto_buf_str(&u, c->req->path);
+	mx_cred_url(&u, user);
 	if (u.err)
 		return u.err;
 	c->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
 	c->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
-	if (c->req->bearer[0]) {
-		snprintf(c->auth, sizeof c->auth, "Bearer %s", c->req->bearer);
+	if (tok[0]) {
+		snprintf(c->auth, sizeof c->auth, "Bearer %s", tok);
 		c->hdr[n++] = (struct httpp_field){ "Authorization", c->auth };
+		memset(tok, 0, sizeof tok);
 	}
 	if (c->req->has_body)
 		c->hdr[n++] = (struct httpp_field){ "Content-Type",

@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "letta/letta.h"
+#include "matrix/mx_cred.h"
 
 static void on_done(void *arg, struct http_resp *hr, int err)
 {
@@ -31,19 +32,26 @@ static void on_done(void *arg, struct http_resp *hr, int err)
 
 static size_t headers(struct pcall *c)
 {
+	char tok[LIM_MX_TOKEN];
+	const char *user;
 	struct proto_buf a;
 	size_t n = 0;
 
 	/* Letta needs a User-Agent (0.13 crashes without one). */
 	c->hdr[n++] = (struct httpp_field){ "User-Agent", letta_user_agent() };
 	c->hdr[n++] = (struct httpp_field){ "Accept", "application/json" };
-	if (c->req.bearer[0]) {
+	if (c->req.bearer[0] &&
+	    !mx_cred_split(c->req.bearer, tok, sizeof tok, &user)) {
 		proto_buf_init(&a, c->auth, sizeof c->auth);
 		proto_buf_str(&a, "Bearer ");
-		proto_buf_str(&a, c->req.bearer);
+		proto_buf_str(&a, tok);
 		c->hdr[n++] = (struct httpp_field){ "Authorization", c->auth };
+		memset(tok, 0, sizeof tok);
 	}
-	if (c->req.has_body)
+	if (c->req.raw)
+		c->hdr[n++] = (struct httpp_field){ "Content-Type",
+		                                    c->req.raw_type };
+	else if (c->req.has_body)
 		c->hdr[n++] = (struct httpp_field){ "Content-Type",
 		                                    "application/json" };
 	return n;
@@ -53,6 +61,8 @@ int pcall_start(struct pcall *c, struct http_client *http, const char *base,
                 const struct proto_req *req, int total_ms, pcall_cb cb,
                 void *arg)
 {
+	char tok[LIM_MX_TOKEN];
+	const char *user = NULL;
 	struct proto_buf u;
 	int r;
 
@@ -62,6 +72,10 @@ int pcall_start(struct pcall *c, struct http_client *http, const char *base,
 	proto_buf_init(&u, c->url, sizeof c->url);
 	proto_buf_str(&u, base);
 	proto_buf_str(&u, c->req.path);
+	/* an application service acting as one of its users */
+	if (!mx_cred_split(req->bearer, tok, sizeof tok, &user))
+		mx_cred_url(&u, user);
+	memset(tok, 0, sizeof tok);
 	if (u.err)
 		return u.err;
 	memset(&c->hreq, 0, sizeof c->hreq);
@@ -69,8 +83,10 @@ int pcall_start(struct pcall *c, struct http_client *http, const char *base,
 	c->hreq.url = c->url;
 	c->hreq.hdrs = c->hdr;
 	c->hreq.nhdrs = headers(c);
-	c->hreq.body = c->req.has_body ? c->req.body : NULL;
-	c->hreq.body_len = c->req.has_body ? c->req.body_len : 0;
+	c->hreq.body = c->req.raw ? (const char *)c->req.raw :
+	               c->req.has_body ? c->req.body : NULL;
+	c->hreq.body_len = c->req.raw ? c->req.raw_len :
+	                   c->req.has_body ? c->req.body_len : 0;
 	/* A slow answer (a Letta turn, a long-poll) sends nothing until it
 	 * is done: its first byte may come as late as its deadline. */
 	c->hreq.body_cap = c->body_cap;

@@ -16,6 +16,7 @@
 #include "core/ident.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "matrix/mx_cred.h"
 #include "store/store_snap.h"
 
 /* ---- small helpers ---- */
@@ -95,9 +96,11 @@ static const char *bot(const struct prov *p)
 	return p->bot_token;
 }
 
+/* The agent user's own token, or the application service acting as it
+ * (the store keeps no token then). */
 static const char *agent_tok(const struct prov *p)
 {
-	return p->rec.access_token;
+	return p->c->as_token ? p->cred : p->rec.access_token;
 }
 
 /* ---- reports ---- */
@@ -108,6 +111,7 @@ void prov_agent_done(struct prov *p)
 	 * link, join, a new token) are committed once, here. */
 	if (p->dirty && !p->c->dry_run)
 		prov_save(p);
+	prov_avatar_free(p);
 	p->rep.agent_id = p->a->id;
 	p->rep.name = p->a->name;
 	p->rep.why = p->awhy;
@@ -143,6 +147,13 @@ int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent)
 
 	if (e->status == 429)
 		return prov_rate_limited(p, e);
+	if (as_agent && mx_error_is(e, "M_UNKNOWN_TOKEN") && p->c->as_token) {
+		prov_fatal(p, ERR_CONFIG, "the homeserver does not know our "
+		           "application service's token: load the file that "
+		           "lettamx appservice registration writes in its "
+		           "app_service_config_files and restart it");
+		return 0;
+	}
 	if (as_agent && mx_error_is(e, "M_UNKNOWN_TOKEN") && !p->relogged) {
 		p->relogged = 1;
 		p->resume = p->step;
@@ -188,8 +199,34 @@ static int first_user_step(int reg)
 	switch (reg) {
 	case MX_REG_SHARED_SECRET: return S_SS_NONCE;
 	case MX_REG_ADMIN_API:     return S_ADMIN_PUT;
-	default:                   return S_REGISTER;
+	default:                   return S_REGISTER;   /* the service's
+	                                                 * too */
 	}
+}
+
+static void go_back(struct prov *p);
+
+/* An application service's agent: no password (one kept from client
+ * mode stays sealed in the record, unused), a credential that acts as
+ * the user, and a registration first unless the user is known to exist
+ * (a second one only answers M_USER_IN_USE). */
+static int as_start(struct prov *p)
+{
+	int r = mx_cred_as(p->cred, sizeof p->cred, p->c->as_token,
+	                   p->rec.user_id);
+
+	if (r < 0) {
+		prov_fatal(p, r, "agent %s: cannot act as %s", p->a->id,
+		           p->rec.user_id);
+		return r;
+	}
+	p->password[0] = '\0';
+	p->rep.renamed = (p->rec.flags & PROV_F_NAMED) &&
+	                 strcmp(p->rec.name, p->a->name) != 0;
+	prov_go(p, p->rec.flags & (STORE_AGENT_ROOM_CREATED | PROV_F_NAMED)
+	        ? S_DISPLAYNAME : S_REGISTER);
+	go_back(p);
+	return 0;
 }
 
 int prov_agent_start(struct prov *p)
@@ -220,6 +257,8 @@ int prov_agent_start(struct prov *p)
 	}
 	snprintf(p->localpart, sizeof p->localpart, "%.*s",
 	         (int)strcspn(p->rec.user_id + 1, ":"), p->rec.user_id + 1);
+	if (c->as_token)
+		return as_start(p);
 	/* A stored password is the user's: ours was derived the same way,
 	 * and an imported one (import-json) is what the legacy bridge made
 	 * the user with, so the existing user is logged in, not re-made. */
@@ -239,16 +278,21 @@ int prov_agent_start(struct prov *p)
 	prov_go(p, p->rec.access_token[0] || (p->rec.flags &
 	        (STORE_AGENT_ROOM_CREATED | PROV_F_NAMED | PROV_F_RL_LIFTED))
 	        ? S_DISPLAYNAME : first_user_step(c->reg));
-	if (p->rec.deleted_at && !c->dry_run) {
-		/* Back within (or after) the grace period: nothing is lost; an
-		 * unlinked room is linked again. */
-		p->rec.deleted_at = 0;
-		if (p->rec.flags & PROV_F_UNLINKED)
-			p->rec.flags &= ~(PROV_F_UNLINKED | PROV_F_LINKED);
-		p->sum.returned++;
-		p->dirty = 1;
-	}
+	go_back(p);
 	return 0;
+}
+
+/* Back within (or after) the grace period: nothing is lost; an unlinked
+ * room is linked again. */
+static void go_back(struct prov *p)
+{
+	if (!p->rec.deleted_at || p->c->dry_run)
+		return;
+	p->rec.deleted_at = 0;
+	if (p->rec.flags & PROV_F_UNLINKED)
+		p->rec.flags &= ~(PROV_F_UNLINKED | PROV_F_LINKED);
+	p->sum.returned++;
+	p->dirty = 1;
 }
 
 void prov_agent_plan(struct prov *p)
@@ -332,7 +376,9 @@ static int as_agent_user(int step)
 {
 	return step == S_DISPLAYNAME || step == S_ROOM_NAME ||
 	       step == S_JOINED || step == S_MARKER || step == S_CREATE ||
-	       step == S_INVITE_BOT || step == S_TOMB;
+	       step == S_INVITE_BOT || step == S_TOMB ||
+	       step == S_AVATAR_UP || step == S_AVATAR_USER ||
+	       step == S_AVATAR_ROOM;
 }
 
 static int skip_done(struct prov *p);
@@ -344,8 +390,8 @@ static int settle(struct prov *p)
 {
 	int s = skip_done(p);
 
-	if (!as_agent_user(s))
-		return s;
+	if (!as_agent_user(s) || p->c->as_token)
+		return s;       /* the service acts as its users at once */
 	if (p->bot_admin == 1 && p->c->rl_override &&
 	    !(p->rec.flags & PROV_F_RL_LIFTED)) {
 		p->resume = s;
@@ -393,10 +439,13 @@ static int skip_done(struct prov *p)
 			return p->step;
 		case S_JOIN:
 			if (f & PROV_F_BOT_JOINED) {
-				prov_go(p, S_FINISH);
+				prov_go(p, S_AVATAR);
 				continue;
 			}
 			return p->step;
+		case S_AVATAR:
+			prov_go(p, prov_avatar_want(p));
+			continue;
 		default:
 			return p->step;
 		}
@@ -410,6 +459,9 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 
 	switch (settle(p)) {
 	case S_REGISTER:
+		if (c->as_token)
+			return mx_req_register_as(req, c->as_token,
+			                          p->localpart);
 		return mx_req_register(req, c->reg, p->localpart, p->password,
 		                       c->reg_token, p->nonce);
 	case S_SS_NONCE:
@@ -457,6 +509,12 @@ int prov_agent_build(struct prov *p, struct proto_req *req)
 	case S_INVITE_BOT:
 		return mx_req_invite(req, agent_tok(p), p->rec.room_id,
 		                     c->bot_user);
+	case S_AVATAR_GET:
+		return prov_avatar_build(p, req, bot(p));
+	case S_AVATAR_UP:
+	case S_AVATAR_USER:
+	case S_AVATAR_ROOM:
+		return prov_avatar_build(p, req, agent_tok(p));
 	default:
 		return 1;       /* S_FINISH: no request */
 	}
@@ -503,6 +561,16 @@ static int feed_register(struct prov *p, const struct proto_resp *resp)
 	char msg[512];
 	int r = mx_login_parse(resp, &l, &e), d, have_u;
 
+	if (p->c->as_token && (r == 0 || mx_error_is(&e, "M_USER_IN_USE"))) {
+		/* made now, or by an earlier run: the service acts as it */
+		if (r == 0) {
+			p->fresh_user = 1;
+			p->rep.user = PROV_R_MADE;
+			p->sum.users_made++;
+		}
+		prov_go(p, S_DISPLAYNAME);
+		return 0;
+	}
 	if (r == 0)
 		return got_token(p, &l, 1);
 	if (r == ERR_PROTO) {
@@ -862,7 +930,7 @@ static int feed_bot_step(struct prov *p, const struct proto_resp *resp)
 		p->rec.flags |= PROV_F_BOT_JOINED;
 	}
 	p->dirty = 1;
-	prov_go(p, step == S_LINK ? S_JOIN : S_FINISH);
+	prov_go(p, step == S_LINK ? S_JOIN : S_AVATAR);
 	return 0;
 }
 
@@ -893,6 +961,11 @@ int prov_agent_feed(struct prov *p, const struct proto_resp *resp)
 		return feed_tomb(p, resp);
 	case S_CREATE:
 		return feed_create(p, resp);
+	case S_AVATAR_GET:
+	case S_AVATAR_UP:
+	case S_AVATAR_USER:
+	case S_AVATAR_ROOM:
+		return prov_avatar_feed(p, resp);
 	default:
 		return feed_bot_step(p, resp);
 	}

@@ -20,6 +20,12 @@ enum step {
 	S_OVERRIDE,     /* the bot lifts the agent user's rate limits */
 	S_TOKEN,        /* the agent user's token from the admin login API */
 	S_TOMB,         /* a room with our marker: replaced (tombstone)? */
+	S_AVATAR,       /* is the agent's avatar the one made last? */
+	S_AVATAR_GET,   /* none recorded (a lost store): does the user have
+	                 * one already? (costs no login) */
+	S_AVATAR_UP,    /* upload it */
+	S_AVATAR_USER,  /* the agent user's avatar_url */
+	S_AVATAR_ROOM,  /* the room's m.room.avatar */
 	SP_START, SP_JOINED, SP_MARKER, SP_CREATE,
 	SP_MARK_GET,    /* the stored Space's marker: does it name us? */
 	SP_MARK_FIX,    /* add install and bot to an older marker */
@@ -53,6 +59,13 @@ enum bucket {
 	struct store_agent rec; \
 	char localpart[IDENT_MXID_MAX + 1]; \
 	char password[SECRET_PASSWORD_LEN + 1]; \
+	char cred[LIM_STORE_SECRET];    /* appservice: acting as the agent \
+	                                 * user (mx_cred.h) */ \
+	uint8_t *av;                    /* S_AVATAR_*: the picture (owned) */ \
+	size_t av_len; \
+	const char *av_type;            /* its Content-Type */ \
+	char av_hash[65];               /* SHA-256 of it, hex */ \
+	char av_mxc[LIM_STORE_ID];      /* where the upload went */ \
 	char nonce[LIM_MX_NONCE];       /* Synapse nonce, or UIA session */ \
 	char (*cand)[IDENT_MXID_MAX + 1];   /* rooms to check for a marker */ \
 	size_t ncand, ci, cand_cap; \
@@ -132,6 +145,17 @@ int prov_save(struct prov *p);
  * retry for 429 and 5xx, else the agent (or, outside an agent, the run)
  * fails. Returns 0. */
 int prov_on_mx_error(struct prov *p, const struct mx_error *e, int as_agent);
+
+/* prov_avatar.c: the agent's avatar (S_AVATAR*). _want fills the lane's
+ * picture and returns the step to go to: S_AVATAR_UP (it differs from
+ * the one made last), S_AVATAR_GET (none recorded), S_FINISH (the same,
+ * or none wanted); _build and _feed as prov_agent_build/_feed; _free
+ * drops the lane's picture. */
+int prov_avatar_want(struct prov *p);
+int prov_avatar_build(struct prov *p, struct proto_req *req,
+                      const char *token);
+int prov_avatar_feed(struct prov *p, const struct proto_resp *resp);
+void prov_avatar_free(struct prov *p);
 
 /* The homeserver refused the bot's access token: forget a stored one
  * (the next run logs in once) and end the run with an explanation. */

@@ -124,6 +124,13 @@ static int bot_start(struct prov *p, struct proto_req *req)
 	const struct prov_conf *c = p->c;
 	char local[IDENT_MXID_MAX + 1];
 
+	if (c->as_token && !*c->as_token) {
+		prov_fatal(p, ERR_CONFIG, "[matrix] mode = appservice, but no "
+		           "registration was made: run lettamx appservice "
+		           "registration -o FILE, add FILE to the homeserver's "
+		           "app_service_config_files and restart it");
+		return 1;
+	}
 	if (c->bot_token && *c->bot_token)
 		snprintf(p->bot_token, sizeof p->bot_token, "%s", c->bot_token);
 	else if (!bot_token_load(p))

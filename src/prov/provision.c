@@ -56,8 +56,10 @@ void prov_free(struct prov *p)
 	if (!p)
 		return;
 	letta_list_reset(&p->list);
-	for (int i = 0; i < LIM_PROV_LANES; i++)
+	for (int i = 0; i < LIM_PROV_LANES; i++) {
 		free(p->lane[i].cand);
+		free(p->lane[i].av);
+	}
 	free(p->del);
 	free(p);
 }

@@ -85,7 +85,27 @@ struct prov_conf {
 	                                 * (1): lift limits where the bot is
 	                                 * an admin; off (0) */
 	int access;                     /* PROV_ACCESS_* */
+	/* [matrix] mode = appservice: the service's token (reg is then
+	 * MX_REG_APPSERVICE): the bot acts with it, agent users through it
+	 * (mx_cred.h), and nobody has a password or a token of its own.
+	 * NULL: client mode. */
+	const char *as_token;
+	/* [matrix] avatars and avatar_dir: an agent's avatar from
+	 * avatar_dir/<name or id>.png|.jpg, else a generated one
+	 * (PROV_AVATAR_MAKE), or none */
+	int avatars;
+	const char *avatar_dir;
 };
+
+enum { PROV_AVATAR_MAKE = 0, PROV_AVATAR_NONE = 1 };
+
+struct store_txn;
+
+/* In t: agent_id's avatar is mxc, the picture not known (a store rebuilt
+ * from the room graph): the next provisioning takes it as the one made,
+ * uploading nothing. Keeps a record there is. Returns 0 or an err code. */
+int prov_avatar_adopt(struct store_txn *t, const char *agent_id,
+                      const char *mxc);
 
 /* Where a request of the engine goes. */
 enum prov_target { PROV_LETTA = 1, PROV_MATRIX = 2 };

@@ -33,10 +33,12 @@ struct recon {
 };
 
 /* The state types the graph needs (issue 10): the members come with
- * lazy loading off, so the bot's and the agent users' are there. */
+ * lazy loading off, so the bot's and the agent users' are there; a
+ * room's avatar, so that a rebuilt store does not make it again. */
 static const char *const sync_types[] = {
 	"m.room.create", "m.space.child", "m.space.parent", MX_MARKER_TYPE,
 	MX_SPACE_TYPE, "m.room.member", "m.room.name", "m.room.tombstone",
+	"m.room.avatar",
 };
 
 struct recon *recon_new(const struct recon_conf *c)

@@ -554,6 +554,10 @@ static int apply_fn(struct store_txn *t, void *arg)
 			break;
 		final_rec(&p->ch[i], &a);
 		r = store_agent_put(t, &a);
+		/* a room that has its avatar keeps it: not made again */
+		if (r >= 0 && p->ch[i].room && p->ch[i].room->avatar[0])
+			r = prov_avatar_adopt(t, a.agent_id,
+			                      p->ch[i].room->avatar);
 	}
 	if (r >= 0 && p->space_set)
 		r = store_meta_put(t, PROV_META_SPACE, p->space->id);

@@ -234,6 +234,11 @@ static int on_event(struct rg_graph *g, struct rg_room *rm, int ev,
 		const char *s = n >= 0 ? keep(g, n, LIM_STORE_NAME, 1) : NULL;
 
 		rm->name = s ? s : empty;
+	} else if (str_is(j, e.type, "m.room.avatar")) {
+		int n = json_get(j, e.content, "url");
+		const char *s = n >= 0 ? keep(g, n, LIM_STORE_ID, 0) : NULL;
+
+		rm->avatar = s ? s : empty;
 	}
 	return 0;
 }
@@ -284,7 +289,7 @@ static struct rg_room *new_room(struct rg_graph *g)
 	memset(rm, 0, sizeof *rm);
 	rm->bot_by = rm->creator = rm->agent_id = rm->mark_by = empty;
 	rm->space_install = rm->space_bot = rm->space_by = empty;
-	rm->tomb_to = rm->name = empty;
+	rm->tomb_to = rm->name = rm->avatar = empty;
 	rm->create_ts = INT64_MAX;
 	return rm;
 }

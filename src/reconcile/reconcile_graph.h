@@ -43,6 +43,7 @@ struct rg_room {
 	int tombstoned;
 	const char *tomb_to;            /* replacement_room, or "" */
 	const char *name;               /* m.room.name */
+	const char *avatar;             /* m.room.avatar's url, "" none */
 	size_t child0, nchild;          /* m.space.child keys with content,
 	                                 * in rg_graph.child */
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mbedtls/constant_time.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/md.h>
@@ -222,5 +223,41 @@ int secret_synapse_mac(const char *shared_secret, const char *nonce,
 	if (r)
 		return ERR_TLS;
 	hex_encode(mac, sizeof mac, out);
+	return 0;
+}
+
+int secret_equal(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	if (n != strlen(b))
+		return 0;
+	return n == 0 || mbedtls_ct_memcmp(a, b, n) == 0;
+}
+
+int secret_token(char *out, size_t cap)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                          "0123456789-_";
+	uint8_t r[33];  /* 32 bytes, and one more so that 11 groups of 3
+	                 * give 44 characters, of which 43 are kept */
+	size_t o = 0;
+
+	if (cap < 44)
+		return ERR_TOOBIG;
+	if (secret_random(r, 32))
+		return ERR_TLS;
+	r[32] = 0;
+	for (size_t i = 0; i < 33; i += 3) {
+		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 |
+		             r[i + 2];
+
+		out[o++] = b64[v >> 18 & 63];
+		out[o++] = b64[v >> 12 & 63];
+		out[o++] = b64[v >> 6 & 63];
+		out[o++] = b64[v & 63];
+	}
+	out[43] = '\0';
+	mbedtls_platform_zeroize(r, sizeof r);
 	return 0;
 }

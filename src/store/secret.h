@@ -63,4 +63,13 @@ int secret_synapse_mac(const char *shared_secret, const char *nonce,
  * Returns 0 or ERR_TLS. */
 int secret_random(uint8_t *buf, size_t len);
 
+/* 1 when the C strings a and b are equal, in a time that depends only on
+ * their lengths (a token checked against what a client sent). */
+int secret_equal(const char *a, const char *b);
+
+/* A new random token: 32 bytes from secret_random() as base64url without
+ * padding (43 characters) into out[0..cap). Returns 0, ERR_TOOBIG or
+ * ERR_TLS. */
+int secret_token(char *out, size_t cap);
+
 #endif

@@ -1,5 +1,6 @@
 /*
- * fuzz_sync: the /sync and /messages readers on arbitrary bytes, and what
+ * fuzz_sync: the /sync and /messages readers and the application
+ * service transaction reader on arbitrary bytes, and what
  * the bridge makes of every event they hand out (is it for an agent, the
  * text it would read, its inbox record). Nothing may crash or read past
  * a buffer; every event handed out carries valid ids and UTF-8, and its
@@ -70,11 +71,23 @@ static int on_invite(void *arg, const char *room, const char *inviter)
 	return 0;
 }
 
+/* An application service transaction's invite of another user: both
+ * ids are whole Matrix ids, the inviter one or "". */
+static int on_user_invite(void *arg, const char *room, const char *invitee,
+                          const char *inviter, int is_direct)
+{
+	(void)arg;
+	if (!room[0] || invitee[0] != '@' || (inviter[0] && inviter[0] != '@')
+	    || (is_direct != 0 && is_direct != 1))
+		abort();
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sync_reader *sr;
 	struct sync_sink s = { on_room, on_event, on_invite, NULL,
-	                       "@bot:ex.org" };
+	                       "@bot:ex.org", on_user_invite };
 	char next[LIM_STORE_META];
 
 	if (!sr) {
@@ -86,5 +99,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sync_parse(sr, (const char *)data, size, &s, next, sizeof next);
 	sync_messages_parse(sr, (const char *)data, size, "!r:ex.org", &s,
 	                    next, sizeof next);
+	sync_txn_parse(sr, (const char *)data, size, &s);
 	return 0;
 }

@@ -1,7 +1,9 @@
 """Benchmark (not a test): provision N agents (default 100) against the
 fakes, then run again; then N agents under Synapse's stock rate limits
 (the fake's `synapse-defaults` profile) with a bot that is not a server
-admin and with one that is. Prints `bench <name>: <figure>` lines:
+admin and with one that is; then 1,000 agents (BENCH_AS_AGENTS) as an
+application service under the same limits. Prints `bench <name>:
+<figure>` lines:
 
     /usr/bin/python3 tests/integration/bench_provision.py [N]
 
@@ -104,6 +106,42 @@ def bench_limits(n):
                   (per * (1000 - burst)) / 3600.0))
 
 
+def provision_rss(env):
+    """lettamx provision under env: wall seconds, its peak RSS in KiB."""
+    cmd = lettamx.command(lettamx.check_binary()[0]) + [
+        "--config", env.conf, "provision"]
+    t0 = time.monotonic()
+    proc = __import__("subprocess").Popen(cmd, stdout=-3, stderr=-1)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit("provision failed:\n" + err[-2000:])
+    return wall, ru.ru_maxrss
+
+
+def bench_appservice(n):
+    """n agents as the homeserver's application service, under the stock
+    limits (which do not apply to it): no waiting, no 429, no login."""
+    from test_appservice import AsEnv
+    env = AsEnv(Quiet(), n=n, start=False, bot_cred=None)
+    try:
+        env.hs.configure(rate_limit={"profile": "synapse-defaults"})
+        seq = env.last_seq()
+        wall, rss = provision_rss(env)
+        log = env.hs.requests(since=seq)
+        n429 = sum(1 for e in log if e["status"] == 429)
+        logins = sum(1 for e in log if e["path"].endswith("/login"))
+        print("bench provision_%d_appservice: %.1f s wall under stock limits, "
+              "%d answers 429, %d logins, %d Matrix requests (%.1f per "
+              "agent), peak RSS %d KiB" % (n, wall, n429, logins, len(log),
+                                           len(log) / n, rss))
+    finally:
+        env.close()
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     env = Env(Quiet())
@@ -127,6 +165,7 @@ def main():
     finally:
         env.close()
     bench_limits(n)
+    bench_appservice(int(os.environ.get("BENCH_AS_AGENTS", "1000")))
 
 
 if __name__ == "__main__":

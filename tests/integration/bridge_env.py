@@ -16,7 +16,7 @@ class BridgeEnv(Env):
     joined to every agent room, the first sync done."""
 
     def __init__(self, test, n=1, bridge=None, scripts=None, people=("alice",),
-                 conf=None, start=True, letta=None):
+                 conf=None, start=True, letta=None, **env_kw):
         self.people = {}
         conf = dict(conf or {})
         conf.setdefault("bridge", {}).update(bridge or {})
@@ -25,7 +25,7 @@ class BridgeEnv(Env):
         conf["bridge"].setdefault("stream_after", "120s")
         hs_people = ["@%s:localhost" % p for p in people]
         conf.setdefault("matrix", {})["invite"] = ", ".join(hs_people)
-        super().__init__(test, conf=conf, letta=letta)
+        super().__init__(test, conf=conf, letta=letta, **env_kw)
         for p in people:
             self.people[p] = self.hs.human_register(p, displayname=p.title())
         self.ids = [self.letta.add_agent("agent %d" % i,

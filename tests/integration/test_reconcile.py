@@ -131,7 +131,7 @@ class LostStore(ReconcileTest):
         self.assertEqual(set(room["state"]["types"]), {
             "m.room.create", "m.space.child", "m.space.parent", MARKER,
             "org.lettamx.space", "m.room.member", "m.room.name",
-            "m.room.tombstone"})
+            "m.room.tombstone", "m.room.avatar"})
 
     def test_dry_run_writes_nothing(self):
         env = self.env()
@@ -511,7 +511,7 @@ class FakeGraph(ReconcileTest):
                            "m.room.create", "m.space.child",
                            "m.space.parent", MARKER, "org.lettamx.space",
                            "m.room.member", "m.room.name",
-                           "m.room.tombstone"],
+                           "m.room.tombstone", "m.room.avatar"],
                            "lazy_load_members": False},
                        "include_leave": True},
               "presence": {"types": []}}
