@@ -64,39 +64,39 @@ static int close_cmd(struct json_w *w)
 	return r ? r : (int)n;
 }
 
-int letta_app_conv_list(char *buf, size_t cap, const char *request_id,
-                        const char *agent_id, const char *summary)
+/* {"type", "request_id", key: {"agent_id", skey: summary, [limit]}} */
+static int conv_cmd(char *buf, size_t cap, const char *type,
+                    const char *request_id, const char *agent_id,
+                    const char *summary, const char *key, const char *skey,
+                    int limit)
 {
 	struct json_w w;
-	int r = open_cmd(&w, buf, cap, "conversation_list", request_id,
-	                 agent_id, summary);
+	int r = open_cmd(&w, buf, cap, type, request_id, agent_id, summary);
 
 	if (r)
 		return r;
-	json_w_key(&w, "query");
+	json_w_key(&w, key);
 	json_w_obj(&w);
 	json_w_kstr(&w, "agent_id", agent_id);
-	json_w_kstr(&w, "summary_search", summary);
-	json_w_kint(&w, "limit", FIND_LIMIT);
+	json_w_kstr(&w, skey, summary);
+	if (limit)
+		json_w_kint(&w, "limit", limit);
 	json_w_obj_end(&w);
 	return close_cmd(&w);
+}
+
+int letta_app_conv_list(char *buf, size_t cap, const char *request_id,
+                        const char *agent_id, const char *summary)
+{
+	return conv_cmd(buf, cap, "conversation_list", request_id, agent_id,
+	                summary, "query", "summary_search", FIND_LIMIT);
 }
 
 int letta_app_conv_create(char *buf, size_t cap, const char *request_id,
                           const char *agent_id, const char *summary)
 {
-	struct json_w w;
-	int r = open_cmd(&w, buf, cap, "conversation_create", request_id,
-	                 agent_id, summary);
-
-	if (r)
-		return r;
-	json_w_key(&w, "body");
-	json_w_obj(&w);
-	json_w_kstr(&w, "agent_id", agent_id);
-	json_w_kstr(&w, "summary", summary);
-	json_w_obj_end(&w);
-	return close_cmd(&w);
+	return conv_cmd(buf, cap, "conversation_create", request_id,
+	                agent_id, summary, "body", "summary", 0);
 }
 
 int letta_app_conv_answer(const struct json *j)

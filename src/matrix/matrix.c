@@ -235,46 +235,42 @@ int mx_req_admin_user(struct proto_req *r, const char *token,
 	return finish(r, &p, &w);
 }
 
-int mx_req_displayname(struct proto_req *r, const char *token,
-                       const char *user_id, const char *name)
+/* GET or PUT /profile/<user>/<field>, a PUT with {field: value}. */
+static int profile(struct proto_req *r, int method, const char *token,
+                   const char *user_id, const char *field,
+                   const char *value)
 {
 	struct proto_buf p;
 	struct json_w w;
 
-	start(r, PROTO_PUT, token, &p);
+	start(r, method, token, &p);
 	if (path_id(&p, CS "/profile/", user_id, '@'))
 		return ERR_INVAL;
-	proto_buf_str(&p, "/displayname");
+	proto_buf_str(&p, "/");
+	proto_buf_str(&p, field);
+	if (method == PROTO_GET)
+		return finish(r, &p, NULL);
 	body(r, &w);
-	json_w_kstr(&w, "displayname", name);
+	json_w_kstr(&w, field, value);
 	return finish(r, &p, &w);
+}
+
+int mx_req_displayname(struct proto_req *r, const char *token,
+                       const char *user_id, const char *name)
+{
+	return profile(r, PROTO_PUT, token, user_id, "displayname", name);
 }
 
 int mx_req_avatar(struct proto_req *r, const char *token,
                   const char *user_id, const char *mxc)
 {
-	struct proto_buf p;
-	struct json_w w;
-
-	start(r, PROTO_PUT, token, &p);
-	if (path_id(&p, CS "/profile/", user_id, '@'))
-		return ERR_INVAL;
-	proto_buf_str(&p, "/avatar_url");
-	body(r, &w);
-	json_w_kstr(&w, "avatar_url", mxc);
-	return finish(r, &p, &w);
+	return profile(r, PROTO_PUT, token, user_id, "avatar_url", mxc);
 }
 
 int mx_req_get_avatar(struct proto_req *r, const char *token,
                       const char *user_id)
 {
-	struct proto_buf p;
-
-	start(r, PROTO_GET, token, &p);
-	if (path_id(&p, CS "/profile/", user_id, '@'))
-		return ERR_INVAL;
-	proto_buf_str(&p, "/avatar_url");
-	return finish(r, &p, NULL);
+	return profile(r, PROTO_GET, token, user_id, "avatar_url", NULL);
 }
 
 int mx_req_upload(struct proto_req *r, const char *token,

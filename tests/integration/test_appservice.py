@@ -9,20 +9,12 @@ import http.client
 import json
 import os
 import signal
-import socket
 import time
 import unittest
 
 import lettamx
 from bridge_env import BridgeEnv
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from test_run import free_port
 
 
 class AsEnv(BridgeEnv):
