@@ -155,6 +155,35 @@ static void test_unescape(void)
 	json_free(&j);
 }
 
+/* Plain runs (copied whole) meet escapes and multibyte characters at
+ * every capacity: the string fits exactly or is ERR_TOOBIG; a compare
+ * by length first is never fooled by an escape of the same length. */
+static void test_runs_and_compare(void)
+{
+	static const char want[] = "ab\ncd\xc3\xa9" "ef\x7f" "Agh";
+	struct json j;
+	char s[64];
+	size_t n;
+
+	json_init(&j);
+	CHECK_EQ(parse(&j, "[\"ab\\ncd\xc3\xa9" "ef\x7f\\u0041gh\", \"\\n\","
+	                   "\"\\u0061\", \"ab\x01\"]"), ERR_PROTO);
+	CHECK_EQ(parse(&j, "[\"ab\\ncd\xc3\xa9" "ef\x7f\\u0041gh\", \"\\n\","
+	                   "\"\\u0061\"]"), 0);
+	for (size_t cap = 1; cap <= sizeof want; cap++)
+		CHECK_EQ(json_strn(&j, 1, s, cap, &n),
+		         cap < sizeof want ? ERR_TOOBIG : 0);
+	CHECK_EQ(n, sizeof want - 1);
+	CHECK(!memcmp(s, want, sizeof want));
+	/* the raw bytes \n are a newline, not s's backslash and n */
+	CHECK(!json_str_eq(&j, 2, "\\n"));
+	CHECK(json_str_eq(&j, 2, "\n"));
+	CHECK(json_str_eq(&j, 3, "a"));
+	CHECK(!json_str_eq(&j, 3, "\\u0061"));
+	CHECK(!json_str_eq(&j, 3, "ab"));
+	json_free(&j);
+}
+
 static void test_utf8_and_surrogates(void)
 {
 	static const char *bad[] = {
@@ -418,6 +447,7 @@ int main(void)
 	RUN(test_grammar_accepted);
 	RUN(test_prefixes_refused);
 	RUN(test_unescape);
+	RUN(test_runs_and_compare);
 	RUN(test_utf8_and_surrogates);
 	RUN(test_integers);
 	RUN(test_limits);

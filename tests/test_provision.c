@@ -580,9 +580,7 @@ static int setup(const char *name, int nagents)
 	C.grace_ms = 2 * 3600 * 1000;
 	C.master = &M;
 	C.store = S;
-	/* the provisioning core's requests; avatars have their tests
-	 * against the fake homeserver (test_avatars.py) */
-	C.avatars = PROV_AVATAR_NONE;
+	C.avatars = PROV_AVATAR_NONE;   /* tested in test_avatars.py */
 	waited = 0;
 	reports = 0;
 	return 0;

@@ -171,6 +171,19 @@ static int unescape_one(const char *s, size_t n, size_t *i, uint32_t *cp)
 	return 0;
 }
 
+/* Length of the run at s[0..n) of bytes that stand for themselves:
+ * printable ASCII but the backslash. Most of every string is such a run,
+ * and a byte loop is what every frame and /sync body paid per byte. */
+static size_t plain_run(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '\\')
+		i++;
+	return i;
+}
+
 /* Decodes the body s[0..n) of a string into out[0..cap) (out may be NULL
  * to validate only). Returns the decoded length or an err code. */
 static long str_decode(const char *s, size_t n, char *out, size_t cap)
@@ -182,6 +195,16 @@ static long str_decode(const char *s, size_t n, char *out, size_t cap)
 
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
+		if ((k = plain_run(s + i, n - i)) > 0) {
+			if (out) {
+				if (k > cap - o)
+					return ERR_TOOBIG;
+				memcpy(out + o, s + i, k);
+			}
+			i += k;
+			o += k;
+			continue;
+		}
 		if (c < 0x20)
 			return ERR_PROTO;
 		if (c == '\\') {
@@ -527,8 +550,13 @@ bool json_str_eq(const struct json *j, int v, const char *s)
 	if (json_type(j, v) != JSON_STR)
 		return false;
 	raw = json_raw(j, v, &n);
+	/* An escape is never shorter than what it stands for: a string as
+	 * long as s is s only without one, a shorter one never. Most keys a
+	 * lookup passes differ in length and cost no scan. */
+	if (n <= sn)
+		return n == sn && !memcmp(raw, s, n) && !memchr(raw, '\\', n);
 	if (!memchr(raw, '\\', n))
-		return n == sn && !memcmp(raw, s, n);
+		return false;
 	if (sn >= sizeof buf || n > 6 * sn)
 		return false;   /* an escaped form is at most 6 bytes a byte */
 	r = str_decode(raw, n, buf, sizeof buf);

@@ -186,6 +186,12 @@ static uint32_t u8_run(uint32_t s, const unsigned char *p, size_t n)
 		unsigned c = p[i];
 
 		if (s == 0) {
+			/* the frames are JSON, nearly all ASCII: skip it in
+			 * a tight loop, not one state step a byte */
+			while (c < 0x80 && ++i < n)
+				c = p[i];
+			if (c < 0x80)
+				break;
 			s = u8_lead(c);
 			continue;
 		}

@@ -1015,35 +1015,79 @@ def fakes_timestamp_floor():
 
 
 def app_timestamp_floor():
-    """The same for the fake App Server's frame record, both ways: a
-    client's write of a frame to the record's `time` of it (read and
-    parsed), and the record's `time` of the answer (stamped just before
-    it is written) to the client having read it."""
-    from wsclient import WSClient
+    """The same for the fake App Server's frame record, on the frames the
+    App Server latencies are measured on: a raw client's write of an
+    `input` (as lettamx's: create_message to an echo agent whose runtime
+    runs) to the record's `time` of it, and the record's `time` of the
+    turn's turn_finished to the client having read it."""
+    from wsclient import WSClient, frame, OP_TEXT
+
+    class Timed(WSClient):
+        """Notes when bytes were last read: when the message just
+        returned had come (not the client's own decoding after)."""
+
+        def _fill(self, deadline):
+            super()._fill(deadline)
+            self.t_read = time.monotonic()
+
     app = FakeAppServer().start()
     try:
-        ws = WSClient(app.ws_url)
-        ins, outs = [], []
+        agent = app.add_agent("floor", script={
+            "mode": "echo", "delay_ms": 0, "chunk_count": 1,
+            "chunk_delay_ms": 0})["id"]
+        ws = Timed(app.ws_url)
+        runtime = {"agent_id": agent, "conversation_id": "default"}
+        ws.send_json({"type": "runtime_start", "request_id": "floor-rt",
+                      "agent_id": agent, "conversation_id": "default",
+                      "mode": "standard", "wait_for_replay": True,
+                      "client_info": {"name": "lettamx", "version": "0"}})
+        ws.recv_until(lambda m: m.get("type") == "runtime_start_response")
+        ws.drain(quiet=0.1)
+        sent = {}
         for i in range(200):
             rid = "floor-%d" % i
+            data = frame(OP_TEXT, json.dumps({
+                "type": "input", "request_id": rid, "runtime": runtime,
+                "payload": {"kind": "create_message", "messages": [{
+                    "role": "user", "content": "@alice: floor %d" % i,
+                    "client_message_id": "cm-floor-%d" % i}]}},
+                separators=(",", ":")).encode())
             t0 = time.monotonic()
-            ws.send_json({"type": "app_server_info", "request_id": rid})
-            ws.recv_until(lambda m: m.get("request_id") == rid)
-            t1 = time.monotonic()
-            got = {e["dir"]: e for e in app.frames()
-                   if e["frame"] and e["frame"].get("request_id") == rid}
-            ins.append(got["in"]["time"] - t0)
-            outs.append(t1 - got["out"]["time"])
+            ws.send_raw(data)    # masked beforehand: t0 is the write
+            ws.recv_until(lambda m: m.get("type") == "turn_finished")
+            sent[rid] = (t0, ws.t_read)
+            ws.drain(quiet=0.01)     # the turn's last status frames
         ws.close()
+        ins, outs = app_floor_pairs(app, sent)
         print("bench bridge_app_fakes_timestamp_floor: a client's write of "
-              "a frame to the fake App Server's record time: median %s, "
-              "p99 %s; its record time of an answer to the client's read: "
-              "median %s, p99 %s (part of the App Server's added latencies "
-              "above)" % (ms(statistics.median(ins)), ms(pct(ins, 99)),
-                          ms(statistics.median(outs)), ms(pct(outs, 99))),
+              "an input frame to the fake App Server's record time of it: "
+              "median %s, p99 %s; the record time of the turn's "
+              "turn_finished to the client's read of its bytes: median %s, "
+              "p99 %s (%d turns; part of the App Server's added latencies "
+              "above)"
+              % (ms(statistics.median(ins)), ms(pct(ins, 99)),
+                 ms(statistics.median(outs)), ms(pct(outs, 99)), len(ins)),
               flush=True)
     finally:
         app.stop()
+
+
+def app_floor_pairs(app, sent):
+    """(write -> record time of each input, record time of its turn's
+    turn_finished -> read) from the record."""
+    ins, outs, turn = [], [], None
+    entries = sorted(app.frames(dir="in", type="input") +
+                     app.frames(dir="out", type="turn_finished"),
+                     key=lambda e: e["seq"])
+    for e in entries:
+        if e["type"] == "input":
+            turn = sent.get(e["frame"]["request_id"])
+            if turn is not None:
+                ins.append(e["time"] - turn[0])
+        elif turn is not None:
+            outs.append(turn[1] - e["time"])
+            turn = None
+    return ins, outs
 
 
 # (key, what, unit, budget for lettamx, "lower"/"higher" is better,

@@ -434,6 +434,33 @@ class Record(AppCase):
         self.fake.control("DELETE", "frames")
         self.assertEqual(self.fake.frames(), [])
 
+    def test_times_are_when_the_bytes_came_and_went(self):
+        """A frame in is stamped when its first byte came, not once it was
+        whole and parsed; a frame out once its last byte was written (as
+        the HTTP fakes' t_recv and t_sent), and recorded before the
+        answer to it."""
+        c = self.client()
+        data = frame(OP_TEXT, json.dumps({"type": "app_server_info",
+                                          "request_id": "slow"}).encode())
+        # the answer goes out in pieces 50 ms apart: ~0.4 s of writing
+        self.fake.frame_fault(type="app_server_info_response",
+                              split_writes=40, write_delay_ms=50)
+        t0 = time.monotonic()
+        c.ws.send_raw(data[:5])
+        time.sleep(0.3)
+        c.ws.send_raw(data[5:])
+        c.wait("app_server_info_response")
+        got = self.fake.frames(dir="in", type="app_server_info")[0]
+        self.assertGreaterEqual(got["time"], t0)
+        self.assertLess(got["time"], t0 + 0.2)
+
+        def written():
+            out = self.fake.frames(dir="out")[0]
+            return out if out["time"] - got["time"] >= 0.6 else None
+        out = self.wait_for(written)
+        self.assertIsNotNone(out, self.fake.frames(dir="out"))
+        self.assertGreater(out["seq"], got["seq"])
+
 
 class Agents(AppCase):
     def test_create_update_delete_and_errors(self):

@@ -32,8 +32,10 @@ class StartError(Exception):
     pass
 
 
-def dispatch(hub, conn, kind, data):
-    """One data message from `conn` (the reader thread)."""
+def dispatch(hub, conn, kind, data, t_recv):
+    """One data message from `conn` (the reader thread) whose bytes came
+    at t_recv (monotonic): the record's `time`, stamped before the
+    decoding and checks below, as the HTTP fakes stamp t_recv."""
     parsed = app_protocol.parse(data)
     frame = parsed.frame
     if isinstance(frame, dict):
@@ -44,7 +46,8 @@ def dispatch(hub, conn, kind, data):
         raw = data[:4096].hex()
     entry = hub.record.add(conn.id, "in", kind,
                            frame=frame if isinstance(frame, dict) else None,
-                           raw=raw, bytes=len(data), error=parsed.error)
+                           raw=raw, bytes=len(data), error=parsed.error,
+                           time=t_recv)
     if parsed.scope is not None:
         hub.subscribe(conn, scope_key(*parsed.scope))
     if parsed.reason is not None:

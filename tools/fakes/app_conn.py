@@ -101,36 +101,40 @@ class Connection:
                     self.out.put(("close", err.code, "", None, True))
                     reader = _Discard(self.rfile)
                     continue
-                self._on_event(event)
+                self._on_event(event, reader.t_event)
         except ws.Closed:
             pass
         finally:
             self._finish()
 
-    def _on_event(self, event):
+    def _on_event(self, event, t_recv):
+        """One event the reader read; t_recv: when its bytes came (the
+        record's `time`: what a latency is measured to)."""
         kind = event[0]
         if kind == "message":
             name = "text" if event[1] == ws.OP_TEXT else "binary"
             if self.state != "open":
-                self._record_in(name, event[2], "ignored: closing")
+                self._record_in(name, event[2], t_recv, "ignored: closing")
             else:
-                app_commands.dispatch(self.hub, self, name, event[2])
+                app_commands.dispatch(self.hub, self, name, event[2],
+                                      t_recv)
         elif kind == "ping":
             if self.hub.config["answer_pings"]:
-                self._record_in("ping", event[1])
+                self._record_in("ping", event[1], t_recv)
                 self.out.put(("pong", event[1]))
             else:
-                self._record_in("ping", event[1],
+                self._record_in("ping", event[1], t_recv,
                                 "not answered (answer_pings is off)")
         elif kind == "pong":
             self.unanswered = 0
             self.pongs.append(event[1].hex())
-            self._record_in("pong", event[1])
+            self._record_in("pong", event[1], t_recv)
         else:
             _, code, reason = event
             self.hub.record.add(self.id, "in", "close", raw=reason,
                                 bytes=0 if code is None else
-                                2 + len(reason.encode("utf-8")), code=code)
+                                2 + len(reason.encode("utf-8")), code=code,
+                                time=t_recv)
             if self.state == "open":
                 self.close_info = (1005 if code is None else code, reason,
                                    "client")
@@ -139,11 +143,11 @@ class Connection:
             else:
                 self._end()
 
-    def _record_in(self, kind, data, error=None):
+    def _record_in(self, kind, data, t_recv, error=None):
         raw = data.decode("utf-8", "replace") if kind == "text" else \
             data.hex()
         self.hub.record.add(self.id, "in", kind, raw=raw, bytes=len(data),
-                            error=error)
+                            error=error, time=t_recv)
 
     # -- writing (the writer thread) ------------------------------------------
     def _writer(self):

@@ -143,15 +143,22 @@ def transmit(conn, payload, frame, rule, opcode=ws.OP_TEXT):
         data = ws.encode_frame(opcode, payload)
     raw = None if frame is not None else \
         payload.decode("utf-8", "replace")[:4096]
-    conn.hub.record.add(conn.id, "out", kind, frame=frame, raw=raw,
-                        bytes=len(payload), fault=fault)
+    # Recorded before it is written (a client's answer to it comes after
+    # it in the record), stamped once written: the record's `time` of a
+    # frame sent is when its last byte went to the socket, as the HTTP
+    # fakes' t_sent, not when the fake began to copy and mask it.
+    entry = conn.hub.record.add(conn.id, "out", kind, frame=frame, raw=raw,
+                                bytes=len(payload), fault=fault)
     piece = rule.get("split_writes")
     if not piece:
         conn.write(data)
+        entry["time"] = time.monotonic()
         return
     delay = rule.get("write_delay_ms", 0) / 1000.0
     for i in range(0, len(data), piece):
         conn.write(data[i:i + piece])
+        if i + piece >= len(data):
+            entry["time"] = time.monotonic()
         if delay:
             time.sleep(delay)
 

@@ -1,8 +1,11 @@
 """The record of the fake App Server: every WebSocket frame received and
 sent, and every connection's opening and end, in order.
 
-An entry: `seq`, `time` (monotonic seconds), `conn` (connection id,
-app-server-N), `dir` and `kind`:
+An entry: `seq`, `time` (monotonic seconds: a frame received, when its
+first byte was read from the socket, before it is decoded or checked; a
+data frame sent, when its last byte was written to the socket; as the
+HTTP fakes' t_recv and t_sent), `conn` (connection id, app-server-N),
+`dir` and `kind`:
   in    text, binary (a data message), ping, pong, close (its `code`; the
         reason in `raw`), error (a framing error: `error` says which)
   out   text, binary, ping, pong, close (`code`), drop (the TCP

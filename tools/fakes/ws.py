@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import re
 import struct
+import time
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEY_RE = re.compile(r"[+/0-9A-Za-z]{22}==")
@@ -149,15 +150,22 @@ class FrameReader:
     """Reads a client's frames from a buffered binary stream (`read1`)
     and yields events: ("message", opcode, payload), ("ping", payload),
     ("pong", payload), ("close", code or None, reason). Raises
-    ProtocolError as ws would fail the connection, Closed at EOF."""
+    ProtocolError as ws would fail the connection, Closed at EOF.
+
+    `t_event` is when the event's first byte was read from the stream
+    (monotonic; a message in fragments: its first fragment's): when it
+    arrived, before any decoding, as the HTTP fakes' t_recv."""
 
     def __init__(self, stream, max_payload=MAX_PAYLOAD):
         self.stream = stream
         self.max_payload = max_payload
         self.buf = bytearray()
+        self.t_read = None           # when the newest bytes were read
+        self.t_event = None
         self.frag_op = None          # opcode of a message in fragments
         self.frag_parts = []
         self.frag_len = 0
+        self.frag_t = None
 
     def _need(self, n):
         while len(self.buf) < n:
@@ -167,6 +175,7 @@ class FrameReader:
                 chunk = b""
             if not chunk:
                 raise Closed()
+            self.t_read = time.monotonic()
             self.buf += chunk
 
     def _take(self, n):
@@ -209,6 +218,10 @@ class FrameReader:
 
     def next_event(self):
         while True:
+            # What is left in the buffer came with the newest read (a
+            # read is only made for bytes still missing).
+            self._need(1)
+            t_frame = self.t_read
             fin, opcode, length = self._header()
             if opcode not in CONTROL_OPS and length:
                 if self.frag_len + length > self.max_payload:
@@ -216,9 +229,13 @@ class FrameReader:
             key = self._take(4)
             payload = self._unmask(self._take(length), key)
             if opcode in CONTROL_OPS:
+                self.t_event = t_frame
                 return self._control(opcode, payload)
+            if opcode != OP_CONT:
+                self.frag_t = t_frame
             event = self._data(fin, opcode, payload)
             if event is not None:
+                self.t_event = self.frag_t
                 return event
 
     @staticmethod
