@@ -1,9 +1,8 @@
 /*
- * The provisioning engine driven against a small stateful homeserver and
- * Letta written here (users, tokens, rooms with state and members, an
- * agent list), answering by method and path, failing on anything else.
- * The Python fakes in tools/ cover the same ground through the binary.
- */
+ * The provisioning engine against a small stateful homeserver and Letta
+ * written here (users, tokens, rooms with state and members, an agent
+ * list), answering by method and path, failing on anything else (the
+ * Python fakes in tools/ cover the same ground through the binary). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
