@@ -108,17 +108,22 @@ def bench_limits(n):
 
 def provision_rss(env):
     """lettamx provision under env: wall seconds, its peak RSS in KiB."""
+    import subprocess
+    import tempfile
     cmd = lettamx.command(lettamx.check_binary()[0]) + [
         "--config", env.conf, "provision"]
-    t0 = time.monotonic()
-    proc = __import__("subprocess").Popen(cmd, stdout=-3, stderr=-1)
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - t0
-    err = proc.stderr.read().decode("utf-8", "replace")
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit("provision failed:\n" + err[-2000:])
+    # the log goes to a file: a pipe nobody reads while waiting would
+    # fill and stop lettamx
+    with tempfile.TemporaryFile() as log:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            log.seek(0)
+            raise SystemExit("provision failed:\n" +
+                             log.read()[-2000:].decode("utf-8", "replace"))
     return wall, ru.ru_maxrss
 
 
