@@ -399,13 +399,14 @@ static int op_go(struct appsrv *s, struct aop *o, struct art *rt)
 }
 
 /* o's runtime, started if need be: NULL while it is not ready (or o
- * failed). */
-static struct art *ready_rt(struct appsrv *s, struct aop *o)
+ * failed; `quiet`: o is left waiting, nothing is called back). */
+static struct art *ready_rt(struct appsrv *s, struct aop *o, int quiet)
 {
 	struct art *rt = appsrv_rt(s, o->agent, o->conv, 1);
 
 	if (!rt) {
-		op_fail(o, ERR_NOMEM, "out of memory");
+		if (!quiet)
+			op_fail(o, ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	if (rt->state == RT_NONE)
@@ -413,7 +414,10 @@ static struct art *ready_rt(struct appsrv *s, struct aop *o)
 	return rt->state == RT_READY ? rt : NULL;
 }
 
-void appsrv_pump(struct appsrv *s)
+/* Puts what can go now into the send queue. `quiet`: called from inside
+ * an operation's call, where nothing may be called back: what would fail
+ * or be refused waits for the deferred pump. */
+static void pump(struct appsrv *s, int quiet)
 {
 	struct aop *o, *next;
 	struct art *rt = NULL;
@@ -421,7 +425,8 @@ void appsrv_pump(struct appsrv *s)
 
 	if (s->stopped)
 		return;
-	if (s->state == AS_DOWN && s->ops && !loop_timer_armed(&s->t_retry))
+	if (!quiet && s->state == AS_DOWN && s->ops &&
+	    !loop_timer_armed(&s->t_retry))
 		connect_now(s);
 	if (s->state != AS_READY)
 		return;
@@ -431,11 +436,13 @@ void appsrv_pump(struct appsrv *s)
 		if (o->stage != ST_WAIT)
 			continue;
 		/* a reset talks about conversations, not in one */
-		if (o->kind != OP_RESET && !(rt = ready_rt(s, o)))
+		if (o->kind != OP_RESET && !(rt = ready_rt(s, o, quiet)))
 			continue;
 		e = op_go(s, o, rt);
 		if (!e)
 			o->stage = ST_SENT;
+		else if (quiet)
+			continue;
 		else if (e == GO_ASKING)
 			appsrv_refuse(o, LETTA_F_APPROVAL, "a tool call waits for "
 			              "approval");
@@ -446,6 +453,11 @@ void appsrv_pump(struct appsrv *s)
 	if (s->full && !loop_timer_armed(&s->t_full))
 		loop_timer_arm(s->loop, &s->t_full,
 		               loop_now(s->loop) + FULL_RETRY_MS);
+}
+
+void appsrv_pump(struct appsrv *s)
+{
+	pump(s, 0);
 }
 
 /* ---- the interface ---- */
@@ -494,6 +506,11 @@ static void *op_send(struct lapi *base, void *owner, const struct lapi_ask *q,
 	o->text[q->text_len] = '\0';
 	o->text_len = q->text_len;
 	*err = 0;
+	/* Into the send queue now: it leaves after the next poll, after this
+	 * pass's commit, as an HTTP request would. The pump op_new deferred
+	 * runs a pass later when the caller is itself a deferred call (the
+	 * bridge's turns are): one more poll on each question's way. */
+	pump(s, 1);
 	return o;
 }
 
