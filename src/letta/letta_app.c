@@ -11,11 +11,11 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "letta/letta_app_int.h"
 #include "letta/letta_msg.h"
 #include "net/proto.h"
 
-/* An id as we send or keep one: whole, printable ASCII, no spaces. */
-static int id_valid(const char *s, size_t n)
+int letta_app_id_valid(const char *s, size_t n)
 {
 	if (!s || n == 0 || n >= LIM_LETTA_APP_ID)
 		return 0;
@@ -27,7 +27,7 @@ static int id_valid(const char *s, size_t n)
 
 static int id_ok(const char *s)
 {
-	return s && id_valid(s, strnlen(s, LIM_LETTA_APP_ID));
+	return s && letta_app_id_valid(s, strnlen(s, LIM_LETTA_APP_ID));
 }
 
 static int runtime_ok(const struct letta_app_runtime *rt)
@@ -38,9 +38,8 @@ static int runtime_ok(const struct letta_app_runtime *rt)
 
 /* ---- commands ---- */
 
-/* {"type":…,"request_id":… : how every command starts. */
-static int cmd_open(struct json_w *w, char *buf, size_t cap,
-                    const char *type, const char *request_id)
+int letta_app_cmd_open(struct json_w *w, char *buf, size_t cap,
+                       const char *type, const char *request_id)
 {
 	if (!buf || !id_ok(request_id))
 		return ERR_INVAL;
@@ -52,8 +51,7 @@ static int cmd_open(struct json_w *w, char *buf, size_t cap,
 	return 0;
 }
 
-/* } : the length written, or the writer's error. */
-static int cmd_close(struct json_w *w)
+int letta_app_cmd_close(struct json_w *w)
 {
 	size_t n;
 	int r;
@@ -81,7 +79,7 @@ static int runtime_open(struct json_w *w, char *buf, size_t cap,
 {
 	if (!runtime_ok(rt))
 		return ERR_INVAL;
-	if (cmd_open(w, buf, cap, type, request_id))
+	if (letta_app_cmd_open(w, buf, cap, type, request_id))
 		return ERR_INVAL;
 	put_pair(w, "runtime", "agent_id", rt->agent_id, "conversation_id",
 	         rt->conversation_id);
@@ -92,9 +90,9 @@ int letta_app_server_info(char *buf, size_t cap, const char *request_id)
 {
 	struct json_w w;
 
-	if (cmd_open(&w, buf, cap, "app_server_info", request_id))
+	if (letta_app_cmd_open(&w, buf, cap, "app_server_info", request_id))
 		return ERR_INVAL;
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 int letta_app_agent_list(char *buf, size_t cap, const char *request_id,
@@ -105,7 +103,7 @@ int letta_app_agent_list(char *buf, size_t cap, const char *request_id,
 
 	if (limit < 1 || limit > LIM_LETTA_APP_LIMIT ||
 	    (!first && !ident_agent_id_valid(after)) ||
-	    cmd_open(&w, buf, cap, "agent_list", request_id))
+	    letta_app_cmd_open(&w, buf, cap, "agent_list", request_id))
 		return ERR_INVAL;
 	json_w_key(&w, "query");
 	json_w_obj(&w);
@@ -113,7 +111,7 @@ int letta_app_agent_list(char *buf, size_t cap, const char *request_id,
 	if (!first)
 		json_w_kstr(&w, "after", after);
 	json_w_obj_end(&w);
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 /* The permission modes of DevicePermissionMode. */
@@ -137,7 +135,7 @@ int letta_app_runtime_start(char *buf, size_t cap, const char *request_id,
 
 	/* here the agent and conversation stand at the top, no runtime */
 	if (!runtime_ok(rt) || !mode_ok(mode) || !version ||
-	    cmd_open(&w, buf, cap, "runtime_start", request_id))
+	    letta_app_cmd_open(&w, buf, cap, "runtime_start", request_id))
 		return ERR_INVAL;
 	json_w_kstr(&w, "agent_id", rt->agent_id);
 	json_w_kstr(&w, "conversation_id", rt->conversation_id);
@@ -145,7 +143,7 @@ int letta_app_runtime_start(char *buf, size_t cap, const char *request_id,
 	put_pair(&w, "client_info", "name", "lettamx", "version", version);
 	/* the state replay before the response, in a fixed order */
 	json_w_kbool(&w, "wait_for_replay", true);
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 /* "payload":{"kind":kind : both inputs. */
@@ -177,7 +175,7 @@ int letta_app_input_message(char *buf, size_t cap, const char *request_id,
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
 	json_w_obj_end(&w);
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 int letta_app_input_approval(char *buf, size_t cap, const char *request_id,
@@ -202,7 +200,7 @@ int letta_app_input_approval(char *buf, size_t cap, const char *request_id,
 		json_w_kstr(&w, "message", message);
 	json_w_obj_end(&w);
 	json_w_obj_end(&w);
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 /* {type, request_id, runtime} and, for an abort, run_id null (whatever
@@ -219,7 +217,7 @@ static int runtime_cmd(char *buf, size_t cap, const char *type,
 		json_w_key(&w, "run_id");
 		json_w_null(&w);
 	}
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 int letta_app_abort(char *buf, size_t cap, const char *request_id,
@@ -243,7 +241,7 @@ int letta_app_messages_list(char *buf, size_t cap, const char *request_id,
 
 	if (limit < 1 || limit > LIM_LETTA_APP_LIMIT || !runtime_ok(rt) ||
 	    (!newest && !id_ok(before)) ||
-	    cmd_open(&w, buf, cap, "conversation_messages_list", request_id))
+	    letta_app_cmd_open(&w, buf, cap, "conversation_messages_list", request_id))
 		return ERR_INVAL;
 	json_w_kstr(&w, "conversation_id", rt->conversation_id);
 	json_w_key(&w, "query");
@@ -255,7 +253,7 @@ int letta_app_messages_list(char *buf, size_t cap, const char *request_id,
 	if (!newest)
 		json_w_kstr(&w, "before", before);
 	json_w_obj_end(&w);
-	return cmd_close(&w);
+	return letta_app_cmd_close(&w);
 }
 
 /* ---- reading server messages ---- */
@@ -268,7 +266,7 @@ static void get_id(const struct json *j, int o, const char *key, char *out,
 	size_t n;
 
 	if (json_strn(j, json_get(j, o, key), out, cap, &n) ||
-	    !id_valid(out, n))
+	    !letta_app_id_valid(out, n))
 		out[0] = '\0';
 }
 

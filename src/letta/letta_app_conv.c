@@ -4,7 +4,6 @@
  */
 #include "letta/letta_app_conv.h"
 
-#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -12,6 +11,7 @@
 #include "core/ident.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "letta/letta_app_int.h"
 
 /* The most conversations one search reads: a summary names one room's
  * one reset, so more than a handful means another client's. */
@@ -24,44 +24,18 @@ static int summary_ok(const char *s)
 	return n > 0 && n < LETTA_APP_CONV_SUMMARY ? 0 : ERR_INVAL;
 }
 
-/* An id as the server sends one: printable ASCII, no space. */
-static bool id_ok(const char *s, size_t n)
-{
-	if (n == 0 || n >= LIM_LETTA_APP_ID)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] > '~')
-			return false;
-	return true;
-}
-
+/* A command on agent_id with a summary: its head, or why it cannot go. */
 static int open_cmd(struct json_w *w, char *buf, size_t cap,
                     const char *type, const char *request_id,
                     const char *agent_id, const char *summary)
 {
 	int r = summary_ok(summary);
 
-	if (r || !buf || !request_id ||
-	    !id_ok(request_id, strnlen(request_id, LIM_LETTA_APP_ID)) ||
-	    !ident_agent_id_valid(agent_id))
+	if (r || !ident_agent_id_valid(agent_id))
 		return r ? r : ERR_INVAL;
 	if (!json_utf8_valid(summary, strlen(summary)))
 		return ERR_UTF8;
-	json_w_init(w, buf, cap > INT_MAX ? (size_t)INT_MAX : cap);
-	json_w_obj(w);
-	json_w_kstr(w, "type", type);
-	json_w_kstr(w, "request_id", request_id);
-	return 0;
-}
-
-static int close_cmd(struct json_w *w)
-{
-	size_t n;
-	int r;
-
-	json_w_obj_end(w);
-	r = json_w_finish(w, &n);
-	return r ? r : (int)n;
+	return letta_app_cmd_open(w, buf, cap, type, request_id);
 }
 
 /* {"type", "request_id", key: {"agent_id", skey: summary, [limit]}} */
@@ -82,7 +56,7 @@ static int conv_cmd(char *buf, size_t cap, const char *type,
 	if (limit)
 		json_w_kint(&w, "limit", limit);
 	json_w_obj_end(&w);
-	return close_cmd(&w);
+	return letta_app_cmd_close(&w);
 }
 
 int letta_app_conv_list(char *buf, size_t cap, const char *request_id,
@@ -126,7 +100,7 @@ static int conv_id(const struct json *j, int c, char *id, size_t cap)
 
 	if (c < 0 || cap < LIM_LETTA_APP_ID ||
 	    json_strn(j, json_get(j, c, "id"), id, cap, &n) ||
-	    !id_ok(id, n)) {
+	    !letta_app_id_valid(id, n)) {
 		if (cap)
 			id[0] = '\0';
 		return ERR_PROTO;

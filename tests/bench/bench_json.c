@@ -15,24 +15,10 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "bench_clock.h"
 
 #define ROOMS 1000
 #define RUNS  7
-
-static double us_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* A /sync response: rooms.join.<id>.timeline.events[] of messages. */
 static size_t make_sync(char *buf, size_t cap)

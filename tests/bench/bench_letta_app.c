@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "letta/letta_app.h"
 #include "net/ws.h"
+#include "bench_clock.h"
 
 #define RUNS  7
 #define TURNS 2000
@@ -117,21 +118,6 @@ static const char *const turn[] = {
 	DEVICE(29),
 };
 #define NFRAMES (sizeof turn / sizeof turn[0])
-
-static double us_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* The turn as a server writes it: unmasked text frames, back to back. */
 static size_t wire_turn(unsigned char *w, size_t cap)

@@ -18,23 +18,9 @@
 #include "core/err.h"
 #include "core/md.h"
 #include "core/sse.h"
+#include "bench_clock.h"
 
 #define RUNS 15
-
-static double us_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static const char SECTION[] =
 	"## Step %d: what I checked\n\n"
