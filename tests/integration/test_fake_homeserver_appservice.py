@@ -95,6 +95,9 @@ class ServiceStub:
             status, body = script.pop(0) if script else (200, {})
         time.sleep(0.02)        # overlapping pushes would show
         out = json.dumps(body).encode()
+        # stamped before the answer goes: the fake may send the next
+        # transaction the moment it has read this one
+        t_out = time.monotonic()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(out)))
@@ -107,7 +110,7 @@ class ServiceStub:
                 "query": urllib.parse.parse_qs(parts.query),
                 "auth": handler.headers.get("Authorization"),
                 "body": json.loads(raw) if raw else None,
-                "status": status, "t_in": t_in, "t_out": time.monotonic()})
+                "status": status, "t_in": t_in, "t_out": t_out})
             self.cond.notify_all()
 
     def requests(self, kind="transaction"):
