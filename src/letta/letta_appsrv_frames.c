@@ -86,8 +86,11 @@ static void on_accepted(struct appsrv *s, const struct letta_app_frame *f)
 	if (!o || o->kind != OP_SEND)
 		return;
 	if (f->accepted) {
-		o->accepted = f->disposition == LETTA_APP_DISP_QUEUED ?
-		              ACC_QUEUED : ACC_STARTED;
+		/* late (after its run began, the server's map said so):
+		 * "queued" then means queued behind nothing any more */
+		if (!o->running)
+			o->accepted = f->disposition == LETTA_APP_DISP_QUEUED ?
+			              ACC_QUEUED : ACC_STARTED;
 		return;
 	}
 	LOG_WARN("letta", "event=app_input_refused agent=%s error=\"%.200s\"",
@@ -439,7 +442,12 @@ void appsrv_on_message(struct appsrv *s, const char *text, size_t len)
 	case LETTA_APP_F_CONTROL:  on_control(s, f);  break;
 	case LETTA_APP_F_TURN:     on_turn(s, f);     break;
 	case LETTA_APP_F_LOOP:
-		if ((rt = rt_of(s, f)) && rt->turn && rt->turn->accepted)
+		/* the map may name a question's try before input_accepted
+		 * comes (seen on a loaded server): the try's id is proof
+		 * enough; an approval's answer has no id, so it waits for
+		 * its acceptance */
+		if ((rt = rt_of(s, f)) && rt->turn &&
+		    (rt->turn->accepted || !rt->turn->approval))
 			own_run(s, rt->turn, f);
 		if (rt && rt->idle != f->idle) {
 			rt->idle = f->idle;
