@@ -150,17 +150,31 @@ static int dm_put_fn(struct store_txn *t, void *arg)
 {
 	const char **p = arg;
 
-	return store_dm_put(t, p[0], p[1], p[2]);
+	return store_dm_put(t, p[0], p[1], p[2], p[3] != NULL);
+}
+
+struct dm_got {
+	const char *room;
+	char agent[LIM_STORE_ID], person[LIM_STORE_ID];
+	int joined;
+};
+
+static int dm_get_fn(struct store_txn *t, void *arg)
+{
+	struct dm_got *g = arg;
+
+	return store_dm_get(t, g->room, g->agent, g->person, &g->joined);
 }
 
 static void test_direct_chats(void)
 {
 	struct store *s = storefx_open(storefx_dir("dm"), 0, fake_clock);
-	const char *dm1[3] = { "!dm1:x", "agent-a", "@alice:x" };
-	const char *dm2[3] = { "!dm2:x", "agent-a", "@bob:x" };
-	const char *bad[3] = { "!dm3:x", "agent-a", "@a b:x" };
-	const char *gone[3] = { "!dm4:x", "agent-zz", "@bob:x" };
+	const char *dm1[4] = { "!dm1:x", "agent-a", "@alice:x", NULL };
+	const char *dm2[4] = { "!dm2:x", "agent-a", "@bob:x", "joined" };
+	const char *bad[4] = { "!dm3:x", "agent-a", "@a b:x", NULL };
+	const char *gone[4] = { "!dm4:x", "agent-zz", "@bob:x", NULL };
 	struct dm_q q = { .room = "!dm1:x" };
+	struct dm_got g = { .room = "!dm1:x" };
 	struct store_txn *t;
 	int problems = 0;
 
@@ -168,6 +182,15 @@ static void test_direct_chats(void)
 	CHECK_EQ(store_update(s, dm_put_fn, dm1), 0);
 	CHECK_EQ(store_update(s, dm_put_fn, dm2), 0);
 	CHECK_EQ(store_update(s, dm_put_fn, bad), ERR_INVAL);
+	/* recorded as it was put, joined (nothing to do at start) or not */
+	CHECK_EQ(store_view(s, dm_get_fn, &g), 0);
+	CHECK_STR(g.agent, "agent-a");
+	CHECK_STR(g.person, "@alice:x");
+	CHECK_EQ(g.joined, 0);
+	g.room = "!dm2:x";
+	CHECK_EQ(store_view(s, dm_get_fn, &g), 0);
+	CHECK_STR(g.person, "@bob:x");
+	CHECK_EQ(g.joined, 1);
 	/* a direct chat is the agent's room as the bridge sees rooms */
 	CHECK_EQ(store_view(s, dm_of_room, &q), 0);
 	CHECK_STR(q.a.agent_id, "agent-a");

@@ -7,7 +7,8 @@
  * person made, and which a rebuild can read as that user), or it leaves
  * with the reason. A join that the homeserver refuses for good forgets
  * the direct chat; any other failure is made good at the next start,
- * when every agent user joins its direct chats again.
+ * when every agent user joins the direct chats it has not yet joined and
+ * marked (recorded with the chat once the mark is in).
  *
  * A store without the record (lost, or rebuilt by reconcile) finds the
  * direct chats again from their marks: once per store, each agent user's
@@ -44,7 +45,7 @@ static int own_view(struct store_txn *t, void *arg)
 static int rec_view(struct store_txn *t, void *arg)
 {
 	struct dm_rec *d = arg;
-	int e = store_dm_get(t, d->room, d->agent, d->person);
+	int e = store_dm_get(t, d->room, d->agent, d->person, NULL);
 
 	return e ? e : store_agent_get(t, d->agent, &d->a);
 }
@@ -63,15 +64,32 @@ static const char *cred(struct broom *r, const char *user, char *out,
 	return bridge_agent_token(r, user, out, cap) ? NULL : out;
 }
 
+/* The chat is joined and marked: nothing left for it at the next start
+ * (the record stays as it was if it went meanwhile). */
+static int joined_txn(struct store_txn *t, void *arg)
+{
+	struct dm_rec *d = arg;
+	int e = store_dm_get(t, d->room, d->agent, d->person, NULL);
+
+	if (e)
+		return e == ERR_NOTFOUND ? 0 : e;
+	return store_dm_put(t, d->room, d->agent, d->person, 1);
+}
+
 static void on_marked(struct bcall *c, int st, const char *body, size_t len,
                       int64_t ra, int err)
 {
+	struct dm_rec d = { .room = c->room->id };
+
 	(void)body;
 	(void)len;
 	(void)ra;
 	if (st != 200)
 		LOG_WARN("bridge", "event=dm_mark_failed room=%s status=%d err=%s",
 		         c->room->id, st, err_str(err));
+	else if (store_update(c->b->store, joined_txn, &d) < 0)
+		LOG_WARN("bridge", "event=dm_not_kept room=%s why=\"%s\"",
+		         c->room->id, store_why(c->b->store));
 }
 
 /* The room's mark, as its agent user's room account data. */
@@ -167,7 +185,8 @@ void bridge_dm_answer(struct bridge *b, const char *room, const char *user,
 	            DM_MS, join ? on_joined : on_left);
 }
 
-/* The direct chats and their agent users, read at start. */
+/* The direct chats not yet joined and marked, and their agent users,
+ * read at start. */
 struct dm_list {
 	size_t n, cap;
 	struct dm_ent {
@@ -179,13 +198,13 @@ struct dm_list {
 #define DM_RESUME_MAX 100000    /* a bound on what one start rejoins */
 
 static int collect(const char *room, const char *agent, const char *person,
-                   void *arg)
+                   int joined, void *arg)
 {
 	struct dm_list *l = arg;
 	struct dm_ent *e;
 
 	(void)person;
-	if (!agent[0] || l->n >= DM_RESUME_MAX)
+	if (joined || !agent[0] || l->n >= DM_RESUME_MAX)
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
@@ -259,7 +278,7 @@ static int found_txn(struct store_txn *t, void *arg)
 	if (store_agent_get(t, f->agent, &a) ||
 	    !store_agent_by_room(t, f->room, &own))
 		return 0;
-	return store_dm_put(t, f->room, f->agent, f->person);
+	return store_dm_put(t, f->room, f->agent, f->person, 1);
 }
 
 static void on_mark(struct bcall *c, int st, const char *body, size_t len,

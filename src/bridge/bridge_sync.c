@@ -444,7 +444,8 @@ static int commit_txn(struct store_txn *t, void *arg)
 		return e;
 	for (struct inv *v = s->invites; v; v = v->next)
 		if (v->agent_id[0] && v->join &&
-		    (e = store_dm_put(t, v->room, v->agent_id, v->person)))
+		    (e = store_dm_put(t, v->room, v->agent_id, v->person,
+		                      0)))
 			return e;
 	if (s->push)
 		return txns_put(t, s);

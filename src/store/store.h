@@ -223,15 +223,17 @@ int store_conv_each(struct store_txn *t,
 
 /* ---- direct chats with agent users (store_dm.c) ---- */
 
-/* Room is a direct chat of agent_id with person. Returns 0 or ERR_INVAL
- * (ids with spaces, empty). */
+/* Room is a direct chat of agent_id with person; joined: its agent user
+ * joined and marked it (nothing to do for it at start). Returns 0 or
+ * ERR_INVAL (ids with spaces, empty). */
 int store_dm_put(struct store_txn *t, const char *room, const char *agent_id,
-                 const char *person);
+                 const char *person, int joined);
 
-/* The agent and person of direct chat room. Returns 0, ERR_NOTFOUND,
- * ERR_CORRUPT. */
+/* The agent and person of direct chat room, and (joined: may be NULL)
+ * whether it was joined. Returns 0, ERR_NOTFOUND, ERR_CORRUPT. */
 int store_dm_get(struct store_txn *t, const char *room,
-                 char agent[LIM_STORE_ID], char person[LIM_STORE_ID]);
+                 char agent[LIM_STORE_ID], char person[LIM_STORE_ID],
+                 int *joined);
 
 /* Forgets one direct chat / every one of agent_id (the store does the
  * latter itself when the agent's record goes). */
@@ -243,7 +245,7 @@ int store_dm_del_agent(struct store_txn *t, const char *agent_id);
  * not write. */
 int store_dm_each(struct store_txn *t,
                   int (*fn)(const char *room, const char *agent,
-                            const char *person, void *arg),
+                            const char *person, int joined, void *arg),
                   void *arg);
 
 /* Meta: the direct chats were looked for by their marks for this store

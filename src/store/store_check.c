@@ -133,7 +133,7 @@ static int check_conv(const char *room, void *arg)
 /* Every direct chat names an agent that exists, and no agent's own
  * room. */
 static int check_dm(const char *room, const char *agent, const char *person,
-                    void *arg)
+                    int joined, void *arg)
 {
 	struct chk *c = arg;
 	struct store_agent a;
@@ -141,6 +141,7 @@ static int check_dm(const char *room, const char *agent, const char *person,
 	int r;
 
 	(void)person;
+	(void)joined;
 	if (!agent[0] || (r = store_agent_get(c->t, agent, &a)) ==
 	    ERR_NOTFOUND) {
 		problem(c, "direct chat %s names agent '%s', which does not "

@@ -288,12 +288,15 @@ class AppService(unittest.TestCase):
         self.assertEqual(len(marks), 1)
         self.assertEqual(marks[0]["body"]["agent_id"], a1)
         self.assertEqual(marks[0]["body"]["person"], env.uid("alice"))
-        # the record survives a restart, and the agent answers there
+        # the record survives a restart, and the agent answers there;
+        # joined and marked, the chat costs that start no request
         env.d.stop()
+        seq = env.last_seq()
         env.start(first=False)
         q = env.say(a1, "still there?")
         self.assertIn("still there?",
                       env.wait_answer(a1, q, 30)["content"]["body"])
+        self.assertEqual(env.hs.requests("POST", r"/join/", since=seq), [])
 
     def test_a_restored_store_finds_the_direct_chat_by_its_mark(self):
         env = self.env()
