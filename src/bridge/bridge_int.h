@@ -333,8 +333,9 @@ struct srv_req;
 struct proto_buf;
 
 /* The application service API (appservice mode), as a srv_req_handler
- * over the bridge (arg); _head refuses a request without the
- * homeserver's token before its body is read. */
+ * over the bridge (arg): _head refuses a request without the
+ * homeserver's token before its body is read, so _handler, called only
+ * for what _head let through, does not check it again. */
 int bridge_as_head(void *arg, const struct srv_req *req,
                    struct proto_buf *out, const char **content_type);
 int bridge_as_handler(void *arg, const struct srv_req *req,

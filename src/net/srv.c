@@ -274,10 +274,14 @@ static void answer(struct conn *c, const struct srv_req *rq)
 	answer_by(c, c->s->fn, rq);
 }
 
-static void refuse(struct conn *c, int status, const char *text)
+/* An answer without the handler: the status's reason as the text. */
+static void refuse(struct conn *c, int status)
 {
+	char text[64];
+	int n = snprintf(text, sizeof text, "%s\n", reason(status));
+
 	if (respond(c, status, "text/plain; charset=utf-8", text,
-	            strlen(text)) < 0)
+	            (size_t)n) < 0)
 		conn_close(c);
 }
 
@@ -288,19 +292,15 @@ static void handle(struct conn *c, char *end)
 	int st = read_head(c, end, &c->h);
 	struct head *h = &c->h;
 
-	if (st)
-		st = 400;
-	else if (!c->s->body_max && strcmp(h->rq.method, "GET"))
+	if (!st && !c->s->body_max && strcmp(h->rq.method, "GET"))
 		st = 404;
-	else if (h->chunked || h->length == -2)
+	else if (!st && (h->chunked || h->length == -2))
 		st = 411;       /* no chunked bodies: a homeserver sends a
 		                 * Content-Length */
-	else if (h->length > (long long)c->s->body_max)
+	else if (!st && h->length > (long long)c->s->body_max)
 		st = 413;
 	if (st) {
-		refuse(c, st, st == 404 ? "not found\n" : st == 411 ? "a body "
-		       "needs a Content-Length\n" : st == 413 ? "body too "
-		       "big\n" : "bad request\n");
+		refuse(c, st);
 		return;
 	}
 	h->rq.body = "";
@@ -374,7 +374,7 @@ static void on_read(struct conn *c)
 	c->rlen += (size_t)n;
 	c->req[c->rlen] = '\0';
 	if (memchr(c->req, '\0', c->rlen)) {
-		refuse(c, 400, "bad request\n");
+		refuse(c, 400);
 		return;
 	}
 	if ((end = head_end(c->req))) {
@@ -389,7 +389,7 @@ static void on_read(struct conn *c)
 		return;
 	}
 	if (c->rlen >= sizeof c->req - 1)
-		refuse(c, 431, "request too big\n");
+		refuse(c, 431);
 }
 
 static void on_write(struct conn *c)
