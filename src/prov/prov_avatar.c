@@ -144,8 +144,7 @@ static void hash_hex(struct prov *p)
 	uint8_t h[32];
 
 	mbedtls_sha256(p->av, p->av_len, h, 0);
-	for (int i = 0; i < 32; i++)
-		snprintf(p->av_hash + 2 * i, 3, "%02x", h[i]);
+	secret_hex(h, sizeof h, p->av_hash);
 }
 
 /* ---- what was made last ---- */

@@ -235,29 +235,26 @@ int secret_equal(const char *a, const char *b)
 	return n == 0 || mbedtls_ct_memcmp(a, b, n) == 0;
 }
 
+void secret_hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 int secret_token(char *out, size_t cap)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	                          "0123456789-_";
-	uint8_t r[33];  /* 32 bytes, and one more so that 11 groups of 3
-	                 * give 44 characters, of which 43 are kept */
-	size_t o = 0;
+	uint8_t r[32];
 
-	if (cap < 44)
+	if (cap < 2 * sizeof r + 1)
 		return ERR_TOOBIG;
-	if (secret_random(r, 32))
+	if (secret_random(r, sizeof r))
 		return ERR_TLS;
-	r[32] = 0;
-	for (size_t i = 0; i < 33; i += 3) {
-		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 |
-		             r[i + 2];
-
-		out[o++] = b64[v >> 18 & 63];
-		out[o++] = b64[v >> 12 & 63];
-		out[o++] = b64[v >> 6 & 63];
-		out[o++] = b64[v & 63];
-	}
-	out[43] = '\0';
+	secret_hex(r, sizeof r, out);
 	mbedtls_platform_zeroize(r, sizeof r);
 	return 0;
 }

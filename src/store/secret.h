@@ -67,9 +67,11 @@ int secret_random(uint8_t *buf, size_t len);
  * their lengths (a token checked against what a client sent). */
 int secret_equal(const char *a, const char *b);
 
-/* A new random token: 32 bytes from secret_random() as base64url without
- * padding (43 characters) into out[0..cap). Returns 0, ERR_TOOBIG or
- * ERR_TLS. */
+/* n bytes as lower-case hex into out (2n + 1 bytes, NUL-terminated). */
+void secret_hex(const uint8_t *b, size_t n, char *out);
+
+/* A new random token: 32 bytes from secret_random() in hex (64
+ * characters) into out[0..cap). Returns 0, ERR_TOOBIG or ERR_TLS. */
 int secret_token(char *out, size_t cap);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "store/secret.h"
 
 const char *const store_db_name[STORE_NDB] = {
 	"agents", "by_room", "by_user", "meta", "inbox", "outbox",
@@ -438,8 +439,7 @@ static int init_meta(struct store_txn *t, void *arg)
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		return store_fail(t->s, ERR_IO, "getrandom: %s",
 		                  strerror(errno));
-	for (int i = 0; i < 8; i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	secret_hex(rnd, sizeof rnd, hex);
 	snprintf(ver, sizeof ver, "%d", STORE_SCHEMA);
 	if ((r = store_meta_put(t, "schema", ver)) < 0)
 		return r;

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "store/secret.h"
 #include "store/store_int.h"
 #include "store/store_snap_int.h"
 
@@ -182,8 +183,7 @@ static int write_all(const char *path, const char *data, size_t n)
 
 static void hex32(const uint8_t *b, char *out)
 {
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	secret_hex(b, 32, out);
 }
 
 static int unhex32(const char *s, uint8_t *b)
