@@ -127,7 +127,7 @@ int url_parse_ws(struct url *u, const char *url)
 	return parse_as(u, url, "ws://", "wss://");
 }
 
-static int hexval(char c)
+int url_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -150,8 +150,8 @@ int url_unescape(const char *s, size_t n, char *out, size_t cap)
 		if (c == '%') {
 			if (n - i < 3)
 				return ERR_INVAL;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = url_hex_digit((unsigned char)s[i + 1]);
+			lo = url_hex_digit((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return ERR_INVAL;
 			c = hi << 4 | lo;

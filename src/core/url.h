@@ -31,6 +31,9 @@ int url_parse(struct url *u, const char *url);
  * ports 80 and 443). http:// and https:// are refused (ERR_INVAL). */
 int url_parse_ws(struct url *u, const char *url);
 
+/* The value of hex digit c (either case), or -1. */
+int url_hex_digit(int c);
+
 /* Decodes n bytes of a percent-encoded path segment or query value into
  * out[0..cap) as a C string ('+' stays '+': Matrix ids are encoded with
  * %XX). Returns its length, or ERR_INVAL (a bad %XX, or a NUL decoded),

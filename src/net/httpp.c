@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/url.h"
 
 /* ---------------------------------------------------------------- chars */
 
@@ -45,16 +46,6 @@ static int ci_eq(const char *a, size_t n, const char *b)
 		if (!b[i] || lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
 			return 0;
 	return b[i] == '\0';
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* ---------------------------------------------------------------- head */
@@ -353,7 +344,7 @@ static void size_line_done(struct httpp_body *b)
 
 static int chunk_size_byte(struct httpp_body *b, int c)
 {
-	int d = hexval(c), first = b->line == 0;
+	int d = url_hex_digit(c), first = b->line == 0;
 
 	if (line_byte(b))
 		return ERR_TOOBIG;
