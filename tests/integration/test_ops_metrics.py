@@ -7,6 +7,7 @@ import http.client
 import math
 import os
 import re
+import signal
 import time
 
 import lettamx
@@ -237,14 +238,23 @@ class BesideRun(ProvisionTest):
             self.assertLess(time.monotonic(), deadline, d.output())
             time.sleep(0.05)
         data = os.path.join(env.work, "store", "data.mdb")
-        with open(data, "rb") as f:
-            before = f.read()
-        for args in (["import-json", path], ["reset", "--local-only"]):
-            res = lettamx.run(args, env.conf, test=self)
-            self.assertEqual(res.returncode, 1, res.stderr)
-            self.assertIn("pid %d" % d.proc.pid, res.stderr)
-        with open(data, "rb") as f:
-            self.assertEqual(f.read(), before)
+        # The live daemon may commit at any moment (a sync token, a
+        # metrics flush; late on a slow emulated board), so it is held
+        # still while the tools try: any change to the bytes is theirs.
+        # Stopped, it still owns the store's lock, which is what the
+        # tools must see.
+        d.proc.send_signal(signal.SIGSTOP)
+        try:
+            with open(data, "rb") as f:
+                before = f.read()
+            for args in (["import-json", path], ["reset", "--local-only"]):
+                res = lettamx.run(args, env.conf, test=self)
+                self.assertEqual(res.returncode, 1, res.stderr)
+                self.assertIn("pid %d" % d.proc.pid, res.stderr)
+            with open(data, "rb") as f:
+                self.assertEqual(f.read(), before)
+        finally:
+            d.proc.send_signal(signal.SIGCONT)
         res = lettamx.run(["snapshot", "--reason", "beside-run"], env.conf,
                           test=self)
         self.assertEqual(res.returncode, 0, res.stderr)
