@@ -466,6 +466,11 @@ static void configure(struct bridge *b, struct app *a)
 	b->stream = cfg_num(c, "bridge", "stream") != 0;
 	b->stream_after = cfg_num(c, "bridge", "stream_after");
 	b->show_tools = !strcmp(cfg_get(c, "bridge", "show_tools"), "compact");
+	b->thread_convs = !strcmp(cfg_get(c, "bridge", "threads"),
+	                          "conversation");
+	b->respond_mention = !strcmp(cfg_get(c, "bridge", "respond"),
+	                             "mention");
+	b->listen = cfg_num(c, "bridge", "listen") != 0;
 	b->decline_invites = !inv || !strcmp(inv, "decline");
 	inv = cfg_get(c, "bridge", "agent_invites");
 	b->agent_invites = !inv || !strcmp(inv, "direct") ?

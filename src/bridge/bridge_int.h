@@ -169,6 +169,9 @@ struct bridge {
 	int stream;                     /* [bridge] stream */
 	int64_t stream_after;           /* [bridge] stream_after */
 	int show_tools;                 /* [bridge] show_tools = compact */
+	int thread_convs;               /* [bridge] threads = conversation */
+	int respond_mention;            /* [bridge] respond = mention */
+	int listen;                     /* [bridge] listen */
 	int stopping;
 	int turns;                      /* Letta calls in flight */
 	struct broom *slotq, *slotq_tail;

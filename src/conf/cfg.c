@@ -177,6 +177,18 @@ const struct cfg_key cfg_keys[] = {
 	  "edited (at most once a second, 20 edits)" },
 	{ "bridge", "show_tools", CFG_ENUM, "compact", 0, 0, "off|compact", 0,
 	  "while a live answer grows: name the tool the agent runs" },
+	{ "bridge", "threads", CFG_ENUM, "conversation", 0, 0,
+	  "conversation|shared", 0, "a thread in an agent's room: its own "
+	  "Letta conversation (sharing the agent's memory), or the room's "
+	  "one conversation" },
+	{ "bridge", "respond", CFG_ENUM, "always", 0, 0, "always|mention", 0,
+	  "in a room of more than two people beside the agent: answer every "
+	  "message, or only those that mention the agent (a room's "
+	  "org.lettamx.room_settings state event overrides)" },
+	{ "bridge", "listen", CFG_BOOL, "false", 0, 0, NULL, 0,
+	  "respond = mention: pass the messages that do not mention the "
+	  "agent to it as context, marked as not asked; they are not "
+	  "answered" },
 };
 
 const int cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];

@@ -180,7 +180,7 @@
 #define LIM_CFG_LINE         4096  /* one line of the config file */
 #define LIM_CFG_FILE   (256 * 1024)  /* the whole config file */
 #define LIM_CFG_VALUE        1024  /* one value (a URL, a list of ids) */
-#define LIM_CFG_KEYS           64  /* entries of the schema table */
+#define LIM_CFG_KEYS           96  /* entries of the schema table */
 #define LIM_CFG_SECRET       4096  /* a secret file (token, password) */
 #define LIM_CFG_ERR           512  /* one configuration error message */
 
