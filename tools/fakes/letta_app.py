@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 
+from . import letta_conv
 from . import letta_runs
 from . import letta_script as script_mod
 from .web import App, NoRoute, Response, Router
@@ -38,12 +39,14 @@ class HTTPError(Exception):
 
 
 def validation_error(loc, msg, value, examples=False):
-    """Letta's 422: the pydantic error list as a Python repr STRING."""
+    """Letta's 422: the pydantic error list as a Python repr STRING.
+    `examples`: True for the agent id example, or the list to show."""
     detail = "[{'type': 'value_error', 'loc': %r, 'msg': %r, 'input': %r}]" \
         % (loc, msg, value)
     body = {"trace_id": "", "detail": detail}
     if examples:
-        body["examples"] = ["agent-123e4567-e89b-42d3-8456-426614174000"]
+        body["examples"] = examples if isinstance(examples, list) else \
+            ["agent-123e4567-e89b-42d3-8456-426614174000"]
     return HTTPError(422, body)
 
 
@@ -64,7 +67,8 @@ class Agent:
         self.agent_type = kw.get("agent_type", "letta_v1_agent")
         self.metadata = kw.get("metadata")
         self.script = kw.get("script") or {"mode": "echo"}
-        self.history = []
+        self.history = []             # the default conversation
+        self.timeline = []            # every message of all its histories
         self.sends = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -124,7 +128,8 @@ class LettaApp(App):
                 ("POST", A + r"/messages/cancel", self.cancel_message),
                 ("PATCH", A + r"/reset-messages", self.reset_messages),
                 ("GET", r"/v1/runs/([^/]+)", self.get_run),
-                ("GET", r"/v1/runs/", self.list_runs)):
+                ("GET", r"/v1/runs/", self.list_runs)) + \
+                letta_conv.routes(self):
             self.router.add(method, pattern, func)
         self.reset()
 
@@ -133,7 +138,8 @@ class LettaApp(App):
             self.agents = {}
             self.runs = {}
             self.runs_over = collections.OrderedDict()   # finished runs
-            self.config = dict(self.base)
+            self.conversations = collections.OrderedDict()
+            self.config = dict(self.base, redis=False, database="postgresql")
             self.clock = 0
 
     # -- plumbing --------------------------------------------------------
@@ -287,7 +293,8 @@ class LettaApp(App):
         with self.lock:
             agent = self._agent(agent_id)
             letta_runs.settle(self, agent)
-            msgs = list(agent.history)
+            msgs = list(letta_conv.agent_messages(
+                self, agent, req.arg("conversation_id")))
         if order == "desc":
             msgs.reverse()
         after = req.arg("after")
@@ -298,7 +305,7 @@ class LettaApp(App):
         return Response.json(200, msgs[:limit])
 
     # -- sending -----------------------------------------------------------------
-    def _parse_send(self, req, forced_stream):
+    def _json_body(self, req):
         try:
             body = json.loads(req.body)
         except ValueError:
@@ -307,12 +314,20 @@ class LettaApp(App):
         if not isinstance(body, dict):
             raise validation_error(("body",), "Input should be a valid "
                                    "dictionary", body)
+        return body
+
+    def _body_messages(self, body):
+        """The send's messages (`input` is one user message)."""
         has_msgs, has_input = "messages" in body, "input" in body
         if has_msgs == has_input:
             raise HTTPError(422, {"detail": "Exactly one of 'messages' or "
                                   "'input' must be provided"})
-        msgs = body["messages"] if has_msgs else \
+        return body["messages"] if has_msgs else \
             [{"role": "user", "content": body["input"]}]
+
+    def _parse_send(self, req, forced_stream):
+        body = self._json_body(req)
+        msgs = self._body_messages(body)
         self._validate_messages(msgs)
         streaming = forced_stream or bool(body.get("streaming"))
         if not streaming and (body.get("stream_tokens") or
@@ -349,44 +364,58 @@ class LettaApp(App):
                 raise HTTPError(400, {"detail": "Message content is empty or "
                                       "invalid"})
 
-    def _begin_turn(self, agent_id, msgs):
-        """Record the user's input; return the script for this turn."""
+    def _begin_turn(self, agent_id, msgs, conv=None, streaming=False):
+        """Record the user's input; return the script for this turn.
+        `conv`: the conversation sent to (None: the default history)."""
         with self.lock:
             agent = self._agent(agent_id)
-            self._check_busy(agent)
+            lane = conv or agent
             letta_runs.settle(self, agent)
+            self._check_busy(agent, conv, streaming)
             try:
-                answer = letta_runs.approval_answer(agent, msgs)
+                answer = letta_runs.approval_answer(lane, msgs)
             except letta_runs.ApprovalError as err:
                 raise HTTPError(err.status, err.body)
-            if agent.pending_approval and answer is None:
+            if lane.pending_approval and answer is None:
                 raise HTTPError(409, {"detail": {
                     "code": "PENDING_APPROVAL",
                     "message": "CONFLICT: Cannot send a new message: The "
                                "agent is waiting for approval on a tool call.",
-                    "pending_request_id": agent.pending_approval}})
+                    "pending_request_id": lane.pending_approval}})
             turn = script_mod.pick_turn(agent.script, agent.sends)
             if answer is not None:
-                turn = letta_runs.answer_turn(turn, answer,
-                                              agent.pending_call)
-                agent.history.append(self._approval_response(msgs[0]))
-            agent.pending_approval = agent.pending_call = None
-            agent.sends += 1
-            agent.in_flight += 1
-            agent.max_in_flight = max(agent.max_in_flight, agent.in_flight)
+                turn = letta_runs.answer_turn(turn, answer, lane.pending_call)
+                letta_runs.record(agent, lane,
+                                  [self._approval_response(msgs[0])])
+            lane.pending_approval = lane.pending_call = None
+            self._count_send(agent, conv, streaming)
             inputs = [self._user_message(m) for m in msgs
                       if m.get("type") not in ("approval", "tool_return")]
             if not turn.get("input_after_ms"):
-                agent.history.extend(inputs)
+                letta_runs.record(agent, lane, inputs)
                 inputs = []
             return turn, inputs
 
-    def _check_busy(self, agent):
-        """With "busy_409" in the agent's script, a send while another
-        runs is refused as Letta does for a busy conversation (with
-        Redis): 409 and a string detail. Without it, concurrent sends run
-        (undefined on a real server; max_in_flight shows them)."""
-        if agent.script.get("busy_409") and agent.in_flight > 0:
+    def _count_send(self, agent, conv, streaming):
+        for lane in (agent, conv) if conv is not None else (agent,):
+            lane.sends += 1
+            lane.in_flight += 1
+            lane.max_in_flight = max(lane.max_in_flight, lane.in_flight)
+        if conv is not None and streaming:
+            conv.streams += 1
+
+    def _check_busy(self, agent, conv, streaming):
+        """With "busy_409" in the agent's script, a send to the default
+        history while another runs there is refused as Letta does for a
+        busy conversation (with Redis): 409 and a string detail. Without
+        it, concurrent sends run (undefined on a real server;
+        max_in_flight shows them). A conversation's lock: letta_conv."""
+        if conv is not None:
+            letta_conv.check_busy(self, conv, streaming)
+            return
+        others = sum(c.in_flight for c in self.conversations.values()
+                     if c.agent_id == agent.id)
+        if agent.script.get("busy_409") and agent.in_flight > others:
             raise HTTPError(409, {
                 "detail": "CONFLICT: Cannot send a new message: Another "
                           "request is currently being processed for this "
@@ -411,21 +440,25 @@ class LettaApp(App):
                 "is_err": None, "seq_id": None, "run_id": None,
                 "content": content}
 
-    def _end_turn(self, agent_id, messages, stop):
+    def _end_turn(self, agent_id, conv, streaming):
+        """A turn that failed before its run started."""
         with self.lock:
             agent = self.agents.get(agent_id)
             if agent is None:   # deleted while it was thinking
                 return
             agent.in_flight -= 1
-            agent.history.extend(messages)
-            agent.last_stop_reason = stop
-            for m in messages:
-                if m["message_type"] == "approval_request_message":
-                    agent.pending_approval = m["id"]
+            agent.last_stop_reason = "error"
+            if conv is not None:
+                conv.in_flight -= 1
+                conv.streams -= 1 if streaming else 0
 
     def _run_turn(self, req, agent_id, forced_stream):
         body, msgs, streaming = self._parse_send(req, forced_stream)
-        turn, inputs = self._begin_turn(agent_id, msgs)
+        return self._start_turn(agent_id, body, msgs, streaming)
+
+    def _start_turn(self, agent_id, body, msgs, streaming, conv=None):
+        """Begins a turn and its run -> (body, turn, run, streaming)."""
+        turn, inputs = self._begin_turn(agent_id, msgs, conv, streaming)
         try:
             if turn.get("mode") == "error":
                 if turn.get("delay_ms"):
@@ -436,7 +469,7 @@ class LettaApp(App):
                 [m for m in msgs if m.get("role") == "user"])
             messages, stop, _ = script_mod.build_reply(turn, text)
         except BaseException:
-            self._end_turn(agent_id, [], "error")
+            self._end_turn(agent_id, conv, streaming)
             raise
         with self.lock:
             agent = self.agents.get(agent_id)
@@ -444,11 +477,11 @@ class LettaApp(App):
                 raise HTTPError(404, {"detail": "Agent with ID %s not found"
                                       % agent_id})
             run = letta_runs.start(self, agent, turn, messages, stop, body,
-                                   streaming, inputs)
+                                   streaming, inputs, conv)
         return body, turn, run, streaming
 
-    def send_message(self, req, agent_id):
-        body, turn, run, streaming = self._run_turn(req, agent_id, False)
+    def answer(self, body, turn, run, streaming):
+        """The SSE stream of a run, or its LettaResponse once it is over."""
         if streaming:
             return self._sse(body, turn, run)
         messages, stop = letta_runs.wait_run(self, run)
@@ -457,6 +490,9 @@ class LettaApp(App):
             "stop_reason": {"message_type": "stop_reason",
                             "stop_reason": stop},
             "usage": script_mod.usage(), "logprobs": None, "turns": None})
+
+    def send_message(self, req, agent_id):
+        return self.answer(*self._run_turn(req, agent_id, False))
 
     def stream_message(self, req, agent_id):
         body, turn, run, _ = self._run_turn(req, agent_id, True)

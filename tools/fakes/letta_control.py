@@ -7,13 +7,22 @@
                               reset counts and the pending approval
   PATCH  /_fake/agents/<id>   {"name"?, "description"?, "tags"?, "script"?}
   DELETE /_fake/agents/<id>
-  GET    /_fake/agents/<id>/history   every message the agent holds
-  POST   /_fake/config        {"password": str|null, "version": str}
+  GET    /_fake/agents/<id>/history   every message of its default history
+  GET    /_fake/conversations[?agent_id=]  each agent's "default" history
+                              and its conversations: summary, message
+                              count, sends, in_flight (letta_conv.py)
+  POST   /_fake/conversations {"agent_id", "summary"?, "id"?, "created_at"?}
+  GET    /_fake/conversations/<id>/history  every message it holds
+  POST   /_fake/config        {"password": str|null, "version": str,
+                               "redis": bool (conversation lock, default
+                               false), "database": "postgresql"|"sqlite"
+                               (summary_search matching)}
 """
 
 import json
 import uuid
 
+from . import letta_conv
 from . import letta_runs
 from .letta_app import Agent, iso_now
 from .web import Response
@@ -35,6 +44,8 @@ def dispatch(app, req, sub):
                 return Response.json(404, {"error": "no such agent"})
             letta_runs.settle(app, agent)
             return Response.json(200, {"messages": list(agent.history)})
+    if parts and parts[0] == "conversations":
+        return letta_conv.control(app, req, parts, body)
     if parts == ["config"] and req.method == "POST":
         with app.lock:
             unknown = set(body) - set(app.config)
@@ -86,6 +97,7 @@ def one_agent(app, method, agent_id, body):
         letta_runs.settle(app, agent)
         if method == "DELETE":
             del app.agents[agent_id]
+            letta_conv.forget_agent(app, agent_id)
             return Response.json(200, {})
         if method == "GET":
             return Response.json(200, summary(agent))

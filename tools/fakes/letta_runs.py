@@ -38,6 +38,11 @@ client goes away. N at or above the number of message events cuts the
 body after its last message, before the stop_reason. Plain (JSON) sends
 ignore it.
 
+A run belongs to the agent's default history or to one of its
+conversations (`Run.conv`, letta_conv.py): it fills that history, and
+every message also goes to the agent's timeline (all its histories in
+order). The agent's `in_flight` counts the runs of all its histories.
+
 `PATCH /v1/agents/{id}/reset-messages` (body required:
 {"add_default_initial_messages": bool}) empties the history (and a
 pending approval) and answers the AgentState.
@@ -69,10 +74,19 @@ COMPLETED_STOPS = ("end_turn", "max_steps", "tool_rule", "requires_approval")
 
 
 class Run:
-    def __init__(self, agent_id, streaming):
+    def __init__(self, agent_id, streaming, conv=None):
         self.id = script_mod.new_id("run")
         self.agent_id = agent_id
         self.streaming = streaming
+        # The conversation whose history the run fills (None: the agent's
+        # default history). Like the real server, only a streamed send
+        # records it on the Run: the router's non-streaming path creates
+        # its Run without conversation_id (letta_conv.py).
+        self.conv = conv
+        self.conversation_id = conv.id if conv is not None and streaming \
+            else None
+        self.run_type = "send_conversation_message" if conv is not None \
+            else "send_message_streaming" if streaming else "send_message"
         self.t0 = time.monotonic()
         self.cancelled = threading.Event()
         self.cancelled_at = None
@@ -109,13 +123,15 @@ def timeline(turn, messages, body):
     return out, t + gap
 
 
-def start(app, agent, turn, messages, stop, body, streaming, inputs=()):
+def start(app, agent, turn, messages, stop, body, streaming, inputs=(),
+          conv=None):
     """Registers a run of these messages (caller holds app.lock).
     `inputs`: the user's messages when script key `input_after_ms` holds
     them back: they enter the history that long after the start (as a
     server that writes the input with the turn's first step), and
-    nothing of the answer comes before them."""
-    run = Run(agent.id, streaming)
+    nothing of the answer comes before them. `conv`: the conversation
+    the run belongs to (None: the agent's default history)."""
+    run = Run(agent.id, streaming, conv)
     for m in messages:
         m["run_id"] = run.id
     events, t_stop = timeline(turn, messages, body)
@@ -151,11 +167,14 @@ def settle(app, agent, now=None):
         limit = run.cancelled_at if run.cancelled.is_set() else now
         due = [m for t, m in run.schedule if t <= limit]
         run.schedule = [(t, m) for t, m in run.schedule if t > limit]
-        _emit(agent, due)
+        record(agent, run.conv or agent, due)
         if run.cancelled.is_set() or now >= run.end_t:
             run.final = True
             run.schedule = []
             agent.in_flight -= 1
+            if run.conv is not None:
+                run.conv.in_flight -= 1
+                run.conv.streams -= 1 if run.streaming else 0
             agent.last_stop_reason = "cancelled" if run.cancelled.is_set() \
                 else run.stop
             del app.runs[run.id]      # over: nothing to settle or cancel
@@ -169,12 +188,17 @@ def _keep_finished(app, run):
         app.runs_over.popitem(last=False)
 
 
-def _emit(agent, messages):
+def record(agent, lane, messages):
+    """Appends messages to a history: `lane` is the agent itself (its
+    default history) or one of its conversations. The agent's timeline
+    keeps every message of all its histories in order, as the real
+    server's unfiltered GET /v1/agents/{id}/messages lists them."""
     for m in messages:
-        agent.history.append(m)
+        lane.history.append(m)
+        agent.timeline.append(m)
         if m["message_type"] == "approval_request_message":
-            agent.pending_approval = m["id"]
-            agent.pending_call = m["tool_call"]["tool_call_id"]
+            lane.pending_approval = m["id"]
+            lane.pending_call = m["tool_call"]["tool_call_id"]
 
 
 def settle_all(app):
@@ -203,10 +227,9 @@ def run_json(run, now):
         "id": run.id, "status": status, "agent_id": run.agent_id,
         "created_at": _iso(run.wall0),
         "completed_at": _iso(run.wall0 + end - run.t0) if over else None,
-        "conversation_id": None, "base_template_id": None,
+        "conversation_id": run.conversation_id, "base_template_id": None,
         "background": run.background,
-        "metadata": {"run_type": "send_message_streaming" if run.streaming
-                     else "send_message"},
+        "metadata": {"run_type": run.run_type},
         "request_config": {
             "use_assistant_message": body.get("use_assistant_message", True),
             "assistant_message_tool_name": body.get(
@@ -257,7 +280,8 @@ def wait_run(app, run):
         if agent is not None:
             settle(app, agent, max(time.monotonic(), run.end_t)
                    if not run.cancelled.is_set() else None)
-        emitted = [m for m in (agent.history if agent else [])
+        lane = run.conv or agent
+        emitted = [m for m in (lane.history if agent else [])
                    if m.get("run_id") == run.id]
     stop = "cancelled" if run.cancelled.is_set() else run.stop
     return emitted, stop
@@ -415,17 +439,19 @@ def check_reset_body(raw):
 def reset(app, agent, body):
     """Empties the agent's history (caller holds app.lock)."""
     settle(app, agent)
+    gone = set(map(id, agent.history))
+    agent.timeline = [m for m in agent.timeline if id(m) not in gone]
     agent.history = []
     agent.pending_approval = None
     agent.pending_call = None
     agent.resets += 1
     if body.get("add_default_initial_messages"):
-        agent.history.append({
+        record(agent, agent, [{
             "id": script_mod.new_id("message"), "date": script_mod.now_iso(),
             "name": None, "message_type": "assistant_message",
             "otid": str(uuid.uuid4()), "sender_id": None, "step_id": None,
             "is_err": None, "seq_id": None, "run_id": None,
-            "content": "More human than human is our motto."})
+            "content": "More human than human is our motto."}])
 
 
 class ApprovalError(Exception):
