@@ -11,7 +11,7 @@ check() { if eval "$2"; then ok; else bad "$1"; fi; }
 fresh() {
     rm -rf "$tmp/p"; mkdir -p "$tmp/p/vendor"
     cp "$top/vendor/fetch.sh" "$top/vendor/manifest" "$tmp/p/vendor/"
-    cp -r "$top/vendor/downloads" "$tmp/p/vendor/downloads"
+    cp -rL "$top/vendor/downloads" "$tmp/p/vendor/downloads"
 }
 
 # Stand-in apt tools: MODE selects what the "mirror" does.
@@ -85,7 +85,7 @@ check "tarball judged by checksum" '[ -f "$tmp/p/vendor/src/jsmn/jsmn.h" ]'
 # 5. The build itself stops on a corrupt download (make restarts on it).
 rm -rf "$tmp/m"; mkdir -p "$tmp/m"
 (cd "$top" && git ls-files -z | xargs -0 tar cf - ) | tar xf - -C "$tmp/m" 2>/dev/null
-cp -r "$top/vendor/downloads" "$tmp/m/vendor/downloads"
+cp -rL "$top/vendor/downloads" "$tmp/m/vendor/downloads"
 printf 'x' >> "$tmp/m/vendor/downloads/$jsmn"
 (cd "$tmp/m" && PATH="$tmp/bin:$PATH" FAKE_LOG="$tmp/calls" FAKE_MODE=offline \
     make fetch) > "$tmp/out" 2>&1; rc=$?
