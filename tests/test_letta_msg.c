@@ -16,13 +16,15 @@ static void test_request(void)
 	char path[256], *body;
 	size_t n;
 	struct letta_send s = { A1, "[A (@a:x)] hi \"there\"", 21, "a", "@a:x",
-	                        "5d2c8f0e-3a41-4b7e-9c11-8e4f2a6b7c90", 20, 0 };
+	                        "5d2c8f0e-3a41-4b7e-9c11-8e4f2a6b7c90", 20, 0,
+	                        0 };
 
 	CHECK_EQ(letta_msg_path(path, sizeof path, A1), 0);
 	CHECK_STR(path, "/v1/agents/" A1 "/messages");
 	CHECK_EQ(letta_msg_path(path, sizeof path, "agent-x/../y"), ERR_INVAL);
 	CHECK_EQ(letta_msg_hist_path(path, sizeof path, A1, 100), 0);
-	CHECK_STR(path, "/v1/agents/" A1 "/messages?order=desc&limit=100");
+	CHECK_STR(path, "/v1/agents/" A1 "/messages?order=desc&limit=100"
+	          "&conversation_id=default");
 	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
 	CHECK_MEM(body, n, "{\"messages\":[{\"role\":\"user\",\"content\":"
 	          "\"[A (@a:x)] hi \\\"there\\\"\",\"text\":\"[A (@a:x)] hi "
@@ -45,6 +47,18 @@ static void test_request(void)
 	CHECK_STR(path, "/v1/agents/" A1 "/messages/stream");
 	CHECK_EQ(letta_msg_stream_path(path, sizeof path, "x/y"), ERR_INVAL);
 	CHECK_EQ(letta_msg_stream_path(path, 20, A1), ERR_TOOBIG);
+	/* to a conversation: it streams unless told not to, so the flag is
+	 * always written */
+	s.conv = 1;
+	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
+	CHECK(strstr(body, "\"max_steps\":20,\"streaming\":true,"
+	             "\"stream_tokens\":false,\"include_pings\":true}") != NULL);
+	free(body);
+	s.stream = 0;
+	CHECK_EQ(letta_msg_body(&s, &body, &n), 0);
+	CHECK(strstr(body, "\"max_steps\":20,\"streaming\":false}") != NULL);
+	free(body);
+	s.conv = 0;
 	/* a reply put together from a stream reads as a parsed one */
 	letta_reply_init(&rep);
 	letta_reply_add(&rep, "one", 3);

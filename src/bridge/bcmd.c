@@ -172,8 +172,9 @@ int bcmd_help(char *out, size_t cap, const char *prefix,
 
 	if (admin)
 		snprintf(reset, sizeof reset,
-		         "%sreset - start the agent's conversation here over "
-		         "(you are asked to confirm with %sreset confirm)\n",
+		         "%sreset - start the agent's conversation here (in a "
+		         "thread: that thread's) over (you are asked to confirm "
+		         "with %sreset confirm)\n",
 		         p, p);
 	return fmt(out, cap,
 	           "This room talks to the Letta agent%s%s%s. Write a message "
@@ -286,6 +287,9 @@ static const char *const notices[BCMD_N__COUNT] = {
 	[BCMD_N_RESET_NEW] = "Done: this room now talks to the agent in a new "
 		"conversation ({d}). What was said before stays in Letta, out of "
 		"the agent's context; its memory blocks stay.",
+	[BCMD_N_RESET_THREAD] = "Done: this thread now talks to the agent in "
+		"a new conversation ({d}). The room's main conversation is "
+		"unchanged; the agent's memory blocks stay.",
 	[BCMD_N_RESET_FAILED] = "The conversation was not started over: {d}. "
 		"Nothing changed; say {p}reset again later.",
 };

@@ -117,6 +117,8 @@ enum bcmd_notice {
 	                          * (detail: its id) */
 	BCMD_N_RESET_FAILED,     /* Letta answered the !reset with an
 	                          * error (detail: its words) */
+	BCMD_N_RESET_THREAD,     /* !reset in a thread of its own: a new
+	                          * conversation (detail: its id) */
 	BCMD_N__COUNT
 };
 

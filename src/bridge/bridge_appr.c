@@ -29,37 +29,89 @@ static int pend_key(const char *room, char *key, size_t cap)
 	                                                             : ERR_TOOBIG;
 }
 
-int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
-                       size_t ccap, char *tool, size_t tcap)
+/* The record "call_id<TAB>tool[<TAB>thread root]" (no thread: the main
+ * timeline's, as every record before threads had their own
+ * conversations) into its fields, in val. 0 or ERR_NOTFOUND. */
+static int pend_split(char *val, char **tool, char **thread)
 {
-	char key[LIM_STORE_ID], val[512], *tab;
+	char *tab = strchr(val, '\t');
+
+	if (!tab || tab == val)
+		return ERR_NOTFOUND;    /* not ours: as if none */
+	*tab = '\0';
+	*tool = tab + 1;
+	*thread = strchr(*tool, '\t');
+	if (*thread)
+		*(*thread)++ = '\0';
+	else
+		*thread = "";
+	return 0;
+}
+
+static int pend_read(struct store_txn *t, const char *room, char *val,
+                     size_t cap, char **tool, char **thread)
+{
+	char key[LIM_STORE_ID];
 	int e;
 
 	if (pend_key(room, key, sizeof key))
 		return ERR_NOTFOUND;
-	if ((e = store_meta_get(t, key, val, sizeof val)))
+	if ((e = store_meta_get(t, key, val, cap)))
 		return e == ERR_TOOBIG ? ERR_NOTFOUND : e;
-	if (!(tab = strchr(val, '\t')) || tab == val)
-		return ERR_NOTFOUND;    /* not ours: as if none */
-	*tab = '\0';
+	return pend_split(val, tool, thread);
+}
+
+int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
+                       size_t ccap, char *tool, size_t tcap)
+{
+	char val[768], *tl, *th;
+	int e = pend_read(t, room, val, sizeof val, &tl, &th);
+
+	if (e)
+		return e;
 	snprintf(call_id, ccap, "%s", val);
-	snprintf(tool, tcap, "%s", tab + 1);
+	snprintf(tool, tcap, "%s", tl);
 	return 0;
 }
 
-int bridge_pending_put(struct store_txn *t, const char *room,
-                       const char *call_id, const char *tool)
+int bridge_pending_thread(struct store_txn *t, const char *room,
+                          char *thread, size_t cap)
 {
-	char key[LIM_STORE_ID], val[512];
+	char val[768], *tl, *th;
+	int e = pend_read(t, room, val, sizeof val, &tl, &th);
+
+	if (!e)
+		snprintf(thread, cap, "%s", th);
+	return e;
+}
+
+int bridge_pending_put(struct store_txn *t, const char *room,
+                       const char *call_id, const char *tool,
+                       const char *thread)
+{
+	char key[LIM_STORE_ID], val[768];
+	int n;
 
 	if (pend_key(room, key, sizeof key)) {
 		LOG_WARN("bridge", "event=approval_not_kept room=%.80s reason="
 		         "\"room id too long\"", room);
 		return 0;
 	}
-	if ((size_t)snprintf(val, sizeof val, "%s\t%s", call_id, tool) >=
-	    sizeof val)
+	if (strchr(call_id, '\t')) {
+		LOG_WARN("bridge", "event=approval_not_kept room=%s reason="
+		         "\"call id with a tab\"", room);
+		return 0;
+	}
+	n = thread && thread[0] ?
+	    snprintf(val, sizeof val, "%s\t%s\t%s", call_id, tool, thread) :
+	    snprintf(val, sizeof val, "%s\t%s", call_id, tool);
+	if (n < 0 || (size_t)n >= sizeof val)
 		return ERR_TOOBIG;
+	/* a tab in a tool's name would end it early: a space */
+	for (char *p = val + strlen(call_id) + 1;
+	     p < val + strlen(call_id) + 1 + strlen(tool); p++)
+		if (*p == '\t')
+			*p = ' ';
 	return store_meta_put(t, key, val);
 }
 
@@ -144,7 +196,7 @@ static void on_pending(void *arg, const struct lapi_res *res)
  * elsewhere, or before an upgrade) is looked up in the history first. */
 void bridge_appr_waits(struct broom *r, struct bturn_head *h)
 {
-	struct lapi_at at = { h->ag.agent_id, r->conv };
+	struct lapi_at at = { h->ag.agent_id, h->conv };
 	char tool[128] = "";
 	char *p[2] = { r->id, tool };
 

@@ -102,7 +102,13 @@ struct cmd {
 	struct bcmd c;
 };
 
-struct qcount { const char *room; int n; char tool[128]; };
+struct qcount {
+	const char *room;
+	const char *thread;             /* a thread of its own, or NULL */
+	int n;
+	char tool[128];
+	char conv[LIM_LETTA_APP_ID];    /* the thread's ("": none yet) */
+};
 
 static int count_view(struct store_txn *t, void *arg)
 {
@@ -112,14 +118,35 @@ static int count_view(struct store_txn *t, void *arg)
 	if (bridge_pending_get(t, c->room, call, sizeof call, c->tool,
 	                       sizeof c->tool))
 		c->tool[0] = '\0';
+	if (c->thread && store_conv_get(t, c->room, c->thread, c->conv,
+	                                sizeof c->conv))
+		c->conv[0] = '\0';
 	return store_q_count(t, STORE_Q_INBOX, c->room, &c->n);
+}
+
+/* The "Conversation:" line of !status: the thread's own when the
+ * command was said in one (threads = conversation), else the room's. */
+static void conv_line(const struct cmd *k, const struct qcount *q,
+                      char *out, size_t cap)
+{
+	const struct broom *r = k->r;
+
+	if (q->thread && q->conv[0])
+		snprintf(out, cap, "%s (this thread's own)", q->conv);
+	else if (q->thread)
+		snprintf(out, cap, "none yet (this thread's first question "
+		         "makes its own)");
+	else
+		snprintf(out, cap, "%s", r->conv[0] ? r->conv :
+		         "the agent's default one");
 }
 
 static void do_status(struct cmd *k)
 {
-	struct qcount q = { k->r->id, 0, "" };
+	struct qcount q = { k->r->id, NULL, 0, "", "" };
 	struct broom *r = k->r;
 	char text[BCMD_TEXT_MAX], turn[128] = "none", pend[256] = "";
+	char conv[LIM_LETTA_APP_ID + 64];
 
 	if (r->turn != T_IDLE && r->first_sent) {
 		int n = snprintf(turn, sizeof turn, "running for %llu s",
@@ -134,7 +161,10 @@ static void do_status(struct cmd *k)
 	else if (r->turn != T_IDLE)
 		snprintf(turn, sizeof turn, "starting");
 	/* the store, not the counters: what a restart would find */
+	if (k->m.thread[0] && r->b->thread_convs)
+		q.thread = k->m.thread;
 	store_view(r->b->store, count_view, &q);
+	conv_line(k, &q, conv, sizeof conv);
 	LOG_DEBUG("bridge", "event=status room=%s nin=%d stored=%d", r->id,
 	          r->nin, q.n);
 	if (q.tool[0])
@@ -143,8 +173,7 @@ static void do_status(struct cmd *k)
 		         r->b->cmd_prefix, r->b->cmd_prefix);
 	snprintf(text, sizeof text, "Agent: %s (%s)\nConversation: %s\n"
 	         "Waiting messages: %d\nTurn in flight: %s\nLast error: %s%s",
-	         k->ag.name, k->ag.agent_id, r->conv[0] ? r->conv :
-	         "the agent's default one", q.n > 0 && r->turn != T_IDLE ?
+	         k->ag.name, k->ag.agent_id, conv, q.n > 0 && r->turn != T_IDLE ?
 	         q.n - 1 : q.n, turn, r->last_err[0] ? r->last_err : "none",
 	         pend);
 	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
@@ -185,6 +214,8 @@ static void do_cancel(struct cmd *k)
 	}
 	r->b->lapi->ops->cancel(r->b->lapi, NULL,
 	                        &(const struct lapi_at){ k->ag.agent_id,
+	                                                 r->turn != T_IDLE ?
+	                                                 r->turn_conv :
 	                                                 r->conv },
 	                        on_letta_cancel, NULL);
 	if (store_update(r->b->store, clear_txn, r) == 0 && r->nin) {
@@ -205,18 +236,26 @@ static void do_cancel(struct cmd *k)
 struct reset_done {
 	struct broom *r;
 	const char *conv;               /* "": the room keeps its own */
+	const char *thread;             /* a thread's reset, or NULL */
 };
 
-/* A reset drops the agent's pending approval, and moves the room to
- * the conversation Letta made for it, in one transaction. */
+/* A reset drops the pending approval of what it starts over, and moves
+ * the room (or the thread) to the conversation Letta made for it, in one
+ * transaction. */
 static int reset_txn(struct store_txn *t, void *arg)
 {
 	struct reset_done *d = arg;
-	int e = bridge_pending_del(t, d->r->id);
+	char th[LIM_STORE_ID];
+	int e = bridge_pending_thread(t, d->r->id, th, sizeof th);
 
 	if (e < 0 && e != ERR_NOTFOUND)
 		return e;
-	return d->conv[0] ? store_conv_put(t, d->r->id, NULL, d->conv) : 0;
+	if (!e && !strcmp(th, d->thread ? d->thread : "") &&
+	    (e = bridge_pending_del(t, d->r->id)) < 0)
+		return e;
+	if (!d->conv[0])
+		return 0;
+	return store_conv_put(t, d->r->id, d->thread, d->conv);
 }
 
 /* Why a reset did not happen, in words for the room. */
@@ -238,18 +277,22 @@ static void on_reset(void *arg, const struct lapi_res *res)
 {
 	struct broom *r = arg;
 	char why[64];
-	struct reset_done d = { r, res->conv };
-	int ok = res->status == 200 && !res->err, e = 0;
+	const char *thread = r->reset_thread ? r->cmd_thread : NULL;
+	struct reset_done d = { r, res->conv, thread };
+	/* a thread's is a conversation found or made (no HTTP status on
+	 * the App Server): its id says it worked */
+	int ok = thread ? !res->err && res->conv[0] :
+	         res->status == 200 && !res->err, e = 0;
 
 	if (ok && (e = store_update(r->b->store, reset_txn, &d)) < 0)
 		LOG_ERROR("bridge", "event=reset_not_kept room=%s err=%s "
 		          "why=\"%s\"", r->id, err_str(e),
 		          store_why(r->b->store));
-	else if (ok && res->conv[0])
+	else if (ok && res->conv[0] && !thread)
 		snprintf(r->conv, sizeof r->conv, "%s", res->conv);
-	LOG_INFO("bridge", "event=reset room=%s status=%d err=%s conv=%s",
-	         r->id, res->status, err_str(res->err),
-	         ok && res->conv[0] ? res->conv : "-");
+	LOG_INFO("bridge", "event=reset room=%s thread=%s status=%d err=%s "
+	         "conv=%s", r->id, thread ? thread : "-", res->status,
+	         err_str(res->err), ok && res->conv[0] ? res->conv : "-");
 	if (!ok && res->err == ERR_INVAL)       /* this Letta cannot */
 		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
 		            BCMD_N_RESET_UNSUPPORTED, res->detail);
@@ -259,8 +302,8 @@ static void on_reset(void *arg, const struct lapi_res *res)
 		                                           sizeof why));
 	else
 		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
-		            res->conv[0] ? BCMD_N_RESET_NEW : BCMD_N_RESET_DONE,
-		            res->conv);
+		            thread ? BCMD_N_RESET_THREAD : res->conv[0] ?
+		            BCMD_N_RESET_NEW : BCMD_N_RESET_DONE, res->conv);
 }
 
 /* The summary of the conversation a !reset makes, fixed by the room and
@@ -275,8 +318,9 @@ static void do_reset(struct cmd *k, int confirm)
 {
 	struct broom *r = k->r;
 	struct lapi_at at = { k->ag.agent_id, r->conv };
-	char key[2 * LIM_STORE_ID + 32];
+	char key[2 * LIM_STORE_ID + 64];
 	uint64_t now = loop_now(r->b->loop);
+	void *h;
 
 	if (!admin(r->b, k->m.sender)) {
 		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
@@ -301,8 +345,19 @@ static void do_reset(struct cmd *k, int confirm)
 	snprintf(r->reset_by, sizeof r->reset_by, "%s", k->ag.user_id);
 	snprintf(r->cmd_ev, sizeof r->cmd_ev, "%s", k->m.event_id);
 	snprintf(r->cmd_thread, sizeof r->cmd_thread, "%s", k->m.thread);
-	reset_key(r, key, sizeof key);
-	if (!r->b->lapi->ops->reset(r->b->lapi, r, &at, key, on_reset, r))
+	/* in a thread of its own: a new conversation for the thread */
+	r->reset_thread = k->m.thread[0] && r->b->thread_convs;
+	if (r->reset_thread) {
+		bridge_thread_key(r->id, k->m.thread, k->m.event_id, key,
+		                  sizeof key);
+		at.conv = "";
+		h = r->b->lapi->ops->conv(r->b->lapi, r, &at, key, on_reset, r);
+	} else {
+		reset_key(r, key, sizeof key);
+		h = r->b->lapi->ops->reset(r->b->lapi, r, &at, key, on_reset,
+		                           r);
+	}
+	if (!h)
 		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
 		            BCMD_N_RESET_FAILED, "Letta could not be asked");
 }
@@ -328,6 +383,11 @@ static int approve_txn(struct store_txn *t, void *arg)
 	                       a->tool, sizeof a->tool);
 	if (e)
 		return e == ERR_NOTFOUND ? 0 : e;
+	/* the answer goes where the turn paused: its thread's conversation,
+	 * and the agent's words after it into that thread */
+	if ((e = bridge_pending_thread(t, a->k->r->id, m.thread,
+	                               sizeof m.thread)))
+		return e;
 	m.approval = a->k->c.kind == BCMD_APPROVE ? BRIDGE_APPROVAL_YES
 	                                         : BRIDGE_APPROVAL_NO;
 	m.text = a->k->c.arg;

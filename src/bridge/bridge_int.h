@@ -8,6 +8,8 @@
  *   2 inbox        bridge_msg.c     the inbox and outbox records (no I/O)
  *   3 turn         bridge_turn.c    the oldest question -> its agent once,
  *                                   through the Letta API (letta/lapi.h)
+ *                  bridge_thread.c  a thread's own conversation, found or
+ *                                   made before its first question goes
  *   4 as it comes  bridge_stream.c  the answer so far, the live message
  *   5 as seen      bridge_conv.c    Markdown -> the event, parts, threads
  *   6 answer out   bridge_out.c     the outbox, sent as the agent user
@@ -60,7 +62,8 @@ struct bcall {
 };
 
 /* Turn states of a room. */
-enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN, T_RUNS };
+enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN, T_RUNS,
+       T_CONV };
 /* broom.runs_check: the agent's runs looked at before a re-send */
 enum { RUNS_UNASKED, RUNS_ASK, RUNS_CLEAR };
 /* Outbox states of a room. */
@@ -71,6 +74,9 @@ struct broom {
 	/* the Letta conversation the room talks in ("": the agent's
 	 * default), as the store keeps it (store_conv_get) */
 	char conv[LIM_LETTA_APP_ID];
+	/* the conversation of the turn in flight (a thread's, or conv):
+	 * where !cancel stops it */
+	char turn_conv[LIM_LETTA_APP_ID];
 	struct broom *hnext;            /* hash chain */
 	struct bridge *b;
 	int nin;                        /* inbox entries */
@@ -119,6 +125,7 @@ struct broom {
 	char reset_by[LIM_STORE_ID];
 	char cmd_ev[LIM_STORE_ID];      /* the !reset confirm being done */
 	char cmd_thread[LIM_STORE_ID];
+	int reset_thread;               /* the !reset is a thread's own */
 	/* a streamed turn and its live message (bridge_stream.c); on the
 	 * heap while there is one */
 	struct blive *lv;
@@ -170,6 +177,7 @@ struct bridge {
 	int64_t stream_after;           /* [bridge] stream_after */
 	int show_tools;                 /* [bridge] show_tools = compact */
 	int thread_convs;               /* [bridge] threads = conversation */
+	int no_convs;                   /* ... but this Letta has none */
 	int respond_mention;            /* [bridge] respond = mention */
 	int listen;                     /* [bridge] listen */
 	int stopping;
@@ -249,6 +257,9 @@ struct bturn_head {
 	struct bridge_in m;
 	struct store_agent ag;
 	size_t n;
+	/* the conversation the question goes to (bridge_thread_conv) */
+	char conv[LIM_LETTA_APP_ID];
+	int conv_missing;               /* a thread's, not made yet */
 };
 
 /* 1 when h (re-read) is still the question r's turn is for; else the
@@ -268,8 +279,29 @@ void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
                         const char *text, size_t len, int gone,
                         const struct letta_reply *rep, const char *note);
 
+/* A try of the turn failed (why: words for the person): again after a
+ * backoff, or the person is told after the last. */
+void bridge_turn_retry(struct broom *r, struct bturn_head *h, const char *why);
+
 /* 1 when the turn of rep ended paused on a tool call we can answer. */
 int bridge_turn_waits_approval(const struct letta_reply *rep);
+
+/* ---- bridge_thread.c ---- */
+
+/* The conversation the question m of room r goes to, into h->conv: a
+ * thread's own (threads = conversation; h->conv_missing when none is
+ * kept yet), or the room's. Inside the head's read transaction. */
+int bridge_thread_conv(struct store_txn *t, const struct broom *r,
+                       struct bturn_head *h);
+
+/* The summary naming the conversation of thread `thread` of room r;
+ * `since` (NULL: none) the event of a !reset that starts it over. */
+void bridge_thread_key(const char *room, const char *thread,
+                       const char *since, char *out, size_t cap);
+
+/* The head's thread has no conversation yet: find or make it (T_CONV),
+ * keep it, and go on with the turn. */
+void bridge_thread_make(struct broom *r, struct bturn_head *h);
 
 /* ---- bridge_appr.c ---- */
 
@@ -437,7 +469,12 @@ void bridge_stream_free(struct broom *r);
 int bridge_pending_get(struct store_txn *t, const char *room, char *call_id,
                        size_t ccap, char *tool, size_t tcap);
 int bridge_pending_put(struct store_txn *t, const char *room,
-                       const char *call_id, const char *tool);
+                       const char *call_id, const char *tool,
+                       const char *thread);
+/* The thread (root event id, "": the main timeline) whose turn the
+ * pending call paused: its answer goes to that conversation. */
+int bridge_pending_thread(struct store_txn *t, const char *room,
+                          char *thread, size_t cap);
 int bridge_pending_del(struct store_txn *t, const char *room);
 
 /* ---- bridge_sync.c ---- */

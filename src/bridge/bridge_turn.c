@@ -98,7 +98,9 @@ static int head_read(struct store_txn *t, void *arg)
 	c->got = 1;
 	if (bridge_in_decode(c->buf, c->h->n, &c->h->m))
 		return ERR_CORRUPT;
-	return store_agent_of_room(t, c->r->id, &c->h->ag);
+	if ((e = store_agent_of_room(t, c->r->id, &c->h->ag)))
+		return e;
+	return bridge_thread_conv(t, c->r, c->h);
 }
 
 /* Drops an inbox entry that cannot be worked on (one log line). */
@@ -163,7 +165,7 @@ static int fin_pending(struct store_txn *t, struct fin *f)
 		return 0;
 	if (bridge_turn_waits_approval(f->rep))
 		return bridge_pending_put(t, f->r->id, f->rep->call_id,
-		                          f->rep->tool);
+		                          f->rep->tool, f->o ? f->o->thread : "");
 	return bridge_pending_del(t, f->r->id);
 }
 
@@ -339,6 +341,11 @@ static void retry_or_give_up(struct broom *r, struct bturn_head *h,
 	try_again(r, h, &r->tries, why);
 }
 
+void bridge_turn_retry(struct broom *r, struct bturn_head *h, const char *why)
+{
+	retry_or_give_up(r, h, why);
+}
+
 /* A look at the history that failed: counted apart from the sends, so
  * that the looks a failed send brings do not use up its tries (each is
  * bounded on its own). */
@@ -464,7 +471,7 @@ static void ask_of(struct broom *r, const struct bturn_head *h,
 	bridge_otid(r->id, h->m.event_id, otid);
 	bridge_letta_name(h->m.sender, name, 64);
 	*q = (struct lapi_ask){
-		.agent_id = h->ag.agent_id, .conv = r->conv, .text = h->m.text,
+		.agent_id = h->ag.agent_id, .conv = h->conv, .text = h->m.text,
 		.text_len = h->m.text_len, .name = name,
 		.sender_id = h->m.sender, .cmid = otid,
 		.call_id = h->m.call_id, .max_steps = r->b->max_steps,
@@ -638,7 +645,7 @@ static void on_going(void *arg, const struct lapi_res *res)
 
 static void start_runs(struct broom *r, struct bturn_head *h)
 {
-	struct lapi_at at = { h->ag.agent_id, r->conv };
+	struct lapi_at at = { h->ag.agent_id, h->conv };
 
 	r->turn = T_RUNS;
 	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, &at, NULL,
@@ -651,7 +658,7 @@ static void start_runs(struct broom *r, struct bturn_head *h)
 
 static void start_run(struct broom *r, struct bturn_head *h)
 {
-	struct lapi_at at = { h->ag.agent_id, r->conv };
+	struct lapi_at at = { h->ag.agent_id, h->conv };
 
 	r->turn = T_RUN;
 	r->turn_call = r->b->lapi->ops->going(r->b->lapi, r, &at, r->run_id,
@@ -728,7 +735,10 @@ void bridge_turn_run(struct broom *r)
 	taken_up(r, &h);
 	if (!slot_take(r, T_IDLE))
 		return;
-	if (r->check_first && r->run_id[0] && !r->run_over)
+	snprintf(r->turn_conv, sizeof r->turn_conv, "%s", h.conv);
+	if (h.conv_missing)
+		bridge_thread_make(r, &h);
+	else if (r->check_first && r->run_id[0] && !r->run_over)
 		start_run(r, &h);
 	else if (r->check_first && r->runs_check == RUNS_ASK)
 		start_runs(r, &h);

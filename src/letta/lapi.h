@@ -144,13 +144,23 @@ struct lapi_ops {
 	void *(*cancel)(struct lapi *l, void *owner, const struct lapi_at *at,
 	                lapi_done done, void *arg);
 	/* Starts the conversation at at over: status 200 / err 0 when it
-	 * did. REST erases the agent's messages (res.conv ""); the App
-	 * Server cannot, so it makes a new conversation (res.conv: its id)
+	 * did: the room's main conversation (a thread starts over in a new
+	 * one: conv). REST erases the messages of the agent's default
+	 * conversation (res.conv ""); the App Server, which keeps messages
+	 * for good, makes a new conversation (res.conv: its id)
 	 * whose summary is `key`, or finds the one an earlier try made with
 	 * it (a crash between the create and the caller's store write must
 	 * not leave two). err ERR_INVAL: this Letta cannot (detail says). */
 	void *(*reset)(struct lapi *l, void *owner, const struct lapi_at *at,
 	               const char *key, lapi_done done, void *arg);
+	/* The conversation of agent at->agent_id that a summary `key`
+	 * names (a thread of a room: bridge_thread.c), made now when none
+	 * does: res.conv is its id, err 0. A second try after a crash
+	 * between the create and the caller's store write finds the first
+	 * one: the oldest of those the summary names wins. err ERR_INVAL:
+	 * this Letta has no conversations (detail says). */
+	void *(*conv)(struct lapi *l, void *owner, const struct lapi_at *at,
+	              const char *key, lapi_done done, void *arg);
 	/* The owner stops: nothing is called any more (operations still
 	 * going end without their callback). */
 	void (*stop)(struct lapi *l);

@@ -12,29 +12,21 @@
 #include "core/json.h"
 #include "core/limits.h"
 #include "letta/letta_app_int.h"
+#include "letta/letta_conv.h"
 
 /* The most conversations one search reads: a summary names one room's
- * one reset, so more than a handful means another client's. */
+ * one thread or reset, so more than a handful means another client's. */
 #define FIND_LIMIT 50
-
-static int summary_ok(const char *s)
-{
-	size_t n = s ? strnlen(s, LETTA_APP_CONV_SUMMARY) : 0;
-
-	return n > 0 && n < LETTA_APP_CONV_SUMMARY ? 0 : ERR_INVAL;
-}
 
 /* A command on agent_id with a summary: its head, or why it cannot go. */
 static int open_cmd(struct json_w *w, char *buf, size_t cap,
                     const char *type, const char *request_id,
                     const char *agent_id, const char *summary)
 {
-	int r = summary_ok(summary);
+	int r = letta_conv_summary_ok(summary);
 
 	if (r || !ident_agent_id_valid(agent_id))
 		return r ? r : ERR_INVAL;
-	if (!json_utf8_valid(summary, strlen(summary)))
-		return ERR_UTF8;
 	return letta_app_cmd_open(w, buf, cap, type, request_id);
 }
 
@@ -93,52 +85,15 @@ static bool succeeded(const struct json *j)
 	return !json_get_bool(j, 0, "success", &ok) && ok;
 }
 
-/* Conversation c's id into id[0..cap): 0, or ERR_PROTO. */
-static int conv_id(const struct json *j, int c, char *id, size_t cap)
-{
-	size_t n = 0;
-
-	if (c < 0 || cap < LIM_LETTA_APP_ID ||
-	    json_strn(j, json_get(j, c, "id"), id, cap, &n) ||
-	    !letta_app_id_valid(id, n)) {
-		if (cap)
-			id[0] = '\0';
-		return ERR_PROTO;
-	}
-	return 0;
-}
-
-/* Newest first or oldest first depends on the server's order: the
- * oldest is the first try's, whichever way they come. */
-static int older(const struct json *j, int a, int b)
-{
-	char ta[40] = "", tb[40] = "";
-
-	json_get_str(j, a, "created_at", ta, sizeof ta);
-	json_get_str(j, b, "created_at", tb, sizeof tb);
-	return strcmp(ta, tb) < 0;
-}
-
 int letta_app_conv_found(const struct json *j, const char *agent_id,
                          const char *summary, char *id, size_t cap)
 {
-	int a = json_get(j, 0, "conversations"), best = -1;
-
 	if (cap)
 		id[0] = '\0';
-	if (!succeeded(j) || json_type(j, a) != JSON_ARR)
+	if (!succeeded(j))
 		return ERR_PROTO;
-	for (int c = json_arr_first(j, a); c >= 0;
-	     c = json_arr_next(j, a, c)) {
-		if (!json_str_eq(j, json_get(j, c, "summary"), summary) ||
-		    !json_str_eq(j, json_get(j, c, "agent_id"), agent_id))
-			continue;
-		if (best < 0 || older(j, c, best))
-			best = c;
-	}
-	if (best < 0)
-		return 0;
-	return conv_id(j, best, id, cap) ? ERR_PROTO : 1;
+	return letta_conv_pick(j, json_get(j, 0, "conversations"), agent_id,
+	                       summary, id, cap);
 }
 
 int letta_app_conv_made(const struct json *j, char *id, size_t cap)
@@ -147,5 +102,5 @@ int letta_app_conv_made(const struct json *j, char *id, size_t cap)
 		id[0] = '\0';
 	if (!succeeded(j))
 		return ERR_PROTO;
-	return conv_id(j, json_get(j, 0, "conversation"), id, cap);
+	return letta_conv_id(j, json_get(j, 0, "conversation"), id, cap);
 }

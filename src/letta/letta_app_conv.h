@@ -15,9 +15,7 @@
 
 struct json;
 
-/* The longest summary lettamx gives a conversation (room and event ids
- * are at most 255 bytes each). */
-#define LETTA_APP_CONV_SUMMARY 600
+#include "letta/letta_conv.h"
 
 /* conversation_list of agent_id's conversations whose id or summary
  * contains `summary` (the server's search ignores case, so the answer is
@@ -27,7 +25,7 @@ int letta_app_conv_list(char *buf, size_t cap, const char *request_id,
                         const char *agent_id, const char *summary);
 
 /* conversation_create for agent_id with `summary` (1 ..
- * LETTA_APP_CONV_SUMMARY - 1 bytes of UTF-8). */
+ * LETTA_CONV_SUMMARY - 1 bytes of UTF-8). */
 int letta_app_conv_create(char *buf, size_t cap, const char *request_id,
                           const char *agent_id, const char *summary);
 

@@ -590,7 +590,7 @@ static void *op_reset(struct lapi *base, void *owner,
 	struct aop *o;
 
 	(void)owner;
-	if (!n || n >= LETTA_APP_CONV_SUMMARY ||
+	if (!n || n >= LETTA_CONV_SUMMARY ||
 	    !(o = op_new((struct appsrv *)base, OP_RESET, at, 0, done, arg)))
 		return NULL;
 	if (!(o->text = strdup(key))) {
@@ -648,7 +648,8 @@ static void op_destroy(struct lapi *base)
 static const struct lapi_ops app_ops = {
 	.send = op_send, .look = op_look, .pending = op_pending,
 	.going = op_going, .cancel = op_cancel, .reset = op_reset,
-	.stop = op_stop, .free = op_destroy,
+	/* a thread's conversation is found or made as a reset's is */
+	.conv = op_reset, .stop = op_stop, .free = op_destroy,
 };
 
 struct lapi *lapi_app_new(const struct lapi_app_conf *c)

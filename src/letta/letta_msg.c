@@ -36,8 +36,11 @@ int letta_msg_path(char *path, size_t cap, const char *agent_id)
 int letta_msg_hist_path(char *path, size_t cap, const char *agent_id,
                         int limit)
 {
+	/* without conversation_id, a server with conversations (0.16.2+)
+	 * lists every one of the agent's (letta services/message_manager
+	 * list_messages); servers before ignore it */
 	return agent_path(path, cap, "/v1/agents/%s/messages?order=desc"
-	                  "&limit=%d", agent_id, limit);
+	                  "&limit=%d&conversation_id=default", agent_id, limit);
 }
 
 int letta_msg_stream_path(char *path, size_t cap, const char *agent_id)
@@ -95,6 +98,8 @@ static int messages_close(struct json_w *w, const struct letta_send *s,
 	json_w_obj_end(w);
 	json_w_arr_end(w);
 	json_w_kint(w, "max_steps", s->max_steps);
+	if (s->conv)
+		json_w_kbool(w, "streaming", s->stream != 0);
 	if (s->stream) {
 		json_w_kbool(w, "stream_tokens", false);
 		json_w_kbool(w, "include_pings", true);

@@ -21,6 +21,9 @@ struct letta_send {
 	int max_steps;
 	int stream;                     /* 1: step streaming with pings (the
 	                                 * /messages/stream route) */
+	int conv;                       /* 1: to a conversation's /messages,
+	                                 * which streams unless told not to:
+	                                 * `streaming` is always written */
 };
 
 /* "/v1/agents/<id>/messages" into path[0..cap). Returns 0 or ERR_INVAL

@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/proto_buf.h"
+#include "letta/letta_conv.h"
 #include "letta/letta_msg.h"
 
 #define LOOK_MS   60000         /* a history read */
@@ -52,6 +53,7 @@ void rest_call_free(struct rcall *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	rest_stream_reset(c);
+	free(c->summary);
 	free(c->rep);
 	free(c);
 }
@@ -111,6 +113,12 @@ void rest_send_failed(struct lapi_res *res, int st, const char *body,
 		                 err != ERR_TLS;
 }
 
+/* 1 when conv names a conversation other than the agent's default. */
+static int in_conv(const char *conv)
+{
+	return conv && conv[0] && strcmp(conv, "default");
+}
+
 static void on_send(void *arg, int st, const char *body, size_t len, int err)
 {
 	struct rcall *c = arg;
@@ -141,6 +149,7 @@ static int send_body(const struct lapi_ask *q, char **body, size_t *len)
 		.text_len = q->text_len, .name = q->name,
 		.sender_id = q->sender_id, .otid = q->cmid,
 		.max_steps = q->max_steps, .stream = q->stream,
+		.conv = in_conv(q->conv),
 	};
 	char *why;
 	int e;
@@ -167,8 +176,12 @@ static void *op_send(struct lapi *base, void *owner, const struct lapi_ask *q,
 	size_t len;
 	void *h;
 
-	*err = q->stream ? letta_msg_stream_path(path, sizeof path, q->agent_id)
-	                 : letta_msg_path(path, sizeof path, q->agent_id);
+	if (in_conv(q->conv))
+		*err = letta_conv_path(path, sizeof path, q->conv, "/messages");
+	else
+		*err = q->stream ? letta_msg_stream_path(path, sizeof path,
+		                                         q->agent_id)
+		                 : letta_msg_path(path, sizeof path, q->agent_id);
 	if (*err || (*err = send_body(q, &body, &len)))
 		return NULL;
 	*err = ERR_AGAIN;
@@ -211,18 +224,31 @@ static void on_look(void *arg, int st, const char *body, size_t len,
 	rest_call_end(c, &res);
 }
 
-/* Reads agent_id's history for key (an otid, or the call id of an
- * approval; "" for RC_PENDING). */
+/* The newest messages of at's conversation: the agent's default one,
+ * or another (a thread's). */
+static int hist_path(char *path, size_t cap, const struct lapi_at *at)
+{
+	char tail[64];
+
+	if (!in_conv(at->conv))
+		return letta_msg_hist_path(path, cap, at->agent_id,
+		                           LIM_BRIDGE_HISTORY);
+	snprintf(tail, sizeof tail, "/messages?order=desc&limit=%d",
+	         LIM_BRIDGE_HISTORY);
+	return letta_conv_path(path, cap, at->conv, tail);
+}
+
+/* Reads the history of at's conversation for key (an otid, or the call
+ * id of an approval; "" for RC_PENDING). */
 static void *start_look(struct rest *l, void *owner, int kind,
-                        const char *agent_id, const char *key, int approval,
-                        lapi_done done, void *arg)
+                        const struct lapi_at *at, const char *key,
+                        int approval, lapi_done done, void *arg)
 {
 	char path[256];
 	struct rcall *c;
 
 	if (!key || strlen(key) >= sizeof c->key ||
-	    letta_msg_hist_path(path, sizeof path, agent_id,
-	                        LIM_BRIDGE_HISTORY) ||
+	    hist_path(path, sizeof path, at) ||
 	    !(c = rest_call_new(l, kind, done, arg)))
 		return NULL;
 	snprintf(c->key, sizeof c->key, "%s", key);
@@ -234,18 +260,18 @@ static void *start_look(struct rest *l, void *owner, int kind,
 static void *op_look(struct lapi *base, void *owner, const struct lapi_ask *q,
                      lapi_done done, void *arg)
 {
-	return start_look((struct rest *)base, owner, RC_LOOK, q->agent_id,
+	struct lapi_at at = { q->agent_id, q->conv };
+
+	return start_look((struct rest *)base, owner, RC_LOOK, &at,
 	                  q->approval ? q->call_id : q->cmid, q->approval,
 	                  done, arg);
 }
 
-/* One conversation per agent here (REST's conversations come with
- * threads): at->conv is not read. */
 static void *op_pending(struct lapi *base, void *owner,
                         const struct lapi_at *at, lapi_done done, void *arg)
 {
-	return start_look((struct rest *)base, owner, RC_PENDING, at->agent_id,
-	                  "", 0, done, arg);
+	return start_look((struct rest *)base, owner, RC_PENDING, at, "", 0,
+	                  done, arg);
 }
 
 /* ---- runs ---- */
@@ -287,7 +313,7 @@ static void *op_going(struct lapi *base, void *owner,
 
 /* ---- commands ---- */
 
-static void on_cmd(void *arg, int st, const char *body, size_t len, int err)
+void rest_on_cmd(void *arg, int st, const char *body, size_t len, int err)
 {
 	struct rcall *c = arg;
 	struct lapi_res res = { .status = st, .err = err };
@@ -319,18 +345,22 @@ static void *agent_cmd(struct rest *l, void *owner, const char *agent_id,
 		return NULL;
 	}
 	return rest_call_start(c, owner, method, path, body, strlen(body), ms,
-	                       0, NULL, on_cmd);
+	                       0, NULL, rest_on_cmd);
 }
 
 static void *op_cancel(struct lapi *base, void *owner,
                        const struct lapi_at *at, lapi_done done, void *arg)
 {
+	if (in_conv(at->conv))
+		return rest_conv_cancel((struct rest *)base, owner, at, done,
+		                        arg);
 	return agent_cmd((struct rest *)base, owner, at->agent_id, "POST", 0,
 	                 "/cancel", "{}", CMD_MS, done, arg);
 }
 
-/* PATCH /v1/agents/<id>/reset-messages: the room keeps its conversation
- * (key is for a Letta that makes a new one). */
+/* PATCH /v1/agents/<id>/reset-messages: the room keeps the agent's
+ * default conversation (key is for a Letta that makes a new one; a
+ * thread starts over in a new conversation, lapi's conv). */
 static void *op_reset(struct lapi *base, void *owner,
                       const struct lapi_at *at, const char *key,
                       lapi_done done, void *arg)
@@ -366,7 +396,7 @@ static void op_stop(struct lapi *base)
 static const struct lapi_ops rest_ops = {
 	.send = op_send, .look = op_look, .pending = op_pending,
 	.going = op_going, .cancel = op_cancel, .reset = op_reset,
-	.stop = op_stop, .free = op_free,
+	.conv = rest_conv_find, .stop = op_stop, .free = op_free,
 };
 
 struct lapi *lapi_rest_new(const struct lapi_http *http)

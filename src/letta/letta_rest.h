@@ -16,7 +16,7 @@
 
 #define REST_RAW_KEEP 512       /* an error body, for its detail */
 
-enum { RC_SEND, RC_LOOK, RC_PENDING, RC_GOING, RC_CMD };
+enum { RC_SEND, RC_LOOK, RC_PENDING, RC_GOING, RC_CMD, RC_CONV };
 
 struct rest;
 
@@ -42,6 +42,11 @@ struct rcall {
 	char raw[REST_RAW_KEEP];
 	size_t raw_len;
 	char run_id[80];
+	/* a conversation found or made (letta_rest_conv.c) */
+	void *owner;
+	char agent[96];
+	char *summary;                  /* malloc'd */
+	int made;                       /* the create was sent */
 };
 
 struct rest {
@@ -62,8 +67,18 @@ void *rest_call_start(struct rcall *c, void *owner, const char *method,
                       int (*on_body)(void *, const char *, size_t),
                       void (*on_done)(void *, int, const char *, size_t,
                                       int));
+/* A command's answer (cancel, reset): status and the start of the body
+ * as the detail. */
+void rest_on_cmd(void *arg, int st, const char *body, size_t len, int err);
 void rest_send_failed(struct lapi_res *res, int st, const char *body,
                       size_t len, int err);
+
+/* letta_rest_conv.c: lapi's conv (and a thread's reset: a new
+ * conversation for key), and cancel in a conversation. */
+void *rest_conv_find(struct lapi *base, void *owner, const struct lapi_at *at,
+                     const char *key, lapi_done done, void *arg);
+void *rest_conv_cancel(struct rest *l, void *owner, const struct lapi_at *at,
+                       lapi_done done, void *arg);
 
 /* letta_rest_stream.c: starts the streamed send of q (path, body taken)
  * on c; the handle, or NULL (c freed). */
