@@ -8,9 +8,16 @@
  *                                        file; compacted in parentheses)
  *   bench snapshot_10k: N ms             compact copy + fsync + verify +
  *                                        manifest, median of 7
+ *   bench store_commit: N ms             one small write transaction (an
+ *                                        answer into the outbox), durable
+ *                                        (LMDB's two flushes), median of
+ *                                        201: the floor under every added
+ *                                        latency of the bridge, which
+ *                                        commits before it sends
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +91,33 @@ static int read_all(struct store_txn *t, void *arg)
 	return store_agent_each(t, count_agent, arg);
 }
 
+#define COMMITS 201
+
+static int push_one(struct store_txn *t, void *arg)
+{
+	static const char answer[600] = "an answer of a few lines";
+
+	return store_q_push(t, STORE_Q_OUTBOX, "!bench:localhost", answer,
+	                    sizeof answer, arg);
+}
+
+/* The median of COMMITS durable commits of one outbox record. */
+static double commit_median(struct store *s)
+{
+	static double t[COMMITS];
+	uint64_t seq;
+	double t0;
+
+	for (int i = 0; i < COMMITS; i++) {
+		t0 = ms_now();
+		if (store_update(s, push_one, &seq) < 0)
+			return -1;
+		t[i] = ms_now() - t0;
+	}
+	qsort(t, COMMITS, sizeof *t, cmp);
+	return t[COMMITS / 2];
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag,
                   struct FTW *ftw)
 {
@@ -94,7 +128,7 @@ static int rm_one(const char *p, const struct stat *st, int flag,
 int main(void)
 {
 	char base[] = "/tmp/lettamx-bench-XXXXXX", dir[64], snaps[64];
-	double t_open[RUNS], t_snap[RUNS], t0;
+	double t_open[RUNS], t_snap[RUNS], t_commit, t0;
 	struct store_snap m;
 	struct store *s;
 	struct stat st;
@@ -117,6 +151,7 @@ int main(void)
 			return 1;
 		t_snap[i] = ms_now() - t0;
 	}
+	t_commit = commit_median(s);
 	store_close(s);
 	for (int i = 0; i < RUNS; i++) {
 		seen = 0;
@@ -133,6 +168,9 @@ int main(void)
 	printf("bench store_bytes_per_mapping: %lld (compacted %llu)\n",
 	       (long long)st.st_size / N, (unsigned long long)m.size / N);
 	printf("bench snapshot_10k: %.2f ms\n", median(t_snap));
+	printf("bench store_commit: %.3f ms median of %d durable commits of "
+	       "one outbox record (on %s's disk: the floor under the bridge's "
+	       "added latencies)\n", t_commit, COMMITS, "/tmp");
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }

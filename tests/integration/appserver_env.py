@@ -476,6 +476,14 @@ class Session:
             raise AppServerError("conversation_messages_list: %s" % r)
         return r
 
+    def conversations(self, agent_id, **query):
+        """conversation_list of agent_id's conversations."""
+        query["agent_id"] = agent_id
+        r = self.request({"type": "conversation_list", "query": query})
+        if not r.get("success"):
+            raise AppServerError("conversation_list: %s" % r)
+        return r["conversations"]
+
     def wait_turn(self, timeout=60.0, pred=None, since=None):
         return self.wait_for("turn_finished", pred, timeout, since)
 

@@ -233,6 +233,55 @@ class Turns(AppBridgeTest):
         env.wait_answer(a0, env.say(a0, "where am I"), 30)
         self.assertEqual(self.asked_in(env, a0, "where am I"), [conv])
 
+    def thread_q(self, env, agent_id, root, text):
+        q = env.say(agent_id, text, **{"m.relates_to": {
+            "rel_type": "m.thread", "event_id": root,
+            "is_falling_back": True, "m.in_reply_to": {"event_id": root}}})
+        ans = env.wait_answer(agent_id, q, 30)["content"]
+        self.assertEqual(ans["m.relates_to"]["event_id"], root)
+        return q
+
+    def test_threads_are_conversations_beside_the_main_one(self):
+        """Issue 21: each thread its own conversation (conversation_create
+        with a summary naming the thread), the main timeline the default
+        one; a thread's second question goes where its first went."""
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = env.say(a0, "root one")
+        env.wait_answer(a0, r1, 30)
+        r2 = env.say(a0, "root two")
+        env.wait_answer(a0, r2, 30)
+        self.thread_q(env, a0, r1, "alpha in one")
+        self.thread_q(env, a0, r2, "beta in two")
+        self.thread_q(env, a0, r1, "gamma in one")
+        one = self.asked_in(env, a0, "alpha in one")
+        two = self.asked_in(env, a0, "beta in two")
+        self.assertEqual(len(one), 1)
+        self.assertNotIn(one[0], ("default", two[0]))
+        self.assertEqual(self.asked_in(env, a0, "gamma in one"), one)
+        self.assertEqual(self.asked_in(env, a0, "root one"), ["default"])
+        creates = [f["frame"]["body"]["summary"] for f in
+                   env.letta.frames(dir="in", type="conversation_create")]
+        self.assertEqual(sorted(creates), sorted(
+            "Matrix thread %s in %s" % (r, env.room_of[a0]) for r in (r1, r2)))
+        self.assertIn("gamma in one", json.dumps(env.letta.history(a0,
+                                                                   one[0])))
+        self.assertNotIn("alpha in one", json.dumps(env.letta.history(a0)))
+
+    def test_a_threads_create_whose_answer_was_lost_makes_one(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = env.say(a0, "a root")
+        env.wait_answer(a0, r1, 30)
+        env.letta.frame_fault(type="conversation_create_response",
+                              drop=True, count=1)
+        self.thread_q(env, a0, r1, "first in the thread")
+        self.assertEqual(len(env.letta.frames(
+            dir="in", type="conversation_create")), 1)
+        conv = self.asked_in(env, a0, "first in the thread")
+        self.assertEqual(len(conv), 1)
+        self.assertNotEqual(conv[0], "default")
+
 
 class Faults(AppBridgeTest):
     def test_a_connection_dropped_mid_turn_asks_again_and_answers_once(self):
@@ -409,6 +458,32 @@ class AppServerBridgeReal(unittest.TestCase):
         self.assertNotIn("apricot", new)
         self.assertIn("apricot", old)
         self.assertNotIn("a fresh start", old)
+
+    def test_a_thread_talks_in_its_own_conversation(self):
+        env = self.env()
+        a0 = env.ids[0]
+        root = env.say(a0, "remember the word quince")
+        env.wait_answer(a0, root, 60)
+        q = env.say(a0, "a side question", **{"m.relates_to": {
+            "rel_type": "m.thread", "event_id": root,
+            "is_falling_back": True, "m.in_reply_to": {"event_id": root}}})
+        ans = env.wait_answer(a0, q, 60)["content"]
+        self.assertEqual(ans["m.relates_to"]["event_id"], root)
+        self.assertIn("a side question", ans["body"])
+        s = self.server.session()
+        try:
+            convs = s.conversations(a0)
+            mine = [c for c in convs if c.get("summary") ==
+                    "Matrix thread %s in %s" % (root, env.room_of[a0])]
+            self.assertEqual(len(mine), 1, convs)
+            side = json.dumps(s.messages(a0, conversation_id=mine[0]["id"]))
+            main = json.dumps(s.messages(a0))
+        finally:
+            s.close()
+        self.assertIn("a side question", side)
+        self.assertNotIn("quince", side)
+        self.assertIn("quince", main)
+        self.assertNotIn("a side question", main)
 
     def test_kill_9_during_100_messages_answers_each_once(self):
         """10 kill -9 of lettamx while 100 questions go to 4 agents of
