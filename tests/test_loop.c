@@ -495,6 +495,70 @@ static void test_before_poll_hook(void)
 	loop_free(l);
 }
 
+/* loop_defer_next from an fd callback: not in that pass, but in the next
+ * one, after its before-poll hook (the commit) and its poll. */
+struct nxt {
+	struct loop *l;
+	struct loop_defer d;
+	int hooks, ran, hooks_when_ran, fd_calls;
+	int fd;
+};
+
+static void nxt_hook(void *arg)
+{
+	((struct nxt *)arg)->hooks++;
+}
+
+static void nxt_ran(void *arg)
+{
+	struct nxt *n = arg;
+
+	n->ran++;
+	n->hooks_when_ran = n->hooks;
+}
+
+static void nxt_fd(void *arg, int fd, unsigned ev)
+{
+	struct nxt *n = arg;
+	char c;
+
+	(void)ev;
+	CHECK_EQ(read(fd, &c, 1), 1);
+	n->fd_calls++;
+	loop_defer_next(n->l, &n->d, nxt_ran, n);
+	loop_defer_next(n->l, &n->d, nxt_ran, n);       /* once */
+}
+
+static void test_defer_next(void)
+{
+	struct loop *l = loop_new();
+	struct nxt n = { .l = l };
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	loop_before_poll(l, nxt_hook, &n);
+	CHECK_EQ(loop_fd_add(l, sv[0], LOOP_READ, nxt_fd, &n), 0);
+	CHECK_EQ(write(sv[1], "x", 1), 1);
+	loop_run_once(l, 1000);
+	CHECK_EQ(n.fd_calls, 1);
+	CHECK_EQ(n.ran, 0);                     /* not in its own pass */
+	loop_run_once(l, 5000);                 /* and it does not wait */
+	CHECK_EQ(n.ran, 1);
+	CHECK_EQ(n.hooks_when_ran, 2);          /* after the next hook */
+	loop_run_once(l, 0);
+	CHECK_EQ(n.ran, 1);
+	/* cancelled: nothing runs */
+	CHECK_EQ(write(sv[1], "y", 1), 1);
+	loop_run_once(l, 1000);
+	loop_defer_cancel(l, &n.d);
+	loop_run_once(l, 0);
+	CHECK_EQ(n.ran, 1);
+	loop_fd_del(l, sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+	loop_free(l);
+}
+
 /* ---------------------------------------------------------------- signals */
 
 struct sigrec {
@@ -628,6 +692,7 @@ int main(void)
 	RUN(test_fd_cap);
 	RUN(test_before_poll_hook);
 	RUN(test_defer);
+	RUN(test_defer_next);
 	RUN(test_signals_arrive_in_loop);
 	RUN(test_idle_is_quiet_and_timers_are_punctual);
 	return harness_done("loop");

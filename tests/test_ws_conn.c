@@ -176,6 +176,9 @@ static void route(int fd, const char *path)
 		sframe(fd, 0x81, big, sizeof big);
 	} else if (!strcmp(path, "/binary")) {
 		sframe(fd, 0x82, "\1\2", 2);
+	} else if (!strcmp(path, "/three")) {
+		/* three messages in one write: one read takes them all */
+		wr(fd, "\x81\x03one\x81\x03two\x81\x05three", 17);
 	} else if (!strcmp(path, "/masked")) {
 		wr(fd, "\x81\x81\0\0\0\0x", 7);
 	}
@@ -282,6 +285,7 @@ struct got_ws {
 	char msg[8][256];
 	size_t len[8];
 	int free_on;            /* free inside: 1 on_message, 2 on_close */
+	int yield;              /* ws_conn_yield in on_message */
 	int close_on_open;
 	uint64_t closed_at;
 };
@@ -305,6 +309,8 @@ static void g_message(void *arg, const char *text, size_t len)
 		g->len[g->nmsg] = len;
 	}
 	g->nmsg++;
+	if (g->yield)
+		ws_conn_yield(g->c);
 	if (g->free_on == 1) {
 		ws_conn_free(g->c);
 		g->c = NULL;
@@ -500,6 +506,38 @@ static void test_split_across_writes(void)
 	CHECK_STR(g.msg[0], "split across writes");
 	CHECK_STR(g.msg[1], "fragmented");
 	CHECK_STR(g.msg[2], "pong:x");  /* the ping between fragments */
+	ws_conn_free(g.c);
+}
+
+/* A reader that yields gets one message per pass of the loop, the rest
+ * in order in the passes after, none lost. */
+static void test_yield(void)
+{
+	struct got_ws g;
+	uint64_t end;
+	int most = 0;
+
+	open_ws(&E, &g, "/three", NULL);
+	g.yield = 1;
+	end = loop_clock_ms() + 3000;
+	while (g.nmsg < 3 && loop_clock_ms() < end) {
+		int before = g.nmsg;
+
+		loop_run_once(E.l, 20);
+		if (g.nmsg - before > most)
+			most = g.nmsg - before;
+	}
+	CHECK_EQ(g.nmsg, 3);
+	CHECK_EQ(most, 1);
+	CHECK_STR(g.msg[0], "one");
+	CHECK_STR(g.msg[1], "two");
+	CHECK_STR(g.msg[2], "three");
+	/* without it, the same read gives all three at once */
+	ws_conn_free(g.c);
+	open_ws(&E, &g, "/three", NULL);
+	run_until(&E, &g.nmsg, 3, 3000);
+	CHECK_EQ(g.nmsg, 3);
+	CHECK_STR(g.msg[2], "three");
 	ws_conn_free(g.c);
 }
 
@@ -878,6 +916,7 @@ int main(void)
 	RUN(test_keepalive);
 	RUN(test_server_closes);
 	RUN(test_split_across_writes);
+	RUN(test_yield);
 	RUN(test_protocol_errors);
 	RUN(test_handshake_failures);
 	RUN(test_open_refuses);

@@ -57,6 +57,8 @@ struct loop {
 
 	struct loop_defer *dhead, *dtail;   /* queued for the next run */
 	struct loop_defer *drun;            /* being run now */
+	struct loop_defer *nhead, *ntail;   /* loop_defer_next: after this
+	                                     * pass, queued for the next */
 
 	uint64_t now;
 	int stop;
@@ -455,11 +457,28 @@ static int unlink_defer(struct loop_defer **head, struct loop_defer **tail,
 	return 0;
 }
 
+void loop_defer_next(struct loop *l, struct loop_defer *d, loop_cb cb,
+                     void *arg)
+{
+	if (d->queued)
+		return;
+	d->cb = cb;
+	d->arg = arg;
+	d->next = NULL;
+	d->queued = 1;
+	if (l->ntail)
+		l->ntail->next = d;
+	else
+		l->nhead = d;
+	l->ntail = d;
+}
+
 void loop_defer_cancel(struct loop *l, struct loop_defer *d)
 {
 	if (!d->queued)
 		return;
-	if (!unlink_defer(&l->dhead, &l->dtail, d))
+	if (!unlink_defer(&l->dhead, &l->dtail, d) &&
+	    !unlink_defer(&l->nhead, &l->ntail, d))
 		unlink_defer(&l->drun, NULL, d);
 	d->queued = 0;
 	d->next = NULL;
@@ -482,6 +501,15 @@ static int run_deferred(struct loop *l)
 		d->cb(d->arg);
 		l->stats.deferred_run++;
 		ran++;
+	}
+	/* loop_defer_next's: queued now, so they run in the next pass */
+	if (l->nhead) {
+		if (l->dtail)
+			l->dtail->next = l->nhead;
+		else
+			l->dhead = l->nhead;
+		l->dtail = l->ntail;
+		l->nhead = l->ntail = NULL;
 	}
 	return ran;
 }
@@ -585,7 +613,7 @@ static int poll_timeout(const struct loop *l, int max_wait_ms)
 {
 	uint64_t now = loop_clock_ms(), wait;
 
-	if (l->dhead)
+	if (l->dhead || l->nhead)
 		return 0;
 	if (l->nheap == 0)
 		return max_wait_ms;

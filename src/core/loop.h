@@ -108,6 +108,13 @@ int loop_timer_armed(const struct loop_timer *t);
  */
 void loop_defer(struct loop *l, struct loop_defer *d, loop_cb cb, void *arg);
 
+/* Queues `cb(arg)` to run once in the next pass, after its before-poll
+ * hook and its poll (and the fd callbacks and timers of that pass): work
+ * that must wait until what this pass made was committed and written.
+ * Queuing an already queued entry is a no-op. */
+void loop_defer_next(struct loop *l, struct loop_defer *d, loop_cb cb,
+                     void *arg);
+
 /* Unqueues `d` (no call follows); harmless if not queued. */
 void loop_defer_cancel(struct loop *l, struct loop_defer *d);
 

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "letta/letta_app_conv.h"
 #include "letta/letta_msg.h"
+#include "net/ws_conn.h"
 
 static struct aop *op_of(struct appsrv *s, const char *rid)
 {
@@ -384,6 +385,10 @@ static void on_control(struct appsrv *s, const struct letta_app_frame *f)
 	rt->turn = NULL;
 	res.rep = o->rep;
 	appsrv_end(o, &res);
+	/* the answer leaves (committed, then written) before the frames
+	 * that came after this one are read: they are status news */
+	if (s->ws)
+		ws_conn_yield(s->ws);
 }
 
 static void on_turn(struct appsrv *s, const struct letta_app_frame *f)

@@ -82,6 +82,10 @@ struct ws_conn {
 	char why[LIM_WS_WHY];
 	int report_due, reported;
 	int busy, freed;
+	/* ws_conn_yield: the rest of rbuf waits for the next pass */
+	int yield, paused;
+	size_t pend_off, pend_len;
+	struct loop_defer d_resume;
 	char rbuf[LIM_WS_RBUF];
 };
 
@@ -239,6 +243,9 @@ static void stop_io(struct ws_conn *c)
 	if (c->dns)
 		dns_cancel(c->dns, &c->dq);
 	loop_timer_cancel(c->l, &c->timer);
+	loop_defer_cancel(c->l, &c->d_resume);
+	c->paused = 0;
+	c->pend_len = 0;
 	drop_fd(c);
 	tls_conn_free(c->tls);
 	c->tls = NULL;
@@ -460,7 +467,9 @@ static void on_frame(struct ws_conn *c, const struct ws_msg *m)
 	}
 }
 
-/* Hands received bytes to the reader, message by message. */
+/* Hands received bytes to the reader, message by message; after a
+ * message whose reader yields, the rest is kept in rbuf for the next
+ * pass (ws_conn_yield). */
 static void frames(struct ws_conn *c, const char *p, size_t n)
 {
 	while (n > 0 && !gone(c) && !c->failing) {
@@ -479,7 +488,40 @@ static void frames(struct ws_conn *c, const char *p, size_t n)
 		n -= (size_t)r;
 		if (m.op != WS_OP_NONE)
 			on_frame(c, &m);
+		if (c->yield && !gone(c)) {
+			c->pend_off = (size_t)(p - c->rbuf);
+			c->pend_len = n;
+			return;
+		}
 	}
+}
+
+static void resume_read(void *arg);
+
+/* After a yield: the next pass, once the loop has committed and polled
+ * (and written what the reader's pass made), goes on reading. */
+static void pause_read(struct ws_conn *c)
+{
+	c->yield = 0;
+	c->paused = 1;
+	loop_defer_next(c->l, &c->d_resume, resume_read, c);
+}
+
+/* The bytes a yield left in rbuf, before any new read. Returns 1 when
+ * reading may go on. */
+static int drain_pending(struct ws_conn *c)
+{
+	size_t off = c->pend_off, n = c->pend_len;
+
+	if (!n)
+		return 1;
+	c->pend_len = 0;
+	frames(c, c->rbuf + off, n);
+	if (c->yield) {
+		pause_read(c);
+		return 0;
+	}
+	return !gone(c) && !c->failing;
 }
 
 /* ---------------------------------------------------------------- stream */
@@ -531,6 +573,8 @@ static void eof(struct ws_conn *c)
 /* Reads until the socket (and TLS) is dry. */
 static void st_read(struct ws_conn *c)
 {
+	if (c->paused || !drain_pending(c))
+		return;         /* paused: the resume reads */
 	while (!gone(c) && !c->failing) {
 		int hs = c->state == WS_HANDSHAKE;
 		char *at = hs ? c->rbuf + c->rlen : c->rbuf;
@@ -555,6 +599,10 @@ static void st_read(struct ws_conn *c)
 			handshake_bytes(c);
 		} else {
 			frames(c, c->rbuf, (size_t)n);
+		}
+		if (c->yield) {
+			pause_read(c);
+			return;
 		}
 	}
 }
@@ -709,6 +757,20 @@ static void (*const on_ready[WS_CLOSED + 1])(struct ws_conn *) = {
 	[WS_OPEN] = st_stream,
 	[WS_CLOSING] = st_stream,
 };
+
+static void resume_read(void *arg)
+{
+	struct ws_conn *c = arg;
+
+	enter(c);
+	c->paused = 0;
+	if (c->state == WS_OPEN || c->state == WS_CLOSING) {
+		st_read(c);
+		if (!gone(c) && write_step(c))
+			update_interest(c);
+	}
+	leave(c);
+}
 
 static void conn_io(void *arg, int fd, unsigned revents)
 {
@@ -920,6 +982,11 @@ void ws_conn_free(struct ws_conn *c)
 	c->freed = 1;
 	if (c->busy == 0)
 		free_now(c);
+}
+
+void ws_conn_yield(struct ws_conn *c)
+{
+	c->yield = 1;
 }
 
 enum ws_state ws_conn_state(const struct ws_conn *c)

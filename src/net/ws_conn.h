@@ -99,6 +99,12 @@ int ws_conn_close(struct ws_conn *c, int code, const char *why);
  * callback: when that callback has returned). NULL is fine. */
 void ws_conn_free(struct ws_conn *c);
 
+/* From inside on_message: the messages already read after this one wait
+ * for the next pass of the loop, after it has polled. A reader whose
+ * message made work that should leave at once (an answer to send) lets
+ * the loop commit and write it before the rest is read. */
+void ws_conn_yield(struct ws_conn *c);
+
 enum ws_state ws_conn_state(const struct ws_conn *c);
 
 /* Bytes waiting in the send queue (0 when everything was written). */
