@@ -67,7 +67,7 @@ static int parse(const char *doc, struct seen *s, char *next)
 {
 	struct sync_reader *sr = sync_reader_new();
 	struct sync_sink sk = { on_room, on_event, on_invite, s,
-	                        "@bot:localhost", NULL };
+	                        "@bot:localhost", NULL, NULL, NULL };
 	int r;
 
 	memset(s, 0, sizeof *s);
@@ -208,7 +208,7 @@ static void test_messages_page(void)
 	                          "\"end\":\"t7\"}";
 	struct sync_reader *sr = sync_reader_new();
 	struct seen s;
-	struct sync_sink sk = { NULL, on_event, NULL, &s, NULL, NULL };
+	struct sync_sink sk = { NULL, on_event, NULL, &s, NULL, NULL, NULL, NULL };
 	char end[64];
 
 	memset(&s, 0, sizeof s);
@@ -253,7 +253,8 @@ static void test_transaction(void)
 	struct sync_reader *sr = sync_reader_new();
 	struct seen s;
 	struct sync_sink sk = { on_room, on_event, on_invite, &s,
-	                        "@bot:localhost", on_user_invite };
+	                        "@bot:localhost", on_user_invite, NULL,
+	                        NULL };
 
 	memset(&s, 0, sizeof s);
 	CHECK_EQ(sync_txn_parse(sr, txn, strlen(txn), &sk), 0);

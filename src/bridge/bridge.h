@@ -113,10 +113,15 @@ struct bridge_in {
 	                                 * answers a tool approval (the deny
 	                                 * reason is text) */
 	char call_id[80];               /* the tool call it answers */
+	int flags;                      /* BRIDGE_IN_F_* */
 };
 
 enum { BRIDGE_APPROVAL_NONE = 0, BRIDGE_APPROVAL_YES = 1,
        BRIDGE_APPROVAL_NO = 2 };
+
+/* An entry the agent reads as context only ([bridge] listen: a message
+ * of a busy room that does not mention it): its answer is never posted. */
+#define BRIDGE_IN_F_LISTEN 0x1
 
 enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
 
@@ -154,7 +159,8 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
 /* The thread and reply fields are an optional tail of the record, so a
  * record written before they existed still reads (no thread, plain);
  * the approval kind and call id follow the thread (then written even
- * when empty) in the same way. */
+ * when empty) in the same way, and the inbox flags follow those (then
+ * written as none: approval 0, no call id). */
 /* Decode a record (text/body point into p). Returns 0, ERR_VERSION (a
  * newer record), ERR_CORRUPT (anything malformed). */
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m);

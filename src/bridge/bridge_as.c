@@ -167,3 +167,65 @@ int bridge_as_handler(void *arg, const struct srv_req *rq,
 	          "status=%d", rq->method, rq->path, st);
 	return st;
 }
+
+/* ---- the ids of the transactions taken ---- */
+
+#define TXN_META "appservice_txns"
+#define TXN_KEEP 32             /* ids kept: the homeserver resends only
+                                 * the one it has no 200 for */
+
+int bridge_as_txn_ok(const char *txn)
+{
+	size_t n = strlen(txn);
+
+	if (!n || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (txn[i] <= ' ' || txn[i] > '~')
+			return 0;
+	return 1;
+}
+
+int bridge_as_txn_seen(const char *txns, const char *txn)
+{
+	size_t n = strlen(txn);
+
+	for (const char *p = txns; *p; ) {
+		size_t k = strcspn(p, " ");
+
+		if (k == n && !memcmp(p, txn, n))
+			return 1;
+		p += k + (p[k] == ' ');
+	}
+	return 0;
+}
+
+int bridge_as_txns_put(struct store_txn *t, const char *txns,
+                       const char *txn)
+{
+	char v[LIM_STORE_META];
+	size_t n = (size_t)snprintf(v, sizeof v, "%s", txn);
+	int kept = 1;
+
+	for (const char *p = txns; *p && kept < TXN_KEEP; kept++) {
+		size_t k = strcspn(p, " ");
+
+		if (n + 1 + k >= sizeof v)
+			break;
+		v[n++] = ' ';
+		memcpy(v + n, p, k);
+		n += k;
+		v[n] = '\0';
+		p += k + (p[k] == ' ');
+	}
+	return store_meta_put(t, TXN_META, v);
+}
+
+int bridge_as_txns_get(struct store_txn *t, char *txns, size_t cap)
+{
+	int e = store_meta_get(t, TXN_META, txns, cap);
+
+	if (e)
+		txns[0] = '\0';
+	return e == ERR_NOTFOUND ? 0 : e;
+}

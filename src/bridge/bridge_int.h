@@ -14,6 +14,11 @@
  *   5 as seen      bridge_conv.c    Markdown -> the event, parts, threads
  *   6 answer out   bridge_out.c     the outbox, sent as the agent user
  *
+ * When an agent stays quiet (bridge_quiet.c): at 1, what a room of
+ * several people passes on ([bridge] respond, listen); at 3, an answer
+ * that is <no-reply/> or empty by choice, posted as nothing; at 4, the
+ * live message held back while the answer may still become that.
+ *
  * At the side: the `!` commands (bridge_cmd.c, texts in bcmd.c), which a
  * sync hands over and which act on a room's turn and outbox; approvals
  * (bridge_appr.c), the side-car of a turn: a turn calls it when the agent
@@ -68,6 +73,17 @@ enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN, T_RUNS,
 enum { RUNS_UNASKED, RUNS_ASK, RUNS_CLEAR };
 /* Outbox states of a room. */
 enum { O_IDLE, O_CHECK, O_SEND, O_WAIT, O_LOGIN };
+
+/* What a room's respond rests on (bridge_quiet.c), kept in the store
+ * with the sync token that brought it. */
+struct bquiet {
+	int loaded;                     /* read from the store */
+	int members;                    /* joined, the agent too; 0 unknown */
+	int respond;                    /* BQ_R_*: the room's settings, 0
+	                                 * none (the bridge's default) */
+	int dirty;                      /* on the sync's list to be written */
+	struct broom *next;             /* that list */
+};
 
 struct broom {
 	char id[LIM_STORE_ID];
@@ -131,6 +147,7 @@ struct broom {
 	struct blive *lv;
 	char run_id[80];                /* the Letta run of the turn, "" */
 	int run_over;                   /* GET /v1/runs said it is over */
+	struct bquiet q;                /* respond = mention (bridge_quiet.c) */
 };
 
 struct bsync;
@@ -376,6 +393,17 @@ int bridge_as_head(void *arg, const struct srv_req *req,
 int bridge_as_handler(void *arg, const struct srv_req *req,
                       struct proto_buf *out, const char **content_type);
 
+/* The ids of the transactions taken (appservice mode): txns holds them
+ * space-separated, newest first, in meta "appservice_txns". _ok: 1 when
+ * txn may go in the list (printable, no space, 1-64 bytes); _seen: 1
+ * when txn is in txns; _put: txns with txn first, the oldest beyond 32
+ * dropped; _get: into txns[0..cap), "" when none (0 or a store error). */
+int bridge_as_txn_ok(const char *txn);
+int bridge_as_txn_seen(const char *txns, const char *txn);
+int bridge_as_txns_put(struct store_txn *t, const char *txns,
+                       const char *txn);
+int bridge_as_txns_get(struct store_txn *t, char *txns, size_t cap);
+
 /* ---- bridge_conv.c ---- */
 
 /* Pushes o to room's outbox in t: an answer (BRIDGE_OUT_TEXT) as its
@@ -476,6 +504,65 @@ int bridge_pending_put(struct store_txn *t, const char *room,
 int bridge_pending_thread(struct store_txn *t, const char *room,
                           char *thread, size_t cap);
 int bridge_pending_del(struct store_txn *t, const char *room);
+
+/* ---- bridge_quiet.c ---- */
+
+#define BRIDGE_NO_REPLY "<no-reply/>"
+/* The first line of what the agent reads of a message it was not asked
+ * ([bridge] listen), before the sender line. */
+#define BRIDGE_LISTEN_MARK "[not addressed to you; no answer is expected]\n"
+
+enum { BQ_R_ALWAYS = 1, BQ_R_MENTION };         /* bquiet.respond */
+enum { BQ_ANSWER, BQ_LISTEN, BQ_DROP };         /* bridge_quiet_take */
+enum { BQ_NO_REPLY = 1, BQ_EMPTY, BQ_LISTENED }; /* why nothing is posted */
+
+/* BQ_NO_REPLY when s[0..n) is exactly <no-reply/> but for white space
+ * around it, BQ_EMPTY when it is only white space, else 0. */
+int bridge_quiet_text(const char *s, size_t n);
+
+/* 1 while the answer so far s[0..n) may still become <no-reply/> (it is
+ * a prefix of it, white space before it not counted, or it): the live
+ * message waits. */
+int bridge_quiet_prefix(const char *s, size_t n);
+
+/* 1 when ev mentions user: in m.mentions (a client that sends them
+ * means only those), else a matrix.to link of formatted_body, or the
+ * whole user id in the body. */
+int bridge_quiet_mentioned(const char *user, const struct sync_ev *ev);
+
+/* What becomes of ev (a wanted message, not a command) in room r of
+ * agent user agent_user: BQ_ANSWER, BQ_LISTEN (context only), BQ_DROP. */
+int bridge_quiet_take(const struct bridge *b, const struct broom *r,
+                      const char *agent_user, const struct sync_ev *ev);
+
+/* What the agent reads of ev (bridge_text) into b->text, after the
+ * BRIDGE_LISTEN_MARK line when it reads it as context only (listen).
+ * Returns the length, or <= 0 as bridge_text. */
+int bridge_quiet_read(struct bridge *b, const struct sync_ev *ev, int listen);
+
+/* The room's kept state, read once (t: the sync's read transaction). */
+void bridge_quiet_load(struct store_txn *t, struct broom *r);
+
+/* The room's joined member count, and its settings event, as /sync
+ * brought them: r goes on *list, to be written with the token. */
+void bridge_quiet_members(struct broom *r, int64_t joined,
+                          struct broom **list);
+void bridge_quiet_setting(struct broom *r, const struct sync_state *st,
+                          struct broom **list);
+
+/* Writes the rooms of list in t (the sync token's transaction); once it
+ * is committed, _saved empties the list. */
+int bridge_quiet_save(struct store_txn *t, struct broom *list);
+void bridge_quiet_saved(struct broom **list);
+
+/* Why the end of question h's turn (as bridge_turn_finish gets it)
+ * posts nothing (BQ_*), or 0: it is posted. */
+int bridge_quiet_is(const struct bturn_head *h, int kind, const char *text,
+                    size_t len, const struct letta_reply *rep);
+
+/* Nothing was posted for h, for reason why: one log line, a read
+ * receipt on the question unless it has one. */
+void bridge_quiet_done(struct broom *r, const struct bturn_head *h, int why);
 
 /* ---- bridge_sync.c ---- */
 

@@ -271,7 +271,8 @@ void bridge_letta_name(const char *user_id, char *out, size_t cap)
 /* ---- records ----
  *
  * inbox:  'I' 1 | be64 ts | be64 queued | u16 event_id | u16 sender |
- *         u32 text [| u16 thread [| u8 approval | u16 call_id]]
+ *         u32 text [| u16 thread [| u8 approval | u16 call_id
+ *         [| u8 flags]]] (approval 0 and no call id only before flags)
  *         (strings without NUL)
  * outbox: 'O' 1 | kind | u16 sender | u16 reply_to | u32 body
  *         [| u8 reply and flags | u16 thread]
@@ -405,7 +406,9 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 	w_str(&w, m->event_id, strlen(m->event_id), 2);
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->text, m->text_len, 4);
-	if (m->thread[0] || m->approval) {
+	if (m->flags & ~BRIDGE_IN_F_LISTEN)
+		return ERR_INVAL;
+	if (m->thread[0] || m->approval || m->flags) {
 		if (m->thread[0] && !id_ok(m->thread, '$'))
 			return ERR_INVAL;
 		w_str(&w, m->thread, strlen(m->thread), 2);
@@ -415,12 +418,32 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 			return ERR_INVAL;
 		w_uint(&w, (uint64_t)m->approval, 1);
 		w_str(&w, m->call_id, strlen(m->call_id), 2);
+	} else if (m->flags) {
+		w_uint(&w, 0, 1);
+		w_str(&w, "", 0, 2);
 	}
+	if (m->flags)
+		w_uint(&w, (uint64_t)m->flags, 1);
 	*n = w.n;
 	return w.err;
 }
 
-/* The optional tail of an inbox record: thread, then approval. */
+/* The flags after the approval: never 0 (then not written), known
+ * bits only; an approval of 0 is written only before them. */
+static void r_in_flags(struct rd *r, struct bridge_in *m)
+{
+	if (r->i == r->n) {
+		if (!m->approval)
+			r->err = ERR_CORRUPT;
+		return;
+	}
+	m->flags = (int)r_uint(r, 1);
+	if (!m->flags || (m->flags & ~BRIDGE_IN_F_LISTEN))
+		r->err = ERR_CORRUPT;
+}
+
+/* The optional tail of an inbox record: thread, then approval, then
+ * flags. */
 static void r_in_tail(struct rd *r, struct bridge_in *m)
 {
 	size_t tn = 0;
@@ -442,15 +465,17 @@ static void r_in_tail(struct rd *r, struct bridge_in *m)
 		return;
 	m->approval = (int)r_uint(r, 1);
 	t = r_str(r, 2, &tn);
-	if (r->err || m->approval < BRIDGE_APPROVAL_YES ||
-	    m->approval > BRIDGE_APPROVAL_NO || tn >= sizeof m->call_id) {
+	if (r->err || m->approval > BRIDGE_APPROVAL_NO ||
+	    tn >= sizeof m->call_id || (!m->approval && tn)) {
 		r->err = ERR_CORRUPT;
 		return;
 	}
 	memcpy(m->call_id, t, tn);
 	m->call_id[tn] = '\0';
-	if (!call_ok(m->call_id))
+	if (m->approval && !call_ok(m->call_id))
 		r->err = ERR_CORRUPT;
+	else
+		r_in_flags(r, m);
 }
 
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m)

@@ -5,8 +5,10 @@
  * agent works. Which API it came over is not known here.
  *
  * A turn not complete within [bridge] stream_after gets a first message
- * (what the agent has said so far, or a short placeholder) through the
- * outbox, so it has a transaction id fixed before it is sent. Once the
+ * (what the agent has said so far) through the outbox, so it has a
+ * transaction id fixed before it is sent; not while what it has said
+ * could still become <no-reply/> (nothing yet included): an agent that
+ * stays quiet never shows up, not even briefly (bridge_quiet.c). Once the
  * homeserver has it, the message is edited (m.replace) as the agent goes
  * on: at most one edit per EDIT_GAP_MS and LIM_BRIDGE_EDITS per answer,
  * the last of them the final answer. An edit is never queued: one not
@@ -57,6 +59,9 @@ struct blive {
 	char thread[LIM_STORE_ID], event[LIM_STORE_ID];
 	int reply;
 	int edits, dirty;
+	int held;                       /* stream_after passed while the
+	                                 * answer could still be <no-reply/>:
+	                                 * shown once it cannot */
 	uint64_t shown;                 /* hash of the text shown (or on its
 	                                 * way): the same text is not sent
 	                                 * again (past LIVE_TEXT_MAX, more
@@ -262,6 +267,12 @@ static void on_live_timer(void *arg)
 
 	if (!lv || !lv->reading || lv->state != L_NONE)
 		return;
+	/* an answer that may yet be <no-reply/> (nothing said so far
+	 * included) is not shown: the agent may stay quiet */
+	lv->held = !lv->rep || bridge_quiet_prefix(lv->rep->text,
+	                                           lv->rep->len);
+	if (lv->held)
+		return;
 	if (!(text = malloc(LIVE_TEXT_MAX + 256)))
 		return;
 	n = live_text(lv, text);
@@ -299,6 +310,10 @@ static void ev_text(void *arg, const struct letta_reply *rep)
 		return;
 	r->lv->rep = rep;
 	r->lv->tool[0] = '\0';
+	if (r->lv->held && !bridge_quiet_prefix(rep->text, rep->len)) {
+		on_live_timer(r);       /* it was due: shown now */
+		return;
+	}
 	progress(r);
 }
 

@@ -95,11 +95,14 @@ struct bsync {
 	struct item *items, **tail;
 	struct job *jobs, **jtail, *cur;
 	struct inv *invites;
+	struct broom *qdirty;           /* rooms whose respond state is to
+	                                 * be written with the token */
 	/* while reading */
 	struct store_txn *rt;
 	struct job *in_job;             /* /messages of this job */
 	int mapped;
 	struct store_agent ag;          /* of the room being read */
+	struct broom *room;             /* it, when mapped */
 	size_t history;                 /* first start: not answered */
 	/* appservice mode: the homeserver pushes transactions (no /sync) */
 	int push;
@@ -171,7 +174,12 @@ static int on_room(void *arg, const char *room, int limited,
 
 	/* its own room, or a direct chat with its user */
 	s->mapped = !store_agent_of_room(s->rt, room, &s->ag);
-	if (!s->mapped || !limited || !s->since[0] || !prev[0])
+	if (!s->mapped)
+		return 0;
+	if (!(s->room = bridge_room(s->b, room)))
+		return ERR_NOMEM;
+	bridge_quiet_load(s->rt, s->room);
+	if (!limited || !s->since[0] || !prev[0])
 		return 0;
 	j = calloc(1, sizeof *j);
 	if (!j || !(j->room = bridge_room(s->b, room))) {
@@ -183,6 +191,25 @@ static int on_room(void *arg, const char *room, int limited,
 	j->ag = s->ag;
 	*s->jtail = j;
 	s->jtail = &j->next;
+	return 0;
+}
+
+static int on_members(void *arg, const char *room, int64_t joined)
+{
+	struct bsync *s = arg;
+
+	(void)room;
+	if (s->mapped)
+		bridge_quiet_members(s->room, joined, &s->qdirty);
+	return 0;
+}
+
+static int on_state(void *arg, const struct sync_state *st)
+{
+	struct bsync *s = arg;
+
+	if (s->mapped && s->room && !strcmp(st->room_id, s->room->id))
+		bridge_quiet_setting(s->room, st, &s->qdirty);
 	return 0;
 }
 
@@ -242,7 +269,7 @@ static int on_event(void *arg, const struct sync_ev *ev)
 	struct broom *r;
 	struct item *it;
 	size_t n;
-	int len, q = STORE_Q_INBOX;
+	int len, q = STORE_Q_INBOX, take;
 
 	if (!s->mapped)
 		return 0;
@@ -266,10 +293,18 @@ static int on_event(void *arg, const struct sync_ev *ev)
 		if (ev->body_len > LIM_BRIDGE_TEXT)
 			len = LIM_BRIDGE_TEXT;
 		q = ITEM_CMD;
+	} else if ((take = bridge_quiet_take(b, r, s->ag.user_id, ev)) ==
+	           BQ_DROP) {
+		LOG_DEBUG("bridge", "event=not_addressed room=%s event_id=%s",
+		          ev->room_id, ev->event_id);
+		return 0;
 	} else if (r->nin + r->pend >= b->queue_limit) {
+		if (take == BQ_LISTEN)
+			return 0;       /* not asked: no notice to refuse */
 		return refuse(s, r, ev);
 	} else {
-		len = bridge_text(&b->pol, ev, b->text, LIM_BRIDGE_TEXT);
+		len = bridge_quiet_read(b, ev, take == BQ_LISTEN);
+		m.flags = take == BQ_LISTEN ? BRIDGE_IN_F_LISTEN : 0;
 	}
 	if (len <= 0)
 		return 0;
@@ -363,8 +398,11 @@ static int on_user_invite(void *arg, const char *room, const char *invitee,
 	return 0;
 }
 
-static const struct sync_sink sink_tmpl = { on_room, on_event, on_invite,
-                                            NULL, NULL, on_user_invite };
+static const struct sync_sink sink_tmpl = {
+	.on_room = on_room, .on_event = on_event, .on_invite = on_invite,
+	.on_user_invite = on_user_invite, .on_members = on_members,
+	.on_state = on_state,
+};
 
 /* ---- committing ---- */
 
@@ -380,56 +418,11 @@ static int push_list(struct store_txn *t, struct item *it)
 	return 0;
 }
 
-/* ---- pushed transactions (appservice mode) ---- */
-
-#define TXN_META "appservice_txns"
-#define TXN_KEEP 32             /* ids kept: the homeserver resends only
-                                 * the one it has no 200 for */
-
-/* 1 when txn is among the ids of s->txns (space-separated). */
-static int txn_seen(const struct bsync *s, const char *txn)
-{
-	size_t n = strlen(txn);
-
-	for (const char *p = s->txns; *p; ) {
-		size_t k = strcspn(p, " ");
-
-		if (k == n && !memcmp(p, txn, n))
-			return 1;
-		p += k + (p[k] == ' ');
-	}
-	return 0;
-}
-
-/* The ids with s->txn first, the oldest beyond TXN_KEEP dropped. */
-static int txns_put(struct store_txn *t, struct bsync *s)
-{
-	char v[LIM_STORE_META];
-	size_t n = (size_t)snprintf(v, sizeof v, "%s", s->txn);
-	int kept = 1;
-
-	for (const char *p = s->txns; *p && kept < TXN_KEEP; kept++) {
-		size_t k = strcspn(p, " ");
-
-		if (n + 1 + k >= sizeof v)
-			break;
-		v[n++] = ' ';
-		memcpy(v + n, p, k);
-		n += k;
-		v[n] = '\0';
-		p += k + (p[k] == ' ');
-	}
-	return store_meta_put(t, TXN_META, v);
-}
-
 static int txns_view(struct store_txn *t, void *arg)
 {
 	struct bsync *s = arg;
-	int e = store_meta_get(t, TXN_META, s->txns, sizeof s->txns);
 
-	if (e)
-		s->txns[0] = '\0';
-	return e == ERR_NOTFOUND ? 0 : e;
+	return bridge_as_txns_get(t, s->txns, sizeof s->txns);
 }
 
 static int commit_txn(struct store_txn *t, void *arg)
@@ -447,8 +440,10 @@ static int commit_txn(struct store_txn *t, void *arg)
 		    (e = store_dm_put(t, v->room, v->agent_id, v->person,
 		                      0)))
 			return e;
+	if ((e = bridge_quiet_save(t, s->qdirty)))
+		return e;
 	if (s->push)
-		return txns_put(t, s);
+		return bridge_as_txns_put(t, s->txns, s->txn);
 	return store_meta_put(t, SYNC_META_TOKEN, s->next);
 }
 
@@ -510,7 +505,7 @@ static void commit(struct bsync *s)
 {
 	/* An empty long-poll that ends with the same token: nothing to
 	 * write (no fsync per idle period). */
-	int same = !s->items && !s->jobs && s->since[0] &&
+	int same = !s->items && !s->jobs && !s->qdirty && s->since[0] &&
 	           !strcmp(s->since, s->next);
 	int e = same ? 0 : store_update(s->b->store, commit_txn, s);
 
@@ -522,6 +517,7 @@ static void commit(struct bsync *s)
 		bridge_arm(s->b, &s->t, bridge_backoff(1000, s->tries++));
 		return;
 	}
+	bridge_quiet_saved(&s->qdirty);
 	if (!s->since[0])
 		LOG_INFO("bridge", "event=first_sync history_not_answered=%zu",
 		         s->history);
@@ -626,6 +622,7 @@ static void on_page(struct bcall *c, int st, const char *body, size_t len,
 	s->in_job = j;
 	s->mapped = 1;
 	s->ag = j->ag;
+	s->room = j->room;
 	if (store_txn_begin(s->b->store, false, &s->rt)) {
 		s->in_job = NULL;
 		job_done(s, j, LOST_OTHER, "store unreadable");
@@ -869,30 +866,17 @@ static void on_timer(void *arg)
 		poll_next(s);
 }
 
-/* A transaction id as it goes in the list: printable, no space. */
-static int txn_id_ok(const char *txn)
-{
-	size_t n = strlen(txn);
-
-	if (!n || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (txn[i] <= ' ' || txn[i] > '~')
-			return 0;
-	return 1;
-}
-
 int bridge_sync_push(struct bsync *s, const char *txn, const char *body,
                      size_t len)
 {
 	struct sync_sink sk = sink_tmpl;
 	int e;
 
-	if (!s || !s->push || !txn_id_ok(txn))
+	if (!s || !s->push || !bridge_as_txn_ok(txn))
 		return ERR_INVAL;
 	if ((e = store_view(s->b->store, txns_view, s)) < 0)
 		return e;
-	if (txn_seen(s, txn)) {
+	if (bridge_as_txn_seen(s->txns, txn)) {
 		LOG_INFO("bridge", "event=txn_again txn=%s msg=\"taken before: "
 		         "answered without taking it twice\"", txn);
 		return 0;
@@ -926,6 +910,7 @@ int bridge_sync_push(struct bsync *s, const char *txn, const char *body,
 		batch_free(s);
 		return e;
 	}
+	bridge_quiet_saved(&s->qdirty);
 	if (s->b->metrics)
 		metrics_sync_ok(s->b->metrics, loop_now(s->b->loop));
 	took(s->items);

@@ -258,7 +258,10 @@ void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
 {
 	struct bridge_out o = { .kind = kind, .body = text, .body_len = len };
 	struct bridge_out o2 = { .kind = BRIDGE_OUT_NOTICE };
-	struct fin f = { r, h->seq, &o, NULL, NULL, gone, 0, NULL, rep };
+	/* the agent may stay quiet (bridge_quiet.c): nothing posted */
+	int quiet = bridge_quiet_is(h, kind, text, len, rep);
+	struct fin f = { r, h->seq, quiet ? NULL : &o, NULL, NULL, gone, 0,
+	                 NULL, rep };
 	uint8_t *buf = malloc(LIM_STORE_QVALUE);
 	int e;
 
@@ -266,7 +269,7 @@ void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
 	snprintf(o.reply_to, sizeof o.reply_to, "%s", h->m.event_id);
 	snprintf(o.thread, sizeof o.thread, "%s", h->m.thread);
 	o.reply = !o.thread[0] && r->b->reply_rich;
-	if (note) {
+	if (note && !quiet) {
 		memcpy(o2.sender, o.sender, sizeof o.sender);
 		memcpy(o2.reply_to, o.reply_to, sizeof o.reply_to);
 		memcpy(o2.thread, o.thread, sizeof o.thread);
@@ -290,6 +293,11 @@ void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
 		return;
 	}
 	bridge_inbox_moved(r, -1);
+	if (quiet) {
+		bridge_quiet_done(r, h, quiet);
+		turn_end(r, h->ag.user_id);
+		return;
+	}
 	if (f.flags & BRIDGE_OUT_F_FINAL)
 		bridge_stream_final_queued(r, h->m.event_id);
 	if (kind != BRIDGE_OUT_TEXT && !bridge_turn_waits_approval(rep))
@@ -566,7 +574,7 @@ static void start_send(struct broom *r, struct bturn_head *h)
 	int e = 0;
 
 	ask_of(r, h, &q, otid, name);
-	if (r->b->stream &&
+	if (r->b->stream && !(h->m.flags & BRIDGE_IN_F_LISTEN) &&
 	    bridge_stream_begin(r, h->m.event_id, h->ag.user_id, h->m.thread,
 	                        !h->m.thread[0] && r->b->reply_rich)) {
 		retry_or_give_up(r, h, "request refused");

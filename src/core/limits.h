@@ -202,6 +202,12 @@
 #define LIM_SYNC_NAME         256
 /* A message body: a whole Matrix event is at most 64 KiB (spec). */
 #define LIM_SYNC_BODY         (64u << 10)
+/* The users one message mentions, one id a line: enough for the agent
+ * among a crowd (a mention is looked for only in what fits). */
+#define LIM_SYNC_MENTIONS     2048
+/* A room's joined member count as kept (a bigger one is kept as this:
+ * all that matters is "more than three"). */
+#define LIM_QUIET_MEMBERS     1000000
 /* Timeline events per room in one /sync (our filter), and per /messages
  * page when a limited timeline is caught up. */
 #define LIM_SYNC_TIMELINE     50

@@ -11,12 +11,14 @@
 #include "core/ident.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/url.h"
 
 #define CS "/_matrix/client/v3"
 
 struct sync_reader {
 	struct json j;
 	char *body;             /* LIM_SYNC_BODY: the event's body */
+	char *html;             /* LIM_SYNC_BODY: its formatted_body */
 	uint64_t skipped;
 };
 
@@ -31,7 +33,8 @@ static void start(struct proto_req *r, int method, const char *token,
 		p->err = ERR_TOOBIG;
 }
 
-/* The filter's room part: messages only, members of speakers only. */
+/* The filter's room part: messages and the room settings, members of
+ * speakers only. */
 static void filter_room(struct json_w *w, int limit)
 {
 	json_w_key(w, "room");
@@ -42,6 +45,7 @@ static void filter_room(struct json_w *w, int limit)
 	json_w_key(w, "types");
 	json_w_arr(w);
 	json_w_str(w, "m.room.message");
+	json_w_str(w, SYNC_ROOM_SETTINGS);
 	json_w_arr_end(w);
 	json_w_obj_end(w);
 	json_w_key(w, "state");
@@ -50,6 +54,7 @@ static void filter_room(struct json_w *w, int limit)
 	json_w_key(w, "types");
 	json_w_arr(w);
 	json_w_str(w, "m.room.member");
+	json_w_str(w, SYNC_ROOM_SETTINGS);
 	json_w_arr_end(w);
 	json_w_obj_end(w);
 	json_w_key(w, "ephemeral");
@@ -190,7 +195,10 @@ struct sync_reader *sync_reader_new(void)
 	if (!sr)
 		return NULL;
 	sr->body = malloc(LIM_SYNC_BODY);
-	if (!sr->body) {
+	sr->html = malloc(LIM_SYNC_BODY);
+	if (!sr->body || !sr->html) {
+		free(sr->body);
+		free(sr->html);
 		free(sr);
 		return NULL;
 	}
@@ -204,6 +212,7 @@ void sync_reader_free(struct sync_reader *sr)
 		return;
 	json_free(&sr->j);
 	free(sr->body);
+	free(sr->html);
 	free(sr);
 }
 
@@ -260,6 +269,79 @@ static void read_media(const struct json *j, int c, struct sync_ev *ev)
 		              sizeof ev->filename, &cut);
 }
 
+/* Appends user id s[0..n) as a line of ev->mentions when it is one and
+ * fits. */
+static void mention_add(struct sync_ev *ev, const char *s, size_t n)
+{
+	size_t used = strlen(ev->mentions);
+	char id[LIM_STORE_ID];
+
+	if (!n || n >= sizeof id || n + 2 > sizeof ev->mentions - used)
+		return;
+	memcpy(id, s, n);
+	id[n] = '\0';
+	if (!ident_matrix_id_valid(id, '@'))
+		return;
+	memcpy(ev->mentions + used, id, n);
+	memcpy(ev->mentions + used + n, "\n", 2);
+}
+
+/* The user of a matrix.to link at p (after "#/"), percent-decoded, up
+ * to the end of the URL: appended to ev->mentions. */
+static void link_user(struct sync_ev *ev, const char *p, const char *end)
+{
+	char id[LIM_STORE_ID];
+	size_t n = 0;
+
+	for (; p < end && !strchr("\"'<> ?/", *p) && n < sizeof id; p++) {
+		int hi, lo;
+
+		if (*p == '%' && end - p > 2 && (hi = url_hex_digit(p[1])) >= 0 &&
+		    (lo = url_hex_digit(p[2])) >= 0) {
+			id[n++] = (char)(hi << 4 | lo);
+			p += 2;
+		} else {
+			id[n++] = *p;
+		}
+	}
+	if (n < sizeof id)
+		mention_add(ev, id, n);
+}
+
+/* Who content c mentions: m.mentions.user_ids when there is m.mentions
+ * (the spec's intentional mentions: nothing else counts then), else the
+ * users formatted_body links to. */
+static void read_mentions(struct sync_reader *sr, int c, struct sync_ev *ev)
+{
+	const struct json *j = &sr->j;
+	int m = json_get(j, c, "m.mentions"), ids, fb;
+	size_t n = 0;
+
+	ev->mentions[0] = '\0';
+	if (m >= 0 && json_type(j, m) == JSON_OBJ) {
+		ev->has_mentions = 1;
+		ids = json_get(j, m, "user_ids");
+		if (ids < 0 || json_type(j, ids) != JSON_ARR)
+			return;
+		for (int e = json_arr_first(j, ids); e >= 0;
+		     e = json_arr_next(j, ids, e)) {
+			char id[LIM_STORE_ID];
+
+			if (!json_str(j, e, id, sizeof id))
+				mention_add(ev, id, strlen(id));
+		}
+		return;
+	}
+	fb = json_get(j, c, "formatted_body");
+	if (fb < 0 || json_strn(j, fb, sr->html, LIM_SYNC_BODY, &n))
+		return;
+	for (const char *p = sr->html, *end = sr->html + n;
+	     (p = memmem(p, (size_t)(end - p), "matrix.to/#/", 12)); ) {
+		p += 12;
+		link_user(ev, p, end);
+	}
+}
+
 /* Reads content c: msgtype, body, relation, media. Returns NULL or why
  * the event is unreadable. */
 static const char *read_content(struct sync_reader *sr, int c,
@@ -288,6 +370,8 @@ static const char *read_content(struct sync_reader *sr, int c,
 	if (!strcmp(ev->msgtype, "m.image") || !strcmp(ev->msgtype, "m.file") ||
 	    !strcmp(ev->msgtype, "m.audio") || !strcmp(ev->msgtype, "m.video"))
 		read_media(j, c, ev);
+	if (ev->msgtype[0])
+		read_mentions(sr, c, ev);
 	return NULL;
 }
 
@@ -349,6 +433,50 @@ static const char *read_event(struct sync_reader *sr, int e, int names,
 	return read_content(sr, c, ev);
 }
 
+/* Event e, when it is a state event, to on_state. */
+static int state_event(const struct json *j, const char *room, int e,
+                       const struct sync_sink *s)
+{
+	char type[LIM_SYNC_TYPE], key[LIM_STORE_ID], sender[LIM_STORE_ID];
+	struct sync_state st = { room, type, key, sender, j, -1 };
+
+	if (!s->on_state || json_type(j, e) != JSON_OBJ ||
+	    json_get_str(j, e, "type", type, sizeof type) ||
+	    json_get_str(j, e, "state_key", key, sizeof key) ||
+	    json_get_str(j, e, "sender", sender, sizeof sender) ||
+	    !ident_matrix_id_valid(sender, '@'))
+		return 0;
+	st.content = json_get(j, e, "content");
+	return s->on_state(s->arg, &st);
+}
+
+/* The state events of array a to on_state. */
+static int walk_state(const struct json *j, const char *room, int a,
+                      const struct sync_sink *s)
+{
+	int r;
+
+	if (a < 0 || !s->on_state || json_type(j, a) != JSON_ARR)
+		return 0;
+	for (int e = json_arr_first(j, a); e >= 0; e = json_arr_next(j, a, e))
+		if ((r = state_event(j, room, e, s)))
+			return r;
+	return 0;
+}
+
+/* The summary's joined member count to on_members, when it is there. */
+static int summary(const struct json *j, const char *room, int v,
+                   const struct sync_sink *s)
+{
+	int sm = json_get(j, v, "summary");
+	int64_t n;
+
+	if (sm < 0 || !s->on_members ||
+	    json_get_int(j, sm, "m.joined_member_count", 0, INT32_MAX, &n))
+		return 0;
+	return s->on_members(s->arg, room, n);
+}
+
 /* Hands the events of array `a` to the sink. `names`: member events. */
 static int walk_events(struct sync_reader *sr, const char *room, int a,
                        int names, int names2, const struct sync_sink *s)
@@ -376,6 +504,8 @@ static int walk_events(struct sync_reader *sr, const char *room, int a,
 			skip_log(sr, room, &ev, why);
 			continue;
 		}
+		if (ev.is_state && (r = state_event(j, room, e, s)))
+			return r;
 		if (s->on_event && (r = s->on_event(s->arg, &ev)))
 			return r;
 	}
@@ -410,6 +540,9 @@ static int joined_room(struct sync_reader *sr, int k,
 			prev[0] = '\0';
 	}
 	if (s->on_room && (r = s->on_room(s->arg, room, limited, prev)))
+		return r;
+	if ((r = summary(j, room, v, s)) ||
+	    (r = walk_state(j, room, events_of(j, v, "state"), s)))
 		return r;
 	evs = tl >= 0 ? json_get(j, tl, "events") : -1;
 	return walk_events(sr, room, evs, events_of(j, v, "state"), evs, s);
@@ -568,6 +701,8 @@ static int txn_event(struct sync_reader *sr, int e, char *room,
 		skip_log(sr, room, &ev, why);
 		return 0;
 	}
+	if (ev.is_state && (r = state_event(j, room, e, s)))
+		return r;
 	return s->on_event ? s->on_event(s->arg, &ev) : 0;
 }
 

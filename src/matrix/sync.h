@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/json.h"
 #include "core/limits.h"
 #include "matrix/matrix.h"
 #include "net/proto.h"
@@ -26,7 +27,9 @@
 #define SYNC_META_TOKEN   "sync_token"    /* next_batch of the last
                                            * sync whose events are in
                                            * the inbox */
-#define SYNC_META_FILTER  "sync_filter"   /* id of our stored filter */
+#define SYNC_META_FILTER  "sync_filter2"  /* id of our stored filter (2:
+                                           * with the room settings;
+                                           * an older one is not used) */
 #define SYNC_POLL_MS      30000           /* the long-poll's timeout */
 
 /* What an event is related to (m.relates_to), as far as we care. */
@@ -57,6 +60,22 @@ struct sync_ev {
 	int64_t size;                   /* media: info.size, -1 unknown */
 	char sender_name[LIM_STORE_NAME];   /* display name, "" unknown */
 	int64_t ts;                     /* origin_server_ts, 0 unknown */
+	/* who the message mentions: has_mentions when content carries
+	 * m.mentions (a client of intentional mentions), then its user_ids;
+	 * else the users its formatted_body links to (matrix.to). One id
+	 * a line; ids past LIM_SYNC_MENTIONS are left out. */
+	int has_mentions;
+	char mentions[LIM_SYNC_MENTIONS];
+};
+
+/* A state event of a joined room (the state section, or a timeline
+ * event with a state_key), for sinks that keep room state. The content
+ * is a token of the reader's JSON, valid during the call only. */
+struct sync_state {
+	const char *room_id;
+	const char *type, *state_key, *sender;
+	const struct json *j;
+	int content;                    /* token of content, < 0 none */
 };
 
 /* What the reader calls. Every callback may be NULL. A non-zero return
@@ -75,11 +94,22 @@ struct sync_sink {
 	 * chat). NULL: such invites are ignored. */
 	int (*on_user_invite)(void *arg, const char *room, const char *invitee,
 	                      const char *inviter, int is_direct);
+	/* After on_room: the room summary's m.joined_member_count, when
+	 * the answer carries it (a homeserver sends it when it changed). */
+	int (*on_members)(void *arg, const char *room, int64_t joined);
+	/* Each state event of a joined room, the state section's before
+	 * the timeline's (those also go to on_event). */
+	int (*on_state)(void *arg, const struct sync_state *st);
 };
 
-/* POST /user/<me>/filter with the bridge's filter: messages in timelines
- * (limit `limit`), lazily loaded members, no presence, account data or
- * ephemeral events. */
+/* The room settings an admin may set (state_key ""): the one state type
+ * beside members that the filter lets through. */
+#define SYNC_ROOM_SETTINGS "org.lettamx.room_settings"
+
+/* POST /user/<me>/filter with the bridge's filter: messages and room
+ * settings in timelines (limit `limit`), lazily loaded members and the
+ * room settings in state, no presence, account data or ephemeral
+ * events. */
 int sync_req_filter(struct proto_req *r, const char *token, const char *me,
                     int limit);
 

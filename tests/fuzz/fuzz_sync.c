@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sync_reader *sr;
 	struct sync_sink s = { on_room, on_event, on_invite, NULL,
-	                       "@bot:ex.org", on_user_invite };
+	                       "@bot:ex.org", on_user_invite, NULL, NULL };
 	char next[LIM_STORE_META];
 
 	if (!sr) {
