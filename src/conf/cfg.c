@@ -182,7 +182,8 @@ const struct cfg_key cfg_keys[] = {
 	  "Letta conversation (sharing the agent's memory), or the room's "
 	  "one conversation" },
 	{ "bridge", "respond", CFG_ENUM, "always", 0, 0, "always|mention", 0,
-	  "in a room of more than two people beside the agent: answer every "
+	  "in a room of more than two members beside the agent (the bot "
+	  "counts): answer every "
 	  "message, or only those that mention the agent (a room's "
 	  "org.lettamx.room_settings state event overrides)" },
 	{ "bridge", "listen", CFG_BOOL, "false", 0, 0, NULL, 0,
