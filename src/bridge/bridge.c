@@ -580,6 +580,10 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 
 	if (!b || !(b->hash = calloc(NHASH, sizeof *b->hash)) ||
 	    !(b->rec = malloc(LIM_STORE_QVALUE)) ||
+	    !(b->orec = malloc(LIM_STORE_QVALUE)) ||
+	    !(b->md_body = malloc(LIM_BRIDGE_EVENT)) ||
+	    !(b->md_html = malloc(LIM_BRIDGE_EVENT)) ||
+	    !(b->md_work = malloc(BRIDGE_SPLIT_WORK)) ||
 	    !(b->text = malloc(LIM_BRIDGE_TEXT))) {
 		LOG_ERROR("bridge", "event=start_failed err=%s",
 		          err_str(ERR_NOMEM));
@@ -683,6 +687,10 @@ void bridge_free(struct bridge *b)
 	}
 	free(b->hash);
 	free(b->rec);
+	free(b->orec);
+	free(b->md_body);
+	free(b->md_html);
+	free(b->md_work);
 	free(b->text);
 	free(b);
 }

@@ -19,7 +19,7 @@
 
 #define MX_K_REPLY_TO "org.lettamx.reply_to"
 #define MX_K_TXN      "org.lettamx.txn"
-#define SPLIT_WORK    (16u << 10)   /* code ranges of the split */
+
 
 static int push_one(struct store_txn *t, const char *room,
                     const struct bridge_out *o, uint8_t *buf)
@@ -31,6 +31,8 @@ static int push_one(struct store_txn *t, const char *room,
 }
 
 /* Buffers of one split, all on the heap for the length of a push. */
+/* The parts' buffers: the source is the answer's own (its size), the
+ * rest the bridge's scratch. */
 struct parts {
 	char *src, *body, *html;
 	void *work;
@@ -39,9 +41,6 @@ struct parts {
 static void parts_free(struct parts *p)
 {
 	free(p->src);
-	free(p->body);
-	free(p->html);
-	free(p->work);
 }
 
 int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
@@ -62,16 +61,16 @@ int bridge_conv_push(struct store_txn *t, struct bridge *b, const char *room,
 	if (o->flags & BRIDGE_OUT_F_FINAL)
 		limit /= 2;
 	p.src = malloc(o->body_len * 3 + 1);
-	p.body = malloc(limit);
-	p.html = malloc(limit);
-	p.work = malloc(SPLIT_WORK);
-	if (!p.src || !p.body || !p.html || !p.work) {
+	p.body = b->md_body;
+	p.html = b->md_html;
+	p.work = b->md_work;
+	if (!p.src) {
 		parts_free(&p);
 		return ERR_NOMEM;
 	}
 	e = md_body(o->body, o->body_len, p.src, o->body_len * 3 + 1, &n);
 	if (!e) {
-		md_split_init(&sp, p.src, n, limit, p.work, SPLIT_WORK);
+		md_split_init(&sp, p.src, n, limit, p.work, BRIDGE_SPLIT_WORK);
 		while ((r = md_split_next(&sp, p.body, limit, &blen, p.html, limit,
 		                          NULL, NULL)) > 0) {
 			part.body = p.body;

@@ -45,6 +45,8 @@ struct lapi_events;
 
 enum { BASE_HS, BASE_LETTA };
 
+#define BRIDGE_SPLIT_WORK (16u << 10)  /* code ranges of an answer's split */
+
 /* One HTTP request of the bridge, on the heap for its lifetime only (a
  * thousand idle rooms hold none). */
 struct bcall {
@@ -193,6 +195,12 @@ struct bridge {
 	int stream;                     /* [bridge] stream */
 	int64_t stream_after;           /* [bridge] stream_after */
 	int show_tools;                 /* [bridge] show_tools = compact */
+	/* scratch of one answer on its way to the outbox, kept for the
+	 * bridge's life: a turn's end is on the path to the PUT, and a
+	 * fresh 64 KiB or more per turn is an mmap and munmap with musl */
+	uint8_t *orec;                  /* LIM_STORE_QVALUE: the record */
+	char *md_body, *md_html;        /* LIM_BRIDGE_EVENT each: a part */
+	void *md_work;                  /* BRIDGE_SPLIT_WORK: the split's */
 	int thread_convs;               /* [bridge] threads = conversation */
 	int no_convs;                   /* ... but this Letta has none */
 	int respond_mention;            /* [bridge] respond = mention */

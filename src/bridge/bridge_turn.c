@@ -262,7 +262,7 @@ void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
 	int quiet = bridge_quiet_is(h, kind, text, len, rep);
 	struct fin f = { r, h->seq, quiet ? NULL : &o, NULL, NULL, gone, 0,
 	                 NULL, rep };
-	uint8_t *buf = malloc(LIM_STORE_QVALUE);
+	uint8_t *buf = r->b->orec;
 	int e;
 
 	snprintf(o.sender, sizeof o.sender, "%s", h->ag.user_id);
@@ -281,8 +281,7 @@ void bridge_turn_finish(struct broom *r, struct bturn_head *h, int kind,
 	if (gone || ((h->ag.flags & BRIDGE_F_AGENT_GONE) &&
 	             kind == BRIDGE_OUT_TEXT))
 		f.agent_id = h->ag.agent_id;
-	e = buf ? store_update(r->b->store, fin_txn, &f) : ERR_NOMEM;
-	free(buf);
+	e = store_update(r->b->store, fin_txn, &f);
 	if (e) {
 		/* Nothing changed: the question stays; try again later. */
 		LOG_ERROR("bridge", "event=answer_not_stored room=%s err=%s",
