@@ -572,6 +572,21 @@ static int as_listen(struct bridge *b)
 	return e;
 }
 
+int bridge_in_list(const char *list, char sep, const char *item)
+{
+	char seps[2] = { sep, '\0' };
+	size_t n = strlen(item);
+
+	for (const char *p = list; *p; ) {
+		size_t k = strcspn(p, seps);
+
+		if (k == n && !memcmp(p, item, n))
+			return 1;
+		p += k + (p[k] == sep);
+	}
+	return 0;
+}
+
 struct bridge *bridge_start(struct app *a, const char *bot_token,
                             struct metrics *m)
 {

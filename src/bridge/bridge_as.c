@@ -188,16 +188,7 @@ int bridge_as_txn_ok(const char *txn)
 
 int bridge_as_txn_seen(const char *txns, const char *txn)
 {
-	size_t n = strlen(txn);
-
-	for (const char *p = txns; *p; ) {
-		size_t k = strcspn(p, " ");
-
-		if (k == n && !memcmp(p, txn, n))
-			return 1;
-		p += k + (p[k] == ' ');
-	}
-	return 0;
+	return bridge_in_list(txns, ' ', txn);
 }
 
 int bridge_as_txns_put(struct store_txn *t, const char *txns,

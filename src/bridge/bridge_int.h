@@ -408,6 +408,9 @@ int bridge_as_handler(void *arg, const struct srv_req *req,
  * dropped; _get: into txns[0..cap), "" when none (0 or a store error). */
 int bridge_as_txn_ok(const char *txn);
 int bridge_as_txn_seen(const char *txns, const char *txn);
+
+/* 1 when item is a whole entry of list (entries separated by sep). */
+int bridge_in_list(const char *list, char sep, const char *item);
 int bridge_as_txns_put(struct store_txn *t, const char *txns,
                        const char *txn);
 int bridge_as_txns_get(struct store_txn *t, char *txns, size_t cap);

@@ -84,21 +84,6 @@ static int id_char(char c)
 	       c == '=' || c == '/' || c == '+';
 }
 
-/* 1 when user is a whole line of list (one id a line). */
-static int in_lines(const char *list, const char *user)
-{
-	size_t n = strlen(user);
-
-	for (const char *p = list; *p; ) {
-		size_t k = strcspn(p, "\n");
-
-		if (k == n && !memcmp(p, user, n))
-			return 1;
-		p += k + (p[k] == '\n');
-	}
-	return 0;
-}
-
 /* 1 when an id ends where `after` (rest bytes left) starts. */
 static int id_ends(const char *after, size_t rest)
 {
@@ -127,7 +112,7 @@ static int in_text(const char *body, size_t len, const char *user)
 
 int bridge_quiet_mentioned(const char *user, const struct sync_ev *ev)
 {
-	if (in_lines(ev->mentions, user))
+	if (bridge_in_list(ev->mentions, '\n', user))
 		return 1;
 	/* a client of intentional mentions says whom it means: its body
 	 * naming someone is not a mention (the spec) */

@@ -423,7 +423,9 @@ static int fire_timers(struct loop *l)
 
 /* ---------------------------------------------------------------- defer */
 
-void loop_defer(struct loop *l, struct loop_defer *d, loop_cb cb, void *arg)
+/* Appends d to the list [*head, *tail] unless it is queued already. */
+static void enqueue(struct loop_defer **head, struct loop_defer **tail,
+                    struct loop_defer *d, loop_cb cb, void *arg)
 {
 	if (d->queued)
 		return;
@@ -431,11 +433,16 @@ void loop_defer(struct loop *l, struct loop_defer *d, loop_cb cb, void *arg)
 	d->arg = arg;
 	d->next = NULL;
 	d->queued = 1;
-	if (l->dtail)
-		l->dtail->next = d;
+	if (*tail)
+		(*tail)->next = d;
 	else
-		l->dhead = d;
-	l->dtail = d;
+		*head = d;
+	*tail = d;
+}
+
+void loop_defer(struct loop *l, struct loop_defer *d, loop_cb cb, void *arg)
+{
+	enqueue(&l->dhead, &l->dtail, d, cb, arg);
 }
 
 static int unlink_defer(struct loop_defer **head, struct loop_defer **tail,
@@ -460,17 +467,7 @@ static int unlink_defer(struct loop_defer **head, struct loop_defer **tail,
 void loop_defer_next(struct loop *l, struct loop_defer *d, loop_cb cb,
                      void *arg)
 {
-	if (d->queued)
-		return;
-	d->cb = cb;
-	d->arg = arg;
-	d->next = NULL;
-	d->queued = 1;
-	if (l->ntail)
-		l->ntail->next = d;
-	else
-		l->nhead = d;
-	l->ntail = d;
+	enqueue(&l->nhead, &l->ntail, d, cb, arg);
 }
 
 void loop_defer_cancel(struct loop *l, struct loop_defer *d)
