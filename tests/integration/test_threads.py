@@ -49,6 +49,12 @@ class ThreadTest(unittest.TestCase):
     def key(self, env, agent, root):
         return "Matrix thread %s in %s" % (root, env.room_of[agent])
 
+    def root(self, env, agent, text="a root"):
+        """A main-timeline question, answered: a thread's root."""
+        ev = env.say(agent, text)
+        env.wait_answer(agent, ev)
+        return ev
+
     def ask_thread(self, env, agent, root, text):
         q = env.say(agent, text, **in_thread(root))
         return q, env.wait_answer(agent, q)["content"]
@@ -58,10 +64,8 @@ class Conversations(ThreadTest):
     def test_two_threads_and_the_main_timeline_are_three_conversations(self):
         env = self.env()
         a0 = env.ids[0]
-        r1 = env.say(a0, "first root")
-        env.wait_answer(a0, r1)
-        r2 = env.say(a0, "second root")
-        env.wait_answer(a0, r2)
+        r1 = self.root(env, a0, "first root")
+        r2 = self.root(env, a0, "second root")
         _, c1 = self.ask_thread(env, a0, r1, "alpha in one")
         _, c2 = self.ask_thread(env, a0, r2, "beta in two")
         _, c3 = self.ask_thread(env, a0, r1, "gamma in one")
@@ -90,8 +94,7 @@ class Conversations(ThreadTest):
     def test_threads_shared_keeps_one_conversation(self):
         env = self.env(bridge={"threads": "shared"})
         a0 = env.ids[0]
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         _, c = self.ask_thread(env, a0, r1, "in the thread")
         self.assertEqual(c["m.relates_to"]["event_id"], r1)
         self.assertEqual(len(self.convs(env, a0)), 1)
@@ -101,8 +104,7 @@ class Conversations(ThreadTest):
     def test_status_in_a_thread_names_its_conversation(self):
         env = self.env()
         a0 = env.ids[0]
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         s = env.say(a0, "!status", **in_thread(r1))
         body = env.wait_answer(a0, s, msgtype="m.notice")["content"]["body"]
         self.assertIn("Conversation: none yet", body)
@@ -118,8 +120,7 @@ class Conversations(ThreadTest):
     def test_reset_in_a_thread_starts_only_that_thread_over(self):
         env = self.env(bridge={"admins": "@alice:localhost"})
         a0 = env.ids[0]
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         self.ask_thread(env, a0, r1, "before the reset")
         old = self.convs(env, a0)[self.key(env, a0, r1)]["id"]
         env.say(a0, "!reset", **in_thread(r1))
@@ -136,8 +137,7 @@ class Conversations(ThreadTest):
         self.assertIn("after the reset", self.history_text(env, new["id"]))
         self.assertNotIn("after the reset", self.history_text(env, old))
         # the main timeline still talks in the default conversation
-        m = env.say(a0, "main again")
-        env.wait_answer(a0, m)
+        m = self.root(env, a0, "main again")
         self.assertEqual(self.convs(env, a0)[None]["sends"], 2)
 
     def test_a_letta_without_conversations_answers_in_the_room(self):
@@ -145,8 +145,7 @@ class Conversations(ThreadTest):
         a0 = env.ids[0]
         env.letta.inject_fault("GET", CREATE, count=-1, status=404,
                                body={"detail": "Not Found"})
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         q = env.say(a0, "in the thread", **in_thread(r1))
         c = env.wait_answer(a0, q)["content"]
         self.assertEqual(c["m.relates_to"]["event_id"], r1)
@@ -160,8 +159,7 @@ class Crashes(ThreadTest):
     def test_a_lost_create_answer_makes_no_second_conversation(self):
         env = self.env()
         a0 = env.ids[0]
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         # the server makes it, its answer is lost on the way
         env.letta.inject_fault("POST", CREATE, drop="after_head")
         self.ask_thread(env, a0, r1, "first in the thread")
@@ -172,8 +170,7 @@ class Crashes(ThreadTest):
     def test_kill_9_between_the_create_and_the_store_makes_one(self):
         env = self.env()
         a0 = env.ids[0]
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         seq = env.letta.requests()[-1]["seq"]
         # made at the server, the answer cut: lettamx waits to try again
         env.letta.inject_fault("POST", CREATE, truncate=True)
@@ -192,8 +189,7 @@ class Crashes(ThreadTest):
     def test_a_lost_store_finds_the_threads_conversation_again(self):
         env = self.env()
         a0 = env.ids[0]
-        r1 = env.say(a0, "a root")
-        env.wait_answer(a0, r1)
+        r1 = self.root(env, a0, "a root")
         self.ask_thread(env, a0, r1, "before the loss")
         env.d.stop()
         shutil.rmtree(os.path.join(env.work, "store"))
