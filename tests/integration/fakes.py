@@ -432,6 +432,11 @@ class FakeLetta(AgentControl, FakeProcess):
     def history(self, agent_id):
         return self.control("GET", "agents/%s/history" % agent_id)["messages"]
 
+    def images(self, agent_id):
+        """The pictures the agent got: [{otid, conversation, media_type,
+        size, sha256}], oldest first (tools/fakes/letta_images.py)."""
+        return self.control("GET", "agents/%s/images" % agent_id)["images"]
+
     def configure(self, **config):
         return self.control("POST", "config", config)
 
