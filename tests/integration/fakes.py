@@ -467,6 +467,13 @@ class FakeAppServer(AgentControl, FakeProcess):
             {"agent_id": agent_id, "conversation_id": conversation_id})
         )["messages"]
 
+    def images(self, agent_id):
+        """The pictures that reached the agent's model: [{client_message_id,
+        conversation_id, media_type, size, sha256}], oldest first
+        (tools/fakes/app_images.py)."""
+        return self.control("GET", "images?" + urllib.parse.urlencode(
+            {"agent_id": agent_id}))["images"]
+
     def frames(self, conn=None, dir=None, type=None, since=0, errors=False):
         """The frame record (see tools/fakes/app_record.py)."""
         query = {k: v for k, v in (("conn", conn), ("dir", dir),

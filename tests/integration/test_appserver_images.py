@@ -11,7 +11,10 @@ package or sharp is missing.
 """
 
 import base64
+import os
+import struct
 import unittest
+import zlib
 
 from appserver_env import AppServerEnv, person_text, sharp_missing, text_of
 
@@ -23,6 +26,18 @@ PNG = base64.b64decode(
 GIF = base64.b64decode(
     "R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 PLACEHOLDER = "(image omitted: model does not support images)"
+
+
+def noise_png(side):
+    """A real side x side RGB PNG of random pixels, stored uncompressed
+    (about 3 * side * side bytes)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + os.urandom(3 * side) for _ in range(side))
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b""))
 
 
 def content(text, data, media_type="image/png"):
@@ -54,14 +69,14 @@ class AppServerImages(unittest.TestCase):
     def tearDown(self):
         self.s.close()
 
-    def ask(self, msg_content, cmid):
+    def ask(self, msg_content, cmid, **payload):
         """Sends one input; returns (turn_finished, frames of the turn)."""
         mark = self.s.mark()
         self.s.send({"type": "input", "request_id": "in-" + cmid,
                      "runtime": self.s.runtime(self.aid),
-                     "payload": {"kind": "create_message", "messages": [
+                     "payload": dict({"kind": "create_message", "messages": [
                          {"role": "user", "content": msg_content,
-                          "client_message_id": cmid}]}})
+                          "client_message_id": cmid}]}, **payload)})
         done = self.s.wait_turn(timeout=60, since=mark)
         return done, self.s.frames_since(mark)
 
@@ -87,6 +102,15 @@ class AppServerImages(unittest.TestCase):
         self.assertIn("[Ann] look", self.said(frames))
         self.assertIn(PLACEHOLDER, self.said(frames))
         self.assertIn("cm-png", self.user_messages())
+
+    def test_big_png_is_taken(self):
+        """4.3 MB (a 5.8 MB frame): under the 5 MB the server keeps a
+        picture at, so it passes as it is."""
+        data = noise_png(1200)
+        self.assertGreater(len(data), 4 * 1024 * 1024)
+        done, _ = self.ask(content("[Ann] big", data), "cm-big")
+        self.assertEqual(done["stop_reason"], "end_turn", done)
+        self.assertIn("cm-big", self.user_messages())
 
     def test_gif_is_taken(self):
         done, _ = self.ask(content("[Ann] a gif", GIF, "image/gif"),
@@ -115,6 +139,15 @@ class AppServerImages(unittest.TestCase):
         self.assertEqual(done["stop_reason"], "end_turn", done)
         self.assertEqual(person_text(self.user_messages()["cm-after"]),
                          "[Ann] still there?")
+
+    def test_drop_mode_leaves_the_picture_out(self):
+        """image_failure_mode "drop" (lettamx does not send it): the
+        turn goes on without the picture."""
+        done, frames = self.ask(content("[Ann] drop", b"no picture"),
+                                "cm-drop", image_failure_mode="drop")
+        self.assertEqual(done["stop_reason"], "end_turn", done)
+        self.assertIn("[Ann] drop", self.said(frames))
+        self.assertNotIn(PLACEHOLDER, self.said(frames))
 
 
 if __name__ == "__main__":
