@@ -110,7 +110,12 @@ class AppServerImages(unittest.TestCase):
         self.assertGreater(len(data), 4 * 1024 * 1024)
         done, _ = self.ask(content("[Ann] big", data), "cm-big")
         self.assertEqual(done["stop_reason"], "end_turn", done)
-        self.assertIn("cm-big", self.user_messages())
+        # the history keeps the picture whole: a conversation_messages_
+        # list answer naming it is bigger than the picture's base64
+        # (5.8 MB here, over lettamx's LIM_WS_MSG of 4 MiB)
+        part = self.user_messages()["cm-big"]["content"][-1]
+        self.assertEqual(part["source"]["data"],
+                         base64.b64encode(data).decode())
 
     def test_gif_is_taken(self):
         done, _ = self.ask(content("[Ann] a gif", GIF, "image/gif"),

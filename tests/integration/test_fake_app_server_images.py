@@ -51,6 +51,11 @@ class Images(AppCase):
             "media_type": "image/png", "size": len(PNG),
             "sha256": hashlib.sha256(PNG).hexdigest()}])
         self.assertEqual(self.user_otids(a), ["cm-png"])
+        # the history keeps the picture whole, as the real server's does
+        user = [m for m in self.fake.history(a)
+                if m["message_type"] == "user_message"][0]
+        self.assertEqual(user["content"][-1]["source"]["data"],
+                         base64.b64encode(PNG).decode())
 
     def test_big_picture(self):
         """A 20 MB picture in one frame (ws's maxPayload is 100 MiB)."""
