@@ -163,6 +163,9 @@ void json_w_strn(struct json_w *w, const char *s, size_t n);
 /* One string value: a[0..an) then b[0..bn) (each whole UTF-8). */
 void json_w_strn2(struct json_w *w, const char *a, size_t an,
                   const char *b, size_t bn);
+/* One string value: the base64 text (core/b64.h) of p[0..n), written
+ * straight into the buffer, so a picture is never held twice. */
+void json_w_b64(struct json_w *w, const void *p, size_t n);
 void json_w_int(struct json_w *w, int64_t v);
 void json_w_bool(struct json_w *w, bool v);
 void json_w_null(struct json_w *w);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/b64.h"
 #include "core/err.h"
 
 void json_w_init(struct json_w *w, char *buf, size_t cap)
@@ -191,6 +192,25 @@ void json_w_strn2(struct json_w *w, const char *a, size_t an,
 	putc1(w, '"');
 	escaped(w, a, an);
 	escaped(w, b, bn);
+	putc1(w, '"');
+	value_end(w);
+}
+
+void json_w_b64(struct json_w *w, const void *p, size_t n)
+{
+	size_t k = b64_len(n);
+
+	if (!value_start(w))
+		return;
+	putc1(w, '"');
+	/* the text, its closing quote and the NUL must fit */
+	if (w->err || (n && !k) || k >= w->cap - w->len - 1) {
+		fail(w, ERR_TOOBIG);
+		return;
+	}
+	b64_enc(w->buf + w->len, k, p, n);
+	w->len += k;
+	w->buf[w->len] = 0;
 	putc1(w, '"');
 	value_end(w);
 }

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64.h"
 #include "core/err.h"
+#include "core/img.h"
 #include "core/json.h"
 #include "letta/letta_app_int.h"
 #include "letta/letta_msg.h"
@@ -154,14 +156,17 @@ static void payload_open(struct json_w *w, const char *kind)
 	json_w_kstr(w, "kind", kind);
 }
 
-int letta_app_input_message(char *buf, size_t cap, const char *request_id,
-                            const struct letta_app_runtime *rt,
-                            const char *text, size_t len,
-                            const char *client_message_id)
+int letta_app_input_message_img(char *buf, size_t cap,
+                                const char *request_id,
+                                const struct letta_app_runtime *rt,
+                                const char *text, size_t len,
+                                const struct img *im,
+                                const char *client_message_id)
 {
 	struct json_w w;
 
 	if (!text || !len || !id_ok(client_message_id) ||
+	    (im && !img_ok(im)) ||
 	    runtime_open(&w, buf, cap, "input", request_id, rt))
 		return ERR_INVAL;
 	payload_open(&w, "create_message");
@@ -170,12 +175,32 @@ int letta_app_input_message(char *buf, size_t cap, const char *request_id,
 	json_w_obj(&w);
 	json_w_kstr(&w, "role", "user");
 	json_w_key(&w, "content");
-	json_w_strn(&w, text, len);
+	letta_msg_w_content(&w, text, len, im, 0);
 	json_w_kstr(&w, "client_message_id", client_message_id);
 	json_w_obj_end(&w);
 	json_w_arr_end(&w);
 	json_w_obj_end(&w);
 	return letta_app_cmd_close(&w);
+}
+
+int letta_app_input_message(char *buf, size_t cap, const char *request_id,
+                            const struct letta_app_runtime *rt,
+                            const char *text, size_t len,
+                            const char *client_message_id)
+{
+	return letta_app_input_message_img(buf, cap, request_id, rt, text,
+	                                   len, NULL, client_message_id);
+}
+
+size_t letta_app_input_message_cap(size_t len, const struct img *im)
+{
+	/* the keys and the four ids (request, agent, conversation, client
+	 * message), each below LIM_LETTA_APP_ID and escaped at most 6x */
+	size_t fixed = 512 + 4 * 6 * LIM_LETTA_APP_ID;
+
+	if (im)
+		fixed += 128 + strlen(im->type) + b64_len(im->n);
+	return fixed + 6 * len;
 }
 
 int letta_app_input_approval(char *buf, size_t cap, const char *request_id,

@@ -31,6 +31,7 @@
 #include "core/limits.h"
 #include "letta/letta_stream.h"
 
+struct img;
 struct json;
 struct letta_reply;
 
@@ -76,6 +77,32 @@ int letta_app_input_message(char *buf, size_t cap, const char *request_id,
                             const struct letta_app_runtime *rt,
                             const char *text, size_t len,
                             const char *client_message_id);
+
+/* The same with a picture beside the text: the message's content is
+ * then the list of a text part and an image part that the package's
+ * protocol takes (protocol_v2.d.ts InputCreateMessagePayload: messages
+ * are letta-client MessageCreate; letta.js isBase64ImageContentPart):
+ *   "content":[{"type":"text","text":<text>},
+ *              {"type":"image","source":{"type":"base64",
+ *               "media_type":<im->type>,"data":<base64 of im->p>}}]
+ * No image_failure_mode is sent: the server's default, "strict", fails
+ * the whole turn on a picture it cannot prepare (turn_finished with
+ * stop_reason "error"), so the person hears of it. im NULL: exactly
+ * letta_app_input_message. im is borrowed and must pass img_ok (else
+ * ERR_INVAL); its base64 is written straight into buf, which the caller
+ * sizes with letta_app_input_message_cap. */
+int letta_app_input_message_img(char *buf, size_t cap,
+                                const char *request_id,
+                                const struct letta_app_runtime *rt,
+                                const char *text, size_t len,
+                                const struct img *im,
+                                const char *client_message_id);
+
+/* Enough bytes (NUL included) for any input create_message of len bytes
+ * of text and im (NULL: none), whatever the ids (each below
+ * LIM_LETTA_APP_ID) and however the text escapes (6x at most): at most
+ * 5 * len + ~1 KB more than the frame needs. */
+size_t letta_app_input_message_cap(size_t len, const struct img *im);
 
 /* input approval_response to permission request perm_id ("perm-…", the
  * control_request's request_id): allow (message optional: NULL or ""

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64.h"
 #include "core/err.h"
+#include "core/img.h"
 #include "core/ident.h"
 #include "core/json.h"
 #include "net/proto.h"
@@ -118,15 +120,44 @@ static void messages_open(struct json_w *w, char *buf, size_t cap)
 	json_w_obj(w);
 }
 
-static int body_into(const struct letta_send *s, char *buf, size_t cap,
-                     size_t *len)
+void letta_msg_w_content(struct json_w *w, const char *text, size_t len,
+                         const struct img *im, int hole)
+{
+	if (!im) {
+		json_w_strn(w, text, len);
+		return;
+	}
+	json_w_arr(w);
+	json_w_obj(w);
+	json_w_kstr(w, "type", "text");
+	json_w_key(w, "text");
+	json_w_strn(w, text, len);
+	json_w_obj_end(w);
+	json_w_obj(w);
+	json_w_kstr(w, "type", "image");
+	json_w_key(w, "source");
+	json_w_obj(w);
+	json_w_kstr(w, "type", "base64");
+	json_w_kstr(w, "media_type", im->type);
+	json_w_key(w, "data");
+	if (hole)
+		json_w_str(w, "");
+	else
+		json_w_b64(w, im->p, im->n);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
+	json_w_arr_end(w);
+}
+
+static int body_into(const struct letta_send *s, const struct img *im,
+                     int hole, char *buf, size_t cap, size_t *len)
 {
 	struct json_w w;
 
 	messages_open(&w, buf, cap);
 	json_w_kstr(&w, "role", "user");
 	json_w_key(&w, "content");
-	json_w_strn(&w, s->text, s->text_len);
+	letta_msg_w_content(&w, s->text, s->text_len, im, hole);
 	/* Servers before 0.6.15 read `text`; every version ignores the key
 	 * it does not know (letta-api.md §12). */
 	json_w_key(&w, "text");
@@ -139,7 +170,10 @@ static int body_into(const struct letta_send *s, char *buf, size_t cap,
 	return messages_close(&w, s, len);
 }
 
-int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
+/* The body in a buffer of its own; a picture's data left out (hole), so
+ * that its size is learnt from the text alone. */
+static int body_alloc(const struct letta_send *s, const struct img *im,
+                      char **body, size_t *len)
 {
 	/* Escaping grows text at most 6x (\u00XX); try the usual 2x first. */
 	size_t caps[2] = { 2 * 2 * s->text_len + 1024,
@@ -152,9 +186,41 @@ int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
 		*body = malloc(caps[i]);
 		if (!*body)
 			return ERR_NOMEM;
-		r = body_into(s, *body, caps[i], len);
+		r = body_into(s, im, 1, *body, caps[i], len);
 	}
 	if (r) {
+		free(*body);
+		*body = NULL;
+	}
+	return r;
+}
+
+int letta_msg_body(const struct letta_send *s, char **body, size_t *len)
+{
+	return body_alloc(s, NULL, body, len);
+}
+
+int letta_msg_body_img(const struct letta_send *s, const struct img *im,
+                       char **body, size_t *len)
+{
+	size_t need;
+	int r;
+
+	*body = NULL;
+	if (!im)
+		return letta_msg_body(s, body, len);
+	if (!img_ok(im))
+		return ERR_INVAL;
+	r = body_alloc(s, im, body, &need);
+	free(*body);
+	*body = NULL;
+	if (r)
+		return r;
+	need += b64_len(im->n) + 1;     /* the data, and the NUL */
+	if (!(*body = malloc(need)))
+		return ERR_NOMEM;
+	r = body_into(s, im, 0, *body, need, len);
+	if (r) {                        /* cannot be: the size is known */
 		free(*body);
 		*body = NULL;
 	}

@@ -11,6 +11,9 @@
 
 #include "core/limits.h"
 
+struct img;
+struct json_w;
+
 struct letta_send {
 	const char *agent_id;
 	const char *text;               /* what the agent reads */
@@ -51,6 +54,30 @@ int letta_runs_going(const char *body, size_t len);
 /* The JSON body of a send into a buffer it allocates (*body, free it),
  * *len its length. Returns 0, ERR_NOMEM, ERR_UTF8, ERR_TOOBIG. */
 int letta_msg_body(const struct letta_send *s, char **body, size_t *len);
+
+/* The same with a picture beside the text: the message's content is
+ * then a list of two parts (letta-openapi.json MessageCreate.content,
+ * TextContent and ImageContent with a Base64Image source):
+ *   "content":[{"type":"text","text":<text>},
+ *              {"type":"image","source":{"type":"base64",
+ *               "media_type":<im->type>,"data":<base64 of im->p>}}]
+ * (`text` keeps the text alone, for servers before 0.6.15). im NULL:
+ * letta_msg_body's body, byte for byte. im is borrowed (core/img.h; it
+ * must pass img_ok, else ERR_INVAL); the base64 is written straight into
+ * the body, which is allocated at its exact length (+ a NUL): a 5 MiB
+ * picture makes a body of ~6.7 MB, and nothing else of that size is
+ * held. *body is the caller's to free. Returns 0, ERR_INVAL, ERR_NOMEM,
+ * ERR_UTF8, ERR_TOOBIG. */
+int letta_msg_body_img(const struct letta_send *s, const struct img *im,
+                       char **body, size_t *len);
+
+/* Writes a user message's "content" value into w: text[0..len) as one
+ * string when im is NULL, else the list of a text part and an image part
+ * above. hole: write the image's data as "" (a pass that measures the
+ * rest: the whole is then b64_len(im->n) bytes longer). For the App
+ * Server's input too (the same MessageCreate). im is not checked here. */
+void letta_msg_w_content(struct json_w *w, const char *text, size_t len,
+                         const struct img *im, int hole);
 
 /* The JSON body answering the pending tool call call_id (the approval
  * item of §5: approve true or false, reason only when not NULL or "";

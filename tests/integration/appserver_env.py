@@ -89,6 +89,25 @@ def missing():
     return None
 
 
+def sharp_missing():
+    """Why the App Server here cannot prepare pictures (its
+    image-resize-worker.js needs sharp's native part beside the package,
+    tools/appserver-install.sh), or None. Without it every turn that
+    carries a picture fails."""
+    reason = missing()
+    if reason:
+        return reason
+    node = shutil.which("node")
+    try:
+        ok = subprocess.run([node, "-e", 'require("sharp")'],
+                            cwd=appserver_dir(), capture_output=True,
+                            timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return None if ok else ("sharp not installed beside the App Server "
+                            "(tools/appserver-install.sh)")
+
+
 def http_get(port, path, headers=None, timeout=10.0):
     """(status, headers dict lower-case, body bytes) of one GET."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

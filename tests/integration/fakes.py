@@ -432,6 +432,11 @@ class FakeLetta(AgentControl, FakeProcess):
     def history(self, agent_id):
         return self.control("GET", "agents/%s/history" % agent_id)["messages"]
 
+    def images(self, agent_id):
+        """The pictures the agent got: [{otid, conversation, media_type,
+        size, sha256}], oldest first (tools/fakes/letta_images.py)."""
+        return self.control("GET", "agents/%s/images" % agent_id)["images"]
+
     def configure(self, **config):
         return self.control("POST", "config", config)
 
@@ -461,6 +466,13 @@ class FakeAppServer(AgentControl, FakeProcess):
         return self.control("GET", "history?" + urllib.parse.urlencode(
             {"agent_id": agent_id, "conversation_id": conversation_id})
         )["messages"]
+
+    def images(self, agent_id):
+        """The pictures that reached the agent's model: [{client_message_id,
+        conversation_id, media_type, size, sha256}], oldest first
+        (tools/fakes/app_images.py)."""
+        return self.control("GET", "images?" + urllib.parse.urlencode(
+            {"agent_id": agent_id}))["images"]
 
     def frames(self, conn=None, dir=None, type=None, since=0, errors=False):
         """The frame record (see tools/fakes/app_record.py)."""

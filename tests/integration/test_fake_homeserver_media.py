@@ -277,6 +277,29 @@ class Switches(MediaCase):
         self.assertError(self.call("GET", path, token=self.tok), 400,
                          "M_UNRECOGNIZED")
 
+    def test_large_download_on_both_paths(self):
+        """20 MB (a picture far over image_max_bytes) is stored and served
+        whole, with its Content-Length first (what a client checks before
+        it reads on), on the legacy path and, switched on, the
+        authenticated one; Synapse 1.67 (the switch off) answers the
+        authenticated path 400 M_UNRECOGNIZED, which tells a client to use
+        the legacy one (src/matrix/mx_media.c)."""
+        data = PNG + bytes(20 * 1024 * 1024)
+        mxc = self.upload(data)
+        digest = hashlib.sha256(data).hexdigest()
+        v1 = V1 + "/download/" + media_path(mxc)
+        self.assertError(self.call("GET", v1, token=self.tok), 400,
+                         "M_UNRECOGNIZED")
+        self.hs.configure(media={"authenticated": True})
+        for path, token in ((V3 + "/download/" + media_path(mxc), None),
+                            (v1, self.tok)):
+            headers = {"Authorization": "Bearer " + token} if token else {}
+            status, hdrs, body, err = self.raw("GET", path, headers=headers)
+            self.assertEqual((status, err), (200, None), path)
+            self.assertEqual(hdrs["content-length"], str(len(data)))
+            self.assertEqual(hdrs["content-type"], "image/png")
+            self.assertEqual(hashlib.sha256(body).hexdigest(), digest)
+
     def test_unknown_media(self):
         res = self.call("GET", V3 + "/download/localhost/nothingHere")
         self.assertError(res, 404, "M_NOT_FOUND")

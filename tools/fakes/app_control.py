@@ -13,6 +13,11 @@ the shared health, requests, faults and reset are web.control_common's).
   GET|PATCH|DELETE /_fake/agents/<id>  PATCH: name, description, tags,
                                        script
   GET    /_fake/history?agent_id=A&conversation_id=C (default "default")
+  GET    /_fake/images?agent_id=A      the pictures that reached A's model,
+                                       oldest first: {"images":
+                                       [{client_message_id,
+                                       conversation_id, media_type, size,
+                                       sha256}]} (app_images.py)
   POST   /_fake/ws/faults (rule) / GET / DELETE     frame faults
   POST   /_fake/ws/act {"conn"?, "action", ...}     at once, on one or
                                                     every open connection
@@ -70,6 +75,10 @@ def dispatch(app, req, sub):
     if parts == ["history"] and m == "GET":
         return history(hub, req.arg("agent_id"),
                        req.arg("conversation_id", "default"))
+    if parts == ["images"] and m == "GET":
+        with hub.lock:
+            return ok({"images": list(hub.images.get(req.arg("agent_id"),
+                                                     []))})
     if parts[:2] == ["ws", "faults"]:
         return frame_faults(app, m, body)
     if parts == ["ws", "act"] and m == "POST":

@@ -48,6 +48,7 @@ class Hub:
             self.store = Store()
             self.scripts = {}          # agent id -> script
             self.turn_counts = {}      # agent id -> turns run
+            self.images = {}           # agent id -> pictures it got
             self.config = dict(DEFAULT_CONFIG)
             self._forget_runtimes()
             self.modes = {}            # scope key -> permission mode

@@ -20,6 +20,7 @@ All functions are called with the hub's lock held, or take it.
 import threading
 import uuid
 
+from . import app_images
 from . import app_status
 from .app_runtime import Turn
 from .app_store import now_iso
@@ -107,6 +108,9 @@ def create_message(hub, rt, conn, cmd):
     if broken == "unsupported":
         return "unsupported by the fake: a message content that is not " \
             "a string or a list of text and image parts"
+    odd = app_images.unsupported(messages)
+    if odd:
+        return "unsupported by the fake: %s" % odd
     if (broken or not with_content) and not rt.idle():
         return "unsupported by the fake: an input without user content " \
             "while the conversation is busy"
@@ -122,7 +126,9 @@ def create_message(hub, rt, conn, cmd):
         rt.remember(cmid, "started")
         ack(conn, cmd, True, disposition="started")
         start_turn(hub, rt, conn.id, stamped,
-                   "batch-direct-%s" % uuid.uuid4(), fail=broken)
+                   "batch-direct-%s" % uuid.uuid4(), fail=broken,
+                   image_mode=cmd["payload"].get("image_failure_mode",
+                                                 "strict"))
     else:
         item, dropped = rt.enqueue(conn.id, stamped)
         rt.remember(cmid, "queued")
@@ -134,8 +140,8 @@ def create_message(hub, rt, conn, cmd):
 
 # -- turns ------------------------------------------------------------------
 def start_turn(hub, rt, conn_id, messages, turn_id, dequeued=(),
-               fail=None):
-    turn = Turn(turn_id, conn_id, messages, dequeued, fail)
+               fail=None, image_mode="strict"):
+    turn = Turn(turn_id, conn_id, messages, dequeued, fail, image_mode)
     rt.turn = turn
     rt.active_conn = conn_id
     runner = TurnRunner(hub, rt, turn, turn_over)

@@ -50,12 +50,14 @@ class Approval:
 
 
 class Turn:
-    def __init__(self, turn_id, conn_id, messages, dequeued=(), fail=None):
+    def __init__(self, turn_id, conn_id, messages, dequeued=(), fail=None,
+                 image_mode="strict"):
         self.id = turn_id
         self.conn_id = conn_id
         self.messages = messages
         self.dequeued = list(dequeued)   # queue items this turn took
         self.fail = fail                 # the error it fails with at once
+        self.image_mode = image_mode     # image_failure_mode (app_images)
         self.cancelled = threading.Event()
 
     def cancel(self):

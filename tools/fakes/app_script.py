@@ -29,6 +29,8 @@
 
 import uuid
 
+from . import app_images
+
 KEYS = {"mode", "prefix", "text", "length", "chunks", "chunk_count",
         "reasoning", "delay_ms", "chunk_delay_ms", "stop_reason", "tool",
         "after_allow", "after_deny", "error", "turns"}
@@ -79,16 +81,20 @@ def for_turn(script, index):
 
 
 def user_text(messages):
-    """The text parts of the user messages of a turn, one per line."""
+    """The text parts of the user messages of a turn, one per line (a
+    picture as app_images.mention says it)."""
     lines = []
     for m in messages:
         content = m.get("content")
         if isinstance(content, str):
             lines.append(content)
         elif isinstance(content, list):
-            lines.extend(p["text"] for p in content if isinstance(p, dict)
-                         and p.get("type") == "text"
-                         and isinstance(p.get("text"), str))
+            for p in content:
+                if isinstance(p, dict) and p.get("type") == "text" and \
+                        isinstance(p.get("text"), str):
+                    lines.append(p["text"])
+                elif app_images.mention(p):
+                    lines.append(app_images.mention(p))
     return "\n".join(lines)
 
 

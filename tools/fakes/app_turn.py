@@ -14,7 +14,9 @@ the one recorded from the real server), paced by the agent's script
 
 A turn that fails (an unknown agent, a content the server cannot read)
 goes from SENDING_API_REQUEST to turn_finished stop_reason "error" with
-its `error`, then a terminal loop_error. A cancelled turn (abort_message,
+its `error`, then a terminal loop_error; one whose picture sharp cannot
+read (app_images.py) passes WAITING_FOR_API_RESPONSE first, and keeps
+no question. A cancelled turn (abort_message,
 or its connection closed with no other subscriber) ends with just
 turn_finished stop_reason "cancelled". The history gets the user messages
 when the turn starts and the answer chunk by chunk, so a turn cut short
@@ -23,6 +25,7 @@ keeps the question and the answer so far.
 
 import uuid
 
+from . import app_images
 from . import app_script
 from . import app_store
 from . import app_tool
@@ -170,6 +173,16 @@ class TurnRunner:
             if self.turn.dequeued:
                 hub.queue_update(rt, [(i, "dequeued")
                                       for i in self.turn.dequeued])
+            # the pictures go through sharp before the model request;
+            # one it cannot read fails the turn, the question not kept
+            bad = app_images.failure(self.turn.messages,
+                                     self.turn.image_mode)
+            if bad:
+                self.loop("WAITING_FOR_API_RESPONSE")
+                self.finish("error", bad)
+                return
+            hub.images.setdefault(rt.agent_id, []).extend(
+                app_images.received(self.turn.messages, rt.conv_id))
             self.store_inputs(agent, self.turn.messages)
             self.loop("WAITING_FOR_API_RESPONSE")
         script = self.script

@@ -18,6 +18,7 @@ import time
 import uuid
 
 from . import letta_conv
+from . import letta_images
 from . import letta_runs
 from . import letta_script as script_mod
 from .web import App, NoRoute, Response, Router
@@ -77,6 +78,7 @@ class Agent:
         self.pending_call = None      # tool_call_id awaiting approval
         self.cancels = 0
         self.resets = 0
+        self.images = []              # pictures it got (letta_images)
 
     def json(self, with_tags, legacy):
         out = {"id": self.id, "name": self.name,
@@ -363,6 +365,7 @@ class LettaApp(App):
             if content in ("", []):
                 raise HTTPError(400, {"detail": "Message content is empty or "
                                       "invalid"})
+            letta_images.check_content(i, content)
 
     def _begin_turn(self, agent_id, msgs, conv=None, streaming=False):
         """Record the user's input; return the script for this turn.
@@ -391,6 +394,8 @@ class LettaApp(App):
             self._count_send(agent, conv, streaming)
             inputs = [self._user_message(m) for m in msgs
                       if m.get("type") not in ("approval", "tool_return")]
+            agent.images += letta_images.pictures(
+                msgs, conv.id if conv is not None else "default")
             if not turn.get("input_after_ms"):
                 letta_runs.record(agent, lane, inputs)
                 inputs = []

@@ -8,6 +8,10 @@
   PATCH  /_fake/agents/<id>   {"name"?, "description"?, "tags"?, "script"?}
   DELETE /_fake/agents/<id>
   GET    /_fake/agents/<id>/history   every message of its default history
+  GET    /_fake/agents/<id>/images    the pictures it got, oldest first:
+                              {"images": [{"otid", "conversation",
+                              "media_type", "size", "sha256"}]}
+                              (letta_images.py)
   GET    /_fake/conversations[?agent_id=]  each agent's "default" history
                               and its conversations: summary, message
                               count, sends, in_flight (letta_conv.py)
@@ -44,6 +48,12 @@ def dispatch(app, req, sub):
                 return Response.json(404, {"error": "no such agent"})
             letta_runs.settle(app, agent)
             return Response.json(200, {"messages": list(agent.history)})
+    if len(parts) == 3 and parts[0] == "agents" and parts[2] == "images":
+        with app.lock:
+            agent = app.agents.get(parts[1])
+            if agent is None:
+                return Response.json(404, {"error": "no such agent"})
+            return Response.json(200, {"images": list(agent.images)})
     if parts and parts[0] == "conversations":
         return letta_conv.control(app, req, parts, body)
     if parts == ["config"] and req.method == "POST":
@@ -80,6 +90,7 @@ def summary(agent):
             "max_in_flight": agent.max_in_flight,
             "history_len": len(agent.history),
             "cancels": agent.cancels, "resets": agent.resets,
+            "images": len(agent.images),
             "pending_approval": agent.pending_approval}
 
 

@@ -40,6 +40,8 @@ import datetime
 import json
 import uuid
 
+from . import letta_images
+
 MARKDOWN = (
     "# Result\n\nHere is **what I did**:\n\n1. Checked the *VPN* logs\n"
     "2. Reset the token\n\n- item with `code`\n- [a link](https://example."
@@ -74,8 +76,11 @@ def user_text(messages):
         if isinstance(content, str):
             parts.append(content)
         elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content
-                         if isinstance(p, dict) and p.get("type") == "text")
+            # a picture as letta_images.mention says it, on its own line
+            parts.extend(p.get("text", "") if p.get("type") == "text" else
+                         letta_images.mention(p) for p in content
+                         if isinstance(p, dict) and
+                         p.get("type") in ("text", "image"))
     return "\n".join(parts)
 
 
