@@ -98,11 +98,8 @@ class ServiceStub:
         # stamped before the answer goes: the fake may send the next
         # transaction the moment it has read this one
         t_out = time.monotonic()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(out)))
-        handler.end_headers()
-        handler.wfile.write(out)
+        # recorded before the answer goes: whoever reads the answer (the
+        # fake, then the test) finds the request in the record
         with self.cond:
             self.seen.append({
                 "kind": kind, "method": handler.command,
@@ -112,6 +109,11 @@ class ServiceStub:
                 "body": json.loads(raw) if raw else None,
                 "status": status, "t_in": t_in, "t_out": t_out})
             self.cond.notify_all()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(out)))
+        handler.end_headers()
+        handler.wfile.write(out)
 
     def requests(self, kind="transaction"):
         with self.cond:
