@@ -305,16 +305,24 @@ static int conv_view(struct store_txn *t, void *arg)
 	return e == ERR_NOTFOUND ? 0 : e;
 }
 
-struct broom *bridge_room(struct bridge *b, const char *id)
+struct broom *bridge_room_get(struct bridge *b, const char *id)
 {
-	int e;
+	struct broom *r = b->hash[hash_of(id) % b->nhash];
 
-	size_t h = hash_of(id) % b->nhash;
-	struct broom *r;
-
-	for (r = b->hash[h]; r; r = r->hnext)
+	for (; r; r = r->hnext)
 		if (!strcmp(r->id, id))
 			return r;
+	return NULL;
+}
+
+struct broom *bridge_room(struct bridge *b, const char *id)
+{
+	size_t h = hash_of(id) % b->nhash;
+	struct broom *r = bridge_room_get(b, id);
+	int e;
+
+	if (r)
+		return r;
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;

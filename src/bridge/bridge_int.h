@@ -226,6 +226,11 @@ struct bridge {
 /* The room `id`, made on first use. NULL on allocation failure. */
 struct broom *bridge_room(struct bridge *b, const char *id);
 
+/* The room `id` when it was made already, else NULL. A room costs about
+ * 2 KiB: a sync that lists every room (the first) makes only those
+ * that have something to do. */
+struct broom *bridge_room_get(struct bridge *b, const char *id);
+
 /* Makes the room look at its inbox and outbox again (deferred). */
 void bridge_kick(struct broom *r);
 
@@ -553,6 +558,13 @@ int bridge_quiet_read(struct bridge *b, const struct sync_ev *ev, int listen);
 
 /* The room's kept state, read once (t: the sync's read transaction). */
 void bridge_quiet_load(struct store_txn *t, struct broom *r);
+
+/* A room of at most this many joined members (the agent, the bot and
+ * one person) is never one of "several people". */
+#define BQ_SMALL_JOINED 3
+
+/* 1 when the store keeps a respond state for room. */
+int bridge_quiet_stored(struct store_txn *t, const char *room);
 
 /* The room's joined member count, and its settings event, as /sync
  * brought them: r goes on *list, to be written with the token. */

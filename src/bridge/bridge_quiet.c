@@ -133,7 +133,7 @@ int bridge_quiet_take(const struct bridge *b, const struct broom *r,
 {
 	/* "several people": more than two members besides the agent; a
 	 * count never seen counts as few (everything is answered) */
-	if (respond_of(b, r) == BQ_R_ALWAYS || r->q.members - 1 <= 2 ||
+	if (respond_of(b, r) == BQ_R_ALWAYS || r->q.members <= BQ_SMALL_JOINED ||
 	    bridge_quiet_mentioned(agent_user, ev))
 		return BQ_ANSWER;
 	return b->listen ? BQ_LISTEN : BQ_DROP;
@@ -174,6 +174,14 @@ void bridge_quiet_load(struct store_txn *t, struct broom *r)
 	r->q.members = (int)n;
 	r->q.respond = end[1] == 'm' ? BQ_R_MENTION
 	               : end[1] == 'a' ? BQ_R_ALWAYS : 0;
+}
+
+int bridge_quiet_stored(struct store_txn *t, const char *room)
+{
+	char key[LIM_STORE_ID + 8], val[64];
+
+	return !quiet_key(room, key, sizeof key) &&
+	       !store_meta_get(t, key, val, sizeof val);
 }
 
 /* Marks r to be written with the next sync token. */

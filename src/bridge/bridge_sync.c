@@ -102,7 +102,8 @@ struct bsync {
 	struct job *in_job;             /* /messages of this job */
 	int mapped;
 	struct store_agent ag;          /* of the room being read */
-	struct broom *room;             /* it, when mapped */
+	struct broom *room;             /* it, when mapped and made */
+	char room_now[LIM_STORE_ID];    /* its id */
 	size_t history;                 /* first start: not answered */
 	/* appservice mode: the homeserver pushes transactions (no /sync) */
 	int push;
@@ -176,9 +177,9 @@ static int on_room(void *arg, const char *room, int limited,
 	s->mapped = !store_agent_of_room(s->rt, room, &s->ag);
 	if (!s->mapped)
 		return 0;
-	if (!(s->room = bridge_room(s->b, room)))
-		return ERR_NOMEM;
-	bridge_quiet_load(s->rt, s->room);
+	snprintf(s->room_now, sizeof s->room_now, "%s", room);
+	if ((s->room = bridge_room_get(s->b, room)))
+		bridge_quiet_load(s->rt, s->room);
 	if (!limited || !s->since[0] || !prev[0])
 		return 0;
 	j = calloc(1, sizeof *j);
@@ -194,13 +195,28 @@ static int on_room(void *arg, const char *room, int limited,
 	return 0;
 }
 
+/* The room being read, made now that its respond state must be kept. */
+static struct broom *quiet_room(struct bsync *s)
+{
+	if (!s->room && (s->room = bridge_room(s->b, s->room_now)))
+		bridge_quiet_load(s->rt, s->room);
+	return s->room;
+}
+
 static int on_members(void *arg, const char *room, int64_t joined)
 {
 	struct bsync *s = arg;
 
-	(void)room;
-	if (s->mapped)
-		bridge_quiet_members(s->room, joined, &s->qdirty);
+	if (!s->mapped || strcmp(room, s->room_now))
+		return 0;
+	/* a small room with nothing kept for it is answered as one that
+	 * was never counted: no room made (the first sync lists them all) */
+	if (!s->room && joined <= BQ_SMALL_JOINED &&
+	    !bridge_quiet_stored(s->rt, room))
+		return 0;
+	if (!quiet_room(s))
+		return ERR_NOMEM;
+	bridge_quiet_members(s->room, joined, &s->qdirty);
 	return 0;
 }
 
@@ -208,8 +224,12 @@ static int on_state(void *arg, const struct sync_state *st)
 {
 	struct bsync *s = arg;
 
-	if (s->mapped && s->room && !strcmp(st->room_id, s->room->id))
-		bridge_quiet_setting(s->room, st, &s->qdirty);
+	if (!s->mapped || strcmp(st->room_id, s->room_now) ||
+	    strcmp(st->type, SYNC_ROOM_SETTINGS))
+		return 0;
+	if (!quiet_room(s))
+		return ERR_NOMEM;
+	bridge_quiet_setting(s->room, st, &s->qdirty);
 	return 0;
 }
 
@@ -285,6 +305,7 @@ static int on_event(void *arg, const struct sync_ev *ev)
 	}
 	if (!(r = bridge_room(b, ev->room_id)))
 		return ERR_NOMEM;
+	bridge_quiet_load(s->rt, r);    /* once: a room made for this */
 	if (bridge_cmd_is(b, ev)) {
 		/* a command: the agent never reads it */
 		len = (int)ev->body_len;
