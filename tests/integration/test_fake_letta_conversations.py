@@ -8,9 +8,8 @@ import threading
 import time
 import unittest
 
-from fakes import FakeLetta
+from letta_case import UA, FakeLettaCase
 
-UA = {"User-Agent": "lettamx/0.1", "Content-Type": "application/json"}
 CONV_RE = re.compile(r"conv-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
                      r"[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 MISSING = "conv-00000000-0000-4000-8000-000000000000"
@@ -32,21 +31,7 @@ def kinds(events):
     return [e if e == "[DONE]" else e["message_type"] for e in events]
 
 
-class ConvCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.letta = FakeLetta(keepalive_idle=2).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.letta.stop()
-
-    def setUp(self):
-        self.letta.reset()
-
-    def call(self, method, path, body=None):
-        return self.letta.http(method, path, body, dict(UA))
-
+class ConvCase(FakeLettaCase):
     def create(self, agent_id, summary=None):
         body = {} if summary is None else {"summary": summary}
         res = self.call("POST", "/v1/conversations/?agent_id=" + agent_id,

@@ -7,9 +7,8 @@ import base64
 import hashlib
 import unittest
 
-from fakes import FakeLetta
+from letta_case import UA, FakeLettaCase
 
-UA = {"User-Agent": "lettamx/0.1", "Content-Type": "application/json"}
 # tests/imgfx.h imgfx_png: a real 2x2 PNG
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4z8DAAMIM/"
@@ -23,17 +22,9 @@ def parts(text, data, media_type="image/png", **source):
             {"type": "image", "source": src}]
 
 
-class ImageCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.letta = FakeLetta(keepalive_idle=2).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.letta.stop()
-
+class ImageCase(FakeLettaCase):
     def setUp(self):
-        self.letta.reset()
+        super().setUp()
         self.aid = self.letta.add_agent("pic")["id"]
 
     def send(self, content, path=None, otid="otid-1"):

@@ -7,9 +7,8 @@ import threading
 import time
 import unittest
 
-from fakes import FakeLetta
+from letta_case import UA, FakeLettaCase
 
-UA = {"User-Agent": "lettamx/0.1", "Content-Type": "application/json"}
 MISSING = "agent-00000000-0000-4000-8000-000000000000"
 
 
@@ -56,21 +55,7 @@ class StreamReader:
         self.conn.close()
 
 
-class RunsCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.letta = FakeLetta(keepalive_idle=2).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.letta.stop()
-
-    def setUp(self):
-        self.letta.reset()
-
-    def call(self, method, path, body=None):
-        return self.letta.http(method, path, body, dict(UA))
-
+class RunsCase(FakeLettaCase):
     def send(self, aid, text="hello"):
         return self.call("POST", "/v1/agents/%s/messages" % aid,
                          {"messages": [{"role": "user", "content": text}]})
