@@ -7,26 +7,12 @@
 #include "bridge/bridge_int.h"
 #include "core/err.h"
 #include "harness.h"
+#include "syncfx.h"
 #include "core/json.h"
-
-static char bodybuf[LIM_SYNC_BODY];
 
 static struct sync_ev ev_text(const char *mt, const char *body)
 {
-	struct sync_ev e;
-
-	memset(&e, 0, sizeof e);
-	e.room_id = "!r:ex.org";
-	snprintf(e.event_id, sizeof e.event_id, "$e1");
-	snprintf(e.sender, sizeof e.sender, "@alice:ex.org");
-	snprintf(e.type, sizeof e.type, "m.room.message");
-	snprintf(e.msgtype, sizeof e.msgtype, "%s", mt);
-	snprintf(bodybuf, sizeof bodybuf, "%s", body);
-	e.body = bodybuf;
-	e.body_len = strlen(body);
-	e.has_body = 1;
-	e.size = -1;
-	return e;
+	return syncfx_msg(mt, body);
 }
 
 static const struct bridge_policy pol = { "@bot:ex.org", NULL, "ex.org",

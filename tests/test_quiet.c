@@ -10,26 +10,13 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "harness.h"
+#include "syncfx.h"
 
 #define AG "@letta_agent-1:ex.org"
 
-static char body[256];
-
 static struct sync_ev msg(const char *text)
 {
-	struct sync_ev e;
-
-	memset(&e, 0, sizeof e);
-	e.room_id = "!r:ex.org";
-	snprintf(e.event_id, sizeof e.event_id, "$e1");
-	snprintf(e.sender, sizeof e.sender, "@alice:ex.org");
-	snprintf(e.type, sizeof e.type, "m.room.message");
-	snprintf(e.msgtype, sizeof e.msgtype, "m.text");
-	snprintf(body, sizeof body, "%s", text);
-	e.body = body;
-	e.body_len = strlen(text);
-	e.has_body = 1;
-	return e;
+	return syncfx_msg("m.text", text);
 }
 
 static int quiet(const char *s)
