@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "deps.h"
 #include "letta/letta_app_conv.h"
+#include "letta/letta_conv.h"
 #include "letta/letta_msg.h"
 #include "net/ws_conn.h"
 #include "store/secret.h"
@@ -169,20 +170,6 @@ static void on_dead(void *arg)
 	op_fail(o, ERR_TIMEOUT, "the App Server did not answer in time");
 }
 
-/* A conversation id as the server gives them (it goes back in commands
- * and names a runtime). */
-static int conv_ok(const char *c)
-{
-	size_t n = strnlen(c, LIM_LETTA_APP_ID);
-
-	if (!n || n >= LIM_LETTA_APP_ID)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (c[i] <= ' ' || c[i] > '~')
-			return 0;
-	return 1;
-}
-
 static struct aop *op_new(struct appsrv *s, int kind,
                           const struct lapi_at *at, int64_t ms,
                           lapi_done done, void *arg)
@@ -191,7 +178,7 @@ static struct aop *op_new(struct appsrv *s, int kind,
 	struct aop *o;
 
 	if (s->stopped || !ident_agent_id_valid(at->agent_id) ||
-	    !conv_ok(conv) || !(o = calloc(1, sizeof *o)))
+	    !letta_conv_id_ok(conv) || !(o = calloc(1, sizeof *o)))
 		return NULL;
 	o->s = s;
 	o->kind = kind;
