@@ -35,8 +35,10 @@
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/url.h"
 #include "net/tls.h"
+#include "net/ws_q.h"
 
 enum close_out { OUT_NONE, OUT_WANTED, OUT_QUEUED };
 
@@ -67,8 +69,7 @@ struct ws_conn {
 	struct ws_reader rd;
 	unsigned char *msg;             /* the reader's buffer */
 	size_t rlen;                    /* bytes of the 101 head in rbuf */
-	unsigned char *q;               /* the send queue: [qhead, qtail) */
-	size_t qcap, qhead, qtail;
+	struct ws_q q;                  /* the send queue */
 	size_t req_len;                 /* the opening request, bearer and
 	                                 * all, at q[0] until wiped */
 	size_t inflight;                /* a write that got ERR_AGAIN: its
@@ -165,7 +166,7 @@ static void update_interest(struct ws_conn *c)
 
 	if (c->state < WS_HANDSHAKE || gone(c))
 		return;
-	if (c->qtail > c->qhead)
+	if (ws_q_len(&c->q))
 		dir |= c->wr_dir;
 	set_interest(c, dir);
 }
@@ -290,32 +291,13 @@ static void fail(struct ws_conn *c, int code, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- queue */
 
-/* Room for `need` bytes at the queue's tail, within `limit` queued
- * bytes; NULL if there is none now. Compacts only when no write is
- * pinned (a blocked TLS write is retried with the same pointer). */
-static unsigned char *q_room(struct ws_conn *c, size_t need, size_t limit)
-{
-	size_t used = c->qtail - c->qhead;
-
-	if (need > limit || used > limit - need)
-		return NULL;
-	if (need > c->qcap - c->qtail) {
-		if (c->inflight)
-			return NULL;
-		memmove(c->q, c->q + c->qhead, used);
-		c->qhead = 0;
-		c->qtail = used;
-	}
-	return c->q + c->qtail;
-}
-
 /* Queues one masked frame. Data frames leave LIM_WS_CTL_RESERVE bytes
  * to control frames, so a queue full of data still takes a pong or our
  * close. Returns 0, ERR_TOOBIG, ERR_AGAIN, ERR_UTF8, ERR_IO. */
 static int q_frame(struct ws_conn *c, int op, const void *p, size_t len)
 {
 	int ctl = op >= WS_OP_CLOSE;
-	size_t limit = ctl ? c->qcap : c->qcap - LIM_WS_CTL_RESERVE;
+	size_t limit = ctl ? c->q.cap : c->q.cap - LIM_WS_CTL_RESERVE;
 	size_t need = ws_frame_size(len);
 	unsigned char *at;
 	uint8_t mask[4];
@@ -323,16 +305,16 @@ static int q_frame(struct ws_conn *c, int op, const void *p, size_t len)
 
 	if (need > limit)
 		return ERR_TOOBIG;
-	at = q_room(c, need, limit);
+	at = ws_q_room(&c->q, need, limit, c->inflight != 0);
 	if (!at)
 		return ERR_AGAIN;
 	if (mask_bytes(c, mask))
 		return ERR_IO;
-	n = ws_frame_write((char *)at, c->qcap - c->qtail, op, 1, p, len,
+	n = ws_frame_write((char *)at, c->q.cap - c->q.tail, op, 1, p, len,
 	                   mask);
 	if (n < 0)
 		return n;
-	c->qtail += (size_t)n;
+	ws_q_put(&c->q, (size_t)n);
 	update_interest(c);
 	return 0;
 }
@@ -384,8 +366,7 @@ static int flush(struct ws_conn *c)
 		size_t len;
 		int n;
 
-		if (c->qhead == c->qtail) {
-			c->qhead = c->qtail = 0;
+		if (!ws_q_len(&c->q)) {
 			if (c->close_out != OUT_WANTED)
 				return 0;
 			push_close(c);
@@ -393,8 +374,8 @@ static int flush(struct ws_conn *c)
 				return 0;       /* no mask: the close timer ends it */
 			continue;
 		}
-		len = c->inflight ? c->inflight : c->qtail - c->qhead;
-		n = xfer(c, 1, c->q + c->qhead, len);
+		len = c->inflight ? c->inflight : ws_q_len(&c->q);
+		n = xfer(c, 1, c->q.buf + c->q.head, len);
 		if (n == ERR_AGAIN) {
 			c->inflight = len;
 			c->wr_dir = again_dir(c, LOOP_WRITE);
@@ -404,7 +385,7 @@ static int flush(struct ws_conn *c)
 			return n;
 		c->inflight = 0;
 		c->wr_dir = LOOP_WRITE;
-		c->qhead += (size_t)n;
+		ws_q_took(&c->q, (size_t)n);
 	}
 }
 
@@ -449,6 +430,8 @@ static void on_frame(struct ws_conn *c, const struct ws_msg *m)
 	case WS_OP_TEXT:
 		if (c->state == WS_OPEN && c->conf.on_message)
 			c->conf.on_message(c->conf.arg, m->data, m->len);
+		if (m->data == (const void *)c->msg)
+			mem_give_back(c->msg, WS_Q_KEEP, m->len);
 		break;
 	case WS_OP_BINARY:
 		start_close(c, WS_CLOSE_UNSUPPORTED, "binary message", 1);
@@ -548,8 +531,8 @@ static void handshake_bytes(struct ws_conn *c)
 	ws_set(c, WS_OPEN);
 	LOG_INFO("ws", "event=open host=%s port=%u", c->u.host,
 	         (unsigned)c->u.port);
-	if (c->qtail == 0) {            /* all sent: the token goes */
-		mbedtls_platform_zeroize(c->q, c->req_len);
+	if (!ws_q_len(&c->q)) {         /* all sent: the token goes */
+		mbedtls_platform_zeroize(c->q.buf, c->req_len);
 		c->req_len = 0;
 	}
 	if (c->conf.on_open) {
@@ -616,7 +599,7 @@ static int write_step(struct ws_conn *c)
 		fail(c, WS_CLOSE_ABNORMAL, "send failed: %s", err_str(r));
 		return 0;
 	}
-	if (c->failing && c->close_out == OUT_QUEUED && c->qtail == 0) {
+	if (c->failing && c->close_out == OUT_QUEUED && !ws_q_len(&c->q)) {
 		finish(c);      /* our close is out: hang up */
 		return 0;
 	}
@@ -832,9 +815,7 @@ static void timer_fired(void *arg)
 static void free_now(struct ws_conn *c)
 {
 	/* The queue held the opening request, bearer and all. */
-	if (c->q)
-		mbedtls_platform_zeroize(c->q, c->qcap);
-	free(c->q);
+	ws_q_free(&c->q, c->req_len);
 	free(c->msg);
 	free(c);
 }
@@ -847,7 +828,7 @@ static int ms_or(int v, int dflt)
 /* Copies the configuration with its defaults and gets the buffers. */
 static int setup(struct ws_conn *c, const struct ws_conf *conf)
 {
-	size_t mcap = conf->msg_cap ? conf->msg_cap : LIM_WS_MSG;
+	size_t mcap = conf->msg_cap ? conf->msg_cap : LIM_WS_MSG, qcap;
 
 	c->conf = *conf;
 	c->conf.url = c->url;
@@ -859,12 +840,11 @@ static int setup(struct ws_conn *c, const struct ws_conf *conf)
 	                  ms_or(conf->ping_ms, WS_PING_MS);
 	c->conf.pong_ms = ms_or(conf->pong_ms, WS_PONG_MS);
 	c->io = conf->io ? conf->io : &http_io_sockets;
-	c->qcap = conf->sendq_cap ? conf->sendq_cap : LIM_WS_SENDQ;
-	if (c->qcap < LIM_WS_SENDQ_MIN)
-		c->qcap = LIM_WS_SENDQ_MIN;
-	c->q = malloc(c->qcap);
+	qcap = conf->sendq_cap ? conf->sendq_cap : LIM_WS_SENDQ;
+	if (qcap < LIM_WS_SENDQ_MIN)
+		qcap = LIM_WS_SENDQ_MIN;
 	c->msg = malloc(mcap);
-	if (!c->q || !c->msg)
+	if (ws_q_init(&c->q, qcap) || !c->msg)
 		return ERR_NOMEM;
 	ws_reader_init(&c->rd, c->msg, mcap);
 	c->rnd_pos = sizeof c->rnd;             /* empty: filled on use */
@@ -882,11 +862,12 @@ static int request(struct ws_conn *c, const char *bearer)
 		return ERR_IO;
 	n = ws_key_make(&c->key, nonce);
 	if (n == 0)
-		n = ws_handshake_write((char *)c->q, c->qcap, &c->u, &c->key,
-		                       bearer);
+		n = ws_handshake_write((char *)c->q.buf, c->q.cap, &c->u,
+		                       &c->key, bearer);
 	if (n < 0)
 		return n;
-	c->qtail = c->req_len = (size_t)n;
+	ws_q_put(&c->q, (size_t)n);
+	c->req_len = (size_t)n;
 	return 0;
 }
 
@@ -996,5 +977,5 @@ enum ws_state ws_conn_state(const struct ws_conn *c)
 
 size_t ws_conn_queued(const struct ws_conn *c)
 {
-	return c->qtail - c->qhead;
+	return ws_q_len(&c->q);
 }
