@@ -111,6 +111,75 @@ static void test_text(void)
 	CHECK_EQ((n - 7) % 2, 0);
 }
 
+/* Pictures (issue 21): a caption follows the line naming the file; an
+ * encrypted one says it cannot be read here. */
+static void test_text_media(void)
+{
+	char out[LIM_BRIDGE_TEXT];
+	struct sync_ev e = ev_text("m.image", "look at this");
+	struct bridge_policy p = pol;
+
+	p.sender_format = "{name}:";
+	snprintf(e.filename, sizeof e.filename, "cat.png");
+	e.size = 2048;
+	e.caption = 1;
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "alice: [alice sent an image: cat.png, 2 KB] look at "
+	          "this");
+	e.caption = 0;
+	e.encrypted = 1;
+	bridge_text(&p, &e, out, sizeof out);
+	CHECK_STR(out, "alice: [alice sent an image: cat.png, 2 KB, end-to-end "
+	          "encrypted: not readable here]");
+}
+
+/* The picture tail of an inbox record: after the flags, only with
+ * BRIDGE_IN_F_IMAGE; its mxc URI checked both ways. */
+static void test_image_records(void)
+{
+	uint8_t buf[1024];
+	size_t n;
+	struct bridge_in in = { .event_id = "$ev3", .sender = "@alice:ex.org",
+	                        .text = "[a picture]", .text_len = 11,
+	                        .flags = BRIDGE_IN_F_IMAGE,
+	                        .mxc = "mxc://ex.org/AbCd_12-x",
+	                        .img_size = 4096 }, d, plain = in;
+	size_t base;
+
+	plain.flags = 0;
+	CHECK_EQ(bridge_in_encode(&plain, buf, sizeof buf, &base), 0);
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &d), 0);
+	CHECK_EQ(d.flags, BRIDGE_IN_F_IMAGE);
+	CHECK_STR(d.mxc, "mxc://ex.org/AbCd_12-x");
+	CHECK_EQ(d.img_size, 4096);
+	CHECK_STR(d.thread, "");
+	/* cut anywhere in the tail: unreadable (without all of it, it is
+	 * a record of a question without a picture) */
+	for (size_t k = base + 1; k < n; k++)
+		CHECK_EQ(bridge_in_decode(buf, k, &d), ERR_CORRUPT);
+	in.img_size = -1;
+	in.flags |= BRIDGE_IN_F_LISTEN;
+	snprintf(in.thread, sizeof in.thread, "$root");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_in_decode(buf, n, &d), 0);
+	CHECK_EQ(d.img_size, -1);
+	CHECK_STR(d.thread, "$root");
+	CHECK_EQ(d.flags, BRIDGE_IN_F_IMAGE | BRIDGE_IN_F_LISTEN);
+	/* a URI a path could be made of is never written nor read */
+	snprintf(in.mxc, sizeof in.mxc, "mxc://ex.org/../../admin");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	in.mxc[0] = '\0';
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+	snprintf(in.mxc, sizeof in.mxc, "mxc://ex.org/abc");
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), 0);
+	buf[n - 9 - 1] = '/';   /* the media id's last byte */
+	CHECK_EQ(bridge_in_decode(buf, n, &d), ERR_CORRUPT);
+	/* an unknown flag is refused */
+	in.flags = 0x4;
+	CHECK_EQ(bridge_in_encode(&in, buf, sizeof buf, &n), ERR_INVAL);
+}
+
 static void test_otid_and_name(void)
 {
 	char a[37], b[37], c[37], name[64];
@@ -374,6 +443,8 @@ int main(void)
 	RUN(test_text);
 	RUN(test_otid_and_name);
 	RUN(test_records);
+	RUN(test_text_media);
+	RUN(test_image_records);
 	RUN(test_edit_event);
 	RUN(test_room_notice);
 	return harness_done("test_bridge");

@@ -13,6 +13,9 @@ struct seen {
 	char body[8][128];
 	char names[8][64];
 	int rel[8];
+	char mxc[8][64];
+	int encrypted[8], caption[8];
+	int64_t size[8];
 };
 
 static int on_room(void *arg, const char *room, int limited,
@@ -35,6 +38,10 @@ static int on_event(void *arg, const struct sync_ev *ev)
 		snprintf(s->body[s->events], 128, "%.127s", ev->body);
 		snprintf(s->names[s->events], 64, "%.63s", ev->sender_name);
 		s->rel[s->events] = ev->rel;
+		snprintf(s->mxc[s->events], 64, "%.63s", ev->mxc);
+		s->encrypted[s->events] = ev->encrypted;
+		s->caption[s->events] = ev->caption;
+		s->size[s->events] = ev->size;
 	}
 	s->events++;
 	return 0;
@@ -149,6 +156,49 @@ static void test_transcript_shapes(void)
 	CHECK_EQ(s.rel[2], SYNC_REL_REPLACE);
 	CHECK_EQ(s.invites, 1);
 	CHECK_STR(s.inviter, "@p:localhost");
+}
+
+#define IMG(id, content) "{\"type\":\"m.room.message\",\"sender\":" \
+	"\"@alice:localhost\",\"event_id\":\"" id "\",\"content\":{" \
+	"\"msgtype\":\"m.image\"," content "}}"
+
+/* A picture's content (issue 21): its mxc URI when it is one (checked:
+ * nothing a path could be made of), encrypted when it has `file`, a
+ * caption when filename differs from body. */
+static void test_media(void)
+{
+	static const char doc[] =
+	"{\"next_batch\":\"s3\",\"rooms\":{\"join\":{\"!r:localhost\":"
+	"{\"timeline\":{\"events\":["
+	IMG("$1", "\"body\":\"cat.png\",\"url\":\"mxc://localhost/AbC\","
+	    "\"info\":{\"size\":1234,\"mimetype\":\"image/png\"}") ","
+	IMG("$2", "\"body\":\"look\",\"filename\":\"cat.png\","
+	    "\"url\":\"mxc://localhost/x_y-z\"") ","
+	IMG("$3", "\"body\":\"a.png\",\"file\":{\"url\":"
+	    "\"mxc://localhost/enc\",\"v\":\"v2\"}") ","
+	IMG("$4", "\"body\":\"a.png\",\"url\":\"mxc://localhost/../x\"") ","
+	IMG("$5", "\"body\":\"a.png\",\"url\":\"https://evil/x\"") ","
+	IMG("$6", "\"body\":\"a.png\",\"filename\":\"a.png\","
+	    "\"url\":\"mxc:\\/\\/localhost\\/esc\"")
+	"]}}}}}";
+	struct seen s;
+	char next[64];
+
+	CHECK_EQ(parse(doc, &s, next), 0);
+	CHECK_EQ(s.events, 6);
+	CHECK_STR(s.mxc[0], "mxc://localhost/AbC");
+	CHECK_EQ(s.size[0], 1234);
+	CHECK_EQ(s.caption[0], 0);
+	CHECK_STR(s.mxc[1], "mxc://localhost/x_y-z");
+	CHECK_EQ(s.caption[1], 1);
+	CHECK_EQ(s.size[1], -1);
+	CHECK_STR(s.mxc[2], "");
+	CHECK_EQ(s.encrypted[2], 1);
+	CHECK_STR(s.mxc[3], "");
+	CHECK_STR(s.mxc[4], "");
+	/* escaped: not taken (a sender's client never escapes one) */
+	CHECK_STR(s.mxc[5], "");
+	CHECK_EQ(s.caption[5], 0);
 }
 
 /* An event with a body that is not a string, one without an event id,
@@ -280,6 +330,7 @@ int main(void)
 {
 	RUN(test_requests);
 	RUN(test_transcript_shapes);
+	RUN(test_media);
 	RUN(test_bad_events_are_skipped);
 	RUN(test_unreadable_documents);
 	RUN(test_messages_page);

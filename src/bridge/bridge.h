@@ -114,6 +114,11 @@ struct bridge_in {
 	                                 * reason is text) */
 	char call_id[80];               /* the tool call it answers */
 	int flags;                      /* BRIDGE_IN_F_* */
+	/* BRIDGE_IN_F_IMAGE: the picture to pass on (an mxc URI, checked)
+	 * and the size its event declared (-1: none); text is then its
+	 * description, what the agent reads when the picture cannot go */
+	char mxc[LIM_SYNC_MXC];
+	int64_t img_size;
 };
 
 enum { BRIDGE_APPROVAL_NONE = 0, BRIDGE_APPROVAL_YES = 1,
@@ -122,6 +127,9 @@ enum { BRIDGE_APPROVAL_NONE = 0, BRIDGE_APPROVAL_YES = 1,
 /* An entry the agent reads as context only ([bridge] listen: a message
  * of a busy room that does not mention it): its answer is never posted. */
 #define BRIDGE_IN_F_LISTEN 0x1
+/* An m.image whose bytes go to the agent beside its text (mxc). */
+#define BRIDGE_IN_F_IMAGE  0x2
+#define BRIDGE_IN_F_ALL    (BRIDGE_IN_F_LISTEN | BRIDGE_IN_F_IMAGE)
 
 enum { BRIDGE_OUT_TEXT = 1, BRIDGE_OUT_NOTICE = 2 };
 

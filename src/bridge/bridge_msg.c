@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/ident.h"
 #include "core/json.h"
+#include "matrix/mx_media.h"
 
 /* ---- who may speak ---- */
 
@@ -214,7 +215,15 @@ int bridge_text(const struct bridge_policy *p, const struct sync_ev *ev,
 		put_s(out, cap, &len, ": ");
 		put_s(out, cap, &len, ev->filename[0] ? ev->filename : "(no name)");
 		put_s(out, cap, &len, sz);
+		if (ev->encrypted)
+			put_s(out, cap, &len, ", end-to-end encrypted: not "
+			      "readable here");
 		put_s(out, cap, &len, "]");
+		if (ev->caption) {
+			/* the sender's words with it (Matrix 1.10 captions) */
+			put_s(out, cap, &len, " ");
+			put(out, cap, &len, ev->body, ev->body_len);
+		}
 		return (int)len;
 	}
 	bl = ev->body_len;
@@ -272,7 +281,9 @@ void bridge_letta_name(const char *user_id, char *out, size_t cap)
  *
  * inbox:  'I' 1 | be64 ts | be64 queued | u16 event_id | u16 sender |
  *         u32 text [| u16 thread [| u8 approval | u16 call_id
- *         [| u8 flags]]] (approval 0 and no call id only before flags)
+ *         [| u8 flags [| u16 mxc | be64 size + 1 (0: unknown)]]]]
+ *         (approval 0 and no call id only before flags; the picture
+ *         only with flag BRIDGE_IN_F_IMAGE)
  *         (strings without NUL)
  * outbox: 'O' 1 | kind | u16 sender | u16 reply_to | u32 body
  *         [| u8 reply and flags | u16 thread]
@@ -380,6 +391,14 @@ static int reply_ok(const struct bridge_out *m)
 	        !m->flags);
 }
 
+/* An mxc URI a record may carry: one mx_mxc_parse takes, that fits. */
+static int mxc_ok(const char *s, size_t n)
+{
+	struct mx_mxc m;
+
+	return n && n < LIM_SYNC_MXC && !mx_mxc_parse(s, n, &m);
+}
+
 /* A tool call id as letta_msg keeps it: printable ASCII, no space. */
 static int call_ok(const char *s)
 {
@@ -406,7 +425,8 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 	w_str(&w, m->event_id, strlen(m->event_id), 2);
 	w_str(&w, m->sender, strlen(m->sender), 2);
 	w_str(&w, m->text, m->text_len, 4);
-	if (m->flags & ~BRIDGE_IN_F_LISTEN)
+	if ((m->flags & ~BRIDGE_IN_F_ALL) ||
+	    (m->flags & BRIDGE_IN_F_IMAGE && !mxc_ok(m->mxc, strlen(m->mxc))))
 		return ERR_INVAL;
 	if (m->thread[0] || m->approval || m->flags) {
 		if (m->thread[0] && !id_ok(m->thread, '$'))
@@ -424,8 +444,32 @@ int bridge_in_encode(const struct bridge_in *m, uint8_t *out, size_t cap,
 	}
 	if (m->flags)
 		w_uint(&w, (uint64_t)m->flags, 1);
+	if (m->flags & BRIDGE_IN_F_IMAGE) {
+		w_str(&w, m->mxc, strlen(m->mxc), 2);
+		w_uint(&w, m->img_size < 0 ? 0 : (uint64_t)m->img_size + 1, 8);
+	}
 	*n = w.n;
 	return w.err;
+}
+
+/* The picture after the flags: an mxc URI as sync checked it, and the
+ * declared size. */
+static void r_in_image(struct rd *r, struct bridge_in *m)
+{
+	size_t n = 0;
+	const char *s = r_str(r, 2, &n);
+	uint64_t size;
+
+	if (r->err || !mxc_ok(s, n)) {
+		r->err = ERR_CORRUPT;
+		return;
+	}
+	memcpy(m->mxc, s, n);
+	m->mxc[n] = '\0';
+	size = r_uint(r, 8);
+	if (size > (uint64_t)INT64_MAX)
+		r->err = ERR_CORRUPT;
+	m->img_size = (int64_t)size - 1;
 }
 
 /* The flags after the approval: never 0 (then not written), known
@@ -438,8 +482,10 @@ static void r_in_flags(struct rd *r, struct bridge_in *m)
 		return;
 	}
 	m->flags = (int)r_uint(r, 1);
-	if (!m->flags || (m->flags & ~BRIDGE_IN_F_LISTEN))
+	if (!m->flags || (m->flags & ~BRIDGE_IN_F_ALL))
 		r->err = ERR_CORRUPT;
+	if (!r->err && (m->flags & BRIDGE_IN_F_IMAGE))
+		r_in_image(r, m);
 }
 
 /* The optional tail of an inbox record: thread, then approval, then
@@ -483,6 +529,7 @@ int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m)
 	struct rd r = { p, n, 0, 0 };
 
 	memset(m, 0, sizeof *m);
+	m->img_size = -1;
 	if (n < 2 || p[0] != 'I')
 		return ERR_CORRUPT;
 	if (p[1] != REC_V)

@@ -200,6 +200,9 @@
 #define LIM_SYNC_TYPE         128
 /* A media file name shown to an agent (cut to fit). */
 #define LIM_SYNC_NAME         256
+/* An mxc:// URI of a picture as an event names it: "mxc://", a server
+ * name (MX_MEDIA_SERVER_MAX), '/', a media id (MX_MEDIA_ID_MAX). */
+#define LIM_SYNC_MXC          528
 /* A message body: a whole Matrix event is at most 64 KiB (spec). */
 #define LIM_SYNC_BODY         (64u << 10)
 /* The users one message mentions, one id a line: enough for the agent

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/url.h"
+#include "matrix/mx_media.h"
 
 #define CS "/_matrix/client/v3"
 
@@ -253,11 +254,16 @@ static int read_rel(const struct json *j, int c, char root[LIM_STORE_ID])
 	                                              : SYNC_REL_NONE;
 }
 
-/* Media details: file name (content.filename, else body) and size. */
+/* Media details: file name (content.filename, else body), size, where
+ * the bytes are (an mxc URI, or encrypted), and whether body is a
+ * caption (Matrix 1.10: filename set and not the same as body). */
 static void read_media(const struct json *j, int c, struct sync_ev *ev)
 {
 	int info = json_get(j, c, "info"), cut;
-	int fn = json_get(j, c, "filename");
+	int fn = json_get(j, c, "filename"), url = json_get(j, c, "url");
+	struct mx_mxc m;
+	size_t n;
+	const char *u;
 
 	ev->size = -1;
 	if (info >= 0 && json_get_int(j, info, "size", 0, INT64_MAX,
@@ -267,6 +273,21 @@ static void read_media(const struct json *j, int c, struct sync_ev *ev)
 	                            &cut) < 0)
 		proto_str_cut(j, json_get(j, c, "body"), ev->filename,
 		              sizeof ev->filename, &cut);
+	else
+		ev->caption = ev->has_body && (strlen(ev->filename) !=
+		              ev->body_len || memcmp(ev->filename, ev->body,
+		                                     ev->body_len));
+	ev->encrypted = json_get(j, c, "file") >= 0;
+	ev->mxc[0] = '\0';
+	if (ev->encrypted || url < 0 || json_type(j, url) != JSON_STR)
+		return;
+	/* raw, as the JSON holds it: an mxc URI has nothing to escape, and
+	 * one that needs unescaping is no URI we fetch */
+	u = json_raw(j, url, &n);
+	if (u && n < sizeof ev->mxc && !mx_mxc_parse(u, n, &m)) {
+		memcpy(ev->mxc, u, n);
+		ev->mxc[n] = '\0';
+	}
 }
 
 /* Appends user id s[0..n) as a line of ev->mentions when it is one and

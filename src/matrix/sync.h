@@ -58,6 +58,14 @@ struct sync_ev {
 	size_t body_len;
 	char filename[LIM_SYNC_NAME];   /* media: content.filename or body */
 	int64_t size;                   /* media: info.size, -1 unknown */
+	/* media: the content.url of an unencrypted file, checked as an
+	 * mxc URI (mx_mxc_parse), "" when none or not one; encrypted: the
+	 * file is end-to-end encrypted (content.file), never fetched;
+	 * caption: body is words of the sender, not the file's name
+	 * (content.filename is there and differs from it) */
+	char mxc[LIM_SYNC_MXC];
+	int encrypted;
+	int caption;
 	char sender_name[LIM_STORE_NAME];   /* display name, "" unknown */
 	int64_t ts;                     /* origin_server_ts, 0 unknown */
 	/* who the message mentions: has_mentions when content carries
