@@ -13,6 +13,7 @@
 #include "app/app_letta.h"
 #include "bridge/bcmd.h"
 #include "core/err.h"
+#include "core/img.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "letta/lapi.h"
@@ -61,6 +62,13 @@ static int call_body(void *arg, const char *data, size_t len)
 	struct bcall *c = arg;
 
 	return c->on_body(c, data, len);
+}
+
+void bridge_call_forget(struct bridge *b, struct bcall *c)
+{
+	http_cancel(b->http, &c->h);
+	call_unlink(c);
+	call_free(c);
 }
 
 struct bcall *bridge_call(struct bridge *b, struct broom *room,
@@ -447,6 +455,31 @@ static int bot_token_view(struct store_txn *t, void *arg)
 	                             sizeof b->bot_token, &clear);
 }
 
+/* [bridge] image_max_bytes and image_memory: the memory must hold one
+ * picture of the most bytes, or no such picture could ever go. */
+static void configure_img(struct bridge *b, struct app *a)
+{
+	const struct cfg *c = &a->cfg;
+	size_t cap;
+
+	b->img_copies = a->letta_api == LAPI_APP ? 2 : 1;
+	b->img_max = (size_t)cfg_num(c, "bridge", "image_max_bytes");
+	b->img_mem = (size_t)cfg_num(c, "bridge", "image_memory");
+	if (b->img_max > IMG_MAX_BYTES)
+		b->img_max = IMG_MAX_BYTES;
+	if (!b->img_max || bridge_img_cost(b, b->img_max) <= b->img_mem)
+		return;
+	cap = b->img_max;
+	while (cap > 0 && bridge_img_cost(b, cap) > b->img_mem)
+		cap -= cap > 65536 ? 65536 : cap;
+	LOG_WARN("bridge", "event=config_adjusted key=image_max_bytes "
+	         "from=%zu to=%zu msg=\"[bridge] image_memory (%zu bytes) "
+	         "holds no picture of image_max_bytes: raise it to %zu or "
+	         "more\"", b->img_max, cap, b->img_mem,
+	         bridge_img_cost(b, b->img_max));
+	b->img_max = cap;
+}
+
 static void configure(struct bridge *b, struct app *a)
 {
 	const struct cfg *c = &a->cfg;
@@ -479,6 +512,7 @@ static void configure(struct bridge *b, struct app *a)
 	b->respond_mention = !strcmp(cfg_get(c, "bridge", "respond"),
 	                             "mention");
 	b->listen = cfg_num(c, "bridge", "listen") != 0;
+	configure_img(b, a);
 	b->decline_invites = !inv || !strcmp(inv, "decline");
 	inv = cfg_get(c, "bridge", "agent_invites");
 	b->agent_invites = !inv || !strcmp(inv, "direct") ?
@@ -510,6 +544,7 @@ static struct lapi *letta_of(struct bridge *b, struct app *a)
 	if (a->letta_api != LAPI_APP)
 		return lapi_rest_new(&(struct lapi_http){ letta_call, b });
 	app_letta_conf(a, &ac);
+	ac.img_max = b->img_max;
 	ac.lapsed = bridge_appr_lapsed;
 	ac.arg = b;
 	LOG_INFO("bridge", "event=letta_api api=app-server mode=%s", ac.mode);
@@ -682,6 +717,7 @@ void bridge_stop(struct bridge *b)
 			loop_timer_cancel(b->loop, &r->t_login);
 			loop_defer_cancel(b->loop, &r->kick);
 			bridge_stream_stop(r);
+			bridge_img_stop(r);
 			r->turn_call = r->out_call = r->login_call = NULL;
 			r->typing_busy = 0;
 		}
@@ -705,6 +741,7 @@ void bridge_free(struct bridge *b)
 		for (; r; r = n) {
 			n = r->hnext;
 			bridge_stream_free(r);
+			bridge_img_drop(r);
 			free(r);
 		}
 	}

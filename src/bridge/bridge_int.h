@@ -70,7 +70,7 @@ struct bcall {
 
 /* Turn states of a room. */
 enum { T_IDLE, T_SLOT, T_HIST, T_SEND, T_WAIT, T_LOGIN, T_RUN, T_RUNS,
-       T_CONV };
+       T_CONV, T_IMG, T_IMGWAIT };
 /* broom.runs_check: the agent's runs looked at before a re-send */
 enum { RUNS_UNASKED, RUNS_ASK, RUNS_CLEAR };
 /* Outbox states of a room. */
@@ -150,6 +150,14 @@ struct broom {
 	char run_id[80];                /* the Letta run of the turn, "" */
 	int run_over;                   /* GET /v1/runs said it is over */
 	struct bquiet q;                /* respond = mention (bridge_quiet.c) */
+	/* the picture of the turn (bridge_img.c), on the heap while held */
+	struct bimg *img;
+	size_t img_need;                /* T_IMGWAIT: the cost waited for */
+	size_t img_paid;                /* given by wake, not used yet */
+	int img_queued;                 /* on b->imgq */
+	int img_full;                   /* the picture was bigger than its
+	                                 * event said: size it at the most */
+	struct broom *img_next;         /* b->imgq */
 };
 
 struct bsync;
@@ -201,6 +209,12 @@ struct bridge {
 	uint8_t *orec;                  /* LIM_STORE_QVALUE: the record */
 	char *md_body, *md_html;        /* LIM_BRIDGE_EVENT each: a part */
 	void *md_work;                  /* BRIDGE_SPLIT_WORK: the split's */
+	/* pictures (bridge_img.c) */
+	size_t img_max;                 /* [bridge] image_max_bytes, 0 none */
+	size_t img_mem;                 /* [bridge] image_memory */
+	size_t img_used;                /* of it, counted to turns */
+	int img_copies;                 /* base64 copies a request holds */
+	struct broom *imgq, *imgq_tail; /* turns waiting for img_mem */
 	int thread_convs;               /* [bridge] threads = conversation */
 	int no_convs;                   /* ... but this Letta has none */
 	int respond_mention;            /* [bridge] respond = mention */
@@ -257,6 +271,10 @@ struct bcall *bridge_call_body(struct bridge *b, struct broom *room,
                                void (*done)(struct bcall *, int,
                                             const char *, size_t, int64_t,
                                             int));
+
+/* Cancels c (a call of bridge_call) and frees it: its done is not
+ * called. */
+void bridge_call_forget(struct bridge *b, struct bcall *c);
 
 /* metrics_add() when the daemon keeps metrics. */
 void bridge_metric(struct bridge *b, int id, const char *label, double v);
@@ -315,6 +333,37 @@ void bridge_turn_retry(struct broom *r, struct bturn_head *h, const char *why);
 
 /* 1 when the turn of rep ended paused on a tool call we can answer. */
 int bridge_turn_waits_approval(const struct letta_reply *rep);
+
+/* The turn waits ms (its slot given up), then goes on. */
+void bridge_turn_pause(struct broom *r, int64_t ms);
+
+/* ---- bridge_img.c ---- */
+
+struct img;
+
+/* What a picture of bound bytes may cost in [bridge] image_memory until
+ * its turn ends. */
+size_t bridge_img_cost(const struct bridge *b, size_t bound);
+
+/* Before h is sent: 1 when it may go on (no picture, or its memory is
+ * counted, or it will not go: the person was told), 0 when it waits for
+ * memory (T_IMGWAIT; the room is kicked when it has it). */
+int bridge_img_room(struct broom *r, const struct bturn_head *h);
+
+/* 1 when h's picture is still to be downloaded: bridge_img_fetch does
+ * (T_IMG; the room is kicked when it is done, held or given up). */
+int bridge_img_wanted(const struct broom *r, const struct bturn_head *h);
+void bridge_img_fetch(struct broom *r, const struct bturn_head *h);
+
+/* h's picture, when it is held: 1 and *out (valid until the turn ends). */
+int bridge_img_of(const struct broom *r, const struct bturn_head *h,
+                  struct img *out);
+
+/* The turn is over: its picture and memory go (waiting turns get it). */
+void bridge_img_drop(struct broom *r);
+
+/* bridge_stop: the room leaves the line; its download was cancelled. */
+void bridge_img_stop(struct broom *r);
 
 /* ---- bridge_thread.c ---- */
 

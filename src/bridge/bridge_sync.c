@@ -326,6 +326,13 @@ static int on_event(void *arg, const struct sync_ev *ev)
 	} else {
 		len = bridge_quiet_read(b, ev, take == BQ_LISTEN);
 		m.flags = take == BQ_LISTEN ? BRIDGE_IN_F_LISTEN : 0;
+		/* a picture asked about goes to the agent (bridge_img.c) */
+		if (take == BQ_ANSWER && b->img_max && ev->mxc[0] &&
+		    !strcmp(ev->msgtype, "m.image")) {
+			m.flags |= BRIDGE_IN_F_IMAGE;
+			snprintf(m.mxc, sizeof m.mxc, "%s", ev->mxc);
+			m.img_size = ev->size;
+		}
 	}
 	if (len <= 0)
 		return 0;

@@ -19,6 +19,7 @@
 #include "bridge/bcmd.h"
 #include "core/err.h"
 #include "core/ident.h"
+#include "core/img.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "letta/lapi.h"
@@ -229,6 +230,7 @@ static void turn_end(struct broom *r, const char *user)
 		r->wait_noticed = 0;
 	r->run_id[0] = '\0';
 	r->run_over = 0;
+	bridge_img_drop(r);
 	bridge_kick(r);
 }
 
@@ -318,6 +320,13 @@ static void finish_notice(struct broom *r, struct bturn_head *h,
 {
 	snprintf(r->last_err, sizeof r->last_err, "%s", text);
 	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
+}
+
+void bridge_turn_pause(struct broom *r, int64_t ms)
+{
+	slot_release(r);
+	r->turn = T_WAIT;
+	bridge_arm(r->b, &r->t_turn, ms);
 }
 
 /* A failed try, counted in *tries: wait and go again, or tell the
@@ -570,9 +579,12 @@ static void start_send(struct broom *r, struct bturn_head *h)
 {
 	char otid[37], name[64];
 	struct lapi_ask q;
+	struct img im;
 	int e = 0;
 
 	ask_of(r, h, &q, otid, name);
+	if (bridge_img_of(r, h, &im))
+		q.img = &im;
 	if (r->b->stream && !(h->m.flags & BRIDGE_IN_F_LISTEN) &&
 	    bridge_stream_begin(r, h->m.event_id, h->ag.user_id, h->m.thread,
 	                        !h->m.thread[0] && r->b->reply_rich)) {
@@ -722,6 +734,7 @@ void bridge_turn_run(struct broom *r)
 		r->turn = T_IDLE;
 		if (e == ERR_NOTFOUND) {
 			r->wait_noticed = 0;    /* caught up */
+			bridge_img_drop(r);     /* a !cancel took its question */
 			/* a !cancel during a wait: the live message still
 			 * says the agent works */
 			bridge_stream_close(r);
@@ -740,6 +753,10 @@ void bridge_turn_run(struct broom *r)
 	}
 	r->turn = T_IDLE;
 	taken_up(r, &h);
+	/* a picture's memory before a slot: a turn waiting for it holds
+	 * none that a question without one could use */
+	if (!h.conv_missing && !r->check_first && !bridge_img_room(r, &h))
+		return;
 	if (!slot_take(r, T_IDLE))
 		return;
 	snprintf(r->turn_conv, sizeof r->turn_conv, "%s", h.conv);
@@ -751,6 +768,8 @@ void bridge_turn_run(struct broom *r)
 		start_runs(r, &h);
 	else if (r->check_first)
 		start_hist(r, &h);
+	else if (bridge_img_wanted(r, &h))
+		bridge_img_fetch(r, &h);
 	else
 		start_send(r, &h);
 }

@@ -186,6 +186,14 @@ const struct cfg_key cfg_keys[] = {
 	  "counts): answer every "
 	  "message, or only those that mention the agent (a room's "
 	  "org.lettamx.room_settings state event overrides)" },
+	{ "bridge", "image_max_bytes", CFG_SIZE, "5MB", 0, 16 * 1048576, NULL,
+	  0, "the largest picture (PNG, JPEG, GIF, WebP) passed on to an "
+	  "agent; a bigger one reaches it as a line naming it, and the "
+	  "person is told (0: never pass pictures on)" },
+	{ "bridge", "image_memory", CFG_SIZE, "32MiB", 1048576, 1073741824,
+	  NULL, 0, "most bytes of pictures held at once (downloaded, encoded, "
+	  "in a request); a picture waits for room; must hold one picture "
+	  "of image_max_bytes (about 3.7 times its size)" },
 	{ "bridge", "listen", CFG_BOOL, "false", 0, 0, NULL, 0,
 	  "respond = mention: pass the messages that do not mention the "
 	  "agent to it as context, marked as not asked; they are not "

@@ -86,6 +86,28 @@ static int parse_duration(const char *s, int64_t *out)
 	return ERR_INVAL;
 }
 
+/* "5000000" (bytes), "512KB", "5MB", "64KiB", "32MiB" -> bytes. */
+static int parse_size(const char *s, int64_t *out)
+{
+	static const struct { const char *unit; int64_t mul; } units[] = {
+		{ "", 1 }, { "B", 1 }, { "KB", 1000 }, { "MB", 1000000 },
+		{ "KiB", 1024 }, { "MiB", 1048576 }, { "GiB", 1073741824 },
+	};
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || *s == '-' || *s == '+' || errno || v > INT32_MAX)
+		return ERR_INVAL;
+	for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+		if (!strcmp(end, units[k].unit)) {
+			*out = v * units[k].mul;
+			return 0;
+		}
+	return ERR_INVAL;
+}
+
 static bool enum_ok(const char *choices, const char *v)
 {
 	size_t n = strlen(v);
@@ -193,6 +215,14 @@ static int check_one(struct cfg *c, int i, char *err, size_t errlen)
 		if (v->num < k->min || v->num > k->max)
 			return bad(c, i, err, errlen, "%s is outside %s..%s",
 			           v->text, lo, hi);
+		return 0;
+	case CFG_SIZE:
+		if (parse_size(v->text, &v->num) < 0)
+			return bad(c, i, err, errlen, "'%s' is not a size (like "
+			           "5MB, 512KB, 32MiB)", v->text);
+		if (v->num < k->min || v->num > k->max)
+			return bad(c, i, err, errlen, "%s is outside %" PRId64
+			           "..%" PRId64 " bytes", v->text, k->min, k->max);
 		return 0;
 	case CFG_PATH:
 		if (v->text[0] != '/')

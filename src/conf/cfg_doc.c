@@ -27,6 +27,7 @@ static const char *type_arg(enum cfg_type t)
 	case CFG_INT:      return "number";
 	case CFG_BOOL:     return "true|false";
 	case CFG_DURATION: return "duration";
+	case CFG_SIZE:     return "size";
 	case CFG_PATH:     return "path";
 	case CFG_URL:
 	case CFG_URL_WS:   return "URL";
@@ -61,7 +62,7 @@ static void doc_range(const struct cfg_key *k, char *out, size_t cap)
 	char lo[32], hi[32];
 
 	out[0] = 0;
-	if (k->type == CFG_INT) {
+	if (k->type == CFG_INT || k->type == CFG_SIZE) {
 		snprintf(out, cap, "%" PRId64 " to %" PRId64, k->min, k->max);
 	} else if (k->type == CFG_DURATION) {
 		doc_ms(k->min, lo, sizeof lo);

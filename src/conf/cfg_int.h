@@ -11,6 +11,8 @@ enum cfg_type {
 	CFG_INT,        /* decimal integer in [min, max] */
 	CFG_BOOL,       /* true/false, yes/no, on/off, 1/0 */
 	CFG_DURATION,   /* 90, 90s, 15m, 2h, 1d, 500ms: ms in [min, max] */
+	CFG_SIZE,       /* 5000000, 5MB, 512KB, 32MiB, 64KiB: bytes in
+	                 * [min, max] (KB, MB: 1000s; KiB, MiB: 1024s) */
 	CFG_PATH,       /* an absolute path */
 	CFG_URL,        /* an http:// or https:// URL */
 	CFG_URL_WS,     /* the same, or a ws:// or wss:// URL */
@@ -28,7 +30,7 @@ struct cfg_key {
 	const char *section, *key;
 	enum cfg_type type;
 	const char *def;        /* default, as text; NULL: none */
-	int64_t min, max;       /* for CFG_INT and CFG_DURATION (ms) */
+	int64_t min, max;       /* for CFG_INT, _DURATION (ms), _SIZE */
 	const char *choices;    /* for CFG_ENUM */
 	unsigned flags;
 	const char *help;

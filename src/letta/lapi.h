@@ -24,6 +24,7 @@
 #include "core/limits.h"
 
 struct letta_reply;
+struct img;
 
 /* Where a turn goes: an agent, and one of its conversations (NULL or
  * "": the agent's default one, where a room talks until !reset). */
@@ -46,6 +47,9 @@ struct lapi_ask {
 	int approval;                   /* 0: a question, else LAPI_ALLOW or
 	                                 * LAPI_DENY for call_id */
 	const char *call_id;
+	/* a picture beside the text (NULL: none), borrowed until done is
+	 * called; it must pass img_ok (core/img.h) */
+	const struct img *img;
 	int max_steps;
 	int stream;                     /* answer as it comes (events) */
 	int64_t timeout_ms;             /* the whole turn's deadline */
@@ -202,6 +206,9 @@ struct lapi_app_conf {
 	 * NULL: nobody is told. */
 	void (*lapsed)(void *arg, const char *agent_id, const char *tool);
 	void *arg;
+	/* the largest picture a question may carry (0: none): the
+	 * WebSocket's send queue and message buffer are sized for it */
+	size_t img_max;
 };
 
 /* The App Server implementation. Returns NULL on allocation failure or

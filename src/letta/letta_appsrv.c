@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64.h"
 #include "core/err.h"
+#include "core/img.h"
 #include "core/log.h"
 #include "deps.h"
 #include "letta/letta_app_conv.h"
@@ -111,6 +113,7 @@ static void op_free(struct aop *o)
 	loop_timer_cancel(o->s->loop, &o->t_dead);
 	op_unlink(o);
 	free(o->text);
+	free(o->frame);
 	free(o->rep);
 	free(o);
 }
@@ -287,6 +290,17 @@ static void connect_now(struct appsrv *s)
 	};
 	int e;
 
+	if (s->img_max) {
+		/* a question with a picture is one frame, its base64 in it;
+		 * the history (a look) holds pictures as base64 too. The
+		 * buffers' pages are used only as far as a message goes and
+		 * given back after a big one (ws_conn). */
+		struct img big = { "image/webp", NULL, s->img_max };
+
+		c.sendq_cap = LIM_WS_SENDQ + letta_app_input_message_cap(
+		              LIM_BRIDGE_TEXT, &big);
+		c.msg_cap = LIM_WS_MSG + 2 * b64_len(s->img_max);
+	}
 	if (s->stopped || s->state != AS_DOWN)
 		return;
 	e = ws_conn_open(&s->ws, s->loop, s->dns, s->tls, &c);
@@ -310,6 +324,21 @@ static int put(struct appsrv *s, int n)
 	e = ws_conn_send(s->ws, s->out, (size_t)n);
 	if (e == ERR_AGAIN)
 		s->full = 1;    /* the queue is full: appsrv_pump comes back */
+	return e;
+}
+
+/* Sends o's own frame (a question with a picture); the send queue
+ * keeps a copy, so the frame goes at once. */
+static int put_frame(struct appsrv *s, struct aop *o)
+{
+	int e = ws_conn_send(s->ws, o->frame, o->frame_len);
+
+	if (e == ERR_AGAIN)
+		s->full = 1;
+	if (!e) {
+		free(o->frame);
+		o->frame = NULL;
+	}
 	return e;
 }
 
@@ -338,6 +367,8 @@ static int send_turn(struct appsrv *s, struct aop *o, struct art *rt)
 	 * the turn our last connection left is still being cancelled */
 	if (!o->approval && !rt->idle)
 		return ERR_AGAIN;
+	if (!o->approval && o->frame)
+		return rt->asking ? GO_ASKING : put_frame(s, o);
 	if (!o->approval)
 		return rt->asking ? GO_ASKING : put(s, letta_app_input_message(
 		                  s->out, OUT_CAP, o->rid, &r, o->text,
@@ -460,6 +491,25 @@ static int try_id(char *out, size_t cap, const char *cmid)
 	                        r[1], r[2], r[3]) < cap ? 0 : ERR_TOOBIG;
 }
 
+/* A question with picture im: its frame now, into o->frame. */
+static int img_frame(struct appsrv *s, struct aop *o, const struct img *im)
+{
+	struct letta_app_runtime r = { o->agent, o->conv };
+	size_t cap = letta_app_input_message_cap(o->text_len, im);
+	int n;
+
+	if (im->n > s->img_max)
+		return ERR_TOOBIG;
+	if (!(o->frame = malloc(cap)))
+		return ERR_AGAIN;
+	n = letta_app_input_message_img(o->frame, cap, o->rid, &r, o->text,
+	                                o->text_len, im, o->cmid);
+	if (n < 0)
+		return n;
+	o->frame_len = (size_t)n;
+	return 0;
+}
+
 static void *op_send(struct lapi *base, void *owner, const struct lapi_ask *q,
                      const struct lapi_events *ev, lapi_done done, void *arg,
                      int *err)
@@ -492,6 +542,10 @@ static void *op_send(struct lapi *base, void *owner, const struct lapi_ask *q,
 	memcpy(o->text, q->text, q->text_len);
 	o->text[q->text_len] = '\0';
 	o->text_len = q->text_len;
+	if (q->img && !q->approval && (*err = img_frame(s, o, q->img))) {
+		op_free(o);
+		return NULL;
+	}
 	*err = 0;
 	/* Into the send queue now: it leaves after the next poll, after this
 	 * pass's commit, as an HTTP request would. The pump op_new deferred
@@ -657,6 +711,7 @@ struct lapi *lapi_app_new(const struct lapi_app_conf *c)
 	snprintf(s->mode, sizeof s->mode, "%s", c->mode);
 	s->lapsed = c->lapsed;
 	s->hook_arg = c->arg;
+	s->img_max = c->img_max;
 	loop_timer_init(&s->t_retry, on_retry, s);
 	loop_timer_init(&s->t_full, pump_cb, s);
 	json_init(&s->j);

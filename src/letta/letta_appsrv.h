@@ -71,6 +71,11 @@ struct aop {
 	                                 * new conversation's summary
 	                                 * (owned) */
 	size_t text_len;
+	/* send with a picture: its input frame, made when the operation
+	 * is (the picture is the caller's only until then), freed once
+	 * the send queue took it */
+	char *frame;
+	size_t frame_len;
 	char cmid[LIM_LETTA_APP_ID];    /* send: this try's id; look: the
 	                                 * question's */
 	int approval;
@@ -95,6 +100,7 @@ struct appsrv {
 	char mode[16];
 	void (*lapsed)(void *arg, const char *agent_id, const char *tool);
 	void *hook_arg;
+	size_t img_max;                 /* lapi_app_conf.img_max */
 	struct ws_conn *ws;
 	int state;                      /* AS_* */
 	int tries;                      /* connections failed in a row */

@@ -155,7 +155,7 @@ static int send_body(const struct lapi_ask *q, char **body, size_t *len)
 	int e;
 
 	if (!q->approval)
-		return letta_msg_body(&s, body, len);
+		return letta_msg_body_img(&s, q->img, body, len);
 	if (!(why = malloc(q->text_len + 1)))
 		return ERR_NOMEM;
 	memcpy(why, q->text, q->text_len);
