@@ -762,6 +762,90 @@ static void test_injected_write_failure(void)
 	fx_free(&f);
 }
 
+/* A big body (a picture's base64) is sent from the caller's buffer after
+ * the head, not copied: every byte in order, in short writes, each
+ * ERR_AGAIN retried with the same pointer and length. The capture keeps
+ * what was written and hands the socket only the head (the test server
+ * reads small bodies; it answers the head). */
+static struct {
+	char *got;
+	size_t n, cap;
+	int calls, fwd;
+	const void *again_buf;
+	size_t again_len;
+	int retried_same, retried_other;
+} cap;
+
+static int capture_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	(void)ctx;
+	if (cap.again_buf) {
+		if (buf == cap.again_buf && len == cap.again_len)
+			cap.retried_same++;
+		else
+			cap.retried_other++;
+		cap.again_buf = NULL;
+	} else if (++cap.calls % 3 == 0) {
+		cap.again_buf = buf;
+		cap.again_len = len;
+		return ERR_AGAIN;
+	}
+	if (len > 7000)
+		len = 7000;
+	if (len > cap.cap - cap.n)
+		return ERR_IO;
+	memcpy(cap.got + cap.n, buf, len);
+	cap.n += len;
+	if (!cap.fwd) {
+		/* the head alone (it is the first write: under 7000 bytes) */
+		cap.fwd = 1;
+		return http_io_sockets.write(NULL, fd, buf, len);
+	}
+	return (int)len;
+}
+
+static void test_big_body_not_copied(void)
+{
+	static const struct http_io io = {
+		faulty_connect, faulty_connected, faulty_read, capture_write,
+		faulty_close, NULL,
+	};
+	struct http_conf conf = { .io = &io };
+	size_t blen = 100000;
+	char *body = malloc(blen), *head_end;
+	struct http_req r;
+	struct got g = { 0 };
+	struct fx f;
+
+	for (size_t i = 0; i < blen; i++)
+		body[i] = (char)('a' + i % 26);
+	cap.cap = blen + 4096;
+	cap.got = malloc(cap.cap);
+	fx_init(&f, &conf, 0);
+	r = (struct http_req){ .method = "POST", .url = url(&f, "/ok"),
+	                       .body = body, .body_len = blen,
+	                       .on_done = on_done, .arg = &g };
+	CHECK_EQ(http_request(f.c, &r), 0);
+	/* only the head was serialised: the body is not held twice */
+	CHECK_INT(r.p.wlen, <, 1024);
+	CHECK_EQ(r.p.wdirect, blen);
+	run(&f, &g.done, 1, 5000);
+	CHECK_EQ(g.err, 0);
+	head_end = memmem(cap.got, cap.n, "\r\n\r\n", 4);
+	CHECK(head_end != NULL);
+	if (head_end) {
+		CHECK(memmem(cap.got, cap.n, "\r\nContent-Length: 100000\r\n",
+		             26) != NULL);
+		CHECK_EQ(cap.n - (size_t)(head_end + 4 - cap.got), blen);
+		CHECK(!memcmp(head_end + 4, body, blen));
+	}
+	CHECK_INT(cap.retried_same, >, 3);
+	CHECK_EQ(cap.retried_other, 0);
+	fx_free(&f);
+	free(cap.got);
+	free(body);
+}
+
 /* The last line of a failed command: the cause, where, what to do. */
 static void test_explain_names_cause_place_and_remedy(void)
 {
@@ -829,6 +913,7 @@ int main(void)
 	RUN(test_200_concurrent_in_about_2s);
 	RUN(test_long_poll_keeps_loop_idle);
 	RUN(test_injected_write_failure);
+	RUN(test_big_body_not_copied);
 	RUN(test_explain_names_cause_place_and_remedy);
 	return harness_done("http");
 }

@@ -332,11 +332,17 @@ static void hide_secrets(const struct http_req *r)
 	}
 }
 
-/* Checks the request and serialises it (head and body in one buffer, so
- * it usually leaves in one segment or TLS record). */
+/* A body up to this size is copied after the head, so that a request
+ * usually leaves in one segment or TLS record; a bigger one is sent from
+ * the caller's buffer (it stays valid until completion), not held
+ * twice. */
+#define HTTP_COPY_BODY (16u << 10)
+
+/* Checks the request and serialises it (the head, and a small body). */
 static int req_prepare(struct http_client *cl, struct http_req *r)
 {
 	char tmp[LIM_HTTP_REQ_HEAD];
+	size_t copy;
 	int n;
 
 	if (!r->method || !r->url || !r->on_done || (r->body_len && !r->body))
@@ -350,15 +356,15 @@ static int req_prepare(struct http_client *cl, struct http_req *r)
 	                    r->nhdrs, r->body_len);
 	if (n < 0)
 		return n;
-	if (r->body_len > SIZE_MAX - (size_t)n)
-		return ERR_TOOBIG;
-	r->p.wbuf = malloc((size_t)n + r->body_len);
+	copy = r->body_len <= HTTP_COPY_BODY ? r->body_len : 0;
+	r->p.wbuf = malloc((size_t)n + copy);
 	if (!r->p.wbuf)
 		return ERR_NOMEM;
 	memcpy(r->p.wbuf, tmp, (size_t)n);
-	if (r->body_len)
-		memcpy(r->p.wbuf + n, r->body, r->body_len);
-	r->p.wlen = (size_t)n + r->body_len;
+	if (copy)
+		memcpy(r->p.wbuf + n, r->body, copy);
+	r->p.wlen = (size_t)n + copy;
+	r->p.wdirect = r->body_len - copy;
 	return 0;
 }
 

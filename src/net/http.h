@@ -127,8 +127,12 @@ struct http_req {
 		struct loop_timer total;
 		int active;
 		int retried;            /* already retried on a fresh conn */
-		char *wbuf;             /* serialised request */
+		char *wbuf;             /* serialised request: the head, and
+		                         * the body unless it is big */
 		size_t wlen;
+		size_t wdirect;         /* body bytes sent from `body` itself
+		                         * after wbuf (a big body, e.g. a
+		                         * picture, is not copied) */
 		char *body;             /* collected body */
 		size_t body_len, body_alloc;
 		uint64_t started;

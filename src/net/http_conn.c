@@ -312,8 +312,15 @@ static void st_send(struct http_conn *c)
 {
 	struct http_req *r = c->req;
 
-	while (c->wpos < r->p.wlen) {
-		int n = conn_write(c, r->p.wbuf + c->wpos, r->p.wlen - c->wpos);
+	while (c->wpos < r->p.wlen + r->p.wdirect) {
+		/* the serialised head, then a big body from the caller's
+		 * buffer: the same pointer and length for a position, as a
+		 * retried TLS write needs */
+		const char *at = c->wpos < r->p.wlen ? r->p.wbuf + c->wpos :
+		                 r->body + (c->wpos - r->p.wlen);
+		size_t len = c->wpos < r->p.wlen ? r->p.wlen - c->wpos :
+		             r->p.wlen + r->p.wdirect - c->wpos;
+		int n = conn_write(c, at, len);
 
 		if (n == ERR_AGAIN) {
 			/* Retried with the same pointer and length. */

@@ -46,6 +46,10 @@ if [ -z "$run" ] && [ -x /usr/bin/python3 ] && [ -x "$dir/lettamx" ]; then
     # Streamed answers (issue 12): edits per answer, their gaps, 429s.
     LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
         "$top/tests/integration/bench_stream.py" 5 | grep '^bench ' || status=1
+    # Pictures (issue 21): 100 of 5 MB at once, peak RSS against idle +
+    # [bridge] image_memory + 4 MiB, and every one delivered.
+    LETTAMX_BIN="$dir/lettamx" /usr/bin/python3 \
+        "$top/tests/integration/bench_images.py" 100 20 | grep '^bench ' || status=1
 fi
 # The bridge against the fakes (issue 11): lettamx beside the Python
 # baseline (tests/bench/baseline_bridge.py, matrix-nio + aiohttp), with
