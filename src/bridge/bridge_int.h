@@ -10,6 +10,8 @@
  *                                   through the Letta API (letta/lapi.h)
  *                  bridge_thread.c  a thread's own conversation, found or
  *                                   made before its first question goes
+ *                  bridge_img.c     a picture: downloaded, checked and
+ *                                   counted in image_memory before it goes
  *   4 as it comes  bridge_stream.c  the answer so far, the live message
  *   5 as seen      bridge_conv.c    Markdown -> the event, parts, threads
  *   6 answer out   bridge_out.c     the outbox, sent as the agent user

@@ -12,6 +12,7 @@ missing). Assertions come from the room as alice reads it and from the
 App Server's record of frames and history.
 """
 
+import base64
 import json
 import os
 import random
@@ -21,7 +22,7 @@ import time
 import unittest
 
 import lettamx
-from appserver_env import AppServerEnv, skip_reason
+from appserver_env import AppServerEnv, sharp_missing, skip_reason
 from bridge_env import BridgeEnv
 from fakes import FakeAppServer
 
@@ -432,6 +433,37 @@ class AppServerBridgeReal(unittest.TestCase):
         q = env.say(a0, "after the cancel")
         ans = env.wait_answer(a0, q, 60)
         self.assertIn("after the cancel", ans["content"]["body"])
+
+    def test_a_pasted_png_reaches_the_server(self):
+        """A person's PNG goes to the real server as an image part
+        (issue 21): it passes sharp (the stub model, text-only to the
+        server, gets a placeholder for it) and the history keeps it
+        byte for byte."""
+        why = sharp_missing()
+        if why:
+            self.skipTest(why)
+        from test_images import png
+        env = self.env()
+        a0 = env.ids[0]
+        data = png(48, seed=11)
+        up = env.hs.media_put(data, "image/png", uploader=env.uid("alice"),
+                              filename="chart.png")
+        q = env.say(a0, "what does it show?", msgtype="m.image",
+                    filename="chart.png", url=up["content_uri"],
+                    info={"mimetype": "image/png", "size": len(data)})
+        ans = env.wait_answer(a0, q, 60)["content"]["body"]
+        self.assertIn("(image omitted", ans)
+        self.assertIn("what does it show?", ans)
+        s = self.server.session()
+        try:
+            msgs = s.messages(a0, limit=20)["messages"]
+        finally:
+            s.close()
+        parts = [p for m in msgs if m["message_type"] == "user_message"
+                 and isinstance(m.get("content"), list)
+                 for p in m["content"] if p.get("type") == "image"]
+        self.assertEqual([p["source"]["data"] for p in parts],
+                         [base64.b64encode(data).decode()])
 
     def test_reset_talks_in_a_new_conversation(self):
         env = self.env(bridge={"admins": "@alice:localhost"})
