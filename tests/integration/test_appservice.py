@@ -107,6 +107,23 @@ class AppService(unittest.TestCase):
         self.assertEqual([r for r in env.hs.requests("GET", r"/sync$")
                           if int(r["query"].get("timeout", ["0"])[0])], [])
 
+    def test_a_picture_reaches_the_agent(self):
+        """An m.image pushed in a transaction is downloaded as the
+        service's bot (issue 21)."""
+        from test_images import png, sha
+        env = self.env()
+        a0 = env.ids[0]
+        data = png(24, seed=2)
+        up = env.hs.media_put(data, "image/png", uploader=env.uid("alice"),
+                              filename="x.png")
+        q = env.say(a0, "x.png", msgtype="m.image", url=up["content_uri"],
+                    info={"mimetype": "image/png", "size": len(data)})
+        ans = env.wait_answer(a0, q, 30)
+        self.assertIn("[image image/png %d bytes]" % len(data),
+                      ans["content"]["body"])
+        self.assertEqual([g["sha256"] for g in env.letta.images(a0)],
+                         [sha(data)])
+
     def test_a_transaction_resent_is_taken_once(self):
         """The homeserver did not hear our 200 and sends the same
         transaction again: one answer."""
