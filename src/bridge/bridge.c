@@ -252,6 +252,7 @@ void bridge_inbox_moved(struct broom *r, int delta)
 {
 	struct bridge *b = r->b;
 
+	r = bridge_room_of(r);
 	if (delta < 0 && r->nin + delta < 0)
 		delta = -r->nin;
 	r->nin += delta;
@@ -271,12 +272,22 @@ static size_t hash_of(const char *s)
 	return h;
 }
 
+static void lanes_reap(struct broom *r);
+
 static void on_kick(void *arg)
 {
 	struct broom *r = arg;
 
 	if (r->b->stopping)
 		return;
+	if (r->parent) {
+		/* a lane: its turn; its room sends what it answered and
+		 * frees it once it holds nothing */
+		bridge_turn_run(r);
+		bridge_kick(r->parent);
+		return;
+	}
+	lanes_reap(r);
 	bridge_turn_run(r);
 	bridge_out_run(r);
 }
@@ -303,6 +314,15 @@ static void on_out_timer(void *arg)
 static void on_login_timer(void *arg)
 {
 	bridge_kick(arg);
+}
+
+static void turn_timers_init(struct broom *r)
+{
+	loop_timer_init(&r->t_turn, on_turn_timer, r);
+	loop_timer_init(&r->t_typing, bridge_turn_typing_timer, r);
+	loop_timer_init(&r->t_wait, bridge_turn_wait_timer, r);
+	loop_timer_init(&r->t_out, on_out_timer, r);
+	loop_timer_init(&r->t_login, on_login_timer, r);
 }
 
 static int conv_view(struct store_txn *t, void *arg)
@@ -343,14 +363,136 @@ struct broom *bridge_room(struct bridge *b, const char *id)
 		          "why=\"%s\"", r->id, err_str(e), store_why(b->store));
 		r->conv[0] = '\0';
 	}
-	loop_timer_init(&r->t_turn, on_turn_timer, r);
-	loop_timer_init(&r->t_typing, bridge_turn_typing_timer, r);
-	loop_timer_init(&r->t_wait, bridge_turn_wait_timer, r);
-	loop_timer_init(&r->t_out, on_out_timer, r);
-	loop_timer_init(&r->t_login, on_login_timer, r);
+	turn_timers_init(r);
 	r->hnext = b->hash[h];
 	b->hash[h] = r;
 	return r;
+}
+
+/* ---- lanes ---- */
+
+struct broom *bridge_room_of(struct broom *r)
+{
+	return r->parent ? r->parent : r;
+}
+
+/* The lane key of a question in `thread`: the thread when it talks in
+ * its own conversation, else the room's (""). */
+static const char *lane_key(const struct bridge *b, const char *thread)
+{
+	return thread[0] && b->thread_convs && !b->no_convs ? thread : "";
+}
+
+int bridge_lane_has(const struct broom *r, const struct bridge_in *m)
+{
+	return !strcmp(r->lane, lane_key(r->b, m->thread));
+}
+
+struct broom *bridge_lane_find(struct broom *r, const char *thread)
+{
+	const char *key = lane_key(r->b, thread);
+
+	r = bridge_room_of(r);
+	if (!key[0])
+		return r;
+	for (struct broom *l = r->lanes; l; l = l->lane_next)
+		if (!strcmp(l->lane, key))
+			return l;
+	return NULL;
+}
+
+struct broom *bridge_lane_of(struct broom *r, const struct bridge_in *m)
+{
+	struct broom *l;
+
+	r = bridge_room_of(r);
+	if ((l = bridge_lane_find(r, m->thread)))
+		return l;
+	if (!(l = calloc(1, sizeof *l)))
+		return NULL;
+	memcpy(l->id, r->id, sizeof l->id);
+	snprintf(l->lane, sizeof l->lane, "%s", m->thread);
+	memcpy(l->conv, r->conv, sizeof l->conv);
+	l->b = r->b;
+	l->parent = r;
+	turn_timers_init(l);
+	/* stored before this process started: the last one may have sent
+	 * it, so the history is read first (as resume_cb does for a room) */
+	if (m->queued < r->b->started) {
+		l->check_first = 1;
+		l->resumed = 1;
+	}
+	l->lane_next = r->lanes;
+	r->lanes = l;
+	LOG_DEBUG("bridge", "event=lane_made room=%s thread=%s", r->id,
+	          l->lane);
+	return l;
+}
+
+/* 1 when lane l holds nothing: no question, turn, live message, picture
+ * or timer (no call of its own can come any more). */
+static int lane_idle(const struct broom *l)
+{
+	return l->turn == T_IDLE && !l->turn_call && !l->lv && !l->img &&
+	       !l->img_paid && !l->img_queued && !l->has_slot &&
+	       !l->lane_n && !l->typing &&
+	       !loop_timer_armed(&l->t_turn) &&
+	       !loop_timer_armed(&l->t_typing) &&
+	       !loop_timer_armed(&l->t_wait);
+}
+
+static void lane_free(struct broom *l)
+{
+	loop_defer_cancel(l->b->loop, &l->kick);
+	loop_timer_cancel(l->b->loop, &l->t_turn);
+	loop_timer_cancel(l->b->loop, &l->t_typing);
+	loop_timer_cancel(l->b->loop, &l->t_wait);
+	bridge_stream_free(l);
+	bridge_img_drop(l);
+	free(l);
+}
+
+/* Frees the room's lanes that hold nothing (from the room's deferred
+ * call: no lane's own call is on the stack then). */
+static void lanes_reap(struct broom *r)
+{
+	for (struct broom **p = &r->lanes, *l; (l = *p); ) {
+		if (!lane_idle(l)) {
+			p = &l->lane_next;
+			continue;
+		}
+		*p = l->lane_next;
+		LOG_DEBUG("bridge", "event=lane_freed room=%s thread=%s", r->id,
+		          l->lane);
+		lane_free(l);
+	}
+}
+
+/* The outbox's news of a live message goes to the lane it is of. */
+static struct broom *lane_of_question(struct broom *r, const char *question)
+{
+	for (struct broom *l = r->lanes; l; l = l->lane_next)
+		if (bridge_stream_is(l, question))
+			return l;
+	return r;
+}
+
+static void watch_shown(struct broom *r, const char *question,
+                        const char *event_id)
+{
+	bridge_stream_shown(lane_of_question(r, question), question, event_id);
+}
+
+static void watch_final_sent(struct broom *r, const char *question)
+{
+	bridge_stream_final_sent(lane_of_question(r, question), question);
+}
+
+static int watch_final_wait(struct broom *r, const char *question,
+                            int64_t *ms)
+{
+	return bridge_stream_final_wait(lane_of_question(r, question),
+	                                question, ms);
 }
 
 void bridge_kick(struct broom *r)
@@ -654,9 +796,10 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 	b->store = a->store;
 	b->nhash = NHASH;
 	b->metrics = m;
-	b->watch.shown = bridge_stream_shown;
-	b->watch.final_sent = bridge_stream_final_sent;
-	b->watch.final_wait = bridge_stream_final_wait;
+	b->watch.shown = watch_shown;
+	b->watch.final_sent = watch_final_sent;
+	b->watch.final_wait = watch_final_wait;
+	b->started = store_now(a->store);
 	configure(b, a);
 	if (!(b->lapi = letta_of(b, a))) {
 		LOG_ERROR("bridge", "event=start_failed err=%s",
@@ -690,6 +833,21 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 	return b;
 }
 
+/* bridge_stop for a room or a lane: nothing of it runs any more. */
+static void room_stop(struct bridge *b, struct broom *r)
+{
+	loop_timer_cancel(b->loop, &r->t_turn);
+	loop_timer_cancel(b->loop, &r->t_typing);
+	loop_timer_cancel(b->loop, &r->t_wait);
+	loop_timer_cancel(b->loop, &r->t_out);
+	loop_timer_cancel(b->loop, &r->t_login);
+	loop_defer_cancel(b->loop, &r->kick);
+	bridge_stream_stop(r);
+	bridge_img_stop(r);
+	r->turn_call = r->out_call = r->login_call = NULL;
+	r->typing_busy = 0;
+}
+
 void bridge_stop(struct bridge *b)
 {
 	if (!b || b->stopping)
@@ -710,16 +868,9 @@ void bridge_stop(struct bridge *b)
 	}
 	for (size_t i = 0; i < b->nhash; i++)
 		for (struct broom *r = b->hash[i]; r; r = r->hnext) {
-			loop_timer_cancel(b->loop, &r->t_turn);
-			loop_timer_cancel(b->loop, &r->t_typing);
-			loop_timer_cancel(b->loop, &r->t_wait);
-			loop_timer_cancel(b->loop, &r->t_out);
-			loop_timer_cancel(b->loop, &r->t_login);
-			loop_defer_cancel(b->loop, &r->kick);
-			bridge_stream_stop(r);
-			bridge_img_stop(r);
-			r->turn_call = r->out_call = r->login_call = NULL;
-			r->typing_busy = 0;
+			room_stop(b, r);
+			for (struct broom *l = r->lanes; l; l = l->lane_next)
+				room_stop(b, l);
 		}
 	batch_stop(b);
 	LOG_INFO("bridge", "event=stopped");
@@ -740,6 +891,12 @@ void bridge_free(struct bridge *b)
 
 		for (; r; r = n) {
 			n = r->hnext;
+			while (r->lanes) {
+				struct broom *l = r->lanes;
+
+				r->lanes = l->lane_next;
+				lane_free(l);
+			}
 			bridge_stream_free(r);
 			bridge_img_drop(r);
 			free(r);

@@ -172,6 +172,12 @@ int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
 /* Decode a record (text/body point into p). Returns 0, ERR_VERSION (a
  * newer record), ERR_CORRUPT (anything malformed). */
 int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m);
+
+/* The thread and the time stored of inbox record p[0..n), read without
+ * checking the rest (bridge_in_decode does, for the record worked on):
+ * which lane of its room the question is for. thread: LIM_STORE_ID
+ * bytes ("" the main timeline). Returns 0 or ERR_CORRUPT. */
+int bridge_in_peek(const uint8_t *p, size_t n, char *thread, int64_t *queued);
 int bridge_out_decode(const uint8_t *p, size_t n, struct bridge_out *m);
 
 #endif

@@ -168,7 +168,7 @@ static void approval_told(struct broom *r, struct bturn_head *h,
 	                r->b->cmd_prefix, tool) < 0)
 		snprintf(text, sizeof text, "The agent is waiting for approval "
 		         "of a tool call.");
-	snprintf(r->last_err, sizeof r->last_err, "The agent is waiting for "
+	snprintf(bridge_room_of(r)->last_err, sizeof r->last_err, "The agent is waiting for "
 	         "a tool approval.");
 	bridge_turn_finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep,
 	                   NULL);

@@ -145,20 +145,24 @@ static void do_status(struct cmd *k)
 {
 	struct qcount q = { k->r->id, NULL, 0, "", "" };
 	struct broom *r = k->r;
+	/* the turn of the conversation the command was said in: a
+	 * thread's lane, or the room's (none: the thread has no turn) */
+	struct broom *lr = bridge_lane_find(r, k->m.thread);
+	int running = lr && lr->turn != T_IDLE;
 	char text[BCMD_TEXT_MAX], turn[128] = "none", pend[256] = "";
 	char conv[LIM_LETTA_APP_ID + 64];
 
-	if (r->turn != T_IDLE && r->first_sent) {
+	if (running && lr->first_sent) {
 		int n = snprintf(turn, sizeof turn, "running for %llu s",
 		                 (unsigned long long)((loop_now(r->b->loop) -
-		                                       r->first_sent) / 1000));
-		int ed = bridge_stream_edits(r);
+		                                       lr->first_sent) / 1000));
+		int ed = bridge_stream_edits(lr);
 
 		if (ed >= 0 && n > 0 && (size_t)n < sizeof turn)
 			snprintf(turn + n, sizeof turn - (size_t)n, ", shown live "
 			         "(%d edit%s so far)", ed, ed == 1 ? "" : "s");
 	}
-	else if (r->turn != T_IDLE)
+	else if (running)
 		snprintf(turn, sizeof turn, "starting");
 	/* the store, not the counters: what a restart would find */
 	if (k->m.thread[0] && r->b->thread_convs)
@@ -173,7 +177,7 @@ static void do_status(struct cmd *k)
 		         r->b->cmd_prefix, r->b->cmd_prefix);
 	snprintf(text, sizeof text, "Agent: %s (%s)\nConversation: %s\n"
 	         "Waiting messages: %d\nTurn in flight: %s\nLast error: %s%s",
-	         k->ag.name, k->ag.agent_id, conv, q.n > 0 && r->turn != T_IDLE ?
+	         k->ag.name, k->ag.agent_id, conv, q.n > 0 && running ?
 	         q.n - 1 : q.n, turn, r->last_err[0] ? r->last_err : "none",
 	         pend);
 	tell(r, k->ag.user_id, k->m.event_id, k->m.thread, text);
@@ -201,36 +205,50 @@ static void on_letta_cancel(void *arg, const struct lapi_res *res)
 	         "body=\"%.100s\"", res->status, err_str(res->err), res->detail);
 }
 
+/* !cancel's part in one lane (the room's, or a thread's): what runs in
+ * its conversation is stopped, its typing ended. */
+static void cancel_lane(struct cmd *k, struct broom *l)
+{
+	char tok[LIM_STORE_SECRET];
+
+	if (l->turn == T_IDLE && l->parent)
+		return;
+	l->b->lapi->ops->cancel(l->b->lapi, NULL,
+	                        &(const struct lapi_at){ k->ag.agent_id,
+	                                                 l->turn != T_IDLE ?
+	                                                 l->turn_conv :
+	                                                 l->conv },
+	                        on_letta_cancel, NULL);
+	loop_timer_cancel(l->b->loop, &l->t_typing);
+	loop_timer_cancel(l->b->loop, &l->t_wait);
+	if (l->typing && !bridge_agent_token(l, k->ag.user_id, tok, sizeof tok))
+		bridge_typing(l, k->ag.user_id, tok, 0);
+	l->typing = 0;
+	bridge_kick(l);
+}
+
 static void do_cancel(struct cmd *k)
 {
 	struct broom *r = k->r;
-	char tok[LIM_STORE_SECRET];
 	int busy = r->turn != T_IDLE || r->nin > 0;
 
+	for (struct broom *l = r->lanes; l; l = l->lane_next)
+		busy |= l->turn != T_IDLE;
 	if (!busy) {
 		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
 		            BCMD_N_NOTHING_TO_CANCEL, NULL);
 		return;
 	}
-	r->b->lapi->ops->cancel(r->b->lapi, NULL,
-	                        &(const struct lapi_at){ k->ag.agent_id,
-	                                                 r->turn != T_IDLE ?
-	                                                 r->turn_conv :
-	                                                 r->conv },
-	                        on_letta_cancel, NULL);
 	if (store_update(r->b->store, clear_txn, r) == 0 && r->nin) {
-		/* the turn in flight finds its question gone and ends */
+		/* the turns in flight find their questions gone and end */
 		bridge_inbox_moved(r, -r->nin);
 	}
-	loop_timer_cancel(r->b->loop, &r->t_typing);
-	loop_timer_cancel(r->b->loop, &r->t_wait);
-	if (r->typing && !bridge_agent_token(r, k->ag.user_id, tok, sizeof tok))
-		bridge_typing(r, k->ag.user_id, tok, 0);
-	r->typing = 0;
+	cancel_lane(k, r);
+	for (struct broom *l = r->lanes; l; l = l->lane_next)
+		cancel_lane(k, l);
 	LOG_INFO("bridge", "event=cancelled room=%s by=%s", r->id, k->m.sender);
 	tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
 	            BCMD_N_CANCELLED, NULL);
-	bridge_kick(r);
 }
 
 struct reset_done {

@@ -89,8 +89,22 @@ struct bquiet {
 	struct broom *next;             /* that list */
 };
 
+/* A room, or one of its lanes. A room's turns go in lanes, one per
+ * Letta conversation it talks in: the room's own struct is the lane of
+ * its main timeline (and of threads that share it), and a thread with a
+ * conversation of its own gets a lane of its own (lanes below, made
+ * when it has a question, freed when it has none), so that its turn runs
+ * beside the main timeline's. A lane is a struct broom too, with the
+ * same id: the turn's fields are its own, the rest (the outbox, logins,
+ * typing, the inbox's count, commands) is the room's (bridge_room_of). */
 struct broom {
 	char id[LIM_STORE_ID];
+	struct broom *parent;           /* a lane: its room; NULL: a room */
+	char lane[LIM_STORE_ID];        /* a lane: its thread root */
+	struct broom *lanes;            /* a room: its thread lanes */
+	struct broom *lane_next;        /* in the room's lanes */
+	int lane_n;                     /* questions of this lane in the
+	                                 * inbox, as its last look counted */
 	/* the Letta conversation the room talks in ("": the agent's
 	 * default), as the store keeps it (store_conv_get) */
 	char conv[LIM_LETTA_APP_ID];
@@ -222,6 +236,8 @@ struct bridge {
 	int respond_mention;            /* [bridge] respond = mention */
 	int listen;                     /* [bridge] listen */
 	int stopping;
+	int64_t started;                /* store_now() at start: a question
+	                                 * stored before may have been sent */
 	int turns;                      /* Letta calls in flight */
 	struct broom *slotq, *slotq_tail;
 	struct broom **hash;
@@ -247,8 +263,26 @@ struct broom *bridge_room(struct bridge *b, const char *id);
  * that have something to do. */
 struct broom *bridge_room_get(struct bridge *b, const char *id);
 
-/* Makes the room look at its inbox and outbox again (deferred). */
+/* Makes the room look at its inbox and outbox again (deferred); a lane:
+ * its turn, and its room's outbox. */
 void bridge_kick(struct broom *r);
+
+/* The room of r (r itself when it is one). */
+struct broom *bridge_room_of(struct broom *r);
+
+/* The lane of room r for the question m: the thread's own when its
+ * thread talks in a conversation of its own (threads = conversation),
+ * made now (queued: when m was stored, to look first at a question that
+ * may have been sent before a restart); else r. NULL on allocation
+ * failure. */
+struct broom *bridge_lane_of(struct broom *r, const struct bridge_in *m);
+
+/* The lane of room r for thread root `thread` if there is one, else
+ * NULL ("": r). */
+struct broom *bridge_lane_find(struct broom *r, const char *thread);
+
+/* 1 when question m belongs to lane r. */
+int bridge_lane_has(const struct broom *r, const struct bridge_in *m);
 
 /* Starts a request to base `base` + `path` with bearer `token` (may be
  * NULL) and `body` (malloc'd, taken; may be NULL). total_ms 0: built-in.
@@ -551,6 +585,9 @@ int bridge_stream_final_wait(struct broom *r, const char *question,
 /* Edits of the turn's live message so far, or -1 when it has none shown
  * (for !status). */
 int bridge_stream_edits(const struct broom *r);
+
+/* 1 when r's live message is that of question. */
+int bridge_stream_is(const struct broom *r, const char *question);
 
 /* bridge_stop / bridge_free. */
 void bridge_stream_stop(struct broom *r);

@@ -547,6 +547,35 @@ int bridge_in_decode(const uint8_t *p, size_t n, struct bridge_in *m)
 	return r.err;
 }
 
+int bridge_in_peek(const uint8_t *p, size_t n, char *thread, int64_t *queued)
+{
+	struct rd r = { p, n, 0, 0 };
+	uint64_t len;
+
+	thread[0] = '\0';
+	if (n < 2 || p[0] != 'I' || p[1] != REC_V)
+		return ERR_CORRUPT;
+	r.i = 10;
+	*queued = (int64_t)r_uint(&r, 8);
+	for (int k = 0; k < 3 && !r.err; k++) {     /* event, sender, text */
+		len = r_uint(&r, k == 2 ? 4 : 2);
+		if (!r.err && len > r.n - r.i)
+			r.err = ERR_CORRUPT;
+		else
+			r.i += (size_t)len;
+	}
+	if (r.err)
+		return ERR_CORRUPT;
+	if (r.i == n)
+		return 0;
+	len = r_uint(&r, 2);
+	if (r.err || len > r.n - r.i || len >= LIM_STORE_ID)
+		return ERR_CORRUPT;
+	memcpy(thread, p + r.i, (size_t)len);
+	thread[len] = '\0';
+	return 0;
+}
+
 int bridge_out_encode(const struct bridge_out *m, uint8_t *out, size_t cap,
                       size_t *n)
 {

@@ -114,6 +114,7 @@ static void typing_send(struct broom *r, const char *token, int on)
 void bridge_typing(struct broom *r, const char *user, const char *token,
                    int on)
 {
+	r = bridge_room_of(r);          /* typing is the room's */
 	snprintf(r->typing_user, sizeof r->typing_user, "%s", user);
 	if (r->typing_busy) {
 		r->typing_next = on + 1;
@@ -128,6 +129,7 @@ void bridge_receipt(struct broom *r, const char *token, const char *event)
 	size_t n;
 	char *body = small_body("{}", &n);
 
+	r = bridge_room_of(r);
 	if (!body || path_room(path, sizeof path, r->id, "/receipt/m.read/",
 	                       event, NULL)) {
 		free(body);
@@ -241,6 +243,7 @@ int bridge_agent_token(struct broom *r, const char *user, char *out,
 	int e;
 
 	out[0] = '\0';
+	r = bridge_room_of(r);          /* a lane's login is its room's */
 	/* an application service acts as its users with its own token */
 	if (r->b->a->as.on)
 		return mx_cred_as(out, cap, r->b->a->as.as_token, user);

@@ -550,6 +550,11 @@ int bridge_stream_final_wait(struct broom *r, const char *question,
 	return 0;
 }
 
+int bridge_stream_is(const struct broom *r, const char *question)
+{
+	return r->lv && !strcmp(r->lv->question, question);
+}
+
 int bridge_stream_edits(const struct broom *r)
 {
 	return r->lv && r->lv->state == L_SHOWN ? r->lv->edits : -1;

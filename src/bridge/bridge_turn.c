@@ -85,23 +85,114 @@ struct head_ctx {
 	struct bturn_head *h;
 	uint8_t *buf;
 	int got;                        /* an entry was read */
+	int n;                          /* entries of r's lane */
+	int want;                       /* the entry to take: 1 the first
+	                                 * of the lane, 2 the second */
+	char second[LIM_STORE_ID];      /* want 2: its event id */
 };
+
+/* The inbox of r's room, entry by entry: r's lane's (the thread's, or
+ * the room's for the main timeline), counted, the wanted one copied. An
+ * entry that cannot be read is the room's (its turn drops it). */
+static int lane_cb(const char *room, uint64_t seq, const void *data,
+                   size_t n, void *arg)
+{
+	struct head_ctx *c = arg;
+	struct bridge_in m;
+
+	(void)room;
+	memset(&m, 0, sizeof m);
+	if (bridge_in_peek(data, n, m.thread, &m.queued) ?
+	    c->r->parent != NULL : !bridge_lane_has(c->r, &m))
+		return 0;
+	if (++c->n != c->want)
+		return 0;
+	if (c->want == 2) {
+		if (!bridge_in_decode(data, n, &m))
+			snprintf(c->second, sizeof c->second, "%s", m.event_id);
+		return 0;
+	}
+	if (n > LIM_STORE_QVALUE)
+		return ERR_CORRUPT;
+	memcpy(c->buf, data, n);
+	c->h->seq = seq;
+	c->h->n = n;
+	c->got = 1;
+	return 0;
+}
 
 static int head_read(struct store_txn *t, void *arg)
 {
 	struct head_ctx *c = arg;
 	int e;
 
-	e = store_q_first(t, STORE_Q_INBOX, c->r->id, &c->h->seq, c->buf,
-	                  LIM_STORE_QVALUE, &c->h->n);
-	if (e)
+	c->want = 1;
+	e = store_q_each(t, STORE_Q_INBOX, c->r->id, lane_cb, c);
+	if (e < 0)
 		return e;
-	c->got = 1;
+	c->r->lane_n = c->n;
+	if (!c->got)
+		return ERR_NOTFOUND;
 	if (bridge_in_decode(c->buf, c->h->n, &c->h->m))
 		return ERR_CORRUPT;
 	if ((e = store_agent_of_room(t, c->r->id, &c->h->ag)))
 		return e;
 	return bridge_thread_conv(t, c->r, c->h);
+}
+
+/* The room's questions of thread lanes: each lane made and counted,
+ * kicked when it has one (a room's turn never takes them). */
+struct disp { struct broom *r; int err, own; };
+
+static int disp_cb(const char *room, uint64_t seq, const void *data,
+                   size_t n, void *arg)
+{
+	struct disp *d = arg;
+	struct bridge_in m;
+	struct broom *l;
+
+	(void)room;
+	(void)seq;
+	memset(&m, 0, sizeof m);
+	if (bridge_in_peek(data, n, m.thread, &m.queued) ||
+	    bridge_lane_has(d->r, &m)) {
+		d->own++;
+		return 0;
+	}
+	if (!(l = bridge_lane_of(d->r, &m))) {
+		d->err = ERR_NOMEM;
+		return 0;
+	}
+	l->lane_n = l->lane_n < 0 ? 1 : l->lane_n + 1;
+	return 0;
+}
+
+static int disp_view(struct store_txn *t, void *arg)
+{
+	struct disp *d = arg;
+
+	return store_q_each(t, STORE_Q_INBOX, d->r->id, disp_cb, d);
+}
+
+static void dispatch(struct broom *r)
+{
+	struct disp d = { r, 0, 0 };
+
+	/* -1: not counted in this look yet (the callback's first entry of
+	 * a lane sets 1) */
+	for (struct broom *l = r->lanes; l; l = l->lane_next)
+		l->lane_n = -1;
+	if (store_view(r->b->store, disp_view, &d) < 0 || d.err)
+		LOG_WARN("bridge", "event=lanes_unread room=%s err=%s", r->id,
+		         err_str(d.err));
+	else
+		r->lane_n = d.own;
+	for (struct broom *l = r->lanes; l; l = l->lane_next) {
+		if (l->lane_n < 0)
+			l->lane_n = 0;
+		if (l->lane_n)
+			bridge_kick(l);
+	}
 }
 
 /* Drops an inbox entry that cannot be worked on (one log line). */
@@ -116,7 +207,7 @@ static int drop_seq(struct store_txn *t, void *arg)
  * ERR_NOTFOUND (empty), or another error after dropping the entry. */
 static int load_head(struct broom *r, struct bturn_head *h)
 {
-	struct head_ctx c = { r, h, r->b->rec, 0 };
+	struct head_ctx c = { r, h, r->b->rec, 0, 0, 1, "" };
 	int e;
 
 	memset(h, 0, sizeof *h);
@@ -226,7 +317,7 @@ static void turn_end(struct broom *r, const char *user)
 	r->unsure_until = 0;
 	/* one "queued" notice per stretch of waiting: again only once the
 	 * room has caught up */
-	if (!r->nin)
+	if (!r->lane_n)
 		r->wait_noticed = 0;
 	r->run_id[0] = '\0';
 	r->run_over = 0;
@@ -318,7 +409,7 @@ static void finish(struct broom *r, struct bturn_head *h, int kind,
 static void finish_notice(struct broom *r, struct bturn_head *h,
                           const char *text, int gone)
 {
-	snprintf(r->last_err, sizeof r->last_err, "%s", text);
+	snprintf(bridge_room_of(r)->last_err, sizeof r->last_err, "%s", text);
 	finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), gone);
 }
 
@@ -388,7 +479,7 @@ static void reply_done(struct broom *r, struct bturn_head *h,
 		return;
 	}
 	text = letta_msg_stop_text(rep);
-	snprintf(r->last_err, sizeof r->last_err, "%s", text);
+	snprintf(bridge_room_of(r)->last_err, sizeof r->last_err, "%s", text);
 	bridge_turn_finish(r, h, BRIDGE_OUT_NOTICE, text, strlen(text), 0, rep,
 	                   NULL);
 }
@@ -704,7 +795,7 @@ static void taken_up(struct broom *r, struct bturn_head *h)
 		bridge_typing(r, h->ag.user_id, tok, 1);
 		bridge_arm(r->b, &r->t_typing, TYPING_REFRESH_MS);
 	}
-	if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
+	if (r->lane_n > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
 	    !loop_timer_armed(&r->t_wait))
 		bridge_arm(r->b, &r->t_wait, r->b->wait_notice);
 }
@@ -716,11 +807,13 @@ void bridge_turn_run(struct broom *r)
 
 	if (r->b->stopping)
 		return;
+	if (!r->parent)
+		dispatch(r);    /* threads with a lane of their own */
 	if (r->turn == T_IDLE && bridge_stream_busy(r))
 		return;         /* the last live answer's final edit first */
 	if (r->turn != T_IDLE) {
 		/* Busy: a newer message waiting gets one notice, later. */
-		if (r->nin > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
+		if (r->lane_n > 1 && !r->wait_noticed && r->b->wait_notice > 0 &&
 		    !loop_timer_armed(&r->t_wait))
 			bridge_arm(r->b, &r->t_wait, r->b->wait_notice);
 		return;
@@ -734,6 +827,12 @@ void bridge_turn_run(struct broom *r)
 		r->turn = T_IDLE;
 		if (e == ERR_NOTFOUND) {
 			r->wait_noticed = 0;    /* caught up */
+			/* nothing queued: no turn of before a restart, and
+			 * no slot to hold (a thread that found no
+			 * conversation handed its questions to the room) */
+			r->check_first = 0;
+			r->resumed = 0;
+			slot_release(r);
 			bridge_img_drop(r);     /* a !cancel took its question */
 			/* a !cancel during a wait: the live message still
 			 * says the agent works */
@@ -787,50 +886,28 @@ void bridge_turn_typing_timer(void *arg)
 	bridge_arm(r->b, &r->t_typing, TYPING_REFRESH_MS);
 }
 
-/* The second question of the queue: its event id into out. */
-static int second_cb(const char *room, uint64_t seq, const void *data,
-                     size_t n, void *arg)
-{
-	char **out = arg;
-	struct bridge_in m;
-
-	(void)room;
-	(void)seq;
-	if (!out[1]) {
-		out[1] = (char *)1;     /* skip the head */
-		return 0;
-	}
-	if (bridge_in_decode(data, n, &m))
-		return 1;
-	snprintf(out[0], LIM_STORE_ID, "%s", m.event_id);
-	return 1;
-}
-
-struct second { struct broom *r; char *ev; };
-
 static int second_view(struct store_txn *t, void *arg)
 {
-	struct second *s = arg;
-	char *out[2] = { s->ev, NULL };
+	struct head_ctx *c = arg;
 
-	return store_q_each(t, STORE_Q_INBOX, s->r->id, second_cb, out);
+	c->want = 2;
+	return store_q_each(t, STORE_Q_INBOX, c->r->id, lane_cb, c);
 }
 
 /* A message has waited behind another for wait_notice: one notice. */
 void bridge_turn_wait_timer(void *arg)
 {
 	struct broom *r = arg;
-	char ev[LIM_STORE_ID] = "";
-	struct second s = { r, ev };
 	struct bturn_head h;
+	struct head_ctx c = { r, &h, NULL, 0, 0, 2, "" };
 
 	if (r->wait_noticed || r->turn == T_IDLE || load_head(r, &h))
 		return;
-	store_view(r->b->store, second_view, &s);
-	if (!ev[0])
+	store_view(r->b->store, second_view, &c);
+	if (!c.second[0])
 		return;
 	r->wait_noticed = 1;
-	bridge_notice(r, h.ag.user_id, ev, "Your message is queued: the agent "
-	              "is still answering an earlier one.");
+	bridge_notice(r, h.ag.user_id, c.second, "Your message is queued: the "
+	              "agent is still answering an earlier one.");
 }
 

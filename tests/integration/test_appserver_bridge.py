@@ -269,6 +269,31 @@ class Turns(AppBridgeTest):
                                                                    one[0])))
         self.assertNotIn("alpha in one", json.dumps(env.letta.history(a0)))
 
+    def test_a_thread_runs_beside_the_main_timeline(self):
+        """Turns in two conversations of one agent run at once: a
+        thread's question goes while the main timeline's turn runs."""
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = env.say(a0, "a root")
+        env.wait_answer(a0, r1, 30)
+        env.letta.set_script(a0, {"mode": "echo", "delay_ms": 3000})
+        qm = env.say(a0, "a slow main question")
+        env.wait(lambda: len(self.questions(env, a0)) >= 2, 20)
+        qt = env.say(a0, "a thread question", **{"m.relates_to": {
+            "rel_type": "m.thread", "event_id": r1,
+            "is_falling_back": True, "m.in_reply_to": {"event_id": r1}}})
+        env.wait_answer(a0, qt, 30)
+        env.wait_answer(a0, qm, 30)
+        recs = env.letta.frames(dir="in", type="input")
+        t_thread = [r["time"] for r in recs if "a thread question" in
+                    json.dumps(r["frame"])][0]
+        main_ends = [r["time"] for r in env.letta.frames(
+            dir="out", type="turn_finished")
+            if r["frame"].get("runtime", {}).get("conversation_id") ==
+            "default"]
+        # the thread's input came before the main timeline's turn ended
+        self.assertLess(t_thread, main_ends[-1])
+
     def test_a_threads_create_whose_answer_was_lost_makes_one(self):
         env = self.env()
         a0 = env.ids[0]

@@ -155,6 +155,73 @@ class Conversations(ThreadTest):
         self.assertEqual(env.letta.requests("POST", MADE), [])
 
 
+MAIN_SEND = r"^/v1/agents/[^/]+/messages"
+THREAD_SEND = r"^/v1/conversations/[^/]+/messages"
+
+
+class Lanes(ThreadTest):
+    """Turns in different conversations of one agent run at once; one
+    turn per conversation at a time (each thread has a lane of its own
+    in its room)."""
+
+    def slow(self, env, agent, ms):
+        env.letta.set_script(agent, {"mode": "echo", "prefix": "re: ",
+                                     "delay_ms": ms})
+
+    def test_a_thread_is_answered_while_the_main_timeline_works(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "a root")
+        self.slow(env, a0, 3000)
+        qm = env.say(a0, "a slow main question")
+        env.wait(lambda: env.letta.requests("POST", MAIN_SEND + ".*")[1:])
+        qt = env.say(a0, "a thread question", **in_thread(r1))
+        env.wait_answer(a0, qt)
+        env.wait_answer(a0, qm)
+        main = env.letta.requests("POST", MAIN_SEND)[-1]
+        thread = env.letta.requests("POST", THREAD_SEND)[-1]
+        # the thread's question reached Letta while the main timeline's
+        # turn was still running there
+        self.assertLess(thread["t_recv"], main["t_sent"])
+        self.assertEqual(len(env.answers(a0, qm)), 1)
+        self.assertEqual(len(env.answers(a0, qt)), 1)
+
+    def test_two_questions_of_one_thread_go_one_after_the_other(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "a root")
+        self.ask_thread(env, a0, r1, "made")      # the conversation
+        self.slow(env, a0, 1500)
+        q1 = env.say(a0, "first of two", **in_thread(r1))
+        q2 = env.say(a0, "second of two", **in_thread(r1))
+        env.wait_answer(a0, q2, 30)
+        env.wait_answer(a0, q1, 30)
+        sends = env.letta.requests("POST", THREAD_SEND)[-2:]
+        self.assertGreaterEqual(sends[1]["t_recv"], sends[0]["t_sent"])
+        bodies = [a["content"]["body"] for a in env.answers(a0)]
+        self.assertLess(next(i for i, b in enumerate(bodies)
+                             if "first of two" in b),
+                        next(i for i, b in enumerate(bodies)
+                             if "second of two" in b))
+
+    def test_cancel_stops_the_threads_turn_too(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "a root")
+        self.ask_thread(env, a0, r1, "made")
+        self.slow(env, a0, 20000)
+        env.say(a0, "slow main")
+        qt = env.say(a0, "slow thread", **in_thread(r1))
+        env.wait(lambda: len(env.letta.requests("POST", THREAD_SEND)) >= 2)
+        c = env.say(a0, "!cancel")
+        env.wait_answer(a0, c, 20, msgtype="m.notice")
+        self.slow(env, a0, 0)
+        q = env.say(a0, "after the cancel", **in_thread(r1))
+        self.assertIn("after the cancel", env.wait_answer(a0, q, 30)[
+            "content"]["body"])
+        self.assertEqual(env.answers(a0, qt), [])
+
+
 class Crashes(ThreadTest):
     def test_a_lost_create_answer_makes_no_second_conversation(self):
         env = self.env()
