@@ -346,6 +346,41 @@ static void test_edit_event(void)
 	free(ev);
 }
 
+/* An answer in a thread names the conversation the room keeps for it
+ * (org.lettamx.conversation), read when it is sent: the record does not
+ * carry it, so a !reset in the thread moves what is named. */
+static void test_conv_named(void)
+{
+	struct bridge_out o, o2;
+	uint8_t buf[512];
+	struct json j;
+	char *ev;
+	size_t n;
+
+	memset(&o, 0, sizeof o);
+	o.kind = BRIDGE_OUT_TEXT;
+	snprintf(o.sender, sizeof o.sender, "@letta_a:ex.org");
+	snprintf(o.reply_to, sizeof o.reply_to, "$q");
+	snprintf(o.thread, sizeof o.thread, "$root");
+	o.body = "hi";
+	o.body_len = 2;
+	o.conv = "conv-1234";
+	ev = bridge_conv_event(&o, "t1", &n);
+	json_init(&j);
+	CHECK(ev && json_parse(&j, ev, n) == 0);
+	CHECK(json_str_eq(&j, json_get(&j, 0, "org.lettamx.conversation"),
+	                  "conv-1234"));
+	json_free(&j);
+	free(ev);
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK(o2.conv == NULL);
+	CHECK(memmem(buf, n, "conv-1234", 9) == NULL);
+	ev = bridge_conv_event(&o2, "t1", &n);
+	CHECK(ev && strstr(ev, "org.lettamx.conversation") == NULL);
+	free(ev);
+}
+
 /* bridge_backoff lives with the driver but is pure: doubling, capped,
  * +-25 % jitter, never below three quarters of the step. */
 static void test_backoff(void)
@@ -376,5 +411,6 @@ int main(void)
 	RUN(test_records);
 	RUN(test_edit_event);
 	RUN(test_room_notice);
+	RUN(test_conv_named);
 	return harness_done("test_bridge");
 }
