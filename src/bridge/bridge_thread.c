@@ -174,7 +174,7 @@ static int first_mark(const char *key, size_t kn, const char *val,
                       size_t vn, void *arg)
 {
 	struct mark *m = arg;
-	size_t pn = strlen(MARK_PREFIX), rn;
+	size_t pn = strlen(MARK_PREFIX), rn, tn;
 	const char *sp;
 
 	m->found = 1;
@@ -183,11 +183,12 @@ static int first_mark(const char *key, size_t kn, const char *val,
 	m->key[kn] = '\0';
 	sp = memchr(key + pn, ' ', kn - pn);
 	if (!sp || vn >= sizeof m->conv || (rn = (size_t)(sp - key) - pn) >=
-	    sizeof m->room || kn - pn - rn - 1 >= sizeof m->thread)
+	    sizeof m->room || (tn = kn - pn - rn - 1) >= sizeof m->thread)
 		return 1;
 	memcpy(m->room, key + pn, rn);
 	m->room[rn] = '\0';
-	snprintf(m->thread, sizeof m->thread, "%s", sp + 1);
+	memcpy(m->thread, sp + 1, tn);          /* a key has no NUL */
+	m->thread[tn] = '\0';
 	memcpy(m->conv, val, vn);
 	m->conv[vn] = '\0';
 	m->stale = 0;
