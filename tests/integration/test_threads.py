@@ -231,6 +231,20 @@ class Marks(ThreadTest):
         self.assertNotIn(CONV, env.answers(a0, r1)[0]["content"])
         env.wait(lambda: self.mark(env, a0, r1) == conv)
 
+    def test_a_mark_refused_for_pacing_is_posted_after_the_wait(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "a root")
+        env.hs.inject_fault("PUT", "/state/" + MARK + "/", count=2,
+                            status=429, body={"errcode": "M_LIMIT_EXCEEDED",
+                                              "retry_after_ms": 300})
+        self.ask_thread(env, a0, r1, "in the thread")
+        conv = self.convs(env, a0)[self.key(env, a0, r1)]["id"]
+        env.wait(lambda: self.mark(env, a0, r1) == conv)
+        puts = env.hs.requests("PUT", "/state/" + MARK + "/")
+        self.assertEqual(len(puts), 3, puts)
+        self.assertIn("event=thread_marked", env.d.output())
+
     def test_a_lost_store_keeps_each_threads_conversation_and_reset(self):
         env = self.env(bridge={"admins": "@alice:localhost"})
         a0 = env.ids[0]
