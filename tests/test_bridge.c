@@ -303,6 +303,18 @@ static void test_room_notice(void)
 	CHECK_EQ(bridge_out_decode(buf, n + 3, &o2), ERR_CORRUPT);
 }
 
+/* An answer of @letta_a to $q in thread $root. */
+static void thread_answer(struct bridge_out *o, const char *body)
+{
+	memset(o, 0, sizeof *o);
+	o->kind = BRIDGE_OUT_TEXT;
+	snprintf(o->sender, sizeof o->sender, "@letta_a:ex.org");
+	snprintf(o->reply_to, sizeof o->reply_to, "$q");
+	snprintf(o->thread, sizeof o->thread, "$root");
+	o->body = body;
+	o->body_len = strlen(body);
+}
+
 /* An edit (m.replace) as the homeserver gets it: the fallback "* "
  * text, the whole new content, the relation to the live message only. */
 static void test_edit_event(void)
@@ -313,13 +325,7 @@ static void test_edit_event(void)
 	size_t n;
 	int c;
 
-	memset(&o, 0, sizeof o);
-	o.kind = BRIDGE_OUT_TEXT;
-	snprintf(o.sender, sizeof o.sender, "@letta_a:ex.org");
-	snprintf(o.reply_to, sizeof o.reply_to, "$q");
-	snprintf(o.thread, sizeof o.thread, "$root");
-	o.body = "# Hi\n\nthere";
-	o.body_len = strlen(o.body);
+	thread_answer(&o, "# Hi\n\nthere");
 	o.replaces = "$live";
 	ev = bridge_conv_event(&o, "t1", &n);
 	CHECK(ev != NULL);
@@ -357,13 +363,7 @@ static void test_conv_named(void)
 	char *ev;
 	size_t n;
 
-	memset(&o, 0, sizeof o);
-	o.kind = BRIDGE_OUT_TEXT;
-	snprintf(o.sender, sizeof o.sender, "@letta_a:ex.org");
-	snprintf(o.reply_to, sizeof o.reply_to, "$q");
-	snprintf(o.thread, sizeof o.thread, "$root");
-	o.body = "hi";
-	o.body_len = 2;
+	thread_answer(&o, "hi");
 	o.conv = "conv-1234";
 	ev = bridge_conv_event(&o, "t1", &n);
 	json_init(&j);
