@@ -223,6 +223,8 @@ struct bridge {
 	struct bcall *mark_call;
 	struct loop_timer t_mark;
 	int mark_tries;
+	char mark_key[STORE_META_KEY + 1];      /* the one posted */
+	char mark_conv[LIM_LETTA_APP_ID];
 };
 
 /* ---- bridge.c ---- */

@@ -210,10 +210,15 @@ static int mark_view(struct store_txn *t, void *arg)
 	return 0;
 }
 
-/* Drops the mark unless a newer one took its place meanwhile. */
+/* A mark as posted: dropped once taken, unless a newer one took its
+ * place meanwhile. */
+struct mark_sent {
+	const char *key, *conv;
+};
+
 static int mark_del(struct store_txn *t, void *arg)
 {
-	const struct mark *m = arg;
+	const struct mark_sent *m = arg;
 	char conv[LIM_LETTA_APP_ID];
 	int e = store_meta_get(t, m->key, conv, sizeof conv);
 
@@ -222,14 +227,18 @@ static int mark_del(struct store_txn *t, void *arg)
 	return e ? e : store_meta_del(t, m->key);
 }
 
-static void mark_drop(struct bridge *b, struct mark *m)
+static void mark_drop(struct bridge *b, const char *key, const char *conv)
 {
+	struct mark_sent m = { key, conv };
+
 	b->mark_tries = 0;
-	if (store_update(b->store, mark_del, m) < 0)
+	if (store_update(b->store, mark_del, &m) < 0)
 		LOG_ERROR("bridge", "event=thread_mark_not_dropped why=\"%s\"",
 		          store_why(b->store));
 }
 
+/* The answer to the PUT of the mark b->mark_key (a mark that comes
+ * first in the store meanwhile is not this one). */
 static void on_mark(struct bcall *c, int st, const char *body, size_t len,
                     int64_t ra, int err)
 {
@@ -237,17 +246,13 @@ static void on_mark(struct bcall *c, int st, const char *body, size_t len,
 	struct proto_resp resp = { .status = st, .retry_after_ms = ra,
 	                          .body = body, .len = len };
 	struct mx_error e;
-	struct mark m;
 	int64_t d;
 
 	b->mark_call = NULL;
-	memset(&m, 0, sizeof m);
-	if (store_view(b->store, mark_view, &m) < 0 || !m.found)
-		return;
 	if (st == 200) {
-		LOG_INFO("bridge", "event=thread_marked room=%s thread=%s conv=%s",
-		         m.room, m.thread, m.conv);
-		mark_drop(b, &m);
+		LOG_INFO("bridge", "event=thread_marked mark=\"%s\" conv=%s",
+		         b->mark_key, b->mark_conv);
+		mark_drop(b, b->mark_key, b->mark_conv);
 		bridge_thread_mark(b);
 		return;
 	}
@@ -257,10 +262,10 @@ static void on_mark(struct bcall *c, int st, const char *body, size_t len,
 		bridge_metric(b, METRICS_RATE_LIMITED, "state", 1);
 	if (d < 0 || b->mark_tries >= MARK_TRIES) {
 		/* the answers in the thread still name the conversation */
-		LOG_WARN("bridge", "event=thread_mark_dropped room=%s thread=%s "
-		         "status=%d errcode=%s err=%s", m.room, m.thread, st,
+		LOG_WARN("bridge", "event=thread_mark_dropped mark=\"%s\" "
+		         "status=%d errcode=%s err=%s", b->mark_key, st,
 		         e.errcode, err_str(err));
-		mark_drop(b, &m);
+		mark_drop(b, b->mark_key, b->mark_conv);
 		bridge_thread_mark(b);
 		return;
 	}
@@ -295,6 +300,8 @@ static int mark_send(struct bridge *b, const struct mark *m)
 		e = ERR_NOMEM;
 	if (!e) {
 		memcpy(body, q->body, q->body_len);
+		snprintf(b->mark_key, sizeof b->mark_key, "%s", m->key);
+		snprintf(b->mark_conv, sizeof b->mark_conv, "%s", m->conv);
 		b->mark_call = bridge_call(b, NULL, "PUT", BASE_HS, q->path,
 		                           b->bot_token, body, q->body_len, 30000,
 		                           on_mark);
@@ -319,9 +326,9 @@ void bridge_thread_mark(struct bridge *b)
 			return;
 		if (!m.stale)
 			break;
-		LOG_DEBUG("bridge", "event=thread_mark_stale key=\"%.200s\"",
+		LOG_DEBUG("bridge", "event=thread_mark_stale mark=\"%.200s\"",
 		          m.key);
-		mark_drop(b, &m);
+		mark_drop(b, m.key, m.conv);
 	}
 	if (m.stale)
 		return;
@@ -331,8 +338,8 @@ void bridge_thread_mark(struct bridge *b)
 		return;
 	}
 	if (e) {
-		LOG_WARN("bridge", "event=thread_mark_dropped room=%s thread=%s "
-		         "err=%s", m.room, m.thread, err_str(e));
-		mark_drop(b, &m);
+		LOG_WARN("bridge", "event=thread_mark_dropped mark=\"%s\" "
+		         "err=%s", m.key, err_str(e));
+		mark_drop(b, m.key, m.conv);
 	}
 }
