@@ -9,7 +9,8 @@
  *   3 turn         bridge_turn.c    the oldest question -> its agent once,
  *                                   through the Letta API (letta/lapi.h)
  *                  bridge_thread.c  a thread's own conversation, found or
- *                                   made before its first question goes
+ *                                   made before its first question goes,
+ *                                   marked in the room for reconcile
  *   4 as it comes  bridge_stream.c  the answer so far, the live message
  *   5 as seen      bridge_conv.c    Markdown -> the event, parts, threads
  *   6 answer out   bridge_out.c     the outbox, sent as the agent user
