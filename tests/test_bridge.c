@@ -372,6 +372,18 @@ static void test_room_notice(void)
 	CHECK_EQ(bridge_out_decode(buf, n + 3, &o2), ERR_CORRUPT);
 }
 
+/* An answer of @letta_a to $q in thread $root. */
+static void thread_answer(struct bridge_out *o, const char *body)
+{
+	memset(o, 0, sizeof *o);
+	o->kind = BRIDGE_OUT_TEXT;
+	snprintf(o->sender, sizeof o->sender, "@letta_a:ex.org");
+	snprintf(o->reply_to, sizeof o->reply_to, "$q");
+	snprintf(o->thread, sizeof o->thread, "$root");
+	o->body = body;
+	o->body_len = strlen(body);
+}
+
 /* An edit (m.replace) as the homeserver gets it: the fallback "* "
  * text, the whole new content, the relation to the live message only. */
 static void test_edit_event(void)
@@ -382,13 +394,7 @@ static void test_edit_event(void)
 	size_t n;
 	int c;
 
-	memset(&o, 0, sizeof o);
-	o.kind = BRIDGE_OUT_TEXT;
-	snprintf(o.sender, sizeof o.sender, "@letta_a:ex.org");
-	snprintf(o.reply_to, sizeof o.reply_to, "$q");
-	snprintf(o.thread, sizeof o.thread, "$root");
-	o.body = "# Hi\n\nthere";
-	o.body_len = strlen(o.body);
+	thread_answer(&o, "# Hi\n\nthere");
 	o.replaces = "$live";
 	ev = bridge_conv_event(&o, "t1", &n);
 	CHECK(ev != NULL);
@@ -412,6 +418,35 @@ static void test_edit_event(void)
 	ev = bridge_conv_event(&o, "t2", &n);
 	CHECK(ev && strstr(ev, "\"rel_type\":\"m.thread\"") != NULL);
 	CHECK(ev && strstr(ev, "m.new_content") == NULL);
+	free(ev);
+}
+
+/* An answer in a thread names the conversation the room keeps for it
+ * (org.lettamx.conversation), read when it is sent: the record does not
+ * carry it, so a !reset in the thread moves what is named. */
+static void test_conv_named(void)
+{
+	struct bridge_out o, o2;
+	uint8_t buf[512];
+	struct json j;
+	char *ev;
+	size_t n;
+
+	thread_answer(&o, "hi");
+	o.conv = "conv-1234";
+	ev = bridge_conv_event(&o, "t1", &n);
+	json_init(&j);
+	CHECK(ev && json_parse(&j, ev, n) == 0);
+	CHECK(json_str_eq(&j, json_get(&j, 0, "org.lettamx.conversation"),
+	                  "conv-1234"));
+	json_free(&j);
+	free(ev);
+	CHECK_EQ(bridge_out_encode(&o, buf, sizeof buf, &n), 0);
+	CHECK_EQ(bridge_out_decode(buf, n, &o2), 0);
+	CHECK(o2.conv == NULL);
+	CHECK(memmem(buf, n, "conv-1234", 9) == NULL);
+	ev = bridge_conv_event(&o2, "t1", &n);
+	CHECK(ev && strstr(ev, "org.lettamx.conversation") == NULL);
 	free(ev);
 }
 
@@ -447,5 +482,6 @@ int main(void)
 	RUN(test_image_records);
 	RUN(test_edit_event);
 	RUN(test_room_notice);
+	RUN(test_conv_named);
 	return harness_done("test_bridge");
 }

@@ -291,6 +291,93 @@ static void test_another_user_and_no_answer(void)
 	recon_free(r);
 }
 
+/* Thread marks (org.lettamx.thread) in AG2's room !old: $r1 (the store
+ * keeps a conversation for it), $r2 twice (the later is the newer, as
+ * after a !reset), $r4, $bad (no conversation), one sent by a person;
+ * one more in !x, which belongs to no agent. */
+#define MARK(key, by, conv) \
+	EV("org.lettamx.thread", by, key, 40, "{\"conversation\":\"" conv \
+	   "\",\"v\":1}")
+static const char THREADS[] =
+	"{\"next_batch\":\"s9\",\"rooms\":{\"join\":{"
+	ROOM("!old:" SRV,
+	     EV("m.room.create", BOT, "", 5, "{}") ","
+	     EV("org.lettamx.agent", BOT, "", 6, "{\"agent_id\":\"" AG2
+	        "\",\"v\":1}") ","
+	     MARK("$r1", BOT, "conv-a") "," MARK("$r2", BOT, "conv-old") ","
+	     MARK("$r4", BOT, "conv-d") "," MARK("$r2", BOT, "conv-new") ","
+	     EV("org.lettamx.thread", BOT, "$bad", 41, "{\"v\":1}") ","
+	     MARK("$r5", "@m:" SRV, "conv-evil")) ","
+	ROOM("!x:" SRV, EV("m.room.create", "@p:" SRV, "", 1, "{}") ","
+	     MARK("$r6", BOT, "conv-x"))
+	"}}}";
+
+struct conv_q {
+	const char *room, *thread;
+	char conv[256];
+};
+
+static int conv_get_fn(struct store_txn *t, void *arg)
+{
+	struct conv_q *q = arg;
+
+	return store_conv_get(t, q->room, q->thread, q->conv, sizeof q->conv);
+}
+
+static int conv_put_fn(struct store_txn *t, void *arg)
+{
+	struct conv_q *q = arg;
+
+	return store_conv_put(t, q->room, q->thread, q->conv);
+}
+
+/* The conversation the store keeps for thread of !old, "" none. */
+static const char *conv_of(const char *thread)
+{
+	static struct conv_q q;
+
+	q.room = "!old:" SRV;
+	q.thread = thread;
+	if (store_view(S, conv_get_fn, &q))
+		q.conv[0] = '\0';
+	return q.conv;
+}
+
+static void test_thread_marks_put_back(void)
+{
+	struct conv_q kept = { "!old:" SRV, "$r1", "conv-kept" };
+	struct recon_report rep;
+	char why[512];
+
+	setup("threads");
+	CHECK_EQ(store_update(S, conv_put_fn, &kept), 0);
+	C.dry_run = 1;
+	CHECK_EQ(run_once(BOT, THREADS, &rep, why, sizeof why), 0);
+	CHECK_EQ(rep.threads, 2);
+	CHECK(rep.changed);
+	CHECK(strstr(lines, "would restore: room !old:" SRV " thread $r2 "
+	             "conversation conv-new"));
+	CHECK_STR(conv_of("$r2"), "");
+	C.dry_run = 0;
+	CHECK_EQ(run_once(BOT, THREADS, &rep, why, sizeof why), 0);
+	CHECK_EQ(rep.threads, 2);
+	CHECK_EQ(rep.restored, 1);
+	CHECK_EQ(rep.forged, 1);
+	CHECK(strstr(lines, "forged: room !old:" SRV " thread $r5"));
+	CHECK_STR(conv_of("$r1"), "conv-kept");        /* never replaced */
+	CHECK_STR(conv_of("$r2"), "conv-new");         /* the newer mark */
+	CHECK_STR(conv_of("$r4"), "conv-d");
+	CHECK_STR(conv_of("$bad"), "");
+	CHECK_STR(conv_of("$r5"), "");
+	kept.room = "!x:" SRV;
+	kept.thread = "$r6";
+	CHECK_EQ(store_view(S, conv_get_fn, &kept), ERR_NOTFOUND);
+	/* a second run changes nothing */
+	CHECK_EQ(run_once(BOT, THREADS, &rep, why, sizeof why), 0);
+	CHECK_EQ(rep.threads, 0);
+	CHECK_EQ(rep.changed, 0);
+}
+
 static const char ODD[] =
 	"{\"next_batch\":\"s\",\"rooms\":{\"join\":{\"!a:b\":{\"state\":"
 	"{\"events\":[1,{\"type\":2},{\"type\":\"org.lettamx.agent\","
@@ -323,6 +410,7 @@ int main(void)
 	RUN(test_local_mapping_kept_stale_cleared);
 	RUN(test_another_user_and_no_answer);
 	RUN(test_graph_refuses_what_is_not_a_sync);
+	RUN(test_thread_marks_put_back);
 	store_close(S);
 	return harness_done("reconcile");
 }

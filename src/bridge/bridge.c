@@ -800,6 +800,7 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 	b->watch.final_sent = watch_final_sent;
 	b->watch.final_wait = watch_final_wait;
 	b->started = store_now(a->store);
+	loop_timer_init(&b->t_mark, bridge_thread_mark_timer, b);
 	configure(b, a);
 	if (!(b->lapi = letta_of(b, a))) {
 		LOG_ERROR("bridge", "event=start_failed err=%s",
@@ -818,6 +819,7 @@ struct bridge *bridge_start(struct app *a, const char *bot_token,
 		LOG_ERROR("bridge", "event=resume_failed why=\"%s\"",
 		          store_why(b->store));
 	b->sync = bridge_sync_start(b);
+	bridge_thread_mark(b);          /* what a stop left unposted */
 	if (a->as.on && as_listen(b) < 0) {
 		bridge_free(b);
 		return NULL;
@@ -859,6 +861,8 @@ void bridge_stop(struct bridge *b)
 	b->as_srv = NULL;
 	if (b->lapi)
 		b->lapi->ops->stop(b->lapi);
+	loop_timer_cancel(b->loop, &b->t_mark);
+	b->mark_call = NULL;
 	while (b->calls) {
 		struct bcall *c = b->calls;
 

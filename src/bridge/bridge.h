@@ -155,6 +155,10 @@ struct bridge_out {
 	int flags;                      /* BRIDGE_OUT_F_* */
 	const char *replaces;           /* not stored: the event an edit
 	                                 * replaces (m.replace), NULL none */
+	const char *conv;               /* not stored: the Letta conversation
+	                                 * the room keeps for thread, named
+	                                 * in the event (read from the store
+	                                 * when it is sent), NULL none */
 };
 
 /* Encode into out[0..cap), *n the length. Returns 0, ERR_TOOBIG,

@@ -273,7 +273,9 @@ static int reset_txn(struct store_txn *t, void *arg)
 		return e;
 	if (!d->conv[0])
 		return 0;
-	return store_conv_put(t, d->r->id, d->thread, d->conv);
+	if (d->thread)
+		return bridge_thread_keep(t, d->r->id, d->thread, d->conv);
+	return store_conv_put(t, d->r->id, NULL, d->conv);
 }
 
 /* Why a reset did not happen, in words for the room. */
@@ -308,6 +310,8 @@ static void on_reset(void *arg, const struct lapi_res *res)
 		          store_why(r->b->store));
 	else if (ok && res->conv[0] && !thread)
 		snprintf(r->conv, sizeof r->conv, "%s", res->conv);
+	else if (ok && res->conv[0])
+		bridge_thread_mark(r->b);
 	LOG_INFO("bridge", "event=reset room=%s thread=%s status=%d err=%s "
 	         "conv=%s", r->id, thread ? thread : "-", res->status,
 	         err_str(res->err), ok && res->conv[0] ? res->conv : "-");

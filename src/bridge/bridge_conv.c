@@ -19,6 +19,7 @@
 
 #define MX_K_REPLY_TO "org.lettamx.reply_to"
 #define MX_K_TXN      "org.lettamx.txn"
+#define MX_K_CONV     "org.lettamx.conversation"
 
 
 static int push_one(struct store_txn *t, const char *room,
@@ -184,6 +185,10 @@ char *bridge_conv_event(const struct bridge_out *o, const char *txn,
 	if (o->reply_to[0])     /* a notice about the room names none */
 		json_w_kstr(&w, MX_K_REPLY_TO, o->reply_to);
 	json_w_kstr(&w, MX_K_TXN, txn);
+	/* the thread's conversation, in the room for reconcile and for
+	 * whoever reads the room after a lost store */
+	if (o->conv && o->conv[0])
+		json_w_kstr(&w, MX_K_CONV, o->conv);
 	json_w_obj_end(&w);
 	free(html);
 	if (json_w_finish(&w, n)) {

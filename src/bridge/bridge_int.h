@@ -9,7 +9,8 @@
  *   3 turn         bridge_turn.c    the oldest question -> its agent once,
  *                                   through the Letta API (letta/lapi.h)
  *                  bridge_thread.c  a thread's own conversation, found or
- *                                   made before its first question goes
+ *                                   made before its first question goes,
+ *                                   marked in the room for reconcile
  *                  bridge_img.c     a picture: downloaded, checked and
  *                                   counted in image_memory before it goes
  *   4 as it comes  bridge_stream.c  the answer so far, the live message
@@ -251,6 +252,12 @@ struct bridge {
 	char *text;                     /* LIM_BRIDGE_TEXT scratch */
 	struct bout_watch watch;        /* bridge_stream's, for the outbox */
 	struct lapi *lapi;              /* Letta, whichever API it speaks */
+	/* the thread marks (bridge_thread.c): one posted at a time */
+	struct bcall *mark_call;
+	struct loop_timer t_mark;
+	int mark_tries;
+	char mark_key[STORE_META_KEY + 1];      /* the one posted */
+	char mark_conv[LIM_LETTA_APP_ID];
 };
 
 /* ---- bridge.c ---- */
@@ -417,6 +424,22 @@ void bridge_thread_key(const char *room, const char *thread,
 /* The head's thread has no conversation yet: find or make it (T_CONV),
  * keep it, and go on with the turn. */
 void bridge_thread_make(struct broom *r, struct bturn_head *h);
+
+/* Keeps conv as the conversation of thread `thread` of room in t (the
+ * caller's write transaction), and the thread's mark to be posted: the
+ * bot's MX_THREAD_TYPE state event, from which reconcile rebuilds the
+ * mapping after a lost store. Returns 0 or a store error. */
+int bridge_thread_keep(struct store_txn *t, const char *room,
+                       const char *thread, const char *conv);
+
+/* Posts the marks the store holds, one at a time, each until the
+ * homeserver takes it (a 429 waits as long as it says; a refusal or
+ * the last try drops it, said in the log). Call at start and after a
+ * commit of bridge_thread_keep; does nothing while one is on its way. */
+void bridge_thread_mark(struct bridge *b);
+
+/* b->t_mark's (arg: the bridge): the wait after a failed try is over. */
+void bridge_thread_mark_timer(void *arg);
 
 /* ---- bridge_appr.c ---- */
 

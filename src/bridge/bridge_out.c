@@ -297,7 +297,22 @@ struct ohead {
 	size_t n;
 	struct bridge_out o;
 	char txn[128];
+	char conv[LIM_LETTA_APP_ID];    /* h->o.conv's */
 };
+
+/* The conversation the room keeps for the entry's thread, named in its
+ * event (read here, not kept in the record: a !reset in the thread
+ * moves it). None when it cannot be read: the answer goes anyway. */
+static void ohead_conv(struct store_txn *t, struct ohead *h)
+{
+	const struct bridge *b = h->r->b;
+
+	if (!h->o.thread[0] || !b->thread_convs || b->no_convs)
+		return;
+	if (!store_conv_get(t, h->r->id, h->o.thread, h->conv,
+	                    sizeof h->conv) && h->conv[0])
+		h->o.conv = h->conv;
+}
 
 static int ohead_view(struct store_txn *t, void *arg)
 {
@@ -309,6 +324,7 @@ static int ohead_view(struct store_txn *t, void *arg)
 		return e;
 	if (bridge_out_decode(h->buf, h->n, &h->o))
 		return ERR_CORRUPT;
+	ohead_conv(t, h);
 	return store_txnid(t, h->seq, h->txn, sizeof h->txn);
 }
 

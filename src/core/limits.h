@@ -192,6 +192,9 @@
  * room plus its strings (bounded by the /sync answer, LIM_JSON_DOC). */
 #define LIM_RECON_ROOMS      40000
 #define LIM_RECON_CHILDREN   40000
+/* Thread marks (org.lettamx.thread) read at once, over all rooms; more
+ * are not read (their threads fall back on the summary find). */
+#define LIM_RECON_THREADS    200000
 
 /*  */
 

@@ -29,6 +29,13 @@
  * install id carry {"v": 1} only and get the two fields on the next run. */
 #define MX_SPACE_K_INSTALL "install"
 #define MX_SPACE_K_BOT     "bot"
+/* A thread of an agent's room that talks in its own Letta conversation:
+ * the bot's state event, state_key the thread's root event id,
+ *   {"conversation": "<Letta conversation id>", "v": 1}
+ * the newest the bridge kept (a !reset in the thread replaces it), so
+ * reconcile puts the mapping back after a lost store. */
+#define MX_THREAD_TYPE     "org.lettamx.thread"
+#define MX_THREAD_K_CONV   "conversation"
 /* Every login of an agent user names this device, so re-logins reuse one
  * device instead of piling up new ones. */
 #define MX_DEVICE_ID    "LETTAMX"

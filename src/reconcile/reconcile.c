@@ -34,11 +34,12 @@ struct recon {
 
 /* The state types the graph needs (issue 10): the members come with
  * lazy loading off, so the bot's and the agent users' are there; a
- * room's avatar, so that a rebuilt store does not make it again. */
+ * room's avatar, so that a rebuilt store does not make it again; the
+ * thread marks, so that it keeps each thread's conversation. */
 static const char *const sync_types[] = {
 	"m.room.create", "m.space.child", "m.space.parent", MX_MARKER_TYPE,
 	MX_SPACE_TYPE, "m.room.member", "m.room.name", "m.room.tombstone",
-	"m.room.avatar",
+	"m.room.avatar", MX_THREAD_TYPE,
 };
 
 struct recon *recon_new(const struct recon_conf *c)
@@ -288,9 +289,10 @@ void recon_report_line(const struct recon_report *p, char *out, size_t cap)
 
 	snprintf(out, cap, "rooms=%zu restored=%zu repaired=%zu kept=%zu "
 	         "conflicts=%zu forged=%zu stale=%zu skipped=%zu "
-	         "index_fixed=%zu space=%s requests=%zu ms=%llu changed=%d",
+	         "index_fixed=%zu threads=%zu space=%s requests=%zu ms=%llu "
+	         "changed=%d",
 	         p->rooms, p->restored, p->repaired, p->kept, p->conflicts,
-	         p->forged, p->stale, p->skipped, p->index_fixed,
+	         p->forged, p->stale, p->skipped, p->index_fixed, p->threads,
 	         space[p->space < 0 || p->space > 2 ? 0 : p->space],
 	         p->requests, (unsigned long long)p->ms, p->changed);
 }

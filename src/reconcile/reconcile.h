@@ -29,7 +29,10 @@
  *     is flagged RECON_F_STALE and its room cleared, for provisioning
  *     to find or make one;
  *   - the by_room / by_user indexes are checked and rebuilt when wrong;
- *   - rooms without our markers are skipped and counted.
+ *   - rooms without our markers are skipped and counted;
+ *   - in each agent's room, a thread marked by our bot (MX_THREAD_TYPE)
+ *     whose conversation the store lacks gets it back; one the store
+ *     keeps is never replaced; a mark another user sent is forged.
  * Running it twice in a row changes nothing the second time.
  */
 #ifndef LETTAMX_RECONCILE_H
@@ -86,6 +89,8 @@ struct recon_report {
 	size_t stale;                   /* mappings to dead rooms */
 	size_t skipped;                 /* rooms without our markers */
 	size_t index_fixed;             /* index problems rebuilt */
+	size_t threads;                 /* thread conversations put back
+	                                 * from their marks */
 	size_t requests;                /* HTTP requests made */
 	uint64_t ms;                    /* time taken (set by the driver) */
 	int changed;                    /* the store was (would be) changed */

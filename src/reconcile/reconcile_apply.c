@@ -39,6 +39,11 @@ struct cand {
 	int linked;
 };
 
+/* A thread's conversation the store lacks, put back from its mark. */
+struct tput {
+	const char *room, *root, *conv;
+};
+
 /* One record to write. */
 struct change {
 	const char *agent_id;
@@ -61,6 +66,10 @@ struct plan {
 	size_t ncand;
 	struct change *ch;
 	size_t nch;
+	const struct rg_room **mapped;  /* each agent's room, as decided */
+	size_t nmapped;
+	struct tput *tput;
+	size_t ntput;
 	int index_problems;
 	char *why;
 	size_t whycap;
@@ -422,6 +431,7 @@ static void one_agent(struct plan *p, const char *agent, const struct loc *l,
 		return;
 	}
 	k = keeper(c, n, l, &how);
+	p->mapped[p->nmapped++] = k->rm;
 	if (n > 1) {
 		char others[600] = "";
 		size_t len = 0;
@@ -472,7 +482,8 @@ static int decide(struct plan *p)
 	size_t li = 0, ci = 0;
 
 	p->ch = calloc(p->nloc + p->ncand + 1, sizeof *p->ch);
-	if (!p->ch)
+	p->mapped = calloc(p->ncand + 1, sizeof *p->mapped);
+	if (!p->ch || !p->mapped)
 		return ERR_NOMEM;
 	while (li < p->nloc || ci < p->ncand) {
 		const char *agent;
@@ -497,6 +508,95 @@ static int decide(struct plan *p)
 		ci += n;
 	}
 	return 0;
+}
+
+/* ---- thread conversations ---- */
+
+/* 1 when mark i of room rm is the room's last for its root (a room's
+ * state and timeline may both carry one: the later is the newer). */
+static int last_of_root(const struct rg_graph *g, const struct rg_room *rm,
+                        size_t i)
+{
+	for (size_t j = i + 1; j < rm->thread0 + rm->nthread; j++)
+		if (!strcmp(g->thread[j].root, g->thread[i].root))
+			return 0;
+	return 1;
+}
+
+/* The marks of room rm (an agent's, as decided) whose thread the store
+ * keeps no conversation for; a kept one is never replaced (it is the
+ * same, or newer than a mark that could not be posted). */
+static int room_threads(struct store_txn *t, struct plan *p,
+                        const struct rg_room *rm)
+{
+	char conv[LIM_STORE_ID];
+
+	for (size_t i = rm->thread0; i < rm->thread0 + rm->nthread; i++) {
+		const struct rg_thread *th = &p->g->thread[i];
+		int e;
+
+		if (!last_of_root(p->g, rm, i))
+			continue;
+		if (strcmp(th->by, p->c->bot_user)) {
+			p->rep->forged++;
+			line(p, "forged: room %s thread %s: its mark was sent by "
+			     "%s, not by our bot: ignored", rm->id, th->root,
+			     th->by);
+			continue;
+		}
+		e = store_conv_get(t, rm->id, th->root, conv, sizeof conv);
+		if (e == 0 || e == ERR_INVAL || e == ERR_TOOBIG)
+			continue;
+		if (e != ERR_NOTFOUND)
+			return e;
+		p->tput[p->ntput++] = (struct tput){ rm->id, th->root, th->conv };
+		p->rep->threads++;
+		note(p, "%s: room %s thread %s conversation %s",
+		     verb(p, "restored", "would restore"), rm->id, th->root,
+		     th->conv);
+	}
+	return 0;
+}
+
+static int threads_fn(struct store_txn *t, void *arg)
+{
+	struct plan *p = arg;
+	int e = 0;
+
+	for (size_t i = 0; i < p->nmapped && e >= 0; i++)
+		e = room_threads(t, p, p->mapped[i]);
+	return e < 0 ? e : 0;
+}
+
+static int threads(struct plan *p)
+{
+	int r;
+
+	if (p->g->threads_over)
+		line(p, "threads: more than %u thread marks; the rest were not "
+		     "read", (unsigned)LIM_RECON_THREADS);
+	p->tput = calloc(p->g->nthread + 1, sizeof *p->tput);
+	if (!p->tput)
+		return ERR_NOMEM;
+	r = store_view(p->c->store, threads_fn, p);
+	if (r < 0)
+		snprintf(p->why, p->whycap, "store: %s", store_why(p->c->store));
+	return r;
+}
+
+static int put_threads(struct store_txn *t, const struct plan *p)
+{
+	char conv[LIM_STORE_ID];
+	int r = 0;
+
+	for (size_t i = 0; i < p->ntput && r >= 0; i++) {
+		const struct tput *u = &p->tput[i];
+
+		r = store_conv_get(t, u->room, u->root, conv, sizeof conv);
+		if (r == ERR_NOTFOUND)
+			r = store_conv_put(t, u->room, u->root, u->conv);
+	}
+	return r;
 }
 
 /* ---- the transaction ---- */
@@ -559,6 +659,8 @@ static int apply_fn(struct store_txn *t, void *arg)
 			r = prov_avatar_adopt(t, a.agent_id,
 			                      p->ch[i].room->avatar);
 	}
+	if (r >= 0)
+		r = put_threads(t, p);
 	if (r >= 0 && p->space_set)
 		r = store_meta_put(t, PROV_META_SPACE, p->space->id);
 	if (r >= 0 && p->space_del)
@@ -615,13 +717,15 @@ int recon_decide_apply(const struct recon_conf *c, const struct rg_graph *g,
 	}
 	if (r >= 0)
 		r = decide(&p);
+	if (r >= 0)
+		r = threads(&p);
 	if (r >= 0 && p.index_problems) {
 		rep->index_fixed = (size_t)p.index_problems;
 		line(&p, "index: %d problems: %s", p.index_problems,
 		     verb(&p, "rebuilt", "would rebuild"));
 	}
 	rep->changed = r >= 0 && (p.nch || p.space_set || p.space_del ||
-	                          p.index_problems);
+	                          p.index_problems || p.ntput);
 	if (r >= 0 && rep->changed && !c->dry_run)
 		r = apply(&p);
 	else if (r == ERR_NOMEM)
@@ -629,5 +733,7 @@ int recon_decide_apply(const struct recon_conf *c, const struct rg_graph *g,
 	free(p.loc);
 	free(p.cand);
 	free(p.ch);
+	free((void *)p.mapped);
+	free(p.tput);
 	return r;
 }

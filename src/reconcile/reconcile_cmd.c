@@ -406,9 +406,10 @@ static void print_text(const struct cmd *c, const struct recon_report *p)
 
 	printf("reconcile: %zu rooms scanned; mappings %zu restored, %zu "
 	       "repaired, %zu kept; %zu conflicts, %zu forged, %zu stale, "
-	       "%zu skipped; Space %s (%s); %zu requests in %llu ms\n",
+	       "%zu skipped; thread conversations %zu restored; Space %s "
+	       "(%s); %zu requests in %llu ms\n",
 	       p->rooms, p->restored, p->repaired, p->kept, p->conflicts,
-	       p->forged, p->stale, p->skipped,
+	       p->forged, p->stale, p->skipped, p->threads,
 	       p->space_id[0] ? p->space_id : "-", space[p->space],
 	       p->requests, (unsigned long long)p->ms);
 	if (c->dry)
@@ -436,6 +437,7 @@ static int print_json(struct cmd *c, const struct recon_report *p)
 	json_w_kint(&c->w, "stale", (int64_t)p->stale);
 	json_w_kint(&c->w, "skipped", (int64_t)p->skipped);
 	json_w_kint(&c->w, "index_fixed", (int64_t)p->index_fixed);
+	json_w_kint(&c->w, "threads_restored", (int64_t)p->threads);
 	json_w_kint(&c->w, "requests", (int64_t)p->requests);
 	json_w_kint(&c->w, "ms", (int64_t)p->ms);
 	json_w_kstr(&c->w, "space", space[p->space]);

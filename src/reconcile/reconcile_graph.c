@@ -2,7 +2,7 @@
  * reconcile_graph: a filtered full-state /sync answer read into the room
  * graph reconcile decides on. Only what the rules need is kept (who made
  * each room and when, our markers and who sent them, tombstones, Space
- * links, names, the bot's membership); every string is copied unescaped
+ * links, names, the bot's membership, the thread marks); every string is copied unescaped
  * into one arena no bigger than the answer, so the model is bounded by
  * the answer's size and LIM_RECON_ROOMS.
  *
@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/ident.h"
 #include "core/limits.h"
+#include "letta/letta_conv.h"
 #include "matrix/matrix.h"
 
 static const char empty[] = "";
@@ -32,6 +33,7 @@ void rg_free(struct rg_graph *g)
 {
 	free(g->room);
 	free((void *)g->child);
+	free(g->thread);
 	free(g->arena);
 	json_free(&g->j);
 	rg_init(g);
@@ -181,6 +183,56 @@ static int on_child(struct rg_graph *g, struct rg_room *rm,
 	return push_child(g, id);
 }
 
+/* 1 when s looks like an event id: "$" then printable ASCII. */
+static int event_id_ok(const char *s)
+{
+	if (s[0] != '$' || !s[1])
+		return 0;
+	for (s++; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return 0;
+	return 1;
+}
+
+/* A thread mark: the root (an event id: "$" and up to 255 bytes of
+ * printable ASCII, no spaces) and the conversation; an emptied or
+ * unreadable one is no mark. Beyond LIM_RECON_THREADS they are counted
+ * out, not read: reconcile goes on without them. */
+static int on_thread(struct rg_graph *g, struct rg_room *rm,
+                     const struct ev *e)
+{
+	int c = json_get(&g->j, e->content, MX_THREAD_K_CONV);
+	const char *root, *conv;
+	struct rg_thread *t;
+
+	if (c < 0 || (rm->nthread && rm->thread0 + rm->nthread != g->nthread))
+		return 0;
+	root = keep(g, e->key, IDENT_MXID_MAX + 1, 0);
+	if (!root || !event_id_ok(root))
+		return 0;
+	conv = keep(g, c, LIM_LETTA_APP_ID, 0);
+	if (!conv || !letta_conv_id_ok(conv))
+		return 0;
+	if (g->nthread == g->thread_cap) {
+		size_t cap = g->thread_cap ? g->thread_cap * 2 : 64;
+
+		if (cap > LIM_RECON_THREADS)
+			cap = LIM_RECON_THREADS;
+		if (g->nthread >= cap) {
+			g->threads_over = 1;
+			return 0;
+		}
+		if (!(t = realloc(g->thread, cap * sizeof *t)))
+			return ERR_NOMEM;
+		g->thread = t;
+		g->thread_cap = cap;
+	}
+	if (rm->nthread++ == 0)
+		rm->thread0 = g->nthread;
+	g->thread[g->nthread++] = (struct rg_thread){ root, conv, e->by };
+	return 0;
+}
+
 static void on_member(struct rg_graph *g, struct rg_room *rm,
                       const struct ev *e, const char *bot, int section)
 {
@@ -219,6 +271,8 @@ static int on_event(struct rg_graph *g, struct rg_room *rm, int ev,
 		on_member(g, rm, &e, bot, section);
 		return 0;
 	}
+	if (str_is(j, e.type, MX_THREAD_TYPE))
+		return on_thread(g, rm, &e);
 	if (!str_is(j, e.key, ""))
 		return 0;
 	if (str_is(j, e.type, "m.room.create"))
@@ -383,7 +437,8 @@ int rg_parse(struct rg_graph *g, const char *body, size_t len,
 	int r, rooms;
 
 	g->why[0] = '\0';
-	g->n = g->nchild = g->alen = 0;
+	g->n = g->nchild = g->nthread = g->alen = 0;
+	g->threads_over = 0;
 	free(g->arena);
 	g->acap = len + 64;
 	g->arena = malloc(g->acap);

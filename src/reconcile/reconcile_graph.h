@@ -46,6 +46,15 @@ struct rg_room {
 	const char *avatar;             /* m.room.avatar's url, "" none */
 	size_t child0, nchild;          /* m.space.child keys with content,
 	                                 * in rg_graph.child */
+	size_t thread0, nthread;        /* thread marks, in rg_graph.thread */
+};
+
+/* A thread mark (MX_THREAD_TYPE) as read: whose it is decides
+ * reconcile_apply.c. */
+struct rg_thread {
+	const char *root;               /* the state key: the root's id */
+	const char *conv;               /* the Letta conversation */
+	const char *by;                 /* the sender */
 };
 
 struct rg_graph {
@@ -53,6 +62,9 @@ struct rg_graph {
 	size_t n, cap;
 	const char **child;             /* room ids linked by Spaces */
 	size_t nchild, child_cap;
+	struct rg_thread *thread;       /* thread marks, room after room */
+	size_t nthread, thread_cap;
+	int threads_over;               /* more than LIM_RECON_THREADS */
 	char *arena;                    /* unescaped strings */
 	size_t alen, acap;
 	struct json j;

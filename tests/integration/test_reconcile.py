@@ -131,7 +131,7 @@ class LostStore(ReconcileTest):
         self.assertEqual(set(room["state"]["types"]), {
             "m.room.create", "m.space.child", "m.space.parent", MARKER,
             "org.lettamx.space", "m.room.member", "m.room.name",
-            "m.room.tombstone", "m.room.avatar"})
+            "m.room.tombstone", "m.room.avatar", "org.lettamx.thread"})
 
     def test_dry_run_writes_nothing(self):
         env = self.env()
@@ -148,6 +148,25 @@ class LostStore(ReconcileTest):
         rep = self.reconcile(env)
         self.assertEqual(rep["restored"], 3)
         self.assertTrue(rep["snapshot"])
+
+    def test_thread_marks_are_reported_and_put_back(self):
+        env = self.env()
+        agent = env.agents(1)[0]
+        env.provision()
+        room = env.markers()[agent][0]
+        for root, conv in (("$t1", "conv-one"), ("$t2", "conv-two")):
+            st, out = env.hs.act(env.bot, "PUT", C + "/rooms/%s/state/"
+                                 "org.lettamx.thread/%s" % (q(room), q(root)),
+                                 {"conversation": conv, "v": 1})
+            self.assertEqual(st, 200, out)
+        self.lose_store(env)
+        res = lettamx.run(["reconcile", "--dry-run"], env.conf, test=self)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("thread conversations 2 restored", res.stdout)
+        self.assertIn("would restore: room %s thread $t2 conversation "
+                      "conv-two" % room, res.stdout)
+        self.assertEqual(self.reconcile(env)["threads_restored"], 2)
+        self.assertEqual(self.reconcile(env)["threads_restored"], 0)
 
     def test_old_snapshot_restored_brings_the_newer_agents_back(self):
         env = self.env()

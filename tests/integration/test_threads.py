@@ -16,6 +16,8 @@ from bridge_env import BridgeEnv
 
 CREATE = r"^/v1/conversations/$"               # a fault's path (no query)
 MADE = r"^/v1/conversations/(\?|$)"            # the log's (with it)
+CONV = "org.lettamx.conversation"
+MARK = "org.lettamx.thread"
 
 
 def in_thread(root):
@@ -269,6 +271,80 @@ class Crashes(ThreadTest):
         self.assertEqual(conv["sends"], 2)
         self.assertIn("before the loss", self.history_text(env, conv["id"]))
         self.assertEqual(len(env.letta.requests("POST", MADE)), 1)
+
+
+class Marks(ThreadTest):
+    """The room keeps each thread's conversation (issue 21, part 1): its
+    answers name it, the bot's mark holds the newest, and reconcile
+    rebuilds the mappings from the marks after a lost store."""
+
+    def mark(self, env, agent, root):
+        """The conversation the bot's mark of thread root names, or None."""
+        room = env.hs.room(env.room_of[agent])
+        for ev in room.get("state", []):
+            if ev["type"] == MARK and ev.get("state_key") == root and \
+                    ev["sender"] == env.bot:
+                return ev["content"].get("conversation")
+        return None
+
+    def test_an_answer_in_a_thread_names_its_conversation(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "a root")
+        _, c = self.ask_thread(env, a0, r1, "in the thread")
+        conv = self.convs(env, a0)[self.key(env, a0, r1)]["id"]
+        self.assertEqual(c.get(CONV), conv)
+        # the main timeline talks in the agent's default: nothing named
+        self.assertNotIn(CONV, env.answers(a0, r1)[0]["content"])
+        env.wait(lambda: self.mark(env, a0, r1) == conv)
+
+    def test_a_mark_refused_for_pacing_is_posted_after_the_wait(self):
+        env = self.env()
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "a root")
+        env.hs.inject_fault("PUT", "/state/" + MARK + "/", count=2,
+                            status=429, body={"errcode": "M_LIMIT_EXCEEDED",
+                                              "retry_after_ms": 300})
+        self.ask_thread(env, a0, r1, "in the thread")
+        conv = self.convs(env, a0)[self.key(env, a0, r1)]["id"]
+        env.wait(lambda: self.mark(env, a0, r1) == conv)
+        puts = env.hs.requests("PUT", "/state/" + MARK + "/")
+        self.assertEqual(len(puts), 3, puts)
+        self.assertIn("event=thread_marked", env.d.output())
+
+    def test_a_lost_store_keeps_each_threads_conversation_and_reset(self):
+        env = self.env(bridge={"admins": "@alice:localhost"})
+        a0 = env.ids[0]
+        r1 = self.root(env, a0, "first root")
+        r2 = self.root(env, a0, "second root")
+        self.ask_thread(env, a0, r1, "one before")
+        self.ask_thread(env, a0, r2, "two before")
+        env.say(a0, "!reset", **in_thread(r2))
+        ok = env.say(a0, "!reset confirm", **in_thread(r2))
+        note = env.wait_answer(a0, ok, msgtype="m.notice")["content"]
+        convs = self.convs(env, a0)
+        one = convs[self.key(env, a0, r1)]["id"]
+        old = convs[self.key(env, a0, r2)]["id"]
+        new = [v for k, v in convs.items() if k and "since" in k][0]["id"]
+        self.assertEqual(note.get(CONV), new)   # the notice names the new
+        env.wait(lambda: self.mark(env, a0, r2) == new)
+        env.wait(lambda: self.mark(env, a0, r1) == one)
+        env.d.stop()
+        shutil.rmtree(os.path.join(env.work, "store"))
+        seq = env.letta.requests()[-1]["seq"]
+        env.start(first=False)
+        env.wait(lambda: "event=first_sync" in env.d.output(), 30)
+        self.assertIn(" threads=2 ", env.d.output())
+        _, c1 = self.ask_thread(env, a0, r1, "one after")
+        _, c2 = self.ask_thread(env, a0, r2, "two after")
+        self.assertEqual((c1.get(CONV), c2.get(CONV)), (one, new))
+        self.assertIn("one after", self.history_text(env, one))
+        self.assertIn("two after", self.history_text(env, new))
+        self.assertNotIn("two after", self.history_text(env, old))
+        # the mappings came back whole: nothing looked for, nothing made
+        self.assertEqual(len(self.convs(env, a0)), 4)
+        self.assertEqual(env.letta.requests(None, r"^/v1/conversations/?"
+                                            r"(\?|$)", since=seq), [])
 
 
 if __name__ == "__main__":
