@@ -80,6 +80,9 @@ static void test_valid_and_defaults(void)
 	CHECK_EQ(cfg_num(&c, "letta", "discovery_interval"), 60000);
 	CHECK_EQ(cfg_num(&c, "letta", "delete_grace"), 2 * 3600000);
 	CHECK_EQ(cfg_num(&c, "store", "snapshot_keep"), 20);
+	/* sizes: the pictures' defaults, 5MB and 32MiB */
+	CHECK_EQ(cfg_num(&c, "bridge", "image_max_bytes"), 5000000);
+	CHECK_EQ(cfg_num(&c, "bridge", "image_memory"), 32 * 1048576);
 	CHECK(cfg_get(&c, "matrix", "ca_file") == NULL);
 	CHECK(cfg_get(&c, "nope", "x") == NULL);
 	CHECK_EQ(cfg_apply_log(&c), 0);
@@ -165,6 +168,14 @@ static void test_value_errors(void)
 	       "discovery_interval: 5s is outside 10s..1d", NULL);
 	expect(__LINE__, BASE "[letta]\ndelete_grace = soon\n", NULL,
 	       "delete_grace: 'soon' is not a duration", NULL);
+	expect(__LINE__, BASE "[bridge]\nimage_max_bytes = 5 MB\n", NULL,
+	       "image_max_bytes: '5 MB' is not a size (like 5MB, 512KB, "
+	       "32MiB)", NULL);
+	expect(__LINE__, BASE "[bridge]\nimage_max_bytes = 17MiB\n", NULL,
+	       "image_max_bytes: 17MiB is outside 0..16777216 bytes", NULL);
+	expect(__LINE__, BASE "[bridge]\nimage_memory = 512KiB\n", NULL,
+	       "image_memory: 512KiB is outside 1048576..1073741824 bytes",
+	       NULL);
 	expect(__LINE__, BASE "[store]\npath = var/lib\n", NULL,
 	       "[store] path: 'var/lib' is not an absolute path", NULL);
 	expect(__LINE__, "[matrix]\nhomeserver_url = matrix.example.org\n"

@@ -134,6 +134,64 @@ static void test_conversations(void)
 	store_close(s);
 }
 
+static int meta_put_fn(struct store_txn *t, void *arg)
+{
+	const char **kv = arg;
+
+	return store_meta_put(t, kv[0], kv[1]);
+}
+
+static int meta_has(struct store *s, const char *key)
+{
+	struct store_txn *t;
+	char v[64];
+	int e;
+
+	if (store_txn_begin(s, false, &t))
+		return -1;
+	e = store_meta_get(t, key, v, sizeof v);
+	store_txn_abort(t);
+	return e == 0;
+}
+
+/* The bridge's other entries about a room (what it answers, its pending
+ * tool call, a thread's mark to post) go with the room; a room whose id
+ * starts the same keeps its own. */
+static void test_room_entries_go_with_it(void)
+{
+	struct store *s = storefx_open(storefx_dir("roommeta"), 0, fake_clock);
+	int problems;
+	static const char *const keys[] = {
+		STORE_META_QUIET "!rq:x", STORE_META_APPROVAL "!rq:x",
+		STORE_META_MARK "!rq:x $root1", STORE_META_QUIET "!rq:x2",
+		STORE_META_APPROVAL "!rq:x2", STORE_META_MARK "!rq:x2 $r",
+	};
+	struct store_txn *t;
+
+	CHECK_EQ(put1(s, "agent-q", "@q:x", "!rq:x"), 0);
+	CHECK_EQ(put1(s, "agent-r", "@r:x", "!rq:x2"), 0);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const char *kv[2] = { keys[i], "v" };
+
+		CHECK_EQ(store_update(s, meta_put_fn, kv), 0);
+	}
+	CHECK_EQ(store_txn_begin(s, true, &t), 0);
+	CHECK_EQ(store_agent_del(t, "agent-q"), 0);
+	CHECK_EQ(store_txn_commit(t), 0);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		CHECK_EQ(meta_has(s, keys[i]), i >= 3);
+	problems = 0;
+	CHECK_EQ(store_view(s, conv_check_fn, &problems), 0);
+	CHECK_EQ(problems, 0);
+	/* one left for a room no agent has (a direct chat would be one's)
+	 * is reported */
+	CHECK_EQ(store_update(s, meta_put_fn, (const char *[]){
+		STORE_META_APPROVAL "!gone:x", "call" }), 0);
+	CHECK_EQ(store_view(s, conv_check_fn, &problems), 1);
+	CHECK_EQ(problems, 1);
+	store_close(s);
+}
+
 struct dm_q {
 	const char *room;
 	struct store_agent a;
@@ -217,6 +275,7 @@ static void test_direct_chats(void)
 int main(void)
 {
 	RUN(test_conversations);
+	RUN(test_room_entries_go_with_it);
 	RUN(test_direct_chats);
 	return harness_done("store_conv");
 }

@@ -21,7 +21,7 @@
 
 /* ---- the pending tool call of a room ---- */
 
-#define PEND_KEY "approval/"
+#define PEND_KEY STORE_META_APPROVAL
 
 static int pend_key(const char *room, char *key, size_t cap)
 {

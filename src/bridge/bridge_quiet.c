@@ -24,7 +24,7 @@
 #include "core/log.h"
 #include "letta/letta_msg.h"
 
-#define QUIET_KEY "quiet/"
+#define QUIET_KEY STORE_META_QUIET
 
 /* ---- the answer's text ---- */
 

@@ -32,7 +32,7 @@
 #include "letta/lapi.h"
 #include "matrix/matrix.h"
 
-#define MARK_PREFIX   "thr "
+#define MARK_PREFIX   STORE_META_MARK
 #define MARK_TRIES    8         /* then dropped: the answers still name it */
 
 int bridge_thread_conv(struct store_txn *t, const struct broom *r,

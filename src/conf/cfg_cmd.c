@@ -64,13 +64,13 @@ static int parse_bool(const char *s, int64_t *out)
 	return ERR_INVAL;
 }
 
-/* "90" (seconds), "500ms", "90s", "15m", "2h", "1d" -> ms. */
-static int parse_duration(const char *s, int64_t *out)
+struct cfg_unit { const char *name; int64_t mul; };
+
+/* A whole number of 0..INT32_MAX then one of units (n of them; "" for
+ * none) -> the number times the unit's multiplier. */
+static int parse_units(const char *s, const struct cfg_unit *units,
+                       size_t n, int64_t *out)
 {
-	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "", 1000 },
-	};
 	char *end;
 	long long v;
 
@@ -78,34 +78,34 @@ static int parse_duration(const char *s, int64_t *out)
 	v = strtoll(s, &end, 10);
 	if (end == s || *s == '-' || *s == '+' || errno || v > INT32_MAX)
 		return ERR_INVAL;
-	for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
-		if (!strcmp(end, units[k].unit)) {
-			*out = v * units[k].ms;
+	for (size_t k = 0; k < n; k++)
+		if (!strcmp(end, units[k].name)) {
+			*out = v * units[k].mul;
 			return 0;
 		}
 	return ERR_INVAL;
 }
 
+/* "90" (seconds), "500ms", "90s", "15m", "2h", "1d" -> ms. */
+static int parse_duration(const char *s, int64_t *out)
+{
+	static const struct cfg_unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "", 1000 },
+	};
+
+	return parse_units(s, units, sizeof units / sizeof units[0], out);
+}
+
 /* "5000000" (bytes), "512KB", "5MB", "64KiB", "32MiB" -> bytes. */
 static int parse_size(const char *s, int64_t *out)
 {
-	static const struct { const char *unit; int64_t mul; } units[] = {
+	static const struct cfg_unit units[] = {
 		{ "", 1 }, { "B", 1 }, { "KB", 1000 }, { "MB", 1000000 },
 		{ "KiB", 1024 }, { "MiB", 1048576 }, { "GiB", 1073741824 },
 	};
-	char *end;
-	long long v;
 
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (end == s || *s == '-' || *s == '+' || errno || v > INT32_MAX)
-		return ERR_INVAL;
-	for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
-		if (!strcmp(end, units[k].unit)) {
-			*out = v * units[k].mul;
-			return 0;
-		}
-	return ERR_INVAL;
+	return parse_units(s, units, sizeof units / sizeof units[0], out);
 }
 
 static bool enum_ok(const char *choices, const char *v)

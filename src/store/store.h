@@ -212,14 +212,26 @@ int store_conv_get(struct store_txn *t, const char *room, const char *thread,
 int store_conv_put(struct store_txn *t, const char *room, const char *thread,
                    const char *conv);
 
-/* Deletes every entry of room (its main timeline and its threads): the
- * store does it itself when the room's agent goes or moves. */
+/* Meta entries the bridge keeps about a room, under these prefixes and
+ * the room id (then nothing, or ' ' and more): what the room answers
+ * (bridge_quiet), its pending tool call (bridge_appr), a thread's mark
+ * still to post (bridge_thread). They go with the room's conversations. */
+#define STORE_META_QUIET    "quiet/"
+#define STORE_META_APPROVAL "approval/"
+#define STORE_META_MARK     "thr "
+
+/* Deletes every entry of room (its main timeline and its threads, and
+ * the STORE_META_* entries above): the store does it itself when the
+ * room's agent goes or moves. */
 int store_conv_del_room(struct store_txn *t, const char *room);
 
-/* Calls fn with the room of every entry, in key order; stops at fn's
- * first non-zero result and returns it. fn must not write. */
+/* Calls fn with the room of every entry, and of every STORE_META_*
+ * entry, with what the entry keeps in words, in key order by kind;
+ * stops at fn's first non-zero result and returns it. fn must not
+ * write. */
 int store_conv_each(struct store_txn *t,
-                    int (*fn)(const char *room, void *arg), void *arg);
+                    int (*fn)(const char *room, const char *what,
+                              void *arg), void *arg);
 
 /* ---- direct chats with agent users (store_dm.c) ---- */
 

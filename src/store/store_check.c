@@ -113,21 +113,25 @@ static int check_index(struct chk *c, enum store_db db)
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(c->t, rc, "cursor");
 }
 
-/* Every room with a conversation of its own belongs to an agent (the
- * store deletes them with the room's agent: one left over is a stale
- * mapping). */
-static int check_conv(const char *room, void *arg)
+/* Every room with a conversation of its own (or the bridge's other
+ * entries about a room) belongs to an agent, as its room or a direct
+ * chat (the store deletes them with the room's agent: one left over is
+ * a stale mapping). */
+static int check_conv(const char *room, const char *what, void *arg)
 {
 	struct chk *c = arg;
-	char owner[LIM_STORE_ID];
+	char owner[LIM_STORE_ID], agent[LIM_STORE_ID], person[LIM_STORE_ID];
 	int r = owner_of(c->t, STORE_BY_ROOM, room, owner);
 
 	if (r < 0)
 		return r;
-	if (!owner[0])
-		problem(c, "room %s keeps a Letta conversation but belongs "
-		        "to no agent", room);
-	return 0;
+	if (owner[0])
+		return 0;
+	r = store_dm_get(c->t, room, agent, person, NULL);
+	if (r == ERR_NOTFOUND)
+		problem(c, "room %s keeps %s but belongs to no agent", room,
+		        what);
+	return r == ERR_NOTFOUND ? 0 : r;
 }
 
 /* Every direct chat names an agent that exists, and no agent's own

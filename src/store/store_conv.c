@@ -8,7 +8,8 @@
  * An entry lives exactly as long as its room belongs to an agent: the
  * agent's record going, or moving to another room, takes the room's
  * entries with it in the same transaction (store_agent.c), and
- * store_check reports any left behind.
+ * store_check reports any left behind. So do the bridge's other entries
+ * about a room (STORE_META_QUIET, _APPROVAL, _MARK: store.h).
  */
 #include <string.h>
 
@@ -93,17 +94,33 @@ static int of_room(const char *key, size_t kn, const char *val, size_t vn,
 
 int store_conv_del_room(struct store_txn *t, const char *room)
 {
+	/* the bridge's other entries about the room go with it too */
+	static const char *const more[] = {
+		STORE_META_QUIET, STORE_META_APPROVAL, STORE_META_MARK,
+	};
 	char key[CONV_KEY + 1];
+	int e;
 
 	if (!room || !room[0])
 		return 0;
 	if (conv_key(key, room, NULL) < 0)
 		return ERR_INVAL;
-	return store_meta_del_if(t, key, of_room, key);
+	if ((e = store_meta_del_if(t, key, of_room, key)) < 0)
+		return e;
+	for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+		if (strlen(more[i]) + strlen(room) > CONV_KEY)
+			continue;       /* no such key can have been put */
+		memcpy(key, more[i], strlen(more[i]) + 1);
+		strcat(key, room);
+		if ((e = store_meta_del_if(t, key, of_room, key)) < 0)
+			return e;
+	}
+	return 0;
 }
 
 struct each {
-	int (*fn)(const char *room, void *arg);
+	int (*fn)(const char *room, const char *what, void *arg);
+	const char *prefix, *what;
 	void *arg;
 };
 
@@ -112,7 +129,7 @@ static int each_one(const char *key, size_t kn, const char *val, size_t vn,
 {
 	struct each *c = arg;
 	char room[CONV_KEY + 1];
-	size_t pn = strlen(CONV_PREFIX), rn;
+	size_t pn = strlen(c->prefix), rn;
 
 	(void)val;
 	(void)vn;
@@ -120,13 +137,25 @@ static int each_one(const char *key, size_t kn, const char *val, size_t vn,
 	memcpy(room, key + pn, rn);
 	room[rn] = '\0';
 	room[strcspn(room, " ")] = '\0';
-	return c->fn(room, c->arg);
+	return c->fn(room, c->what, c->arg);
 }
 
 int store_conv_each(struct store_txn *t,
-                    int (*fn)(const char *room, void *arg), void *arg)
+                    int (*fn)(const char *room, const char *what,
+                              void *arg), void *arg)
 {
-	struct each c = { fn, arg };
+	static const struct { const char *prefix, *what; } kinds[] = {
+		{ CONV_PREFIX, "a Letta conversation" },
+		{ STORE_META_QUIET, "what it answers" },
+		{ STORE_META_APPROVAL, "a pending tool call" },
+		{ STORE_META_MARK, "a thread's mark to post" },
+	};
+	int e = 0;
 
-	return store_meta_scan(t, CONV_PREFIX, each_one, &c);
+	for (size_t i = 0; !e && i < sizeof kinds / sizeof kinds[0]; i++) {
+		struct each c = { fn, kinds[i].prefix, kinds[i].what, arg };
+
+		e = store_meta_scan(t, kinds[i].prefix, each_one, &c);
+	}
+	return e;
 }

@@ -74,6 +74,17 @@ class ImageTest(unittest.TestCase):
         return env.say(agent, caption or name, **dict(content)), \
             up["content_uri"]
 
+    def ask_png(self, env, side, seed, **kw):
+        """alice pastes a side x side PNG in the first agent's room, the
+        agent answers naming it: (agent, bytes, question, mxc, answer)."""
+        a0 = env.ids[0]
+        data = png(side, seed=seed)
+        q, mxc = self.send_image(env, a0, data, **kw)
+        ans = env.wait_answer(a0, q)["content"]["body"]
+        # the echo agent names the picture it got, after the text
+        self.assertIn("[image image/png %d bytes]" % len(data), ans)
+        return a0, data, q, mxc, ans
+
     def got(self, env, agent):
         return env.letta.images(agent)
 
@@ -85,12 +96,8 @@ class ImageTest(unittest.TestCase):
 class Pictures(ImageTest):
     def test_a_png_reaches_the_agent_with_its_caption(self):
         env = self.env()
-        a0 = env.ids[0]
-        data = png(40, seed=3)
-        q, mxc = self.send_image(env, a0, data, caption="what is this?")
-        ans = env.wait_answer(a0, q)["content"]["body"]
-        # the echo agent names the picture it got, after the text
-        self.assertIn("[image image/png %d bytes]" % len(data), ans)
+        a0, data, q, mxc, ans = self.ask_png(env, 40, 3,
+                                             caption="what is this?")
         self.assertIn("sent an image: cat.png", ans)
         self.assertIn("what is this?", ans)
         got = self.got(env, a0)
@@ -223,11 +230,8 @@ class AppServerPictures(ImageTest):
 
     def test_a_png_reaches_the_agent(self):
         env = self.env()
-        a0 = env.ids[0]
-        data = png(64, seed=5)
-        q, _ = self.send_image(env, a0, data, caption="and this?")
-        ans = env.wait_answer(a0, q)["content"]["body"]
-        self.assertIn("[image image/png %d bytes]" % len(data), ans)
+        a0, data, _, _, ans = self.ask_png(env, 64, 5, caption="and this?")
+        self.assertIn("and this?", ans)
         got = self.got(env, a0)
         self.assertEqual([g["sha256"] for g in got], [sha(data)])
 
