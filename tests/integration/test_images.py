@@ -213,6 +213,16 @@ class Pictures(ImageTest):
                              [sha(data)])
         self.assertIn("event=image_waits", env.d.output())
 
+    def test_a_memory_too_small_for_the_largest_picture_is_said(self):
+        # 5 MB costs ~11.7 MB over REST: 4 MiB holds about 1.7 MB
+        env = self.env(bridge={"image_memory": "4MiB"})
+        self.assertIn("event=config_adjusted key=image_max_bytes",
+                      env.d.output())
+        self.assertIn("raise it to", env.d.output())
+        a0, data, _, _, _ = self.ask_png(env, 300, 1)   # 270 KB: passes
+        self.assertEqual([g["sha256"] for g in self.got(env, a0)],
+                         [sha(data)])
+
     def test_image_max_bytes_0_passes_no_picture(self):
         env = self.env(bridge={"image_max_bytes": "0"})
         a0 = env.ids[0]
