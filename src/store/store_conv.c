@@ -11,6 +11,7 @@
  * store_check reports any left behind. So do the bridge's other entries
  * about a room (STORE_META_QUIET, _APPROVAL, _MARK: store.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -108,10 +109,9 @@ int store_conv_del_room(struct store_txn *t, const char *room)
 	if ((e = store_meta_del_if(t, key, of_room, key)) < 0)
 		return e;
 	for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
-		if (strlen(more[i]) + strlen(room) > CONV_KEY)
+		if ((size_t)snprintf(key, sizeof key, "%s%s", more[i], room) >=
+		    sizeof key)
 			continue;       /* no such key can have been put */
-		memcpy(key, more[i], strlen(more[i]) + 1);
-		strcat(key, room);
 		if ((e = store_meta_del_if(t, key, of_room, key)) < 0)
 			return e;
 	}
