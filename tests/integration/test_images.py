@@ -85,6 +85,17 @@ class ImageTest(unittest.TestCase):
         self.assertIn("[image image/png %d bytes]" % len(data), ans)
         return a0, data, q, mxc, ans
 
+    def refused(self, env, agent, q, words):
+        """q's picture did not go: the agent read its line (the answer's
+        body, returned), the person was told `words`, the agent got no
+        picture."""
+        ans = env.wait_answer(agent, q)["content"]["body"]
+        self.assertNotIn("[image ", ans)
+        note = env.wait(lambda: self.notices(env, agent, q), 20)
+        self.assertIn(words, note[0])
+        self.assertEqual(self.got(env, agent), [])
+        return ans, note[0]
+
     def got(self, env, agent):
         return env.letta.images(agent)
 
@@ -130,13 +141,9 @@ class Pictures(ImageTest):
         big = png(2600)         # ~20 MB
         self.assertGreater(len(big), 20_000_000)
         q, _ = self.send_image(env, a0, big, name="huge.png")
-        ans = env.wait_answer(a0, q)["content"]["body"]
+        ans, note = self.refused(env, a0, q, "too big")
         self.assertIn("sent an image: huge.png", ans)
-        self.assertNotIn("[image ", ans)
-        note = env.wait(lambda: self.notices(env, a0, q), 20)
-        self.assertIn("too big", note[0])
-        self.assertIn("5.0 MB", note[0])
-        self.assertEqual(self.got(env, a0), [])
+        self.assertIn("5.0 MB", note)
         # its declared size said enough: nothing was downloaded
         self.assertEqual(env.hs.requests("GET", "/download/"), [])
 
@@ -145,22 +152,15 @@ class Pictures(ImageTest):
         a0 = env.ids[0]
         big = png(300)          # 270 KB, said to be 10 KB
         q, _ = self.send_image(env, a0, big, declared=10_000)
-        env.wait_answer(a0, q)
-        note = env.wait(lambda: self.notices(env, a0, q), 20)
-        self.assertIn("bigger than the limit", note[0])
-        self.assertEqual(self.got(env, a0), [])
+        self.refused(env, a0, q, "bigger than the limit")
 
     def test_text_named_png_is_refused(self):
         env = self.env()
         a0 = env.ids[0]
         text = b"this is not a picture, only words\n" * 20
         q, _ = self.send_image(env, a0, text, name="notes.png")
-        ans = env.wait_answer(a0, q)["content"]["body"]
+        ans, _ = self.refused(env, a0, q, "not a PNG, JPEG, GIF or WebP")
         self.assertIn("sent an image: notes.png", ans)
-        self.assertNotIn("[image ", ans)
-        note = env.wait(lambda: self.notices(env, a0, q), 20)
-        self.assertIn("not a PNG, JPEG, GIF or WebP", note[0])
-        self.assertEqual(self.got(env, a0), [])
 
     def test_encrypted_media_is_described_not_fetched(self):
         env = self.env()
@@ -191,10 +191,8 @@ class Pictures(ImageTest):
         q = env.say(a0, "gone.png", msgtype="m.image",
                     url="mxc://localhost/NoSuchMediaHere",
                     info={"mimetype": "image/png", "size": 100})
-        env.wait_answer(a0, q)
-        note = env.wait(lambda: self.notices(env, a0, q), 20)
-        self.assertIn("could not be downloaded", note[0])
-        self.assertIn("HTTP 404", note[0])
+        _, note = self.refused(env, a0, q, "could not be downloaded")
+        self.assertIn("HTTP 404", note)
 
     def test_pictures_wait_for_room_in_image_memory(self):
         # one picture of 300 KB costs ~760 KB: 1 MiB holds one at a time
@@ -261,11 +259,7 @@ class AppServerPictures(ImageTest):
         a0 = env.ids[0]
         q, _ = self.send_image(env, a0, b"plain words " * 50,
                                name="fake.png")
-        ans = env.wait_answer(a0, q)["content"]["body"]
-        self.assertNotIn("[image ", ans)
-        note = env.wait(lambda: self.notices(env, a0, q), 20)
-        self.assertIn("not a PNG", note[0])
-        self.assertEqual(self.got(env, a0), [])
+        self.refused(env, a0, q, "not a PNG")
 
 
 if __name__ == "__main__":
