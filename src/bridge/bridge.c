@@ -385,7 +385,7 @@ static const char *lane_key(const struct bridge *b, const char *thread)
 
 int bridge_lane_has(const struct broom *r, const struct bridge_in *m)
 {
-	return !strcmp(r->lane, lane_key(r->b, m->thread));
+	return !strcmp(r->lane ? r->lane : "", lane_key(r->b, m->thread));
 }
 
 struct broom *bridge_lane_find(struct broom *r, const char *thread)
@@ -408,10 +408,11 @@ struct broom *bridge_lane_of(struct broom *r, const struct bridge_in *m)
 	r = bridge_room_of(r);
 	if ((l = bridge_lane_find(r, m->thread)))
 		return l;
-	if (!(l = calloc(1, sizeof *l)))
+	if (!(l = calloc(1, sizeof *l)) || !(l->lane = strdup(m->thread))) {
+		free(l);
 		return NULL;
+	}
 	memcpy(l->id, r->id, sizeof l->id);
-	snprintf(l->lane, sizeof l->lane, "%s", m->thread);
 	memcpy(l->conv, r->conv, sizeof l->conv);
 	l->b = r->b;
 	l->parent = r;
@@ -449,6 +450,7 @@ static void lane_free(struct broom *l)
 	loop_timer_cancel(l->b->loop, &l->t_wait);
 	bridge_stream_free(l);
 	bridge_img_drop(l);
+	free(l->lane);
 	free(l);
 }
 
@@ -903,6 +905,7 @@ void bridge_free(struct bridge *b)
 			}
 			bridge_stream_free(r);
 			bridge_img_drop(r);
+			free(r->rs);
 			free(r);
 		}
 	}

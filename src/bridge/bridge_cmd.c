@@ -297,7 +297,7 @@ static void on_reset(void *arg, const struct lapi_res *res)
 {
 	struct broom *r = arg;
 	char why[64];
-	const char *thread = r->reset_thread ? r->cmd_thread : NULL;
+	const char *thread = r->rs->is_thread ? r->rs->thread : NULL;
 	struct reset_done d = { r, res->conv, thread };
 	/* a thread's is a conversation found or made (no HTTP status on
 	 * the App Server): its id says it worked */
@@ -316,14 +316,14 @@ static void on_reset(void *arg, const struct lapi_res *res)
 	         "conv=%s", r->id, thread ? thread : "-", res->status,
 	         err_str(res->err), ok && res->conv[0] ? res->conv : "-");
 	if (!ok && res->err == ERR_INVAL)       /* this Letta cannot */
-		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		tell_notice(r, r->rs->by, r->rs->ev, r->rs->thread,
 		            BCMD_N_RESET_UNSUPPORTED, res->detail);
 	else if (!ok || e < 0)  /* nothing tries it again: say so */
-		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		tell_notice(r, r->rs->by, r->rs->ev, r->rs->thread,
 		            BCMD_N_RESET_FAILED, reset_why(res, e, why,
 		                                           sizeof why));
 	else
-		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		tell_notice(r, r->rs->by, r->rs->ev, r->rs->thread,
 		            thread ? BCMD_N_RESET_THREAD : res->conv[0] ?
 		            BCMD_N_RESET_NEW : BCMD_N_RESET_DONE, res->conv);
 }
@@ -333,7 +333,7 @@ static void on_reset(void *arg, const struct lapi_res *res)
  * first's conversation. */
 static void reset_key(const struct broom *r, char *out, size_t cap)
 {
-	snprintf(out, cap, "Matrix room %s, since %s", r->id, r->cmd_ev);
+	snprintf(out, cap, "Matrix room %s, since %s", r->id, r->rs->ev);
 }
 
 static void do_reset(struct cmd *k, int confirm)
@@ -349,27 +349,32 @@ static void do_reset(struct cmd *k, int confirm)
 		            BCMD_N_RESET_REFUSED, NULL);
 		return;
 	}
+	if (!r->rs && !(r->rs = calloc(1, sizeof *r->rs))) {
+		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
+		            BCMD_N_RESET_FAILED, "out of memory");
+		return;
+	}
 	if (!confirm) {
-		r->reset_asked = now;
-		snprintf(r->reset_by, sizeof r->reset_by, "%s", k->m.sender);
+		r->rs->asked = now;
+		snprintf(r->rs->by, sizeof r->rs->by, "%s", k->m.sender);
 		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
 		            BCMD_N_RESET_ASK, NULL);
 		return;
 	}
-	if (!r->reset_asked || now - r->reset_asked > RESET_WINDOW_MS ||
-	    strcmp(r->reset_by, k->m.sender)) {
+	if (!r->rs->asked || now - r->rs->asked > RESET_WINDOW_MS ||
+	    strcmp(r->rs->by, k->m.sender)) {
 		tell_notice(r, k->ag.user_id, k->m.event_id, k->m.thread,
 		            BCMD_N_RESET_NOT_ASKED, NULL);
 		return;
 	}
-	r->reset_asked = 0;
+	r->rs->asked = 0;
 	/* the notice is told by the agent user: keep who and where */
-	snprintf(r->reset_by, sizeof r->reset_by, "%s", k->ag.user_id);
-	snprintf(r->cmd_ev, sizeof r->cmd_ev, "%s", k->m.event_id);
-	snprintf(r->cmd_thread, sizeof r->cmd_thread, "%s", k->m.thread);
+	snprintf(r->rs->by, sizeof r->rs->by, "%s", k->ag.user_id);
+	snprintf(r->rs->ev, sizeof r->rs->ev, "%s", k->m.event_id);
+	snprintf(r->rs->thread, sizeof r->rs->thread, "%s", k->m.thread);
 	/* in a thread of its own: a new conversation for the thread */
-	r->reset_thread = k->m.thread[0] && r->b->thread_convs;
-	if (r->reset_thread) {
+	r->rs->is_thread = k->m.thread[0] && r->b->thread_convs;
+	if (r->rs->is_thread) {
 		bridge_thread_key(r->id, k->m.thread, k->m.event_id, key,
 		                  sizeof key);
 		at.conv = "";
@@ -380,7 +385,7 @@ static void do_reset(struct cmd *k, int confirm)
 		                           r);
 	}
 	if (!h)
-		tell_notice(r, r->reset_by, r->cmd_ev, r->cmd_thread,
+		tell_notice(r, r->rs->by, r->rs->ev, r->rs->thread,
 		            BCMD_N_RESET_FAILED, "Letta could not be asked");
 }
 

@@ -101,7 +101,10 @@ struct bquiet {
 struct broom {
 	char id[LIM_STORE_ID];
 	struct broom *parent;           /* a lane: its room; NULL: a room */
-	char lane[LIM_STORE_ID];        /* a lane: its thread root */
+	char *lane;                     /* a lane: its thread root (owned);
+	                                 * NULL: a room, whose lane is "" (a
+	                                 * pointer: every room has the field,
+	                                 * few have lanes) */
 	struct broom *lanes;            /* a room: its thread lanes */
 	struct broom *lane_next;        /* in the room's lanes */
 	int lane_n;                     /* questions of this lane in the
@@ -156,11 +159,9 @@ struct broom {
 	struct loop_defer kick;
 	/* what !status and !reset need (bridge_cmd.c) */
 	char last_err[160];             /* the last failure told, "" none */
-	uint64_t reset_asked;           /* monotonic ms of a !reset, 0 none */
-	char reset_by[LIM_STORE_ID];
-	char cmd_ev[LIM_STORE_ID];      /* the !reset confirm being done */
-	char cmd_thread[LIM_STORE_ID];
-	int reset_thread;               /* the !reset is a thread's own */
+	struct breset *rs;              /* a !reset asked or being done (on
+	                                 * the heap from the room's first
+	                                 * !reset: few rooms ever have one) */
 	/* a streamed turn and its live message (bridge_stream.c); on the
 	 * heap while there is one */
 	struct blive *lv;
@@ -175,6 +176,16 @@ struct broom {
 	int img_full;                   /* the picture was bigger than its
 	                                 * event said: size it at the most */
 	struct broom *img_next;         /* b->imgq */
+};
+
+/* A room's !reset (bridge_cmd.c). */
+struct breset {
+	uint64_t asked;                 /* monotonic ms of a !reset, 0 none */
+	char by[LIM_STORE_ID];          /* who asked; then the agent user
+	                                 * that tells how it went */
+	char ev[LIM_STORE_ID];          /* the !reset confirm being done */
+	char thread[LIM_STORE_ID];
+	int is_thread;                  /* the !reset is a thread's own */
 };
 
 struct bsync;
