@@ -556,6 +556,7 @@ static int resume_cb(const char *room, uint64_t seq, const void *data,
 		return ERR_NOMEM;
 	if (rs->q == STORE_Q_INBOX) {
 		bridge_inbox_moved(r, 1);
+		r->lane_maybe = 1;      /* the first look says */
 		/* A turn may have run before the restart: look first. */
 		r->check_first = 1;
 		r->resumed = 1;

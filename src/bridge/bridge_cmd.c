@@ -424,6 +424,8 @@ static int approve_txn(struct store_txn *t, void *arg)
 	    (e = store_q_push(t, STORE_Q_INBOX, a->k->r->id, a->buf, n, NULL)))
 		return e;
 	a->queued = 1;
+	if (m.thread[0])
+		a->k->r->lane_maybe = 1;        /* the thread's lane takes it */
 	return 0;
 }
 

@@ -109,6 +109,11 @@ struct broom {
 	struct broom *lane_next;        /* in the room's lanes */
 	int lane_n;                     /* questions of this lane in the
 	                                 * inbox, as its last look counted */
+	int lane_maybe;                 /* a room: its inbox may hold a
+	                                 * thread's question (set when one is
+	                                 * queued, cleared by a look that
+	                                 * finds none): without it and without
+	                                 * lanes, no look for them is made */
 	/* the Letta conversation the room talks in ("": the agent's
 	 * default), as the store keeps it (store_conv_get) */
 	char conv[LIM_LETTA_APP_ID];

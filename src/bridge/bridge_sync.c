@@ -353,6 +353,8 @@ static int on_event(void *arg, const struct sync_ev *ev)
 		return ERR_NOMEM;
 	if (q == STORE_Q_INBOX)
 		r->pend++;
+	if (m.thread[0])
+		r->lane_maybe = 1;
 	add_item(s, it);
 	return 0;
 }

@@ -178,6 +178,11 @@ static void dispatch(struct broom *r)
 {
 	struct disp d = { r, 0, 0 };
 
+	/* no thread of its own can be queued: nothing to look for (the
+	 * path of every question of the main timeline) */
+	if (!r->lanes && !r->lane_maybe)
+		return;
+
 	/* -1: not counted in this look yet (the callback's first entry of
 	 * a lane sets 1) */
 	for (struct broom *l = r->lanes; l; l = l->lane_next)
@@ -187,6 +192,7 @@ static void dispatch(struct broom *r)
 		         err_str(d.err));
 	else
 		r->lane_n = d.own;
+	r->lane_maybe = r->lanes != NULL;
 	for (struct broom *l = r->lanes; l; l = l->lane_next) {
 		if (l->lane_n < 0)
 			l->lane_n = 0;
