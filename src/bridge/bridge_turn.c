@@ -1,8 +1,10 @@
 /*
  * bridge_turn: step 3, the turn (bridge_int.h has the map): the turn of one
- * room: the oldest question of its inbox goes to its agent once (one turn
- * per room, hence per agent; at most max_turns at once), the answer or an
- * explanation to its outbox in the transaction that removes the question.
+ * lane of a room (its main timeline, or a thread with a conversation of
+ * its own): the oldest question of the lane goes to its agent once (one
+ * turn per conversation; at most max_turns at once), the answer or an
+ * explanation to the room's outbox in the transaction that removes the
+ * question.
  * Before any re-send the agent's history is read for the question's otid
  * (for an answer to a tool approval: for its approval response); after a
  * restart, a question not found there is sent again only once no run of its
