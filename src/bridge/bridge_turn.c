@@ -181,9 +181,12 @@ static void dispatch(struct broom *r)
 	struct disp d = { r, 0, 0 };
 
 	/* no thread of its own can be queued: nothing to look for (the
-	 * path of every question of the main timeline) */
-	if (!r->lanes && !r->lane_maybe)
+	 * path of every question of the main timeline), and every question
+	 * queued is the room's */
+	if (!r->lanes && !r->lane_maybe) {
+		r->lane_n = r->nin;
 		return;
+	}
 
 	/* -1: not counted in this look yet (the callback's first entry of
 	 * a lane sets 1) */
